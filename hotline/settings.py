@@ -1,0 +1,117 @@
+"""The one typed settings object (prefix ``HOTLINE_``), with embedded defaults.
+
+Everything runs on one box out of the box: SQLite under ``var/``, the in-process bus and the
+project's own Asterisk in a chroot. Pointing AMI/AGI, the database or the bus elsewhere is a
+matter of settings alone (environment variables or a ``.env`` file).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", env_file=".env", extra="ignore")
+
+    # --- where state lives
+    var_dir: Path = PROJECT_ROOT / "var"
+
+    # --- the hotline itself
+    hotline_number: str = "12345"
+    hotline_name: str = "12345政务服务热线"
+    local_area_code: str = Field("0530", description="prefixed to bare 7/8-digit local numbers")
+    service_hours: str = Field("00:00-24:00", description="HH:MM-HH:MM; 7x24 by default")
+    answer_rule_s: int = 15
+
+    # --- Asterisk: our own chroot (default), one already on the machine, or a remote one
+    asterisk_mode: Literal["chroot", "system", "remote"] = "chroot"
+    asterisk_suites: list[str] = ["forky", "sid"]
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_start: int = 20000
+    rtp_end: int = 20999
+
+    # --- AMI (the CTI link) and FastAGI
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret: str = ""  # empty: read (or generated at install) from var/secrets/ami
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+
+    # --- seats, departments, queues
+    seats: list[str] = [f"80{n:02d}" for n in range(1, 11)]  # extensions 8001..8010
+    department_lines: list[str] = [f"20{n:02d}" for n in range(1, 6)]  # 2001..2005 (SIP endpoints)
+    queue_name: str = "hotline"
+    specialist_queue: str = "hotline_expert"
+
+    # --- web
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    # --- storage and bus
+    database_url: str = ""  # empty: sqlite under var/
+    bus_url: str = ""  # empty: in-process; redis://… for several nodes
+
+    @field_validator("seats", "department_lines", "asterisk_suites", mode="before")
+    @classmethod
+    def _split_csv(cls, v: object) -> object:
+        # "8001,8002" in an environment variable is friendlier than a JSON list
+        if isinstance(v, str) and not v.lstrip().startswith("["):
+            return [x.strip() for x in v.split(",") if x.strip()]
+        return v
+
+    # --- derived paths
+    @property
+    def asterisk_dir(self) -> Path:
+        return self.var_dir / "asterisk"
+
+    @property
+    def asterisk_root(self) -> Path:
+        """The chroot (mode ``chroot``) or ``/`` (mode ``system``)."""
+        return self.asterisk_dir / "root" if self.asterisk_mode == "chroot" else Path("/")
+
+    @property
+    def recordings_spool(self) -> Path:
+        return self.asterisk_root / "var/spool/asterisk/monitor"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.var_dir / "secrets"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'hotline.db'}"
+
+    def resolved_ami_secret(self, create: bool = False) -> str:
+        """The AMI secret: the setting, else the one generated at install under var/secrets."""
+        if self.ami_secret:
+            return self.ami_secret
+        path = self.secrets_dir / "ami"
+        if path.exists():
+            return path.read_text().strip()
+        if not create:
+            return ""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        secret = secrets.token_urlsafe(24)
+        path.write_text(secret + "\n")
+        path.chmod(0o600)
+        return secret
+
+    def seat_password(self, seat: str) -> str:
+        """Demo seat passwords are derived, documented in the README (seat 8001 → ``s8001``)."""
+        return f"s{seat}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
