@@ -1,0 +1,48 @@
+"""Alembic environment for ticketing/: uses a connection handed in by ``ticketing.db.migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import ticketing.models  # noqa: F401  (registers the tables on the metadata)
+from ticketing.db import VERSION_TABLE, make_engine
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def _include(obj, name, type_, reflected, compare_to) -> bool:
+    # Only our tables: other packages share the database and the metadata.
+    return not (type_ == "table" and name not in ticketing_tables())
+
+
+def ticketing_tables() -> set[str]:
+    return {t.name for t in SQLModel.metadata.sorted_tables if t.name in _OURS}
+
+
+_OURS = {
+    "department", "caller", "ticket", "ticket_department", "ticket_event", "supervision",
+    "ticket_link", "call_record", "confidential_read", "article", "missing_info", "calendar_day",
+}
+
+
+def run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table=VERSION_TABLE,
+        include_object=_include,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+else:
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.begin() as conn:
+        run(conn)

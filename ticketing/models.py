@@ -1,0 +1,324 @@
+"""Tables of the ticket store (SQLModel, ``Base / Create / Update / table`` pattern).
+
+Every datetime is timezone-aware: ``UTCDateTime`` stores UTC (naive on SQLite, which has no
+zone) and always hands back an aware value, so comparisons never mix naive and aware times.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+# Length limits, shared by the schemas (validation) and the tables (column sizes).
+SHORT = 64
+MEDIUM = 200
+LONG = 4000
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware datetime stored in UTC on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: pass an aware datetime")
+        value = value.astimezone(UTC)
+        # SQLite keeps no zone: store the UTC wall time and re-attach UTC on the way out.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dt(nullable: bool = True, index: bool = False):
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Category(enum.StrEnum):
+    """The six call purposes (002)."""
+
+    SUGGESTION = "建议"
+    REQUEST = "一般诉求"
+    HELP = "求助"
+    COMPLAINT = "投诉举报"
+    ENQUIRY = "咨询"
+    PRAISE = "表扬"
+
+
+class HandlingMode(enum.StrEnum):
+    DIRECT = "直接办理"  # answered on the spot, closed when the call ends
+    PHONE = "电话交办"  # urgent: phone the department first, still log a ticket
+    TRANSFER = "工单转办"  # ticket transferred to departments
+
+
+class Status(enum.StrEnum):
+    DRAFT = "draft"
+    REGISTERED = "registered"
+    TRANSFERRED = "transferred"
+    RETURNED = "returned"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    EXTENSION_REQUESTED = "extension_requested"
+    REPLIED = "replied"
+    SATISFIED = "satisfied"
+    UNSATISFIED = "unsatisfied"
+    CLOSED = "closed"
+    ARCHIVED = "archived"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+
+STATUS_LABELS = {
+    Status.DRAFT: "草稿",
+    Status.REGISTERED: "已登记",
+    Status.TRANSFERRED: "已转办",
+    Status.RETURNED: "已退回",
+    Status.ACCEPTED: "已签收",
+    Status.IN_PROGRESS: "办理中",
+    Status.EXTENSION_REQUESTED: "延期申请中",
+    Status.REPLIED: "已答复",
+    Status.SATISFIED: "回访满意",
+    Status.UNSATISFIED: "回访不满意",
+    Status.CLOSED: "已办结",
+    Status.ARCHIVED: "已归档",
+}
+
+
+class Satisfaction(enum.StrEnum):
+    VERY = "非常满意"
+    SATISFIED = "满意"
+    BASIC = "基本满意"
+    UNSATISFIED = "不满意"
+
+
+# --- department directory -------------------------------------------------------------------
+
+
+class DepartmentBase(SQLModel):
+    name: str = Field(max_length=SHORT, unique=True)
+    short_name: str = Field(default="", max_length=SHORT)
+    phones: str = Field(default="", max_length=MEDIUM)
+    address: str = Field(default="", max_length=MEDIUM)
+    hours: str = Field(default="", max_length=MEDIUM)
+    duties: str = Field(default="", max_length=LONG)
+    contact_person: str = Field(default="", max_length=SHORT)
+    sip_line: str = Field(default="", max_length=SHORT)  # extension for three-party calls
+    active: bool = True
+
+
+class Department(DepartmentBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    search_text: str = Field(default="", max_length=LONG * 2)
+    updated_at: datetime | None = _dt()
+
+
+# --- callers ---------------------------------------------------------------------------------
+
+
+class Caller(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=SHORT, unique=True)
+    location: str = Field(default="", max_length=SHORT)
+    name: str = Field(default="", max_length=SHORT)
+    blacklisted: bool = False
+    vip: bool = False
+    note: str = Field(default="", max_length=MEDIUM)
+    first_seen: datetime | None = _dt()
+    last_seen: datetime | None = _dt()
+
+
+# --- tickets ---------------------------------------------------------------------------------
+
+
+class TicketBase(SQLModel):
+    """What an operator records at intake (004 §5.1.2.5, 附录B)."""
+
+    channel: str = Field(default="电话", max_length=SHORT)
+    caller_number: str = Field(default="", max_length=SHORT)
+    caller_name: str = Field(default="", max_length=SHORT)
+    caller_address: str = Field(default="", max_length=MEDIUM)
+    contact: str = Field(default="", max_length=SHORT)
+    category: Category = Field(sa_type=sa.String(16))
+    subcategory: str = Field(default="", max_length=SHORT)  # e.g. 投诉 / 举报 under 投诉举报
+    confidential: bool = False
+    emergency: bool = False
+    handling_mode: HandlingMode = Field(default=HandlingMode.TRANSFER, sa_type=sa.String(16))
+    title: str = Field(max_length=MEDIUM)
+    district: str = Field(default="", max_length=SHORT)
+    matter_time: str = Field(default="", max_length=SHORT)  # as told: "昨晚十点起"
+    matter_place: str = Field(default="", max_length=MEDIUM)
+    matter_course: str = Field(default="", max_length=LONG)
+    matter_state: str = Field(default="", max_length=LONG)
+    matter_demand: str = Field(default="", max_length=LONG)
+
+
+class Ticket(TicketBase, table=True):
+    __table_args__ = (
+        sa.Index("ix_ticket_caller_created", "caller_number", "created_at"),
+        sa.Index("ix_ticket_status_created", "status", "created_at"),
+        sa.Index("ix_ticket_category_created", "category", "created_at"),
+        sa.Index("ix_ticket_dept_created", "lead_department_id", "created_at"),
+        sa.Index("ix_ticket_created", "created_at"),
+        sa.Index("ix_ticket_current_due", "current_due"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str | None = Field(default=None, max_length=SHORT, unique=True)
+    status: Status = Field(default=Status.DRAFT, sa_type=sa.String(24))
+    operator: str = Field(default="", max_length=SHORT)  # job number of the first responder
+    lead_department_id: int | None = Field(default=None, foreign_key="department.id")
+    transfer_opinion: str = Field(default="", max_length=LONG)
+    reply_text: str = Field(default="", max_length=LONG)  # the department's result
+    return_reason: str = Field(default="", max_length=LONG)
+    callback_result: str = Field(default="", max_length=LONG)
+    satisfaction: str = Field(default="", max_length=16)
+    extension_days: int = 0
+    redo_count: int = 0
+    repeat_count: int = 0  # other reports of the same matter linked or merged into this one
+    supervision_count: int = 0
+    duplicate_of_id: int | None = Field(default=None, foreign_key="ticket.id")
+    source: str = Field(default="", max_length=16)  # "demo" for seeded rows
+    search_text: str = Field(default="", max_length=LONG * 5)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    registered_at: datetime | None = _dt()
+    transferred_at: datetime | None = _dt()
+    accepted_at: datetime | None = _dt()
+    replied_at: datetime | None = _dt()
+    closed_at: datetime | None = _dt()
+    archived_at: datetime | None = _dt()
+    transfer_due: datetime | None = _dt()
+    accept_due: datetime | None = _dt()
+    due_at: datetime | None = _dt()  # completion deadline (extended on approval)
+    callback_due: datetime | None = _dt()
+    current_due: datetime | None = _dt()  # whichever deadline applies in the current status
+
+
+class TicketDepartment(SQLModel, table=True):
+    """Departments handling a ticket: one lead (牵头) and any co-handlers (协办)."""
+
+    __tablename__ = "ticket_department"
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    department_id: int = Field(foreign_key="department.id", primary_key=True, index=True)
+    is_lead: bool = False
+
+
+class TicketEvent(SQLModel, table=True):
+    """Append-only history: who did what, when, from which state to which."""
+
+    __tablename__ = "ticket_event"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    actor: str = Field(max_length=SHORT)
+    actor_role: str = Field(max_length=16)
+    action: str = Field(max_length=32)
+    from_status: str = Field(default="", max_length=24)
+    to_status: str = Field(default="", max_length=24)
+    note: str = Field(default="", max_length=LONG)
+
+
+class Supervision(SQLModel, table=True):
+    """督办 record (004 §5.2.3.4): why, by whom, when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    reason: str = Field(max_length=16)  # manual, emergency, repeat, near_deadline, overdue, unsatisfied
+    note: str = Field(default="", max_length=LONG)
+    by: str = Field(max_length=SHORT)
+    opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class TicketLink(SQLModel, table=True):
+    """Two reports of the same matter: ``merged`` (the later closed into the earlier) or ``linked``."""
+
+    __tablename__ = "ticket_link"
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    other_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    kind: str = Field(max_length=16)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class CallRecord(SQLModel, table=True):
+    """A call as the CTI saw it, linked to the ticket it produced (if any)."""
+
+    __tablename__ = "call_record"
+    id: int | None = Field(default=None, primary_key=True)
+    uniqueid: str = Field(max_length=SHORT, unique=True)
+    caller_number: str = Field(default="", max_length=SHORT, index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    seat: str = Field(default="", max_length=SHORT)
+    recording_id: str = Field(default="", max_length=MEDIUM)
+    started_at: datetime | None = _dt()
+
+
+class ConfidentialRead(SQLModel, table=True):
+    """Every read of a confidential ticket: who, as what, how (detail, list, export…)."""
+
+    __tablename__ = "confidential_read"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    username: str = Field(max_length=SHORT)
+    role: str = Field(max_length=16)
+    purpose: str = Field(max_length=32)
+    masked: bool = False
+
+
+# --- knowledge base ---------------------------------------------------------------------------
+
+
+class ArticleBase(SQLModel):
+    title: str = Field(max_length=MEDIUM)
+    body: str = Field(max_length=LONG * 3)
+    topic: str = Field(default="", max_length=SHORT)
+    tags: str = Field(default="", max_length=MEDIUM)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+
+
+class Article(ArticleBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    search_text: str = Field(default="", max_length=LONG * 4)
+    updated_at: datetime | None = _dt()
+    updated_by: str = Field(default="", max_length=SHORT)
+
+
+class MissingInfo(SQLModel, table=True):
+    """查无信息: what an operator looked for and the base did not have, for an editor to fill."""
+
+    __tablename__ = "missing_info"
+    id: int | None = Field(default=None, primary_key=True)
+    query: str = Field(max_length=MEDIUM)
+    note: str = Field(default="", max_length=LONG)
+    asked_by: str = Field(max_length=SHORT)
+    asked_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    article_id: int | None = Field(default=None, foreign_key="article.id")
+    resolved_at: datetime | None = _dt()
+
+
+# --- working-day calendar overrides ---------------------------------------------------------
+
+
+class CalendarDay(SQLModel, table=True):
+    """An admin's entry for a day the packaged calendar does not know (a new year's schedule)."""
+
+    __tablename__ = "calendar_day"
+    day: date = Field(primary_key=True)
+    workday: bool
+    note: str = Field(default="", max_length=SHORT)
