@@ -16,6 +16,7 @@ Events the system does not need become :class:`UnknownEvent` (counted, never a c
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -428,9 +429,27 @@ def _conf(h: dict[str, Value], ts: float) -> dict:
 
 # headers that belong to the channel snapshot, not to a UserEvent's own payload
 _SNAPSHOT = frozenset(
-    "Event Privilege Timestamp Channel ChannelState ChannelStateDesc CallerIDNum CallerIDName "
-    "ConnectedLineNum ConnectedLineName Language AccountCode Context Exten Priority Uniqueid "
-    "Linkedid ChanVariable UserEvent".split()
+    [
+        "Event",
+        "Privilege",
+        "Timestamp",
+        "Channel",
+        "ChannelState",
+        "ChannelStateDesc",
+        "CallerIDNum",
+        "CallerIDName",
+        "ConnectedLineNum",
+        "ConnectedLineName",
+        "Language",
+        "AccountCode",
+        "Context",
+        "Exten",
+        "Priority",
+        "Uniqueid",
+        "Linkedid",
+        "ChanVariable",
+        "UserEvent",
+    ]
 )
 
 Builder = Callable[[dict[str, Value], float], AmiEvent]
@@ -467,7 +486,9 @@ BUILDERS: dict[str, Builder] = {
     "QueueMemberPaused": lambda h, ts: QueueMemberPause(**_member(h, ts)),  # pre-13 name
     "QueueMemberStatus": lambda h, ts: QueueMemberStatus(**_member(h, ts)),
     "Newchannel": lambda h, ts: Newchannel(**_chan(h, ts)),
-    "Hangup": lambda h, ts: Hangup(**_chan(h, ts), cause=_i(h.get("Cause")), cause_txt=_s(h.get("Cause-txt"))),
+    "Hangup": lambda h, ts: Hangup(
+        **_chan(h, ts), cause=_i(h.get("Cause")), cause_txt=_s(h.get("Cause-txt"))
+    ),
     "BridgeEnter": lambda h, ts: BridgeEnter(**_bridge(h, ts), swap_uniqueid=_s(h.get("SwapUniqueid"))),
     "BridgeLeave": lambda h, ts: BridgeLeave(**_bridge(h, ts)),
     "ConfbridgeJoin": lambda h, ts: ConfbridgeJoin(**_conf(h, ts)),
@@ -570,10 +591,8 @@ class EventFactory:
         ts_raw = h.get("Timestamp")
         ts = received
         if ts_raw is not None and isinstance(ts_raw, str):
-            try:
+            with contextlib.suppress(ValueError):
                 ts = float(ts_raw)
-            except ValueError:
-                pass
         if builder is None:
             self.unknown[name] += 1
             return UnknownEvent(ts=ts, name=name, frame=frame)

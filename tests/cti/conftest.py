@@ -87,72 +87,169 @@ class Script:
     # citizen channel snapshot; seat leg snapshot (Dest*)
     @staticmethod
     def citizen(uid: str, num: str = "13800001", name: str = "Citizen 1") -> dict:
-        return {"Uniqueid": uid, "Linkedid": uid, "CallerIDNum": num, "CallerIDName": name,
-                "Channel": f"PJSIP/caller-trunk-{uid}"}
+        return {
+            "Uniqueid": uid,
+            "Linkedid": uid,
+            "CallerIDNum": num,
+            "CallerIDName": name,
+            "Channel": f"PJSIP/caller-trunk-{uid}",
+        }
 
     @staticmethod
     def seat_leg(seat: str, uid: str) -> dict:
-        return {"DestChannel": f"PJSIP/{seat}-{uid}", "DestUniqueid": uid, "Interface": f"PJSIP/{seat}",
-                "MemberName": seat}
+        return {
+            "DestChannel": f"PJSIP/{seat}-{uid}",
+            "DestUniqueid": uid,
+            "Interface": f"PJSIP/{seat}",
+            "MemberName": seat,
+        }
 
-    def member(self, name: str, t: float, seat: str, queue: str = "hotline", paused: str = "0",
-               reason: str = "", status: str = "1") -> dict:
-        return self._mk(name, t, base="QueueMemberAdded", Queue=queue, MemberName=seat,
-                        Interface=f"PJSIP/{seat}", StateInterface=f"PJSIP/{seat}", Paused=paused,
-                        PausedReason=reason, Status=status)
+    def member(
+        self,
+        name: str,
+        t: float,
+        seat: str,
+        queue: str = "hotline",
+        paused: str = "0",
+        reason: str = "",
+        status: str = "1",
+    ) -> dict:
+        return self._mk(
+            name,
+            t,
+            base="QueueMemberAdded",
+            Queue=queue,
+            MemberName=seat,
+            Interface=f"PJSIP/{seat}",
+            StateInterface=f"PJSIP/{seat}",
+            Paused=paused,
+            PausedReason=reason,
+            Status=status,
+        )
 
     def join(self, t: float, uid: str, queue: str = "hotline", **c: str) -> dict:
         self._mk("Newchannel", t - 0.03, **{**self.citizen(uid, **c)})
         return self._mk("QueueCallerJoin", t, Queue=queue, **self.citizen(uid, **c))
 
     def called(self, t: float, uid: str, seat: str, leg: str, queue: str = "hotline") -> dict:
-        self._mk("Newchannel", t - 0.002, Channel=f"PJSIP/{seat}-{leg}", Uniqueid=leg, Linkedid=uid,
-                 CallerIDNum=seat, CallerIDName=f"Seat {seat}", Context="from-agents")
+        self._mk(
+            "Newchannel",
+            t - 0.002,
+            Channel=f"PJSIP/{seat}-{leg}",
+            Uniqueid=leg,
+            Linkedid=uid,
+            CallerIDNum=seat,
+            CallerIDName=f"Seat {seat}",
+            Context="from-agents",
+        )
         return self._mk("AgentCalled", t, Queue=queue, **self.citizen(uid), **self.seat_leg(seat, leg))
 
     def ring_no_answer(self, t: float, uid: str, seat: str, leg: str, ring_ms: int) -> dict:
-        self._mk("AgentRingNoAnswer", t, base="AgentCalled", RingTime=str(ring_ms), **self.citizen(uid),
-                 **self.seat_leg(seat, leg))
+        self._mk(
+            "AgentRingNoAnswer",
+            t,
+            base="AgentCalled",
+            RingTime=str(ring_ms),
+            **self.citizen(uid),
+            **self.seat_leg(seat, leg),
+        )
         return self.hangup(t + 0.001, leg, f"PJSIP/{seat}-{leg}", linked=uid)
 
     def connect(self, t: float, uid: str, seat: str, leg: str, hold_s: int, queue: str = "hotline") -> dict:
         self._mk("QueueCallerLeave", t - 0.001, Queue=queue, **self.citizen(uid))
-        return self._mk("AgentConnect", t, Queue=queue, HoldTime=str(hold_s), RingTime="1",
-                        **self.citizen(uid), **self.seat_leg(seat, leg))
+        return self._mk(
+            "AgentConnect",
+            t,
+            Queue=queue,
+            HoldTime=str(hold_s),
+            RingTime="1",
+            **self.citizen(uid),
+            **self.seat_leg(seat, leg),
+        )
 
     def complete(self, t: float, uid: str, seat: str, leg: str, talk_s: int, reason: str = "caller") -> dict:
-        return self._mk("AgentComplete", t, TalkTime=str(talk_s), Reason=reason, **self.citizen(uid),
-                        **self.seat_leg(seat, leg))
+        return self._mk(
+            "AgentComplete",
+            t,
+            TalkTime=str(talk_s),
+            Reason=reason,
+            **self.citizen(uid),
+            **self.seat_leg(seat, leg),
+        )
 
     def abandon(self, t: float, uid: str, hold_s: int, queue: str = "hotline") -> dict:
-        self._mk("QueueCallerAbandon", t, base="QueueCallerLeave", Queue=queue, OriginalPosition="1",
-                 HoldTime=str(hold_s), Count=None, **self.citizen(uid))
+        self._mk(
+            "QueueCallerAbandon",
+            t,
+            base="QueueCallerLeave",
+            Queue=queue,
+            OriginalPosition="1",
+            HoldTime=str(hold_s),
+            Count=None,
+            **self.citizen(uid),
+        )
         return self._mk("QueueCallerLeave", t + 0.0005, Queue=queue, **self.citizen(uid))
 
     def hangup(self, t: float, uid: str, channel: str | None = None, linked: str | None = None) -> dict:
-        return self._mk("Hangup", t, Uniqueid=uid, Linkedid=linked or uid,
-                        Channel=channel or f"PJSIP/caller-trunk-{uid}")
+        return self._mk(
+            "Hangup", t, Uniqueid=uid, Linkedid=linked or uid, Channel=channel or f"PJSIP/caller-trunk-{uid}"
+        )
 
     def varset(self, t: float, uid: str, var: str, value: str) -> dict:
-        return self._mk("VarSet", t, Uniqueid=uid, Linkedid=uid, Variable=var, Value=value,
-                        Channel=f"PJSIP/caller-trunk-{uid}")
+        return self._mk(
+            "VarSet",
+            t,
+            Uniqueid=uid,
+            Linkedid=uid,
+            Variable=var,
+            Value=value,
+            Channel=f"PJSIP/caller-trunk-{uid}",
+        )
 
     def blind_transfer(self, t: float, uid: str, seat: str, leg: str, exten: str, context: str) -> dict:
-        d = {"Event": "BlindTransfer", "Privilege": "call,all", "Result": "Success",
-             "TransfererChannel": f"PJSIP/{seat}-{leg}", "TransfererUniqueid": leg,
-             "TransfereeChannel": f"PJSIP/caller-trunk-{uid}", "TransfereeUniqueid": uid,
-             "IsExternal": "Yes", "Context": context, "Extension": exten, "_wall": self.t0 + t}
+        d = {
+            "Event": "BlindTransfer",
+            "Privilege": "call,all",
+            "Result": "Success",
+            "TransfererChannel": f"PJSIP/{seat}-{leg}",
+            "TransfererUniqueid": leg,
+            "TransfereeChannel": f"PJSIP/caller-trunk-{uid}",
+            "TransfereeUniqueid": uid,
+            "IsExternal": "Yes",
+            "Context": context,
+            "Extension": exten,
+            "_wall": self.t0 + t,
+        }
         self.events.append(d)
         return d
 
     def conf_join(self, t: float, conf: str, uid: str, channel: str, linked: str, marked: bool) -> dict:
-        return self._mk("ConfbridgeJoin", t, base="Newchannel", Conference=conf, BridgeUniqueid="cb-1",
-                        Uniqueid=uid, Linkedid=linked, Channel=channel, Admin="No",
-                        Marked="Yes" if marked else "No", Muted="No")
+        return self._mk(
+            "ConfbridgeJoin",
+            t,
+            base="Newchannel",
+            Conference=conf,
+            BridgeUniqueid="cb-1",
+            Uniqueid=uid,
+            Linkedid=linked,
+            Channel=channel,
+            Admin="No",
+            Marked="Yes" if marked else "No",
+            Muted="No",
+        )
 
     def conf_leave(self, t: float, conf: str, uid: str, channel: str, linked: str) -> dict:
-        return self._mk("ConfbridgeLeave", t, base="Newchannel", Conference=conf, BridgeUniqueid="cb-1",
-                        Uniqueid=uid, Linkedid=linked, Channel=channel, Admin="No")
+        return self._mk(
+            "ConfbridgeLeave",
+            t,
+            base="Newchannel",
+            Conference=conf,
+            BridgeUniqueid="cb-1",
+            Uniqueid=uid,
+            Linkedid=linked,
+            Channel=channel,
+            Admin="No",
+        )
 
     def wire(self, greeting: bool = True) -> bytes:
         return to_wire(sorted(self.events, key=lambda d: d["_wall"]), greeting=greeting)

@@ -68,32 +68,73 @@ def test_events_are_frozen() -> None:
 @pytest.mark.parametrize(
     "text, cls, check",
     [
-        ("Event: AgentRingNoAnswer\r\nRingTime: 15002\r\nMemberName: 8001", ev.AgentRingNoAnswer,
-         lambda e: e.ring_time_ms == 15002),
-        ("Event: QueueCallerAbandon\r\nQueue: hotline\r\nHoldTime: 9\r\nOriginalPosition: 2",
-         ev.QueueCallerAbandon, lambda e: (e.hold_time_s, e.original_position) == (9, 2)),
-        ("Event: QueueMemberPause\r\nPaused: 1\r\nPausedReason: 培训\r\nMemberName: 8001",
-         ev.QueueMemberPause, lambda e: e.paused and e.paused_reason == "培训"),
-        ("Event: ConfbridgeJoin\r\nConference: conf-1.1\r\nMarked: Yes\r\nUniqueid: 1.1",
-         ev.ConfbridgeJoin, lambda e: e.marked and e.conference == "conf-1.1"),
-        ("Event: BlindTransfer\r\nResult: Success\r\nTransfereeUniqueid: 1.1\r\nExtension: expert\r\n"
-         "Context: transfer-targets\r\nIsExternal: Yes", ev.BlindTransfer,
-         lambda e: e.is_external and e.extension == "expert"),
-        ("Event: VarSet\r\nVariable: MIXMONITOR_FILENAME\r\nValue: /var/spool/x.wav\r\nUniqueid: 1.1",
-         ev.VarSet, lambda e: e.value == "/var/spool/x.wav"),
-        ("Event: UserEvent\r\nUserEvent: SurveyResult\r\nUniqueid: 1.1\r\nScore: 1\r\nChannel: P/x",
-         ev.UserEvent, lambda e: e.fields == {"Score": "1"} and e.user_event == "SurveyResult"),
-        ("Event: FullyBooted\r\nStatus: Fully Booted\r\nUptime: 3", ev.FullyBooted, lambda e: e.uptime_s == 3),
-        ("Event: QueueMember\r\nActionID: a1\r\nQueue: hotline\r\nName: 8001\r\nLocation: PJSIP/8001\r\n"
-         "Paused: 0\r\nStatus: 1", ev.QueueMember, lambda e: e.member_name == "8001" and e.interface == "PJSIP/8001"),
-        ("Event: QueueEntry\r\nQueue: hotline\r\nUniqueid: 1.1\r\nWait: 12\r\nPosition: 1", ev.QueueEntry,
-         lambda e: e.wait_s == 12),
-        ("Event: CoreShowChannel\r\nChannel: PJSIP/x-1\r\nUniqueid: 1.1\r\nApplication: Queue", ev.CoreShowChannel,
-         lambda e: e.application == "Queue"),
-        ("Event: CoreShowChannelsComplete\r\nListItems: 4\r\nActionID: a2", ev.ListComplete,
-         lambda e: e.items == 4 and e.action_id == "a2"),
-        ("Event: QueueParams\r\nQueue: hotline\r\nServiceLevel: 15\r\nServicelevelPerf: 87.5", ev.QueueParams,
-         lambda e: e.service_level_perf == 87.5),
+        (
+            "Event: AgentRingNoAnswer\r\nRingTime: 15002\r\nMemberName: 8001",
+            ev.AgentRingNoAnswer,
+            lambda e: e.ring_time_ms == 15002,
+        ),
+        (
+            "Event: QueueCallerAbandon\r\nQueue: hotline\r\nHoldTime: 9\r\nOriginalPosition: 2",
+            ev.QueueCallerAbandon,
+            lambda e: (e.hold_time_s, e.original_position) == (9, 2),
+        ),
+        (
+            "Event: QueueMemberPause\r\nPaused: 1\r\nPausedReason: 培训\r\nMemberName: 8001",
+            ev.QueueMemberPause,
+            lambda e: e.paused and e.paused_reason == "培训",
+        ),
+        (
+            "Event: ConfbridgeJoin\r\nConference: conf-1.1\r\nMarked: Yes\r\nUniqueid: 1.1",
+            ev.ConfbridgeJoin,
+            lambda e: e.marked and e.conference == "conf-1.1",
+        ),
+        (
+            "Event: BlindTransfer\r\nResult: Success\r\nTransfereeUniqueid: 1.1\r\nExtension: expert\r\n"
+            "Context: transfer-targets\r\nIsExternal: Yes",
+            ev.BlindTransfer,
+            lambda e: e.is_external and e.extension == "expert",
+        ),
+        (
+            "Event: VarSet\r\nVariable: MIXMONITOR_FILENAME\r\nValue: /var/spool/x.wav\r\nUniqueid: 1.1",
+            ev.VarSet,
+            lambda e: e.value == "/var/spool/x.wav",
+        ),
+        (
+            "Event: UserEvent\r\nUserEvent: SurveyResult\r\nUniqueid: 1.1\r\nScore: 1\r\nChannel: P/x",
+            ev.UserEvent,
+            lambda e: e.fields == {"Score": "1"} and e.user_event == "SurveyResult",
+        ),
+        (
+            "Event: FullyBooted\r\nStatus: Fully Booted\r\nUptime: 3",
+            ev.FullyBooted,
+            lambda e: e.uptime_s == 3,
+        ),
+        (
+            "Event: QueueMember\r\nActionID: a1\r\nQueue: hotline\r\nName: 8001\r\nLocation: PJSIP/8001\r\n"
+            "Paused: 0\r\nStatus: 1",
+            ev.QueueMember,
+            lambda e: e.member_name == "8001" and e.interface == "PJSIP/8001",
+        ),
+        (
+            "Event: QueueEntry\r\nQueue: hotline\r\nUniqueid: 1.1\r\nWait: 12\r\nPosition: 1",
+            ev.QueueEntry,
+            lambda e: e.wait_s == 12,
+        ),
+        (
+            "Event: CoreShowChannel\r\nChannel: PJSIP/x-1\r\nUniqueid: 1.1\r\nApplication: Queue",
+            ev.CoreShowChannel,
+            lambda e: e.application == "Queue",
+        ),
+        (
+            "Event: CoreShowChannelsComplete\r\nListItems: 4\r\nActionID: a2",
+            ev.ListComplete,
+            lambda e: e.items == 4 and e.action_id == "a2",
+        ),
+        (
+            "Event: QueueParams\r\nQueue: hotline\r\nServiceLevel: 15\r\nServicelevelPerf: 87.5",
+            ev.QueueParams,
+            lambda e: e.service_level_perf == 87.5,
+        ),
     ],
 )
 def test_builders(text: str, cls: type, check) -> None:
