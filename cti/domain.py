@@ -1,0 +1,210 @@
+"""Domain events: what the bridge tells the rest of the system (through the bus).
+
+Each class has a ``type`` (the websocket message ``type`` of DESIGN.md §3) and flat,
+JSON-friendly fields; :func:`to_message` makes the wire dict. Times are epoch seconds
+(floats, Asterisk's clock), waits in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class CallState(enum.StrEnum):
+    OFFERED = "offered"  # on the inbound context, not yet in a queue (AGI lookup…)
+    QUEUED = "queued"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    TRANSFERRED = "transferred"
+    CONFERENCE = "conference"
+    ABANDONED = "abandoned"
+    COMPLETED = "completed"
+
+
+class SeatState(enum.StrEnum):
+    SIGNED_OUT = "signed_out"
+    READY = "ready"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"  # 话后处理
+    BUSY = "busy"  # 示忙, with a reason code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    type: ClassVar[str] = "event"
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOffered(DomainEvent):
+    """A citizen joined a queue: the 15 s countdown starts at ``at``."""
+
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    queue: str
+    caller_num: str
+    caller_name: str
+    state: str = CallState.QUEUED
+    resynced: bool = False  # learnt from QueueStatus after a reconnect, not from the join itself
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatRinging(DomainEvent):
+    """The seat's phone rings: the screen-pop (carries what agi/ set on the channel)."""
+
+    type: ClassVar[str] = "screen_pop"
+    call_id: str
+    seat: str
+    queue: str
+    caller_num: str
+    caller_name: str
+    waited_ms: int
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatRingNoAnswer(DomainEvent):
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    seat: str
+    ring_ms: int
+    state: str = CallState.QUEUED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(DomainEvent):
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    seat: str
+    queue: str
+    wait_ms: int  # queue join → AgentConnect, from Asterisk Timestamps
+    within_rule: bool
+    state: str = CallState.ANSWERED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerRuleBreached(DomainEvent):
+    """A call passed the answer rule (15 s) unanswered; ``seats_rung`` let it ring."""
+
+    type: ClassVar[str] = "alert"
+    call_id: str
+    queue: str
+    caller_num: str
+    waited_ms: int
+    rule_s: int
+    seats_rung: tuple[str, ...]
+    ringing_seat: str = ""
+    kind: str = "answer_rule"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAbandoned(DomainEvent):
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    queue: str
+    caller_num: str
+    wait_ms: int
+    seats_rung: tuple[str, ...]
+    state: str = CallState.ABANDONED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferred(DomainEvent):
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    seat: str
+    target: str  # "exten@context" or a queue name
+    kind: str  # blind | attended
+    state: str = CallState.TRANSFERRED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallConferenced(DomainEvent):
+    """A party joined the call's three-party conference."""
+
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    conference: str
+    channel: str
+    parties: int
+    state: str = CallState.CONFERENCE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRecord:
+    """One finished call, as the call log keeps it (DESIGN.md §3 ``/api/calls``)."""
+
+    call_id: str
+    caller_num: str
+    caller_name: str
+    queue: str
+    seats_rung: tuple[str, ...]
+    seat: str  # who answered ("" if nobody)
+    offered_at: float
+    answered_at: float | None
+    ended_at: float
+    wait_ms: int | None  # join → answer, or join → abandon
+    within_rule: bool
+    talk_s: float
+    abandoned: bool
+    transferred_to: str = ""
+    conference: str = ""
+    recordings: tuple[str, ...] = ()
+    survey: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    lost: bool = False  # dropped at resync: Asterisk no longer knew the call
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCompleted(DomainEvent):
+    """The citizen's channel is gone; ``record`` is what the call log stores."""
+
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    record: CallRecord
+    state: str = CallState.COMPLETED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeatStateChanged(DomainEvent):
+    type: ClassVar[str] = "seat_update"
+    seat: str
+    state: str
+    previous: str
+    reason: str = ""  # busy reason code
+    call_id: str = ""
+    wrapup_until: float | None = None
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkStatus(DomainEvent):
+    """The AMI link went up or down (an alert for the lead's screen when down)."""
+
+    type: ClassVar[str] = "link_status"
+    up: bool
+    detail: str = ""
+
+
+def to_message(ev: DomainEvent, seq: int | None = None) -> dict[str, Any]:
+    """The JSON-ready websocket message for one event.
+
+    >>> to_message(LinkStatus(at=1.0, up=True), seq=7)
+    {'type': 'link_status', 'seq': 7, 'event': 'LinkStatus', 'at': 1.0, 'up': True, 'detail': ''}
+    """
+    msg: dict[str, Any] = {"type": ev.type}
+    if seq is not None:
+        msg["seq"] = seq
+    msg["event"] = type(ev).__name__
+    for f in dataclasses.fields(ev):
+        v = getattr(ev, f.name)
+        if dataclasses.is_dataclass(v):
+            v = dataclasses.asdict(v)  # type: ignore[arg-type]
+        elif isinstance(v, tuple):
+            v = list(v)
+        msg[f.name] = v
+    return msg

@@ -1,0 +1,413 @@
+"""The call/seat/queue state machines, fed with AMI bytes; no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import cti.state
+from cti import domain as d
+from cti import events as ev
+from cti.domain import CallState, SeatState
+from cti.protocol import FrameParser
+from cti.state import CtiState
+
+T0 = 1795344882.0  # Script's time origin
+
+
+class Feed:
+    """Bytes → parser → typed events → state; keeps every domain event."""
+
+    def __init__(self, state: CtiState | None = None) -> None:
+        self.st = state or CtiState(rule_s=15, wrapup_s=20, clock=lambda: T0)
+        self.parser = FrameParser()
+        self.factory = ev.EventFactory()
+        self.out: list[d.DomainEvent] = []
+
+    def bytes(self, data: bytes) -> list[d.DomainEvent]:
+        new: list[d.DomainEvent] = []
+        for f in self.parser.feed(data):
+            new += self.st.handle(self.factory.build(f, received=0.0))
+        self.out += new
+        return new
+
+    def tick(self, t: float) -> list[d.DomainEvent]:
+        new = self.st.tick(T0 + t)
+        self.out += new
+        return new
+
+    def of(self, cls: type) -> list:
+        return [e for e in self.out if isinstance(e, cls)]
+
+    def seat_states(self, seat: str) -> list[str]:
+        return [e.state for e in self.of(d.SeatStateChanged) if e.seat == seat]
+
+
+def _signed_in(s, *seats: str, t: float = -60.0, queue: str = "hotline") -> None:
+    for seat in seats:
+        s.member("QueueMemberAdded", t, seat, queue=queue)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(cti.state).failed == 0
+
+
+# ---------------------------------------------------------------- recorded real transcripts
+
+
+def test_recorded_answered_in_time(ami) -> None:
+    f = Feed()
+    f.bytes(ami.to_wire(ami.load_jsonl(ami.FLOWS)))
+    [offered] = f.of(d.CallOffered)
+    assert offered.call_id == "1795344882.10" and offered.caller_num == "13800001"
+    [pop] = f.of(d.SeatRinging)
+    assert pop.seat == "agent1001" and pop.variables["TICKETS"] == "3"
+    assert pop.variables["CALLER_NUM"] == "13800001"
+    [ans] = f.of(d.CallAnswered)
+    assert ans.wait_ms == 3022 and ans.within_rule and ans.seat == "agent1001"
+    assert not f.of(d.AnswerRuleBreached)
+    [done] = f.of(d.CallCompleted)
+    r = done.record
+    assert (r.seat, r.wait_ms, r.within_rule, r.abandoned) == ("agent1001", 3022, True, False)
+    assert r.talk_s == pytest.approx(21.22, abs=0.01)
+    assert r.recordings == ("/var/spool/asterisk/monitor/hotline-20261122-105442-1795344882.10.wav",)
+    assert f.seat_states("agent1001") == ["ready", "ringing", "on_call", "wrap_up"]
+    assert f.st.calls == {}
+    fig = f.st.figures("hotline", now=r.ended_at)
+    assert (fig.answered, fig.abandoned, fig.pct_within_rule_today, fig.completion_24h) == (
+        1,
+        0,
+        100.0,
+        100.0,
+    )
+
+
+def test_recorded_attended_threeway(ami) -> None:
+    f = Feed()
+    f.bytes(ami.to_wire(ami.load_jsonl(ami.THREE_PARTY)))
+    [ans] = f.of(d.CallAnswered)
+    assert ans.wait_ms == 2015 and ans.within_rule
+    [conf] = f.of(d.CallConferenced)
+    assert conf.parties == 3 and conf.conference == "ba3135ab-87e3-4ce7-92c0-014f63130c6b"
+    [done] = f.of(d.CallCompleted)
+    assert done.record.conference == conf.conference and done.record.seat == "agent1001"
+    # the seat's own leg was still up when the transcript ended: it is still on the call
+    assert f.st.seats["agent1001"].state == SeatState.ON_CALL
+
+
+def test_name_split_mid_character_reaches_the_screen_pop(ami, script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1", name="张三")
+    script.called(0.2, "1.1", "8001", "1.2")
+    data = script.wire()
+    cut = data.index("张三".encode()) + 1
+    f = Feed()
+    f.bytes(data[:cut])
+    f.bytes(data[cut:])
+    [pop] = f.of(d.SeatRinging)
+    assert pop.caller_name == "张三"
+
+
+# ---------------------------------------------------------------- the 15 s rule
+
+
+def test_ring_no_answer_then_reassigned_after_15s(script) -> None:
+    _signed_in(script, "8001", "8002")
+    script.join(0.0, "1.1")
+    script.called(0.01, "1.1", "8001", "1.2")
+    script.ring_no_answer(15.01, "1.1", "8001", "1.2", ring_ms=15000)
+    script.called(15.02, "1.1", "8002", "1.3")
+    script.connect(18.5, "1.1", "8002", "1.3", hold_s=18)
+    data = script.wire()
+    f = Feed()
+    head, tail = data.split(b"Event: AgentRingNoAnswer")
+    f.bytes(head)
+    assert f.tick(10.0) == []
+    assert f.tick(15.0) == []  # exactly 15 s is still within the rule
+    [alert] = f.tick(15.005)
+    assert isinstance(alert, d.AnswerRuleBreached) and alert.type == "alert"
+    assert alert.seats_rung == ("8001",) and alert.ringing_seat == "8001" and alert.waited_ms == 15005
+    f.bytes(b"Event: AgentRingNoAnswer" + tail)
+    assert len(f.of(d.AnswerRuleBreached)) == 1  # one alert per call
+    [rna] = f.of(d.SeatRingNoAnswer)
+    assert rna.seat == "8001" and rna.ring_ms == 15000
+    assert [p.seat for p in f.of(d.SeatRinging)] == ["8001", "8002"]
+    [ans] = f.of(d.CallAnswered)
+    assert (ans.seat, ans.wait_ms, ans.within_rule) == ("8002", 18500, False)
+    assert f.seat_states("8001") == ["ready", "ringing", "ready"]
+    assert f.seat_states("8002") == ["ready", "ringing", "on_call"]
+    fig = f.st.figures("hotline", now=T0 + 30)
+    assert (fig.answered, fig.within_rule_today, fig.pct_within_rule_today) == (1, 0, 0.0)
+
+
+def test_alert_from_the_event_when_no_tick_ran(script) -> None:
+    _signed_in(script, "8001", "8002")
+    script.join(0.0, "1.1")
+    script.called(0.01, "1.1", "8001", "1.2")
+    script.ring_no_answer(15.01, "1.1", "8001", "1.2", ring_ms=15000)
+    f = Feed()
+    f.bytes(script.wire())
+    [alert] = f.of(d.AnswerRuleBreached)
+    assert alert.waited_ms == 15010 and alert.seats_rung == ("8001",)
+    assert f.st.calls["1.1"].state == CallState.QUEUED
+
+
+def test_wait_is_measured_from_timestamps_not_holdtime(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.4, "1.1", "8001", "1.2")
+    script.connect(14.987, "1.1", "8001", "1.2", hold_s=15)  # HoldTime rounds up to 15 s
+    f = Feed()
+    f.bytes(script.wire())
+    [ans] = f.of(d.CallAnswered)
+    assert ans.wait_ms == 14987 and ans.within_rule
+
+
+def test_abandoned_call(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1", num="13900002")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.abandon(8.25, "1.1", hold_s=8)
+    script.hangup(8.26, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    script.hangup(8.3, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    [ab] = f.of(d.CallAbandoned)
+    assert ab.wait_ms == 8250 and ab.seats_rung == ("8001",) and ab.caller_num == "13900002"
+    [done] = f.of(d.CallCompleted)
+    assert done.record.abandoned and done.record.wait_ms == 8250 and done.record.seat == ""
+    assert f.seat_states("8001") == ["ready", "ringing", "ready"]  # no wrap-up for a ring
+    fig = f.st.figures("hotline", now=T0 + 10)
+    assert (fig.abandoned, fig.abandoned_waits_ms_24h, fig.completion_24h) == (1, (8250,), 0.0)
+
+
+def test_caller_hangs_up_in_queue_without_abandon_event(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.hangup(3.0, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    assert [e.wait_ms for e in f.of(d.CallAbandoned)] == [3000]
+    assert f.of(d.CallCompleted)[0].record.abandoned
+
+
+# ---------------------------------------------------------------- seats
+
+
+def test_wrap_up_countdown_then_ready_and_early_end(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    script.complete(30.0, "1.1", "8001", "1.2", talk_s=28)
+    script.hangup(30.001, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    script.hangup(30.002, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    seat = f.st.seats["8001"]
+    assert seat.state == SeatState.WRAP_UP and seat.wrapup_until == pytest.approx(T0 + 50.001)
+    [v] = f.st.seat_views(now=T0 + 40)
+    assert v["state"] == "wrap_up" and v["wrapup_remaining_s"] == pytest.approx(10.0, abs=0.01)
+    assert f.tick(45) == []
+    [back] = f.tick(50.5)
+    assert (back.seat, back.state, back.previous) == ("8001", "ready", "wrap_up")
+    # the next call; this time the operator ends 话后处理 early
+    f.st.handle(ev.AgentCalled(ts=T0 + 60, uniqueid="1.1", member_name="8001"))  # unknown call: ignored
+    assert f.st.ignored == 1
+    f.st.seats["8001"].wrapup_until = T0 + 100
+    f.st.seats["8001"].state = SeatState.WRAP_UP
+    [early] = f.st.end_wrapup("8001", now=T0 + 62)
+    assert (early.state, early.previous) == ("ready", "wrap_up")
+    assert f.st.end_wrapup("8001", now=T0 + 63) == []
+
+
+def test_busy_with_reason_and_pause_during_call(script) -> None:
+    _signed_in(script, "8001")
+    script.member("QueueMemberPause", 1.0, "8001", paused="1", reason="meal")
+    script.member("QueueMemberPause", 2.0, "8001", paused="0")
+    script.join(3.0, "1.1")
+    script.called(3.1, "1.1", "8001", "1.2")
+    script.connect(4.0, "1.1", "8001", "1.2", hold_s=1)
+    script.member("QueueMemberPause", 5.0, "8001", paused="1", reason="training")
+    script.hangup(9.0, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    script.hangup(9.001, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    changes = [(e.state, e.reason) for e in f.of(d.SeatStateChanged)]
+    assert changes == [
+        ("ready", ""),
+        ("busy", "meal"),
+        ("ready", ""),
+        ("ringing", ""),
+        ("on_call", ""),  # pausing during a call does not cut it
+        ("wrap_up", ""),
+    ]
+    [after] = f.tick(9.0 + 20.5)
+    assert (after.state, after.reason) == ("busy", "training")
+
+
+def test_sign_out(script) -> None:
+    _signed_in(script, "8001")
+    script.member("QueueMemberRemoved", 1.0, "8001")
+    f = Feed()
+    f.bytes(script.wire())
+    assert f.seat_states("8001") == ["ready", "signed_out"]
+    assert f.st.seat_views()[0]["signed_in"] is False
+
+
+# ---------------------------------------------------------------- transfer and conference
+
+
+def test_blind_transfer_to_the_specialist_queue(script) -> None:
+    _signed_in(script, "8001")
+    _signed_in(script, "9001", queue="hotline_expert")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(3.0, "1.1", "8001", "1.2", hold_s=3)
+    script.blind_transfer(20.0, "1.1", "8001", "1.2", "expert", "transfer-targets")
+    script.complete(20.001, "1.1", "8001", "1.2", talk_s=17, reason="transfer")
+    script.hangup(20.01, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    script._mk("QueueCallerJoin", 20.05, Queue="hotline_expert", **script.citizen("1.1"))
+    script.called(20.1, "1.1", "9001", "1.3", queue="hotline_expert")
+    script.connect(24.05, "1.1", "9001", "1.3", hold_s=4, queue="hotline_expert")
+    script.hangup(60.0, "1.3", "PJSIP/9001-1.3", linked="1.1")
+    script.hangup(60.01, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    [tr] = f.of(d.CallTransferred)
+    assert (tr.seat, tr.target, tr.kind) == ("8001", "expert@transfer-targets", "blind")
+    assert [o.queue for o in f.of(d.CallOffered)] == ["hotline", "hotline_expert"]
+    assert [(a.seat, a.wait_ms) for a in f.of(d.CallAnswered)] == [("8001", 3000), ("9001", 4000)]
+    [done] = f.of(d.CallCompleted)
+    r = done.record
+    assert (r.seat, r.wait_ms, r.transferred_to, r.queue) == (
+        "8001",
+        3000,
+        "expert@transfer-targets",
+        "hotline",
+    )
+    assert f.seat_states("8001")[-1] == "wrap_up"
+    assert f.st.figures("hotline_expert", now=T0 + 61).answered == 1
+    assert f.st.figures("hotline", now=T0 + 61).answered == 1
+
+
+def test_three_party_conference_via_confbridge(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    # actions.conference(): Setvar CONFNO, Redirect both legs, Originate the department
+    script.complete(10.0, "1.1", "8001", "1.2", talk_s=8, reason="transfer")
+    script.conf_join(10.1, "conf-1.1", "1.1", "PJSIP/caller-trunk-1.1", "1.1", marked=True)
+    script.conf_join(10.11, "conf-1.1", "1.2", "PJSIP/8001-1.2", "1.1", marked=False)
+    script.conf_join(13.0, "conf-1.1", "2.1", "PJSIP/dept2001-2.1", "2.1", marked=False)
+    script.conf_leave(40.0, "conf-1.1", "1.1", "PJSIP/caller-trunk-1.1", "1.1")
+    script.hangup(40.01, "1.1")
+    script.conf_leave(40.02, "conf-1.1", "1.2", "PJSIP/8001-1.2", "1.1")
+    script.hangup(40.03, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    script.hangup(40.04, "2.1", "PJSIP/dept2001-2.1", linked="2.1")
+    data = script.wire()
+    f = Feed()
+    f.bytes(data[: data.index(b"Conference: conf-1.1")])
+    assert f.st.seats["8001"].state == SeatState.ON_CALL  # AgentComplete(transfer) is not the end
+    f.bytes(data[data.index(b"Conference: conf-1.1") :])
+    assert [c.parties for c in f.of(d.CallConferenced)] == [1, 2, 3]
+    assert f.of(d.CallConferenced)[-1].channel == "PJSIP/dept2001-2.1"
+    [done] = f.of(d.CallCompleted)
+    assert done.record.conference == "conf-1.1" and done.record.talk_s == pytest.approx(38.0, abs=0.01)
+    assert f.seat_states("8001") == ["ready", "ringing", "on_call", "wrap_up"]
+    assert f.st.seats["8001"].since == pytest.approx(T0 + 40.03)
+
+
+# ---------------------------------------------------------------- restart and resync
+
+
+def test_restart_mid_call_no_phantoms(script) -> None:
+    _signed_in(script, "8001", "8002")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    script.join(5.0, "3.1")  # a second caller waiting
+    f = Feed()
+    f.bytes(script.wire())
+    assert len(f.st.calls) == 2
+    # Asterisk restarted: no channels, no dynamic members
+    res = f.st.resync(members=[], entries=[], channels=[], now=T0 + 30)
+    assert sorted(res.calls_dropped) == ["1.1", "3.1"]
+    assert f.st.calls == {} and f.st._leg_call == {}
+    lost = [e.record for e in res.events if isinstance(e, d.CallCompleted)]
+    assert all(r.lost and not r.abandoned for r in lost)
+    assert {(s.seat, s.queue) for s in res.seats_to_restore} == {("8001", "hotline"), ("8002", "hotline")}
+    assert f.st.seats["8001"].state == SeatState.READY  # not on a call that no longer exists
+    # lost calls are not counted as abandoned against the 15 s rule
+    fig = f.st.figures("hotline", now=T0 + 31)
+    assert (fig.answered, fig.abandoned) == (1, 0)
+    # the re-added seats come back through ordinary events: nothing doubles
+    f.st.handle(ev.QueueMemberAdded(ts=T0 + 31, queue="hotline", member_name="8001", interface="PJSIP/8001"))
+    assert [s["seat"] for s in f.st.seat_views() if s["signed_in"]] == ["8001", "8002"]
+
+
+def test_resync_keeps_live_calls_and_adopts_unknown_waiting_callers(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    f = Feed()
+    f.bytes(script.wire())
+    now = T0 + 40
+    res = f.st.resync(
+        members=[
+            ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
+        ],
+        entries=[ev.QueueEntry(ts=now, queue="hotline", uniqueid="5.1", caller_num="139", wait_s=20)],
+        channels=[
+            ev.CoreShowChannel(ts=now, uniqueid="1.1"),
+            ev.CoreShowChannel(ts=now, uniqueid="1.2"),
+            ev.CoreShowChannel(ts=now, uniqueid="5.1"),
+        ],
+        now=now,
+    )
+    assert res.calls_dropped == [] and res.calls_adopted == ["5.1"] and res.seats_to_restore == []
+    assert f.st.seats["8001"].state == SeatState.ON_CALL
+    [offered] = [e for e in res.events if isinstance(e, d.CallOffered)]
+    assert offered.resynced and offered.call_id == "5.1"
+    [alert] = f.tick(40.0)  # waited 20 s already
+    assert alert.call_id == "5.1" and alert.waited_ms == 20000
+
+
+# ---------------------------------------------------------------- views
+
+
+def test_queue_view(script) -> None:
+    _signed_in(script, "8001", "8002", "8003")
+    script.member("QueueMemberPause", 1.0, "8003", paused="1", reason="meal")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    script.join(10.0, "3.1")
+    f = Feed()
+    f.bytes(script.wire())
+    [q] = f.st.queue_views(now=T0 + 14.5)
+    assert q["queue"] == "hotline" and q["waiting"] == 1 and q["longest_wait_s"] == 4.5
+    assert (q["seats_ready"], q["seats_busy"], q["seats_on_call"]) == (1, 1, 1)
+    assert q["answered"] == 1 and q["pct_within_rule_today"] == 100.0
+    calls = {c["call_id"]: c for c in f.st.call_views(now=T0 + 14.5)}
+    assert calls["3.1"]["state"] == "queued" and calls["3.1"]["waiting_s"] == 4.5
+    assert calls["1.1"]["seat"] == "8001"
+
+
+def test_domain_messages_are_json_ready(script) -> None:
+    import json
+
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1", name="李四")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.hangup(1.0, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    msgs = [d.to_message(e, seq=i) for i, e in enumerate(f.out, 1)]
+    types = [m["type"] for m in msgs]
+    assert "screen_pop" in types and "seat_update" in types and "call_update" in types
+    text = json.dumps(msgs, ensure_ascii=False)
+    assert "李四" in text
