@@ -290,5 +290,5 @@ class _Helpers:
 
 
 @pytest.fixture(scope="session")
-def ami() -> type[_Helpers]:
+def wire() -> type[_Helpers]:
     return _Helpers

@@ -21,8 +21,8 @@ def test_doctests() -> None:
     assert doctest.testmod(cti.events).failed == 0
 
 
-def test_recorded_answered_call(ami) -> None:
-    events, fac = _typed(ami.to_wire(ami.load_jsonl(ami.FLOWS)))
+def test_recorded_answered_call(wire) -> None:
+    events, fac = _typed(wire.to_wire(wire.load_jsonl(wire.FLOWS)))
     by = {type(e).__name__: e for e in events}
     join = by["QueueCallerJoin"]
     assert isinstance(join, ev.QueueCallerJoin)
@@ -49,8 +49,8 @@ def test_recorded_answered_call(ami) -> None:
     assert fac.errors == 0
 
 
-def test_recorded_attended_threeway(ami) -> None:
-    events, _ = _typed(ami.to_wire(ami.load_jsonl(ami.THREE_PARTY)))
+def test_recorded_attended_threeway(wire) -> None:
+    events, _ = _typed(wire.to_wire(wire.load_jsonl(wire.THREE_PARTY)))
     [t] = [e for e in events if isinstance(e, ev.AttendedTransfer)]
     assert t.dest_type == "Threeway" and t.transferee_uniqueid == "1795345448.18"
     assert t.transferer_uniqueid == "1795345448.19" and t.result == "Success"

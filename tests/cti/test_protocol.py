@@ -37,13 +37,13 @@ def test_name_survives_every_cut_position(greeting: bool) -> None:
         assert p.version == ("9.0.0" if greeting else None)
 
 
-def test_byte_by_byte_recorded_stream(ami) -> None:
-    data = ami.to_wire(ami.load_jsonl(ami.FLOWS))
+def test_byte_by_byte_recorded_stream(wire) -> None:
+    data = wire.to_wire(wire.load_jsonl(wire.FLOWS))
     whole = FrameParser().feed(data)
     p = FrameParser()
     trickled = [f for i in range(len(data)) for f in p.feed(data[i : i + 1])]
     assert [f.headers for f in trickled] == [f.headers for f in whole]
-    n_events = sum(1 for d in ami.load_jsonl(ami.FLOWS) if not d["Event"].startswith("_"))
+    n_events = sum(1 for d in wire.load_jsonl(wire.FLOWS) if not d["Event"].startswith("_"))
     assert len(whole) == n_events == 179
     assert p.malformed == 0
 

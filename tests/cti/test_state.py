@@ -56,9 +56,9 @@ def test_doctests() -> None:
 # ---------------------------------------------------------------- recorded real transcripts
 
 
-def test_recorded_answered_in_time(ami) -> None:
+def test_recorded_answered_in_time(wire) -> None:
     f = Feed()
-    f.bytes(ami.to_wire(ami.load_jsonl(ami.FLOWS)))
+    f.bytes(wire.to_wire(wire.load_jsonl(wire.FLOWS)))
     [offered] = f.of(d.CallOffered)
     assert offered.call_id == "1795344882.10" and offered.caller_num == "13800001"
     [pop] = f.of(d.SeatRinging)
@@ -83,9 +83,9 @@ def test_recorded_answered_in_time(ami) -> None:
     )
 
 
-def test_recorded_attended_threeway(ami) -> None:
+def test_recorded_attended_threeway(wire) -> None:
     f = Feed()
-    f.bytes(ami.to_wire(ami.load_jsonl(ami.THREE_PARTY)))
+    f.bytes(wire.to_wire(wire.load_jsonl(wire.THREE_PARTY)))
     [ans] = f.of(d.CallAnswered)
     assert ans.wait_ms == 2015 and ans.within_rule
     [conf] = f.of(d.CallConferenced)
@@ -96,7 +96,7 @@ def test_recorded_attended_threeway(ami) -> None:
     assert f.st.seats["agent1001"].state == SeatState.ON_CALL
 
 
-def test_name_split_mid_character_reaches_the_screen_pop(ami, script) -> None:
+def test_name_split_mid_character_reaches_the_screen_pop(wire, script) -> None:
     _signed_in(script, "8001")
     script.join(0.0, "1.1", name="张三")
     script.called(0.2, "1.1", "8001", "1.2")
