@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         """Demo seat passwords are derived, documented in the README (seat 8001 → ``s8001``)."""
         return f"s{seat}"
 
+    # --- ticketing
+    ticket_completion_days: dict[str, int] = Field(
+        default_factory=lambda: {"咨询": 5, "投诉": 15, "举报": 30, "建议": 15, "一般诉求": 5, "求助": 5,
+                                 "表扬": 5},
+        description="working days to complete, per category (投诉举报 split into 投诉 / 举报)",
+    )
+    ticket_yellow_days: int = Field(2, description="yellow on the due day and the working days before it")
+    ticket_duplicate_window_days: int = 30
+    ticket_duplicate_threshold: float = 42.0
+
 
 @lru_cache
 def get_settings() -> Settings:
