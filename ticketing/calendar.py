@@ -41,8 +41,10 @@ class WorkCalendar:
     def warning(self, year: int) -> str | None:
         if self.source(year) != "fallback":
             return None
-        return (f"{year}年法定节假日和调休安排尚未录入，工作日暂按周一至周五计算，"
-                "期限可能不准确，请管理员在“节假日设置”中录入")
+        return (
+            f"{year}年法定节假日和调休安排尚未录入，工作日暂按周一至周五计算，"
+            "期限可能不准确，请管理员在“节假日设置”中录入"
+        )
 
     def warnings(self, start: date, end: date) -> list[str]:
         """Warnings for every year between two days (inclusive), for display next to deadlines."""

@@ -11,7 +11,13 @@ from ticketing.calendar import WorkCalendar, local_day
 from ticketing.models import Category, Status
 
 DEFAULT_COMPLETION_DAYS = {
-    "咨询": 5, "投诉": 15, "举报": 30, "建议": 15, "一般诉求": 5, "求助": 5, "表扬": 5,
+    "咨询": 5,
+    "投诉": 15,
+    "举报": 30,
+    "建议": 15,
+    "一般诉求": 5,
+    "求助": 5,
+    "表扬": 5,
 }
 
 
@@ -46,8 +52,14 @@ class DeadlineState(enum.StrEnum):
         return {"none": "无时限", "green": "正常", "yellow": "临近期限", "red": "已超期"}[self.value]
 
 
-def current_due(status: Status | str, *, transfer_due: datetime | None, accept_due: datetime | None,
-                due_at: datetime | None, callback_due: datetime | None) -> datetime | None:
+def current_due(
+    status: Status | str,
+    *,
+    transfer_due: datetime | None,
+    accept_due: datetime | None,
+    due_at: datetime | None,
+    callback_due: datetime | None,
+) -> datetime | None:
     """The deadline that runs in ``status``."""
     status = Status(status)
     if status in (Status.REGISTERED, Status.RETURNED):

@@ -85,8 +85,16 @@ class Proposal:
     reasons: tuple[str, ...]
 
 
-def propose(new: Candidate, others: Iterable[Candidate], *, now: datetime, window: timedelta,
-            threshold: float = 42.0, place_threshold: float = 70.0, limit: int = 5) -> list[Proposal]:
+def propose(
+    new: Candidate,
+    others: Iterable[Candidate],
+    *,
+    now: datetime,
+    window: timedelta,
+    threshold: float = 42.0,
+    place_threshold: float = 70.0,
+    limit: int = 5,
+) -> list[Proposal]:
     """Earlier reports of the same matter, best first.
 
     A candidate must be recent (within ``window``), share the caller or the place, and tell a

@@ -159,7 +159,7 @@ class TicketBase(SQLModel):
     confidential: bool = False
     emergency: bool = False
     handling_mode: HandlingMode = Field(default=HandlingMode.TRANSFER, sa_type=sa.String(16))
-    title: str = Field(max_length=MEDIUM)
+    title: str = Field(min_length=1, max_length=MEDIUM)
     district: str = Field(default="", max_length=SHORT)
     matter_time: str = Field(default="", max_length=SHORT)  # as told: "昨晚十点起"
     matter_place: str = Field(default="", max_length=MEDIUM)
@@ -188,7 +188,8 @@ class Ticket(TicketBase, table=True):
     return_reason: str = Field(default="", max_length=LONG)
     callback_result: str = Field(default="", max_length=LONG)
     satisfaction: str = Field(default="", max_length=16)
-    extension_days: int = 0
+    extension_days: int = 0  # granted so far
+    extension_requested_days: int = 0  # pending request
     redo_count: int = 0
     repeat_count: int = 0  # other reports of the same matter linked or merged into this one
     supervision_count: int = 0

@@ -40,34 +40,55 @@ class Transition:
     needs: tuple[str, ...] = ()  # parameters that must be present and non-empty
 
 
-def _t(action: str, label: str, sources: set[Status] | frozenset[Status], target: Status | None,
-       roles: frozenset[str], *needs: str) -> Transition:
+def _t(
+    action: str,
+    label: str,
+    sources: set[Status] | frozenset[Status],
+    target: Status | None,
+    roles: frozenset[str],
+    *needs: str,
+) -> Transition:
     return Transition(action, label, frozenset(sources), target, roles, needs)
 
 
-TABLE: dict[str, Transition] = {t.action: t for t in (
-    _t("register", "登记", {S.DRAFT}, S.REGISTERED, CENTRE),
-    _t("close_directly", "直接办结", {S.REGISTERED}, S.CLOSED, CENTRE, "result"),
-    _t("merge", "合并为重复件", {S.DRAFT, S.REGISTERED}, S.CLOSED, CENTRE, "duplicate_of"),
-    _t("transfer", "转办", {S.REGISTERED, S.RETURNED}, S.TRANSFERRED, CENTRE, "department_id", "opinion"),
-    _t("accept", "签收", {S.TRANSFERRED}, S.ACCEPTED, DEPT),
-    _t("return", "退回", {S.TRANSFERRED}, S.RETURNED, DEPT, "reason"),
-    _t("start", "开始办理", {S.ACCEPTED}, S.IN_PROGRESS, DEPT),
-    _t("request_extension", "申请延期", {S.ACCEPTED, S.IN_PROGRESS}, S.EXTENSION_REQUESTED, DEPT,
-       "reason", "days"),
-    _t("approve_extension", "批准延期", {S.EXTENSION_REQUESTED}, S.IN_PROGRESS, LEAD),
-    _t("refuse_extension", "驳回延期", {S.EXTENSION_REQUESTED}, S.IN_PROGRESS, LEAD, "reason"),
-    _t("reply", "答复办结", {S.ACCEPTED, S.IN_PROGRESS}, S.REPLIED, DEPT, "result"),
-    _t("callback", "回访", {S.REPLIED}, None, CENTRE, "satisfaction"),
-    _t("redo", "重办", {S.UNSATISFIED}, S.IN_PROGRESS, CENTRE),
-    _t("close", "办结", {S.SATISFIED, S.UNSATISFIED}, S.CLOSED, CENTRE),
-    _t("archive", "归档", {S.CLOSED}, S.ARCHIVED, CENTRE),
-    _t("supervise", "督办", LIVE, None, frozenset({"lead", "qa"}), "reason"),
-)}
+TABLE: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        _t("register", "登记", {S.DRAFT}, S.REGISTERED, CENTRE),
+        _t("close_directly", "直接办结", {S.REGISTERED}, S.CLOSED, CENTRE, "result"),
+        _t("merge", "合并为重复件", {S.DRAFT, S.REGISTERED}, S.CLOSED, CENTRE, "duplicate_of"),
+        _t("transfer", "转办", {S.REGISTERED, S.RETURNED}, S.TRANSFERRED, CENTRE, "department_id", "opinion"),
+        _t("accept", "签收", {S.TRANSFERRED}, S.ACCEPTED, DEPT),
+        _t("return", "退回", {S.TRANSFERRED}, S.RETURNED, DEPT, "reason"),
+        _t("start", "开始办理", {S.ACCEPTED}, S.IN_PROGRESS, DEPT),
+        _t(
+            "request_extension",
+            "申请延期",
+            {S.ACCEPTED, S.IN_PROGRESS},
+            S.EXTENSION_REQUESTED,
+            DEPT,
+            "reason",
+            "days",
+        ),
+        _t("approve_extension", "批准延期", {S.EXTENSION_REQUESTED}, S.IN_PROGRESS, LEAD),
+        _t("refuse_extension", "驳回延期", {S.EXTENSION_REQUESTED}, S.IN_PROGRESS, LEAD, "reason"),
+        _t("reply", "答复办结", {S.ACCEPTED, S.IN_PROGRESS}, S.REPLIED, DEPT, "result"),
+        _t("callback", "回访", {S.REPLIED}, None, CENTRE, "satisfaction"),
+        _t("redo", "重办", {S.UNSATISFIED}, S.IN_PROGRESS, CENTRE),
+        _t("close", "办结", {S.SATISFIED, S.UNSATISFIED}, S.CLOSED, CENTRE),
+        _t("archive", "归档", {S.CLOSED}, S.ARCHIVED, CENTRE),
+        _t("supervise", "督办", LIVE, None, frozenset({"lead", "qa"}), "reason"),
+    )
+}
 
 NEED_LABELS = {
-    "result": "办理结果", "duplicate_of": "重复的原工单", "department_id": "承办单位",
-    "opinion": "转办意见", "reason": "原因", "days": "延期天数", "satisfaction": "满意度",
+    "result": "办理结果",
+    "duplicate_of": "重复的原工单",
+    "department_id": "承办单位",
+    "opinion": "转办意见",
+    "reason": "原因",
+    "days": "延期天数",
+    "satisfaction": "满意度",
 }
 MAX_EXTENSION_DAYS = 30
 
@@ -76,9 +97,17 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def decide(status: Status | str, action: str, role: str, params: Mapping[str, Any] | None = None, *,
-           now: datetime, transferred_at: datetime | None = None, return_hours: int = 24,
-           handling_mode: str = HandlingMode.TRANSFER) -> Status:
+def decide(
+    status: Status | str,
+    action: str,
+    role: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    now: datetime,
+    transferred_at: datetime | None = None,
+    return_hours: int = 24,
+    handling_mode: str = HandlingMode.TRANSFER,
+) -> Status:
     """The status after ``action``, or ``TransitionError`` with the reason it is refused.
 
     Admins may do anything the table allows; the table itself still applies to them.

@@ -22,8 +22,18 @@ def ticketing_tables() -> set[str]:
 
 
 _OURS = {
-    "department", "caller", "ticket", "ticket_department", "ticket_event", "supervision",
-    "ticket_link", "call_record", "confidential_read", "article", "missing_info", "calendar_day",
+    "department",
+    "caller",
+    "ticket",
+    "ticket_department",
+    "ticket_event",
+    "supervision",
+    "ticket_link",
+    "call_record",
+    "confidential_read",
+    "article",
+    "missing_info",
+    "calendar_day",
 }
 
 
