@@ -1,0 +1,128 @@
+"""The real-Asterisk harness: one Asterisk 22 per test session, clean state per test.
+
+Tests that place calls take the ``pbx`` fixture (clean Asterisk: no channels, no queue members),
+``ami`` (a raw AMI recorder) and ``phones`` (SIPp phones, all stopped at the end of the test).
+``HOTLINE_RECORD_AMI=1`` saves each test's raw AMI bytes under tests/fixtures/ami/ for the
+unit tests of the pure cores.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hotline.asterisk import process
+from hotline.asterisk.errors import AsteriskError
+from hotline.settings import Settings, get_settings
+from hotline.simulate import audio
+from hotline.simulate.sipp import SippRunner
+from tests.support.ami import AmiRecorder
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@dataclass
+class Pbx:
+    settings: Settings
+
+    def cli(self, command: str) -> str:
+        return process.cli(self.settings, command)
+
+    def members(self, queue: str) -> list[str]:
+        return re.findall(r"\((PJSIP/[^)\s]+)\)", self.cli(f"queue show {queue}"))
+
+    def sign_in(self, seat: str, queue: str | None = None, penalty: int = 0) -> None:
+        queue = queue or self.settings.queue_name
+        out = self.cli(f"queue add member PJSIP/{seat} to {queue} penalty {penalty} as {seat}")
+        assert "Added interface" in out, out
+
+    def active_channels(self) -> int:
+        match = re.search(r"(\d+) active channel", self.cli("core show channels count"))
+        return int(match.group(1)) if match else 0
+
+    def reset(self, timeout: float = 10) -> None:
+        """No channels, no members: each test starts from an idle Asterisk."""
+        self.cli("channel request hangup all")
+        for queue in (self.settings.queue_name, self.settings.specialist_queue):
+            for member in self.members(queue):
+                self.cli(f"queue remove member {member} from {queue}")
+        deadline = time.monotonic() + timeout
+        while self.active_channels() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert self.active_channels() == 0, self.cli("core show channels")
+        self.cli("queue reset stats")
+
+
+@pytest.fixture(scope="session")
+def asterisk(settings: Settings) -> Iterator[Pbx]:
+    if settings.asterisk_mode == "chroot" and os.geteuid() != 0:
+        pytest.skip("real-Asterisk tests need root for the chroot (make test runs as root)")
+    already = process.status(settings).running
+    try:
+        process.start(settings)
+    except AsteriskError as exc:
+        pytest.fail(f"Asterisk did not start: {exc}")
+    yield Pbx(settings)
+    if not already:
+        process.stop(settings)
+
+
+@pytest.fixture
+def pbx(asterisk: Pbx) -> Iterator[Pbx]:
+    asterisk.reset()
+    yield asterisk
+    asterisk.reset()
+
+
+@pytest.fixture
+async def ami(pbx: Pbx, settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[AmiRecorder]:
+    recorder = AmiRecorder(settings.ami_host, settings.ami_port, settings.ami_user,
+                           settings.resolved_ami_secret())
+    await recorder.connect()
+    yield recorder
+    if os.environ.get("HOTLINE_RECORD_AMI"):
+        recorder.save(FIXTURES / "ami" / f"{request.node.name}.ami")
+    await recorder.close()
+
+
+@pytest.fixture
+def phones(settings: Settings, request: pytest.FixtureRequest) -> Iterator[SippRunner]:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
+    runner = SippRunner(settings.var_dir / "test-sim" / name, f"{settings.sip_host}:{settings.sip_port}")
+    yield runner
+    runner.stop_all()
+
+
+@pytest.fixture(scope="session")
+def audio_dir(settings: Settings) -> Path:
+    return settings.var_dir / "audio"
+
+
+def speech(audio_dir: Path, *parts: tuple[str, float | str]) -> Path:
+    return audio.timeline(audio_dir, list(parts))
+
+
+async def local_call(ami: AmiRecorder, settings: Settings, caller: str, *, hold_s: float = 5,
+                     delay_s: float = 0, sound: str = "hotline/sim-caller") -> str:
+    """A citizen without SIP: a Local channel into the hotline that plays ``sound``. Returns its ActionID."""
+    reply = await ami.action({
+        "Action": "Originate", "Channel": f"Local/{settings.hotline_number}@from-trunk/n",
+        "Context": "hotline-sim", "Exten": "play", "Priority": "1", "CallerID": f"<{caller}>",
+        "Variable": f"SIM_HOLD={hold_s},SIM_DELAY={delay_s},SIM_FILE={sound}", "Async": "true",
+        "Timeout": "30000",
+    })
+    assert reply.get("Response") == "Success", reply
+    return str(reply.get("ActionID"))
+
+
