@@ -119,6 +119,7 @@ class Seat:
     activity: str = "idle"  # idle | ringing | on_call
     call_id: str = ""
     channel_uid: str = ""  # the seat's own leg while ringing / on call
+    channel: str = ""  # its channel name (what call-control actions address)
     wrapup_until: float | None = None
     state: SeatState = SeatState.SIGNED_OUT
     since: float = 0.0
@@ -557,6 +558,7 @@ class CtiState:
         if e.dest_uniqueid:
             self._leg_call[e.dest_uniqueid] = call.call_id
         seat.activity, seat.call_id, seat.channel_uid = "ringing", call.call_id, e.dest_uniqueid
+        seat.channel = e.dest_channel
         seat.wrapup_until = None
         out.append(
             SeatRinging(
@@ -613,6 +615,7 @@ class CtiState:
         if e.dest_uniqueid:
             self._leg_call[e.dest_uniqueid] = call.call_id
         seat.activity, seat.call_id, seat.channel_uid = "on_call", call.call_id, e.dest_uniqueid
+        seat.channel = e.dest_channel
         out.append(
             CallAnswered(
                 at=e.ts, call_id=call.call_id, seat=seat.seat, queue=e.queue, wait_ms=wait, within_rule=within

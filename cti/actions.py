@@ -1,0 +1,278 @@
+"""Call control: the only module that sends AMI actions (handler → rules → action).
+
+Rules (:mod:`cti.rules`) are checked before an action leaves; the live state
+(:class:`cti.state.CtiState`) says which channels a seat and its call use. Dialplan names
+are constructor parameters (:class:`Dialplan`): the lead engineer's dialplan is the truth.
+
+Three-party conference (DESIGN.md §5, the spike's working recipe): ``Setvar CONFNO`` on
+both channels, ``Redirect`` the citizen into the ConfBridge as the ``marked`` user and the
+operator as ``end_marked`` (the bridge ends when the citizen hangs up), then ``Originate``
+the department into the same bridge. Everyone hears everyone and the recording keeps all three.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cti.rules import Decision, Handover, HandoverTracker, Shift, check_seat_action
+from cti.state import CtiState, SeatToRestore
+
+
+class Sender(Protocol):
+    """What actions need from the link (``AmiLink.send``)."""
+
+    def send(self, action: dict[str, Any], *, as_list: bool | None = False) -> Awaitable[Any]: ...
+
+
+class ActionError(Exception):
+    pass
+
+
+class RuleViolation(ActionError):
+    """The action needs a lead's approval now (first/last 30 min of a shift)."""
+
+    def __init__(self, action: str, decision: Decision) -> None:
+        super().__init__(f"{action} not allowed: {decision.reason}; needs a lead's approval")
+        self.decision = decision
+
+
+class ActionFailed(ActionError):
+    """Asterisk answered ``Response: Error``."""
+
+
+class NotOnCall(ActionError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Dialplan:
+    """Contexts and extensions the actions rely on (assumed; aligned with asterisk-config/)."""
+
+    seat_interface: str = "PJSIP/{seat}"
+    department_channel: str = "PJSIP/{number}"
+    transfer_context: str = "transfer-targets"  # exten = department number, or specialist_exten
+    specialist_exten: str = "expert"  # → Queue(hotline_expert)
+    conf_context: str = "conf-join"
+    conf_citizen_exten: str = "citizen"  # ConfBridge(${CONFNO},…,caller profile: marked=yes)
+    conf_operator_exten: str = "operator"  # ConfBridge(${CONFNO},…,user profile: end_marked=yes)
+    conf_department_exten: str = "dept"  # same user profile as the operator
+    callback_context: str = "callback-out"  # the seat answers, then Dial(citizen) via the trunk
+    hotline_number: str = "12345"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    action: str
+    replies: tuple[Any, ...]
+    decision: Decision | None = None
+    handover: Handover | None = None
+    detail: str = ""
+
+
+class CtiActions:
+    def __init__(
+        self,
+        link: Sender,
+        state: CtiState,
+        *,
+        queue: str = "hotline",
+        shifts: list[Shift] | None = None,
+        tz: str = "Asia/Shanghai",
+        dialplan: Dialplan | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.link = link
+        self.state = state
+        self.queue = queue
+        self.shifts = shifts or []
+        self.tz = tz
+        self.dp = dialplan or Dialplan()
+        self.clock = clock
+        self.handovers = HandoverTracker()
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _send(self, action: dict[str, Any]) -> Any:
+        reply = await self.link.send(action, as_list=False)
+        if not getattr(reply, "success", False):
+            msg = reply.get("Message") if hasattr(reply, "get") else reply
+            raise ActionFailed(f"{action['Action']}: {msg}")
+        return reply
+
+    def _iface(self, seat: str) -> str:
+        return self.dp.seat_interface.format(seat=seat)
+
+    def _check(self, action: str, approved_by: str | None) -> Decision:
+        d = check_seat_action(action, self.clock(), self.shifts, approved_by=approved_by, tz=self.tz)
+        if not d.allowed:
+            raise RuleViolation(action, d)
+        return d
+
+    def _on_call(self, seat: str) -> tuple[str, str, str]:
+        """(seat channel, citizen channel, call id) of the seat's current call."""
+        s = self.state.seats.get(seat)
+        if s is None or s.activity != "on_call" or not s.channel:
+            raise NotOnCall(f"seat {seat} is not on a call")
+        call = self.state.calls.get(s.call_id)
+        if call is None or not call.channel:
+            raise NotOnCall(f"seat {seat}: call {s.call_id} unknown")
+        return s.channel, call.channel, call.call_id
+
+    # ------------------------------------------------------------------ seats
+
+    async def sign_in(self, seat: str, *, queue: str | None = None, operator: str = "", penalty: int = 0):
+        iface = self._iface(seat)
+        reply = await self._send(
+            {
+                "Action": "QueueAdd",
+                "Queue": queue or self.queue,
+                "Interface": iface,
+                "MemberName": seat,
+                "StateInterface": iface,
+                "Penalty": str(penalty),
+            }
+        )
+        if operator:
+            self.state.set_operator(seat, operator)
+        handover = self.handovers.signed_in(seat, self.clock())
+        return ActionResult("sign_in", (reply,), handover=handover)
+
+    async def sign_out(self, seat: str, *, queue: str | None = None, approved_by: str | None = None):
+        d = self._check("sign_out", approved_by)
+        reply = await self._send(
+            {"Action": "QueueRemove", "Queue": queue or self.queue, "Interface": self._iface(seat)}
+        )
+        self.handovers.signed_out(seat, self.clock())
+        return ActionResult("sign_out", (reply,), decision=d)
+
+    async def busy(self, seat: str, reason: str, *, approved_by: str | None = None):
+        """示忙 with a reason code (in every queue the seat is in)."""
+        d = self._check("busy", approved_by)
+        reply = await self._send(
+            {"Action": "QueuePause", "Interface": self._iface(seat), "Paused": "true", "Reason": reason}
+        )
+        return ActionResult("busy", (reply,), decision=d)
+
+    async def ready(self, seat: str):
+        reply = await self._send({"Action": "QueuePause", "Interface": self._iface(seat), "Paused": "false"})
+        self.state.end_wrapup(seat, self.clock())
+        return ActionResult("ready", (reply,))
+
+    async def restore(self, seats: list[SeatToRestore]) -> list[ActionResult]:
+        """Re-add seats Asterisk forgot (it restarted): a system action, no rules apply."""
+        out = []
+        for s in seats:
+            action = {
+                "Action": "QueueAdd",
+                "Queue": s.queue,
+                "Interface": s.interface or self._iface(s.seat),
+                "MemberName": s.seat,
+                "StateInterface": s.interface or self._iface(s.seat),
+            }
+            if s.paused:
+                action.update(Paused="true", Reason=s.reason)
+            out.append(ActionResult("restore", (await self._send(action),), detail=s.seat))
+        return out
+
+    # ------------------------------------------------------------------ calls
+
+    async def originate_callback(self, seat: str, number: str, *, call_id: str = "") -> ActionResult:
+        """未接来电回拨: ring the seat, then dial the citizen from the callback context."""
+        reply = await self._send(
+            {
+                "Action": "Originate",
+                "Channel": self._iface(seat),
+                "Context": self.dp.callback_context,
+                "Exten": number,
+                "Priority": "1",
+                "CallerID": f"{self.dp.hotline_number} <{self.dp.hotline_number}>",
+                "Timeout": "30000",
+                "Async": "true",
+                "Variable": f"HL_CALLBACK_OF={call_id},HL_SEAT={seat}",
+            }
+        )
+        return ActionResult("callback", (reply,), detail=number)
+
+    async def transfer_to_specialist(self, seat: str) -> ActionResult:
+        return await self._blind(seat, self.dp.specialist_exten)
+
+    async def transfer_to_department(self, seat: str, number: str) -> ActionResult:
+        return await self._blind(seat, number)
+
+    async def _blind(self, seat: str, exten: str) -> ActionResult:
+        seat_chan, _, _ = self._on_call(seat)
+        # BlindTransfer moves the *other* party of Channel (the citizen) to exten@context
+        reply = await self._send(
+            {
+                "Action": "BlindTransfer",
+                "Channel": seat_chan,
+                "Context": self.dp.transfer_context,
+                "Exten": exten,
+            }
+        )
+        return ActionResult("transfer", (reply,), detail=f"{exten}@{self.dp.transfer_context}")
+
+    async def conference(self, seat: str, department: str) -> ActionResult:
+        """Bring a department into the call: a three-party ConfBridge (citizen marked)."""
+        seat_chan, citizen_chan, call_id = self._on_call(seat)
+        conf = f"conf-{call_id}"  # the state machine maps conf-<call id> back to the call
+        replies = []
+        for ch in (citizen_chan, seat_chan):
+            replies.append(
+                await self._send({"Action": "Setvar", "Channel": ch, "Variable": "CONFNO", "Value": conf})
+            )
+        replies.append(
+            await self._send(
+                {
+                    "Action": "Redirect",
+                    "Channel": citizen_chan,
+                    "Context": self.dp.conf_context,
+                    "Exten": self.dp.conf_citizen_exten,
+                    "Priority": "1",
+                    "ExtraChannel": seat_chan,
+                    "ExtraContext": self.dp.conf_context,
+                    "ExtraExten": self.dp.conf_operator_exten,
+                    "ExtraPriority": "1",
+                }
+            )
+        )
+        replies.append(
+            await self._send(
+                {
+                    "Action": "Originate",
+                    "Channel": self.dp.department_channel.format(number=department),
+                    "Context": self.dp.conf_context,
+                    "Exten": self.dp.conf_department_exten,
+                    "Priority": "1",
+                    "Variable": f"CONFNO={conf}",
+                    "CallerID": f"{self.dp.hotline_number} <{self.dp.hotline_number}>",
+                    "Timeout": "30000",
+                    "Async": "true",
+                }
+            )
+        )
+        return ActionResult("conference", tuple(replies), detail=conf)
+
+    async def hangup(self, channel: str, cause: int = 16) -> ActionResult:
+        reply = await self._send({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
+        return ActionResult("hangup", (reply,), detail=channel)
+
+    async def hangup_seat_call(self, seat: str) -> ActionResult:
+        seat_chan, _, _ = self._on_call(seat)
+        return await self.hangup(seat_chan)
+
+    async def start_recording(self, seat: str, file: str, options: str = "b") -> ActionResult:
+        """Record the seat's call (the citizen's channel) into ``file`` (relative to the spool)."""
+        _, citizen_chan, _ = self._on_call(seat)
+        reply = await self._send(
+            {"Action": "MixMonitor", "Channel": citizen_chan, "File": file, "Options": options}
+        )
+        return ActionResult("record_start", (reply,), detail=file)
+
+    async def stop_recording(self, seat: str) -> ActionResult:
+        _, citizen_chan, _ = self._on_call(seat)
+        reply = await self._send({"Action": "StopMixMonitor", "Channel": citizen_chan})
+        return ActionResult("record_stop", (reply,))

@@ -1,0 +1,163 @@
+"""Call-control actions: exact AMI actions sent, rules checked first, state used for channels."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from panoramisk.message import Message
+
+from cti.actions import ActionFailed, CtiActions, Dialplan, NotOnCall, RuleViolation
+from cti.rules import parse_shifts
+from cti.state import SeatToRestore
+from tests.cti.test_state import Feed
+
+BJ = ZoneInfo("Asia/Shanghai")
+NOON = dt.datetime(2026, 11, 23, 12, 0, tzinfo=BJ).timestamp()
+SHIFT_START = dt.datetime(2026, 11, 23, 8, 10, tzinfo=BJ).timestamp()
+SHIFTS = parse_shifts(["08:00-16:00", "16:00-24:00", "00:00-08:00"])
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.fail: dict[str, str] = {}
+
+    async def send(self, action: dict, *, as_list: bool | None = False):
+        assert as_list is False  # QueueAdd & co. never resolve otherwise (panoramisk 1.4)
+        self.sent.append(action)
+        if action["Action"] in self.fail:
+            return Message({"Response": "Error", "Message": self.fail[action["Action"]]})
+        return Message({"Response": "Success", "Message": "ok"})
+
+
+@pytest.fixture
+def on_call(wire):
+    s = wire.Script()
+    s.member("QueueMemberAdded", -60, "8001")
+    s.join(0.0, "1.1")
+    s.called(0.1, "1.1", "8001", "1.2")
+    s.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    f = Feed()
+    f.bytes(s.wire())
+    return f.st
+
+
+def make(state, now: float = NOON) -> tuple[CtiActions, FakeLink]:
+    link = FakeLink()
+    clock = {"t": now}
+    acts = CtiActions(link, state, shifts=SHIFTS, clock=lambda: clock["t"])
+    acts._clock_box = clock  # type: ignore[attr-defined]
+    return acts, link
+
+
+async def test_sign_in_and_out_with_handover(on_call) -> None:
+    acts, link = make(on_call)
+    await acts.sign_out("8001")
+    acts._clock_box["t"] += 12
+    r = await acts.sign_in("8002", operator="工号017")
+    assert link.sent[0] == {"Action": "QueueRemove", "Queue": "hotline", "Interface": "PJSIP/8001"}
+    assert link.sent[1] == {
+        "Action": "QueueAdd",
+        "Queue": "hotline",
+        "Interface": "PJSIP/8002",
+        "MemberName": "8002",
+        "StateInterface": "PJSIP/8002",
+        "Penalty": "0",
+    }
+    assert r.handover is not None and r.handover.ok and r.handover.gap_s == 12
+    assert on_call.seats["8002"].operator == "工号017"
+
+
+async def test_busy_in_the_first_30_minutes_needs_approval(on_call) -> None:
+    acts, link = make(on_call, now=SHIFT_START)
+    with pytest.raises(RuleViolation, match="first 30 min"):
+        await acts.busy("8001", "meal")
+    with pytest.raises(RuleViolation):
+        await acts.sign_out("8001")
+    assert link.sent == []  # nothing left for Asterisk
+    r = await acts.busy("8001", "toilet", approved_by="lead01")
+    assert r.decision is not None and r.decision.approved_by == "lead01"
+    assert link.sent == [
+        {"Action": "QueuePause", "Interface": "PJSIP/8001", "Paused": "true", "Reason": "toilet"}
+    ]
+    await acts.ready("8001")
+    assert link.sent[-1] == {"Action": "QueuePause", "Interface": "PJSIP/8001", "Paused": "false"}
+
+
+async def test_three_party_conference_recipe(on_call) -> None:
+    acts, link = make(on_call)
+    r = await acts.conference("8001", "2001")
+    assert r.detail == "conf-1.1"
+    names = [a["Action"] for a in link.sent]
+    assert names == ["Setvar", "Setvar", "Redirect", "Originate"]
+    assert {a["Channel"] for a in link.sent[:2]} == {"PJSIP/caller-trunk-1.1", "PJSIP/8001-1.2"}
+    assert all(a["Variable"] == "CONFNO" and a["Value"] == "conf-1.1" for a in link.sent[:2])
+    red = link.sent[2]
+    assert (red["Channel"], red["Exten"], red["ExtraChannel"], red["ExtraExten"]) == (
+        "PJSIP/caller-trunk-1.1",
+        "citizen",
+        "PJSIP/8001-1.2",
+        "operator",
+    )
+    assert red["Context"] == red["ExtraContext"] == "conf-join"
+    org = link.sent[3]
+    assert (org["Channel"], org["Context"], org["Exten"], org["Variable"]) == (
+        "PJSIP/2001",
+        "conf-join",
+        "dept",
+        "CONFNO=conf-1.1",
+    )
+
+
+async def test_transfers_recording_hangup(on_call) -> None:
+    acts, link = make(on_call)
+    await acts.transfer_to_specialist("8001")
+    await acts.transfer_to_department("8001", "2003")
+    await acts.start_recording("8001", "extra-1.1.wav")
+    await acts.stop_recording("8001")
+    await acts.hangup_seat_call("8001")
+    assert link.sent[0] == {
+        "Action": "BlindTransfer",
+        "Channel": "PJSIP/8001-1.2",
+        "Context": "transfer-targets",
+        "Exten": "expert",
+    }
+    assert link.sent[1]["Exten"] == "2003"
+    assert link.sent[2] == {
+        "Action": "MixMonitor",
+        "Channel": "PJSIP/caller-trunk-1.1",
+        "File": "extra-1.1.wav",
+        "Options": "b",
+    }
+    assert link.sent[3] == {"Action": "StopMixMonitor", "Channel": "PJSIP/caller-trunk-1.1"}
+    assert link.sent[4]["Action"] == "Hangup" and link.sent[4]["Channel"] == "PJSIP/8001-1.2"
+
+
+async def test_not_on_call_and_ami_errors(on_call) -> None:
+    acts, link = make(on_call)
+    with pytest.raises(NotOnCall):
+        await acts.conference("8009", "2001")
+    link.fail["BlindTransfer"] = "Channel not found"
+    with pytest.raises(ActionFailed, match="Channel not found"):
+        await acts.transfer_to_specialist("8001")
+
+
+async def test_callback_and_restore_and_dialplan_names(on_call) -> None:
+    link = FakeLink()
+    acts = CtiActions(link, on_call, dialplan=Dialplan(callback_context="cb", hotline_number="12319"))
+    await acts.originate_callback("8001", "13800001", call_id="1.1")
+    o = link.sent[0]
+    assert (o["Channel"], o["Context"], o["Exten"], o["Async"]) == ("PJSIP/8001", "cb", "13800001", "true")
+    assert o["CallerID"] == "12319 <12319>" and "HL_CALLBACK_OF=1.1" in o["Variable"]
+    await acts.restore([SeatToRestore("8002", "PJSIP/8002", "hotline", True, "meal")])
+    assert link.sent[1] == {
+        "Action": "QueueAdd",
+        "Queue": "hotline",
+        "Interface": "PJSIP/8002",
+        "MemberName": "8002",
+        "StateInterface": "PJSIP/8002",
+        "Paused": "true",
+        "Reason": "meal",
+    }
