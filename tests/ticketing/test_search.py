@@ -1,0 +1,111 @@
+"""Chinese full text on both backends: 2-character words (停水) and 4-character ones (噪音扰民)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ticketing.conftest import intake
+from ticketing.search import fts5_phrase, like_pattern, terms
+
+MATTERS = [
+    ("丽景花园停水", "小区从前天晚上开始停水，没有接到停水通知"),
+    ("中华路工地噪音扰民", "工地每天晚上十一点以后还在施工，噪音扰民"),
+    ("广场舞噪音扰民", "门口广场跳广场舞，音响声音很大，噪音扰民到十点以后"),
+    ("长江路路灯不亮", "一段路灯不亮好几天了，晚上出行不安全"),
+    ("水管破裂", "自来水管道破裂，路面积水，水压很低"),  # 水 everywhere, but no 停水
+    ("噪音检测咨询", "咨询家里装修噪音是否需要检测"),  # 噪音 without 扰民
+    ("100%_退费", '健身房预付卡 "AND" 退费 OR 失败'),
+]
+
+
+@pytest.fixture
+def tickets(svc, people):
+    ids = {}
+    for i, (title, course) in enumerate(MATTERS):
+        t = svc.create(
+            intake(
+                title=title, matter_course=course, caller_number=f"1385301{i:04d}", matter_place=f"地点{i}"
+            ),
+            people.operator,
+        )
+        ids[title] = t.id
+    return ids
+
+
+def _found(svc, people, q):
+    page = svc.search({"q": q, "per_page": 50}, people.lead)
+    return {t.title for t in page.items}, page.total
+
+
+def test_two_characters(svc, people, tickets):
+    titles, total = _found(svc, people, "停水")
+    assert titles == {"丽景花园停水"} and total == 1
+
+
+def test_four_characters(svc, people, tickets):
+    titles, total = _found(svc, people, "噪音扰民")
+    assert titles == {"中华路工地噪音扰民", "广场舞噪音扰民"} and total == 2
+
+
+def test_one_character_and_three(svc, people, tickets):
+    assert _found(svc, people, "灯")[0] == {"长江路路灯不亮"}
+    assert _found(svc, people, "广场舞")[0] == {"广场舞噪音扰民"}
+
+
+def test_several_terms_must_all_match(svc, people, tickets):
+    assert _found(svc, people, "噪音 广场")[0] == {"广场舞噪音扰民"}
+    assert _found(svc, people, "噪音 检测")[0] == {"噪音检测咨询"}
+    assert _found(svc, people, "停水 噪音")[0] == set()
+
+
+@pytest.mark.parametrize(
+    "q", ['"AND"', "AND", "OR 失败", "100%", "%", "_", '"', "*", "NEAR(退费)", "'; drop"]
+)
+def test_user_input_is_never_query_syntax(svc, people, tickets, q):
+    titles, _ = _found(svc, people, q)
+    # either the literal text or nothing: never "everything" and never an error
+    assert titles <= {"100%_退费"}
+
+
+def test_literal_wildcards_match_literally(svc, people, tickets):
+    assert _found(svc, people, "100%_")[0] == {"100%_退费"}
+    assert _found(svc, people, '"AND"')[0] == {"100%_退费"}
+
+
+def test_search_with_filters_and_paging(svc, people, tickets):
+    page = svc.search({"q": "噪音", "per_page": 2, "page": 1, "sort": "created_at"}, people.lead)
+    assert page.total == 3 and len(page.items) == 2
+    page2 = svc.search({"q": "噪音", "per_page": 2, "page": 2, "sort": "created_at"}, people.lead)
+    assert len(page2.items) == 1
+    assert {t.id for t in page.items} | {page2.items[0].id} == {
+        tickets["中华路工地噪音扰民"],
+        tickets["广场舞噪音扰民"],
+        tickets["噪音检测咨询"],
+    }
+
+
+def test_the_count_is_capped_for_speed(svc, people, tickets):
+    page = svc.search({"q": "噪音"}, people.lead, count_cap=2)
+    assert page.total == 2 and page.total_capped
+
+
+def test_knowledge_base_and_directory_search_the_same_way(svc, people, depts):
+    svc.save_article(
+        {"title": "住房公积金提取：所需材料", "body": "身份证、银行卡、租房合同", "topic": "公积金"},
+        people.admin,
+    )
+    svc.save_article(
+        {"title": "医保异地就医备案", "body": "国家医保服务平台APP办理", "topic": "医保"}, people.admin
+    )
+    assert [a.title for a in svc.kb_search("医保")] == ["医保异地就医备案"]  # 2 characters
+    assert [a.title for a in svc.kb_search("公积金")] == ["住房公积金提取：所需材料"]  # 3 characters
+    assert [a.title for a in svc.kb_search("租房合同")] == ["住房公积金提取：所需材料"]
+    assert svc.kb_search("火星移民") == []
+    assert [d.name for d in svc.departments("停水")] == ["菏泽市水务集团有限公司"]
+    assert [d.name for d in svc.departments("夜间施工噪音")] == ["菏泽市城市管理局"]
+
+
+def test_helpers():
+    assert terms("  停水  噪音扰民 ") == ["停水", "噪音扰民"]
+    assert fts5_phrase('a"b') == '"a""b"'
+    assert like_pattern("50%") == "%50\\%%"
