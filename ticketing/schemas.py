@@ -82,15 +82,14 @@ class _Strict(SQLModel):
     @field_validator("*", mode="before")
     @classmethod
     def _types(cls, v: Any, info: ValidationInfo) -> Any:
+        if not cls._lax and v is not None and info.field_name is not None:
+            ann = str(cls.model_fields[info.field_name].annotation)
+            if "bool" in ann and not isinstance(v, bool):
+                raise ValueError("应为 true 或 false")
+            if "int" in ann and "list" not in ann and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ValueError("应为整数")
         if isinstance(v, str):
             return check_text(v)  # before length checks: "   " is empty, not three characters
-        if cls._lax or v is None or info.field_name is None:
-            return v
-        ann = str(cls.model_fields[info.field_name].annotation)
-        if "bool" in ann and not isinstance(v, bool):
-            raise ValueError("应为 true 或 false")
-        if "int" in ann and "list" not in ann and (isinstance(v, bool) or not isinstance(v, int)):
-            raise ValueError("应为整数")
         return v
 
 

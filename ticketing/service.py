@@ -273,11 +273,12 @@ class TicketService:
         cal = self.calendar()
         lim = self.limits
         note = p.note
+        auto: list[tuple[str, str]] = []  # supervision opened by this move, recorded after it
         if action == "register":
             t.registered_at = now
             t.transfer_due = cal.add_working_days(now, lim.transfer_days)
             if t.emergency:
-                self._open_supervision(s, t, "emergency", "", actor, now)
+                auto.append(("emergency", ""))
         elif action == "close_directly":
             t.reply_text, t.closed_at, note = p.result, now, p.result
         elif action == "merge":
@@ -317,7 +318,7 @@ class TicketService:
             t.satisfaction, t.callback_result = p.satisfaction, p.result
             note = f"{p.satisfaction}" + (f"：{p.result}" if p.result else "")
             if p.satisfaction == Satisfaction.UNSATISFIED:
-                self._open_supervision(s, t, "unsatisfied", p.result, actor, now)
+                auto.append(("unsatisfied", p.result))
         elif action == "redo":
             t.redo_count += 1
             t.due_at = cal.add_working_days(now, lim.completion_days(t.category, t.subcategory))
@@ -342,6 +343,8 @@ class TicketService:
         )
         if action != "supervise":  # supervision writes its own event
             self._event(s, t, actor, action, before, after, now, note)
+        for reason, why in auto:
+            self._open_supervision(s, t, reason, why, actor, now)
 
     def _merge(self, s: Session, t: Ticket, original_id: int | None, actor: Actor, now: datetime) -> None:
         original = s.get(Ticket, original_id) if original_id else None
