@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
 
+    demo_accounts: bool = Field(True, description="create the README's demo accounts at start; off in production")
+
     # --- storage and bus
     database_url: str = ""  # empty: sqlite under var/
     bus_url: str = ""  # empty: in-process; redis://… for several nodes
@@ -120,6 +122,15 @@ class Settings(BaseSettings):
     ticket_yellow_days: int = Field(2, description="yellow on the due day and the working days before it")
     ticket_duplicate_window_days: int = 30
     ticket_duplicate_threshold: float = 42.0
+
+    # --- cti
+    cti_wrapup_s: float = Field(30.0, description="话后处理: seconds a seat stays in wrap-up after a call")
+    cti_shifts: list[str] = Field(
+        default_factory=lambda: ["08:00-16:00", "16:00-24:00", "00:00-08:00"],
+        description="shift windows (local time); no sign-out/busy in their first/last 30 min without approval",
+    )
+    cti_timezone: str = "Asia/Shanghai"  # "today" in the 15 s figures; shift windows
+    cti_inbound_context: str = "from-trunk"  # where citizens' calls arrive (offered before queueing)
 
 
 @lru_cache

@@ -16,8 +16,15 @@ MOBILE_PREFIXES: dict[str, str] = {
     "1370530": "山东省菏泽市", "1560530": "山东省菏泽市", "1825401": "山东省菏泽市",
     "1380531": "山东省济南市", "1391001": "北京市", "1360221": "广东省广州市",
 }
-# area code → sample landline lengths (area code + local number)
-LANDLINES: dict[str, str] = {"0530": "山东省菏泽市", "0531": "山东省济南市", "010": "北京市", "021": "上海市"}
+# area code → (city, digits of a local number): Heze has 7-digit numbers, the big cities 8
+LANDLINES: dict[str, tuple[str, int]] = {
+    "0530": ("山东省菏泽市", 7), "0531": ("山东省济南市", 8), "010": ("北京市", 8), "021": ("上海市", 8),
+}
+
+
+def _landline(rng: random.Random, area: str) -> str:
+    digits = LANDLINES[area][1]
+    return area + str(rng.randrange(2 * 10 ** (digits - 1), 9 * 10 ** (digits - 1)))
 
 
 def caller_numbers(count: int, seed: int | None = None, heze_share: float = 0.7) -> list[str]:
@@ -31,12 +38,11 @@ def caller_numbers(count: int, seed: int | None = None, heze_share: float = 0.7)
         if roll < heze_share * 0.8:
             number = rng.choice(heze_mobiles) + f"{rng.randrange(10_000):04d}"
         elif roll < heze_share:
-            number = "0530" + str(rng.randrange(5_000_000, 8_000_000))
+            number = _landline(rng, "0530")
         elif roll < 0.9:
             number = rng.choice(other_mobiles) + f"{rng.randrange(10_000):04d}"
         else:
-            area = rng.choice(["0531", "010", "021"])
-            number = area + str(rng.randrange(2_000_000, 8_000_000)) + ("" if area == "0531" else "1")
+            number = _landline(rng, rng.choice(["0531", "010", "021"]))
         if number not in out:
             out.append(number)
     return out

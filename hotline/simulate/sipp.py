@@ -60,6 +60,7 @@ class SippProcess:
     popen: subprocess.Popen[bytes]
     log: Path
     started: float = field(default_factory=time.monotonic)
+    sip_port: int | None = None
 
     @property
     def pid(self) -> int:
@@ -92,6 +93,7 @@ class SippRunner:
         self.target = target
         self.local_ip = local_ip
         self.procs: list[SippProcess] = []
+        self.registrations: dict[str, tuple[str, int]] = {}  # user → (password, contact port)
         self._ports: set[int] = set()
         self._seq = 0
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -140,10 +142,17 @@ class SippRunner:
         return proc
 
     def stop_all(self) -> None:
+        """Stop every phone, then unregister the seats so no contact points at a dead port."""
         for proc in self.procs:
             proc.stop()
         self.procs = [p for p in self.procs if p.running()]
         self._record()
+        for user, (password, port) in list(self.registrations.items()):
+            try:
+                self.register(user, password, port, expires=0)
+            except RuntimeError:
+                pass  # Asterisk gone: nothing left to unregister from
+        self.registrations.clear()
 
     def port(self, start: int, span: int = 1) -> int:
         return free_port(start, span, self._ports)
@@ -155,9 +164,14 @@ class SippRunner:
         proc = self.start(f"reg-{user}", scenario, ["-s", user, "-au", user, "-ap", password, "-p", port,
                                                       "-m", 1, "-timeout", f"{int(timeout)}s"])
         rc = proc.wait(timeout + 5)
+        self.procs.remove(proc)
         self._record()
         if rc != 0:
             raise RuntimeError(f"SIPp REGISTER {user} failed (exit {rc}): {proc.errors()[-400:]}")
+        if expires:
+            self.registrations[user] = (password, port)
+        else:
+            self.registrations.pop(user, None)
 
     def seat(self, user: str, password: str, media: Path, ring_ms: int = 2000, talk_ms: int = 20_000,
              port: int | None = None) -> SippProcess:
@@ -168,7 +182,7 @@ class SippRunner:
                     .replace("@TALK_MS@", str(talk_ms)).replace("@MEDIA@", str(media)))
         mport = self.port(16000, 4)
         proc = self.start(f"seat-{user}", scenario, ["-s", user, "-p", port, "-mp", mport])
-        proc.sip_port = port  # type: ignore[attr-defined]
+        proc.sip_port = port
         return proc
 
     def callers(self, numbers: list[str], service: str, media: Path, *, calls: int | None = None,

@@ -1,0 +1,64 @@
+# hotline: `make run` sets up everything and starts the whole system; `make test` sets up the
+# same and runs every test. Both work as root on a fresh Debian 12 from a clean clone, and are
+# quick the second time (the apt packages, the venv and the Asterisk chroot are reused).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOTLINE := $(VENV)/bin/hotline
+STAMPS := var/.stamps
+# sip-tester: SIPp phones; espeak-ng+sox: prompts and test speech; debootstrap: the Asterisk chroot;
+# chromium+fonts-wqy-microhei: browser tests with CJK glyphs; postgresql/redis: the scale-out path
+APT_PACKAGES := python3-venv sip-tester espeak-ng sox libsox-fmt-all ffmpeg debootstrap \
+	chromium fonts-wqy-microhei postgresql redis-server procps
+
+.PHONY: setup apt venv asterisk run test test-fast bench lint stop clean help
+
+help:
+	@echo "make run    set up everything and start the system (console on http://127.0.0.1:8000)"
+	@echo "make test   set up everything and run every test"
+	@echo "make setup  install without starting;  make bench  benchmarks;  make lint  ruff"
+	@echo "make stop   stop Asterisk (nothing left mounted);  make clean  remove var/ and .venv"
+
+setup: apt venv asterisk
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "Missing Debian packages: $$missing — run make as root (or apt-get install them)"; exit 1; fi; \
+	  echo "apt-get install $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+asterisk: venv
+	$(HOTLINE) asterisk install
+
+run: setup
+	$(HOTLINE) seed
+	$(HOTLINE) up
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not asterisk and not browser and not postgres"
+
+bench: setup
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+stop:
+	-$(HOTLINE) asterisk stop
+
+clean: stop
+	rm -rf var $(VENV)

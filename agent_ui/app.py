@@ -1,0 +1,70 @@
+"""The web app and the one place that wires everything: database, store, accounts, and (as they
+land) the CTI bridge, the bus and the workers. ``hotline up`` and ``hotline web`` serve it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlmodel import Session
+
+from agent_ui import api, health, pages
+from agent_ui.accounts import ensure_demo_accounts
+from agent_ui.db import migrate as migrate_accounts
+from hotline.settings import Settings, get_settings
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import ticketing.routes
+        from ticketing.service import service_from_settings
+
+        service = service_from_settings(settings)  # migrates the ticketing tables
+        ticketing.routes._service = service  # the router's dependency serves this one store
+        engine = service.engine
+        migrate_accounts(engine)
+        if settings.demo_accounts:
+            with Session(engine) as session:
+                ensure_demo_accounts(session)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.tickets = service
+        app.state.probes = [
+            health.asterisk_probe(settings), health.ami_probe(settings), health.agi_probe(settings),
+            health.database_probe(engine), health.disk_probe(settings),
+        ]
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="hotline 政务服务热线", version="0.1.0", lifespan=lifespan)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    import ticketing.routes
+
+    app.include_router(ticketing.routes.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) or "请求" for e in exc.errors()})
+        return JSONResponse({"detail": f"请求内容有误：{'、'.join(fields)}"}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse | RedirectResponse:
+        # people who open a page without a session land on the login page, not on JSON
+        wants_page = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api")
+        if exc.status_code == 401 and wants_page:
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    return app

@@ -1,0 +1,108 @@
+"""Each component's state for the health page: Asterisk, AMI, FastAGI, database, and whatever
+later parts register (CTI bridge, transcription workers…)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+
+import sqlalchemy as sa
+
+from hotline.settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    label: str  # shown to people, in Chinese
+    state: str  # "ok" | "down" | "off" (not started on purpose)
+    detail: str = ""
+    ms: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+Probe = Callable[[], Awaitable[Check]]
+
+
+async def _timed(name: str, label: str, probe: Callable[[], Awaitable[tuple[str, str]]], timeout: float) -> Check:
+    start = time.perf_counter()
+    try:
+        state, detail = await asyncio.wait_for(probe(), timeout)
+    except TimeoutError:
+        state, detail = "down", f"{timeout:g} 秒内无响应"
+    except Exception as exc:  # a health page reports failures, it does not raise them
+        state, detail = "down", f"{type(exc).__name__}: {exc}"[:200]
+    return Check(name, label, state, detail, round((time.perf_counter() - start) * 1000, 1))
+
+
+async def _banner(host: str, port: int, expect: bytes) -> tuple[str, str]:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        line = await reader.readline()
+    finally:
+        writer.close()
+    if not line.startswith(expect):
+        return "down", f"意外的应答: {line[:60]!r}"
+    return "ok", line.decode(errors="replace").strip()
+
+
+async def _listening(host: str, port: int) -> tuple[str, str]:
+    try:
+        _reader, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return "off", f"{host}:{port} 未监听"
+    writer.close()
+    return "ok", f"{host}:{port}"
+
+
+def asterisk_probe(settings: Settings) -> Probe:
+    async def probe() -> tuple[str, str]:
+        if settings.asterisk_mode == "remote":
+            return "ok", f"远程 Asterisk {settings.ami_host}"
+        from hotline.asterisk import process
+
+        status = await asyncio.to_thread(process.status, settings)
+        if not status.running:
+            return "down", "Asterisk 未运行：执行 hotline asterisk start"
+        return "ok", status.uptime.replace("\n", "；")
+
+    return lambda: _timed("asterisk", "Asterisk 交换机", probe, 3)
+
+
+def ami_probe(settings: Settings) -> Probe:
+    return lambda: _timed("ami", "AMI 管理接口",
+                          lambda: _banner(settings.ami_host, settings.ami_port, b"Asterisk Call Manager"), 2)
+
+
+def agi_probe(settings: Settings) -> Probe:
+    return lambda: _timed("agi", "FastAGI 来电查询", lambda: _listening(settings.agi_host, settings.agi_port), 1)
+
+
+def database_probe(engine: sa.Engine) -> Probe:
+    async def probe() -> tuple[str, str]:
+        def ping() -> str:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return engine.dialect.name
+
+        return "ok", await asyncio.to_thread(ping)
+
+    return lambda: _timed("database", "数据库", probe, 3)
+
+
+def disk_probe(settings: Settings) -> Probe:
+    async def probe() -> tuple[str, str]:
+        usage = shutil.disk_usage(settings.var_dir)
+        free_gb = usage.free / 2**30
+        return ("ok" if free_gb > 1 else "down"), f"可用 {free_gb:.1f} GB"
+
+    return lambda: _timed("disk", "录音存储空间", probe, 1)
+
+
+async def run_checks(probes: list[Probe]) -> list[Check]:
+    return list(await asyncio.gather(*(p() for p in probes)))

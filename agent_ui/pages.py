@@ -1,0 +1,38 @@
+"""Server-rendered pages; live parts update over the API/websocket without reloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from agent_ui.auth import TOKEN_COOKIE, Principal, Role, require_roles, verify_token
+
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+router = APIRouter(include_in_schema=False)
+
+Supervisors = Annotated[Principal, Depends(require_roles(Role.LEAD))]
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> RedirectResponse:
+    token = request.cookies.get(TOKEN_COOKIE)
+    principal = verify_token(token) if token else None
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse("/health", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    safe_next = next if next.startswith("/") and not next.startswith("//") else "/"
+    return templates.TemplateResponse(request, "login.html", {"next": safe_next})
+
+
+@router.get("/health", response_class=HTMLResponse)
+async def health_page(request: Request, principal: Supervisors) -> HTMLResponse:
+    return templates.TemplateResponse(request, "health.html", {"user": principal,
+                                                               "settings": request.app.state.settings})

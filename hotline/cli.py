@@ -1,0 +1,121 @@
+"""The ``hotline`` command: run, provision and exercise the whole system."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hotline.asterisk.errors import AsteriskError
+from hotline.settings import get_settings
+
+
+def _asterisk(args: argparse.Namespace) -> int:
+    from hotline.asterisk import install, process, render
+
+    settings = get_settings()
+    if args.action == "install":
+        install.install(settings)
+    elif args.action == "start":
+        status = process.start(settings)
+        print(f"Asterisk running, pid {status.pid}")
+    elif args.action == "stop":
+        process.stop(settings)
+        print("Asterisk stopped; nothing mounted")
+    elif args.action == "status":
+        status = process.status(settings)
+        print(f"running: {status.running}  pid: {status.pid}  mounts: {status.mounted or 'none'}")
+        print(status.uptime)
+        return 0 if status.running else 3
+    elif args.action == "config":
+        print(f"config written to {render.install_config(settings)}")
+    elif args.action == "cli":
+        if args.command:
+            print(process.cli(settings, " ".join(args.command)), end="")
+        else:
+            return process.interactive_cli(settings)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from hotline.simulate.run import Plan, run
+
+    plan = Plan(calls=args.calls, rate=args.rate, concurrency=args.concurrency, seats=args.seats,
+                ring_delay=args.ring_delay, talk=args.talk, abandon_after=args.abandon_after, dtmf=args.dtmf,
+                dtmf_mode=args.dtmf_mode, language=args.language, seed=args.seed)
+    outcome = run(get_settings(), plan)
+    counts = "" if outcome.answered is None else f"（接通 {outcome.answered}，放弃 {outcome.abandoned}）"
+    print(f"{outcome.calls} 通呼叫完成{counts}，用时 {outcome.seconds:.1f} 秒，SIPp 退出码 {outcome.exit_code}")
+    return outcome.exit_code
+
+
+def _up(_args: argparse.Namespace) -> int:
+    from hotline.up import up
+
+    up(get_settings())
+    return 0
+
+
+def _web(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from agent_ui.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port)
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from ticketing.seed import seed_demo
+    from ticketing.service import service_from_settings
+
+    service = service_from_settings(get_settings())
+    print(seed_demo(service.engine, tickets=args.tickets))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description="政务服务热线 call-center platform")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("up", help="start every service in the foreground (Ctrl-C stops all)").set_defaults(fn=_up)
+    sub.add_parser("web", help="the web app alone").set_defaults(fn=_web)
+
+    a = sub.add_parser("asterisk", help="the project's Asterisk 22")
+    a.add_argument("action", choices=["install", "start", "stop", "status", "cli", "config"])
+    a.add_argument("command", nargs="*", help="for cli: one command to run, e.g. queue show hotline")
+    a.set_defaults(fn=_asterisk)
+
+    s = sub.add_parser("simulate", help="real SIP calls: SIPp citizens and auto-answering seat bots")
+    s.add_argument("--calls", type=int, default=5)
+    s.add_argument("--rate", type=float, default=1.0, help="new calls per second")
+    s.add_argument("--concurrency", type=int, default=10)
+    s.add_argument("--seats", type=int, default=2, help="seat bots (0: real operators answer)")
+    s.add_argument("--ring-delay", type=float, default=2.0, help="seconds a bot lets its phone ring")
+    s.add_argument("--talk", type=float, default=15.0, help="seconds a bot talks")
+    s.add_argument("--abandon-after", type=float, default=None, help="citizens hang up after N s")
+    s.add_argument("--dtmf", default=None, help="survey key the citizen presses (1/2/3)")
+    s.add_argument("--dtmf-mode", choices=["rfc4733", "info"], default="rfc4733")
+    s.add_argument("--language", choices=["cmn", "ko"], default="cmn")
+    s.add_argument("--seed", type=int, default=None)
+    s.set_defaults(fn=_simulate)
+
+    d = sub.add_parser("seed", help="demo data: departments, knowledge base, historical tickets")
+    d.add_argument("--tickets", type=int, default=300)
+    d.set_defaults(fn=_seed)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except AsteriskError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
