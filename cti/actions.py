@@ -221,9 +221,7 @@ class CtiActions:
         conf = f"conf-{call_id}"  # the state machine maps conf-<call id> back to the call
         replies = []
         for ch in (citizen_chan, seat_chan):
-            replies.append(
-                await self._send({"Action": "Setvar", "Channel": ch, "Variable": "CONFNO", "Value": conf})
-            )
+            replies.append(await self._send({"Action": "Setvar", "Channel": ch, "Variable": "CONFNO", "Value": conf}))
         replies.append(
             await self._send(
                 {
@@ -267,9 +265,7 @@ class CtiActions:
     async def start_recording(self, seat: str, file: str, options: str = "b") -> ActionResult:
         """Record the seat's call (the citizen's channel) into ``file`` (relative to the spool)."""
         _, citizen_chan, _ = self._on_call(seat)
-        reply = await self._send(
-            {"Action": "MixMonitor", "Channel": citizen_chan, "File": file, "Options": options}
-        )
+        reply = await self._send({"Action": "MixMonitor", "Channel": citizen_chan, "File": file, "Options": options})
         return ActionResult("record_start", (reply,), detail=file)
 
     async def stop_recording(self, seat: str) -> ActionResult:

@@ -486,9 +486,7 @@ BUILDERS: dict[str, Builder] = {
     "QueueMemberPaused": lambda h, ts: QueueMemberPause(**_member(h, ts)),  # pre-13 name
     "QueueMemberStatus": lambda h, ts: QueueMemberStatus(**_member(h, ts)),
     "Newchannel": lambda h, ts: Newchannel(**_chan(h, ts)),
-    "Hangup": lambda h, ts: Hangup(
-        **_chan(h, ts), cause=_i(h.get("Cause")), cause_txt=_s(h.get("Cause-txt"))
-    ),
+    "Hangup": lambda h, ts: Hangup(**_chan(h, ts), cause=_i(h.get("Cause")), cause_txt=_s(h.get("Cause-txt"))),
     "BridgeEnter": lambda h, ts: BridgeEnter(**_bridge(h, ts), swap_uniqueid=_s(h.get("SwapUniqueid"))),
     "BridgeLeave": lambda h, ts: BridgeLeave(**_bridge(h, ts)),
     "ConfbridgeJoin": lambda h, ts: ConfbridgeJoin(**_conf(h, ts)),

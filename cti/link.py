@@ -158,15 +158,12 @@ class AmiLink:
 
     async def close(self) -> None:
         self._closing = True
+        self._drop_connection()  # wakes the supervisor even if a cancel gets lost (3.11 wait_for race)
         if self._supervisor:
             self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._supervisor
-        self._drop_connection()
+            await asyncio.wait({self._supervisor}, timeout=2)
 
-    async def send(
-        self, action: dict[str, Any], *, as_list: bool | None = False, within: float | None = None
-    ):
+    async def send(self, action: dict[str, Any], *, as_list: bool | None = False, within: float | None = None):
         """Send one action; its response (or list of messages with ``as_list=True``).
 
         ``as_list=False`` is the default because panoramisk 1.4 otherwise waits forever for a
@@ -211,9 +208,7 @@ class AmiLink:
             if p is not None:  # forget it: a late answer must not resolve anything
                 for k in [k for k, a in p.responses.items() if a.future is fut]:
                     p.responses.pop(k, None)
-            raise AmiTimeout(
-                f"{action.get('Action')}: no answer within {within or self.action_timeout} s"
-            ) from None
+            raise AmiTimeout(f"{action.get('Action')}: no answer within {within or self.action_timeout} s") from None
 
     def _on_frame(self, protocol: _Protocol, frame: Frame) -> None:
         h = frame.headers
@@ -318,7 +313,7 @@ class AmiLink:
     async def _serve(self) -> None:
         """Until the link is lost: ping, and give up on a link that does not answer."""
         assert self._lost is not None
-        while not self._lost.is_set():
+        while not self._lost.is_set() and not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._lost.wait(), self.ping_interval)
                 return

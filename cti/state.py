@@ -585,9 +585,7 @@ class CtiState:
             if call.state == CallState.RINGING:
                 call.state = CallState.QUEUED
             call.ringing_seat = ""
-            out.append(
-                SeatRingNoAnswer(at=e.ts, call_id=call.call_id, seat=seat.seat, ring_ms=e.ring_time_ms)
-            )
+            out.append(SeatRingNoAnswer(at=e.ts, call_id=call.call_id, seat=seat.seat, ring_ms=e.ring_time_ms))
         if seat.activity == "ringing":
             self._leg_call.pop(seat.channel_uid, None)
             seat.activity, seat.call_id, seat.channel_uid = "idle", "", ""
@@ -617,9 +615,7 @@ class CtiState:
         seat.activity, seat.call_id, seat.channel_uid = "on_call", call.call_id, e.dest_uniqueid
         seat.channel = e.dest_channel
         out.append(
-            CallAnswered(
-                at=e.ts, call_id=call.call_id, seat=seat.seat, queue=e.queue, wait_ms=wait, within_rule=within
-            )
+            CallAnswered(at=e.ts, call_id=call.call_id, seat=seat.seat, queue=e.queue, wait_ms=wait, within_rule=within)
         )
         self._touch(seat, e.ts, out)
         return out
@@ -748,11 +744,7 @@ class CtiState:
             ]
         call.state = CallState.TRANSFERRED
         call.transferred_to = e.target_channel
-        return [
-            CallTransferred(
-                at=e.ts, call_id=call.call_id, seat=seat, target=e.target_channel, kind="attended"
-            )
-        ]
+        return [CallTransferred(at=e.ts, call_id=call.call_id, seat=seat, target=e.target_channel, kind="attended")]
 
     def _on_varset(self, e: ev.VarSet) -> list[DomainEvent]:
         # MixMonitorStart has no file name; this VarSet has

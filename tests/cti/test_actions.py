@@ -79,9 +79,7 @@ async def test_busy_in_the_first_30_minutes_needs_approval(on_call) -> None:
     assert link.sent == []  # nothing left for Asterisk
     r = await acts.busy("8001", "toilet", approved_by="lead01")
     assert r.decision is not None and r.decision.approved_by == "lead01"
-    assert link.sent == [
-        {"Action": "QueuePause", "Interface": "PJSIP/8001", "Paused": "true", "Reason": "toilet"}
-    ]
+    assert link.sent == [{"Action": "QueuePause", "Interface": "PJSIP/8001", "Paused": "true", "Reason": "toilet"}]
     await acts.ready("8001")
     assert link.sent[-1] == {"Action": "QueuePause", "Interface": "PJSIP/8001", "Paused": "false"}
 

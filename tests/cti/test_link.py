@@ -32,8 +32,7 @@ class Probe:
         self.logins += 1
         assert self.link is not None
         self.resync.append(
-            await self.link.query({"Action": "QueueStatus"})
-            + await self.link.query({"Action": "CoreShowChannels"})
+            await self.link.query({"Action": "QueueStatus"}) + await self.link.query({"Action": "CoreShowChannels"})
         )
 
     async def wait(self, pred, within: float = 5.0) -> None:
@@ -88,9 +87,7 @@ async def test_login_ok_and_resync_hook(fake: FakeAmi) -> None:
             "Channel": "PJSIP/trunk-9",
         }
     ]
-    fake.channels = [
-        {"Channel": "PJSIP/trunk-9", "Uniqueid": "9.1", "Linkedid": "9.1", "Application": "Queue"}
-    ]
+    fake.channels = [{"Channel": "PJSIP/trunk-9", "Uniqueid": "9.1", "Linkedid": "9.1", "Application": "Queue"}]
     p = Probe()
     link = make_link(fake, p)
     await link.start(wait=5)
@@ -207,13 +204,9 @@ async def test_action_timeout_and_shutdown_event(fake: FakeAmi) -> None:
     try:
         fake.ignore.add("Redirect")
         with pytest.raises(AmiTimeout, match="Redirect"):
-            await link.send(
-                {"Action": "Redirect", "Channel": "x", "Exten": "1", "Context": "c", "Priority": "1"}
-            )
+            await link.send({"Action": "Redirect", "Channel": "x", "Exten": "1", "Context": "c", "Priority": "1"})
         assert all(a.future.done() for a in link._protocol.responses.values())
-        await fake.push(
-            FakeAmi.frame(Event="Shutdown", Privilege="system,all", Shutdown="Cleanly", Restart="True")
-        )
+        await fake.push(FakeAmi.frame(Event="Shutdown", Privilege="system,all", Shutdown="Cleanly", Restart="True"))
         await p.wait(lambda: any(isinstance(e, ev.Shutdown) for e in p.events))
         await p.wait(lambda: p.logins == 2)  # Asterisk said goodbye; we came back
     finally:

@@ -357,9 +357,7 @@ def test_resync_keeps_live_calls_and_adopts_unknown_waiting_callers(script) -> N
     f.bytes(script.wire())
     now = T0 + 40
     res = f.st.resync(
-        members=[
-            ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
-        ],
+        members=[ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)],
         entries=[ev.QueueEntry(ts=now, queue="hotline", uniqueid="5.1", caller_num="139", wait_s=20)],
         channels=[
             ev.CoreShowChannel(ts=now, uniqueid="1.1"),

@@ -1,0 +1,122 @@
+"""The wired bridge against the fake AMI server: events → state → bus → call log; resync."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cti import domain as d
+from cti.service import CtiService
+from tests.cti.fake_ami import FakeAmi
+from tests.cti.test_link import Probe
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeAmi().start()
+    yield server
+    await server.stop()
+
+
+def make(fake: FakeAmi, records: list) -> CtiService:
+    return CtiService(
+        host="127.0.0.1",
+        port=fake.port,
+        username="hotline",
+        secret="pw",
+        call_log=records.append,
+        tick_s=0.05,
+        link_options={"ping_interval": 0.3, "ping_timeout": 0.3, "backoff": (0.05, 0.2)},
+    )
+
+
+async def test_a_call_flows_to_bus_views_and_call_log(fake: FakeAmi, wire) -> None:
+    records: list[d.CallRecord] = []
+    svc = make(fake, records)
+    await svc.start(wait=5)
+    sub = svc.bus.subscribe()
+    try:
+        s = wire.Script(t0=svc.clock())
+        s.member("QueueMemberAdded", 0.0, "8001")
+        s.join(0.1, "1.1", name="赵六")
+        s.called(0.2, "1.1", "8001", "1.2")
+        await fake.push(s.wire(greeting=False))
+        await Probe().wait(lambda: svc.seats() and svc.seats()[0]["state"] == "ringing")
+        [q] = [q for q in svc.queues() if q["queue"] == "hotline"]
+        assert q["waiting"] == 1
+        assert [c["caller_name"] for c in svc.calls()] == ["赵六"]
+        s2 = wire.Script(t0=s.t0)
+        s2.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+        s2.hangup(9.0, "1.2", "PJSIP/8001-1.2", linked="1.1")
+        s2.hangup(9.01, "1.1")
+        await fake.push(s2.wire(greeting=False))
+        await Probe().wait(lambda: records)
+        assert records[0].seat == "8001" and records[0].wait_ms == 1900 and records[0].caller_name == "赵六"
+        types = []
+        while not sub._q.empty():
+            env = await sub.__anext__()
+            types.append(env.message()["type"])
+        assert "screen_pop" in types and "seat_update" in types and "call_update" in types
+        seqs = [e.seq for e in (await svc.bus.replay(0, svc.bus.epoch)).envelopes]
+        assert seqs == list(range(1, len(seqs) + 1))
+    finally:
+        await svc.stop()
+
+
+async def test_restart_resync_drops_phantoms_and_readds_seats(fake: FakeAmi, wire) -> None:
+    records: list[d.CallRecord] = []
+    svc = make(fake, records)
+    await svc.start(wait=5)
+    try:
+        s = wire.Script(t0=svc.clock())
+        s.member("QueueMemberAdded", 0.0, "8001")
+        s.member("QueueMemberPause", 0.01, "8001", paused="1", reason="meal")
+        s.member("QueueMemberAdded", 0.0, "8002")
+        s.join(0.1, "1.1")
+        s.called(0.2, "1.1", "8002", "1.2")
+        s.connect(1.0, "1.1", "8002", "1.2", hold_s=1)
+        await fake.push(s.wire(greeting=False))
+        await Probe().wait(lambda: svc.state.seats.get("8002") and svc.state.seats["8002"].state == "on_call")
+        # "Asterisk restarts": the connection drops, the new one knows no calls and no members
+        fake.actions.clear()
+        await fake.drop_all()
+        await Probe().wait(lambda: svc.resyncs == 2, within=5)
+        assert svc.calls() == []
+        assert records and records[0].lost and records[0].call_id == "1.1"
+        adds = sorted(
+            (a["MemberName"], a.get("Paused", ""), a.get("Reason", ""))
+            for a in fake.actions
+            if a["Action"] == "QueueAdd"
+        )
+        assert adds == [("8001", "true", "meal"), ("8002", "", "")]
+        assert {s["seat"]: s["state"] for s in svc.seats()} == {"8001": "busy", "8002": "ready"}
+        link_msgs = [
+            e.event for e in (await svc.bus.replay(0, svc.bus.epoch)).envelopes if isinstance(e.event, d.LinkStatus)
+        ]
+        assert [m.up for m in link_msgs] == [True, False, True]
+    finally:
+        await svc.stop()
+
+
+async def test_alert_from_the_ticker(fake: FakeAmi, wire) -> None:
+    svc = make(fake, [])
+    svc.state.rule_ms = 300  # a short rule so the test needs no 15 s wait
+    await svc.start(wait=5)
+    try:
+        s = wire.Script(t0=svc.clock())
+        s.member("QueueMemberAdded", 0.0, "8001")
+        s.join(0.0, "1.1")
+        s.called(0.01, "1.1", "8001", "1.2")
+        await fake.push(s.wire(greeting=False))
+        await asyncio.sleep(0.6)
+        alerts = [
+            e.event
+            for e in (await svc.bus.replay(0, svc.bus.epoch)).envelopes
+            if isinstance(e.event, d.AnswerRuleBreached)
+        ]
+        assert len(alerts) == 1 and alerts[0].seats_rung == ("8001",) and alerts[0].ringing_seat == "8001"
+    finally:
+        await svc.stop()
