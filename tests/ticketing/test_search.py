@@ -23,9 +23,7 @@ def tickets(svc, people):
     ids = {}
     for i, (title, course) in enumerate(MATTERS):
         t = svc.create(
-            intake(
-                title=title, matter_course=course, caller_number=f"1385301{i:04d}", matter_place=f"地点{i}"
-            ),
+            intake(title=title, matter_course=course, caller_number=f"1385301{i:04d}", matter_place=f"地点{i}"),
             people.operator,
         )
         ids[title] = t.id
@@ -58,9 +56,7 @@ def test_several_terms_must_all_match(svc, people, tickets):
     assert _found(svc, people, "停水 噪音")[0] == set()
 
 
-@pytest.mark.parametrize(
-    "q", ['"AND"', "AND", "OR 失败", "100%", "%", "_", '"', "*", "NEAR(退费)", "'; drop"]
-)
+@pytest.mark.parametrize("q", ['"AND"', "AND", "OR 失败", "100%", "%", "_", '"', "*", "NEAR(退费)", "'; drop"])
 def test_user_input_is_never_query_syntax(svc, people, tickets, q):
     titles, _ = _found(svc, people, q)
     # either the literal text or nothing: never "everything" and never an error
@@ -94,9 +90,7 @@ def test_knowledge_base_and_directory_search_the_same_way(svc, people, depts):
         {"title": "住房公积金提取：所需材料", "body": "身份证、银行卡、租房合同", "topic": "公积金"},
         people.admin,
     )
-    svc.save_article(
-        {"title": "医保异地就医备案", "body": "国家医保服务平台APP办理", "topic": "医保"}, people.admin
-    )
+    svc.save_article({"title": "医保异地就医备案", "body": "国家医保服务平台APP办理", "topic": "医保"}, people.admin)
     assert [a.title for a in svc.kb_search("医保")] == ["医保异地就医备案"]  # 2 characters
     assert [a.title for a in svc.kb_search("公积金")] == ["住房公积金提取：所需材料"]  # 3 characters
     assert [a.title for a in svc.kb_search("租房合同")] == ["住房公积金提取：所需材料"]

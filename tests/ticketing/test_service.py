@@ -28,9 +28,7 @@ def test_full_lifecycle_with_deadlines_and_history(svc, people, depts, clock):
     assert t.transfer_due == datetime(2026, 11, 18, 23, 59, 59, tzinfo=TZ)
     assert t.deadline_state == "green" and t.operator == "017"
     clock.advance(hours=2)
-    t = svc.transfer(
-        t.id, depts["水务"], "请核实停水原因并答复", people.operator, co_department_ids=[depts["城市"]]
-    )
+    t = svc.transfer(t.id, depts["水务"], "请核实停水原因并答复", people.operator, co_department_ids=[depts["城市"]])
     assert t.status == "transferred"
     assert [(d.name, d.is_lead) for d in t.departments] == [
         ("菏泽市水务集团有限公司", True),
@@ -144,15 +142,9 @@ def test_confidential_reporter_never_shown_to_departments_and_every_read_logged(
     svc.transfer(t.id, depts["市场"], "请依法查处", people.operator)
     market = people.water.__class__("market", people.water.role, department_id=depts["市场"])
     seen = svc.get(t.id, market)
-    assert (
-        seen.masked and "李举报" not in seen.model_dump_json() and "13853099999" not in seen.model_dump_json()
-    )
+    assert seen.masked and "李举报" not in seen.model_dump_json() and "13853099999" not in seen.model_dump_json()
     listed = svc.search({}, market).items[0]
-    assert (
-        listed.caller_name == "（保密）"
-        and listed.caller_number == "（保密）"
-        and listed.contact == "（保密）"
-    )
+    assert listed.caller_name == "（保密）" and listed.caller_number == "（保密）" and listed.contact == "（保密）"
     assert svc.search({"caller_number": "13853099999"}, market).total == 0  # no finding by identity
     full = svc.get(t.id, people.lead)
     assert not full.masked and full.caller_name == "李举报"
@@ -187,9 +179,7 @@ def test_exports_mask_confidential_reporters_and_neutralise_formulas(svc, people
     with engine.connect() as c:
         assert (
             c.execute(
-                sa.select(sa.func.count())
-                .select_from(ConfidentialRead)
-                .where(ConfidentialRead.purpose == "export")
+                sa.select(sa.func.count()).select_from(ConfidentialRead).where(ConfidentialRead.purpose == "export")
             ).scalar_one()
             == 2
         )
@@ -275,9 +265,7 @@ def test_duplicates_proposed_at_intake_and_merge_counts_a_repeat(svc, people, de
     original = svc.get(first.id, people.lead)
     assert original.repeat_count == 1 and original.supervision_count == 1
     with engine.connect() as c:
-        reasons = (
-            c.execute(sa.select(Supervision.reason).where(Supervision.ticket_id == first.id)).scalars().all()
-        )
+        reasons = c.execute(sa.select(Supervision.reason).where(Supervision.ticket_id == first.id)).scalars().all()
     assert reasons == ["repeat"]
     with pytest.raises(InvalidInput, match="不存在"):
         svc.act(noise.id, "merge", {"duplicate_of": 99999}, people.operator)

@@ -155,20 +155,12 @@ def test_return_only_within_24_hours_of_transfer():
 @pytest.mark.parametrize("days", [0, 31, "5", True, None])
 def test_extension_days_must_be_a_sensible_integer(days):
     with pytest.raises(TransitionError):
-        decide(
-            Status.IN_PROGRESS, "request_extension", "department", {"reason": "协调", "days": days}, now=NOW
-        )
+        decide(Status.IN_PROGRESS, "request_extension", "department", {"reason": "协调", "days": days}, now=NOW)
 
 
 def test_callback_unsatisfied_goes_to_unsatisfied_and_bad_values_refused():
-    assert (
-        decide(Status.REPLIED, "callback", "operator", {"satisfaction": "不满意"}, now=NOW)
-        is Status.UNSATISFIED
-    )
-    assert (
-        decide(Status.REPLIED, "callback", "operator", {"satisfaction": "非常满意"}, now=NOW)
-        is Status.SATISFIED
-    )
+    assert decide(Status.REPLIED, "callback", "operator", {"satisfaction": "不满意"}, now=NOW) is Status.UNSATISFIED
+    assert decide(Status.REPLIED, "callback", "operator", {"satisfaction": "非常满意"}, now=NOW) is Status.SATISFIED
     with pytest.raises(TransitionError, match="满意度须为"):
         decide(Status.REPLIED, "callback", "operator", {"satisfaction": "还行"}, now=NOW)
 
