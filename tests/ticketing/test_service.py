@@ -382,3 +382,29 @@ def test_calls_link_to_tickets(svc, people, clock):
     assert [c.uniqueid for c in svc.calls_for_ticket(t.id)] == ["1731.42"]
     with pytest.raises(NotFound):
         svc.log_call("1731.43", "1", clock.now, ticket_id=12345)
+
+
+def test_caller_lookup_logs_confidential_reads(svc, people, engine):
+    t = svc.create(intake(confidential=True, category="投诉举报"), people.operator)
+    svc.recent_for_number("13853012345")
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.select(ConfidentialRead.username, ConfidentialRead.purpose).where(ConfidentialRead.ticket_id == t.id)
+        ).all()
+    assert ("agi", "caller_lookup") in rows
+
+
+def test_service_from_settings_migrates_and_reads_the_limits(tmp_path):
+    from hotline.settings import Settings
+    from ticketing.service import service_from_settings
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'h.db'}",
+        ticket_completion_days={"咨询": 2},
+        ticket_yellow_days=1,
+        var_dir=tmp_path,
+    )
+    svc = service_from_settings(settings)
+    assert svc.limits.completion_days("咨询") == 2 and svc.limits.yellow_days == 1
+    assert svc.area_code == "0530"
+    assert svc.departments() == []  # migrated: the tables exist
