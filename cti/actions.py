@@ -4,7 +4,7 @@ Rules (:mod:`cti.rules`) are checked before an action leaves; the live state
 (:class:`cti.state.CtiState`) says which channels a seat and its call use. Dialplan names
 are constructor parameters (:class:`Dialplan`): the lead engineer's dialplan is the truth.
 
-Three-party conference (DESIGN.md §5, the spike's working recipe): ``Setvar CONFNO`` on
+Three-party conference (DESIGN.md §5, the spike's working recipe): ``Setvar HL_CONF`` on
 both channels, ``Redirect`` the citizen into the ConfBridge as the ``marked`` user and the
 operator as ``end_marked`` (the bridge ends when the citizen hangs up), then ``Originate``
 the department into the same bridge. Everyone hears everyone and the recording keeps all three.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cti.rules import Decision, Handover, HandoverTracker, Shift, check_seat_action
-from cti.state import CtiState, SeatToRestore
+from cti.state import WRAPUP_REASON, CtiState, SeatToRestore
 
 
 class Sender(Protocol):
@@ -49,18 +49,21 @@ class NotOnCall(ActionError):
 
 @dataclass(frozen=True, slots=True)
 class Dialplan:
-    """Contexts and extensions the actions rely on (assumed; aligned with asterisk-config/)."""
+    """Contexts, extensions and variables the actions rely on (asterisk-config/extensions.conf)."""
 
     seat_interface: str = "PJSIP/{seat}"
     department_channel: str = "PJSIP/{number}"
-    transfer_context: str = "transfer-targets"  # exten = department number, or specialist_exten
+    transfer_context: str = "hotline-transfer"  # exten = department number, or specialist_exten
     specialist_exten: str = "expert"  # → Queue(hotline_expert)
-    conf_context: str = "conf-join"
-    conf_citizen_exten: str = "citizen"  # ConfBridge(${CONFNO},…,caller profile: marked=yes)
-    conf_operator_exten: str = "operator"  # ConfBridge(${CONFNO},…,user profile: end_marked=yes)
-    conf_department_exten: str = "dept"  # same user profile as the operator
-    callback_context: str = "callback-out"  # the seat answers, then Dial(citizen) via the trunk
+    conf_context: str = "hotline-conf"
+    conf_variable: str = "HL_CONF"  # names the ConfBridge
+    conf_citizen_exten: str = "citizen"  # ConfBridge(${HL_CONF},…,hotline_citizen: marked=yes)
+    conf_operator_exten: str = "member"  # ConfBridge(${HL_CONF},…,hotline_member: end_marked=yes)
+    conf_department_exten: str = "member"  # the department joins like the operator
+    callback_context: str = "from-seats"  # the seat answers, then _X. → hotline-outbound dials out
+    call_id_variable: str = "HL_UID"  # one id for the call across every leg
     hotline_number: str = "12345"
+    wrapup_reason: str = WRAPUP_REASON  # QueuePause reason while a seat is in 话后处理
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,17 @@ class CtiActions:
         self.state.end_wrapup(seat, self.clock())
         return ActionResult("ready", (reply,))
 
+    async def wrapup_pause(self, seat: str) -> ActionResult:
+        """Keep calls away from a seat in 话后处理 (queues.conf wrapuptime = 0: the bridge owns it)."""
+        reply = await self._send(
+            {"Action": "QueuePause", "Interface": self._iface(seat), "Paused": "true", "Reason": self.dp.wrapup_reason}
+        )
+        return ActionResult("wrapup_pause", (reply,))
+
+    async def wrapup_resume(self, seat: str) -> ActionResult:
+        reply = await self._send({"Action": "QueuePause", "Interface": self._iface(seat), "Paused": "false"})
+        return ActionResult("wrapup_resume", (reply,))
+
     async def restore(self, seats: list[SeatToRestore]) -> list[ActionResult]:
         """Re-add seats Asterisk forgot (it restarted): a system action, no rules apply."""
         out = []
@@ -219,9 +233,10 @@ class CtiActions:
         """Bring a department into the call: a three-party ConfBridge (citizen marked)."""
         seat_chan, citizen_chan, call_id = self._on_call(seat)
         conf = f"conf-{call_id}"  # the state machine maps conf-<call id> back to the call
+        var = self.dp.conf_variable
         replies = []
         for ch in (citizen_chan, seat_chan):
-            replies.append(await self._send({"Action": "Setvar", "Channel": ch, "Variable": "CONFNO", "Value": conf}))
+            replies.append(await self._send({"Action": "Setvar", "Channel": ch, "Variable": var, "Value": conf}))
         replies.append(
             await self._send(
                 {
@@ -245,7 +260,7 @@ class CtiActions:
                     "Context": self.dp.conf_context,
                     "Exten": self.dp.conf_department_exten,
                     "Priority": "1",
-                    "Variable": f"CONFNO={conf}",
+                    "Variable": [f"{var}={conf}", f"{self.dp.call_id_variable}={call_id}"],
                     "CallerID": f"{self.dp.hotline_number} <{self.dp.hotline_number}>",
                     "Timeout": "30000",
                     "Async": "true",

@@ -154,7 +154,8 @@ class CallRecord:
     transferred_to: str = ""
     conference: str = ""
     recordings: tuple[str, ...] = ()
-    survey: str = ""
+    survey: str = ""  # the survey digit: 1 满意, 2 基本满意, 3 不满意
+    callback_requested: bool = False
     variables: dict[str, str] = field(default_factory=dict)
     lost: bool = False  # dropped at resync: Asterisk no longer knew the call
 
@@ -167,6 +168,15 @@ class CallCompleted(DomainEvent):
     call_id: str
     record: CallRecord
     state: str = CallState.COMPLETED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRequested(DomainEvent):
+    """The citizen asked to be called back (after hours / no seat): for the 回拨 list."""
+
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    caller_num: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from cti import events as ev
 from cti.actions import CtiActions, Dialplan
 from cti.bus import Bus, InProcessBus
-from cti.domain import CallCompleted, CallRecord, DomainEvent, LinkStatus
+from cti.domain import CallCompleted, CallRecord, DomainEvent, LinkStatus, SeatState, SeatStateChanged
 from cti.link import AmiLink
 from cti.rules import parse_shifts
-from cti.state import CtiState
+from cti.state import WRAPUP_REASON, CtiState
 
 if TYPE_CHECKING:
     from hotline.settings import Settings
@@ -151,6 +151,8 @@ class CtiService:
                 self._spawn(bus.publish(e))
             if isinstance(e, CallCompleted) and self.call_log is not None:
                 self._write_call_log(e.record)
+            elif isinstance(e, SeatStateChanged):
+                self._wrapup_hold(e)
 
     def on_ami_event(self, e: ev.AmiEvent) -> None:
         self.publish(self.state.handle(e))
@@ -183,6 +185,16 @@ class CtiService:
         if res.seats_to_restore:
             await self.actions.restore(res.seats_to_restore)
 
+    def _wrapup_hold(self, e: SeatStateChanged) -> None:
+        """话后处理 is ours (queues.conf wrapuptime = 0): pause the seat in Asterisk meanwhile."""
+        seat = self.state.seats.get(e.seat)
+        if seat is None or not self.link.logged_in:
+            return
+        if e.state == SeatState.WRAP_UP and not seat.paused:
+            self._spawn(self.actions.wrapup_pause(e.seat))
+        elif e.previous == SeatState.WRAP_UP and seat.paused and seat.reason == WRAPUP_REASON:
+            self._spawn(self.actions.wrapup_resume(e.seat))
+
     def _on_status(self, up: bool, detail: str) -> None:
         self.publish([LinkStatus(at=self.clock(), up=up, detail=detail)])
 
@@ -197,7 +209,12 @@ class CtiService:
     def _spawn(self, aw: Any) -> None:
         task = asyncio.ensure_future(aw)
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._pending.discard(task)  # type: ignore[arg-type]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("CTI background action failed: %s", task.exception())
 
     async def _tick_loop(self) -> None:
         while True:

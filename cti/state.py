@@ -29,6 +29,7 @@ from cti.domain import (
     AnswerRuleBreached,
     CallAbandoned,
     CallAnswered,
+    CallbackRequested,
     CallCompleted,
     CallConferenced,
     CallOffered,
@@ -46,6 +47,9 @@ from cti.stats import AnswerStats, Figures, Outcome, local_midnight
 Clock = Callable[[], float]
 
 _WAITING = (CallState.QUEUED, CallState.RINGING)
+
+#: QueuePause reason the bridge uses to hold calls off a seat in 话后处理 (not a "busy")
+WRAPUP_REASON = "wrapup"
 
 
 def seat_id(member_name: str, interface: str) -> str:
@@ -87,6 +91,7 @@ class Call:
     conf_channels: set[str] = field(default_factory=set)
     recordings: list[str] = field(default_factory=list)
     survey: str = ""
+    callback_requested: bool = False
     variables: dict[str, str] = field(default_factory=dict)
 
     def view(self, now: float) -> dict:
@@ -137,7 +142,7 @@ class Seat:
             return SeatState.ON_CALL
         if self.wrapup_until is not None and now < self.wrapup_until:
             return SeatState.WRAP_UP
-        if self.paused:
+        if self.paused and self.reason != WRAPUP_REASON:
             return SeatState.BUSY
         return SeatState.READY
 
@@ -189,6 +194,7 @@ class CtiState:
         wrapup_s: float = 30.0,
         tz: str = "Asia/Shanghai",
         inbound_context: str = "from-trunk",
+        recbase_var: str = "HL_RECBASE",
         clock: Clock = time.time,
     ) -> None:
         self.rule_s = rule_s
@@ -196,6 +202,7 @@ class CtiState:
         self.wrapup_s = wrapup_s
         self.tz = ZoneInfo(tz)
         self.inbound_context = inbound_context
+        self.recbase_var = recbase_var  # the dialplan's recording base name (VarSet is filtered out)
         self.clock = clock
         self.calls: dict[str, Call] = {}
         self.seats: dict[str, Seat] = {}
@@ -483,6 +490,9 @@ class CtiState:
             del self._leg_call[uid]
         if call.conference:
             self._conf_call.pop(call.conference, None)
+        base = call.variables.get(self.recbase_var)
+        if not call.recordings and base and call.answered_at is not None:
+            call.recordings = [f"{base}.wav", f"{base}-in.wav", f"{base}-out.wav"]  # mixed, citizen, operator
         record = CallRecord(
             call_id=call.call_id,
             caller_num=call.caller_num,
@@ -501,6 +511,7 @@ class CtiState:
             conference=call.conference,
             recordings=tuple(call.recordings),
             survey=call.survey,
+            callback_requested=call.callback_requested,
             variables=dict(call.variables),
             lost=lost,
         )
@@ -603,6 +614,7 @@ class CtiState:
         if not call.alerted:
             self._check_rule(call, e.ts, out)
         within = wait <= self.rule_ms
+        self._merge_vars(call, e.chanvars)
         self._record_outcome(call, True, wait)
         if call.answered_at is None:  # the first answer is the one the 15 s rule judges
             call.answered_at, call.wait_ms, call.within_rule, call.seat = e.ts, wait, within, seat.seat
@@ -681,6 +693,7 @@ class CtiState:
                 call.conf_channels.discard(e.channel)
         call = self.calls.get(uid)
         if call is not None:
+            self._merge_vars(call, e.chanvars)
             self._finish(call, e.ts, out)
         return out
 
@@ -755,11 +768,16 @@ class CtiState:
         return []
 
     def _on_user_event(self, e: ev.UserEvent) -> list[DomainEvent]:
+        # the dialplan adds "Uniqueid: ${HL_UID}", which repeats the snapshot's header: the last wins
+        call = self.calls.get(e.uniqueid) or self.calls.get(e.linkedid)
+        if call is None:
+            return []
         if e.user_event == "SurveyResult":
-            cid = e.fields.get("CallId") or e.chanvars.get("HOTLINE_UID") or e.uniqueid
-            call = self.calls.get(cid) or self.calls.get(e.linkedid)
-            if call is not None:
-                call.survey = e.fields.get("Score") or e.fields.get("Result") or ""
+            call.survey = e.fields.get("Digits") or e.fields.get("Score") or ""
+        elif e.user_event == "CallbackRequest":
+            call.callback_requested = True
+            caller = e.fields.get("Caller") or call.caller_num
+            return [CallbackRequested(at=e.ts, call_id=call.call_id, caller_num=caller)]
         return []
 
     # ------------------------------------------------------------ handlers: seats

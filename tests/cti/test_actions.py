@@ -91,21 +91,21 @@ async def test_three_party_conference_recipe(on_call) -> None:
     names = [a["Action"] for a in link.sent]
     assert names == ["Setvar", "Setvar", "Redirect", "Originate"]
     assert {a["Channel"] for a in link.sent[:2]} == {"PJSIP/caller-trunk-1.1", "PJSIP/8001-1.2"}
-    assert all(a["Variable"] == "CONFNO" and a["Value"] == "conf-1.1" for a in link.sent[:2])
+    assert all(a["Variable"] == "HL_CONF" and a["Value"] == "conf-1.1" for a in link.sent[:2])
     red = link.sent[2]
     assert (red["Channel"], red["Exten"], red["ExtraChannel"], red["ExtraExten"]) == (
         "PJSIP/caller-trunk-1.1",
         "citizen",
         "PJSIP/8001-1.2",
-        "operator",
+        "member",
     )
-    assert red["Context"] == red["ExtraContext"] == "conf-join"
+    assert red["Context"] == red["ExtraContext"] == "hotline-conf"
     org = link.sent[3]
     assert (org["Channel"], org["Context"], org["Exten"], org["Variable"]) == (
         "PJSIP/2001",
-        "conf-join",
-        "dept",
-        "CONFNO=conf-1.1",
+        "hotline-conf",
+        "member",
+        ["HL_CONF=conf-1.1", "HL_UID=1.1"],
     )
 
 
@@ -119,7 +119,7 @@ async def test_transfers_recording_hangup(on_call) -> None:
     assert link.sent[0] == {
         "Action": "BlindTransfer",
         "Channel": "PJSIP/8001-1.2",
-        "Context": "transfer-targets",
+        "Context": "hotline-transfer",
         "Exten": "expert",
     }
     assert link.sent[1]["Exten"] == "2003"

@@ -120,3 +120,38 @@ async def test_alert_from_the_ticker(fake: FakeAmi, wire) -> None:
         assert len(alerts) == 1 and alerts[0].seats_rung == ("8001",) and alerts[0].ringing_seat == "8001"
     finally:
         await svc.stop()
+
+
+async def test_wrapup_pauses_the_seat_in_asterisk_then_resumes(fake: FakeAmi, wire) -> None:
+    svc = make(fake, [])
+    svc.state.wrapup_s = 0.3
+    await svc.start(wait=5)
+    try:
+        s = wire.Script(t0=svc.clock())
+        s.member("QueueMemberAdded", 0.0, "8001")
+        s.join(0.0, "1.1")
+        s.called(0.01, "1.1", "8001", "1.2")
+        s.connect(0.02, "1.1", "8001", "1.2", hold_s=0)
+        s.hangup(0.03, "1.2", "PJSIP/8001-1.2", linked="1.1")
+        await fake.push(s.wire(greeting=False))
+        probe = Probe()
+        await probe.wait(lambda: any(a["Action"] == "QueuePause" for a in fake.actions))
+        pause = next(a for a in fake.actions if a["Action"] == "QueuePause")
+        assert (pause["Paused"], pause["Reason"], pause["Interface"]) == ("true", "wrapup", "PJSIP/8001")
+        # Asterisk confirms the pause; when 话后处理 ends the bridge lifts it
+        await fake.push(
+            FakeAmi.frame(
+                Event="QueueMemberPause",
+                Queue="hotline",
+                MemberName="8001",
+                Interface="PJSIP/8001",
+                Paused="1",
+                PausedReason="wrapup",
+            )
+        )
+        await probe.wait(lambda: sum(a["Action"] == "QueuePause" for a in fake.actions) == 2, within=3)
+        resume = [a for a in fake.actions if a["Action"] == "QueuePause"][1]
+        assert resume["Paused"] == "false"
+        assert svc.seats()[0]["state"] == "ready"
+    finally:
+        await svc.stop()

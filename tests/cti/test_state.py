@@ -409,3 +409,58 @@ def test_domain_messages_are_json_ready(script) -> None:
     assert "screen_pop" in types and "seat_update" in types and "call_update" in types
     text = json.dumps(msgs, ensure_ascii=False)
     assert "李四" in text
+
+
+def test_wrapup_pause_is_not_busy_and_survey_callback_recording(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    c = script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    c["ChanVariable"] = ["HL_UID=1.1", "HL_CALLER=13800001", "HL_RECBASE=hotline-20261123-1.1"]
+    script.hangup(10.0, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    # the bridge pauses the seat for 话后处理; Asterisk confirms
+    script.member("QueueMemberPause", 10.05, "8001", paused="1", reason="wrapup")
+    ue = script._mk(
+        "UserEvent",
+        14.0,
+        base="Newchannel",
+        UserEvent="SurveyResult",
+        Digits="1",
+        Member="PJSIP/8001",
+        **script.citizen("1.1"),
+    )
+    ue["Uniqueid"] = ["1.1", "1.1"]  # the snapshot's header, then the dialplan's
+    script.hangup(15.0, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    assert f.seat_states("8001")[-1] == "wrap_up"
+    [done] = f.of(d.CallCompleted)
+    assert done.record.survey == "1"
+    assert done.record.recordings == (
+        "hotline-20261123-1.1.wav",
+        "hotline-20261123-1.1-in.wav",
+        "hotline-20261123-1.1-out.wav",
+    )
+    [back] = f.tick(10.0 + 20.5)
+    assert back.state == "ready"  # paused for wrap-up is not 示忙
+
+
+def test_callback_request_after_queue_timeout(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1", num="13700000")
+    script._mk("QueueCallerLeave", 600.0, Queue="hotline", **script.citizen("1.1", num="13700000"))
+    script._mk(
+        "UserEvent",
+        610.0,
+        base="Newchannel",
+        UserEvent="CallbackRequest",
+        Caller="13700000",
+        **script.citizen("1.1", num="13700000"),
+    )
+    script.hangup(612.0, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    [cb] = f.of(d.CallbackRequested)
+    assert cb.caller_num == "13700000" and cb.call_id == "1.1"
+    [done] = f.of(d.CallCompleted)
+    assert done.record.callback_requested and done.record.abandoned
