@@ -105,7 +105,7 @@ class AmiLink:
         ping_timeout: float = 5.0,
         action_timeout: float = 10.0,
         connect_timeout: float = 5.0,
-        backoff: tuple[float, float] = (0.2, 5.0),
+        backoff: tuple[float, float] = (0.2, 2.0),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.host, self.port, self.username, self.secret = host, port, username, secret
