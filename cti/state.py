@@ -78,6 +78,7 @@ class Call:
     offered_at: float = 0.0  # first queue join
     queued_at: float = 0.0  # current queue join (the 15 s countdown)
     answered_at: float | None = None
+    talk_end: float | None = None  # the answering seat's leg hung up (the survey may follow)
     wait_ms: int | None = None
     within_rule: bool = False
     seat: str = ""  # who answered first
@@ -505,7 +506,7 @@ class CtiState:
             ended_at=ts,
             wait_ms=call.wait_ms,
             within_rule=call.within_rule,
-            talk_s=round(ts - call.answered_at, 3) if call.answered_at is not None else 0.0,
+            talk_s=round((call.talk_end or ts) - call.answered_at, 3) if call.answered_at is not None else 0.0,
             abandoned=call.answered_at is None and joined and not lost,
             transferred_to=call.transferred_to,
             conference=call.conference,
@@ -521,7 +522,13 @@ class CtiState:
 
     def _on_newchannel(self, e: ev.Newchannel) -> list[DomainEvent]:
         # a citizen arriving on the inbound context: known (offered) before it reaches a queue
-        if e.context == self.inbound_context and e.uniqueid == e.linkedid and e.uniqueid not in self.calls:
+        # (Local channels are simulated callers: their ;2 half joins the queue and is the call)
+        if (
+            e.context == self.inbound_context
+            and e.uniqueid == e.linkedid
+            and e.uniqueid not in self.calls
+            and not e.channel.startswith("Local/")
+        ):
             call = self._new_call(e, "", e.ts)
             call.state = CallState.OFFERED
         return []
@@ -684,11 +691,13 @@ class CtiState:
         uid = e.uniqueid
         cid = self._leg_call.pop(uid, None)
         if cid is not None:  # a seat's leg
+            call = self.calls.get(cid)
             for seat in self.seats.values():
                 if seat.channel_uid == uid:
+                    if call is not None and seat.activity == "on_call":
+                        call.talk_end = e.ts
                     self._release_seat(seat.seat, e.ts, out, wrapup=seat.activity == "on_call")
                     break
-            call = self.calls.get(cid)
             if call is not None and call.state == CallState.CONFERENCE:
                 call.conf_channels.discard(e.channel)
         call = self.calls.get(uid)

@@ -77,6 +77,7 @@ async def test_15s_alert_for_a_call_rung_at_a_20s_seat_and_waits_match_asterisk(
     rna = await ami.wait_for("AgentRingNoAnswer", 5, MemberName=slow)
     assert 14_000 <= int(rna["RingTime"]) <= 16_000  # milliseconds
 
+    await bridge.svc.actions.sign_out(slow, approved_by="test-lead")  # the lead moves the call on
     await bridge.svc.actions.sign_in(quick)  # another seat signs in and answers
     connect = await ami.wait_for("AgentConnect", 30, MemberName=quick)
     _, answered = await bridge.wait_for(lambda e: isinstance(e, d.CallAnswered), 5, "CallAnswered")

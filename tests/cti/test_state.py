@@ -436,6 +436,7 @@ def test_wrapup_pause_is_not_busy_and_survey_callback_recording(script) -> None:
     assert f.seat_states("8001")[-1] == "wrap_up"
     [done] = f.of(d.CallCompleted)
     assert done.record.survey == "1"
+    assert done.record.talk_s == pytest.approx(8.0)  # answer → operator hangs up, not the survey
     assert done.record.recordings == (
         "hotline-20261123-1.1.wav",
         "hotline-20261123-1.1-in.wav",
@@ -464,3 +465,17 @@ def test_callback_request_after_queue_timeout(script) -> None:
     assert cb.caller_num == "13700000" and cb.call_id == "1.1"
     [done] = f.of(d.CallCompleted)
     assert done.record.callback_requested and done.record.abandoned
+
+
+def test_offered_before_the_queue_but_not_for_simulated_local_callers() -> None:
+    st = CtiState()
+    st.handle(ev.Newchannel(ts=1.0, channel="PJSIP/trunk-in-1", uniqueid="1.1", linkedid="1.1", context="from-trunk"))
+    st.handle(
+        ev.Newchannel(
+            ts=1.0, channel="Local/12345@from-trunk-0001;1", uniqueid="2.1", linkedid="2.1", context="from-trunk"
+        )
+    )
+    st.handle(ev.Newchannel(ts=1.0, channel="PJSIP/8001-2", uniqueid="1.2", linkedid="1.1", context="from-seats"))
+    assert [(c["call_id"], c["state"]) for c in st.call_views(now=2.0)] == [("1.1", "offered")]
+    [done] = st.handle(ev.Hangup(ts=3.0, channel="PJSIP/trunk-in-1", uniqueid="1.1", linkedid="1.1"))
+    assert isinstance(done, d.CallCompleted) and not done.record.abandoned and done.record.queue == ""
