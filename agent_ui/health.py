@@ -29,12 +29,12 @@ class Check:
 Probe = Callable[[], Awaitable[Check]]
 
 
-async def _timed(name: str, label: str, probe: Callable[[], Awaitable[tuple[str, str]]], timeout: float) -> Check:
+async def _timed(name: str, label: str, probe: Callable[[], Awaitable[tuple[str, str]]], limit_s: float) -> Check:
     start = time.perf_counter()
     try:
-        state, detail = await asyncio.wait_for(probe(), timeout)
+        state, detail = await asyncio.wait_for(probe(), limit_s)
     except TimeoutError:
-        state, detail = "down", f"{timeout:g} 秒内无响应"
+        state, detail = "down", f"{limit_s:g} 秒内无响应"
     except Exception as exc:  # a health page reports failures, it does not raise them
         state, detail = "down", f"{type(exc).__name__}: {exc}"[:200]
     return Check(name, label, state, detail, round((time.perf_counter() - start) * 1000, 1))

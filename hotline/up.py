@@ -6,6 +6,8 @@ Order of start: Asterisk, then the web app, whose lifespan starts the in-process
 
 from __future__ import annotations
 
+import contextlib
+
 import uvicorn
 
 from hotline.asterisk import process
@@ -25,10 +27,10 @@ def up(settings: Settings) -> None:
         config = uvicorn.Config(create_app(settings), host=settings.web_host, port=settings.web_port,
                                 log_level="info", proxy_headers=False)
         print(f"控制台: http://{settings.web_host}:{settings.web_port}  (Ctrl-C 停止全部服务)", flush=True)
-        try:
-            uvicorn.Server(config).run()  # its lifespan stops the in-process services first
-        except KeyboardInterrupt:
-            pass  # uvicorn re-raises the Ctrl-C it handled; we still have Asterisk to stop
+        # uvicorn re-raises the Ctrl-C it handled; its lifespan has stopped the in-process services,
+        # and Asterisk is still ours to stop
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
     finally:
         if started_here:
             process.stop(settings)

@@ -8,6 +8,7 @@ unit tests of the pure cores.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
@@ -64,10 +65,25 @@ class Pbx:
         self.cli("queue reset stats")
 
 
+# One real-Asterisk test session at a time on this machine: they share the SIP/AMI ports and each
+# test hangs up every channel. A second session waits here until the first is done.
+MACHINE_LOCK = Path("/tmp/hotline-asterisk-tests.lock")
+
+
 @pytest.fixture(scope="session")
 def asterisk(settings: Settings) -> Iterator[Pbx]:
     if settings.asterisk_mode == "chroot" and os.geteuid() != 0:
         pytest.skip("real-Asterisk tests need root for the chroot (make test runs as root)")
+    with open(MACHINE_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another real-Asterisk test session ({MACHINE_LOCK})…")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _asterisk(settings)
+
+
+def _asterisk(settings: Settings) -> Iterator[Pbx]:
     already = process.status(settings).running
     try:
         process.start(settings)
@@ -114,11 +130,11 @@ def speech(audio_dir: Path, *parts: tuple[str, float | str]) -> Path:
 
 
 async def local_call(ami: AmiRecorder, settings: Settings, caller: str, *, hold_s: float = 5,
-                     delay_s: float = 0, sound: str = "hotline/sim-caller") -> str:
+                     delay_s: float = 0, sound: str = "hotline/sim-caller", name: str = "") -> str:
     """A citizen without SIP: a Local channel into the hotline that plays ``sound``. Returns its ActionID."""
     reply = await ami.action({
         "Action": "Originate", "Channel": f"Local/{settings.hotline_number}@from-trunk/n",
-        "Context": "hotline-sim", "Exten": "play", "Priority": "1", "CallerID": f"<{caller}>",
+        "Context": "hotline-sim", "Exten": "play", "Priority": "1", "CallerID": f"{name} <{caller}>".strip(),
         "Variable": f"SIM_HOLD={hold_s},SIM_DELAY={delay_s},SIM_FILE={sound}", "Async": "true",
         "Timeout": "30000",
     })

@@ -6,6 +6,7 @@ in, so deleting var/ can never reach outside it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -80,10 +81,8 @@ def _alive(pid: int | None) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             if f.read().split(") ", 1)[1].startswith("Z"):
-                try:
+                with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
                 return False
     except OSError:
         return False
@@ -166,10 +165,8 @@ def stop(settings: Settings, timeout: float = 10) -> None:
     """Stop Asterisk, kill anything left in the chroot, and unmount: nothing left behind."""
     pid = _read_pid(settings)
     if _alive(pid):
-        try:
+        with contextlib.suppress(AsteriskError):
             cli(settings, "core stop now", timeout=5)
-        except AsteriskError:
-            pass
         deadline = time.monotonic() + timeout
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)

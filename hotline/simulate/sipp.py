@@ -8,6 +8,7 @@ sends no BYE: every process started here is recorded in ``<run_dir>/pids`` and s
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -134,8 +135,9 @@ class SippRunner:
         cmd = ["sipp", self.target, "-sf", str(path), "-i", self.local_ip, "-mi", self.local_ip,
                "-nostdin", "-trace_err", "-error_file", str(log),
                *[str(a) for a in args]]
-        popen = subprocess.Popen(cmd, cwd=self.run_dir, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=open(log.with_suffix(".err"), "wb"))
+        with open(log.with_suffix(".err"), "wb") as err:  # the child keeps its own copy of the fd
+            popen = subprocess.Popen(cmd, cwd=self.run_dir, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=err)
         proc = SippProcess(tag, cmd, popen, log)
         self.procs.append(proc)
         self._record()
@@ -148,10 +150,8 @@ class SippRunner:
         self.procs = [p for p in self.procs if p.running()]
         self._record()
         for user, (password, port) in list(self.registrations.items()):
-            try:
+            with contextlib.suppress(RuntimeError):  # Asterisk gone: nothing left to unregister from
                 self.register(user, password, port, expires=0)
-            except RuntimeError:
-                pass  # Asterisk gone: nothing left to unregister from
         self.registrations.clear()
 
     def port(self, start: int, span: int = 1) -> int:

@@ -23,8 +23,8 @@ def wav_seconds(path: Path) -> float:
         return w.getnframes() / w.getframerate()
 
 
-async def wait_exit(proc, timeout: float) -> int:
-    return await asyncio.get_running_loop().run_in_executor(None, proc.wait, timeout)
+async def wait_exit(proc, limit_s: float) -> int:
+    return await asyncio.get_running_loop().run_in_executor(None, proc.wait, limit_s)
 
 
 async def test_sip_call_is_answered_by_a_signed_in_seat_in_3_s_and_recorded(pbx, ami, phones, settings, audio_dir):

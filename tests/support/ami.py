@@ -7,6 +7,7 @@ Asterisk sent, so real transcripts can be saved as fixtures for the pure cores' 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -131,10 +132,8 @@ class AmiRecorder:
             self._task.cancel()
         if self._writer:
             self._writer.close()
-            try:
+            with contextlib.suppress(TimeoutError, ConnectionError):
                 await asyncio.wait_for(self._writer.wait_closed(), 2)
-            except (TimeoutError, ConnectionError):
-                pass
 
 
 def ts(event: Event) -> float:
