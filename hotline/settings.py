@@ -132,6 +132,23 @@ class Settings(BaseSettings):
     cti_timezone: str = "Asia/Shanghai"  # "today" in the 15 s figures; shift windows
     cti_inbound_context: str = "from-trunk"  # where citizens' calls arrive (offered before queueing)
 
+    # --- agi
+    agi_repeat_days: int = Field(7, description="a caller with a ticket this recent is a repeat caller")
+    agi_lookup_timeout_ms: int = Field(300, description="the pre-queue lookup gives up (empty variables) after this")
+    agi_read_timeout_s: float = Field(10.0, description="FastAGI: the longest wait for Asterisk's reply or header")
+    agi_max_sessions: int = Field(200, description="FastAGI sessions at once; more are closed at once (call goes on)")
+    agi_overflow_wait_s: int = Field(120, description="queue wait before the callback offer (the place is kept)")
+    agi_blacklist: Literal["warn", "reject", "ignore"] = Field(
+        "warn", description="blacklisted numbers: recorded warning then queue, warning then hang up, or nothing")
+    agi_elderly_numbers: list[str] = Field(default_factory=list, description="registered elderly callers (priority)")
+    agi_priority_elderly: int = 10
+    agi_priority_overdue_repeat: int = 10
+    agi_priority_vip: int = 5
+    agi_priority_repeat: int = 3
+    agi_announce_job_number: bool = Field(True, description="首问负责制: the caller hears the operator's job number")
+    agi_job_numbers: dict[str, str] = Field(default_factory=dict, description="seat → job number; else the seat")
+    agi_status_number: str = Field("123450", description="the number citizens dial for a ticket's status")
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -1,0 +1,127 @@
+"""The channel the flows talk to: a small interface, and its FastAGI implementation.
+
+Flows only see :class:`Channel`; unit tests give them a fake one (tests/agi/fakes.py). The
+real one writes quoted command lines and reads replies through :class:`protocol.Splitter`,
+with a timeout on every read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from agi.protocol import AgiEnv, Reply, Splitter, command
+
+
+class AgiHangup(Exception):
+    """The caller hung up (``HANGUP``, ``511``, ``result=-1`` or the socket closed)."""
+
+
+class AgiTimeout(Exception):
+    """Asterisk did not answer within the read timeout."""
+
+
+class AgiCommandError(Exception):
+    """Asterisk refused a command (510/520): a bug on our side, logged, never the caller's fault."""
+
+
+class Channel(Protocol):
+    env: AgiEnv
+
+    async def get_variable(self, name: str) -> str: ...
+
+    async def set_variables(self, values: dict[str, str]) -> None: ...
+
+    async def play(self, *sounds: str) -> None: ...
+
+    async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> str: ...
+
+    async def exec(self, app: str, args: str) -> None: ...
+
+
+class AgiChannel:
+    """One FastAGI session's channel over an asyncio stream pair."""
+
+    def __init__(self, env: AgiEnv, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 splitter: Splitter, read_timeout: float = 10.0) -> None:
+        self.env = env
+        self._reader, self._writer, self._split = reader, writer, splitter
+        self.read_timeout = read_timeout
+        self.hung_up = False
+
+    async def _reply(self, timeout: float) -> Reply:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            reply = self._split.reply()
+            if reply is not None:
+                if reply.hangup:
+                    self.hung_up = True  # the reply to the pending command still follows
+                    continue
+                return reply
+            if self._split.eof:
+                raise AgiHangup("connection closed")
+            left = deadline - loop.time()
+            if left <= 0:
+                raise AgiTimeout("no reply from Asterisk")
+            try:
+                data = await asyncio.wait_for(self._reader.read(4096), left)
+            except TimeoutError:
+                raise AgiTimeout("no reply from Asterisk") from None
+            except (ConnectionError, OSError):
+                raise AgiHangup("connection lost") from None
+            self._split.feed(data)
+
+    async def _send(self, lines: list[bytes], extra_timeout: float = 0.0) -> list[Reply]:
+        """Write the lines at once (Asterisk answers them in order) and read one reply each."""
+        if self.hung_up:
+            raise AgiHangup("channel hung up")
+        try:
+            self._writer.write(b"".join(lines))
+            await self._writer.drain()
+        except (ConnectionError, OSError):
+            raise AgiHangup("connection lost") from None
+        replies = [await self._reply(self.read_timeout + extra_timeout) for _ in lines]
+        for r in replies:
+            if r.code == 511:
+                self.hung_up = True
+                raise AgiHangup(r.text)
+            if r.code in (510, 520):
+                raise AgiCommandError(r.text)
+        return replies
+
+    async def command(self, verb: str, *args: object, extra_timeout: float = 0.0) -> Reply:
+        (reply,) = await self._send([command(verb, *args)], extra_timeout)
+        return reply
+
+    async def get_variable(self, name: str) -> str:
+        reply = await self.command("GET FULL VARIABLE", "${" + name + "}")
+        return reply.data or "" if reply.result == 1 else ""
+
+    async def set_variables(self, values: dict[str, str]) -> None:
+        # pipelined: one write, one round trip for the lot (the lookup must take milliseconds)
+        if values:
+            await self._send([command("SET VARIABLE", k, v) for k, v in values.items()])
+
+    async def play(self, *sounds: str) -> None:
+        if sounds:
+            # Playback of a list in one command: one reply when all is said (or on hang-up)
+            reply = await self.command("EXEC", "Playback", "&".join(sounds), extra_timeout=60 + 10 * len(sounds))
+            if reply.result == -1 or self.hung_up:
+                self.hung_up = True
+                raise AgiHangup("hung up during playback")
+
+    async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> str:
+        reply = await self.command("GET DATA", sound, timeout_ms, max_digits,
+                                   extra_timeout=60 + timeout_ms / 1000 * max(1, max_digits))
+        if reply.result == -1 or self.hung_up:
+            self.hung_up = True
+            raise AgiHangup("hung up during input")
+        # the raw text keeps leading zeros ("0012"); "*" may be among the digits
+        return "".join(ch for ch in reply.value if ch.isdigit() or ch in "*#")
+
+    async def exec(self, app: str, args: str) -> None:
+        reply = await self.command("EXEC", app, args)
+        if reply.result == -1:
+            self.hung_up = True
+            raise AgiHangup(f"hung up during {app}")

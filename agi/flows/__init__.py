@@ -1,0 +1,1 @@
+"""Call flows against :class:`agi.channel.Channel`: lookup, closed/overflow, survey, status, jobno."""

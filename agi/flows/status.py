@@ -1,0 +1,75 @@
+"""Ticket status query (工单查询) by DTMF ticket number: its state and expected date, spoken.
+
+Only the state and the date are said, never the content: a ticket number is the query code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+
+from agi.channel import Channel
+from agi.flows.common import say_number
+
+log = logging.getLogger("agi.flows.status")
+
+# statuses a citizen can hear (prompts hotline/status/<value>); drafts do not exist for them
+SPOKEN = ("registered", "transferred", "returned", "accepted", "in_progress", "extension_requested", "replied",
+          "satisfied", "unsatisfied", "closed", "archived")
+FINISHED = frozenset({"replied", "satisfied", "unsatisfied", "closed", "archived"})
+
+
+@dataclass(frozen=True)
+class TicketStatus:
+    number: str
+    status: str
+    due: date | None  # expected completion (local day), None when finished or unknown
+
+
+FindTicket = Callable[[str], Awaitable["TicketStatus | None"]]
+
+
+def said(t: TicketStatus) -> list[str]:
+    """
+    >>> said(TicketStatus("20261123000001", "in_progress", date(2026, 12, 1)))[:3]
+    ['hotline/status-is', 'hotline/status/in_progress', 'hotline/status-due']
+    >>> said(TicketStatus("20261123000001", "in_progress", date(2026, 12, 1)))[3:]
+    ['digits/10', 'digits/2', 'hotline/month', 'digits/1', 'hotline/day']
+    >>> said(TicketStatus("20261123000001", "closed", None))
+    ['hotline/status-is', 'hotline/status/closed']
+    """
+    out = ["hotline/status-is", f"hotline/status/{t.status}"]
+    if t.due is not None and t.status not in FINISHED:
+        out += ["hotline/status-due", *say_number(t.due.month), "hotline/month", *say_number(t.due.day),
+                "hotline/day"]
+    return out
+
+
+def plausible(digits: str) -> bool:
+    """Ticket numbers are digits only, 6 to 20 of them (YYYYMMDD + sequence).
+
+    >>> plausible("20261123000001"), plausible("12"), plausible("1" * 30), plausible("")
+    (True, False, False, False)
+    """
+    return digits.isdigit() and 6 <= len(digits) <= 20
+
+
+async def status_query(ch: Channel, find: FindTicket, tries: int = 3, timeout_ms: int = 8000) -> TicketStatus | None:
+    """``AGI(agi://…/status)``: ask for the number (ended by #), look it up, say it; three tries."""
+    for n in range(1, tries + 1):
+        digits = (await ch.get_data("hotline/status-ask", timeout_ms, 20)).strip("#*")
+        found = None
+        if plausible(digits):
+            found = await find(digits)
+            if found is not None and found.status not in SPOKEN:
+                found = None
+        if found is not None:
+            await ch.play(*said(found), "hotline/goodbye")
+            log.info("status query uid=%s ticket=%s status=%s", ch.env.uniqueid, found.number, found.status)
+            return found
+        if digits or n < tries:
+            await ch.play("hotline/status-notfound" if digits else "hotline/invalid")
+    await ch.play("hotline/goodbye")
+    return None

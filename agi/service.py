@@ -1,0 +1,145 @@
+"""Wiring: the routes with their dependencies, and ``run(settings)`` for ``hotline agi``.
+
+The lead engineer wires ``on_survey`` / ``on_callback_request`` to the call log and the callback
+list, and ``job_number`` to the console's sign-in (seat → operator's job number).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agi.channel import Channel
+from agi.flows.closed import closed, overflow
+from agi.flows.common import OnCallbackRequest, OnSurvey
+from agi.flows.hours import ServiceHours
+from agi.flows.jobno import JobNumber, announce
+from agi.flows.lookup import LookupConfig, lookup
+from agi.flows.status import TicketStatus, status_query
+from agi.flows.survey import survey
+from agi.server import FastAgiServer, Handler
+
+log = logging.getLogger("agi")
+
+
+def lookup_config(settings: Any) -> LookupConfig:
+    return LookupConfig(
+        hours=ServiceHours.parse(settings.service_hours),
+        timezone=settings.cti_timezone,
+        area_code=settings.local_area_code,
+        repeat_days=settings.agi_repeat_days,
+        timeout_s=settings.agi_lookup_timeout_ms / 1000,
+        blacklist=settings.agi_blacklist,
+        elderly=frozenset(settings.agi_elderly_numbers),
+        priority_elderly=settings.agi_priority_elderly,
+        priority_overdue_repeat=settings.agi_priority_overdue_repeat,
+        priority_vip=settings.agi_priority_vip,
+        priority_repeat=settings.agi_priority_repeat,
+        overflow_wait_s=settings.agi_overflow_wait_s,
+    )
+
+
+def job_numbers_from(settings: Any) -> JobNumber:
+    """Seat → job number from the setting ``agi_job_numbers``; a seat not listed says its own number."""
+    table = dict(settings.agi_job_numbers)
+    return lambda seat: table.get(seat, seat)
+
+
+async def _log_survey(uniqueid: str, caller: str, score: int | None) -> None:
+    log.warning("survey result not stored (no on_survey wired) uid=%s score=%s", uniqueid, score)
+
+
+async def _log_callback(uniqueid: str, caller: str, reason: str) -> None:
+    log.warning("callback request not stored (no on_callback_request wired) uid=%s reason=%s", uniqueid, reason)
+
+
+class TicketLookups:
+    """The store's synchronous reads, run on a small thread pool so the loop never waits on SQL."""
+
+    def __init__(self, tickets: Any, timezone: str = "Asia/Shanghai", workers: int = 4) -> None:
+        self.tickets = tickets
+        self.tz = ZoneInfo(timezone)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agi-db")
+
+    async def summarize(self, number: str) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, partial(self.tickets.recent_for_number, number, 5))
+
+    def _find(self, number: str) -> TicketStatus | None:
+        from ticketing.schemas import SystemActor
+
+        page = self.tickets.search({"number": number, "per_page": 1}, SystemActor(username="agi"))
+        if not page.items:
+            return None
+        t = page.items[0]
+        due = t.due_at or t.current_due
+        return TicketStatus(t.number or number, t.status, due.astimezone(self.tz).date() if due else None)
+
+    async def find(self, number: str) -> TicketStatus | None:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._find, number)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def routes(settings: Any, lookups: TicketLookups, *, on_survey: OnSurvey | None = None,
+           on_callback_request: OnCallbackRequest | None = None, job_number: JobNumber | None = None,
+           clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, Handler]:
+    """Script name → flow, every dependency bound."""
+    cfg = lookup_config(settings)
+    on_cb = on_callback_request or _log_callback
+    jobs = job_number or job_numbers_from(settings)
+
+    async def _lookup(ch: Channel) -> None:
+        await lookup(ch, lookups.summarize, cfg, clock)
+
+    async def _closed(ch: Channel) -> None:
+        await closed(ch, on_cb, cfg.hours, cfg.area_code)
+
+    async def _overflow(ch: Channel) -> None:
+        await overflow(ch, on_cb, cfg.area_code)
+
+    async def _survey(ch: Channel) -> None:
+        await survey(ch, on_survey or _log_survey)
+
+    async def _status(ch: Channel) -> None:
+        await status_query(ch, lookups.find)
+
+    async def _jobno(ch: Channel) -> None:
+        await announce(ch, jobs)
+
+    return {"lookup": _lookup, "closed": _closed, "overflow": _overflow, "survey": _survey, "status": _status,
+            "jobno": _jobno}
+
+
+def server(settings: Any, tickets: Any, **kw: Any) -> tuple[FastAgiServer, TicketLookups]:
+    """A server on settings.agi_host:agi_port (not started) and the lookups it owns."""
+    lookups = TicketLookups(tickets, settings.cti_timezone)
+    srv = FastAgiServer(routes(settings, lookups, **kw), settings.agi_host, settings.agi_port,
+                        max_sessions=settings.agi_max_sessions, read_timeout=settings.agi_read_timeout_s)
+    return srv, lookups
+
+
+async def run(settings: Any, *, tickets: Any = None, on_survey: OnSurvey | None = None,
+              on_callback_request: OnCallbackRequest | None = None, job_number: JobNumber | None = None,
+              started: asyncio.Event | None = None) -> None:
+    """Serve until cancelled (``hotline agi``, or a task in the app's lifespan)."""
+    if tickets is None:
+        from ticketing.service import service_from_settings
+
+        tickets = await asyncio.to_thread(service_from_settings, settings)
+    srv, lookups = server(settings, tickets, on_survey=on_survey, on_callback_request=on_callback_request,
+                          job_number=job_number)
+    await srv.start()
+    if started is not None:
+        started.set()
+    try:
+        await srv.serve_forever()
+    finally:
+        lookups.close()
