@@ -4,6 +4,7 @@ later parts register (CTI bridge, transcription workers…)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -69,7 +70,8 @@ def asterisk_probe(settings: Settings) -> Probe:
         status = await asyncio.to_thread(process.status, settings)
         if not status.running:
             return "down", "Asterisk 未运行：执行 hotline asterisk start"
-        return "ok", status.uptime.replace("\n", "；")
+        match = re.search(r"System uptime: (\d+)", status.uptime)
+        return "ok", f"pid {status.pid}，已运行 {match.group(1) if match else '?'} 秒"
 
     return lambda: _timed("asterisk", "Asterisk 交换机", probe, 3)
 
