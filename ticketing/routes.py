@@ -108,14 +108,17 @@ async def list_tickets(request: Request, principal: CurrentPrincipal, svc: Servi
 @router.get("/api/tickets/export", tags=["工单"], summary="导出工单（CSV 或 XLSX，保密信息脱敏）")
 async def export_tickets(request: Request, principal: Exporters, svc: ServiceDep, format: str = "csv"):
     data = await _call(svc.export, _query(request), principal, format)
-    media = "text/csv; charset=utf-8" if format == "csv" else (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response(data, media_type=media,
-                    headers={"Content-Disposition": f'attachment; filename="tickets.{format}"'})
+    media = (
+        "text/csv; charset=utf-8"
+        if format == "csv"
+        else ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="tickets.{format}"'})
 
 
-@router.post("/api/tickets", tags=["工单"], status_code=201, summary="受理登记工单",
-             openapi_extra=_body_doc(TicketCreate))
+@router.post(
+    "/api/tickets", tags=["工单"], status_code=201, summary="受理登记工单", openapi_extra=_body_doc(TicketCreate)
+)
 async def create_ticket(request: Request, principal: Centre, svc: ServiceDep):
     return await _call(svc.create, await request.body(), principal)
 
@@ -125,8 +128,9 @@ async def get_ticket(ticket_id: str, principal: CurrentPrincipal, svc: ServiceDe
     return await _call(svc.get, _id(ticket_id), principal)
 
 
-@router.patch("/api/tickets/{ticket_id}", tags=["工单"], summary="修改受理内容（转办前）",
-              openapi_extra=_body_doc(TicketUpdate))
+@router.patch(
+    "/api/tickets/{ticket_id}", tags=["工单"], summary="修改受理内容（转办前）", openapi_extra=_body_doc(TicketUpdate)
+)
 async def update_ticket(ticket_id: str, request: Request, principal: Centre, svc: ServiceDep):
     return await _call(svc.update, _id(ticket_id), await request.body(), principal)
 
@@ -141,12 +145,14 @@ async def ticket_duplicates(ticket_id: str, principal: CentreReaders, svc: Servi
     return await _call(svc.duplicates_for, _id(ticket_id), principal)
 
 
-@router.post("/api/tickets/{ticket_id}/{action}", tags=["工单"],
-             summary="流转操作：register/transfer/accept/return/start/request_extension/approve_extension/"
-                     "refuse_extension/reply/callback/redo/close/archive/supervise/merge/close_directly/link",
-             openapi_extra=_body_doc(ActionParams))
-async def ticket_action(ticket_id: str, action: str, request: Request, principal: CurrentPrincipal,
-                        svc: ServiceDep):
+@router.post(
+    "/api/tickets/{ticket_id}/{action}",
+    tags=["工单"],
+    summary="流转操作：register/transfer/accept/return/start/request_extension/approve_extension/"
+    "refuse_extension/reply/callback/redo/close/archive/supervise/merge/close_directly/link",
+    openapi_extra=_body_doc(ActionParams),
+)
+async def ticket_action(ticket_id: str, action: str, request: Request, principal: CurrentPrincipal, svc: ServiceDep):
     tid = _id(ticket_id)
     raw = await request.body()
     if action == "link":
@@ -174,8 +180,7 @@ async def caller_summary(number: str, principal: CentreReaders, svc: ServiceDep)
 
 
 @router.get("/api/kb", tags=["知识库"], summary="检索知识库")
-async def kb_search(principal: CurrentPrincipal, svc: ServiceDep, q: str = "", topic: str = "",
-                    limit: str = "20"):
+async def kb_search(principal: CurrentPrincipal, svc: ServiceDep, q: str = "", topic: str = "", limit: str = "20"):
     if len(q) > 100:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "关键词过长（最多100个字）")
     return await _call(svc.kb_search, q, topic, _id(limit, "条数"))
@@ -186,8 +191,9 @@ async def kb_missing(principal: CentreReaders, svc: ServiceDep, open_only: bool 
     return await _call(svc.missing, open_only)
 
 
-@router.post("/api/kb/missing", tags=["知识库"], status_code=201, summary="登记查无信息",
-             openapi_extra=_body_doc(MissingCreate))
+@router.post(
+    "/api/kb/missing", tags=["知识库"], status_code=201, summary="登记查无信息", openapi_extra=_body_doc(MissingCreate)
+)
 async def kb_report_missing(request: Request, principal: CentreReaders, svc: ServiceDep):
     return await _call(svc.report_missing, await request.body(), principal)
 
@@ -197,14 +203,14 @@ async def kb_get(article_id: str, principal: CurrentPrincipal, svc: ServiceDep):
     return await _call(svc.kb_get, _id(article_id, "知识条目"))
 
 
-@router.post("/api/kb", tags=["知识库"], status_code=201, summary="新增知识条目",
-             openapi_extra=_body_doc(ArticleCreate))
+@router.post(
+    "/api/kb", tags=["知识库"], status_code=201, summary="新增知识条目", openapi_extra=_body_doc(ArticleCreate)
+)
 async def kb_create(request: Request, principal: Editors, svc: ServiceDep):
     return await _call(svc.save_article, await request.body(), principal)
 
 
-@router.put("/api/kb/{article_id}", tags=["知识库"], summary="修改知识条目",
-            openapi_extra=_body_doc(ArticleCreate))
+@router.put("/api/kb/{article_id}", tags=["知识库"], summary="修改知识条目", openapi_extra=_body_doc(ArticleCreate))
 async def kb_update(article_id: str, request: Request, principal: Editors, svc: ServiceDep):
     return await _call(svc.save_article, await request.body(), principal, _id(article_id, "知识条目"))
 
@@ -224,14 +230,23 @@ async def department(department_id: str, principal: CurrentPrincipal, svc: Servi
     return await _call(svc.department, _id(department_id, "单位"))
 
 
-@router.post("/api/departments", tags=["单位名录"], status_code=201, summary="新增承办单位",
-             openapi_extra=_body_doc(DepartmentCreate))
+@router.post(
+    "/api/departments",
+    tags=["单位名录"],
+    status_code=201,
+    summary="新增承办单位",
+    openapi_extra=_body_doc(DepartmentCreate),
+)
 async def department_create(request: Request, principal: Admin, svc: ServiceDep):
     return await _call(svc.save_department, await request.body(), principal)
 
 
-@router.put("/api/departments/{department_id}", tags=["单位名录"], summary="修改承办单位",
-            openapi_extra=_body_doc(DepartmentCreate))
+@router.put(
+    "/api/departments/{department_id}",
+    tags=["单位名录"],
+    summary="修改承办单位",
+    openapi_extra=_body_doc(DepartmentCreate),
+)
 async def department_update(department_id: str, request: Request, principal: Admin, svc: ServiceDep):
     return await _call(svc.save_department, await request.body(), principal, _id(department_id, "单位"))
 

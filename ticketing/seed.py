@@ -462,9 +462,7 @@ KB_TOPICS = [
 KB_ASPECTS = ["办理条件", "所需材料", "办理渠道和时限", "常见问题"]
 
 
-def _body(
-    topic: str, dept: str, materials: str, where: str, limit: str, aspect: str, rnd: random.Random
-) -> str:
+def _body(topic: str, dept: str, materials: str, where: str, limit: str, aspect: str, rnd: random.Random) -> str:
     if aspect == "办理条件":
         return (
             f"{topic}由{dept}负责。符合条件的市民均可申请，具体以{dept}最新政策文件为准。"
@@ -473,9 +471,7 @@ def _body(
     if aspect == "所需材料":
         return f"办理{topic}需准备：{materials}。材料为复印件的，需同时携带原件核验。"
     if aspect == "办理渠道和时限":
-        return (
-            f"办理渠道：{where}。办理时限：{limit}。{dept}工作时间为工作日上午9:00-12:00，下午13:30-17:30。"
-        )
+        return f"办理渠道：{where}。办理时限：{limit}。{dept}工作时间为工作日上午9:00-12:00，下午13:30-17:30。"
     tips = rnd.choice(
         [
             "节假日期间可通过网上渠道提交，工作日审核。",
@@ -564,9 +560,7 @@ def _tickets(
     repeaters = [_phone(rnd) for _ in range(max(3, count // 15))]
     weights = [s.weight for s in SCENARIOS]
     # more recent than old: a live centre has its open tickets in the last weeks
-    starts = sorted(
-        now - timedelta(seconds=3600 + (days * 86400 - 7200) * rnd.random() ** 1.6) for _ in range(count)
-    )
+    starts = sorted(now - timedelta(seconds=3600 + (days * 86400 - 7200) * rnd.random() ** 1.6) for _ in range(count))
     operators = [SystemActor(f"80{n:02d}", "operator", job_number=f"{n:03d}") for n in range(1, 9)]
     lead = SystemActor("lead", "lead")
     ids = []
@@ -597,8 +591,7 @@ def _tickets(
                 "caller_name": rnd.choice(SURNAMES) + rnd.choice(GIVEN),
                 "district": district,
                 "title": sc.title.format(**slots),
-                "matter_place": f"{district}{road}"
-                + (slots["compound"] if "{compound}" in sc.course else ""),
+                "matter_place": f"{district}{road}" + (slots["compound"] if "{compound}" in sc.course else ""),
                 "matter_time": slots["when"],
                 "matter_course": sc.course.format(**slots),
                 "matter_demand": sc.demand,

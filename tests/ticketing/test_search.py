@@ -103,3 +103,19 @@ def test_helpers():
     assert terms("  停水  噪音扰民 ") == ["停水", "噪音扰民"]
     assert fts5_phrase('a"b') == '"a""b"'
     assert like_pattern("50%") == "%50\\%%"
+
+
+def test_newest_first_on_every_text_path_and_with_filters(svc, people, tickets, depts, clock):
+    clock.advance(hours=1)
+    late = svc.create(intake(title="又一起噪音扰民", matter_course="夜里噪音扰民，还停水了"), people.operator)
+    svc.transfer(late.id, depts["城市"], "请处理", people.operator)
+    for q in ("噪音扰民", "停水", "噪音 扰民 停水"):
+        items = svc.search({"q": q}, people.lead).items
+        assert items[0].id == late.id, q
+        assert [t.created_at for t in items] == sorted((t.created_at for t in items), reverse=True)
+    filtered = svc.search({"q": "噪音扰民", "status": ["transferred"]}, people.lead)
+    assert [t.id for t in filtered.items] == [late.id] and filtered.total == 1
+    scoped = svc.search({"q": "噪音扰民"}, people.city)
+    assert [t.id for t in scoped.items] == [late.id]
+    by_due = svc.search({"q": "噪音扰民", "sort": "-current_due"}, people.lead)
+    assert by_due.total == 3

@@ -232,9 +232,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ticket_id", "department_id"),
     )
     with op.batch_alter_table("ticket_department", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_ticket_department_department_id"), ["department_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_ticket_department_department_id"), ["department_id"], unique=False)
 
     op.create_table(
         "ticket_event",
