@@ -1,0 +1,20 @@
+"""Alembic environment for recordings/; the connection comes from ``recordings.db.migrate``."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+from recordings.db import VERSION_TABLE
+from recordings.models import OURS
+
+
+def _include(obj, name, type_, reflected, compare_to) -> bool:
+    return not (type_ == "table" and name not in OURS)
+
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=VERSION_TABLE,
+                  include_object=_include, render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

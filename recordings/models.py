@@ -1,0 +1,170 @@
+"""The recordings tables: catalog, transcription queue, transcripts, QA scores, access and audit.
+
+All table names start with ``recording_`` or ``qa_`` (one SQLModel metadata is shared by every
+package on the database). Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+TZ = sa.DateTime(timezone=True)
+LEGS = ("mixed", "citizen", "operator")  # the mixed file, the citizen's leg (-in), the operator's (-out)
+SUFFIX = {"mixed": "", "citizen": "-in", "operator": "-out"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dt(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=TZ, nullable=nullable, index=index)  # type: ignore[call-overload]
+
+
+class Recording(SQLModel, table=True):
+    """One recorded call (three files): pending until its files are moved into storage."""
+
+    __tablename__ = "recording"
+    id: int | None = Field(default=None, primary_key=True)
+    base: str = Field(max_length=128, sa_column_kwargs={"unique": True})  # HL_RECBASE
+    uniqueid: str = Field(default="", max_length=64, index=True)  # HL_UID: the call's id
+    seat: str = Field(default="", max_length=32, index=True)
+    operator: str = Field(default="", max_length=32, index=True)  # job number (工号)
+    caller_num: str = Field(default="", max_length=32)
+    ticket_id: int | None = Field(default=None, index=True)
+    survey: str = Field(default="", max_length=4)  # 1 满意 2 基本满意 3 不满意
+    started_at: datetime | None = _dt(index=True)
+    registered_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+    status: str = Field(default="pending", max_length=16, index=True)  # pending|ok|missing|corrupt|purged
+    problem: str = Field(default="", max_length=500)
+    duration_s: float = 0.0
+    purged_at: datetime | None = _dt()
+
+
+class RecordingFile(SQLModel, table=True):
+    __tablename__ = "recording_file"
+    __table_args__ = (sa.UniqueConstraint("recording_id", "leg"),)
+    id: int | None = Field(default=None, primary_key=True)
+    recording_id: int = Field(foreign_key="recording.id", index=True)
+    leg: str = Field(max_length=16)
+    path: str = Field(default="", max_length=500)
+    size_bytes: int = 0
+    duration_s: float = 0.0
+    sha256: str = Field(default="", max_length=64)
+    status: str = Field(default="ok", max_length=16)  # ok|missing|corrupt|purged
+    problem: str = Field(default="", max_length=500)
+
+
+class TranscriptionJob(SQLModel, table=True):
+    """The durable queue: one job per recording; claimed with a lease and a token."""
+
+    __tablename__ = "recording_job"
+    id: int | None = Field(default=None, primary_key=True)
+    recording_id: int = Field(foreign_key="recording.id", sa_column_kwargs={"unique": True})
+    state: str = Field(default="queued", max_length=16, index=True)  # queued|running|done|parked
+    attempts: int = 0
+    token: str = Field(default="", max_length=40)  # the current claim; completion must show it
+    worker: str = Field(default="", max_length=64)
+    lease_until: datetime | None = _dt()
+    error: str = Field(default="", max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+    finished_at: datetime | None = _dt()
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+
+
+class TranscriptionRun(SQLModel, table=True):
+    """Every claim of a job (an audit of the queue: proves nothing ran twice to completion)."""
+
+    __tablename__ = "recording_job_run"
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="recording_job.id", index=True)
+    token: str = Field(max_length=40, sa_column_kwargs={"unique": True})
+    worker: str = Field(max_length=64)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+    finished_at: datetime | None = _dt()
+    outcome: str = Field(default="", max_length=16)  # "" (running or lost)|done|error|stale
+
+
+class Transcript(SQLModel, table=True):
+    """Both legs' words (speaker, text, start, end, conf), sorted by start, and the QA findings."""
+
+    __tablename__ = "recording_transcript"
+    recording_id: int = Field(foreign_key="recording.id", primary_key=True)
+    model: str = Field(default="", max_length=200)
+    words: list = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
+    findings: list = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+
+
+class QaCheckItem(SQLModel, table=True):
+    """A check item of the scoring form; admins set the weights (points)."""
+
+    __tablename__ = "qa_check_item"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, sa_column_kwargs={"unique": True})
+    name: str = Field(max_length=64)
+    guidance: str = Field(default="", max_length=500)
+    weight: int = 10
+    position: int = 0
+    active: bool = True
+
+
+class QaScore(SQLModel, table=True):
+    """A filed score. Never updated: a correction is a new version that supersedes it, with a reason."""
+
+    __tablename__ = "qa_score"
+    id: int | None = Field(default=None, primary_key=True)
+    recording_id: int = Field(foreign_key="recording.id", index=True)
+    version: int = 1
+    supersedes_id: int | None = Field(default=None, foreign_key="qa_score.id")
+    superseded: bool = Field(default=False, index=True)  # the one flag a new version sets on the old
+    reason: str = Field(default="", max_length=500)
+    operator: str = Field(default="", max_length=32, index=True)
+    team: str = Field(default="", max_length=32, index=True)
+    scorer: str = Field(max_length=64)
+    filed_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+    total: float = 0.0
+    max_total: float = 100.0
+    marks: dict = Field(default_factory=dict, sa_type=sa.JSON)  # type: ignore[call-overload]
+    comment: str = Field(default="", max_length=2000)
+
+
+class AccessRequest(SQLModel, table=True):
+    __tablename__ = "recording_access_request"
+    id: int | None = Field(default=None, primary_key=True)
+    recording_id: int = Field(foreign_key="recording.id", index=True)
+    username: str = Field(max_length=64, index=True)
+    role: str = Field(max_length=16)
+    reason: str = Field(max_length=500)
+    state: str = Field(default="pending", max_length=16, index=True)  # pending|approved|refused
+    decided_by: str = Field(default="", max_length=64)
+    decided_at: datetime | None = _dt()
+    expires_at: datetime | None = _dt()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+
+
+class AccessLog(SQLModel, table=True):
+    """Every play, download, refusal and purge: who, when, what."""
+
+    __tablename__ = "recording_access_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=TZ, index=True)  # type: ignore[call-overload]
+    username: str = Field(max_length=64, index=True)
+    role: str = Field(max_length=16)
+    recording_id: int | None = Field(default=None, index=True)
+    leg: str = Field(default="", max_length=16)
+    action: str = Field(max_length=16)  # play|download|denied|purge|request|approve|refuse
+    allowed: bool = True
+    detail: str = Field(default="", max_length=500)
+    client: str = Field(default="", max_length=64)
+
+
+OURS = {
+    "recording", "recording_file", "recording_job", "recording_job_run", "recording_transcript",
+    "qa_check_item", "qa_score", "recording_access_request", "recording_access_log",
+}
