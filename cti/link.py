@@ -9,7 +9,8 @@
 * A ping watchdog (``asyncio.wait_for(Ping, ping_timeout)``) notices a silent dead link
   (SIGSTOPped Asterisk, dead route) and forces a reconnect; panoramisk's own ping never
   checks the reply.
-* Every action is wrapped in ``asyncio.wait_for``; nothing is queued while disconnected
+* Every action is bounded by ``asyncio.wait_for`` (and given up at once when the link drops);
+  nothing is queued while disconnected
   (panoramisk would replay stale call-control actions after ``FullyBooted``).
 * Reconnect with exponential back-off; after every (re)login the ``on_login`` hook runs (the
   service resynchronises from ``QueueStatus`` / ``CoreShowChannels`` there).
@@ -104,7 +105,7 @@ class AmiLink:
         ping_interval: float = 3.0,
         ping_timeout: float = 5.0,
         action_timeout: float = 10.0,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = 3.0,
         backoff: tuple[float, float] = (0.2, 2.0),
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -199,16 +200,33 @@ class AmiLink:
     # ------------------------------------------------------------------ internals
 
     async def _send(self, action: dict[str, Any], as_list: bool | None, within: float | None):
+        """Send and wait at most ``within`` s, and not at all once the link is lost."""
         assert self._mgr is not None
+        limit = within or self.action_timeout
         fut = self._mgr.send_action(dict(action), as_list=as_list)
+        lost = self._lost
+        waiter = asyncio.ensure_future(lost.wait()) if lost is not None else None
         try:
-            return await asyncio.wait_for(fut, within or self.action_timeout)
+            # asyncio.wait_for on the answer, raced against the link going down: a Login sent to
+            # a dying Asterisk must not hold the reconnect for the whole timeout
+            await asyncio.wait_for(
+                asyncio.wait({fut, *([waiter] if waiter else [])}, return_when=asyncio.FIRST_COMPLETED), limit
+            )
         except TimeoutError:
-            p = self._protocol
-            if p is not None:  # forget it: a late answer must not resolve anything
-                for k in [k for k, a in p.responses.items() if a.future is fut]:
-                    p.responses.pop(k, None)
-            raise AmiTimeout(f"{action.get('Action')}: no answer within {within or self.action_timeout} s") from None
+            pass
+        finally:
+            if waiter is not None:
+                waiter.cancel()
+        if fut.done() and not fut.cancelled():
+            return fut.result()
+        fut.cancel()
+        p = self._protocol
+        if p is not None:  # forget it: a late answer must not resolve anything
+            for k in [k for k, a in p.responses.items() if a.future is fut]:
+                p.responses.pop(k, None)
+        if lost is not None and lost.is_set():
+            raise AmiNotConnected(f"{action.get('Action')}: AMI link lost before the answer")
+        raise AmiTimeout(f"{action.get('Action')}: no answer within {limit} s")
 
     def _on_frame(self, protocol: _Protocol, frame: Frame) -> None:
         h = frame.headers
