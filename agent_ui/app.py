@@ -13,9 +13,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
-from agent_ui import api, health, pages
+from agent_ui import api, health, pages, ws
 from agent_ui.accounts import ensure_demo_accounts
 from agent_ui.db import migrate as migrate_accounts
+from cti.bus import InProcessBus
 from hotline.settings import Settings, get_settings
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with Session(engine) as session:
                 ensure_demo_accounts(session)
         app.state.settings = settings
+        app.state.bus = InProcessBus()
+        app.state.seat_of = lambda _username: None  # the CTI wiring answers who sits where
         app.state.engine = engine
         app.state.tickets = service
         app.state.probes = [
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(ws.router)
     import ticketing.routes
 
     app.include_router(ticketing.routes.router)

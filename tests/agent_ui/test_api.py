@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,11 +12,12 @@ from agent_ui.auth import TOKEN_COOKIE, Principal, Role, issue_token
 from hotline.settings import Settings
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(var_dir=tmp_path, ami_port=1, agi_port=1)  # nothing listens there: components down
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1)  # nothing listens: down
     with TestClient(create_app(settings)) as c:
         yield c
+        c.cookies.clear()
 
 
 def test_login_sets_a_cookie_and_wrong_passwords_learn_nothing(client: TestClient) -> None:
@@ -29,6 +29,7 @@ def test_login_sets_a_cookie_and_wrong_passwords_learn_nothing(client: TestClien
     assert ok.status_code == 200 and ok.json()["user"]["job_number"] == "1024"
     assert TOKEN_COOKIE in ok.cookies
     assert client.get("/api/auth/me").json()["role"] == "operator"
+    client.cookies.clear()
 
 
 def test_nonsense_login_bodies_get_a_chinese_422(client: TestClient) -> None:

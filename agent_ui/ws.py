@@ -1,0 +1,149 @@
+"""``WS /ws``: the bus's events, as JSON messages with their ``seq``, to the people who may see them.
+
+A client that reconnects passes ``?since=<last seq>&epoch=<epoch>`` and gets what it missed; if
+the bus cannot tell (too far behind, or the bus restarted) it gets ``{"type": "resync"}`` and
+reloads its state from the REST API. The server pings every ``PING_S``; a client that does not
+answer within ``PONG_TIMEOUT_S`` is dropped (its page reconnects by itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from agent_ui.auth import Principal, Role, websocket_principal
+from cti.bus import Bus, BusLagged
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+PING_S = 15.0
+PONG_TIMEOUT_S = 10.0
+SeatOf = Callable[[str], str | None]  # username → the seat they are signed in to
+
+
+@dataclass
+class Audience:
+    """What one connection may see. Operators: their own seat's pops and calls only."""
+
+    principal: Principal
+    seat_of: SeatOf
+    my_calls: set[str] = field(default_factory=set)
+
+    def visible(self, msg: dict[str, Any]) -> bool:
+        kind = msg.get("type")
+        role = self.principal.role
+        if kind in ("link_status", "hello", "resync"):
+            return True
+        if role in (Role.LEAD, Role.ADMIN):
+            return True
+        if role is not Role.OPERATOR:
+            return False  # QA and departments follow no live call traffic
+        if kind == "queue_update":
+            return True
+        seat = self.seat_of(self.principal.username)
+        call_id = msg.get("call_id")
+        if seat and msg.get("seat") == seat:
+            if call_id and kind == "screen_pop":
+                self.my_calls.add(str(call_id))
+            return True
+        if kind == "alert":
+            return bool(seat) and msg.get("ringing_seat") == seat
+        # a pop that moved to another seat, an answer elsewhere: only for calls that popped here
+        return kind == "call_update" and call_id in self.my_calls
+
+
+def _same_origin(ws: WebSocket) -> bool:
+    """Refuse cross-site websocket hijacking: a browser always sends Origin."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser (tests, tools); the token still has to be valid
+    host = ws.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str | None = None) -> None:
+    principal = websocket_principal(ws)
+    if principal is None or not _same_origin(ws):
+        await ws.close(code=1008, reason="未登录或来源不允许")
+        return
+    bus: Bus = ws.app.state.bus
+    audience = Audience(principal, ws.app.state.seat_of)
+    await ws.accept()
+    pong = asyncio.Event()
+    pong.set()
+    sender = asyncio.create_task(_send_loop(ws, bus, audience, since, epoch, pong))
+    try:
+        while True:
+            msg = await ws.receive_json()
+            if isinstance(msg, dict) and msg.get("type") == "pong":
+                pong.set()
+            elif isinstance(msg, dict) and msg.get("type") == "ping":
+                await ws.send_json({"type": "pong"})
+    except (WebSocketDisconnect, RuntimeError, ValueError):
+        pass
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+
+
+async def _send_loop(ws: WebSocket, bus: Bus, audience: Audience, since: int | None, epoch: str | None,
+                     pong: asyncio.Event) -> None:
+    sub = bus.subscribe()  # before the replay, so nothing falls between the two
+    sent = since if since is not None else bus.last_seq
+    try:
+        await ws.send_json({"type": "hello", "epoch": bus.epoch, "last_seq": bus.last_seq,
+                            "user": audience.principal.username, "role": audience.principal.role.value})
+        if since is not None:
+            replay = await bus.replay(since, epoch)
+            if replay.gap:
+                await ws.send_json({"type": "resync", "seq": replay.last_seq, "epoch": replay.epoch})
+                sent = replay.last_seq
+            else:
+                for env in replay.envelopes:
+                    sent = await _deliver(ws, audience, env.message(), sent)
+        pinger = asyncio.create_task(_ping_loop(ws, pong))
+        try:
+            while True:
+                try:
+                    async for env in sub:
+                        sent = await _deliver(ws, audience, env.message(), sent)
+                except BusLagged as lag:
+                    sub.close()
+                    sub = bus.subscribe()
+                    await ws.send_json({"type": "resync", "seq": bus.last_seq, "epoch": bus.epoch})
+                    sent = max(sent, lag.last_seq)
+        finally:
+            pinger.cancel()
+    finally:
+        sub.close()
+
+
+async def _deliver(ws: WebSocket, audience: Audience, msg: dict[str, Any], sent: int) -> int:
+    seq = int(msg.get("seq", 0))
+    if seq <= sent:
+        return sent  # already delivered by the replay
+    if audience.visible(msg):
+        await ws.send_json(msg)
+    return seq
+
+
+async def _ping_loop(ws: WebSocket, pong: asyncio.Event) -> None:
+    while True:
+        await asyncio.sleep(PING_S)
+        pong.clear()
+        await ws.send_json({"type": "ping"})
+        try:
+            await asyncio.wait_for(pong.wait(), PONG_TIMEOUT_S)
+        except TimeoutError:
+            log.info("websocket of %s missed its pong: closing", ws.client)
+            await ws.close(code=1001, reason="心跳超时")
+            return
