@@ -98,6 +98,8 @@ class FastAgiServer:
         self._sessions.add(task)
         try:
             await self._session(reader, writer)
+        except asyncio.CancelledError:
+            pass  # stop() cut it: the session ends here (asyncio would log a cancelled handler as an error)
         finally:
             self._sessions.discard(task)
             await _close(writer)

@@ -78,7 +78,7 @@ class TicketLookups:
         if not page.items:
             return None
         t = page.items[0]
-        due = t.due_at or t.current_due
+        due = t.due_at  # the completion deadline; before transfer there is none to promise
         return TicketStatus(t.number or number, t.status, due.astimezone(self.tz).date() if due else None)
 
     async def find(self, number: str) -> TicketStatus | None:

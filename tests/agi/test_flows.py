@@ -1,0 +1,165 @@
+"""The IVR flows against a fake channel: closed/overflow, survey, status query, job number."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from agi.channel import AgiHangup
+from agi.flows.closed import closed, hours_said, overflow
+from agi.flows.hours import ServiceHours
+from agi.flows.jobno import announce
+from agi.flows.status import TicketStatus, status_query
+from agi.flows.survey import survey
+from tests.agi.fakes import FakeChannel, Recorder, env
+
+HOURS = ServiceHours.parse("08:00-20:30")
+
+
+# --- after hours, no seat, overflow ----------------------------------------------------------
+
+
+async def test_after_hours_says_the_hours_and_takes_a_callback_request() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", args=("after_hours",), uniqueid="17.1"), keys=["1"])
+    assert await closed(ch, on_cb, HOURS) == "callback"
+    assert ch.played[: len(hours_said(HOURS)) + 1] == ["hotline/after-hours", *hours_said(HOURS)]
+    assert hours_said(HOURS) == ["hotline/hours-pre", "digits/8", "hotline/hour", "hotline/to", "digits/2",
+                                 "digits/10", "hotline/hour", "digits/3", "digits/10", "hotline/minute"]
+    assert on_cb.calls == [("17.1", "13953012345", "after_hours")]
+    assert ch.execs == [("UserEvent", "CallbackRequest,Uniqueid: 17.1,Caller: 13953012345,Reason: after_hours")]
+    assert ch.played[-1] == "hotline/callback-ok" and ch.set == {"HL_CALLBACK": "1"}
+
+
+async def test_no_seat_invalid_key_then_silence_is_a_no() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", args=("no_seat",)), keys=["7", ""])
+    assert await closed(ch, on_cb, HOURS) == "declined"
+    assert ch.played == ["hotline/no-seat", "hotline/invalid", "hotline/goodbye"]
+    assert ch.prompts == ["hotline/callback-offer"] * 2 and on_cb.calls == []
+
+
+@pytest.mark.parametrize("callerid", ["", "anonymous", "abc", "9" * 50])
+async def test_a_withheld_number_is_not_offered_a_callback(callerid: str) -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", callerid=callerid, args=("whatever'; --",)), keys=["1"])
+    assert await closed(ch, on_cb, HOURS) == "no_number"
+    assert ch.prompts == [] and on_cb.calls == [] and ch.played == ["hotline/no-seat", "hotline/goodbye"]
+
+
+async def test_hanging_up_during_the_offer_requests_nothing() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", args=("after_hours",)), keys=["1"], hangup_after=1)
+    with pytest.raises(AgiHangup):
+        await closed(ch, on_cb, HOURS)
+    assert on_cb.calls == [] and ch.set == {} and ch.execs == []
+
+
+async def test_overflow_callback_or_back_to_the_same_place() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("overflow", uniqueid="9.9"), keys=["1"])
+    assert await overflow(ch, on_cb) == "callback"
+    assert ch.set["HL_ROUTE"] == "callback" and on_cb.calls == [("9.9", "13953012345", "overflow")]
+    for keys in (["2"], [""], ["5"]):
+        ch = FakeChannel(env("overflow"), keys=list(keys))
+        assert await overflow(ch, on_cb) == "queue"
+        assert ch.set == {"HL_ROUTE": "queue"} and ch.played[-1] == "hotline/please-wait"
+    ch = FakeChannel(env("overflow", callerid=""))
+    assert await overflow(ch, on_cb) == "queue" and ch.prompts == []
+    assert len(on_cb.calls) == 1
+
+
+# --- survey ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keys, score, prompts, invalid", [
+    (["1"], 1, 1, 0),
+    (["2"], 2, 1, 0),
+    (["3"], 3, 1, 0),
+    (["9", "3"], 3, 2, 1),
+    (["", "", "2"], 2, 3, 0),
+    (["#", "0", "*"], None, 3, 2),  # invalid three times: go on without a score
+    ([], None, 3, 0),  # silence three times
+])
+async def test_survey_one_key_reprompted_twice(keys, score, prompts, invalid) -> None:
+    on_survey = Recorder()
+    ch = FakeChannel(env("survey", uniqueid="1763866000.42", callerid="13953012345"), keys=list(keys))
+    assert await survey(ch, on_survey) == score
+    assert ch.prompts == ["hotline/survey"] * prompts
+    assert ch.played.count("hotline/invalid") == invalid
+    assert on_survey.calls == [("1763866000.42", "13953012345", score)]
+    assert ch.set == {"HL_SAT": str(score) if score else ""}
+
+
+async def test_survey_hangup_leaves_nothing_half_written() -> None:
+    on_survey = Recorder()
+    ch = FakeChannel(env("survey"), keys=["9"], hangup_after=1)
+    with pytest.raises(AgiHangup):
+        await survey(ch, on_survey)
+    assert on_survey.calls == [] and ch.set == {}
+
+
+async def test_survey_from_a_withheld_number_is_still_stored_on_the_call() -> None:
+    on_survey = Recorder()
+    await survey(FakeChannel(env("survey", callerid="anonymous", uniqueid="5.5"), keys=["1"]), on_survey)
+    assert on_survey.calls == [("5.5", "", 1)]
+
+
+# --- status query ----------------------------------------------------------------------------
+
+
+class Tickets:
+    def __init__(self, *known: TicketStatus) -> None:
+        self.known = {t.number: t for t in known}
+        self.asked: list[str] = []
+
+    async def __call__(self, number: str) -> TicketStatus | None:
+        self.asked.append(number)
+        return self.known.get(number)
+
+
+async def test_status_is_said_with_the_expected_date() -> None:
+    find = Tickets(TicketStatus("20261120000042", "in_progress", date(2026, 12, 11)))
+    ch = FakeChannel(env("status"), keys=["20261120000042#"])
+    found = await status_query(ch, find)
+    assert found is not None and found.number == "20261120000042"
+    assert ch.played == ["hotline/status-is", "hotline/status/in_progress", "hotline/status-due",
+                         "digits/10", "digits/2", "hotline/month", "digits/10", "digits/1", "hotline/day",
+                         "hotline/goodbye"]
+
+
+async def test_unknown_then_right_number_and_drafts_are_not_found() -> None:
+    find = Tickets(TicketStatus("20261120000042", "closed", None), TicketStatus("20261120000043", "draft", None))
+    ch = FakeChannel(env("status"), keys=["20261120000043", "1", "20261120000042"])
+    found = await status_query(ch, find)
+    assert found is not None and found.status == "closed"
+    assert find.asked == ["20261120000043", "20261120000042"]  # "1" is not even looked up
+    assert ch.played == ["hotline/status-notfound", "hotline/status-notfound", "hotline/status-is",
+                         "hotline/status/closed", "hotline/goodbye"]
+
+
+async def test_status_gives_up_after_three_tries() -> None:
+    find = Tickets()
+    ch = FakeChannel(env("status"), keys=["", "*", "123456789012345678901234"])
+    assert await status_query(ch, find) is None
+    assert ch.prompts == ["hotline/status-ask"] * 3 and find.asked == []
+    assert ch.played[-1] == "hotline/goodbye"
+
+
+# --- job number ------------------------------------------------------------------------------
+
+
+async def test_job_number_is_announced_from_the_member_name() -> None:
+    ch = FakeChannel(env("jobno"), variables={"MEMBERNAME": "8001", "MEMBERINTERFACE": "PJSIP/8001"})
+    assert await announce(ch, {"8001": "007"}.get) == "007"
+    assert ch.played == ["hotline/operator-pre", "digits/0", "digits/0", "digits/7", "hotline/operator-post"]
+    assert ch.set == {"HL_JOBNO": "007"}
+
+
+async def test_no_job_number_no_announcement() -> None:
+    for variables, source in (({}, {"8001": "007"}.get), ({"MEMBERINTERFACE": "PJSIP/8002"}, {}.get),
+                              ({"MEMBERNAME": "8003"}, lambda seat: "无")):
+        ch = FakeChannel(env("jobno"), variables=variables)
+        assert await announce(ch, source) is None
+        assert ch.played == [] and ch.set == {}
