@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,16 @@ class Bridge:
         raise AssertionError(
             f"no {what or 'matching event'} within {within} s; saw {[type(e).__name__ for _, e in self.seen][-30:]}"
         )
+
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+
+
+def keep(ami, name: str) -> None:
+    """With HOTLINE_RECORD_AMI=1, keep the raw AMI bytes as a fixture for the pure-core tests."""
+    if os.environ.get("HOTLINE_RECORD_AMI"):
+        TRANSCRIPTS.mkdir(exist_ok=True)
+        (TRANSCRIPTS / f"{name}.ami").write_bytes(bytes(ami.raw))
 
 
 async def until(pred, within: float, step: float = 0.05) -> bool:
@@ -83,6 +94,7 @@ async def test_15s_alert_for_a_call_rung_at_a_20s_seat_and_waits_match_asterisk(
     _, answered = await bridge.wait_for(lambda e: isinstance(e, d.CallAnswered), 5, "CallAnswered")
     asterisk_ms = (ts(connect) - ts(join)) * 1000
     assert abs(answered.wait_ms - asterisk_ms) <= 50, (answered.wait_ms, asterisk_ms)
+    print(f"alert at {alert.waited_ms} ms; wait {answered.wait_ms} ms vs Asterisk {asterisk_ms:.1f} ms")
     assert answered.seat == quick and not answered.within_rule
     assert (
         int(connect["HoldTime"]) == round(asterisk_ms / 1000) or abs(int(connect["HoldTime"]) - asterisk_ms / 1000) < 1
@@ -94,6 +106,7 @@ async def test_15s_alert_for_a_call_rung_at_a_20s_seat_and_waits_match_asterisk(
     assert r.recordings and r.recordings[0].endswith(".wav")
     [q] = [q for q in bridge.svc.queues() if q["queue"] == settings.queue_name]
     assert q["answered"] == 1 and q["pct_within_rule_today"] == 0.0
+    keep(ami, "rung_20s_then_reassigned")
 
 
 async def test_sigstopped_asterisk_is_noticed_within_10s(pbx, settings, bridge) -> None:
@@ -172,7 +185,7 @@ def loud_seconds(path, threshold: int = 1500) -> float:
 
 
 async def test_three_party_conference_through_the_bridge_records_all_three(
-    pbx, phones, settings, audio_dir, bridge
+    pbx, ami, phones, settings, audio_dir, bridge
 ) -> None:
     from hotline.asterisk.render import directories, host_path
 
@@ -216,3 +229,5 @@ async def test_three_party_conference_through_the_bridge_records_all_three(
     await asyncio.sleep(0.5)  # MixMonitor closes its files a moment after the hang-up
     mixed, citizen = loud_seconds(mixed_path), loud_seconds(citizen_path)
     assert mixed > citizen + 3, (mixed, citizen)  # operator and department are in the mix too
+    keep(ami, "conference_three_party")
+    print(f"conference recording: {mixed:.1f} s of speech in the mix, {citizen:.1f} s on the citizen's leg")

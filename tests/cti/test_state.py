@@ -479,3 +479,50 @@ def test_offered_before_the_queue_but_not_for_simulated_local_callers() -> None:
     assert [(c["call_id"], c["state"]) for c in st.call_views(now=2.0)] == [("1.1", "offered")]
     [done] = st.handle(ev.Hangup(ts=3.0, channel="PJSIP/trunk-in-1", uniqueid="1.1", linkedid="1.1"))
     assert isinstance(done, d.CallCompleted) and not done.record.abandoned and done.record.queue == ""
+
+
+# ---------------------------------------------------------------- raw transcripts of the real Asterisk
+# recorded by tests/cti/test_asterisk.py with HOTLINE_RECORD_AMI=1 (greeting, responses and all)
+
+TRANSCRIPTS = __import__("pathlib").Path(__file__).parent / "transcripts"
+
+
+def _real(name: str) -> bytes:
+    path = TRANSCRIPTS / f"{name}.ami"
+    if not path.exists():
+        pytest.skip(f"no recorded transcript {path.name} (HOTLINE_RECORD_AMI=1 pytest -m asterisk tests/cti)")
+    return path.read_bytes()
+
+
+def _frames(data: bytes, name: str) -> list:
+    return [f for f in FrameParser().feed(data) if f.event == name]
+
+
+def test_real_transcript_rung_20s_then_reassigned() -> None:
+    data = _real("rung_20s_then_reassigned")
+    f = Feed()
+    for i in range(0, len(data), 1000):  # TCP-sized reads
+        f.bytes(data[i : i + 1000])
+    [alert] = f.of(d.AnswerRuleBreached)  # from AgentRingNoAnswer's timestamp, no tick needed
+    [rna] = _frames(data, "AgentRingNoAnswer")
+    assert alert.seats_rung == (rna["MemberName"],) and 15_000 < alert.waited_ms < 16_500
+    [join] = _frames(data, "QueueCallerJoin")
+    [conn] = _frames(data, "AgentConnect")
+    [ans] = f.of(d.CallAnswered)
+    assert ans.wait_ms == round((float(conn["Timestamp"]) - float(join["Timestamp"])) * 1000)
+    assert ans.seat == conn["MemberName"] and not ans.within_rule
+    [done] = f.of(d.CallCompleted)
+    assert done.record.seats_rung == (rna["MemberName"], conn["MemberName"])
+    assert done.record.recordings and f.parser.malformed == 0
+
+
+def test_real_transcript_conference() -> None:
+    data = _real("conference_three_party")
+    f = Feed()
+    f.bytes(data)
+    confs = f.of(d.CallConferenced)
+    assert [c.parties for c in confs][-1] == 3
+    [done] = f.of(d.CallCompleted)
+    assert done.record.conference == confs[-1].conference == f"conf-{done.call_id}"
+    seat = done.record.seat
+    assert f.seat_states(seat)[-1] == "wrap_up"
