@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlmodel import Session
 
+import recordings.routes
+import recordings.service
 from agent_ui import api, health, pages, ws
 from agent_ui.accounts import ensure_demo_accounts
 from agent_ui.db import migrate as migrate_accounts
@@ -46,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             health.asterisk_probe(settings), health.ami_probe(settings), health.agi_probe(settings),
             health.database_probe(engine), health.disk_probe(settings),
         ]
+        stop_recordings = recordings.service.start(app, settings, engine)  # tables, bus → catalog, spool scan
         yield
+        stop_recordings()
         engine.dispose()
 
     app = FastAPI(title="hotline 政务服务热线", version="0.1.0", lifespan=lifespan)
@@ -57,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     import ticketing.routes
 
     app.include_router(ticketing.routes.router)
+    app.include_router(recordings.routes.router)
+    app.include_router(recordings.routes.pages)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,293 @@
+"""The recordings catalog: register finished calls' files, move them out of Asterisk's spool into
+storage, check them, queue them for transcription, and purge them when retention ends.
+
+Two ways in, so nothing is lost: :func:`register_call` from the CTI's ``CallCompleted`` (it knows
+seat, caller and survey) and :func:`collect`, a scan of the spool that finishes what the event
+announced and adopts any finished recording nobody announced. MixMonitor closes its files a
+moment after hang-up, so files are taken only once they have stopped changing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import time
+import wave
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from recordings.models import LEGS, SUFFIX, AccessLog, Recording, RecordingFile, TranscriptionJob, utcnow
+
+log = logging.getLogger("recordings.catalog")
+retention_log = logging.getLogger("recordings.retention")
+
+# hotline-20261123-024701-1763866021.42 (queue calls), callback-… (callbacks from the seats)
+BASE_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<date>\d{8})-(?P<time>\d{6})-(?P<uid>\d+\.\d+)$")
+SETTLE_S = 2.0  # a file of an ended call unchanged this long is closed by MixMonitor
+ORPHAN_SETTLE_S = 120.0  # without the call's end event, wait longer (the call may be on hold)
+MISSING_AFTER_S = 600.0  # an announced recording whose files never came is flagged missing
+
+
+def storage_dir(settings: Any) -> Path:
+    return Path(settings.recordings_dir) if settings.recordings_dir else Path(settings.var_dir) / "recordings"
+
+
+def spool_dir(settings: Any) -> Path:
+    """Asterisk's monitor folder as seen from the host (inside the chroot by default)."""
+    from hotline.asterisk.render import directories, host_path
+
+    return host_path(settings, directories(settings)["spool"]) / "monitor"
+
+
+def base_of(name: str) -> str:
+    """The recording base of a file name or path.
+
+    >>> base_of("/var/spool/asterisk/monitor/hotline-20261123-024701-1763866021.42-in.wav")
+    'hotline-20261123-024701-1763866021.42'
+    """
+    stem = Path(name).name.removesuffix(".wav")
+    for suffix in ("-in", "-out"):
+        stem = stem.removesuffix(suffix)
+    return stem
+
+
+def uniqueid_of(base: str) -> str:
+    """The call's uniqueid (HL_UID) is the tail of the base.
+
+    >>> uniqueid_of("hotline-20261123-024701-1763866021.42"), uniqueid_of("odd-name")
+    ('1763866021.42', '')
+    """
+    m = BASE_RE.match(base)
+    return m.group("uid") if m else ""
+
+
+def started_of(base: str) -> datetime | None:
+    # a uniqueid is "<epoch of the channel's creation>.<counter>": the call's start, in UTC
+    uid = uniqueid_of(base)
+    return datetime.fromtimestamp(int(uid.split(".")[0]), UTC) if uid else None
+
+
+def operator_of(settings: Any, seat: str) -> str:
+    """The job number told to callers at this seat (the same mapping as agi's announcement)."""
+    return dict(getattr(settings, "agi_job_numbers", {}) or {}).get(seat, seat)
+
+
+def ticket_for(engine: sa.Engine, uniqueid: str) -> int | None:
+    """The ticket a call produced, from ticketing's call log (None if none, or no call log yet)."""
+    if not uniqueid:
+        return None
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT ticket_id FROM call_record WHERE uniqueid = :u"),
+                                {"u": uniqueid}).scalar()
+    except sa.exc.DBAPIError:
+        return None
+
+
+# ------------------------------------------------------------------ file checks
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    status: str  # ok | missing | corrupt
+    size_bytes: int = 0
+    duration_s: float = 0.0
+    sha256: str = ""
+    problem: str = ""
+
+
+def inspect(path: Path) -> FileInfo:
+    """Size, duration and checksum of one wav; a missing or unreadable file is said, not raised."""
+    if not path.exists():
+        return FileInfo("missing", problem="文件不存在")
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    try:
+        with wave.open(str(path)) as w:
+            frames, rate = w.getnframes(), w.getframerate()
+            if w.getsampwidth() != 2 or w.getnchannels() != 1:
+                return FileInfo("corrupt", size, 0.0, digest.hexdigest(), "不是 16 位单声道 wav")
+    except (wave.Error, EOFError, OSError) as exc:
+        return FileInfo("corrupt", size, 0.0, digest.hexdigest(), f"无法读取：{exc}"[:500])
+    if frames == 0 or rate <= 0:
+        return FileInfo("corrupt", size, 0.0, digest.hexdigest(), "录音为空")
+    return FileInfo("ok", size, round(frames / rate, 3), digest.hexdigest())
+
+
+# ------------------------------------------------------------------ registration
+
+
+def register_call(engine: sa.Engine, settings: Any, record: Any) -> int | None:
+    """Record what the CTI knows of a finished call (``cti.domain.CallRecord``); the files are
+    taken by :func:`collect` once MixMonitor has closed them. Returns the recording's id."""
+    names = list(getattr(record, "recordings", ()) or ())
+    variables = dict(getattr(record, "variables", {}) or {})
+    base = variables.get("HL_RECBASE") or (base_of(names[0]) if names else "")
+    if not base:
+        return None  # unanswered: nothing was recorded
+    seat = getattr(record, "seat", "") or ""
+    with Session(engine) as session:
+        rec = session.exec(select(Recording).where(Recording.base == base)).first()
+        if rec is None:
+            rec = Recording(base=base, started_at=started_of(base))
+        rec.uniqueid = getattr(record, "call_id", "") or variables.get("HL_UID", "") or uniqueid_of(base)
+        rec.seat = seat
+        rec.operator = operator_of(settings, seat) if seat else rec.operator
+        rec.caller_num = getattr(record, "caller_num", "") or ""
+        rec.survey = getattr(record, "survey", "") or rec.survey
+        if rec.ticket_id is None:
+            rec.ticket_id = ticket_for(engine, rec.uniqueid)
+        session.add(rec)
+        session.commit()
+        return rec.id
+
+
+def collect(engine: sa.Engine, settings: Any, now: float | None = None) -> list[int]:
+    """Take every finished recording from the spool into storage; flag announced ones whose files
+    never came. Returns the ids stored. Never raises for a bad file."""
+    now = time.time() if now is None else now
+    spool = spool_dir(settings)
+    stored: list[int] = []
+    groups: dict[str, list[Path]] = {}
+    if spool.is_dir():
+        for path in spool.glob("*.wav"):
+            groups.setdefault(base_of(path.name), []).append(path)
+    with Session(engine) as session:
+        announced = {r.base: r for r in session.exec(select(Recording).where(Recording.status == "pending"))}
+    for base, paths in sorted(groups.items()):
+        settle = SETTLE_S if base in announced else ORPHAN_SETTLE_S
+        try:
+            newest = max(p.stat().st_mtime for p in paths)
+        except FileNotFoundError:
+            continue  # moved meanwhile by another collector
+        if now - newest < settle:
+            continue
+        try:
+            rid = store(engine, settings, base, spool)
+        except Exception:  # one bad recording must not stop the others
+            log.exception("could not store recording %s", base)
+            continue
+        if rid is not None:
+            stored.append(rid)
+    cutoff = datetime.fromtimestamp(now - MISSING_AFTER_S, UTC)
+    with Session(engine) as session:
+        for rec in session.exec(select(Recording).where(Recording.status == "pending")):
+            if rec.base not in groups and _aware(rec.registered_at) < cutoff:
+                rec.status, rec.problem = "missing", "通话结束后未找到录音文件"
+                session.add(rec)
+                log.warning("recording %s announced but never written", rec.base)
+        session.commit()
+    return stored
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+
+
+def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | None:
+    """Move one recording's files from ``spool`` into storage, check them and queue the job."""
+    with Session(engine) as session:
+        rec = session.exec(select(Recording).where(Recording.base == base)).first()
+        if rec is not None and rec.status not in ("pending",):
+            # already stored: a second copy in the spool is left for an operator to look at
+            log.warning("recording %s is in the spool again; left there", base)
+            return None
+        if rec is None:
+            uid = uniqueid_of(base)
+            rec = Recording(base=base, uniqueid=uid, started_at=started_of(base), ticket_id=ticket_for(engine, uid))
+            _adopt_call_log(engine, settings, rec)
+        day = rec.started_at or utcnow()
+        dest_dir = storage_dir(settings) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        infos: dict[str, tuple[Path, FileInfo]] = {}
+        for leg in LEGS:
+            src = spool / f"{base}{SUFFIX[leg]}.wav"
+            dest = dest_dir / src.name
+            if src.exists():
+                shutil.move(str(src), str(dest))  # copies then removes across file systems (a share)
+            infos[leg] = (dest, inspect(dest))
+        session.add(rec)
+        session.flush()
+        problems = []
+        for leg, (dest, info) in infos.items():
+            f = session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id,
+                                                         RecordingFile.leg == leg)).first()
+            f = f or RecordingFile(recording_id=rec.id, leg=leg)
+            f.path, f.size_bytes, f.duration_s = str(dest), info.size_bytes, info.duration_s
+            f.sha256, f.status, f.problem = info.sha256, info.status, info.problem
+            session.add(f)
+            if info.status != "ok":
+                problems.append(f"{leg_name(leg)}：{info.problem}")
+        statuses = {info.status for _, info in infos.values()}
+        rec.status = "ok" if statuses == {"ok"} else ("corrupt" if "corrupt" in statuses else "missing")
+        rec.problem = "；".join(problems)[:500]
+        rec.duration_s = max(info.duration_s for _, info in infos.values())
+        queued = session.exec(select(TranscriptionJob).where(TranscriptionJob.recording_id == rec.id)).first()
+        if queued is None and any(infos[leg][1].status == "ok" for leg in ("citizen", "operator")):
+            session.add(TranscriptionJob(recording_id=rec.id))
+        session.add(rec)
+        session.commit()
+        if problems:
+            log.warning("recording %s stored with problems: %s", base, rec.problem)
+        return rec.id
+
+
+def _adopt_call_log(engine: sa.Engine, settings: Any, rec: Recording) -> None:
+    # no event reached us: the call log (ticketing's call_record) may still know the seat
+    try:
+        with engine.connect() as conn:
+            seat = conn.execute(sa.text("SELECT seat FROM call_record WHERE uniqueid = :u"),
+                                {"u": rec.uniqueid}).scalar()
+    except sa.exc.DBAPIError:
+        seat = None
+    if seat:
+        rec.seat, rec.operator = seat, operator_of(settings, seat)
+
+
+def leg_name(leg: str) -> str:
+    return {"mixed": "混合录音", "citizen": "来电人", "operator": "话务员"}.get(leg, leg)
+
+
+def paths(engine: sa.Engine, recording_id: int) -> dict[str, RecordingFile]:
+    with Session(engine) as session:
+        return {f.leg: f for f in session.exec(select(RecordingFile).where(RecordingFile.recording_id == recording_id))}
+
+
+def purge(engine: sa.Engine, settings: Any, now: datetime | None = None) -> list[str]:
+    """Delete the audio of recordings older than the retention period (metadata, transcript and
+    scores stay); each purge is logged and written to the access log as ``system``."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=settings.recordings_retention_days)
+    purged: list[str] = []
+    with Session(engine) as session:
+        old = session.exec(select(Recording).where(Recording.status != "purged", Recording.started_at < cutoff))
+        for rec in old:
+            files = session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id))
+            for f in files:
+                Path(f.path).unlink(missing_ok=True) if f.path else None
+                f.status = "purged"
+                session.add(f)
+            rec.status, rec.purged_at = "purged", now
+            session.add(rec)
+            session.add(AccessLog(username="system", role="system", recording_id=rec.id, action="purge",
+                                  detail=f"超过保存期限 {settings.recordings_retention_days} 天"))
+            retention_log.info("purged recording %s (started %s)", rec.base, rec.started_at)
+            purged.append(rec.base)
+        session.commit()
+    return purged
+
+
+def known_bases(engine: sa.Engine) -> Iterable[str]:
+    with Session(engine) as session:
+        return [r.base for r in session.exec(select(Recording))]

@@ -1,0 +1,331 @@
+"""REST routes (``router``) and the QA pages (``pages``) of recordings/.
+
+Everything needs a signed-in principal; departments get nothing here. Metadata, transcript and
+findings are open to QA, leads and admins (operators: their own calls); audio only after
+approval (see access.py), each play/download/refusal logged. Audio is served with HTTP range
+support so the browser can seek.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+import wave
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session, select
+
+from agent_ui.auth import CurrentPrincipal, Principal, Role, require_roles
+from recordings import access, catalog, scoring, worker
+from recordings.models import LEGS, AccessRequest, Recording, RecordingFile, Transcript
+from recordings.rules import display_text
+from recordings.schemas import AccessRequestIn, ScoreIn, WeightsIn, recording_out
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "agent_ui" / "templates")
+
+router = APIRouter(prefix="/api", tags=["recordings"])
+pages = APIRouter(include_in_schema=False)
+
+Viewer = Annotated[Principal, Depends(require_roles(Role.QA, Role.LEAD, Role.OPERATOR))]
+Reviewer = Annotated[Principal, Depends(require_roles(Role.QA, Role.LEAD))]
+Scorer = Annotated[Principal, Depends(require_roles(Role.QA))]
+Approver = Annotated[Principal, Depends(require_roles(Role.LEAD))]
+Admin = Annotated[Principal, Depends(require_roles())]
+
+
+def _engine(request: Request) -> sa.Engine:
+    return request.app.state.engine
+
+
+def _settings(request: Request) -> Any:
+    return request.app.state.settings
+
+
+def _bad(msg: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
+    return HTTPException(code, msg)
+
+
+def _visible(principal: Principal, rec: Recording) -> bool:
+    # operators review their own calls only; QA, leads and admins all
+    return principal.role is not Role.OPERATOR or (bool(principal.job_number) and rec.operator == principal.job_number)
+
+
+def _get(session: Session, principal: Principal, recording_id: int) -> Recording:
+    rec = session.get(Recording, recording_id)
+    if rec is None or not _visible(principal, rec):
+        raise _bad("录音不存在或无权查看", status.HTTP_404_NOT_FOUND)
+    return rec
+
+
+def _files(session: Session, recording_id: int) -> dict[str, RecordingFile]:
+    return {f.leg: f for f in session.exec(select(RecordingFile).where(RecordingFile.recording_id == recording_id))}
+
+
+# ------------------------------------------------------------------ progress, access requests, log
+
+
+@router.get("/qa/progress")
+def transcription_progress(request: Request, _p: Viewer) -> dict[str, Any]:
+    """The transcription backlog: counts per state and the share done (the QA page's bar)."""
+    return worker.backlog(_engine(request))
+
+
+@router.get("/recordings/access-requests")
+def list_requests(request: Request, principal: Viewer, state: str | None = None) -> list[dict[str, Any]]:
+    with Session(_engine(request)) as session:
+        q = select(AccessRequest).order_by(AccessRequest.id.desc()).limit(200)  # type: ignore[union-attr]
+        if state:
+            q = q.where(AccessRequest.state == state)
+        if principal.role is Role.OPERATOR:
+            q = q.where(AccessRequest.username == principal.username)
+        return [r.model_dump(mode="json") for r in session.exec(q)]
+
+
+@router.post("/recordings/access-requests", status_code=201)
+def create_request(body: AccessRequestIn, request: Request, principal: Viewer) -> dict[str, Any]:
+    with Session(_engine(request)) as session:
+        _get(session, principal, body.recording_id)
+        try:
+            req = access.request_access(session, principal, body.recording_id, body.reason,
+                                        _settings(request).recordings_access_days)
+        except access.AccessError as exc:
+            raise _bad(str(exc)) from None
+        return req.model_dump(mode="json")
+
+
+@router.post("/recordings/access-requests/{request_id}/{decision}")
+def decide_request(request_id: int, decision: str, request: Request, principal: Approver) -> dict[str, Any]:
+    if decision not in ("approve", "refuse"):
+        raise _bad("操作只能是 approve 或 refuse", status.HTTP_404_NOT_FOUND)
+    with Session(_engine(request)) as session:
+        try:
+            req = access.decide(session, principal, request_id, decision == "approve",
+                                _settings(request).recordings_access_days)
+        except access.AccessError as exc:
+            raise _bad(str(exc)) from None
+        return req.model_dump(mode="json")
+
+
+@router.get("/recordings/access-log")
+def get_access_log(request: Request, _p: Reviewer, recording_id: int | None = None,
+                   limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
+    return [e.model_dump(mode="json") for e in access.access_log(_engine(request), recording_id, limit)]
+
+
+# ------------------------------------------------------------------ recordings
+
+
+@router.get("/recordings")
+def list_recordings(request: Request, principal: Viewer, operator: str | None = None, seat: str | None = None,
+                    status_: Annotated[str | None, Query(alias="status")] = None, since: datetime | None = None,
+                    until: datetime | None = None, limit: int = Query(100, ge=1, le=500),
+                    offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+    with Session(_engine(request)) as session:
+        q = select(Recording).order_by(Recording.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
+        if principal.role is Role.OPERATOR:
+            q = q.where(Recording.operator == (principal.job_number or "\0"))
+        elif operator:
+            q = q.where(Recording.operator == operator)
+        if seat:
+            q = q.where(Recording.seat == seat)
+        if status_:
+            q = q.where(Recording.status == status_)
+        if since:
+            q = q.where(Recording.started_at >= since)
+        if until:
+            q = q.where(Recording.started_at < until)
+        recs = list(session.exec(q))
+        ids = [r.id for r in recs]
+        jobs = dict(session.execute(sa.select(worker.JOBS.c.recording_id, worker.JOBS.c.state)
+                                    .where(worker.JOBS.c.recording_id.in_(ids))).all()) if ids else {}
+        counts = dict(session.execute(
+            sa.select(Transcript.recording_id, sa.func.json_array_length(Transcript.findings))
+            .where(Transcript.recording_id.in_(ids))).all()) if ids else {}  # type: ignore[attr-defined]
+        return [recording_out(r, {}) | {"transcription": jobs.get(r.id, ""), "findings": counts.get(r.id)}
+                for r in recs]
+
+
+@router.get("/recordings/{recording_id}")
+def get_recording(recording_id: int, request: Request, principal: Viewer) -> dict[str, Any]:
+    """Metadata, the transcript (both legs, words with speaker and times) and the QA findings."""
+    engine = _engine(request)
+    with Session(engine) as session:
+        rec = _get(session, principal, recording_id)
+        if rec.ticket_id is None and rec.uniqueid:
+            rec.ticket_id = catalog.ticket_for(engine, rec.uniqueid)
+            if rec.ticket_id is not None:
+                session.add(rec)
+                session.commit()
+                session.refresh(rec)
+        tr = session.get(Transcript, recording_id)
+        job = session.execute(sa.select(worker.JOBS).where(worker.JOBS.c.recording_id == recording_id)).first()
+        approved = access.valid_approval(session, principal.username, recording_id) is not None
+        allowed, why = access.decide_pure(principal.role.value, approved)
+        words = tr.words if tr else []
+        out = recording_out(rec, _files(session, recording_id))
+        out["transcript"] = {
+            "words": words, "model": tr.model if tr else "",
+            "text": {sp: display_text(w["word"] for w in words if w["speaker"] == sp)
+                     for sp in ("citizen", "operator")},
+        } if tr else None
+        out["findings"] = tr.findings if tr else []
+        out["transcription"] = ({"state": job.state, "attempts": job.attempts, "error": job.error}
+                                if job is not None else None)
+        out["audio"] = {"allowed": allowed, "reason": why}
+        out["scores"] = [s.model_dump(mode="json") for s in scoring.history(session, recording_id)]
+        return out
+
+
+def _audio_file(session: Session, recording_id: int, leg: str) -> Path:
+    f = _files(session, recording_id).get(leg)
+    if f is None or f.status != "ok" or not f.path or not Path(f.path).exists():
+        raise _bad("录音文件缺失或已损坏" if not f or f.status != "purged" else "录音已超过保存期限并删除",
+                   status.HTTP_404_NOT_FOUND)
+    return Path(f.path)
+
+
+def _guard(request: Request, session: Session, principal: Principal, rec: Recording, leg: str, action: str) -> None:
+    allowed, why = access.authorise(session, principal, rec.id, _settings(request).recordings_access_days)
+    client = request.client.host if request.client else ""
+    if not allowed:
+        access.log_access(session, principal, rec.id, leg, "denied", False, f"{action}：{why}", client)
+        raise _bad(why, status.HTTP_403_FORBIDDEN)
+
+
+@router.get("/recordings/{recording_id}/audio/{leg}")
+def get_audio(recording_id: int, leg: str, request: Request, principal: CurrentPrincipal,
+              download: bool = False) -> FileResponse:
+    """The wav of one leg (``mixed``, ``citizen``, ``operator``), with range requests."""
+    if leg not in LEGS:
+        raise _bad("录音声道只能是 mixed、citizen 或 operator", status.HTTP_404_NOT_FOUND)
+    with Session(_engine(request)) as session:
+        rec = session.get(Recording, recording_id)
+        if rec is None:
+            raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
+        action = "download" if download else "play"
+        _guard(request, session, principal, rec, leg, action)
+        path = _audio_file(session, recording_id, leg)
+        rng = request.headers.get("range", "")
+        # one log line per play: the first request of a media element (no range, or from byte 0);
+        # the seeks that follow are the same play
+        if download or not rng or rng.replace(" ", "").startswith("bytes=0-"):
+            access.log_access(session, principal, rec.id, leg, action, True, rng,
+                              request.client.host if request.client else "")
+    name = f"{rec.base}{'' if leg == 'mixed' else '-' + leg}.wav"
+    return FileResponse(path, media_type="audio/wav", filename=name if download else None,
+                        content_disposition_type="attachment" if download else "inline",
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/recordings/{recording_id}/peaks")
+def get_peaks(recording_id: int, request: Request, principal: CurrentPrincipal,
+              points: int = Query(1000, ge=50, le=5000)) -> dict[str, Any]:
+    """Waveform peaks of both legs (the page draws them without downloading each leg)."""
+    with Session(_engine(request)) as session:
+        rec = session.get(Recording, recording_id)
+        if rec is None:
+            raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
+        _guard(request, session, principal, rec, "peaks", "waveform")
+        out: dict[str, Any] = {"duration_s": rec.duration_s}
+        for leg in ("citizen", "operator"):
+            try:
+                out[leg] = peaks(_audio_file(session, recording_id, leg), points)
+            except HTTPException:
+                out[leg] = []
+        return out
+
+
+def peaks(path: Path, points: int) -> list[float]:
+    """Max absolute sample per bucket, 0..1."""
+    with wave.open(str(path)) as w:
+        data = array.array("h", w.readframes(w.getnframes()))
+    if not data:
+        return []
+    size = max(1, math.ceil(len(data) / points))
+    return [round(max(max(chunk), -min(chunk)) / 32768, 3)
+            for chunk in (data[i:i + size] for i in range(0, len(data), size))]
+
+
+# ------------------------------------------------------------------ QA scoring
+
+
+@router.get("/qa/check-items")
+def get_items(request: Request, _p: Viewer) -> list[dict[str, Any]]:
+    with Session(_engine(request)) as session:
+        return [i.model_dump() for i in scoring.items(session)]
+
+
+@router.put("/qa/check-items")
+def put_weights(body: WeightsIn, request: Request, _p: Admin) -> list[dict[str, Any]]:
+    with Session(_engine(request)) as session:
+        try:
+            return [i.model_dump() for i in scoring.set_weights(session, body.weights)]
+        except scoring.ScoreError as exc:
+            raise _bad(str(exc)) from None
+
+
+def _team(engine: sa.Engine, job_number: str) -> str:
+    # the operator's team is their account's centre (agent_ui's account table)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT centre FROM account WHERE job_number = :j"),
+                                {"j": job_number}).scalar() or ""
+    except sa.exc.DBAPIError:
+        return ""
+
+
+@router.post("/qa/scores", status_code=201)
+def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, Any]:
+    engine = _engine(request)
+    with Session(engine) as session:
+        rec = session.get(Recording, body.recording_id)
+        if rec is None:
+            raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
+        try:
+            score = scoring.file_score(session, recording_id=body.recording_id, scorer=principal.username,
+                                       marks={k: m.model_dump() for k, m in body.marks.items()},
+                                       comment=body.comment, team=_team(engine, rec.operator),
+                                       supersedes=body.supersedes, reason=body.reason)
+        except scoring.ScoreError as exc:
+            raise _bad(str(exc), status.HTTP_409_CONFLICT if "已评分" in str(exc) or "刚被" in str(exc)
+                       else status.HTTP_400_BAD_REQUEST) from None
+        return score.model_dump(mode="json")
+
+
+@router.get("/qa/scores")
+def get_scores(request: Request, principal: Viewer, recording_id: int) -> list[dict[str, Any]]:
+    with Session(_engine(request)) as session:
+        _get(session, principal, recording_id)
+        return [s.model_dump(mode="json") for s in scoring.history(session, recording_id)]
+
+
+@router.get("/qa/results")
+def get_results(request: Request, _p: Reviewer, by: str = "operator", since: datetime | None = None,
+                until: datetime | None = None) -> list[dict[str, Any]]:
+    """Per-operator or per-team QA results (latest versions only), for the lead's reports."""
+    try:
+        return scoring.results(_engine(request), by, since, until)
+    except scoring.ScoreError as exc:
+        raise _bad(str(exc)) from None
+
+
+# ------------------------------------------------------------------ pages
+
+
+@pages.get("/qa", response_class=HTMLResponse)
+def qa_list(request: Request, principal: Viewer) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, "qa/list.html", {"user": principal, "settings": _settings(request)})
+
+
+@pages.get("/qa/{recording_id}", response_class=HTMLResponse)
+def qa_replay(recording_id: int, request: Request, principal: Viewer) -> HTMLResponse:
+    with Session(_engine(request)) as session:
+        rec = _get(session, principal, recording_id)
+    return TEMPLATES.TemplateResponse(request, "qa/replay.html", {"user": principal, "settings": _settings(request),
+                                                                  "rec": rec})

