@@ -172,6 +172,7 @@ class Ticket(TicketBase, table=True):
     __table_args__ = (
         sa.Index("ix_ticket_caller_created", "caller_number", "created_at"),
         sa.Index("ix_ticket_status_created", "status", "created_at"),
+        sa.Index("ix_ticket_status_category_created", "status", "category", "created_at"),  # migration 0002
         sa.Index("ix_ticket_category_created", "category", "created_at"),
         sa.Index("ix_ticket_dept_created", "lead_department_id", "created_at"),
         sa.Index("ix_ticket_created", "created_at"),

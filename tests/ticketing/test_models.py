@@ -52,6 +52,7 @@ def test_migrations_run_twice_and_go_down_and_up(engine):
 def test_the_caller_lookup_is_indexed(engine):
     idx = {i["name"]: i["column_names"] for i in sa.inspect(engine).get_indexes("ticket")}
     assert idx["ix_ticket_caller_created"] == ["caller_number", "created_at"]
+    assert idx["ix_ticket_status_category_created"] == ["status", "category", "created_at"]  # migration 0002
     with engine.connect() as c:
         if engine.dialect.name == "sqlite":
             plan = " ".join(
