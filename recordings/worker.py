@@ -141,7 +141,9 @@ def fail(engine: sa.Engine, c: Claim, error: str, max_attempts: int) -> str:
 
 def _end_run(engine: sa.Engine, c: Claim, outcome: str) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.update(RUNS).where(RUNS.c.token == c.token).values(outcome=outcome, finished_at=_now()))
+        # a run's first outcome stands (a second finish of a done claim is not a "stale" run)
+        conn.execute(sa.update(RUNS).where(RUNS.c.token == c.token, RUNS.c.outcome == "")
+                     .values(outcome=outcome, finished_at=_now()))
 
 
 def backlog(engine: sa.Engine) -> dict[str, Any]:
