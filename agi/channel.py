@@ -73,7 +73,7 @@ class AgiChannel:
             self._split.feed(data)
 
     async def _send(self, lines: list[bytes], extra_timeout: float = 0.0) -> list[Reply]:
-        """Write the lines at once (Asterisk answers them in order) and read one reply each."""
+        """Write the lines and read one reply each (one line at a time for Asterisk: see set_variables)."""
         if self.hung_up:
             raise AgiHangup("channel hung up")
         try:
@@ -99,9 +99,11 @@ class AgiChannel:
         return reply.data or "" if reply.result == 1 else ""
 
     async def set_variables(self, values: dict[str, str]) -> None:
-        # pipelined: one write, one round trip for the lot (the lookup must take milliseconds)
-        if values:
-            await self._send([command("SET VARIABLE", k, v) for k, v in values.items()])
+        # one command per round trip: res_agi reads commands through a stdio buffer and only
+        # looks for the next one when the socket is readable again, so a pipelined batch stalls
+        # after its first line (seen on Asterisk 22)
+        for k, v in values.items():
+            await self._send([command("SET VARIABLE", k, v)])
 
     async def play(self, *sounds: str) -> None:
         if sounds:

@@ -128,5 +128,6 @@ async def lookup(ch: Channel, summarize: Summarize, cfg: LookupConfig,
             log.warning("lookup failed uid=%s error=%s", ch.env.uniqueid, type(exc).__name__ + ": " + str(exc)[:120])
     decided = decide(summary, number, cfg, clock(), seats)
     decided["HL_LOOKUP"] = status
-    await ch.set_variables(channel_variables(decided))
+    # empty values are what the channel has already: each SET is one round trip to Asterisk
+    await ch.set_variables({k: v for k, v in channel_variables(decided).items() if v})
     return decided

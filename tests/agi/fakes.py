@@ -61,13 +61,19 @@ class FakeChannel:
 
 
 class Recorder:
-    """An async callback that remembers its calls."""
+    """An async callback that remembers its calls; ``wait()`` until one came."""
 
     def __init__(self) -> None:
         self.calls: list[tuple] = []
+        self._called = asyncio.Event()
 
     async def __call__(self, *args: object) -> None:
         self.calls.append(args)
+        self._called.set()
+
+    async def wait(self, timeout: float) -> tuple:
+        await asyncio.wait_for(self._called.wait(), timeout)
+        return self.calls[0]
 
 
 def asterisk_parse_args(line: str) -> list[str]:
@@ -131,6 +137,7 @@ class AgiClient:
     hangup_at: int | None = None  # answer this command (1-based) with HANGUP + result=-1, then 511s
     commands: list[list[str]] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    pipelined: int = 0  # commands sent before the previous one was answered
 
     def header(self) -> bytes:
         lines = {"agi_network": "yes", "agi_network_script": self.script,
@@ -158,6 +165,8 @@ class AgiClient:
                     return self.commands
                 args = asterisk_parse_args(line.decode().rstrip("\n"))
                 self.commands.append(args)
+                if reader._buffer:  # res_agi would stall on a pipelined command: the server must wait
+                    self.pipelined += 1
                 if dead:
                     writer.write(b"511 Command Not Permitted on a dead channel or intercepted channel\n")
                 elif self.hangup_at == len(self.commands):

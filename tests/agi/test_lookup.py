@@ -85,7 +85,7 @@ async def test_the_flow_sets_everything_in_one_batch() -> None:
     ch = FakeChannel(env(callerid="+86 139-5301-2345"), variables={"HL_SEATS": "2"})
     await lookup(ch, summarize, CFG, clock=lambda: NOW)
     assert asked == ["13953012345"]
-    assert ch.commands == 2  # one GET for the seats, one pipelined batch of SETs
+    assert ch.commands == 2  # one GET for the seats, one batch of SETs
     assert ch.set["__HL_REPEAT"] == "1" and ch.set["HL_LOOKUP"] == "ok" and ch.set["HL_ROUTE"] == "queue"
 
 

@@ -51,6 +51,7 @@ async def test_a_session_is_routed_and_variables_arrive_intact(server) -> None:
     assert client.variables["__HL_LOCATION"] == "山东省菏泽市"
     assert client.variables["HL_SEEN"] == "2"
     assert client.variables["__HL_NAME"] == '张"三 '  # the newline could have ended the command
+    assert client.pipelined == 0  # one command at a time, as res_agi needs
     assert server.served == 1
 
 

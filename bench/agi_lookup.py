@@ -1,0 +1,202 @@
+"""FastAGI pre-queue lookup benchmark: concurrent sessions over real sockets against 1 M tickets.
+
+    .venv/bin/python bench/agi_lookup.py                  # 1 000 000 tickets (built once, kept in var/bench)
+    .venv/bin/python bench/agi_lookup.py --tickets 20000  # a quick run
+
+The store is filled with ``bench/store.py``'s generator (bulk inserts). The server is agi/'s own
+(``agi.service.server``: the routes, the thread pool for the store, the real lookup flow). The
+clients run in a separate process, each one behaving like Asterisk's side of ``AGI(agi://…/lookup)``:
+connect, send the ``agi_*`` header, answer every command (``GET FULL VARIABLE`` for the seats, the
+pipelined ``SET VARIABLE``s), until the server closes. Latency is connect → close, which is what a
+caller waits for before the queue.
+
+Two runs, both with ``--concurrency`` simulated channels (50):
+
+- **saturated**: every channel starts its next session as soon as the last ended. This measures
+  capacity (sessions/s); its latency is queueing (Little's law: concurrency / throughput).
+- **paced**: sessions arrive at ``--rate`` per second (Poisson), up to ``--concurrency`` at once.
+  The default, 200/s, is far above any hotline's peak (a large centre takes a few calls per
+  second). Latency is from the scheduled arrival, so client-side backlog would count.
+
+The last line is the paced run: ``concurrency=50 p50_ms=… p99_ms=… sessions_per_s=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing as mp
+import random
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from ticketing.db import make_engine, migrate  # noqa: E402
+from ticketing.models import Ticket  # noqa: E402
+
+# --- the clients (another process) -----------------------------------------------------------
+
+
+def header(port: int, number: str, uid: str) -> bytes:
+    lines = {"agi_network": "yes", "agi_network_script": "lookup", "agi_request": f"agi://127.0.0.1:{port}/lookup",
+             "agi_channel": f"PJSIP/trunk-{uid}", "agi_language": "zh", "agi_type": "PJSIP", "agi_uniqueid": uid,
+             "agi_version": "22.5.0", "agi_callerid": number, "agi_calleridname": "unknown",
+             "agi_context": "from-trunk", "agi_extension": "12345", "agi_priority": "6", "agi_enhanced": "0.0"}
+    return "".join(f"{k}: {v}\n" for k, v in lines.items()).encode() + b"\n"
+
+
+async def session(port: int, number: str, uid: str) -> str:
+    """One lookup as Asterisk runs it; returns HL_LOOKUP as the server set it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    status = ""
+    try:
+        writer.write(header(port, number, uid))
+        while line := await reader.readline():
+            if line.startswith(b"GET FULL VARIABLE"):
+                writer.write(b"200 result=1 (3)\n")  # three seats signed in
+            else:
+                if line.startswith(b'SET VARIABLE "HL_LOOKUP"'):
+                    status = line.split(b'"')[3].decode()
+                writer.write(b"200 result=1\n")
+    finally:
+        writer.close()
+    return status
+
+
+async def drive(port: int, numbers: list[str], concurrency: int, sessions: int, rate: float,
+                seed: int) -> tuple[list[float], float, dict[str, int]]:
+    rnd = random.Random(seed)
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    # the arrival schedule: back to back (rate 0) or Poisson at ``rate``
+    arrivals: list[float] = []
+    t = 0.0
+    for _ in range(sessions):
+        if rate:
+            t += rnd.expovariate(rate)
+        arrivals.append(t)
+    queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
+    for i, a in enumerate(arrivals):
+        queue.put_nowait((i, a))
+
+    async def channel() -> None:
+        while not queue.empty():
+            i, at = queue.get_nowait()
+            if rate:
+                delay = start + at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                t0 = start + at
+            else:
+                t0 = loop.time()
+            status = await session(port, rnd.choice(numbers), f"1763866000.{i}")
+            latencies.append((loop.time() - t0) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    await asyncio.gather(*(channel() for _ in range(concurrency)))
+    return latencies, loop.time() - start, statuses
+
+
+def client_main(conn, port: int, numbers: list[str], concurrency: int, sessions: int, rate: float) -> None:
+    try:
+        conn.send(asyncio.run(drive(port, numbers, concurrency, sessions, rate, seed=int(rate) + 1)))
+    finally:
+        conn.close()
+
+
+# --- the store and the server (this process) ---------------------------------------------------
+
+
+def ensure_store(n: int) -> tuple[str, list[str]]:
+    """A SQLite store with ``n`` tickets, built once with bench/store.py's generator and kept."""
+    from bench.store import create
+
+    workdir = ROOT / "var" / "bench"
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"agi-lookup-{n}.db"
+    done = path.with_suffix(".done")
+    url = f"sqlite:///{path}"
+    if not done.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(url)
+        migrate(engine)
+        print(f"creating {n} tickets in {path} …", flush=True)
+        rate, _ = create(engine, n)
+        print(f"created: {rate:.0f} tickets/s", flush=True)
+        engine.dispose()
+        done.write_text(str(n))
+    engine = make_engine(url)
+    with engine.connect() as c:
+        count = c.execute(sa.select(sa.func.count()).select_from(Ticket)).scalar_one()
+        numbers = list(c.execute(sa.select(Ticket.caller_number).distinct().limit(5000)).scalars())
+    engine.dispose()
+    print(f"store: {count} tickets, {len(numbers)} caller numbers sampled", flush=True)
+    return url, numbers
+
+
+def figures(lat: list[float], elapsed: float) -> tuple[float, float, float]:
+    lat = sorted(lat)
+    return statistics.median(lat), lat[max(0, int(0.99 * len(lat)) - 1)], len(lat) / elapsed
+
+
+async def serve_and_measure(args: argparse.Namespace, url: str, numbers: list[str]) -> list[str]:
+    from agi import service
+    from bench.store import NOW
+    from hotline.settings import Settings
+    from ticketing.service import TicketService
+
+    settings = Settings(agi_port=0, service_hours="00:00-24:00", agi_max_sessions=args.concurrency * 2)
+    engine = make_engine(url)
+    tickets = TicketService(engine, clock=lambda: NOW)
+    srv, lookups = service.server(settings, tickets)
+    await srv.start()
+    # callers: mostly numbers with history, some first-time callers
+    callers = numbers + [f"1390530{i:04d}" for i in range(len(numbers) // 5)]
+    for n in callers[:200]:  # warm the pool's connections, the caches and the page cache
+        await lookups.summarize(n)
+    out = []
+    ctx = mp.get_context("spawn")
+    for name, rate, count in (("saturated", 0.0, args.sessions), ("paced", args.rate, args.sessions)):
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=client_main, args=(child, srv.port, callers, args.concurrency, count, rate))
+        proc.start()
+        child.close()
+        result = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+        proc.join()
+        lat, elapsed, statuses = result
+        p50, p99, per_s = figures(lat, elapsed)
+        print(f"[{name}] sessions={len(lat)} lookups={statuses} " + (f"offered={rate:.0f}/s " if rate else "")
+              + f"p50_ms={p50:.2f} p99_ms={p99:.2f} max_ms={max(lat):.2f} sessions_per_s={per_s:.0f}", flush=True)
+        out.append(f"concurrency={args.concurrency} p50_ms={p50:.2f} p99_ms={p99:.2f} sessions_per_s={per_s:.0f}")
+    await srv.stop()
+    lookups.close()
+    engine.dispose()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tickets", type=int, default=1_000_000)
+    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--sessions", type=int, default=5000, help="sessions per run")
+    ap.add_argument("--rate", type=float, default=200.0, help="offered sessions/s of the paced run")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    url, numbers = ensure_store(args.tickets)
+    lines = asyncio.run(serve_and_measure(args, url, numbers))
+    print(f"saturated: {lines[0]}")
+    print(lines[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

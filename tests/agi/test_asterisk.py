@@ -1,0 +1,179 @@
+"""agi/ against the real Asterisk 22: the rendered dialplan, SIPp phones and Local-channel callers."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent_ui.auth import Principal, Role
+from hotline.asterisk.render import directories, host_path
+from tests.conftest import local_call, speech
+from tests.support.ami import chanvars
+from tests.ticketing.conftest import intake
+
+pytestmark = pytest.mark.asterisk
+
+REPEAT = "13853012345"  # has tickets: one 10 days old and overdue, one from yesterday
+PLAIN = "13953099999"
+OPERATOR = Principal("op", Role.OPERATOR, job_number="015")
+
+
+def prompt_ms(settings, *names: str) -> int:
+    """How long the generated prompts last: DTMF sent while Playback runs would be lost."""
+    sounds = host_path(settings, directories(settings)["data"]) / "sounds" / "zh"
+    total = 0.0
+    for name in names:
+        with wave.open(str(sounds / f"{name}.wav")) as w:
+            total += w.getnframes() / w.getframerate()
+    return int(total * 1000)
+
+
+def seed_repeat_caller(rig) -> str:
+    rig.clock.offset = -timedelta(days=10)
+    old = rig.tickets.create(intake(caller_number=REPEAT), OPERATOR)
+    rig.clock.offset = -timedelta(days=1)
+    rig.tickets.create(intake(caller_number=REPEAT, title="又停水了"), OPERATOR)
+    rig.clock.offset = timedelta()
+    return old.number
+
+
+async def wait_exit(proc, limit_s: float) -> int:
+    return await asyncio.get_running_loop().run_in_executor(None, proc.wait, limit_s)
+
+
+async def test_lookup_variables_reach_agent_called_and_the_job_number_is_announced(
+        pbx, ami, phones, settings, audio_dir, agi_rig):
+    rig = await agi_rig(job_numbers={settings.seats[0]: "015"})
+    old_number = seed_repeat_caller(rig)
+    seat = settings.seats[0]
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_ko"), ("sil", 60)),
+                ring_ms=1000, talk_ms=4000)
+    pbx.sign_in(seat)
+    await local_call(ami, settings, REPEAT, hold_s=20, name="张三'; DROP TABLE ticket;--")
+
+    called = await ami.wait_for("AgentCalled", 15, Queue=settings.queue_name)
+    v = chanvars(called)
+    assert v["HL_CALLER"] == REPEAT and v["HL_LOCATION"] == "山东省菏泽市"
+    assert (v["HL_TICKETS"], v["HL_OPEN"], v["HL_REPEAT"], v["HL_OVERDUE"]) == ("2", "2", "1", "1")
+    assert v["HL_FLAGS"] == "repeat,overdue" and v["HL_PRIORITY"] == "10"
+    assert v["HL_RECENT"].endswith(f"{old_number}:red")
+    await ami.wait_for("AgentConnect", 15, Queue=settings.queue_name)
+    jobno = await rig.ended("jobno", 15)
+    assert jobno.outcome == "done" and rig.jobs_asked == [seat]  # 十五号话务员为您服务 was played
+    lookup = rig.of("lookup")[0]
+    assert lookup.outcome == "done" and lookup.callerid == REPEAT
+
+
+async def test_a_repeat_caller_goes_ahead_of_an_earlier_plain_caller(pbx, ami, phones, settings, audio_dir, agi_rig):
+    rig = await agi_rig()
+    seed_repeat_caller(rig)
+    seat = settings.seats[0]
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_ko"), ("sil", 60)),
+                ring_ms=500, talk_ms=3000)
+    pbx.sign_in(seat)
+    pbx.cli(f"queue pause member PJSIP/{seat} queue {settings.queue_name} reason test")  # signed in, busy
+    await local_call(ami, settings, PLAIN, hold_s=40, sound="silence/1")
+    first = await ami.wait_for("QueueCallerJoin", 15, CallerIDNum=PLAIN)
+    await local_call(ami, settings, REPEAT, hold_s=40, sound="silence/1")
+    second = await ami.wait_for("QueueCallerJoin", 15, CallerIDNum=REPEAT)
+    assert first["Position"] == "1" and second["Position"] == "1"  # in front of the one who called first
+    pbx.cli(f"queue unpause member PJSIP/{seat} queue {settings.queue_name}")
+    called = await ami.wait_for("AgentCalled", 15, Queue=settings.queue_name)
+    assert called["CallerIDNum"] == REPEAT
+    assert chanvars(called)["HL_PRIORITY"] == "10"
+
+
+def closed_window(settings) -> str:
+    """Service hours that certainly exclude now."""
+    now = datetime.now(ZoneInfo(settings.cti_timezone))
+    start = (now + timedelta(hours=2)).hour
+    return f"{start:02d}:00-{(start + 1) % 24:02d}:00"
+
+
+async def test_after_hours_the_caller_hears_the_hours_and_leaves_a_callback_request(
+        pbx, ami, phones, settings, audio_dir, agi_rig):
+    rig = await agi_rig(service_hours=closed_window(settings))
+    seat = settings.seats[0]
+    pbx.sign_in(seat)  # a seat is signed in, but the centre is closed
+    from agi.flows.closed import hours_said
+    from agi.flows.hours import ServiceHours
+
+    said = prompt_ms(settings, "hotline/after-hours",
+                     *hours_said(ServiceHours.parse(closed_window(settings))))
+    caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
+                            dtmf="1", dtmf_mode="rfc4733", dtmf_at_ms=said + 1500)
+    uid, number, reason = await rig.callbacks.wait(said / 1000 + 20)
+    assert (number, reason) == (PLAIN, "after_hours")
+    event = await ami.wait_for("UserEvent", 10, UserEvent="CallbackRequest")
+    assert event["Reason"] == "after_hours" and event["Caller"] == PLAIN
+    assert rig.of("closed")[0].args == ("after_hours",) and rig.of("closed")[0].uniqueid == uid
+    assert not ami.find("QueueCallerJoin")  # never queued
+    assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]
+
+
+async def test_with_no_seat_signed_in_the_caller_is_told_and_can_ask_for_a_callback_by_sip_info(
+        pbx, ami, phones, settings, audio_dir, agi_rig):
+    rig = await agi_rig()
+    said = prompt_ms(settings, "hotline/no-seat")
+    caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
+                            dtmf="1", dtmf_mode="info", dtmf_at_ms=said + 1500)
+    _, number, reason = await rig.callbacks.wait(said / 1000 + 20)
+    assert (number, reason) == (PLAIN, "no_seat")
+    assert rig.of("lookup")[0].outcome == "done" and not ami.find("QueueCallerJoin")
+    assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]
+
+
+@pytest.mark.parametrize("mode, key, score", [("rfc4733", "3", 3), ("info", "1", 1)])
+async def test_the_survey_by_dtmf_reaches_on_survey(pbx, ami, phones, settings, audio_dir, agi_rig,
+                                                    mode, key, score):
+    rig = await agi_rig()  # no job number configured: nothing is announced, the timeline is short
+    seat = settings.seats[0]
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_ko"), ("sil", 60)),
+                ring_ms=1000, talk_ms=3000)
+    pbx.sign_in(seat)
+    # answer → 1 s ringing → 3 s talk → the seat hangs up → the survey asks: press during the question
+    caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
+                            dtmf=key, dtmf_mode=mode, dtmf_at_ms=4000 + 2500)
+    join = await ami.wait_for("QueueCallerJoin", 15, Queue=settings.queue_name)
+    uid, number, got = await rig.surveys.wait(30)
+    assert (uid, number, got) == (join["Uniqueid"], PLAIN, score)
+    event = await ami.wait_for("UserEvent", 10, UserEvent="SurveyResult")
+    assert event["Digits"] == key and event["Member"] == f"PJSIP/{seat}"
+    assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]  # thanked, then Asterisk hangs up
+
+
+async def test_status_query_by_ticket_number(pbx, ami, phones, settings, audio_dir, agi_rig):
+    rig = await agi_rig()
+    ticket = rig.tickets.create(intake(caller_number=REPEAT), OPERATOR)
+    caller = phones.callers([REPEAT], settings.agi_status_number, speech(audio_dir, ("sil", 60)),
+                            dtmf=f"{ticket.number}#", dtmf_mode="rfc4733", dtmf_at_ms=1500)
+    status = await rig.ended("status", 60)
+    assert status.outcome == "done"
+    assert [(n, f.status if f else None) for n, f in rig.found] == [(ticket.number, "registered")]
+    assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]
+
+
+async def test_a_half_header_client_does_not_delay_a_real_calls_lookup(pbx, ami, phones, settings, audio_dir,
+                                                                       agi_rig):
+    rig = await agi_rig()
+    rig.server.header_timeout = 120  # the stuck clients stay stuck for the whole test
+    _, half = await asyncio.open_connection(settings.agi_host, settings.agi_port)
+    half.write(b"agi_network: yes\nagi_network_script: lookup\nagi_callerid: 1385")
+    await half.drain()
+    _, silent = await asyncio.open_connection(settings.agi_host, settings.agi_port)
+    seat = settings.seats[0]
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_ko"), ("sil", 60)),
+                ring_ms=1000, talk_ms=3000)
+    pbx.sign_in(seat)
+    await local_call(ami, settings, REPEAT, hold_s=10, sound="silence/1")
+    called = await ami.wait_for("AgentCalled", 15, Queue=settings.queue_name)
+    assert chanvars(called)["HL_LOCATION"] == "山东省菏泽市"
+    lookup = rig.of("lookup")[0]
+    assert lookup.outcome == "done" and lookup.ms < 500  # answered at once despite the two stuck peers
+    assert rig.server.active >= 2  # they are still connected, still waiting for their headers
+    half.close()
+    silent.close()
