@@ -43,6 +43,11 @@ def _engine(request: Request) -> sa.Engine:
     return request.app.state.engine
 
 
+def _session(request: Request) -> Session:
+    # objects stay readable after the access log's commits
+    return Session(_engine(request), expire_on_commit=False)
+
+
 def _settings(request: Request) -> Any:
     return request.app.state.settings
 
@@ -78,7 +83,7 @@ def transcription_progress(request: Request, _p: Viewer) -> dict[str, Any]:
 
 @router.get("/recordings/access-requests")
 def list_requests(request: Request, principal: Viewer, state: str | None = None) -> list[dict[str, Any]]:
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         q = select(AccessRequest).order_by(AccessRequest.id.desc()).limit(200)  # type: ignore[union-attr]
         if state:
             q = q.where(AccessRequest.state == state)
@@ -89,7 +94,7 @@ def list_requests(request: Request, principal: Viewer, state: str | None = None)
 
 @router.post("/recordings/access-requests", status_code=201)
 def create_request(body: AccessRequestIn, request: Request, principal: Viewer) -> dict[str, Any]:
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         _get(session, principal, body.recording_id)
         try:
             req = access.request_access(session, principal, body.recording_id, body.reason,
@@ -103,7 +108,7 @@ def create_request(body: AccessRequestIn, request: Request, principal: Viewer) -
 def decide_request(request_id: int, decision: str, request: Request, principal: Approver) -> dict[str, Any]:
     if decision not in ("approve", "refuse"):
         raise _bad("操作只能是 approve 或 refuse", status.HTTP_404_NOT_FOUND)
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         try:
             req = access.decide(session, principal, request_id, decision == "approve",
                                 _settings(request).recordings_access_days)
@@ -126,7 +131,7 @@ def list_recordings(request: Request, principal: Viewer, operator: str | None = 
                     status_: Annotated[str | None, Query(alias="status")] = None, since: datetime | None = None,
                     until: datetime | None = None, limit: int = Query(100, ge=1, le=500),
                     offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         q = select(Recording).order_by(Recording.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
         if principal.role is Role.OPERATOR:
             q = q.where(Recording.operator == (principal.job_number or "\0"))
@@ -155,7 +160,7 @@ def list_recordings(request: Request, principal: Viewer, operator: str | None = 
 def get_recording(recording_id: int, request: Request, principal: Viewer) -> dict[str, Any]:
     """Metadata, the transcript (both legs, words with speaker and times) and the QA findings."""
     engine = _engine(request)
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         rec = _get(session, principal, recording_id)
         if rec.ticket_id is None and rec.uniqueid:
             rec.ticket_id = catalog.ticket_for(engine, rec.uniqueid)
@@ -204,7 +209,7 @@ def get_audio(recording_id: int, leg: str, request: Request, principal: CurrentP
     """The wav of one leg (``mixed``, ``citizen``, ``operator``), with range requests."""
     if leg not in LEGS:
         raise _bad("录音声道只能是 mixed、citizen 或 operator", status.HTTP_404_NOT_FOUND)
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         rec = session.get(Recording, recording_id)
         if rec is None:
             raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
@@ -227,7 +232,7 @@ def get_audio(recording_id: int, leg: str, request: Request, principal: CurrentP
 def get_peaks(recording_id: int, request: Request, principal: CurrentPrincipal,
               points: int = Query(1000, ge=50, le=5000)) -> dict[str, Any]:
     """Waveform peaks of both legs (the page draws them without downloading each leg)."""
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         rec = session.get(Recording, recording_id)
         if rec is None:
             raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
@@ -257,13 +262,13 @@ def peaks(path: Path, points: int) -> list[float]:
 
 @router.get("/qa/check-items")
 def get_items(request: Request, _p: Viewer) -> list[dict[str, Any]]:
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         return [i.model_dump() for i in scoring.items(session)]
 
 
 @router.put("/qa/check-items")
 def put_weights(body: WeightsIn, request: Request, _p: Admin) -> list[dict[str, Any]]:
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         try:
             return [i.model_dump() for i in scoring.set_weights(session, body.weights)]
         except scoring.ScoreError as exc:
@@ -283,7 +288,7 @@ def _team(engine: sa.Engine, job_number: str) -> str:
 @router.post("/qa/scores", status_code=201)
 def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, Any]:
     engine = _engine(request)
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         rec = session.get(Recording, body.recording_id)
         if rec is None:
             raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
@@ -300,7 +305,7 @@ def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, 
 
 @router.get("/qa/scores")
 def get_scores(request: Request, principal: Viewer, recording_id: int) -> list[dict[str, Any]]:
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         _get(session, principal, recording_id)
         return [s.model_dump(mode="json") for s in scoring.history(session, recording_id)]
 
@@ -325,7 +330,7 @@ def qa_list(request: Request, principal: Viewer) -> HTMLResponse:
 
 @pages.get("/qa/{recording_id}", response_class=HTMLResponse)
 def qa_replay(recording_id: int, request: Request, principal: Viewer) -> HTMLResponse:
-    with Session(_engine(request)) as session:
+    with _session(request) as session:
         rec = _get(session, principal, recording_id)
     return TEMPLATES.TemplateResponse(request, "qa/replay.html", {"user": principal, "settings": _settings(request),
                                                                   "rec": rec})

@@ -1,0 +1,60 @@
+"""The worker processes: one killed with SIGKILL mid-job is restarted, the backlog finishes, and
+no job is lost or done twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from recordings import catalog, service
+from recordings.models import Transcript, TranscriptionJob, TranscriptionRun
+
+pytestmark = pytest.mark.slow
+LATER = 10_000_000_000.0
+
+
+def running_run(engine) -> TranscriptionRun | None:
+    with Session(engine) as s:
+        return s.exec(select(TranscriptionRun).where(TranscriptionRun.outcome == "")).first()
+
+
+def test_a_worker_killed_mid_job_restarts_and_the_backlog_finishes_once_each(engine, rec_settings, make_call):
+    for i in range(3):
+        make_call(f"17638672{i:02d}.1", total_s=7.0)
+    assert len(catalog.collect(engine, rec_settings, now=LATER)) == 3
+    result: dict = {}
+    sup = threading.Thread(target=lambda: result.update(
+        service.run(rec_settings, workers=2, drain=True, quiet=True, lease_s=3)))
+    sup.start()
+
+    deadline = time.monotonic() + 90
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        victim = running_run(engine)
+        time.sleep(0.05)
+    assert victim is not None, "no worker ever claimed a job"
+    time.sleep(0.3)  # inside the job (a 7 s two-leg call takes seconds)
+    os.kill(int(victim.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    with Session(engine) as s:
+        assert s.exec(select(TranscriptionRun).where(TranscriptionRun.token == victim.token)).one().outcome == ""
+
+    sup.join(240)
+    assert not sup.is_alive()
+    assert (result["done"], result["parked"], result["queued"], result["running"]) == (3, 0, 0, 0)
+    assert result["restarts"] >= 1
+    with Session(engine) as s:
+        runs = list(s.exec(select(TranscriptionRun)))
+        jobs = list(s.exec(select(TranscriptionJob)))
+        transcripts = list(s.exec(select(Transcript)))
+    done = [r.job_id for r in runs if r.outcome == "done"]
+    assert sorted(done) == sorted(j.id for j in jobs)  # every job finished exactly once
+    lost = next(r for r in runs if r.token == victim.token)
+    assert lost.outcome == "" and lost.finished_at is None  # the killed attempt never finished…
+    again = next(j for j in jobs if j.id == victim.job_id)
+    assert again.state == "done" and again.attempts == 2 and again.token != victim.token  # …it was claimed again
+    assert len(transcripts) == 3 and all(t.words for t in transcripts)
