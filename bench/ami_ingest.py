@@ -2,7 +2,7 @@
 
 The stream is the spike's real Asterisk 22 transcripts (every event, unfiltered: VarSet,
 Newexten, RTCP… as a real AMI user without eventfilters receives them), plus the raw
-transcripts recorded by the project's harness under tests/fixtures/ami/ when present,
+transcripts recorded from the project's own Asterisk (tests/fixtures/ami/, tests/cti/transcripts/),
 replicated with renumbered Uniqueids/Linkedids and shifted Timestamps until it holds at least
 100 000 events, with a Chinese caller name, cut into 4 KiB TCP-sized chunks (cuts fall
 anywhere, inside characters too).
@@ -41,7 +41,7 @@ LOGS = [
     Path("/work/shared/recipes/logs/flows_answer_noanswer_abandon.jsonl"),
     Path("/work/shared/recipes/logs/three_party_variants.jsonl"),
 ]
-RAW_DIR = ROOT / "tests" / "fixtures" / "ami"
+RAW_DIRS = [ROOT / "tests" / "fixtures" / "ami", ROOT / "tests" / "cti" / "transcripts"]
 ID_KEYS = re.compile(r"(Uniqueid|Linkedid)$")
 TS = re.compile(rb"Timestamp: (\d+\.\d+)")
 
@@ -86,7 +86,7 @@ def build_stream(min_events: int) -> tuple[bytes, int, list[str]]:
         if p.exists():
             templates.append(jsonl_wire(p))
             sources.append(p.name)
-    for p in sorted(RAW_DIR.glob("*.ami")) if RAW_DIR.exists() else []:
+    for p in sorted(p for d in RAW_DIRS if d.exists() for p in d.glob("*.ami")):
         templates.append(raw_wire(p))
         sources.append(p.name)
     if not templates:
