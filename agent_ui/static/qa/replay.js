@@ -47,7 +47,7 @@
     prev = w.word;
   }
   const job = rec.transcription;
-  document.getElementById("transcription-state").textContent = rec.transcript ? `（${rec.transcript.model.split("/").pop()}）`
+  document.getElementById("transcription-state").textContent = rec.transcript ? `（模型 ${rec.transcript.model.split("/").filter(Boolean).slice(-2).join("/")}）`
     : job ? `（${QA.JOB[job.state] || job.state}${job.error ? "：" + job.error : ""}）` : "（未转写）";
   if (!words.length) box.append(QA.el("p", {class: "muted"}, rec.transcript ? "未识别出语音" : "转写完成后显示文本"));
 
@@ -101,13 +101,14 @@
     };
     const legs = {citizen: make("#wave-citizen", peaks.citizen, "#a5b4c4"), operator: make("#wave-operator", peaks.operator, "#74c0fc")};
     window.qaWaves = legs;
-    for (const f of rec.findings) {
-      for (const leg of f.speaker ? [f.speaker] : ["citizen", "operator"]) {
-        if (!legs[leg]) continue;
-        legs[leg][1].addRegion({start: f.start, end: Math.max(f.end, f.start + 0.2), color: COLOR[f.severity] || COLOR.info,
+    // regions need the duration, known once the peaks are decoded
+    for (const [leg, [ws, regions]] of Object.entries(legs)) ws.once("decode", () => {
+      for (const f of rec.findings) {
+        if (f.speaker && f.speaker !== leg) continue;
+        regions.addRegion({start: f.start, end: Math.max(f.end, f.start + 0.2), color: COLOR[f.severity] || COLOR.info,
           content: f.title, drag: false, resize: false});
       }
-    }
+    });
     for (const [, regions] of Object.values(legs)) regions.on("region-clicked", (r, e) => { e.stopPropagation(); seek(r.start); });
     player.addEventListener("play", () => { playBtn.textContent = "⏸ 暂停"; requestAnimationFrame(loop); });
     player.addEventListener("pause", () => { playBtn.textContent = "▶ 播放"; tick(); });

@@ -1,0 +1,144 @@
+"""The QA replay page in Debian's chromium: waveforms and transcript show, clicking a word moves
+the playhead; an operator without approval gets no audio and the attempt is logged."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from agent_ui.app import create_app
+from hotline.settings import Settings
+from recordings import catalog, worker
+from tests.recordings.conftest import two_leg_call
+from tests.recordings.test_catalog import call_record
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+LATER = 10_000_000_000.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, vosk_model) -> Iterator[tuple[str, int, object]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    port = free_port()
+    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, ami_port=1, agi_port=1,
+                        agi_job_numbers={"8001": "1024"})
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    engine = app.state.engine
+    base = "hotline-20261123-101500-1763869000.1"
+    two_leg_call(catalog.spool_dir(settings), base, [("sil", 3.0), ("say", "caller_ko")], [("say", "agent_ko")],
+                 total_s=12.0)
+    rid = catalog.register_call(engine, settings, call_record(base, seat="8001"))
+    catalog.collect(engine, settings, now=LATER)
+    claim = worker.claim(engine, "browser-test", lease_s=60)
+    assert worker.process(engine, settings, vosk_model, claim, lease_s=60)  # a real transcript, real findings
+    yield f"http://127.0.0.1:{port}", rid, engine
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def signed_in(browser, url: str, username: str, password: str):
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    r = context.request.post(f"{url}/api/auth/login", data={"username": username, "password": password})
+    assert r.ok, r.text()
+    return context
+
+
+def test_qa_replays_a_call_and_clicking_a_word_moves_the_playhead(served, browser):
+    url, rid, _ = served
+    context = signed_in(browser, url, "qa", "demoqa")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/qa/{rid}")
+    page.wait_for_selector("#player-box:not([hidden])", timeout=15000)
+    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=15000)
+    # both legs drawn (wavesurfer renders into a shadow root) over the same 12 s
+    drawn = page.evaluate("""() => ['citizen', 'operator'].map((leg) => {
+        const [ws] = window.qaWaves[leg];
+        const host = document.querySelector('#wave-' + leg).firstElementChild;
+        return [ws.getDuration(), host.shadowRoot.querySelectorAll('canvas').length];
+    })""")
+    for duration, canvases in drawn:
+        assert abs(duration - 12.0) < 0.1 and canvases >= 1
+    # findings as regions over the leg they concern, with their real width
+    regions = page.evaluate("""() => window.qaWaves.operator[1].getRegions().map(
+        (r) => [r.start, r.end, r.element.getBoundingClientRect().width])""")
+    assert regions and all(end > start and width > 1 for start, end, width in regions)
+    words = page.locator("#transcript .w")
+    assert words.count() >= 6
+    for speaker in ("citizen", "operator"):
+        assert page.locator(f"#transcript .turn.{speaker}").count() >= 1
+    assert page.locator("#findings button").count() >= 1  # Korean speech has no Chinese greeting: flagged
+
+    target = words.nth(words.count() - 2)
+    start = float(target.get_attribute("data-start"))
+    assert start > 1.0
+    target.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.05", timeout=5000)
+    assert "current" in target.get_attribute("class")
+    cursor = page.evaluate("window.qaWaves.operator[0].getCurrentTime()")
+    assert abs(cursor - start) < 0.05  # the waveform's playhead follows the same player
+
+    page.keyboard.press("]")  # keyboard speed-up: 1 → 1.25
+    assert page.evaluate("document.getElementById('player').playbackRate") == 1.25
+    assert page.locator("#score-form input[type=number]").count() == 14
+    assert errors == []
+    if shot := os.environ.get("HOTLINE_QA_SCREENSHOT"):
+        page.screenshot(path=shot)
+    context.close()
+
+
+def test_an_operator_without_approval_gets_no_audio_and_the_attempt_is_logged(served, browser):
+    url, rid, _ = served
+    context = signed_in(browser, url, "op1024", "demo1024")
+    page = context.new_page()
+    page.goto(f"{url}/qa/{rid}")
+    page.wait_for_selector("#no-audio:not([hidden])", timeout=15000)
+    assert "请提交收听申请" in page.locator("#no-audio-reason").inner_text()
+    assert page.locator("#player-box").is_hidden()
+    assert page.evaluate("document.getElementById('player').getAttribute('src')") is None
+    assert page.locator("#transcript .w").count() >= 1  # the text is theirs to read; the audio is not
+    direct = context.request.get(f"{url}/api/recordings/{rid}/audio/mixed")
+    assert direct.status == 403
+    context.close()
+
+    lead = signed_in(browser, url, "lead", "demolead")
+    log = lead.request.get(f"{url}/api/recordings/access-log?recording_id={rid}").json()
+    denied = [e for e in log if e["username"] == "op1024"]
+    assert {(e["action"], e["allowed"], e["leg"]) for e in denied} == {("denied", False, "peaks"),
+                                                                       ("denied", False, "mixed")}
+    lead.close()
