@@ -28,6 +28,8 @@ class Feed:
     def bytes(self, data: bytes) -> list[d.DomainEvent]:
         new: list[d.DomainEvent] = []
         for f in self.parser.feed(data):
+            if f.event is None:  # action responses: the link routes those to their futures
+                continue
             new += self.st.handle(self.factory.build(f, received=0.0))
         self.out += new
         return new
