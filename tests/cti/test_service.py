@@ -83,7 +83,9 @@ async def test_restart_resync_drops_phantoms_and_readds_seats(fake: FakeAmi, wir
         # "Asterisk restarts": the connection drops, the new one knows no calls and no members
         fake.actions.clear()
         await fake.drop_all()
-        await Probe().wait(lambda: svc.resyncs == 2, within=5)
+        await Probe().wait(
+            lambda: svc.resyncs == 2 and sum(a["Action"] == "QueueAdd" for a in fake.actions) == 2, within=5
+        )
         assert svc.calls() == []
         assert records and records[0].lost and records[0].call_id == "1.1"
         adds = sorted(
