@@ -231,3 +231,26 @@ async def test_three_party_conference_through_the_bridge_records_all_three(
     assert mixed > citizen + 3, (mixed, citizen)  # operator and department are in the mix too
     keep(ami, "conference_three_party")
     print(f"conference recording: {mixed:.1f} s of speech in the mix, {citizen:.1f} s on the citizen's leg")
+
+
+async def test_blind_transfer_to_the_specialist_queue_through_the_bridge(
+    pbx, phones, settings, audio_dir, bridge
+) -> None:
+    seat, expert = settings.seats[0], settings.seats[1]
+    media = speech(audio_dir, ("say", "agent_ko"), ("sil", 120))
+    phones.seat(seat, settings.seat_password(seat), media, ring_ms=1000, talk_ms=60_000)
+    phones.seat(expert, settings.seat_password(expert), media, ring_ms=1000, talk_ms=3000)
+    await bridge.svc.actions.sign_in(seat)
+    await bridge.svc.actions.sign_in(expert, queue=settings.specialist_queue)
+    phones.callers(["05305123456"], settings.hotline_number, speech(audio_dir, ("sil", 60)), hangup_ms=30_000)
+    _, first = await bridge.wait_for(lambda e: isinstance(e, d.CallAnswered), 20, "CallAnswered")
+    await bridge.svc.actions.transfer_to_specialist(seat)
+    _, tr = await bridge.wait_for(lambda e: isinstance(e, d.CallTransferred), 10, "CallTransferred")
+    assert tr.call_id == first.call_id and tr.seat == seat and tr.kind == "blind"
+    _, second = await bridge.wait_for(
+        lambda e: isinstance(e, d.CallAnswered) and e.queue == settings.specialist_queue, 15, "expert answers"
+    )
+    assert second.call_id == first.call_id and second.seat == expert  # one call across both queues
+    assert await until(lambda: bridge.svc.state.seats[seat].state == "wrap_up", 5)
+    _, done = await bridge.wait_for(lambda e: isinstance(e, d.CallCompleted), 45, "CallCompleted")
+    assert done.record.seat == seat and done.record.transferred_to == tr.target

@@ -150,3 +150,9 @@ def test_bad_numbers_do_not_crash_and_unknown_counted() -> None:
     u = fac.build(parse_frame("Event: SomethingNew\r\nX: 1"), received=2.0)
     assert isinstance(u, ev.UnknownEvent) and u.name == "SomethingNew"
     assert fac.unknown == {"SomethingNew": 1}
+
+
+def test_domain_doctests() -> None:
+    import cti.domain
+
+    assert doctest.testmod(cti.domain).failed == 0
