@@ -52,9 +52,9 @@ def header(port: int, number: str, uid: str) -> bytes:
 
 
 async def session(port: int, number: str, uid: str) -> str:
-    """One lookup as Asterisk runs it; returns HL_LOOKUP as the server set it."""
+    """One lookup as Asterisk runs it; returns HL_LOOKUP as the server set it ("ok" when not set)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    status = ""
+    status = "ok"
     try:
         writer.write(header(port, number, uid))
         while line := await reader.readline():

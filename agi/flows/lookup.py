@@ -128,6 +128,8 @@ async def lookup(ch: Channel, summarize: Summarize, cfg: LookupConfig,
             log.warning("lookup failed uid=%s error=%s", ch.env.uniqueid, type(exc).__name__ + ": " + str(exc)[:120])
     decided = decide(summary, number, cfg, clock(), seats)
     decided["HL_LOOKUP"] = status
-    # empty values are what the channel has already: each SET is one round trip to Asterisk
-    await ch.set_variables({k: v for k, v in channel_variables(decided).items() if v})
+    # each SET is one round trip to Asterisk: leave out what the dialplan takes as the default
+    # (empty values, the queue route, a lookup that went well)
+    defaults = {"HL_ROUTE": "queue", "HL_LOOKUP": "ok"}
+    await ch.set_variables({k: v for k, v in channel_variables(decided).items() if v and defaults.get(k) != v})
     return decided

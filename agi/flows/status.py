@@ -60,6 +60,7 @@ async def status_query(ch: Channel, find: FindTicket, tries: int = 3, timeout_ms
     """``AGI(agi://…/status)``: ask for the number (ended by #), look it up, say it; three tries."""
     for n in range(1, tries + 1):
         digits = (await ch.get_data("hotline/status-ask", timeout_ms, 20)).strip("#*")
+        log.info("status query uid=%s try=%d digits=%s", ch.env.uniqueid, n, digits[:24])
         found = None
         if plausible(digits):
             found = await find(digits)

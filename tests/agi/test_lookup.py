@@ -86,7 +86,8 @@ async def test_the_flow_sets_everything_in_one_batch() -> None:
     await lookup(ch, summarize, CFG, clock=lambda: NOW)
     assert asked == ["13953012345"]
     assert ch.commands == 2  # one GET for the seats, one batch of SETs
-    assert ch.set["__HL_REPEAT"] == "1" and ch.set["HL_LOOKUP"] == "ok" and ch.set["HL_ROUTE"] == "queue"
+    assert ch.set["__HL_REPEAT"] == "1" and ch.set["HL_QTIMEOUT"] == "90"
+    assert "HL_LOOKUP" not in ch.set and "HL_ROUTE" not in ch.set  # ok and queue are the dialplan's defaults
 
 
 @pytest.mark.parametrize("callerid", ["", "anonymous", "abc", "1" * 60, "'; DROP TABLE caller;--", "110"])
@@ -119,6 +120,7 @@ async def test_a_slow_or_broken_store_never_holds_the_caller(caplog) -> None:
         assert asyncio.get_running_loop().time() - t0 < 1
         assert d["HL_LOOKUP"] == status and d["HL_ROUTE"] == "queue"
         assert not [k for k in ch.set if k.startswith("__")]  # empty variables
+        assert ch.set["HL_LOOKUP"] == status  # the failure is visible on the channel too
     assert any("lookup timeout" in r.getMessage() for r in caplog.records)
     assert any("database is locked" in r.getMessage() for r in caplog.records)
 
