@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cti.domain import DomainEvent, HandoverMeasured
 from cti.rules import Decision, Handover, HandoverTracker, Shift, check_seat_action
 from cti.state import WRAPUP_REASON, CtiState, SeatToRestore
 
@@ -86,7 +87,9 @@ class CtiActions:
         tz: str = "Asia/Shanghai",
         dialplan: Dialplan | None = None,
         clock: Callable[[], float] = time.time,
+        publish: Callable[[list[DomainEvent]], None] | None = None,
     ) -> None:
+        self.publish = publish  # domain events the actions themselves produce (handover gaps)
         self.link = link
         self.state = state
         self.queue = queue
@@ -141,6 +144,18 @@ class CtiActions:
         if operator:
             self.state.set_operator(seat, operator)
         handover = self.handovers.signed_in(seat, self.clock())
+        if handover is not None and self.publish is not None:
+            self.publish(
+                [
+                    HandoverMeasured(
+                        at=handover.signed_in_at,
+                        from_seat=handover.from_seat,
+                        to_seat=handover.to_seat,
+                        gap_s=handover.gap_s,
+                        ok=handover.ok,
+                    )
+                ]
+            )
         return ActionResult("sign_in", (reply,), handover=handover)
 
     async def sign_out(self, seat: str, *, queue: str | None = None, approved_by: str | None = None):

@@ -192,6 +192,17 @@ class SeatStateChanged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HandoverMeasured(DomainEvent):
+    """One seat signed out and the next signed in: the gap, against the 30 s rule."""
+
+    type: ClassVar[str] = "seat_update"
+    from_seat: str
+    to_seat: str
+    gap_s: float
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LinkStatus(DomainEvent):
     """The AMI link went up or down (an alert for the lead's screen when down)."""
 

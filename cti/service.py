@@ -83,6 +83,7 @@ class CtiService:
             tz=tz,
             dialplan=dialplan,
             clock=clock,
+            publish=self.publish,
         )
         self._ticker: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()

@@ -54,6 +54,8 @@ def make(state, now: float = NOON) -> tuple[CtiActions, FakeLink]:
 
 async def test_sign_in_and_out_with_handover(on_call) -> None:
     acts, link = make(on_call)
+    published: list = []
+    acts.publish = published.extend
     await acts.sign_out("8001")
     acts._clock_box["t"] += 12
     r = await acts.sign_in("8002", operator="工号017")
@@ -67,6 +69,8 @@ async def test_sign_in_and_out_with_handover(on_call) -> None:
         "Penalty": "0",
     }
     assert r.handover is not None and r.handover.ok and r.handover.gap_s == 12
+    [m] = published
+    assert (m.from_seat, m.to_seat, m.gap_s, m.ok, m.type) == ("8001", "8002", 12.0, True, "seat_update")
     assert on_call.seats["8002"].operator == "工号017"
 
 
