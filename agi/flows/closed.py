@@ -25,7 +25,10 @@ def hours_said(hours: ServiceHours) -> list[str]:
 
 
 async def _request(ch: Channel, on_callback: OnCallbackRequest, number: str, reason: str) -> None:
-    await on_callback(ch.env.uniqueid, number, reason)
+    try:
+        await on_callback(ch.env.uniqueid, number, reason)
+    except Exception:  # the list is down: the CTI still gets the UserEvent, the caller still hears "ok"
+        log.exception("callback request not stored uid=%s reason=%s", ch.env.uniqueid, reason)
     await ch.exec("UserEvent", f"CallbackRequest,Uniqueid: {ch.env.uniqueid},Caller: {number},Reason: {reason}")
     await ch.set_variables({"HL_CALLBACK": "1"})
     log.info("callback requested uid=%s reason=%s", ch.env.uniqueid, reason)

@@ -25,6 +25,9 @@ async def survey(ch: Channel, on_survey: OnSurvey, tries: int = 3, timeout_ms: i
     # the caller's number as Asterisk has it: the call log matches on the uniqueid anyway
     caller = "".join(c for c in ch.env.callerid if c.isdigit() or c == "+")[:32]
     await ch.set_variables({"HL_SAT": asked.key or ""})
-    await on_survey(ch.env.uniqueid, caller, score)
+    try:
+        await on_survey(ch.env.uniqueid, caller, score)
+    except Exception:  # the call log is down: HL_SAT still reaches the CTI in the SurveyResult event
+        log.exception("survey not stored uid=%s score=%s", ch.env.uniqueid, score)
     log.info("survey uid=%s score=%s tries=%d", ch.env.uniqueid, score, asked.tries)
     return score

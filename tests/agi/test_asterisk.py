@@ -185,3 +185,41 @@ async def test_a_half_header_client_does_not_delay_a_real_calls_lookup(pbx, ami,
     assert rig.server.active >= 2  # they are still connected, still waiting for their headers
     half.close()
     silent.close()
+
+
+async def test_overflow_offers_a_callback_after_the_wait(pbx, ami, phones, settings, audio_dir, agi_rig):
+    rig = await agi_rig(agi_overflow_wait_s=3)
+    seat = settings.seats[0]
+    pbx.sign_in(seat)
+    pbx.cli(f"queue pause member PJSIP/{seat} queue {settings.queue_name} reason test")  # all seats busy
+    caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
+                            dtmf="1", dtmf_mode="rfc4733", dtmf_at_ms=3000 + 1000 + 2500)
+    uid, number, reason = await rig.callbacks.wait(30)
+    assert (number, reason) == (PLAIN, "overflow")
+    leave = await ami.wait_for("QueueCallerLeave", 5, Queue=settings.queue_name)
+    assert leave["Uniqueid"] == uid
+    assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]  # told, then Asterisk hangs up
+    assert len(ami.find("QueueCallerJoin")) == 1  # did not go back to the queue
+
+
+async def test_declining_the_overflow_offer_keeps_the_callers_place(pbx, ami, settings, agi_rig):
+    await agi_rig(agi_overflow_wait_s=3)
+    seat = settings.seats[0]
+    pbx.sign_in(seat)
+    pbx.cli(f"queue pause member PJSIP/{seat} queue {settings.queue_name} reason test")
+    await local_call(ami, settings, PLAIN, hold_s=60, sound="silence/1")
+    first = await ami.wait_for("QueueCallerJoin", 15, CallerIDNum=PLAIN)
+    # a second citizen behind, queued straight in (no lookup: the default, long queue timeout)
+    reply = await ami.action({
+        "Action": "Originate", "Channel": "Local/s@hotline-queue/n", "Context": "hotline-sim", "Exten": "play",
+        "Priority": "1", "CallerID": "<13953088888>", "Variable": "SIM_HOLD=60,SIM_FILE=silence/1",
+        "Async": "true"})
+    assert reply.get("Response") == "Success", reply
+    second = await ami.wait_for("QueueCallerJoin", 15, CallerIDNum="13953088888")
+    assert (first["Position"], second["Position"]) == ("1", "2")
+    left = await ami.wait_for("QueueCallerLeave", 15, CallerIDNum=PLAIN)  # the overflow wait is over
+    assert left["Uniqueid"] == first["Uniqueid"]
+    # no key pressed: back to the queue, at the place it had, ahead of the one who came later
+    again = await ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin" and e.get("CallerIDNum") == PLAIN
+                               and e is not first, 30)
+    assert again["Position"] == "1" and again["Uniqueid"] == first["Uniqueid"]

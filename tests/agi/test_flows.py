@@ -163,3 +163,15 @@ async def test_no_job_number_no_announcement() -> None:
         ch = FakeChannel(env("jobno"), variables=variables)
         assert await announce(ch, source) is None
         assert ch.played == [] and ch.set == {}
+
+
+async def test_a_failing_store_does_not_cut_the_caller_off(caplog) -> None:
+    async def down(*args: object) -> None:
+        raise OSError("database is locked")
+
+    ch = FakeChannel(env("survey"), keys=["1"])
+    assert await survey(ch, down) == 1 and ch.set == {"HL_SAT": "1"}
+    ch = FakeChannel(env("closed", args=("no_seat",)), keys=["1"])
+    assert await closed(ch, down, HOURS) == "callback"
+    assert ch.execs and ch.played[-1] == "hotline/callback-ok"
+    assert len([r for r in caplog.records if "not stored" in r.getMessage()]) == 2
