@@ -26,3 +26,12 @@ def test_normalize(raw, want):
 def test_locations_in_chinese():
     assert location_of("05305551234") == "山东省菏泽市"
     assert location_of("abc") == ""
+
+
+def test_doctests():
+    import doctest
+
+    import ticketing.callers
+
+    result = doctest.testmod(ticketing.callers)
+    assert result.attempted >= 3 and result.failed == 0

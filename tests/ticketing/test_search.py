@@ -119,3 +119,11 @@ def test_newest_first_on_every_text_path_and_with_filters(svc, people, tickets, 
     assert [t.id for t in scoped.items] == [late.id]
     by_due = svc.search({"q": "噪音扰民", "sort": "-current_due"}, people.lead)
     assert by_due.total == 3
+
+
+def test_doctests():
+    import doctest
+
+    import ticketing.search
+
+    assert doctest.testmod(ticketing.search).failed == 0

@@ -408,3 +408,15 @@ def test_service_from_settings_migrates_and_reads_the_limits(tmp_path):
     assert svc.limits.completion_days("咨询") == 2 and svc.limits.yellow_days == 1
     assert svc.area_code == "0530"
     assert svc.departments() == []  # migrated: the tables exist
+
+
+def test_calendar_changes_reach_other_nodes_after_the_ttl(engine, clock, people, monkeypatch):
+    import ticketing.service as service_module
+    from ticketing.service import TicketService
+
+    node_a, node_b = TicketService(engine, clock=clock), TicketService(engine, clock=clock)
+    assert node_a.calendar().source(2027) == "fallback"
+    node_b.set_calendar_days([{"day": "2027-01-01", "workday": False}], people.admin)
+    assert node_a.calendar().source(2027) == "fallback"  # cached
+    monkeypatch.setattr(service_module, "CALENDAR_TTL_S", 0)
+    assert node_a.calendar().source(2027) == "override"
