@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from recordings import scoring
@@ -53,3 +54,40 @@ def test_a_filed_score_is_kept_when_corrected(engine):
         assert (old.total, old.superseded, old.scorer, old.marks["taboo"]["points"]) == (100.0, True, "qa", 6.0)
         assert (new.version, new.supersedes_id, new.total, new.reason) == (2, first.id, 94.0, "复听发现禁用语")
     assert scoring.results(engine, "team") == [{"team": "一班", "scored": 1, "average": 94.0, "lowest": 94.0}]
+
+
+def _filed(engine) -> int:
+    with Session(engine, expire_on_commit=False) as s:
+        rec = Recording(base="hotline-20261123-101500-1763869600.1", operator="1024", status="ok")
+        s.add(rec)
+        s.commit()
+        full = {i.code: {"points": i.weight} for i in scoring.items(s)}
+        return scoring.file_score(s, recording_id=rec.id, scorer="qa", marks=full).id
+
+
+def _tamper(engine, sql: str, score_id: int) -> None:
+    with pytest.raises(sa.exc.DBAPIError, match="immutable"), engine.begin() as conn:
+        conn.execute(sa.text(sql), {"id": score_id})
+
+
+def test_the_database_refuses_edits_and_deletes_of_filed_scores(engine):
+    sid = _filed(engine)
+    _tamper(engine, "UPDATE qa_score SET total = 1 WHERE id = :id", sid)
+    _tamper(engine, "UPDATE qa_score SET scorer = 'someone' WHERE id = :id", sid)
+    _tamper(engine, "DELETE FROM qa_score WHERE id = :id", sid)
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_them_too(postgres_server):
+    from recordings.db import make_engine, migrate
+
+    engine = make_engine(postgres_server.create_database())
+    try:
+        migrate(engine)
+        sid = _filed(engine)
+        _tamper(engine, "UPDATE qa_score SET total = 1 WHERE id = :id", sid)
+        _tamper(engine, "DELETE FROM qa_score WHERE id = :id", sid)
+        with engine.begin() as conn:  # the one allowed change: superseded by a new version
+            conn.execute(sa.text("UPDATE qa_score SET superseded = true WHERE id = :id"), {"id": sid})
+    finally:
+        engine.dispose()
