@@ -253,6 +253,20 @@ class CtiState:
                 self._touch(seat, now, out)
         return out
 
+    def seed_history(self, records: Iterable[CallRecord]) -> int:
+        """Rebuild the rolling figures from the persisted call log after a bridge restart.
+
+        Only calls that reached a queue and were answered or abandoned count (``lost`` ones
+        never had an outcome). Returns how many were taken.
+        """
+        n = 0
+        for r in records:
+            if not r.queue or r.lost or r.wait_ms is None:
+                continue
+            self._stats(r.queue).add(Outcome(r.offered_at, r.answered_at is not None, r.wait_ms))
+            n += 1
+        return n
+
     def set_operator(self, seat: str, operator: str) -> None:
         """Who sits at the seat (known to the console, not to Asterisk)."""
         self._seat(seat, "").operator = operator

@@ -528,3 +528,22 @@ def test_real_transcript_conference() -> None:
     assert done.record.conference == confs[-1].conference == f"conf-{done.call_id}"
     seat = done.record.seat
     assert f.seat_states(seat)[-1] == "wrap_up"
+
+
+def test_figures_survive_a_bridge_restart_through_the_call_log(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(4.0, "1.1", "8001", "1.2", hold_s=4)
+    script.hangup(9.0, "1.1")
+    script.join(10.0, "3.1")
+    script.abandon(30.0, "3.1", hold_s=20)
+    script.hangup(30.01, "3.1")
+    f = Feed()
+    f.bytes(script.wire())
+    log = [e.record for e in f.of(d.CallCompleted)]
+    before = f.st.figures("hotline", now=T0 + 60)
+    fresh = CtiState(clock=lambda: T0 + 60)  # the bridge restarted: the call log is all it has
+    assert fresh.seed_history(log) == 2
+    assert fresh.figures("hotline") == before
+    assert (before.answered, before.abandoned, before.completion_24h) == (1, 1, 50.0)
