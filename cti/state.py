@@ -232,7 +232,9 @@ class CtiState:
             ev.AttendedTransfer: self._on_attended_transfer,
             ev.VarSet: self._on_varset,
             ev.UserEvent: self._on_user_event,
+            ev.Shutdown: self._on_shutdown,
         }
+        self._shutting_down = False  # Asterisk said Shutdown: its hang-ups are not the citizens' doing
 
     # ------------------------------------------------------------ entry points
 
@@ -343,6 +345,7 @@ class CtiState:
         Calls Asterisk no longer has are closed (``lost``); waiting callers we did not know are
         adopted; seats Asterisk forgot (it restarted) are returned to be re-added.
         """
+        self._shutting_down = False  # a new Asterisk session
         members = list(members)
         entries = list(entries)
         live = {c.uniqueid for c in channels} | {e.uniqueid for e in entries}
@@ -479,6 +482,7 @@ class CtiState:
 
     def _finish(self, call: Call, ts: float, out: list[DomainEvent], lost: bool = False) -> None:
         """The citizen's channel is gone: close the call and hand its record to the call log."""
+        lost = lost or self._shutting_down
         self.calls.pop(call.call_id, None)
         joined = bool(call.current_queue)
         if call.state in _WAITING and joined and not lost:
@@ -533,6 +537,11 @@ class CtiState:
         out.append(CallCompleted(at=ts, call_id=call.call_id, record=record))
 
     # ------------------------------------------------------------ handlers: calls
+
+    def _on_shutdown(self, e: ev.Shutdown) -> list[DomainEvent]:
+        # the hang-ups that follow are Asterisk stopping: close those calls as lost, not abandoned
+        self._shutting_down = True
+        return []
 
     def _on_newchannel(self, e: ev.Newchannel) -> list[DomainEvent]:
         # a citizen arriving on the inbound context: known (offered) before it reaches a queue

@@ -162,8 +162,10 @@ async def test_asterisk_restart_under_load_back_in_sync_within_5s(pbx, ami, sett
     print(f"bridge back in sync {elapsed:.2f} s after Asterisk booted")
     # a graceful stop reports each hang-up before closing AMI; whatever was not reported is
     # closed as lost at the resync: either way every call is closed exactly once
-    closed = [e.record.caller_num for e in bridge.of(d.CallCompleted) if e.record.caller_num in mine]
-    assert sorted(closed) == sorted(mine)
+    closed = [e.record for e in bridge.of(d.CallCompleted) if e.record.caller_num in mine]
+    assert sorted(r.caller_num for r in closed) == sorted(mine)
+    assert all(r.lost and not r.abandoned for r in closed)  # Asterisk stopped: not the citizens' doing
+    assert bridge.svc.state.figures(settings.queue_name).abandoned == 0
     assert "meal" in pbx.cli(f"queue show {settings.queue_name}")
 
 

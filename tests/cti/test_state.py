@@ -547,3 +547,27 @@ def test_figures_survive_a_bridge_restart_through_the_call_log(script) -> None:
     assert fresh.seed_history(log) == 2
     assert fresh.figures("hotline") == before
     assert (before.answered, before.abandoned, before.completion_24h) == (1, 1, 50.0)
+
+
+def test_asterisk_shutdown_hangups_are_lost_not_abandoned(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    script.join(5.0, "3.1")
+    script.events.append(
+        {"Event": "Shutdown", "Privilege": "system,all", "Shutdown": "Cleanly", "Restart": "False", "_wall": T0 + 9.0}
+    )
+    script.hangup(9.1, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    script.hangup(9.2, "1.1")
+    script.hangup(9.3, "3.1")
+    f = Feed()
+    f.bytes(script.wire())
+    assert not f.of(d.CallAbandoned)
+    records = {e.record.call_id: e.record for e in f.of(d.CallCompleted)}
+    assert records["3.1"].lost and not records["3.1"].abandoned
+    assert records["1.1"].lost and records["1.1"].seat == "8001"  # answered, cut by the stop
+    fig = f.st.figures("hotline", now=T0 + 10)
+    assert (fig.answered, fig.abandoned) == (1, 0)
+    f.st.resync([], [], [], now=T0 + 20)  # the new Asterisk: hang-ups are the citizens' again
+    assert f.st._shutting_down is False
