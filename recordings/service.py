@@ -52,9 +52,17 @@ def bus_listener(settings: Any, engine: sa.Engine) -> Callable[[Any], None]:
         if type(event).__name__ != "CallCompleted" or record is None or not record.recordings:
             return
         try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _register(record)
+        else:  # the bus calls listeners on the AMI read path: the database write goes to a thread
+            loop.run_in_executor(None, _register, record)
+
+    def _register(record: Any) -> None:
+        try:
             catalog.register_call(engine, settings, record)
         except Exception:  # never break the bridge for the catalog
-            log.exception("could not register the recording of call %s", getattr(event, "call_id", "?"))
+            log.exception("could not register the recording of call %s", getattr(record, "call_id", "?"))
 
     return on_envelope
 

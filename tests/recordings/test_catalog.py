@@ -145,3 +145,19 @@ def test_retention_purges_old_audio_keeps_the_metadata_and_logs_it(engine, rec_s
         assert s.get(Recording, rid).status == "purged"
         entry = s.exec(select(AccessLog).where(AccessLog.action == "purge")).one()
     assert (entry.username, entry.recording_id) == ("system", rid)
+
+
+async def test_inside_the_bridges_loop_the_listener_writes_from_a_thread(engine, rec_settings, spool, make_call):
+    import asyncio
+
+    base = make_call("1763866900.9")
+    bus = InProcessBus()
+    bus.add_listener(service.bus_listener(rec_settings, engine))
+    await bus.publish(CallCompleted(at=20.0, call_id="1763866900.9", record=call_record(base, seat="8004")))
+    for _ in range(100):
+        with Session(engine) as s:
+            rec = s.exec(select(Recording).where(Recording.base == base)).first()
+        if rec is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert rec is not None and rec.seat == "8004"
