@@ -167,6 +167,7 @@ class Settings(BaseSettings):
     qa_overlap_s: float = Field(1.0, description="抢话: the operator speaks over the caller this long")
     recordings_access_days: int = Field(7, description="an approved listening request is valid this long")
     qa_speech_rate_cpm: tuple[float, float] = Field((120.0, 280.0), description="operator chars/minute range")
+    qa_phrase_spotting: bool = Field(False, description="also spot the QA phrases on the operator leg with a Vosk grammar")
 
 
 @lru_cache

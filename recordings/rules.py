@@ -65,6 +65,7 @@ class RuleConfig:
     silence_s: float = 8.0
     overlap_s: float = 1.0
     segment_gap_s: float = 0.5  # words closer than this belong to one stretch of speech
+    spot_gap_s: float = 1.0  # spotted words closer than this may form one phrase
     speech_rate_cpm: tuple[float, float] = (120.0, 280.0)
     speech_rate_min_s: float = 10.0  # judge the rate only on this much operator speech
     dissatisfied: tuple[str, ...] = ("3",)  # survey digits that mean 不满意
@@ -153,14 +154,17 @@ def _segments(ws: Sequence[Word], idx: list[int], gap: float) -> list[tuple[floa
 # ------------------------------------------------------------------ the rules
 
 
-def check(ws: Sequence[Word], cfg: RuleConfig, *, job_number: str = "", survey: str = "") -> list[Finding]:
-    """All findings on one call, ordered by time. ``ws`` must be sorted by start."""
+def check(ws: Sequence[Word], cfg: RuleConfig, *, job_number: str = "", survey: str = "",
+          spotted: Sequence[Word] = ()) -> list[Finding]:
+    """All findings on one call, ordered by time. ``ws`` must be sorted by start. ``spotted`` are
+    the operator's phrases found by a Vosk grammar (:func:`spotting_phrases`): they count for
+    the greeting and the closing, and add forbidden phrases the free transcript missed."""
     op_idx = [i for i, w in enumerate(ws) if w.speaker == OPERATOR]
     cz_idx = [i for i, w in enumerate(ws) if w.speaker == CITIZEN]
     out: list[Finding] = []
-    out += greeting(ws, op_idx, cfg, job_number)
-    out += closing(ws, op_idx, cfg)
-    out += forbidden(ws, op_idx, cfg)
+    out += greeting(ws, op_idx, cfg, job_number, spotted)
+    out += closing(ws, op_idx, cfg, spotted)
+    out += forbidden(ws, op_idx, cfg, spotted)
     out += silences(ws, cfg)
     out += talk_over(ws, op_idx, cz_idx, cfg)
     out += speech_rate(ws, op_idx, cfg)
@@ -171,12 +175,28 @@ def check(ws: Sequence[Word], cfg: RuleConfig, *, job_number: str = "", survey: 
     return sorted(out, key=lambda f: (f.start, f.code))
 
 
-def greeting(ws: Sequence[Word], op_idx: list[int], cfg: RuleConfig, job_number: str) -> list[Finding]:
+def spotting_phrases(cfg: RuleConfig) -> list[str]:
+    """The grammar for phrase spotting: greeting, hotline names, closing and forbidden phrases
+    (those with an ``XX`` wildcard cannot be spotted). For the Chinese model write each phrase
+    as the model's words separated by spaces (``感谢 您 的 来电``); matching ignores the spaces."""
+    phrases = [*cfg.greeting_phrases, *cfg.hotline_names, *cfg.closing_phrases,
+               *(p for p in cfg.forbidden_phrases if "XX" not in p)]
+    return list(dict.fromkeys(phrases))
+
+
+def _spotted_text(spotted: Sequence[Word], lo: float, hi: float) -> str:
+    return "".join(normalise(w.word) for w in spotted if lo <= w.start < hi)
+
+
+def greeting(ws: Sequence[Word], op_idx: list[int], cfg: RuleConfig, job_number: str,
+             spotted: Sequence[Word] = ()) -> list[Finding]:
     """开头语: within the first N s the operator greets with the hotline name and the job number."""
     window = [i for i in op_idx if ws[i].start < cfg.greeting_window_s]
     text = _Text.of(ws, window)
+    text.text += "|" + _spotted_text(spotted, 0.0, cfg.greeting_window_s)
     first, last = (window[0], window[-1]) if window else (None, None)
     end = ws[last].end if last is not None else cfg.greeting_window_s
+    start = ws[first].start if first is not None else 0.0
     if not any(normalise(p) in text.text for p in cfg.greeting_phrases):
         return [Finding("greeting_missing", "开头语缺失", "error", 0.0, end, OPERATOR, first, last,
                         f"前 {cfg.greeting_window_s:g} 秒内未说问候语（{'、'.join(cfg.greeting_phrases)}）")]
@@ -187,32 +207,49 @@ def greeting(ws: Sequence[Word], op_idx: list[int], cfg: RuleConfig, job_number:
     if not job_ok:
         missing.append(f"工号{job_number}" if job_number else "工号")
     if missing:
-        return [Finding("greeting_incomplete", "开头语不完整", "warn", ws[first].start, end, OPERATOR, first, last,
+        return [Finding("greeting_incomplete", "开头语不完整", "warn", start, end, OPERATOR, first, last,
                         f"未报{'、'.join(missing)}")]
     return []
 
 
-def closing(ws: Sequence[Word], op_idx: list[int], cfg: RuleConfig) -> list[Finding]:
+def closing(ws: Sequence[Word], op_idx: list[int], cfg: RuleConfig, spotted: Sequence[Word] = ()) -> list[Finding]:
     """结束语: one of the closing phrases in the operator's last N s."""
     if not op_idx:
         return []
     last_end = ws[op_idx[-1]].end
     tail = [i for i in op_idx if ws[i].end >= last_end - cfg.closing_window_s]
-    text = _Text.of(ws, tail)
-    if any(normalise(p) in text.text for p in cfg.closing_phrases):
+    text = _Text.of(ws, tail).text + "|" + _spotted_text(spotted, last_end - cfg.closing_window_s, float("inf"))
+    if any(normalise(p) in text for p in cfg.closing_phrases):
         return []
     return [Finding("closing_missing", "结束语缺失", "warn", ws[tail[0]].start, last_end, OPERATOR, tail[0], tail[-1],
                     f"结束前未说{'或'.join(cfg.closing_phrases)}")]
 
 
-def forbidden(ws: Sequence[Word], op_idx: list[int], cfg: RuleConfig) -> list[Finding]:
-    """禁用语, each occurrence in the operator's speech."""
+def forbidden(ws: Sequence[Word], op_idx: list[int], cfg: RuleConfig, spotted: Sequence[Word] = ()) -> list[Finding]:
+    """禁用语, each occurrence in the operator's speech (free transcript, then spotted phrases)."""
     text = _Text.of(ws, op_idx)
     out = []
     for p in cfg.forbidden_phrases:
         for a, b in text.find(_phrase(p)):
             out.append(Finding("forbidden_phrase", "使用禁用语", "error", ws[a].start, ws[b].end, OPERATOR, a, b,
                                f"禁用语“{p}”"))
+    # spotted words arrive one by one ("说完了 没有"): look for phrases within runs of close words
+    runs: list[list[Word]] = []
+    for w in sorted(spotted, key=lambda w: w.start):
+        if runs and w.start - runs[-1][-1].end <= cfg.spot_gap_s:
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    for run in runs:
+        rtext = _Text.of(run, range(len(run)))
+        for p in cfg.forbidden_phrases:
+            for a, b in rtext.find(_phrase(p)):
+                start, end = run[a].start, run[b].end
+                if any(f.start < end and start < f.end for f in out):
+                    continue  # the free transcript has it already
+                span = [i for i in op_idx if ws[i].start < end + 0.2 and start - 0.2 < ws[i].end]
+                out.append(Finding("forbidden_phrase", "使用禁用语", "error", start, end, OPERATOR,
+                                   span[0] if span else None, span[-1] if span else None, f"禁用语“{p}”（短语识别）"))
     return out
 
 

@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from recordings import catalog, rules
 from recordings.models import Recording, Transcript, TranscriptionJob, TranscriptionRun
-from recordings.transcribe import load_model, model_path, transcribe_legs
+from recordings.transcribe import load_model, model_path, read_pcm, recognise, transcribe_legs
 
 log = logging.getLogger("recordings.worker")
 JOBS = TranscriptionJob.__table__  # type: ignore[attr-defined]
@@ -179,11 +179,19 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
             renew(engine, c, lease_s)
             last[0] = time.monotonic()
 
+    cfg = rules.RuleConfig.from_settings(settings)
     t0 = time.perf_counter()
     words, audio_s = transcribe_legs(model, legs, grammar=grammar, heartbeat=heartbeat)
+    spotted: list[rules.Word] = []
+    if getattr(settings, "qa_phrase_spotting", False) and "operator" in legs:
+        # a second, grammar-constrained pass over the operator's leg: phrases the free
+        # transcript garbles are often still found
+        pcm, _ = read_pcm(legs["operator"])
+        spotted = [rules.Word("operator", w["word"], w["start"], w["end"], w["conf"])
+                   for w in recognise(model, pcm, grammar=rules.spotting_phrases(cfg), heartbeat=heartbeat)]
     wall = time.perf_counter() - t0
-    found = rules.check([rules.Word.from_dict(w) for w in words], rules.RuleConfig.from_settings(settings),
-                        job_number=job_number, survey=survey)
+    found = rules.check([rules.Word.from_dict(w) for w in words], cfg, job_number=job_number, survey=survey,
+                        spotted=spotted)
     return complete(engine, c, words, [f.as_dict() for f in found], model_path(settings), round(audio_s, 3),
                     round(wall, 3))
 

@@ -135,3 +135,25 @@ def test_rules_follow_the_configuration():
 def test_display_text_removes_spaces_between_chinese_words():
     assert display_text(["您好", "12345", "热线"]) == "您好12345热线"
     assert display_text(["안녕하세요", "시민"]) == "안녕하세요 시민"
+
+
+def test_spotted_phrases_complete_a_garbled_greeting_and_closing():
+    garbled = [op("您", 0.5, 0.7), op("号", 1.0, 1.2), op("服务", 1.3, 1.8), op("谢谢", 9.0, 9.5)]
+    spotted = [op("您好", 0.5, 0.9), op("一二三四五", 1.0, 2.0), op("热线", 2.1, 2.5), op("一零二四", 2.6, 3.2),
+               op("号", 3.2, 3.4), op("感谢", 8.8, 9.1), op("您的来电", 9.1, 9.6)]
+    assert [f.code for f in check(garbled, CFG, job_number="1024")] == ["greeting_missing", "closing_missing"]
+    assert check(garbled, CFG, job_number="1024", spotted=spotted) == []
+
+
+def test_a_spotted_forbidden_phrase_over_several_words_points_at_the_transcript():
+    ws = transcript(*GREETING, op("说", 5.0, 5.2), op("好了", 5.3, 5.6), op("没", 5.7, 5.8), *CLOSING)
+    spotted = [op("说完了", 5.0, 5.4), op("没有", 5.45, 5.8)]
+    assert check(ws, CFG, job_number="1024", spotted=spotted) == [
+        Finding("forbidden_phrase", "使用禁用语", "error", 5.0, 5.8, OPERATOR, 7, 9, "禁用语“说完了没有”（短语识别）"),
+    ]
+
+
+def test_a_phrase_found_by_both_passes_is_one_finding():
+    ws = transcript(*GREETING, op("我不知道", 5.0, 5.8), *CLOSING)
+    found = check(ws, CFG, job_number="1024", spotted=[op("我 不 知道", 5.05, 5.75)])
+    assert [(f.code, f.detail) for f in found] == [("forbidden_phrase", "禁用语“我不知道”")]

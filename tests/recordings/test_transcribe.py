@@ -53,3 +53,18 @@ def test_a_queued_recording_is_transcribed_and_checked(engine, rec_settings, mak
     codes = [f["code"] for f in tr.findings]
     assert "greeting_missing" in codes  # Korean speech never says 您好
     assert worker.backlog(engine)["done"] == 1
+
+
+def test_phrase_spotting_finds_what_the_free_transcript_garbles(engine, rec_settings, make_call, vosk_model):
+    # a Korean "forbidden phrase" the demo operator really says (agent_ko: "네, 시민 상담 센터입니다…")
+    make_call("1763867300.3")
+    catalog.collect(engine, rec_settings, now=LATER)
+    spotting = rec_settings.model_copy(update={"qa_phrase_spotting": True, "qa_forbidden_phrases": ["시민 상담"]})
+    c = worker.claim(engine, "test", lease_s=30)
+    assert worker.process(engine, spotting, vosk_model, c, lease_s=30)
+    with Session(engine) as s:
+        tr = s.get(Transcript, c.recording_id)
+    free_text = "".join(w["word"] for w in tr.words if w["speaker"] == "operator")
+    hits = [f for f in tr.findings if f["code"] == "forbidden_phrase"]
+    assert hits, (free_text, tr.findings)
+    assert all(f["detail"] == "禁用语“시민 상담”（短语识别）" and 0 <= f["start"] < f["end"] < 6.0 for f in hits)
