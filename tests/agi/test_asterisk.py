@@ -190,6 +190,7 @@ async def test_a_half_header_client_does_not_delay_a_real_calls_lookup(pbx, ami,
 async def test_overflow_offers_a_callback_after_the_wait(pbx, ami, phones, settings, audio_dir, agi_rig):
     rig = await agi_rig(agi_overflow_wait_s=3)
     seat = settings.seats[0]
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("sil", 60)), ring_ms=500, talk_ms=3000)
     pbx.sign_in(seat)
     pbx.cli(f"queue pause member PJSIP/{seat} queue {settings.queue_name} reason test")  # all seats busy
     caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
@@ -202,10 +203,12 @@ async def test_overflow_offers_a_callback_after_the_wait(pbx, ami, phones, setti
     assert len(ami.find("QueueCallerJoin")) == 1  # did not go back to the queue
 
 
-async def test_declining_the_overflow_offer_keeps_the_callers_place(pbx, ami, settings, agi_rig):
+async def test_declining_the_overflow_offer_keeps_the_callers_place(pbx, ami, phones, settings, audio_dir,
+                                                                     agi_rig):
     await agi_rig(agi_overflow_wait_s=3)
     seat = settings.seats[0]
-    pbx.sign_in(seat)
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("sil", 60)), ring_ms=500, talk_ms=3000)
+    pbx.sign_in(seat)  # registered (an unreachable phone is no seat) but busy
     pbx.cli(f"queue pause member PJSIP/{seat} queue {settings.queue_name} reason test")
     await local_call(ami, settings, PLAIN, hold_s=60, sound="silence/1")
     first = await ami.wait_for("QueueCallerJoin", 15, CallerIDNum=PLAIN)
