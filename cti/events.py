@@ -166,6 +166,13 @@ class Hangup(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SoftHangupRequest(ChannelEvent):
+    """``cause`` holds Asterisk's soft-hangup flags: 4 (AST_SOFTHANGUP_SHUTDOWN) = Asterisk stopping."""
+
+    cause: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BridgeEvent(ChannelEvent):
     bridge_uniqueid: str = ""
     bridge_type: str = ""
@@ -487,6 +494,7 @@ BUILDERS: dict[str, Builder] = {
     "QueueMemberStatus": lambda h, ts: QueueMemberStatus(**_member(h, ts)),
     "Newchannel": lambda h, ts: Newchannel(**_chan(h, ts)),
     "Hangup": lambda h, ts: Hangup(**_chan(h, ts), cause=_i(h.get("Cause")), cause_txt=_s(h.get("Cause-txt"))),
+    "SoftHangupRequest": lambda h, ts: SoftHangupRequest(**_chan(h, ts), cause=_i(h.get("Cause"))),
     "BridgeEnter": lambda h, ts: BridgeEnter(**_bridge(h, ts), swap_uniqueid=_s(h.get("SwapUniqueid"))),
     "BridgeLeave": lambda h, ts: BridgeLeave(**_bridge(h, ts)),
     "ConfbridgeJoin": lambda h, ts: ConfbridgeJoin(**_conf(h, ts)),

@@ -93,6 +93,7 @@ class Call:
     recordings: list[str] = field(default_factory=list)
     survey: str = ""
     callback_requested: bool = False
+    cut_by_shutdown: bool = False  # Asterisk stopping hung it up: lost, not abandoned
     variables: dict[str, str] = field(default_factory=dict)
 
     def view(self, now: float) -> dict:
@@ -233,6 +234,7 @@ class CtiState:
             ev.VarSet: self._on_varset,
             ev.UserEvent: self._on_user_event,
             ev.Shutdown: self._on_shutdown,
+            ev.SoftHangupRequest: self._on_soft_hangup,
         }
         self._shutting_down = False  # Asterisk said Shutdown: its hang-ups are not the citizens' doing
 
@@ -482,7 +484,7 @@ class CtiState:
 
     def _finish(self, call: Call, ts: float, out: list[DomainEvent], lost: bool = False) -> None:
         """The citizen's channel is gone: close the call and hand its record to the call log."""
-        lost = lost or self._shutting_down
+        lost = lost or self._shutting_down or call.cut_by_shutdown
         self.calls.pop(call.call_id, None)
         joined = bool(call.current_queue)
         if call.state in _WAITING and joined and not lost:
@@ -541,6 +543,14 @@ class CtiState:
     def _on_shutdown(self, e: ev.Shutdown) -> list[DomainEvent]:
         # the hang-ups that follow are Asterisk stopping: close those calls as lost, not abandoned
         self._shutting_down = True
+        return []
+
+    def _on_soft_hangup(self, e: ev.SoftHangupRequest) -> list[DomainEvent]:
+        # Asterisk hangs every channel up (flag 4) *before* it sends Shutdown
+        if e.cause & 4:
+            call = self.calls.get(e.uniqueid)
+            if call is not None:
+                call.cut_by_shutdown = True
         return []
 
     def _on_newchannel(self, e: ev.Newchannel) -> list[DomainEvent]:
@@ -666,6 +676,8 @@ class CtiState:
         call = self.calls.get(e.uniqueid)
         if call is None:
             self.ignored += 1
+            return []
+        if call.cut_by_shutdown:  # Asterisk is stopping, the citizen did not give up
             return []
         out: list[DomainEvent] = []
         wait = round((e.ts - call.queued_at) * 1000)

@@ -571,3 +571,18 @@ def test_asterisk_shutdown_hangups_are_lost_not_abandoned(script) -> None:
     assert (fig.answered, fig.abandoned) == (1, 0)
     f.st.resync([], [], [], now=T0 + 20)  # the new Asterisk: hang-ups are the citizens' again
     assert f.st._shutting_down is False
+
+
+def test_shutdown_softhangups_come_first_then_abandon_and_hangup(script) -> None:
+    # the order a `core stop now` really produces (recorded on Asterisk 22)
+    _signed_in(script, "8001")
+    script.join(0.0, "3.1")
+    script._mk("SoftHangupRequest", 9.0, base="Newchannel", Cause="4", **script.citizen("3.1"))
+    script.abandon(9.01, "3.1", hold_s=9)
+    script.hangup(9.02, "3.1")
+    f = Feed()
+    f.bytes(script.wire())
+    assert not f.of(d.CallAbandoned)
+    [done] = f.of(d.CallCompleted)
+    assert done.record.lost and not done.record.abandoned
+    assert f.st.figures("hotline", now=T0 + 10).abandoned == 0
