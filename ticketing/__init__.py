@@ -9,7 +9,8 @@ Public surface (import from here or the named module):
 - ``ticketing.routes``: ``router`` (FastAPI) for ``/api/tickets``, ``/api/kb``, ``/api/departments``,
   ``/api/callers``, ``/api/calendar``.
 - ``ticketing.seed``: ``seed_demo(engine, tickets=300)`` for the demo city.
-- ``ticketing.duplicates.warm_up()``: load jieba once at start (~1–2 s).
+- ``ticketing.service.warm_up()``: load jieba and the number geocoder at start (~2 s), so the
+  first intake and the first AGI lookup are not slow.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _LAZY = {
     "migrate": "ticketing.db",
     "make_engine": "ticketing.db",
     "seed_demo": "ticketing.seed",
+    "warm_up": "ticketing.service",
 }
 
 __all__ = list(_LAZY)

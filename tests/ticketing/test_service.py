@@ -420,3 +420,13 @@ def test_calendar_changes_reach_other_nodes_after_the_ttl(engine, clock, people,
     assert node_a.calendar().source(2027) == "fallback"  # cached
     monkeypatch.setattr(service_module, "CALENDAR_TTL_S", 0)
     assert node_a.calendar().source(2027) == "override"
+
+
+def test_warm_up_loads_jieba_and_the_geocoder():
+    from ticketing import duplicates
+    from ticketing.callers import location_of
+    from ticketing.service import warm_up
+
+    warm_up()
+    assert duplicates._ready
+    assert location_of.cache_info().currsize >= 2
