@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -29,11 +30,16 @@ class WeightsIn(BaseModel):
     weights: dict[str, int]
 
 
+def _utc(dt: datetime | None) -> str | None:
+    # SQLite hands back naive UTC: say so, or browsers read it as their local time
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat() if dt else None
+
+
 def recording_out(rec: Any, files: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": rec.id, "base": rec.base, "uniqueid": rec.uniqueid, "seat": rec.seat, "operator": rec.operator,
         "caller_num": rec.caller_num, "ticket_id": rec.ticket_id, "survey": rec.survey,
-        "started_at": rec.started_at.isoformat() if rec.started_at else None, "status": rec.status,
+        "started_at": _utc(rec.started_at), "status": rec.status,
         "problem": rec.problem, "duration_s": rec.duration_s,
         "files": {leg: {"size_bytes": f.size_bytes, "duration_s": f.duration_s, "sha256": f.sha256,
                         "status": f.status, "problem": f.problem} for leg, f in files.items()},

@@ -142,3 +142,31 @@ def test_an_operator_without_approval_gets_no_audio_and_the_attempt_is_logged(se
     assert {(e["action"], e["allowed"], e["leg"]) for e in denied} == {("denied", False, "peaks"),
                                                                        ("denied", False, "mixed")}
     lead.close()
+
+
+def test_a_lead_approves_from_the_list_and_the_operator_then_hears_the_call(served, browser):
+    url, rid, _ = served
+    op = signed_in(browser, url, "op1024", "demo1024")
+    page = op.new_page()
+    page.goto(f"{url}/qa/{rid}")
+    page.wait_for_selector("#no-audio:not([hidden])", timeout=15000)
+    page.fill("#request-form input[name=reason]", "复核本人通话")
+    page.click("#request-form button")
+    page.wait_for_function("document.getElementById('request-state').textContent.includes('等待班长审批')")
+
+    lead = signed_in(browser, url, "lead", "demolead")
+    board = lead.new_page()
+    board.goto(f"{url}/qa")
+    board.wait_for_selector(f"#recordings a[href='/qa/{rid}']", timeout=15000)
+    row = board.locator("#requests tbody tr", has_text="op1024")
+    row.wait_for(timeout=15000)
+    assert "复核本人通话" in row.inner_text()
+    row.get_by_role("button", name="批准").click()
+    board.wait_for_function("document.querySelector('#requests tbody').textContent.includes('没有待审批的申请')")
+    assert "%" in board.locator("#progress-text").inner_text()
+    lead.close()
+
+    page.reload()
+    page.wait_for_selector("#player-box:not([hidden])", timeout=15000)
+    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=15000)
+    op.close()

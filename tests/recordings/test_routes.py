@@ -75,6 +75,7 @@ def test_metadata_transcript_and_findings(app_env):
     assert r.status_code == 200
     body = r.json()
     assert (body["seat"], body["operator"], body["status"], body["survey"]) == ("8001", "1024", "ok", "1")
+    assert body["started_at"] == "2025-11-23T03:20:00+00:00"  # the uniqueid's epoch, said as UTC
     assert body["transcript"]["text"] == {"citizen": "路灯坏了", "operator": "您好喂"}
     assert {f["code"] for f in body["findings"]} >= {"forbidden_phrase", "greeting_incomplete"}
     assert set(body["files"]) == {"mixed", "citizen", "operator"} and body["audio"]["allowed"] is True
