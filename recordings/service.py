@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing as mp
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +43,11 @@ def run(settings: Any, workers: int | None = None, *, drain: bool = False, quiet
         if not quiet:
             print(worker.progress_line(b), file=sys.stderr, flush=True)
 
+    if stop is None:
+        stop = mp.get_context("spawn").Event()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (systemd, docker stop): workers finish their current recording, then all exit
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     return worker.supervise(settings, n, drain=drain, stop=stop, progress=show, lease_s=lease_s, grammar=grammar)
 
 

@@ -210,8 +210,11 @@ def work(settings: Any, *, drain: bool = False, stop: Any = None, poll_s: float 
     model = load_model(model_path(settings))
     lease_s = lease_s or settings.transcribe_lease_s
     name, done = worker_name(), 0
+    parent = os.getppid()
     try:
         while not (stop is not None and stop.is_set()):
+            if os.getppid() != parent:
+                break  # the supervisor is gone (killed): do not linger as an orphan
             c = claim(engine, name, lease_s, settings.transcribe_max_attempts)
             if c is None:
                 b = backlog(engine)

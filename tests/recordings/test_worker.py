@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -58,3 +59,33 @@ def test_a_worker_killed_mid_job_restarts_and_the_backlog_finishes_once_each(eng
     again = next(j for j in jobs if j.id == victim.job_id)
     assert again.state == "done" and again.attempts == 2 and again.token != victim.token  # …it was claimed again
     assert len(transcripts) == 3 and all(t.words for t in transcripts)
+
+
+def test_sigterm_stops_the_supervisor_and_its_workers(engine, rec_settings, make_call, tmp_path):
+    import subprocess
+    import sys
+
+    make_call("1763867400.1", total_s=4.0)
+    catalog.collect(engine, rec_settings, now=LATER)
+    script = ("import sys; from hotline.settings import Settings; from recordings.service import run; "
+              f"run(Settings(var_dir={str(rec_settings.var_dir)!r}, ami_port=1, agi_port=1), workers=1)")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=str(Path(__file__).resolve().parents[2]),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with Session(engine) as s:
+                done = s.exec(select(TranscriptionRun).where(TranscriptionRun.outcome == "done")).first()
+            if done is not None:
+                break
+            time.sleep(0.2)
+        assert done is not None, "the worker never finished its job"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "转写 [" in proc.stderr.read()  # the progress line
+    worker_pid = int(done.worker.rsplit(":", 1)[1])
+    time.sleep(0.5)
+    assert not Path(f"/proc/{worker_pid}").exists()
