@@ -164,6 +164,8 @@ def test_a_lead_approves_from_the_list_and_the_operator_then_hears_the_call(serv
     row.get_by_role("button", name="批准").click()
     board.wait_for_function("document.querySelector('#requests tbody').textContent.includes('没有待审批的申请')")
     assert "%" in board.locator("#progress-text").inner_text()
+    if shot := os.environ.get("HOTLINE_QA_SCREENSHOT"):
+        board.screenshot(path=shot.replace(".png", "-list.png"))
     lead.close()
 
     page.reload()
