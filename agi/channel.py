@@ -8,9 +8,28 @@ with a timeout on every read.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Protocol
 
 from agi.protocol import AgiEnv, Reply, Splitter, command
+
+_NAME = re.compile(r"_{0,2}[A-Z][A-Z0-9_]*")
+_ARRAY_UNSAFE = frozenset('"\\()')
+
+
+def array_assignment(values: dict[str, str]) -> tuple[str, str]:
+    """One ``SET VARIABLE`` for many: ``ARRAY(A,B)`` = ``"a","b"``. Asterisk splits the value on
+    commas outside quotes and parentheses and drops the quotes, so quotes, backslashes and
+    parentheses inside a value become their full-width forms.
+
+    >>> array_assignment({"__HL_LOCATION": '山东省"菏泽"(市)', "__HL_FLAGS": "repeat,overdue"})
+    ('ARRAY(__HL_LOCATION,__HL_FLAGS)', '"山东省＂菏泽＂（市）","repeat,overdue"')
+    """
+    for name in values:
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"bad variable name {name!r}")
+    table = str.maketrans({'"': "＂", "\\": "＼", "(": "（", ")": "）"})
+    return (f"ARRAY({','.join(values)})", ",".join(f'"{str(v).translate(table)}"' for v in values.values()))
 
 
 class AgiHangup(Exception):
@@ -65,7 +84,8 @@ class AgiChannel:
             if left <= 0:
                 raise AgiTimeout("no reply from Asterisk")
             try:
-                data = await asyncio.wait_for(self._reader.read(4096), left)
+                async with asyncio.timeout(left):  # no extra task per read, unlike wait_for
+                    data = await self._reader.read(4096)
             except TimeoutError:
                 raise AgiTimeout("no reply from Asterisk") from None
             except (ConnectionError, OSError):
@@ -99,11 +119,18 @@ class AgiChannel:
         return reply.data or "" if reply.result == 1 else ""
 
     async def set_variables(self, values: dict[str, str]) -> None:
-        # one command per round trip: res_agi reads commands through a stdio buffer and only
-        # looks for the next one when the socket is readable again, so a pipelined batch stalls
-        # after its first line (seen on Asterisk 22)
-        for k, v in values.items():
-            await self._send([command("SET VARIABLE", k, v)])
+        # Never pipelined: res_agi reads commands through a stdio buffer and only looks for the
+        # next one when the socket is readable again, so a second line in flight stalls (seen on
+        # Asterisk 22). Several variables go in one command instead, through ARRAY(); a value
+        # ARRAY would alter (quotes, backslashes, parentheses) goes alone, exactly as it is.
+        plain = {k: v for k, v in values.items() if not _ARRAY_UNSAFE.intersection(str(v))}
+        alone = [(k, v) for k, v in values.items() if k not in plain]
+        if len(plain) == 1:
+            alone += list(plain.items())
+        elif plain:
+            await self._send([command("SET VARIABLE", *array_assignment(plain))])
+        for name, value in alone:
+            await self._send([command("SET VARIABLE", name, value)])
 
     async def play(self, *sounds: str) -> None:
         if sounds:

@@ -119,7 +119,8 @@ class FastAgiServer:
                 left = deadline - loop.time()
                 if left <= 0:
                     raise TimeoutError
-                split.feed(await asyncio.wait_for(reader.read(4096), left))
+                async with asyncio.timeout(left):
+                    split.feed(await reader.read(4096))
             env = parse_env(lines)
         except TimeoutError:
             self.refused += 1
@@ -158,7 +159,9 @@ class FastAgiServer:
             outcome = "error"
             log.exception(kv("flow_failed", **fields))
         finally:
-            log.info(kv("session", outcome=outcome, ms=f"{(time.perf_counter() - started) * 1000:.1f}", **fields))
+            if log.isEnabledFor(logging.INFO):
+                ms = f"{(time.perf_counter() - started) * 1000:.1f}"
+                log.info(kv("session", outcome=outcome, ms=ms, **fields))
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -105,10 +105,42 @@ def asterisk_parse_args(line: str) -> list[str]:
 Responder = Callable[[list[str]], "list[bytes] | bytes"]
 
 
+def app_args(text: str) -> list[str]:
+    """How Asterisk splits a function's or application's arguments (ast_app_separate_args): on
+    commas outside quotes and parentheses, dropping the quotes and backslash escapes."""
+    out, cur, quoted, depth, escaped = [], [], False, 0, False
+    for ch in text:
+        if escaped:
+            cur.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "(" and not quoted:
+            depth += 1
+            cur.append(ch)
+        elif ch == ")" and not quoted:
+            depth -= 1
+            cur.append(ch)
+        elif ch == "," and not quoted and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
 def default_reply(args: list[str], variables: dict[str, str], keys: list[str]) -> bytes:
     verb = " ".join(args[:2]).upper()
     if verb == "SET VARIABLE":
-        variables[args[2]] = args[3]
+        name, value = args[2], args[3]
+        if name.startswith("ARRAY(") and name.endswith(")"):
+            for k, v in zip(app_args(name[6:-1]), app_args(value), strict=False):
+                variables[k] = v
+        else:
+            variables[name] = value
         return b"200 result=1\n"
     if verb == "GET FULL" or verb == "GET VARIABLE":
         name = args[-1].removeprefix("${").removesuffix("}")

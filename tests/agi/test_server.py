@@ -124,3 +124,11 @@ async def test_sessions_over_the_cap_are_closed_at_once_and_stop_cuts_the_rest(s
     await asyncio.wait_for(asyncio.gather(*slow), 2)
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", server.port)
+
+
+async def test_many_variables_go_in_one_command_and_odd_values_alone(server) -> None:
+    client = AgiClient("127.0.0.1", server.port, variables={"HL_SEATS": "3"})
+    await client.run()
+    sets = [c for c in client.commands if c[:2] == ["SET", "VARIABLE"]]
+    assert [c[2] for c in sets] == ["ARRAY(__HL_LOCATION,HL_SEEN)", "__HL_NAME"]  # 2 round trips, not 3
+    assert client.variables["HL_SEEN"] == "3"
