@@ -65,6 +65,36 @@ def _web(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cti(_args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from cti.service import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(get_settings()))
+    return 0
+
+
+def _agi(_args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from agi.service import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(get_settings()))
+    return 0
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    from recordings.service import run
+
+    counts = run(get_settings(), workers=args.workers, drain=args.drain)
+    print(counts)
+    return 0
+
+
 def _seed(args: argparse.Namespace) -> int:
     from ticketing.seed import seed_demo
     from ticketing.service import service_from_settings
@@ -99,6 +129,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--language", choices=["cmn", "ko"], default="cmn")
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(fn=_simulate)
+
+    sub.add_parser("cti", help="the CTI bridge alone (AMI → state → bus)").set_defaults(fn=_cti)
+    sub.add_parser("agi", help="the FastAGI server alone (lookup, survey, status query)").set_defaults(fn=_agi)
+    t = sub.add_parser("transcribe", help="transcription workers (Vosk) over the recordings backlog")
+    t.add_argument("--workers", type=int, default=None, help="worker processes (default: the setting)")
+    t.add_argument("--drain", action="store_true", help="stop when the backlog is empty")
+    t.set_defaults(fn=_transcribe)
 
     d = sub.add_parser("seed", help="demo data: departments, knowledge base, historical tickets")
     d.add_argument("--tickets", type=int, default=300)
