@@ -248,6 +248,9 @@ class Splitter:
 # --- commands --------------------------------------------------------------------------------
 
 
+_CONTROL = {c: " " for c in [*range(32), 127]}
+
+
 def quote(value: object) -> str:
     """One AGI argument, always double-quoted: Asterisk splits on spaces outside quotes and
     takes ``\\`` as an escape. Line breaks and control characters would end or corrupt the
@@ -258,7 +261,7 @@ def quote(value: object) -> str:
     >>> quote("")
     '""'
     """
-    text = "".join(ch if ch >= " " and ch != "\x7f" else " " for ch in str(value))
+    text = str(value).translate(_CONTROL)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
