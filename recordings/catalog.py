@@ -200,8 +200,14 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | Non
     with Session(engine) as session:
         rec = session.exec(select(Recording).where(Recording.base == base)).first()
         if rec is not None and rec.status not in ("pending",):
-            # already stored: a second copy in the spool is left for an operator to look at
-            log.warning("recording %s is in the spool again; left there", base)
+            # already stored: a second copy is set aside (never overwrites the first) for a person to look at
+            aside = storage_dir(settings) / "duplicates" / f"{int(time.time())}"
+            aside.mkdir(parents=True, exist_ok=True)
+            for leg in LEGS:
+                src = spool / f"{base}{SUFFIX[leg]}.wav"
+                if src.exists():
+                    shutil.move(str(src), str(aside / src.name))
+            log.warning("recording %s was in the spool again; set aside in %s", base, aside)
             return None
         if rec is None:
             uid = uniqueid_of(base)

@@ -161,3 +161,14 @@ async def test_inside_the_bridges_loop_the_listener_writes_from_a_thread(engine,
             break
         await asyncio.sleep(0.05)
     assert rec is not None and rec.seat == "8004"
+
+
+def test_a_second_copy_of_a_stored_recording_is_set_aside_not_overwritten(engine, rec_settings, spool, make_call):
+    base = make_call("1763867000.5")
+    [rid] = catalog.collect(engine, rec_settings, now=LATER)
+    first = catalog.paths(engine, rid)["mixed"]
+    make_call("1763867000.5")
+    assert catalog.collect(engine, rec_settings, now=LATER) == []
+    assert list(spool.iterdir()) == []
+    aside = list((catalog.storage_dir(rec_settings) / "duplicates").glob(f"*/{base}.wav"))
+    assert len(aside) == 1 and sha(first.path) == first.sha256
