@@ -267,7 +267,29 @@ class CallRecord(SQLModel, table=True):
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     seat: str = Field(default="", max_length=SHORT)
     recording_id: str = Field(default="", max_length=MEDIUM)
-    started_at: datetime | None = _dt()
+    started_at: datetime | None = _dt(index=True)
+    # --- the call log (ticketing.calls): what the CTI bridge saw, persisted when the call ends
+    caller_name: str = Field(default="", max_length=SHORT)
+    location: str = Field(default="", max_length=SHORT)
+    queue: str = Field(default="", max_length=SHORT, index=True)
+    seats_rung: str = Field(default="", max_length=MEDIUM)  # comma separated, in ringing order
+    operator: str = Field(default="", max_length=SHORT)  # account user name at the answering seat
+    answered_at: datetime | None = _dt()
+    ended_at: datetime | None = _dt(index=True)
+    wait_ms: int | None = None  # join → answer (or → abandon), from Asterisk's timestamps
+    within_rule: bool = False  # answered within the 15 s rule
+    talk_s: float = 0.0
+    abandoned: bool = Field(default=False, index=True)
+    lost: bool = False  # cut by an Asterisk restart: neither answered nor abandoned
+    transferred_to: str = Field(default="", max_length=SHORT)
+    conference: str = Field(default="", max_length=SHORT)
+    recordings: str = Field(default="", max_length=LONG)  # file names, comma separated
+    survey: int | None = None  # 1 满意, 2 基本满意, 3 不满意
+    callback_requested: bool = False
+    callback_reason: str = Field(default="", max_length=SHORT)
+    called_back_at: datetime | None = _dt()  # 未接来电回拨: when someone called the citizen back
+    called_back_by: str = Field(default="", max_length=SHORT)
+    callback_note: str = Field(default="", max_length=MEDIUM)
 
 
 class ConfidentialRead(SQLModel, table=True):

@@ -72,7 +72,7 @@ CLOSED = (Status.CLOSED, Status.ARCHIVED)
 OPEN_STATUSES = [st.value for st in Status if st not in (*CLOSED, Status.DRAFT)]
 MASK = "（保密）"
 CALENDAR_TTL_S = 300
-COUNT_CAP = 500  # counting every match of a common two-character word over a million rows is slow
+COUNT_CAP = 200  # "200+" (ten pages): counting every match of a common word costs more than the page
 EXPORT_MAX = 50000
 SUPERVISE_AUTO = {
     "emergency": "突发紧急事项",

@@ -1,0 +1,241 @@
+"""The call log: every call the CTI bridge saw, persisted when it ends, and the callback list.
+
+The bridge hands each finished call to :meth:`CallLog.record`; the AGI survey and the after-hours
+callback request arrive separately (often before the call has ended) and are merged in by the
+call's id, whichever comes first. Abandoned calls and callback requests form the callback list
+(未接来电回拨) that operators and leads work through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from ticketing.callers import location_of, normalize_number
+from ticketing.db import session_scope
+from ticketing.models import CallRecord, Ticket, TicketEvent
+
+SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
+
+
+@dataclass(frozen=True, slots=True)
+class CallEntry:
+    """One finished call as the bridge reports it (epoch seconds from Asterisk's clock)."""
+
+    uniqueid: str
+    caller_number: str
+    offered_at: float
+    ended_at: float
+    caller_name: str = ""
+    queue: str = ""
+    seats_rung: tuple[str, ...] = ()
+    seat: str = ""
+    operator: str = ""
+    answered_at: float | None = None
+    wait_ms: int | None = None
+    within_rule: bool = False
+    talk_s: float = 0.0
+    abandoned: bool = False
+    lost: bool = False
+    transferred_to: str = ""
+    conference: str = ""
+    recordings: tuple[str, ...] = ()
+    survey: int | None = None
+    callback_requested: bool = False
+    location: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def _at(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def as_dict(rec: CallRecord) -> dict[str, object]:
+    """The ``/api/calls`` shape (DESIGN.md §3)."""
+    return {
+        "id": rec.uniqueid,
+        "caller": rec.caller_number,
+        "caller_name": rec.caller_name,
+        "location": rec.location,
+        "queue": rec.queue,
+        "seats_rung": [s for s in rec.seats_rung.split(",") if s],
+        "seat": rec.seat,
+        "operator": rec.operator,
+        "offered": _iso(rec.started_at),
+        "answered": _iso(rec.answered_at),
+        "ended": _iso(rec.ended_at),
+        "wait_s": round(rec.wait_ms / 1000, 3) if rec.wait_ms is not None else None,
+        "within_15s": rec.within_rule,
+        "talk_s": round(rec.talk_s, 1),
+        "abandoned": rec.abandoned,
+        "lost": rec.lost,
+        "transferred_to": rec.transferred_to,
+        "conference": rec.conference,
+        "recordings": [r for r in rec.recordings.split(",") if r],
+        "recording_id": rec.recording_id or None,
+        "ticket_id": rec.ticket_id,
+        "survey": rec.survey,
+        "survey_label": SURVEY_LABELS.get(rec.survey or 0, ""),
+        "callback_requested": rec.callback_requested,
+        "called_back_at": _iso(rec.called_back_at),
+        "called_back_by": rec.called_back_by,
+        "callback_note": rec.callback_note,
+    }
+
+
+class CallLog:
+    def __init__(self, engine: sa.Engine, area_code: str = "0530") -> None:
+        self.engine = engine
+        self.area_code = area_code
+
+    def _row(self, s: Session, uniqueid: str, caller: str = "") -> CallRecord:
+        rec = s.exec(select(CallRecord).where(CallRecord.uniqueid == uniqueid)).first()
+        if rec is None:
+            number = normalize_number(caller, self.area_code)
+            rec = CallRecord(uniqueid=uniqueid, caller_number=number, location=location_of(number))
+            s.add(rec)
+        return rec
+
+    def record(self, entry: CallEntry) -> int:
+        """Store a finished call; idempotent on its id, keeping a survey or callback request already merged."""
+        with session_scope(self.engine) as s:
+            rec = self._row(s, entry.uniqueid, entry.caller_number)
+            rec.caller_number = normalize_number(entry.caller_number, self.area_code) or rec.caller_number
+            rec.location = entry.location or rec.location or location_of(rec.caller_number)
+            rec.caller_name = entry.caller_name[:64]
+            rec.queue = entry.queue
+            rec.seats_rung = ",".join(entry.seats_rung)[:200]
+            rec.seat = entry.seat
+            rec.operator = entry.operator
+            rec.started_at = _at(entry.offered_at)
+            rec.answered_at = _at(entry.answered_at)
+            rec.ended_at = _at(entry.ended_at)
+            rec.wait_ms = entry.wait_ms
+            rec.within_rule = entry.within_rule
+            rec.talk_s = entry.talk_s
+            rec.abandoned = entry.abandoned
+            rec.lost = entry.lost
+            rec.transferred_to = entry.transferred_to[:64]
+            rec.conference = entry.conference[:64]
+            rec.recordings = ",".join(entry.recordings)[:4000]
+            rec.recording_id = entry.recordings[0].removesuffix(".wav") if entry.recordings else rec.recording_id
+            if entry.survey is not None:
+                rec.survey = entry.survey
+            rec.callback_requested = rec.callback_requested or entry.callback_requested
+            s.flush()
+            return int(rec.id or 0)
+
+    def record_survey(self, uniqueid: str, score: int | None, caller: str = "", by: str = "ivr") -> None:
+        """The post-call survey: on the call, and in the history of the ticket the call produced."""
+        if score not in SURVEY_LABELS:
+            return  # no answer, or a key that means nothing: nothing to store
+        with session_scope(self.engine) as s:
+            rec = self._row(s, uniqueid, caller)
+            rec.survey = score
+            if rec.ticket_id is not None and s.get(Ticket, rec.ticket_id) is not None:
+                ticket = s.get(Ticket, rec.ticket_id)
+                assert ticket is not None
+                s.add(TicketEvent(ticket_id=rec.ticket_id, at=datetime.now(UTC), actor=by, actor_role="citizen",
+                                  action="survey", from_status=ticket.status, to_status=ticket.status,
+                                  note=f"来电满意度评价：{SURVEY_LABELS[score]}"))
+
+    def request_callback(self, uniqueid: str, caller: str, reason: str = "") -> None:
+        """The citizen asked to be called back (after hours, all seats busy): onto the callback list."""
+        with session_scope(self.engine) as s:
+            rec = self._row(s, uniqueid, caller)
+            rec.callback_requested = True
+            rec.callback_reason = reason[:64]
+            if rec.started_at is None:
+                rec.started_at = datetime.now(UTC)
+
+    def list(self, since: datetime | None = None, until: datetime | None = None, number: str = "",
+             queue: str = "", limit: int = 200, offset: int = 0) -> list[dict[str, object]]:
+        """Newest first; ``number`` matches the normalised caller number exactly."""
+        q = select(CallRecord).where(CallRecord.started_at.is_not(None))  # type: ignore[union-attr]
+        if since:
+            q = q.where(CallRecord.started_at >= since)  # type: ignore[operator]
+        if until:
+            q = q.where(CallRecord.started_at < until)  # type: ignore[operator]
+        if number:
+            q = q.where(CallRecord.caller_number == normalize_number(number, self.area_code))
+        if queue:
+            q = q.where(CallRecord.queue == queue)
+        q = q.order_by(CallRecord.started_at.desc()).offset(offset).limit(min(limit, 1000))  # type: ignore[union-attr]
+        with Session(self.engine) as s:
+            return [as_dict(r) for r in s.exec(q)]
+
+    def callbacks(self, include_done: bool = False, days: int = 7,
+                  now: datetime | None = None) -> list[dict[str, object]]:
+        """未接来电回拨: abandoned calls and callback requests of the last ``days``, oldest first.
+
+        A number that got through later is marked ``answered_later`` (it may need no callback).
+        """
+        now = now or datetime.now(UTC)
+        start = now - timedelta(days=days)
+        wanted = sa.or_(CallRecord.abandoned.is_(True), CallRecord.callback_requested.is_(True))  # type: ignore[attr-defined]
+        q = select(CallRecord).where(wanted, CallRecord.started_at >= start)  # type: ignore[operator]
+        if not include_done:
+            q = q.where(CallRecord.called_back_at.is_(None))  # type: ignore[union-attr]
+        q = q.order_by(CallRecord.started_at)  # type: ignore[arg-type]
+        with Session(self.engine) as s:
+            rows = list(s.exec(q))
+            numbers = {r.caller_number for r in rows if r.caller_number}
+            answered: dict[str, datetime] = {}
+            if numbers:
+                later = select(CallRecord.caller_number, sa.func.max(CallRecord.answered_at)).where(
+                    CallRecord.caller_number.in_(numbers), CallRecord.answered_at.is_not(None)  # type: ignore[attr-defined,union-attr]
+                ).group_by(CallRecord.caller_number)
+                answered = {n: a for n, a in s.exec(later) if a is not None}
+        out = []
+        for r in rows:
+            item = as_dict(r)
+            last = answered.get(r.caller_number)
+            item["answered_later"] = bool(last and r.started_at and _aware(last) > _aware(r.started_at))
+            out.append(item)
+        return out
+
+    def mark_called_back(self, uniqueid: str, by: str, note: str = "", at: datetime | None = None) -> dict[str, object]:
+        with session_scope(self.engine) as s:
+            rec = s.exec(select(CallRecord).where(CallRecord.uniqueid == uniqueid)).first()
+            if rec is None:
+                raise LookupError("通话记录不存在")
+            rec.called_back_at = at or datetime.now(UTC)
+            rec.called_back_by = by[:64]
+            rec.callback_note = note[:200]
+            s.flush()
+            return as_dict(rec)
+
+    def link_ticket(self, uniqueid: str, ticket_id: int) -> None:
+        with session_scope(self.engine) as s:
+            if s.get(Ticket, ticket_id) is None:
+                raise LookupError("工单不存在")
+            self._row(s, uniqueid).ticket_id = ticket_id
+
+    def recent(self, since: datetime) -> list[CallEntry]:
+        """Finished calls since ``since``, for the bridge to rebuild its rolling figures after a restart."""
+        q = select(CallRecord).where(CallRecord.ended_at >= since)  # type: ignore[operator]
+        with Session(self.engine) as s:
+            rows = list(s.exec(q.order_by(CallRecord.started_at)))  # type: ignore[arg-type]
+        return [
+            CallEntry(uniqueid=r.uniqueid, caller_number=r.caller_number, caller_name=r.caller_name, queue=r.queue,
+                      seats_rung=tuple(x for x in r.seats_rung.split(",") if x), seat=r.seat, operator=r.operator,
+                      offered_at=_aware(r.started_at).timestamp() if r.started_at else 0.0,
+                      answered_at=_aware(r.answered_at).timestamp() if r.answered_at else None,
+                      ended_at=_aware(r.ended_at).timestamp() if r.ended_at else 0.0, wait_ms=r.wait_ms,
+                      within_rule=r.within_rule, talk_s=r.talk_s, abandoned=r.abandoned, lost=r.lost,
+                      transferred_to=r.transferred_to, conference=r.conference,
+                      recordings=tuple(x for x in r.recordings.split(",") if x), survey=r.survey,
+                      callback_requested=r.callback_requested, location=r.location)
+            for r in rows
+        ]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
