@@ -226,3 +226,21 @@ async def test_declining_the_overflow_offer_keeps_the_callers_place(pbx, ami, ph
     again = await ami.wait_for(lambda e: e.get("Event") == "QueueCallerJoin" and e.get("CallerIDNum") == PLAIN
                                and e is not first, 30)
     assert again["Position"] == "1" and again["Uniqueid"] == first["Uniqueid"]
+
+
+async def test_a_blacklisted_number_hears_the_warning_then_queues_without_priority(
+        pbx, ami, phones, settings, audio_dir, agi_rig):
+    rig = await agi_rig()
+    rig.tickets.set_caller_flags(PLAIN, Principal("lead", Role.LEAD), blacklisted=True)
+    seat = settings.seats[0]
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("sil", 60)), ring_ms=500, talk_ms=2000)
+    pbx.sign_in(seat)
+    await local_call(ami, settings, PLAIN, hold_s=20, sound="silence/1")
+    join = await ami.wait_for("QueueCallerJoin", 20, Queue=settings.queue_name)
+    created = await ami.wait_for(lambda e: e.get("Event") == "Newchannel"
+                                 and str(e.get("Channel", "")).startswith(f"Local/{settings.hotline_number}@"), 5)
+    warned_s = float(join["Timestamp"]) - float(created["Timestamp"])
+    assert warned_s >= prompt_ms(settings, "hotline/harass-warning") / 1000 - 0.5  # the warning came first
+    called = await ami.wait_for("AgentCalled", 15, Queue=settings.queue_name)
+    v = chanvars(called)
+    assert v["HL_FLAGS"] == "blacklist" and v["HL_PRIORITY"] == "0"
