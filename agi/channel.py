@@ -11,7 +11,7 @@ import asyncio
 import re
 from typing import Protocol
 
-from agi.protocol import AgiEnv, Reply, Splitter, command
+from agi.protocol import MAX_COMMAND, AgiEnv, Reply, Splitter, command
 
 _NAME = re.compile(r"_{0,2}[A-Z][A-Z0-9_]*")
 _ARRAY_UNSAFE = frozenset('"\\()')
@@ -30,6 +30,23 @@ def array_assignment(values: dict[str, str]) -> tuple[str, str]:
             raise ValueError(f"bad variable name {name!r}")
     table = str.maketrans({'"': "＂", "\\": "＼", "(": "（", ")": "）"})
     return (f"ARRAY({','.join(values)})", ",".join(f'"{str(v).translate(table)}"' for v in values.values()))
+
+
+def _batches(values: dict[str, str]) -> list[dict[str, str]]:
+    """Split so that each ARRAY command fits Asterisk's line buffer (a cut line would lose values).
+
+    >>> [len(b) for b in _batches({f"V{i}": "菏" * 150 for i in range(8)})]
+    [4, 4]
+    """
+    out: list[dict[str, str]] = []
+    cur: dict[str, str] = {}
+    for k, v in values.items():
+        trial = {**cur, k: v}
+        if cur and len(command("SET VARIABLE", *array_assignment(trial))) > MAX_COMMAND - 64:
+            out.append(cur)
+            trial = {k: v}
+        cur = trial
+    return [*out, cur] if cur else out
 
 
 class AgiHangup(Exception):
@@ -125,10 +142,11 @@ class AgiChannel:
         # ARRAY would alter (quotes, backslashes, parentheses) goes alone, exactly as it is.
         plain = {k: v for k, v in values.items() if not _ARRAY_UNSAFE.intersection(str(v))}
         alone = [(k, v) for k, v in values.items() if k not in plain]
-        if len(plain) == 1:
-            alone += list(plain.items())
-        elif plain:
-            await self._send([command("SET VARIABLE", *array_assignment(plain))])
+        for batch in _batches(plain):
+            if len(batch) == 1:
+                alone += list(batch.items())
+            else:
+                await self._send([command("SET VARIABLE", *array_assignment(batch))])
         for name, value in alone:
             await self._send([command("SET VARIABLE", name, value)])
 

@@ -37,7 +37,11 @@ async def server():
         await ch.set_variables({"HL_SAT": key})
         await ch.play("hotline/thanks")
 
-    srv = FastAgiServer({"lookup": quick, "slow": slow, "boom": boom, "survey": survey}, "127.0.0.1", 0,
+    async def big(ch: Channel) -> None:
+        await ch.set_variables({f"__HL_V{i}": f"{i}," + "菏泽" * 80 for i in range(8)})
+
+    srv = FastAgiServer({"lookup": quick, "slow": slow, "boom": boom, "survey": survey, "big": big},
+                        "127.0.0.1", 0,
                         max_sessions=3, header_timeout=0.5, read_timeout=0.5)
     srv.slow_started = slow_started
     await srv.start()
@@ -132,3 +136,11 @@ async def test_many_variables_go_in_one_command_and_odd_values_alone(server) -> 
     sets = [c for c in client.commands if c[:2] == ["SET", "VARIABLE"]]
     assert [c[2] for c in sets] == ["ARRAY(__HL_LOCATION,HL_SEEN)", "__HL_NAME"]  # 2 round trips, not 3
     assert client.variables["HL_SEEN"] == "3"
+
+
+async def test_long_values_are_split_over_commands_that_fit_and_all_arrive_whole(server) -> None:
+    client = AgiClient("127.0.0.1", server.port, script="big")
+    await client.run()
+    assert all(len(" ".join(c).encode()) < 2048 for c in client.commands)
+    assert 1 < len(client.commands) < 8
+    assert client.variables == {f"__HL_V{i}": f"{i}," + "菏泽" * 80 for i in range(8)}
