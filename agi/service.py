@@ -88,6 +88,21 @@ class TicketLookups:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
+def call_log_hooks(call_log: Any, lookups: TicketLookups) -> tuple[OnSurvey, OnCallbackRequest]:
+    """``on_survey`` / ``on_callback_request`` onto ``ticketing.calls.CallLog`` (its
+    ``record_survey`` and ``request_callback``), run on the lookups' thread pool."""
+
+    async def on_survey(uniqueid: str, caller: str, score: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(lookups.pool, partial(call_log.record_survey, uniqueid, score, caller))
+
+    async def on_callback_request(uniqueid: str, caller: str, reason: str) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(lookups.pool, partial(call_log.request_callback, uniqueid, caller, reason))
+
+    return on_survey, on_callback_request
+
+
 def routes(settings: Any, lookups: TicketLookups, *, on_survey: OnSurvey | None = None,
            on_callback_request: OnCallbackRequest | None = None, job_number: JobNumber | None = None,
            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, Handler]:
@@ -129,13 +144,23 @@ def server(settings: Any, tickets: Any, **kw: Any) -> tuple[FastAgiServer, Ticke
 async def run(settings: Any, *, tickets: Any = None, on_survey: OnSurvey | None = None,
               on_callback_request: OnCallbackRequest | None = None, job_number: JobNumber | None = None,
               started: asyncio.Event | None = None) -> None:
-    """Serve until cancelled (``hotline agi``, or a task in the app's lifespan)."""
+    """Serve until cancelled (``hotline agi``, or a task in the app's lifespan).
+
+    Without ``on_survey`` / ``on_callback_request`` the results go to the call log
+    (``ticketing.calls.CallLog``) on the ticket store's database.
+    """
     if tickets is None:
         from ticketing.service import service_from_settings
 
         tickets = await asyncio.to_thread(service_from_settings, settings)
-    srv, lookups = server(settings, tickets, on_survey=on_survey, on_callback_request=on_callback_request,
-                          job_number=job_number)
+    srv, lookups = server(settings, tickets, job_number=job_number)
+    if on_survey is None or on_callback_request is None:
+        from ticketing.calls import CallLog
+
+        log_survey, log_callback = call_log_hooks(CallLog(tickets.engine, settings.local_area_code), lookups)
+        on_survey, on_callback_request = on_survey or log_survey, on_callback_request or log_callback
+    srv.routes = routes(settings, lookups, on_survey=on_survey, on_callback_request=on_callback_request,
+                        job_number=job_number)
     await srv.start()
     if started is not None:
         started.set()

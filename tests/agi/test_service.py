@@ -112,3 +112,31 @@ async def test_run_serves_until_cancelled(store, tmp_path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_run_stores_the_survey_and_the_callback_request_in_the_call_log(store, tmp_path) -> None:
+    from sqlmodel import Session, select
+
+    from ticketing.calls import CallLog
+    from ticketing.models import CallRecord
+
+    svc, old = store
+    probe = FastAgiServer({}, "127.0.0.1", 0)
+    await probe.start()
+    port = probe.port
+    await probe.stop()
+    started = asyncio.Event()
+    task = asyncio.create_task(service.run(Settings(var_dir=tmp_path, agi_port=port), tickets=svc, started=started))
+    await asyncio.wait_for(started.wait(), 5)
+    CallLog(svc.engine).link_ticket("88.1", old.id)  # the call that produced the ticket
+    await AgiClient("127.0.0.1", port, script="survey", keys=["3"], uniqueid="88.1", callerid=REPEAT).run()
+    await AgiClient("127.0.0.1", port, script="closed", keys=["1"], uniqueid="88.2", callerid=REPEAT,
+                    extra_env={"agi_arg_1": "after_hours"}).run()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with Session(svc.engine) as s:  # the CTI has not logged these calls yet: read the rows
+        calls = {c.uniqueid: c for c in s.exec(select(CallRecord))}
+    assert calls["88.1"].survey == 3 and calls["88.1"].ticket_id == old.id
+    assert calls["88.2"].callback_requested and calls["88.2"].callback_reason == "after_hours"
+    assert any(e.action == "survey" for e in svc.history(old.id, Principal("lead", Role.LEAD)))
