@@ -7,7 +7,8 @@ Public surface:
   (``hotline agi``, or a task in the app's lifespan).
 - ``agi.service.server(settings, tickets, **same)`` → ``(FastAgiServer, TicketLookups)`` not
   started, for callers that manage the lifetime themselves (tests, bench).
-- Callbacks: ``on_survey(uniqueid, caller, score: int | None)`` (1 满意, 2 基本满意, 3 不满意;
+- Callbacks (default: ``ticketing.calls.CallLog``, see ``call_log_hooks``):
+  ``on_survey(uniqueid, caller, score: int | None)`` (1 满意, 2 基本满意, 3 不满意;
   None when asked three times without a valid key), ``on_callback_request(uniqueid, caller,
   reason)`` with reason ``after_hours`` | ``no_seat`` | ``overflow``; ``job_number(seat) -> str |
   None`` (default: settings.agi_job_numbers, else the seat itself).
