@@ -15,9 +15,10 @@ from sqlmodel import Session
 
 import recordings.routes
 import recordings.service
-from agent_ui import api, health, pages, ws
+from agent_ui import api, health, live, pages, ws
 from agent_ui.accounts import ensure_demo_accounts
 from agent_ui.db import migrate as migrate_accounts
+from agent_ui.services import Services
 from cti.bus import InProcessBus
 from hotline.settings import Settings, get_settings
 
@@ -41,15 +42,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ensure_demo_accounts(session)
         app.state.settings = settings
         app.state.bus = InProcessBus()
-        app.state.seat_of = lambda _username: None  # the CTI wiring answers who sits where
         app.state.engine = engine
         app.state.tickets = service
+        services = Services(settings, engine, service, app.state.bus)
+        app.state.services = services
+        app.state.seat_of = services.seat_of  # who sits where: the websocket's audience filter
         app.state.probes = [
-            health.asterisk_probe(settings), health.ami_probe(settings), health.agi_probe(settings),
-            health.database_probe(engine), health.disk_probe(settings),
+            health.asterisk_probe(settings), health.ami_probe(settings), health.cti_probe(services),
+            health.agi_probe(settings), health.database_probe(engine), health.disk_probe(settings),
         ]
         stop_recordings = recordings.service.start(app, settings, engine)  # tables, bus → catalog, spool scan
+        await services.start()
         yield
+        await services.stop()
         stop_recordings()
         engine.dispose()
 
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(ws.router)
+    app.include_router(live.router)
     import ticketing.routes
 
     app.include_router(ticketing.routes.router)

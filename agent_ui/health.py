@@ -108,3 +108,16 @@ def disk_probe(settings: Settings) -> Probe:
 
 async def run_checks(probes: list[Probe]) -> list[Check]:
     return list(await asyncio.gather(*(p() for p in probes)))
+
+
+def cti_probe(services) -> Probe:  # agent_ui.services.Services
+    async def probe() -> tuple[str, str]:
+        if services.cti is None:
+            return "off", "未在本节点运行（设置 HOTLINE_SERVICES）"
+        stats = services.cti.health()
+        up = bool(stats.get("logged_in"))
+        detail = (f"{'已登录 AMI' if up else '未连接 AMI，正在重试'} · 断线 {stats.get('disconnects', 0)} 次 · "
+                  f"异常帧 {stats.get('malformed', 0)} · 事件序号 {stats.get('bus_seq', 0)}")
+        return ("ok" if up else "down"), detail
+
+    return lambda: _timed("cti", "CTI 话务桥", probe, 1)

@@ -102,6 +102,16 @@ class AgentConnect(AgentEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DialEnd(ChannelEvent):
+    """A dial attempt ended; ``ANSWER`` on a seat's leg is when the operator picked up, which can
+    precede AgentConnect by an announcement (the job number is played before the bridge)."""
+
+    dest_channel: str = ""
+    dest_uniqueid: str = ""
+    dial_status: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentComplete(AgentEvent):
     hold_time_s: int = 0
     talk_time_s: int = 0
@@ -487,6 +497,10 @@ BUILDERS: dict[str, Builder] = {
         reason=_s(h.get("Reason")),
     ),
     "AgentDump": lambda h, ts: AgentDump(**_agent(h, ts)),
+    "DialEnd": lambda h, ts: DialEnd(
+        **_chan(h, ts), dest_channel=_s(h.get("DestChannel")), dest_uniqueid=_s(h.get("DestUniqueid")),
+        dial_status=_s(h.get("DialStatus")),
+    ),
     "QueueMemberAdded": lambda h, ts: QueueMemberAdded(**_member(h, ts)),
     "QueueMemberRemoved": lambda h, ts: QueueMemberRemoved(**_member(h, ts)),
     "QueueMemberPause": lambda h, ts: QueueMemberPause(**_member(h, ts)),

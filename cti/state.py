@@ -78,6 +78,7 @@ class Call:
     offered_at: float = 0.0  # first queue join
     queued_at: float = 0.0  # current queue join (the 15 s countdown)
     answered_at: float | None = None
+    picked_up: tuple[str, float] | None = None  # (seat leg uniqueid, when it answered): DialEnd ANSWER
     talk_end: float | None = None  # the answering seat's leg hung up (the survey may follow)
     wait_ms: int | None = None
     within_rule: bool = False
@@ -219,6 +220,7 @@ class CtiState:
             ev.QueueCallerAbandon: self._on_abandon,
             ev.AgentCalled: self._on_called,
             ev.AgentRingNoAnswer: self._on_ring_no_answer,
+            ev.DialEnd: self._on_dial_end,
             ev.AgentConnect: self._on_connect,
             ev.AgentComplete: self._on_complete,
             ev.AgentDump: self._on_dump,
@@ -249,7 +251,7 @@ class CtiState:
         """Time passes: answer-rule alerts for waiting calls, wrap-ups that end."""
         out: list[DomainEvent] = []
         for call in self.calls.values():
-            if call.state in _WAITING and not call.alerted:
+            if call.state in _WAITING and not call.alerted and call.picked_up is None:
                 self._check_rule(call, now, out)
         for seat in self.seats.values():
             if seat.wrapup_until is not None and now >= seat.wrapup_until:
@@ -643,6 +645,13 @@ class CtiState:
             self._touch(seat, e.ts, out)
         return out
 
+    def _on_dial_end(self, e: ev.DialEnd) -> list[DomainEvent]:
+        call_id = self._leg_call.get(e.dest_uniqueid)
+        call = self.calls.get(call_id) if call_id else None
+        if call is not None and e.dial_status == "ANSWER" and call.picked_up is None:
+            call.picked_up = (e.dest_uniqueid, e.ts)
+        return []
+
     def _on_connect(self, e: ev.AgentConnect) -> list[DomainEvent]:
         call = self.calls.get(e.uniqueid)
         seat = self._seat_for(e)
@@ -650,14 +659,19 @@ class CtiState:
         if call is None:
             self.ignored += 1
             return out
-        wait = round((e.ts - call.queued_at) * 1000)
+        # the operator answered when their leg did; an announcement may have delayed AgentConnect
+        answered = e.ts
+        if call.picked_up is not None and call.picked_up[0] == e.dest_uniqueid:
+            answered = min(answered, call.picked_up[1])
+        call.picked_up = None
+        wait = round((answered - call.queued_at) * 1000)
         if not call.alerted:
-            self._check_rule(call, e.ts, out)
+            self._check_rule(call, answered, out)
         within = wait <= self.rule_ms
         self._merge_vars(call, e.chanvars)
         self._record_outcome(call, True, wait)
         if call.answered_at is None:  # the first answer is the one the 15 s rule judges
-            call.answered_at, call.wait_ms, call.within_rule, call.seat = e.ts, wait, within, seat.seat
+            call.answered_at, call.wait_ms, call.within_rule, call.seat = answered, wait, within, seat.seat
         call.state = CallState.ANSWERED
         call.current_seat, call.ringing_seat = seat.seat, ""
         if seat.seat not in call.seats_rung:

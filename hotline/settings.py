@@ -58,12 +58,13 @@ class Settings(BaseSettings):
     web_port: int = 8000
 
     demo_accounts: bool = Field(True, description="create the README's demo accounts at start; off in production")
+    services: list[str] = Field(["cti", "agi"], description="in-process services the web app runs")
 
     # --- storage and bus
     database_url: str = ""  # empty: sqlite under var/
     bus_url: str = ""  # empty: in-process; redis://… for several nodes
 
-    @field_validator("seats", "department_lines", "asterisk_suites", mode="before")
+    @field_validator("seats", "department_lines", "asterisk_suites", "services", mode="before")
     @classmethod
     def _split_csv(cls, v: object) -> object:
         # "8001,8002" in an environment variable is friendlier than a JSON list

@@ -14,7 +14,7 @@ from hotline.settings import Settings
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1)  # nothing listens: down
+    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1, services=[])  # all down
     with TestClient(create_app(settings)) as c:
         yield c
         c.cookies.clear()

@@ -67,12 +67,12 @@ def test_recorded_answered_in_time(wire) -> None:
     assert pop.seat == "agent1001" and pop.variables["TICKETS"] == "3"
     assert pop.variables["CALLER_NUM"] == "13800001"
     [ans] = f.of(d.CallAnswered)
-    assert ans.wait_ms == 3022 and ans.within_rule and ans.seat == "agent1001"
+    assert ans.wait_ms == 3012 and ans.within_rule and ans.seat == "agent1001"  # DialEnd ANSWER, not AgentConnect
     assert not f.of(d.AnswerRuleBreached)
     [done] = f.of(d.CallCompleted)
     r = done.record
-    assert (r.seat, r.wait_ms, r.within_rule, r.abandoned) == ("agent1001", 3022, True, False)
-    assert r.talk_s == pytest.approx(21.22, abs=0.01)
+    assert (r.seat, r.wait_ms, r.within_rule, r.abandoned) == ("agent1001", 3012, True, False)
+    assert r.talk_s == pytest.approx(21.23, abs=0.01)
     assert r.recordings == ("/var/spool/asterisk/monitor/hotline-20261122-105442-1795344882.10.wav",)
     assert f.seat_states("agent1001") == ["ready", "ringing", "on_call", "wrap_up"]
     assert f.st.calls == {}
@@ -89,7 +89,7 @@ def test_recorded_attended_threeway(wire) -> None:
     f = Feed()
     f.bytes(wire.to_wire(wire.load_jsonl(wire.THREE_PARTY)))
     [ans] = f.of(d.CallAnswered)
-    assert ans.wait_ms == 2015 and ans.within_rule
+    assert ans.wait_ms == 2006 and ans.within_rule
     [conf] = f.of(d.CallConferenced)
     assert conf.parties == 3 and conf.conference == "ba3135ab-87e3-4ce7-92c0-014f63130c6b"
     [done] = f.of(d.CallCompleted)
@@ -510,8 +510,12 @@ def test_real_transcript_rung_20s_then_reassigned() -> None:
     assert alert.seats_rung == (rna["MemberName"],) and 15_000 < alert.waited_ms < 16_500
     [join] = _frames(data, "QueueCallerJoin")
     [conn] = _frames(data, "AgentConnect")
+    [pickup] = [x for x in _frames(data, "DialEnd")
+                if x["DestUniqueid"] == conn["DestUniqueid"] and x["DialStatus"] == "ANSWER"]
     [ans] = f.of(d.CallAnswered)
-    assert ans.wait_ms == round((float(conn["Timestamp"]) - float(join["Timestamp"])) * 1000)
+    # the operator answered when their leg did (DialEnd), a few ms before AgentConnect
+    assert ans.wait_ms == round((float(pickup["Timestamp"]) - float(join["Timestamp"])) * 1000)
+    assert float(conn["Timestamp"]) - float(pickup["Timestamp"]) < 0.05
     assert ans.seat == conn["MemberName"] and not ans.within_rule
     [done] = f.of(d.CallCompleted)
     assert done.record.seats_rung == (rna["MemberName"], conn["MemberName"])
@@ -586,3 +590,24 @@ def test_shutdown_softhangups_come_first_then_abandon_and_hangup(script) -> None
     [done] = f.of(d.CallCompleted)
     assert done.record.lost and not done.record.abandoned
     assert f.st.figures("hotline", now=T0 + 10).abandoned == 0
+
+
+def test_an_announcement_before_the_bridge_does_not_count_as_waiting() -> None:
+    """The job number is played after the operator picks up and before AgentConnect: the 15 s rule
+    judges the pick-up (DialEnd ANSWER on the seat's leg), and no alert fires meanwhile."""
+    from cti import events as ev
+    from cti.state import CtiState
+
+    t0 = 1_800_000_000.0
+    st = CtiState(clock=lambda: t0)
+    citizen = {"channel": "PJSIP/trunk-in-1", "uniqueid": "c.1", "caller_num": "13953012345"}
+    leg = {"dest_channel": "PJSIP/8001-1", "dest_uniqueid": "s.1"}
+    seat = {"queue": "hotline", "interface": "PJSIP/8001", "member_name": "8001"}
+    st.handle(ev.QueueMemberAdded(ts=t0 - 60, queue="hotline", member_name="8001", interface="PJSIP/8001"))
+    st.handle(ev.QueueCallerJoin(ts=t0, queue="hotline", **citizen))
+    st.handle(ev.AgentCalled(ts=t0 + 0.1, **citizen, **leg, **seat))
+    st.handle(ev.DialEnd(ts=t0 + 12.0, **citizen, **leg, dial_status="ANSWER"))
+    assert st.tick(t0 + 16.0) == []  # picked up at 12 s: the announcement runs, nobody is waiting
+    [answered] = [e for e in st.handle(ev.AgentConnect(ts=t0 + 17.5, **citizen, **leg, **seat))
+                  if isinstance(e, d.CallAnswered)]
+    assert answered.wait_ms == 12_000 and answered.within_rule
