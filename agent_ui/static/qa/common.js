@@ -2,7 +2,8 @@
 "use strict";
 const QA = {
   async api(path, opts = {}) {
-    const res = await fetch(path, Object.assign({headers: {"Content-Type": "application/json"}}, opts));
+    // X-Requested-With: the app's CSRF guard wants it on cookie-borne state changes
+    const res = await fetch(path, Object.assign({headers: {"Content-Type": "application/json", "X-Requested-With": "hotline"}}, opts));
     let body = null;
     try { body = await res.json(); } catch (e) { body = null; }
     if (!res.ok) throw Object.assign(new Error((body && body.detail) || `请求失败（${res.status}）`), {status: res.status});
