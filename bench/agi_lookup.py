@@ -53,6 +53,17 @@ def header(port: int, number: str, uid: str) -> bytes:
     return "".join(f"{k}: {v}\n" for k, v in lines.items()).encode() + b"\n"
 
 
+def set_values(line: bytes) -> dict[str, str]:
+    """The variables a SET VARIABLE line sets, split as Asterisk splits them."""
+    from tests.agi.fakes import app_args, asterisk_parse_args
+
+    args = asterisk_parse_args(line.decode().rstrip("\n"))
+    name, value = args[2], args[3]
+    if name.startswith("ARRAY(") and name.endswith(")"):
+        return dict(zip(app_args(name[6:-1]), app_args(value), strict=False))
+    return {name: value}
+
+
 async def session(port: int, number: str, uid: str) -> str:
     """One lookup as Asterisk runs it; returns HL_LOOKUP as the server set it ("ok" when not set)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -63,8 +74,8 @@ async def session(port: int, number: str, uid: str) -> str:
             if line.startswith(b"GET FULL VARIABLE"):
                 writer.write(b"200 result=1 (3)\n")  # three seats signed in
             else:
-                if line.startswith(b'SET VARIABLE "HL_LOOKUP"'):
-                    status = line.split(b'"')[3].decode()
+                if b"HL_LOOKUP" in line:  # alone or inside an ARRAY(…) assignment
+                    status = set_values(line).get("HL_LOOKUP", status)
                 writer.write(b"200 result=1\n")
     finally:
         writer.close()
