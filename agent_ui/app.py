@@ -15,8 +15,9 @@ from sqlmodel import Session
 
 import recordings.routes
 import recordings.service
-from agent_ui import api, health, live, pages, ws
+from agent_ui import api, approvals, console, health, live, pages, ws
 from agent_ui.accounts import ensure_demo_accounts
+from agent_ui.csrf import CsrfMiddleware
 from agent_ui.db import migrate as migrate_accounts
 from agent_ui.services import Services
 from cti.bus import InProcessBus
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(ws.router)
     app.include_router(live.router)
+    app.include_router(console.router)
+    app.include_router(approvals.router)
+    app.add_middleware(CsrfMiddleware)  # cookie-borne state changes need a header no other site can send
     import ticketing.routes
 
     app.include_router(ticketing.routes.router)

@@ -15,6 +15,8 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 router = APIRouter(include_in_schema=False)
 
 Supervisors = Annotated[Principal, Depends(require_roles(Role.LEAD))]
+# where each role starts its day (the lead's wallboard moves to /lead when it lands)
+HOMES = {Role.OPERATOR: "/console", Role.LEAD: "/health", Role.QA: "/qa", Role.ADMIN: "/health"}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -23,7 +25,7 @@ async def home(request: Request) -> RedirectResponse:
     principal = verify_token(token) if token else None
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return RedirectResponse("/health", status_code=303)
+    return RedirectResponse(HOMES.get(principal.role, "/health"), status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)

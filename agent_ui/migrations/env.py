@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import agent_ui.accounts  # noqa: F401  (registers the tables)
+import agent_ui.accounts
+import agent_ui.approvals  # noqa: F401
 from agent_ui.db import VERSION_TABLE
 
-OURS = {"account"}
+OURS = {"account", "seat_approval"}
 
 
 def _include(obj, name, type_, reflected, compare_to) -> bool:

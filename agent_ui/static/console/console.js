@@ -1,0 +1,450 @@
+// 话务员工作台: seat status, the ringing strip (screen-pop), the ticket form, caller history,
+// scripts, knowledge base, directory (transfer / three-party call) and callbacks.
+// Keyboard-first: Ctrl+S save, Ctrl+Shift+T 转办, Ctrl+Shift+D 直办办结, Alt+K 知识库,
+// Alt+H 挂断, Alt+E 转专业席, Alt+R 示闲, Alt+B 示忙. Esc never clears anything.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const api = window.hotlineApi;
+  const root = $("console");
+  const JOB = root.dataset.job || "";
+  const USER = root.dataset.user;
+  const DRAFT_KEY = `hotline.console.draft.${USER}`;
+  const form = $("ticket");
+  const FLAG_LABELS = {repeat: "⚑ 重复来电", blacklist: "⛔ 黑名单", vip: "★ 重点关注", elderly: "老年人", overdue: "有超期工单"};
+  const STATE_LABELS = {signed_out: "未签入", ready: "示闲", ringing: "振铃", on_call: "通话中", wrap_up: "话后处理", busy: "示忙"};
+  const DEADLINE = {green: "正常", yellow: "临期", red: "超期"};
+
+  let seat = null;           // my seat view from /api/seat
+  let call = null;           // {call_id, caller_num, waited_ms, shownAt, answeredAt, state}
+  let ticketId = null;       // the ticket saved from this form
+  let directory = [];
+
+  function esc(s) { return String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]); }
+  function notice(text, bad) {
+    const n = $("notice");
+    n.textContent = text; n.className = bad ? "notice bad" : "notice"; n.hidden = !text;
+    clearTimeout(notice.t);
+    if (text && !bad) notice.t = setTimeout(() => { n.hidden = true; }, 6000);
+  }
+  async function run(fn) {
+    try { return await fn(); } catch (e) { notice(e.message, true); return null; }
+  }
+  function carrier(num) {
+    const m = /^1(3[4-9]|4[78]|5[0-27-9]|7[28]|8[2-478]|9[578])/.test(num) ? "移动"
+      : /^1(3[0-2]|4[56]|5[56]|6[67]|7[156]|8[56]|96)/.test(num) ? "联通"
+      : /^1(33|49|53|7[37]|8[019]|9[0139])/.test(num) ? "电信" : "";
+    return m || (/^0\d{2,3}/.test(num) || num.length <= 8 ? "固话" : "");
+  }
+  function fmtNum(n) { return n.length === 11 ? `${n.slice(0, 3)} ${n.slice(3, 7)} ${n.slice(7)}` : n; }
+  function mmss(s) { s = Math.max(0, Math.floor(s)); return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`; }
+
+  // ------------------------------------------------------------------ seat
+  async function loadSeat() {
+    const got = await run(() => api("/api/seat"));
+    if (!got) return;
+    seat = got.seat;
+    if (got.job_number) $("job").textContent = got.job_number;
+    renderSeat(seat && seat.state, seat && seat.reason, seat && seat.wrapup_remaining_s);
+    const pick = $("seat-pick");
+    const keep = pick.value;
+    pick.innerHTML = got.free_seats.map((s) => `<option>${esc(s)}</option>`).join("");
+    if (got.free_seats.includes(keep)) pick.value = keep;
+    showApproval((got.approvals || [])[0]);
+  }
+  let wrapTimer = null;
+  function renderSeat(state, reason, wrapLeft) {
+    const signed = !!seat && state && state !== "signed_out";
+    $("seat-no").textContent = signed ? seat.seat : "未签入";
+    $("signin-box").hidden = signed;
+    $("seat-actions").hidden = !signed;
+    const st = $("seat-state");
+    st.textContent = signed ? (STATE_LABELS[state] || state) + (reason ? `（${reason}）` : "") : "尚未签入坐席 — 请选择坐席并签入";
+    st.className = `st st-${state || "signed_out"}`;
+    clearInterval(wrapTimer);
+    $("wrapup-done").hidden = state !== "wrap_up";
+    if (state === "wrap_up" && wrapLeft != null) {
+      let left = wrapLeft;
+      $("wrapup-left").textContent = `${Math.ceil(left)} s`;
+      wrapTimer = setInterval(() => { left -= 1; $("wrapup-left").textContent = `${Math.max(0, Math.ceil(left))} s`; }, 1000);
+    }
+    renderScripts();
+  }
+  function showApproval(a) {
+    const el = $("approval");
+    if (!a) { el.hidden = true; return; }
+    el.hidden = false;
+    el.className = `approval ap-${a.state}`;
+    const what = a.kind === "busy" ? `示忙（${a.reason}）` : "签出";
+    el.textContent = {pending: `${what}申请：等待班长审批…`, approved: `${what}已由 ${a.decided_by} 批准`,
+                      refused: `${what}申请被 ${a.decided_by} 拒绝${a.note ? "：" + a.note : ""}`,
+                      failed: `${what}已批准但未执行：${a.note}`}[a.state] || a.state;
+  }
+  async function seatAction(path, body) {
+    try {
+      await api(path, {method: "POST", body: body ? JSON.stringify(body) : undefined});
+      notice("");
+    } catch (e) {
+      if (e.status === 409 && e.body && e.body.approval) { showApproval(e.body.approval); notice(e.message); }
+      else notice(e.message, true);
+    }
+    await loadSeat();
+  }
+  $("signin").onclick = () => seatAction("/api/seat/signin", {seat: $("seat-pick").value});
+  $("signout").onclick = () => seatAction("/api/seat/signout");
+  $("ready").onclick = () => seatAction("/api/seat/ready");
+  $("busy").onclick = () => seatAction("/api/seat/busy", {reason: $("busy-reason").value});
+  $("wrapup-done").onclick = () => seatAction("/api/seat/wrapup/done");
+
+  // ------------------------------------------------------------------ screen-pop
+  let waitTimer = null;
+  function popShow(msg) {
+    const v = msg.variables || {};
+    call = {call_id: msg.call_id, caller_num: msg.caller_num, waited_ms: msg.waited_ms || 0,
+            shownAt: performance.now(), state: "ringing", answeredAt: null, parties: 0};
+    const pop = $("pop");
+    $("pop-num").textContent = fmtNum(msg.caller_num || "未知号码");
+    $("pop-loc").textContent = [v.HL_LOCATION, carrier(msg.caller_num || "")].filter(Boolean).join(" · ");
+    const flags = (v.HL_FLAGS || "").split(",").filter(Boolean);
+    if (v.HL_REPEAT === "1" && !flags.includes("repeat")) flags.push("repeat");
+    $("pop-flags").innerHTML = flags.map((f) => `<span class="flag flag-${esc(f)}">${esc(FLAG_LABELS[f] || f)}</span>`).join(" ")
+      + (v.HL_TICKETS && v.HL_TICKETS !== "0" ? ` <span class="flag">历史工单 ${esc(v.HL_TICKETS)} 件</span>` : "");
+    $("pop-state").textContent = "振铃中";
+    $("pop-talk").textContent = "";
+    $("pop-conf").textContent = "";
+    pop.hidden = false;
+    pop.dataset.callId = msg.call_id;
+    clearInterval(waitTimer);
+    tickWait();
+    waitTimer = setInterval(tickWait, 250);
+    $("form-call").textContent = `来电 ${msg.caller_num} · 通话 ${msg.call_id}`;
+    // the form opens with the caller filled in; a draft already being typed is kept
+    if (!form.caller_number.value || !formHasText()) {
+      if (!formHasText()) { resetForm(false); }
+      form.caller_number.value = msg.caller_num || "";
+      saveDraft();
+    }
+    // what the AGI lookup carried arrives with the pop itself; the details follow by REST
+    renderHistory((v.HL_RECENT || "").split(",").filter(Boolean).map((x) => {
+      const [number, dl] = x.split(":");
+      return {number, deadline_state: dl, status_label: "", title: ""};
+    }));
+    loadHistory(msg.caller_num);
+    renderScripts();
+    window.__lastPop = {call_id: msg.call_id, at: performance.now()};
+  }
+  function tickWait() {
+    if (!call) return;
+    const ringing = call.state === "ringing";
+    // the wait counts up while it rings; once answered it is the wait Asterisk measured
+    const w = ringing || call.wait_ms == null ? (call.waited_ms + performance.now() - call.shownAt) / 1000 : call.wait_ms / 1000;
+    $("pop-wait").textContent = `${Math.floor(w)} s`;
+    $("pop").className = `pop ${w >= 15 ? "wait-red" : w >= 10 ? "wait-amber" : "wait-grey"}`;
+    if (call.answeredAt) $("pop-talk").textContent = `通话 ${mmss((performance.now() - call.answeredAt) / 1000)}`;
+  }
+  function popClose(why) {
+    clearInterval(waitTimer);
+    $("pop").hidden = true;
+    if (why) notice(why);
+    call = null;
+    renderScripts();
+  }
+  function onCallUpdate(msg) {
+    if (!call || msg.call_id !== call.call_id) return;
+    const mySeat = seat && seat.seat;
+    switch (msg.event) {
+      case "CallAnswered":
+        if (msg.seat !== mySeat) { popClose("该来电已由其他坐席接听"); return; }
+        call.state = "answered"; call.answeredAt = performance.now(); call.wait_ms = msg.wait_ms;
+        $("pop-state").textContent = "通话中";
+        focusFirstEmpty();
+        break;
+      case "SeatRingNoAnswer":
+        if (msg.seat === mySeat) popClose("未接听，来电已转往其他坐席（请注意示闲/示忙状态）");
+        break;
+      case "CallConferenced":
+        call.state = "conference"; call.parties = msg.parties;
+        $("pop-state").textContent = "三方通话";
+        $("pop-conf").textContent = `会议中 ${msg.parties} 方${call.confWith ? "（含 " + call.confWith + "）" : ""}`;
+        break;
+      case "CallTransferred":
+        call.state = "transferred"; $("pop-state").textContent = `已转接 ${msg.target}`;
+        break;
+      case "CallAbandoned":
+        popClose("来电人已挂机（放弃）");
+        break;
+      case "CallCompleted":
+        $("pop-state").textContent = "通话结束";
+        call.state = "ended";
+        clearInterval(waitTimer);
+        renderScripts();
+        setTimeout(() => { if (call && call.state === "ended") popClose(""); }, 15000);
+        break;
+    }
+    renderScripts();
+  }
+
+  // ------------------------------------------------------------------ caller history
+  async function loadHistory(number) {
+    if (!number) return;
+    const got = await run(() => api(`/api/callers/${encodeURIComponent(number)}`));
+    if (got && (!call || call.caller_num === number)) renderHistory(got.recent || []);
+  }
+  function renderHistory(rows) {
+    $("history").innerHTML = rows.length ? rows.map((t) =>
+      `<li class="dl-${esc(t.deadline_state || "none")}"><b>${esc(t.number)}</b> ${esc(t.status_label)}
+       <span class="dl">${esc(DEADLINE[t.deadline_state] || "")}</span> ${esc(t.category || "")} ${esc(t.title)}</li>`).join("")
+      : `<li class="empty">该号码没有历史工单</li>`;
+  }
+
+  // ------------------------------------------------------------------ scripts (话术)
+  const SCRIPTS = {
+    greeting: () => `您好！12345热线，${JOB || (seat && seat.seat) || ""}号话务员为您服务。`,
+    silent: () => "您好，这里是12345热线，请问您能听到吗？如您不便说话，请稍后再拨，再见。",
+    noisy: () => "您好，您那边声音比较嘈杂，请您换个安静的地方或大声一点，好吗？",
+    harass: () => "本热线为政务服务专线，请勿占用热线资源。如无诉求，我将结束通话，谢谢配合。",
+    closing: () => "请问还有其他可以帮您的吗？感谢您的来电，再见！",
+  };
+  const SCRIPT_NAMES = {greeting: "开头语", silent: "无声电话", noisy: "噪声干扰", harass: "骚扰电话", closing: "结束语"};
+  function renderScripts() {
+    const now = !call ? [] : call.state === "ringing" || call.state === "answered" && performance.now() - call.answeredAt < 20000
+      ? ["greeting", "silent", "noisy"] : call.state === "ended" ? [] : ["closing", "harass"];
+    $("scripts").innerHTML = Object.keys(SCRIPTS).map((k) =>
+      `<p class="script${now.includes(k) ? " now" : ""}" data-k="${k}"><b>${SCRIPT_NAMES[k]}</b>　${esc(SCRIPTS[k]())}</p>`).join("");
+  }
+  setInterval(() => { if (call && call.state === "answered") renderScripts(); }, 5000);
+
+  // ------------------------------------------------------------------ ticket form, drafts
+  function formHasText() {
+    return ["title", "matter_course", "matter_demand", "matter_place"].some((n) => form[n].value.trim());
+  }
+  function formData() {
+    const d = {};
+    for (const el of form.elements) {
+      if (!el.name) continue;
+      d[el.name] = el.type === "checkbox" ? el.checked : el.value;
+    }
+    return d;
+  }
+  function saveDraft() {
+    localStorage.setItem(DRAFT_KEY, JSON.stringify({data: formData(), ticketId, call_id: call && call.call_id}));
+  }
+  function loadDraft() {
+    try {
+      const got = JSON.parse(localStorage.getItem(DRAFT_KEY) || "null");
+      if (!got) return;
+      for (const el of form.elements) {
+        if (!el.name || !(el.name in got.data)) continue;
+        if (el.type === "checkbox") el.checked = !!got.data[el.name]; else el.value = got.data[el.name];
+      }
+      ticketId = got.ticketId || null;
+      if (ticketId) $("saved").textContent = `已保存为工单 #${ticketId}`;
+    } catch (e) { localStorage.removeItem(DRAFT_KEY); }
+  }
+  function resetForm(clearCaller = true) {
+    const caller = form.caller_number.value;
+    form.reset();
+    if (!clearCaller) form.caller_number.value = caller;
+    ticketId = null;
+    $("saved").textContent = "";
+    $("dups").hidden = true;
+    $("suggest").textContent = "";
+    saveDraft();
+    modeChanged();
+  }
+  function focusFirstEmpty() {
+    const first = [...form.elements].find((el) => el.name && el.type !== "checkbox" && el.tagName !== "SELECT" && !el.value);
+    if (first && document.activeElement === document.body) first.focus();
+    else if (first && !form.contains(document.activeElement)) first.focus();
+  }
+  function modeChanged() {
+    const direct = form.handling_mode.value === "直接办理";
+    $("reply-box").hidden = !direct;
+    $("do-close").disabled = !direct;
+    $("do-transfer").disabled = direct;
+    const complaint = form.category.value === "投诉举报";
+    $("confidential-hint").hidden = !complaint;
+  }
+  form.category.addEventListener("change", () => {
+    modeChanged();
+    if (form.category.value === "投诉举报" && !form.confidential.checked) notice("投诉举报：请询问来电人是否需要保密，需要则勾选“保密”");
+  });
+  form.handling_mode.addEventListener("change", modeChanged);
+  let typing = null;
+  form.addEventListener("input", () => {
+    saveDraft();
+    clearTimeout(typing);
+    typing = setTimeout(checkDuplicatesAndSuggest, 400);  // debounced: not a request per keystroke
+  });
+  async function checkDuplicatesAndSuggest() {
+    const d = formData();
+    const text = [d.title, d.matter_course, d.matter_demand].join(" ").trim();
+    if (!text) return;
+    const [dups, sug] = await Promise.all([
+      run(() => api("/api/console/duplicates", {method: "POST", body: JSON.stringify({
+        caller_number: d.caller_number, title: d.title, category: d.category, district: d.district,
+        matter_place: d.matter_place, matter_course: d.matter_course, matter_demand: d.matter_demand})})),
+      run(() => api(`/api/console/suggest?text=${encodeURIComponent(text)}`)),
+    ]);
+    const box = $("dups");
+    if (dups && dups.length) {
+      box.hidden = false;
+      box.innerHTML = "疑似重复：" + dups.map((p) => `<span class="dup" title="${esc(p.reasons.join("、"))}">${esc(p.number)}（${esc(p.reasons.join("、"))}）</span>`).join(" ");
+    } else box.hidden = true;
+    if (sug && sug.length) {
+      $("suggest").innerHTML = "建议承办：" + sug.map((s) => `<a href="#" data-id="${s.id}">${esc(s.name)}</a>`).join("、");
+    } else $("suggest").textContent = "";
+  }
+  $("suggest").addEventListener("click", (ev) => {
+    const id = ev.target.dataset && ev.target.dataset.id;
+    if (id) { ev.preventDefault(); form.department_id.value = id; saveDraft(); }
+  });
+
+  function ticketBody() {
+    const d = formData();
+    return {caller_number: d.caller_number, caller_name: d.caller_name, category: d.category,
+            handling_mode: d.handling_mode, title: d.title || (d.matter_demand || d.matter_course).slice(0, 40),
+            matter_time: d.matter_time, matter_place: d.matter_place, district: d.district,
+            matter_course: d.matter_course, matter_demand: d.matter_demand, confidential: !!d.confidential};
+  }
+  async function save() {
+    if (ticketId) { notice(`工单 #${ticketId} 已保存`); return ticketId; }
+    const body = ticketBody();
+    if (!body.title) { notice("请填写标题或诉求后再保存", true); form.title.focus(); return null; }
+    if (body.category === "投诉举报" && !body.confidential && !confirm("投诉举报：来电人不需要保密吗？\n确定 = 不保密保存，取消 = 返回勾选")) return null;
+    const t = await run(() => api("/api/tickets", {method: "POST", body: JSON.stringify(body)}));
+    if (!t) return null;
+    ticketId = t.id;
+    $("saved").textContent = `已保存为工单 ${t.number}（#${t.id}）`;
+    notice(`工单 ${t.number} 已保存`);
+    const callId = call ? call.call_id : (JSON.parse(localStorage.getItem(DRAFT_KEY) || "{}").call_id);
+    if (callId) await run(() => api("/api/console/link", {method: "POST", body: JSON.stringify({call_id: callId, ticket_id: t.id})}));
+    saveDraft();
+    return t.id;
+  }
+  async function transferTicket() {
+    const id = await save(); if (!id) return;
+    const dept = form.department_id.value;
+    if (!dept) { notice("请选择承办单位后再转办", true); form.department_id.focus(); return; }
+    const t = await run(() => api(`/api/tickets/${id}/transfer`, {method: "POST", body: JSON.stringify({department_id: Number(dept), opinion: form.matter_demand.value.slice(0, 200)})}));
+    if (t) { notice(`工单已转办：${t.status_label}`); resetForm(); }
+  }
+  async function closeTicket() {
+    const id = await save(); if (!id) return;
+    const result = form.reply.value.trim();
+    if (!result) { notice("请填写答复内容后再办结", true); form.reply.focus(); return; }
+    const t = await run(() => api(`/api/tickets/${id}/close_directly`, {method: "POST", body: JSON.stringify({result})}));
+    if (t) { notice(`工单已直接办结：${t.status_label}`); resetForm(); }
+  }
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); save(); });
+  $("do-transfer").onclick = transferTicket;
+  $("do-close").onclick = closeTicket;
+  $("clear").onclick = () => { if (!formHasText() || confirm("清空当前表单，开始新工单？")) resetForm(); };
+
+  // ------------------------------------------------------------------ directory, transfer, conference
+  async function loadDirectory() {
+    directory = (await run(() => api("/api/departments"))) || [];
+    const sel = form.department_id, keep = sel.value;
+    sel.innerHTML = `<option value="">（直接办理无需选择）</option>` + directory.map((d) => `<option value="${d.id}">${esc(d.name)}</option>`).join("");
+    sel.value = keep;
+    renderDirectory();
+  }
+  function renderDirectory() {
+    const q = $("dept-filter").value.trim();
+    const rows = directory.filter((d) => !q || d.name.includes(q) || (d.duties || "").includes(q)).slice(0, 30);
+    $("directory").innerHTML = rows.map((d) => {
+      const line = d.sip_line || (d.phones || "").split(/[,，\s]/)[0] || "";
+      return `<li><span>${esc(d.name)} <small>${esc(line)}</small></span>
+        <span>${line ? `<button type="button" class="quiet" data-conf="${esc(line)}" data-name="${esc(d.name)}">三方</button>
+        <button type="button" class="quiet" data-xfer="${esc(line)}">转接</button>` : ""}</span></li>`;
+    }).join("") || `<li class="empty">没有匹配的单位</li>`;
+  }
+  $("dept-filter").addEventListener("input", renderDirectory);
+  $("directory").addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button"); if (!b) return;
+    if (b.dataset.conf) {
+      if (call) call.confWith = b.dataset.name;
+      const ok = await run(() => api("/api/seat/conference", {method: "POST", body: JSON.stringify({number: b.dataset.conf})}));
+      if (ok) notice(`正在邀请 ${b.dataset.name} 加入三方通话…`);
+    } else if (b.dataset.xfer) {
+      const ok = await run(() => api("/api/seat/transfer", {method: "POST", body: JSON.stringify({target: b.dataset.xfer})}));
+      if (ok) notice("已转接");
+    }
+  });
+  $("to-expert").onclick = async () => {
+    if (await run(() => api("/api/seat/transfer", {method: "POST", body: JSON.stringify({target: "expert"})}))) notice("已转专业席");
+  };
+  $("hangup").onclick = async () => { if (await run(() => api("/api/seat/hangup", {method: "POST"}))) notice("已挂断"); };
+
+  // ------------------------------------------------------------------ knowledge base
+  let kbTimer = null;
+  $("kb-q").addEventListener("input", () => { clearTimeout(kbTimer); kbTimer = setTimeout(kbSearch, 150); });
+  async function kbSearch() {
+    const q = $("kb-q").value.trim();
+    if (!q) { $("kb").innerHTML = ""; $("kb-missing").hidden = true; return; }
+    const rows = (await run(() => api(`/api/kb?q=${encodeURIComponent(q)}&limit=8`))) || [];
+    if (q !== $("kb-q").value.trim()) return;  // typed on meanwhile
+    $("kb").innerHTML = rows.map((a) => `<li><b>${esc(a.title)}</b><br><small>${esc((a.body || "").slice(0, 120))}</small></li>`).join("")
+      || `<li class="empty">查无信息</li>`;
+    $("kb-missing").hidden = rows.length > 0;
+  }
+  $("kb-missing").onclick = async () => {
+    const q = $("kb-q").value.trim();
+    if (await run(() => api("/api/kb/missing", {method: "POST", body: JSON.stringify({query: q, note: form.title.value})}))) {
+      notice(`已登记“${q}”查无信息，知识库管理员会补充`); $("kb-missing").hidden = true;
+    }
+  };
+
+  // ------------------------------------------------------------------ callbacks
+  async function loadCallbacks() {
+    const rows = (await run(() => api("/api/callbacks"))) || [];
+    $("callbacks").innerHTML = rows.slice(0, 10).map((r) => {
+      const num = r.caller || r.caller_number || r.number || "";
+      const id = r.uniqueid || r.call_id || "";
+      return `<li><span>${esc(fmtNum(num))} <small>${esc(r.reason || r.callback_reason || "")}</small></span>
+        <button type="button" class="quiet" data-num="${esc(num)}" data-id="${esc(id)}">回拨</button></li>`;
+    }).join("") || `<li class="empty">暂无待回拨来电</li>`;
+  }
+  $("callbacks").addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button"); if (!b) return;
+    if (await run(() => api("/api/seat/callback", {method: "POST", body: JSON.stringify({number: b.dataset.num, call_id: b.dataset.id})}))) {
+      notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
+      await run(() => api(`/api/callbacks/${encodeURIComponent(b.dataset.id)}/done`, {method: "POST", body: JSON.stringify({note: "话务员回拨"})}));
+      loadCallbacks();
+    }
+  });
+
+  // ------------------------------------------------------------------ keyboard
+  document.addEventListener("keydown", (ev) => {
+    const k = ev.key.toLowerCase();
+    if (ev.ctrlKey && !ev.shiftKey && k === "s") { ev.preventDefault(); save(); }
+    else if (ev.ctrlKey && ev.shiftKey && k === "t") { ev.preventDefault(); transferTicket(); }
+    else if (ev.ctrlKey && ev.shiftKey && k === "d") { ev.preventDefault(); closeTicket(); }
+    else if (ev.altKey && k === "k") { ev.preventDefault(); $("kb-q").focus(); }
+    else if (ev.altKey && k === "h") { ev.preventDefault(); $("hangup").click(); }
+    else if (ev.altKey && k === "e") { ev.preventDefault(); $("to-expert").click(); }
+    else if (ev.altKey && k === "r") { ev.preventDefault(); $("ready").click(); }
+    else if (ev.altKey && k === "b") { ev.preventDefault(); $("busy").click(); }
+    else if (k === "escape") { ev.preventDefault(); if (document.activeElement) document.activeElement.blur(); }  // never clears text
+  });
+
+  // ------------------------------------------------------------------ live link
+  function onMessage(msg) {
+    if (msg.type === "screen_pop") { popShow(msg); return; }
+    if (msg.type === "call_update") { onCallUpdate(msg); return; }
+    if (msg.type === "seat_update") {
+      if (msg.event === "ApprovalChanged") { showApproval({state: msg.state, kind: msg.kind, reason: msg.reason, decided_by: msg.decided_by, note: msg.note}); loadSeat(); return; }
+      if (msg.event === "SeatStateChanged" && seat && msg.seat === seat.seat) { seat.state = msg.state; renderSeat(msg.state, msg.reason, msg.wrapup_until ? msg.wrapup_until - Date.now() / 1000 : null); }
+      else if (msg.event === "SeatStateChanged") loadSeat();
+    }
+  }
+  function resync() { loadSeat(); loadCallbacks(); }
+  window.__live = window.HotlineLive({onMessage, onResync: resync, onStatus: (up) => { $("link").className = up ? "dot on" : "dot off"; }});
+
+  loadDraft();
+  modeChanged();
+  renderScripts();
+  loadSeat();
+  loadDirectory();
+  loadCallbacks();
+})();

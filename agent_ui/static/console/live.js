@@ -1,0 +1,70 @@
+// The one live link: reconnects by itself (back-off 0.5 s → 10 s), catches up from the last seq
+// it saw (?since=&epoch=), answers the server's ping, and shows the offline banner while down.
+// On "resync" (too far behind, or the server restarted) the page reloads its state by REST.
+"use strict";
+
+window.HotlineLive = function HotlineLive({onMessage, onResync, onStatus}) {
+  let lastSeq = null, epoch = null, delay = 500, ws = null, stopped = false;
+  const banner = document.getElementById("offline");
+
+  function status(up) {
+    if (banner) {
+      banner.textContent = "实时连接已断开，正在重连…";
+      banner.hidden = up;
+    }
+    onStatus && onStatus(up);
+  }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const q = lastSeq !== null ? `?since=${lastSeq}&epoch=${encodeURIComponent(epoch)}` : "";
+    ws = new WebSocket(`${proto}//${location.host}/ws${q}`);
+    ws.onopen = () => { delay = 500; status(true); };
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg.type === "ping") { ws.send(JSON.stringify({type: "pong"})); return; }
+      if (msg.type === "hello") {
+        const fresh = epoch !== null && msg.epoch !== epoch;
+        epoch = msg.epoch;
+        if (lastSeq === null || fresh) { lastSeq = msg.last_seq; onResync && onResync(); }
+        return;
+      }
+      if (msg.type === "resync") {
+        lastSeq = msg.seq; epoch = msg.epoch || epoch;
+        onResync && onResync();
+        return;
+      }
+      if (typeof msg.seq === "number") lastSeq = Math.max(lastSeq || 0, msg.seq);
+      onMessage(msg);
+    };
+    ws.onclose = () => {
+      status(false);
+      if (stopped) return;
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  }
+  connect();
+  return {close() { stopped = true; ws && ws.close(); }, get lastSeq() { return lastSeq; }};
+};
+
+// fetch with the CSRF header and Chinese errors (detail from the server, or what to do next)
+window.hotlineApi = async function hotlineApi(path, opts = {}) {
+  const headers = Object.assign({"X-Requested-With": "hotline"}, opts.body ? {"Content-Type": "application/json"} : {});
+  let res;
+  try {
+    res = await fetch(path, Object.assign({}, opts, {headers}));
+  } catch (e) {
+    throw Object.assign(new Error("无法连接服务器，请检查网络后重试"), {status: 0});
+  }
+  let body = null;
+  try { body = await res.json(); } catch (e) { body = null; }
+  if (res.status === 401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; }
+  if (!res.ok) {
+    const detail = body && body.detail;
+    throw Object.assign(new Error(typeof detail === "string" ? detail : `请求失败（${res.status}），请重试`),
+                        {status: res.status, body});
+  }
+  return body;
+};
