@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 import random
 import statistics
 import sys
@@ -191,19 +192,29 @@ async def serve_and_measure(args: argparse.Namespace, url: str, numbers: list[st
     for name, rate, count in (("saturated", 0.0, args.sessions), ("paced", args.rate, args.sessions)):
         parent, child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=client_main, args=(child, srv.port, callers, args.concurrency, count, rate))
+        cpu0 = time.process_time()  # the server's own CPU (loop and store threads), whatever else runs
         proc.start()
         child.close()
         result = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+        cpu_ms = (time.process_time() - cpu0) * 1000
         proc.join()
         lat, elapsed, statuses = result
         p50, p99, per_s = figures(lat, elapsed)
         print(f"[{name}] sessions={len(lat)} lookups={statuses} " + (f"offered={rate:.0f}/s " if rate else "")
-              + f"p50_ms={p50:.2f} p99_ms={p99:.2f} max_ms={max(lat):.2f} sessions_per_s={per_s:.0f}", flush=True)
+              + f"p50_ms={p50:.2f} p99_ms={p99:.2f} max_ms={max(lat):.2f} sessions_per_s={per_s:.0f} "
+              f"server_cpu_ms_per_session={cpu_ms / len(lat):.2f}", flush=True)
         out.append(f"concurrency={args.concurrency} p50_ms={p50:.2f} p99_ms={p99:.2f} sessions_per_s={per_s:.0f}")
     await srv.stop()
     lookups.close()
     engine.dispose()
     return out
+
+
+def load_note() -> str:
+    try:
+        return f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work shares the machine)"
+    except OSError:
+        return ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = uvloop.run(serve_and_measure(args, url, numbers))
     else:
         lines = asyncio.run(serve_and_measure(args, url, numbers))
-    print(f"saturated: {lines[0]}")
+    print(f"saturated: {lines[0]} {load_note()}")
     print(lines[1])
     return 0
 
