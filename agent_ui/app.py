@@ -19,8 +19,8 @@ from agent_ui import api, approvals, console, health, live, pages, ws
 from agent_ui.accounts import ensure_demo_accounts
 from agent_ui.csrf import CsrfMiddleware
 from agent_ui.db import migrate as migrate_accounts
+from agent_ui.livebus import LiveBus
 from agent_ui.services import Services
-from cti.bus import InProcessBus
 from hotline.settings import Settings, get_settings
 
 HERE = Path(__file__).resolve().parent
@@ -42,12 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with Session(engine) as session:
                 ensure_demo_accounts(session)
         app.state.settings = settings
-        app.state.bus = InProcessBus()
+        app.state.bus = LiveBus()  # cti's bus; each message built once for every websocket
         app.state.engine = engine
         app.state.tickets = service
         services = Services(settings, engine, service, app.state.bus)
         app.state.services = services
-        app.state.seat_of = services.seat_of  # who sits where: the websocket's audience filter
+        app.state.seat_of = console.SeatIndex(services, app.state.bus)  # the websocket's audience filter
         app.state.probes = [
             health.asterisk_probe(settings), health.ami_probe(settings), health.cti_probe(services),
             health.agi_probe(settings), health.database_probe(engine), health.disk_probe(settings),
