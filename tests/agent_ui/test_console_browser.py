@@ -1,0 +1,217 @@
+"""The operator's console in Debian's chromium against the whole stack on a real Asterisk (CTI +
+AGI + SIPp): sign in to a seat, a Heze mobile rings and pops with its location and earlier
+ticket before the seat bot answers, a ticket is filed and found by number, a three-party call
+with a department, busy with a reason pauses the seat in the queue; another operator's browser
+never sees the pop."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from agent_ui.app import create_app
+from agent_ui.auth import Principal, Role, issue_token
+from hotline.settings import Settings
+from tests.conftest import speech
+from ticketing.schemas import SystemActor
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+HEZE = "13953012345"
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def stack(pbx, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, object]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    port = free_port()
+    # no shift windows: busy/sign-out are allowed whatever the hour this test runs at
+    cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
+                   web_port=port, cti_shifts=[])
+    app = create_app(cfg)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (server.started and app.state.services.cti.link.logged_in):
+        assert time.monotonic() < deadline, "the app did not start or the bridge did not log in to AMI"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}", app
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def console_of(browser, url: str, username: str, password: str):
+    """A fresh browser that logs in through the login page and lands on its role's home."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"{url}/console", timeout=10_000)
+    page.wait_for_function("document.getElementById('link').className.includes('on')", timeout=10_000)
+    return page
+
+
+def sign_in(page, seat: str) -> None:
+    page.select_option("#seat-pick", seat)
+    page.click("#signin")
+    page.wait_for_function(f"document.getElementById('seat-no').textContent === '{seat}'", timeout=10_000)
+
+
+def member_line(pbx, queue: str, seat: str) -> str:
+    return next((line for line in pbx.cli(f"queue show {queue}").splitlines() if f"PJSIP/{seat}" in line), "")
+
+
+@pytest.mark.asterisk
+def test_operator_console_pops_files_conferences_and_goes_busy(stack, browser, pbx, phones, settings: Settings,
+                                                               audio_dir: Path) -> None:
+    url, app = stack
+    seat, other_seat, dept_line = settings.seats[0], settings.seats[1], settings.department_lines[0]
+    tickets = app.state.tickets
+    earlier = tickets.create({"caller_number": HEZE, "category": "一般诉求", "title": "小区路灯不亮",
+                              "matter_place": "牡丹区花园小区", "matter_demand": "尽快修复路灯"}, SystemActor())
+    tickets.save_department({"name": "菏泽市供水测试公司", "duties": "供水 停水 水管 水表", "sip_line": dept_line,
+                             "phones": dept_line}, SystemActor())
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_cmn"), ("sil", 120)),
+                ring_ms=5000, talk_ms=120_000)
+    phones.seat(dept_line, settings.seat_password(dept_line), speech(audio_dir, ("sil", 120)),
+                ring_ms=1000, talk_ms=120_000)
+
+    mine = console_of(browser, url, "op1024", "demo1024")
+    other = console_of(browser, url, "op1025", "demo1025")
+    sign_in(mine, seat)
+    sign_in(other, other_seat)  # no phone registered there: Asterisk never rings it
+    assert f"PJSIP/{seat}" in pbx.members(settings.queue_name)
+    assert "1024号话务员为您服务" in mine.inner_text("#scripts")
+
+    caller = phones.callers([HEZE], settings.hotline_number, speech(audio_dir, ("sil", 90)), hangup_ms=90_000)
+    mine.wait_for_selector("#pop:not([hidden])", timeout=30_000)
+    assert "山东省菏泽市" in mine.inner_text("#pop-loc") and "移动" in mine.inner_text("#pop-loc")
+    mine.wait_for_function(f"document.getElementById('history').textContent.includes('{earlier.number}')",
+                           timeout=3_000)
+    assert mine.inner_text("#pop-state") == "振铃中"  # all of it before the bot picks up (5 s ring)
+    assert "重复来电" in mine.inner_text("#pop-flags")
+    assert mine.input_value("input[name=caller_number]") == HEZE  # the form opened with the caller
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    mine.screenshot(path=str(SHOTS / "console-ringing.png"))
+
+    mine.wait_for_function("document.getElementById('pop-state').textContent === '通话中'", timeout=15_000)
+    mine.fill("input[name=title]", "小区停水三天")
+    mine.fill("textarea[name=matter_course]", "花园小区自周一起停水，水管维修一直未完成")
+    mine.fill("textarea[name=matter_demand]", "请供水公司尽快恢复供水")
+    mine.select_option("select[name=handling_mode]", "工单转办")
+    mine.keyboard.press("Control+s")
+    mine.wait_for_function("document.getElementById('saved').textContent.includes('已保存为工单')", timeout=10_000)
+    number = re.search(r"工单 (\d+)", mine.inner_text("#saved")).group(1)
+    lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}
+    found = httpx.get(f"{url}/api/tickets", params={"number": number}, headers=lead).json()
+    rows = found["items"] if isinstance(found, dict) else found
+    assert [r["number"] for r in rows] == [number] and rows[0]["caller_number"] == HEZE
+    assert rows[0]["title"] == "小区停水三天"
+
+    mine.fill("#dept-filter", "供水测试")
+    mine.click(f"#directory button[data-conf='{dept_line}']")
+    mine.wait_for_function("document.getElementById('pop-conf').textContent.includes('3 方')", timeout=20_000)
+    assert "菏泽市供水测试公司" in mine.inner_text("#pop-conf")
+    assert "conf-" in pbx.cli("confbridge list")
+    mine.screenshot(path=str(SHOTS / "console-conference.png"))
+
+    mine.select_option("#busy-reason", "工单填写")
+    mine.click("#busy")
+    deadline = time.monotonic() + 10
+    while "paused" not in member_line(pbx, settings.queue_name, seat):
+        assert time.monotonic() < deadline, member_line(pbx, settings.queue_name, seat)
+        time.sleep(0.2)
+
+    # op1025's console saw nothing of this call, not even over its websocket
+    assert other.is_hidden("#pop")
+    assert other.evaluate("window.__lastPop === undefined")
+    other.screenshot(path=str(SHOTS / "console-other-operator.png"))
+    caller.stop()
+
+
+# ------------------------------------------------------------------------------ without Asterisk
+
+
+def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread, asyncio.AbstractEventLoop]:
+    """uvicorn on its own loop in a thread: the test publishes on the app's bus through that loop."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    return server, thread, loop
+
+
+def test_drafts_survive_a_reload_esc_keeps_text_and_a_lost_link_shows_the_banner(browser, tmp_path: Path) -> None:
+    from cti.domain import SeatRinging
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    port = free_port()
+    app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    server, thread, loop = serve(app, port)
+    app.state.seat_of = {"op1024": "8001"}.get  # no CTI here: who sits where is given
+    page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
+    assert page.is_hidden("#offline")
+    pop = SeatRinging(at=time.time(), call_id="9.1", seat="8001", queue="hotline", caller_num=HEZE, caller_name="",
+                      waited_ms=16_000, variables={"HL_LOCATION": "山东省菏泽市", "HL_FLAGS": "blacklist"})
+    asyncio.run_coroutine_threadsafe(app.state.bus.publish(pop), loop).result(5)
+    page.wait_for_selector("#pop:not([hidden])", timeout=5_000)
+    assert "wait-red" in page.get_attribute("#pop", "class")  # waited 16 s already: red
+    assert "黑名单" in page.inner_text("#pop-flags")
+    page.fill("input[name=title]", "噪音扰民")
+    page.fill("textarea[name=matter_course]", "楼下烧烤店营业到凌晨两点")
+    page.keyboard.press("Escape")
+    assert page.input_value("textarea[name=matter_course]") == "楼下烧烤店营业到凌晨两点"
+    page.reload()
+    page.wait_for_function("document.getElementById('link').className.includes('on')", timeout=10_000)
+    assert page.input_value("input[name=title]") == "噪音扰民"
+    assert page.input_value("input[name=caller_number]") == HEZE
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "console-draft.png"))
+
+    server.should_exit = True  # the server goes away: the banner shows, the page does not reload
+    thread.join(10)
+    page.wait_for_selector("#offline:not([hidden])", timeout=10_000)
+    assert page.inner_text("#offline") == "实时连接已断开，正在重连…"
+    page.evaluate("window.__stillHere = true")
+    server, thread, loop = serve(app, port)  # back: the page reconnects by itself (new epoch → resync)
+    page.wait_for_selector("#offline", state="hidden", timeout=20_000)
+    assert page.evaluate("window.__stillHere") is True
+    assert page.input_value("textarea[name=matter_course]") == "楼下烧烤店营业到凌晨两点"
+    server.should_exit = True
+    thread.join(10)
