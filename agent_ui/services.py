@@ -19,13 +19,15 @@ from sqlmodel import Session, select
 
 from agent_ui.accounts import Account
 from cti.bus import Bus
-from cti.domain import CallRecord
+from cti.domain import CallRecord, TicketReminder
 from hotline.settings import Settings
 from ticketing.calls import CallEntry, CallLog
 
 log = logging.getLogger(__name__)
 
 HISTORY_S = 24 * 3600  # the rolling figures look back 24 h
+SWEEP_S = 300  # deadline colours are working days: every five minutes is plenty
+MAINTAIN_S = 24 * 3600  # SQLite refreshes its planner statistics only when asked
 
 
 def entry_from(record: CallRecord) -> CallEntry:
@@ -63,6 +65,8 @@ class Services:
     agi: Any = None  # agi.server.FastAgiServer when running
     _agi_lookups: Any = None
     _job_numbers: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _reminded: set[tuple[int, str]] = field(default_factory=set)
+    _housekeeping: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.calls = CallLog(self.engine, self.settings.local_area_code)
@@ -111,8 +115,39 @@ class Services:
     async def _store_callback(self, uniqueid: str, caller: str, reason: str) -> None:
         await asyncio.to_thread(self.calls.request_callback, uniqueid, caller, reason)
 
+    # ------------------------------------------------------------------ housekeeping
+    def sweep_once(self) -> list[TicketReminder]:
+        """Deadline colours: open automatic supervision, and remind once per ticket and colour."""
+        fresh = []
+        for r in self.tickets.sweep():
+            key = (r.ticket_id, r.state)
+            if key not in self._reminded:
+                self._reminded.add(key)
+                fresh.append(TicketReminder(at=time.time(), ticket_id=r.ticket_id, number=r.number, state=r.state,
+                                            due=r.due.isoformat(), department_id=r.department_id))
+        return fresh
+
+    async def _housekeeping_loop(self) -> None:
+        from ticketing.db import maintain
+
+        last_maintain = 0.0
+        while True:
+            try:
+                for reminder in await asyncio.to_thread(self.sweep_once):
+                    await self.bus.publish(reminder)
+                if time.monotonic() - last_maintain > MAINTAIN_S:
+                    await asyncio.to_thread(maintain, self.engine)
+                    last_maintain = time.monotonic()
+            except Exception:  # housekeeping must never take the app down
+                log.exception("ticket sweep failed")
+            await asyncio.sleep(SWEEP_S)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        from ticketing.service import warm_up
+
+        await asyncio.to_thread(warm_up)  # jieba and the geocoder: not on the first caller's lookup
+        self._housekeeping = asyncio.create_task(self._housekeeping_loop(), name="ticket-sweep")
         wanted = set(self.settings.services)
         if "cti" in wanted:
             from cti.service import CtiService
@@ -131,6 +166,10 @@ class Services:
             await self.agi.start()
 
     async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
         if self.agi is not None:
             with contextlib.suppress(Exception):
                 await self.agi.stop()

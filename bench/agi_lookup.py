@@ -50,7 +50,8 @@ def header(port: int, number: str, uid: str) -> bytes:
     lines = {"agi_network": "yes", "agi_network_script": "lookup", "agi_request": f"agi://127.0.0.1:{port}/lookup",
              "agi_channel": f"PJSIP/trunk-{uid}", "agi_language": "zh", "agi_type": "PJSIP", "agi_uniqueid": uid,
              "agi_version": "22.5.0", "agi_callerid": number, "agi_calleridname": "unknown",
-             "agi_context": "from-trunk", "agi_extension": "12345", "agi_priority": "6", "agi_enhanced": "0.0"}
+             "agi_context": "from-trunk", "agi_extension": "12345", "agi_priority": "6", "agi_enhanced": "0.0",
+             "agi_arg_1": "3"}  # the dialplan passes the signed-in seats (QUEUE_MEMBER(…,logged))
     return "".join(f"{k}: {v}\n" for k, v in lines.items()).encode() + b"\n"
 
 

@@ -211,6 +211,19 @@ class LinkStatus(DomainEvent):
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketReminder(DomainEvent):
+    """A ticket turned yellow (near its deadline) or red (overdue): the handler is to be told."""
+
+    type: ClassVar[str] = "alert"
+    kind: str = "ticket_deadline"
+    ticket_id: int
+    number: str
+    state: str  # yellow | red
+    due: str  # ISO 8601
+    department_id: int | None = None
+
+
 def to_message(ev: DomainEvent, seq: int | None = None) -> dict[str, Any]:
     """The JSON-ready websocket message for one event.
 

@@ -21,7 +21,7 @@ def test_the_front_door_is_lookup_then_queue_and_the_status_number_is_separate(t
     ext = rendered(tmp_path)
     front = ext["from-trunk"]
     assert "Read(" not in front.split("exten => 123450")[0] and "Background(" not in front  # no menu
-    assert "AGI(agi://127.0.0.1:4573/lookup)" in front and "Goto(hotline-queue,s,1)" in front
+    assert "AGI(agi://127.0.0.1:4573/lookup,${HL_SEATS})" in front and "Goto(hotline-queue,s,1)" in front
     assert "exten => 123450,1," in front and "AGI(agi://127.0.0.1:4573/status)" in front
     for name, script in (("hotline-survey", "survey"), ("hotline-closed", "closed,${HL_REASON}"),
                          ("hotline-overflow", "overflow")):

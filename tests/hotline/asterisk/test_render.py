@@ -57,7 +57,7 @@ def test_the_hotline_number_routes_through_lookup_queue_and_survey(rendered: dic
     ext = rendered["extensions.conf"]
     assert "exten => 12319,1," in ext
     front = ext.split("[from-trunk]")[1].split("[hotline-queue]")[0]
-    assert "AGI(agi://127.0.0.1:4573/lookup)" in front and "Read(" not in front  # no menu at the front door
+    assert "AGI(agi://127.0.0.1:4573/lookup," in front and "Read(" not in front  # no menu at the front door
     assert "Queue(hotline,ct" in ext and "MONITOR_OPTIONS=r(${HL_RECBASE}-in.wav)t(${HL_RECBASE}-out.wav)" in ext
     assert "UserEvent(SurveyResult" in ext
 
