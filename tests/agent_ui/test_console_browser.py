@@ -154,7 +154,7 @@ def test_operator_console_pops_files_conferences_and_goes_busy(stack, browser, p
         time.sleep(0.2)
 
     # op1025's console saw nothing of this call, not even over its websocket
-    assert other.is_hidden("#pop")
+    assert not other.is_visible("#pop")
     assert other.evaluate("window.__lastPop === undefined")
     other.screenshot(path=str(SHOTS / "console-other-operator.png"))
     caller.stop()
@@ -201,6 +201,7 @@ def test_drafts_survive_a_reload_esc_keeps_text_and_a_lost_link_shows_the_banner
     page.wait_for_function("document.getElementById('link').className.includes('on')", timeout=10_000)
     assert page.input_value("input[name=title]") == "噪音扰民"
     assert page.input_value("input[name=caller_number]") == HEZE
+    assert not page.is_visible("#pop")  # no call after a reload: no strip
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "console-draft.png"))
 
