@@ -191,11 +191,20 @@
     if (got && (!call || call.caller_num === number)) renderHistory(got.recent || []);
   }
   function renderHistory(rows) {
+    const num = call ? call.caller_num : form.caller_number.value;
     $("history").innerHTML = rows.length ? rows.map((t) =>
       `<li class="dl-${esc(t.deadline_state || "none")}"><b>${esc(t.number)}</b> ${esc(t.status_label)}
-       <span class="dl">${esc(DEADLINE[t.deadline_state] || "")}</span> ${esc(t.category || "")} ${esc(t.title)}</li>`).join("")
+       <span class="dl">${esc(DEADLINE[t.deadline_state] || "")}</span> ${esc(t.category || "")} ${esc(t.title)}
+       ${num ? `<button type="button" class="quiet" data-num="${esc(num)}" title="就此工单回拨来电人">回拨</button>` : ""}</li>`).join("")
       : `<li class="empty">该号码没有历史工单</li>`;
   }
+  // 回拨 from a ticket of the caller's history: the seat's phone rings first, then the citizen's
+  $("history").addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button"); if (!b) return;
+    if (await run(() => api("/api/seat/callback", {method: "POST", body: JSON.stringify({number: b.dataset.num})}))) {
+      notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
+    }
+  });
 
   // ------------------------------------------------------------------ scripts (话术)
   const SCRIPTS = {
