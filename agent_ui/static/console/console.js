@@ -175,6 +175,7 @@
         break;
       case "CallCompleted":
         $("pop-state").textContent = "通话结束";
+        setTimeout(loadToday, 1000);  // the call log has it a moment later
         call.state = "ended";
         clearInterval(waitTimer);
         renderScripts();
@@ -447,7 +448,15 @@
       else if (msg.event === "SeatStateChanged") loadSeat();
     }
   }
-  function resync() { loadSeat(); loadCallbacks(); }
+  // 今日接听 · 平均通话: the operator's own answered calls since local midnight (the call log)
+  async function loadToday() {
+    const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
+    const rows = (await run(() => api(`/api/calls?since=${encodeURIComponent(midnight.toISOString())}&limit=1000`))) || [];
+    const talked = rows.filter((r) => r.talk_s > 0);
+    $("today-count").textContent = talked.length;
+    $("today-avg").textContent = talked.length ? mmss(talked.reduce((a, r) => a + r.talk_s, 0) / talked.length) : "0:00";
+  }
+  function resync() { loadSeat(); loadCallbacks(); loadToday(); }
   window.__live = window.HotlineLive({onMessage, onResync: resync, onStatus: (up) => { $("link").className = up ? "dot on" : "dot off"; }});
 
   loadDraft();
@@ -456,4 +465,5 @@
   loadSeat();
   loadDirectory();
   loadCallbacks();
+  loadToday();
 })();
