@@ -297,9 +297,10 @@
       run(() => api(`/api/console/suggest?text=${encodeURIComponent(text)}`)),
     ]);
     const box = $("dups");
-    if (dups && dups.length) {
+    const others = (dups || []).filter((p) => p.id !== ticketId);  // not the ticket this form just saved
+    if (others.length) {
       box.hidden = false;
-      box.innerHTML = "疑似重复：" + dups.map((p) => `<span class="dup" title="${esc(p.reasons.join("、"))}">${esc(p.number)}（${esc(p.reasons.join("、"))}）</span>`).join(" ");
+      box.innerHTML = "疑似重复：" + others.map((p) => `<span class="dup" title="${esc(p.reasons.join("、"))}">${esc(p.number)}（${esc(p.reasons.join("、"))}）</span>`).join(" ");
     } else box.hidden = true;
     if (sug && sug.length) {
       $("suggest").innerHTML = "建议承办：" + sug.map((s) => `<a href="#" data-id="${s.id}">${esc(s.name)}</a>`).join("、");
