@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 import recordings.routes
 import recordings.service
-from agent_ui import api, approvals, console, health, live, pages, ws
+from agent_ui import api, approvals, console, health, lead, live, pages, ws
 from agent_ui.accounts import ensure_demo_accounts
 from agent_ui.csrf import CsrfMiddleware
 from agent_ui.db import migrate as migrate_accounts
@@ -54,7 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         stop_recordings = recordings.service.start(app, settings, engine)  # tables, bus → catalog, spool scan
         await services.start()
+        lead_runtime = lead.start(app, settings)  # the lead's alert rules, fed by the bus
+        await lead_runtime.start()
         yield
+        await lead_runtime.stop()
         await services.stop()
         stop_recordings()
         engine.dispose()
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(ws.router)
     app.include_router(live.router)
+    app.include_router(lead.router)
     app.include_router(console.router)
     app.include_router(approvals.router)
     app.add_middleware(CsrfMiddleware)  # cookie-borne state changes need a header no other site can send

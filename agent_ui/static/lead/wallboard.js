@@ -1,0 +1,237 @@
+// 班长监控: the board is loaded by REST, then kept fresh over the websocket. Every bus message
+// schedules a re-read of /api/lead/board (debounced), so figures are never older than ~0.3 s;
+// waits and durations count up here between messages, so nothing has to be pushed every second.
+"use strict";
+(() => {
+  const $ = (s) => document.querySelector(s);
+  const STATE = {ready: "空闲", ringing: "振铃", on_call: "通话", wrap_up: "话后", busy: "示忙", signed_out: "未签入"};
+  const CALL = {offered: "进线", queued: "排队", ringing: "振铃", answered: "通话", transferred: "已转接", conference: "三方"};
+  const QUEUE = {hotline: "热线", hotline_expert: "专业席"};
+  let board = null;          // last /api/lead/board
+  let loadedAt = 0;          // performance.now() when it arrived; waits count up from there
+  let offset = 0;            // server epoch - client epoch, for "since" durations
+  let soundOn = false, audio = null;
+  const heard = new Set();   // alert ids already beeped for
+  window.leadBoard = () => board;
+
+  const api = async (path, opts = {}) => {
+    const headers = Object.assign({"X-Requested-With": "hotline"}, opts.body ? {"Content-Type": "application/json"} : {});
+    const res = await fetch(path, Object.assign({headers, credentials: "same-origin"}, opts));
+    if (res.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); }
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).detail || "请求失败，请稍后重试");
+    return res.json();
+  };
+  const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+  const pct = (v) => (v === null || v === undefined) ? "—" : `${v.toFixed(1)} %`;
+  const mmss = (s) => { s = Math.max(0, Math.floor(s)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
+  const hhmm = (epoch) => new Date(epoch * 1000).toLocaleTimeString("zh-CN", {hour12: false});
+  const elapsed = () => (performance.now() - loadedAt) / 1000;
+  const serverNow = () => Date.now() / 1000 + offset;
+
+  // ---------------------------------------------------------------- figures
+  function renderFigures() {
+    const t = board.targets;
+    const fig = (label, value, cls, target) => `<div class="fig ${cls}"><span class="v">${value}</span>
+      <span class="l">${label}</span>${target ? `<span class="t">目标 ${target}</span>` : ""}</div>`;
+    const under = (v, target) => (v !== null && v !== undefined && v < target) ? "under" : "";
+    $("#figures").innerHTML = board.queues.map((q) => {
+      const waits = board.calls.filter((c) => c.queue === q.queue && c.waiting_s !== null);
+      const longest = Math.max(0, ...waits.map((c) => c.waiting_s + elapsed()));
+      return `<div class="queue-figs" data-queue="${esc(q.queue)}"><h2>${esc(QUEUE[q.queue] || q.queue)}</h2>
+        ${fig("排队", waits.length, waits.length ? "warn" : "")}
+        ${fig("最长等待", `<span class="longest">${mmss(longest)}</span>`, longest > board.rule_s ? "under" : "")}
+        ${fig("15 秒接通率 今日", `<span class="within-today">${pct(q.pct_within_rule_today)}</span>`,
+              under(q.pct_within_rule_today, t.within_rule), `${t.within_rule} %`)}
+        ${fig("15 秒接通率 24 小时", `<span class="within-24h">${pct(q.pct_within_rule_24h)}</span>`,
+              under(q.pct_within_rule_24h, t.within_rule), `${t.within_rule} %`)}
+        ${fig("接通率 24 小时", `<span class="completion">${pct(q.completion_24h)}</span>`,
+              under(q.completion_24h, t.completion), `${t.completion} %`)}
+        ${fig("今日接听", `<span class="answered">${q.answered}</span>`, "")}
+        ${fig("放弃", `<span class="abandoned">${q.abandoned}</span>`, q.abandoned ? "warn" : "")}
+        ${fig("坐席 空闲/示忙/通话/话后", `${q.seats_ready}/${q.seats_busy}/${q.seats_on_call + q.seats_ringing}/${q.seats_wrap_up}`, "")}
+      </div>`;
+    }).join("") || `<p class="empty">尚无队列数据 — 请检查实时话务服务（CTI）是否运行</p>`;
+  }
+
+  // ---------------------------------------------------------------- waiting calls
+  function renderWaiting() {
+    const rows = board.calls.filter((c) => c.waiting_s !== null)
+      .sort((a, b) => b.waiting_s - a.waiting_s);
+    $("#waiting tbody").innerHTML = rows.map((c) => `<tr data-call="${esc(c.call_id)}" data-wait="${c.waiting_s}">
+      <td>${esc(c.caller_num)}</td><td>${esc(QUEUE[c.queue] || c.queue)}</td><td>${esc(CALL[c.state] || c.state)}</td>
+      <td>${esc(c.seat)}</td><td class="wait"></td></tr>`).join("");
+    $("#no-waiting").hidden = rows.length > 0;
+    tickWaits();
+  }
+
+  function tickWaits() {
+    if (!board) return;
+    for (const tr of document.querySelectorAll("#waiting tbody tr")) {
+      const w = parseFloat(tr.dataset.wait) + elapsed();
+      tr.querySelector(".wait").textContent = `${Math.floor(w)} s`;
+      tr.classList.toggle("late", w > board.rule_s);
+    }
+    for (const el of document.querySelectorAll(".queue-figs")) {
+      const q = el.dataset.queue;
+      const waits = board.calls.filter((c) => c.queue === q && c.waiting_s !== null).map((c) => c.waiting_s + elapsed());
+      const longest = Math.max(0, ...waits);
+      const cell = el.querySelector(".longest");
+      if (cell) { cell.textContent = mmss(longest); cell.closest(".fig").classList.toggle("under", longest > board.rule_s); }
+    }
+    for (const tile of document.querySelectorAll(".seat")) {
+      const since = parseFloat(tile.dataset.since);
+      const d = since ? serverNow() - since : 0;
+      tile.querySelector(".dur").textContent = since ? mmss(d) : "";
+      const st = tile.dataset.state;
+      const slow = (st === "ringing" && d > board.limits.ring_s) || (st === "busy" && d > board.limits.busy_s)
+        || tile.dataset.alerted === "1";
+      tile.classList.toggle("flag-slow", slow);
+    }
+  }
+
+  // ---------------------------------------------------------------- seat wall
+  function renderSeats() {
+    const queueSel = $("#seat-queue");
+    const queues = [...new Set(board.seats.flatMap((s) => s.queues))].sort();
+    if (queueSel.options.length - 1 !== queues.length) {
+      queueSel.innerHTML = `<option value="">全部</option>` + queues.map((q) => `<option value="${esc(q)}">${esc(QUEUE[q] || q)}</option>`).join("");
+    }
+    const open = new Set(board.alerts.filter((a) => !a.acked_at && (a.kind === "no_answer" || a.kind === "busy_long"))
+      .map((a) => a.subject_seat));
+    const fq = queueSel.value, fs = $("#seat-state").value, sort = $("#seat-sort").value;
+    const order = Object.keys(STATE);
+    const seats = board.seats.filter((s) => (!fq || s.queues.includes(fq)) && (!fs || s.state === fs));
+    seats.sort((a, b) => sort === "state" ? order.indexOf(a.state) - order.indexOf(b.state) || a.seat.localeCompare(b.seat)
+      : sort === "since" ? (a.since || Infinity) - (b.since || Infinity)
+      : sort === "calls" ? b.calls_today - a.calls_today : a.seat.localeCompare(b.seat));
+    $("#seats").innerHTML = seats.map((s) => `<div class="seat st-${s.state}" data-seat="${esc(s.seat)}" data-state="${s.state}"
+        data-since="${s.since || 0}" data-alerted="${open.has(s.seat) ? 1 : 0}">
+      <div class="seat-top"><b>${esc(s.seat)}</b><span class="op">${esc(s.operator || "—")}</span></div>
+      <div class="seat-state">${STATE[s.state] || s.state}${s.reason ? ` · ${esc(s.reason)}` : ""}
+        <span class="flag">振铃未接</span></div>
+      <div class="seat-since">${s.signed_in ? "已签入" : "未签入"}${s.since ? ` · 自 ${hhmm(s.since)}` : ""} · <span class="dur"></span></div>
+      <div class="seat-calls">接听 ${s.calls_today} · 通话 ${mmss(s.talk_s_today)}</div></div>`).join("");
+    $("#no-seats").hidden = board.seats.some((s) => s.signed_in);
+  }
+
+  // ---------------------------------------------------------------- alerts
+  function renderAlerts() {
+    const open = board.alerts.filter((a) => !a.acked_at);
+    $("#alert-count").textContent = open.length ? `${open.length} 条待确认` : "";
+    $("#alerts").innerHTML = board.alerts.slice(0, 50).map((a) => `<li class="alert k-${a.kind}${a.acked_at ? " acked" : ""}" data-id="${a.id}">
+      <span class="when">${hhmm(a.at)}</span><b>${esc(a.title)}</b> <span>${esc(a.detail)}</span>
+      ${a.acked_at ? `<span class="ack-by">已确认 ${esc(a.acked_by)} ${hhmm(a.acked_at)}</span>`
+                   : `<button type="button" class="ack small" data-id="${a.id}">确认</button>`}</li>`).join("");
+    $("#no-alerts").hidden = board.alerts.length > 0;
+    const fresh = open.filter((a) => !heard.has(a.id));
+    fresh.forEach((a) => heard.add(a.id));
+    if (fresh.length) beep();
+  }
+
+  function beep() {
+    // a short two-tone chime made here: no audio file to ship, no autoplay of media
+    if (!soundOn || !audio) return;
+    const t = audio.currentTime;
+    for (const [f, at] of [[880, 0], [660, 0.18]]) {
+      const o = audio.createOscillator(), g = audio.createGain();
+      o.frequency.value = f; o.connect(g); g.connect(audio.destination);
+      g.gain.setValueAtTime(0.0001, t + at); g.gain.exponentialRampToValueAtTime(0.3, t + at + 0.02);
+      g.gain.exponentialRampToValueAtTime(0.0001, t + at + 0.16);
+      o.start(t + at); o.stop(t + at + 0.17);
+    }
+    window.leadBeeps = (window.leadBeeps || 0) + 1;
+  }
+
+  $("#sound").addEventListener("click", async () => {
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    await audio.resume();
+    soundOn = !soundOn;
+    $("#sound").textContent = soundOn ? "关闭提示音" : "开启提示音";
+    $("#sound").setAttribute("aria-pressed", String(soundOn));
+    if (soundOn) beep();
+  });
+
+  $("#alerts").addEventListener("click", async (e) => {
+    const btn = e.target.closest("button.ack");
+    if (!btn) return;
+    btn.disabled = true;
+    try { await api(`/api/lead/alerts/${btn.dataset.id}/ack`, {method: "POST", body: "{}"}); schedule(); }
+    catch (err) { btn.disabled = false; alert(err.message); }
+  });
+
+  // ---------------------------------------------------------------- approvals
+  async function loadApprovals() {
+    const li = (html) => `<li>${html}</li>`;
+    try {
+      const seats = await api("/api/approvals?state=pending");
+      $("#seat-approvals").innerHTML = seats.map((a) => li(`<span>${esc(a.kind_label)} · 坐席 ${esc(a.seat)} · ${esc(a.requested_by)}
+        ${a.reason ? `（${esc(a.reason)}）` : ""}</span>
+        <button type="button" class="small" data-approve="${a.id}">同意</button>
+        <button type="button" class="small refuse" data-refuse="${a.id}">拒绝</button>`)).join("") || li(`<span class="empty">无待审批申请</span>`);
+    } catch (err) {
+      $("#seat-approvals").innerHTML = li(`<span class="empty">签出/示忙审批暂不可用：${esc(err.message)}</span>`);
+    }
+    try {
+      const t = await api("/api/lead/tickets");
+      const tl = (rows, extra) => rows.map((r) => li(`<a href="/tickets/${r.id}">${esc(r.number || r.id)}</a> ${esc(r.title)} · ${esc(r.status)}${extra(r)}`)).join("")
+        || li(`<span class="empty">无</span>`);
+      $("#t-extensions").innerHTML = tl(t.extensions, (r) => ` · 申请延期 ${r.extension_days} 天`);
+      $("#t-returned").innerHTML = tl(t.returned, (r) => r.return_reason ? ` · ${esc(r.return_reason)}` : "");
+      $("#t-emergencies").innerHTML = tl(t.emergencies, (r) => r.due ? ` · 期限 ${esc(r.due.slice(0, 16).replace("T", " "))}` : "");
+    } catch (err) { /* the ticket queue shows again on the next refresh */ }
+  }
+
+  document.querySelector(".approvals").addEventListener("click", async (e) => {
+    const id = e.target.dataset.approve || e.target.dataset.refuse;
+    if (!id) return;
+    const verdict = e.target.dataset.approve ? "approve" : "refuse";
+    const note = verdict === "refuse" ? (prompt("拒绝理由（可不填）") || "") : "";
+    e.target.disabled = true;
+    try { await api(`/api/approvals/${id}/${verdict}`, {method: "POST", body: JSON.stringify({note})}); }
+    catch (err) { alert(err.message); }
+    loadApprovals();
+  });
+
+  // ---------------------------------------------------------------- load + live
+  let pending = null;
+  function schedule(ms = 250) {
+    if (pending) return;
+    pending = setTimeout(async () => { pending = null; await load(); }, ms);
+  }
+
+  async function load() {
+    try {
+      const got = await api("/api/lead/board");
+      board = got; loadedAt = performance.now(); offset = got.now - Date.now() / 1000;
+      document.querySelectorAll(".rule-s").forEach((el) => { el.textContent = got.rule_s; });
+      renderFigures(); renderWaiting(); renderSeats(); renderAlerts();
+    } catch (err) {
+      $("#figures").innerHTML = `<p class="error">${esc(err.message)}</p>`;
+    }
+  }
+
+  let since = null, epoch = null, retry = 500;
+  function connect() {
+    const q = since !== null ? `?since=${since}&epoch=${encodeURIComponent(epoch)}` : "";
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws${q}`);
+    ws.onopen = () => { retry = 500; $("#offline").hidden = true; };
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === "ping") { ws.send(JSON.stringify({type: "pong"})); return; }
+      if (m.type === "hello") { epoch = m.epoch; if (since === null) since = m.last_seq; schedule(0); return; }
+      if (m.seq) since = m.seq;
+      if (m.type === "resync") { epoch = m.epoch || epoch; schedule(0); return; }
+      if (m.type === "approval_update" || m.event === "ApprovalChanged") loadApprovals();
+      schedule();
+    };
+    ws.onclose = () => {
+      $("#offline").hidden = false;
+      setTimeout(connect, retry); retry = Math.min(retry * 2, 8000);
+    };
+  }
+
+  for (const id of ["#seat-sort", "#seat-queue", "#seat-state"]) $(id).addEventListener("change", () => { renderSeats(); tickWaits(); });
+  setInterval(tickWaits, 250);
+  setInterval(loadApprovals, 15000);
+  load(); loadApprovals(); connect();
+})();
