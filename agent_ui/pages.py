@@ -15,8 +15,8 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 router = APIRouter(include_in_schema=False)
 
 Supervisors = Annotated[Principal, Depends(require_roles(Role.LEAD))]
-# where each role starts its day (the lead's wallboard moves to /lead when it lands)
-HOMES = {Role.OPERATOR: "/console", Role.LEAD: "/health", Role.QA: "/qa", Role.ADMIN: "/health"}
+# where each role starts its day
+HOMES = {Role.OPERATOR: "/console", Role.LEAD: "/lead", Role.QA: "/qa", Role.ADMIN: "/health"}
 
 
 @router.get("/", response_class=HTMLResponse)

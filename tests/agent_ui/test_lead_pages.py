@@ -1,0 +1,120 @@
+"""The lead's reports and callback pages in Debian's chromium (no Asterisk: calls are put in the call
+log directly). ``HOTLINE_LEAD_SCREENSHOTS=<dir>`` keeps screenshots at 1366×768 and 1920×1080."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import uvicorn
+
+from agent_ui.app import create_app
+from hotline.settings import Settings
+from tests.agent_ui.test_lead_browser import ARGS, CHROMIUM, free_port
+from ticketing.calls import CallEntry
+
+pytestmark = pytest.mark.browser
+BJ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    port = free_port()
+    app = create_app(Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, services=[]))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    # today: three answered (one late), one abandoned; yesterday: one answered
+    today = datetime.now(BJ).replace(hour=9, minute=0, second=0, microsecond=0)
+    log = app.state.services.calls
+    for n, (offset_h, wait_ms, answered) in enumerate([(0, 4000, True), (1, 20000, True), (1, 6000, True),
+                                                       (2, 30000, False), (-24, 3000, True)]):
+        start = (today + timedelta(hours=offset_h)).timestamp()
+        log.record(CallEntry(uniqueid=f"u{n}", caller_number=f"1395301000{n}", offered_at=start,
+                             ended_at=start + 90, queue="hotline", seat="8001" if answered else "",
+                             operator="op1024" if answered else "", answered_at=start + wait_ms / 1000 if answered
+                             else None, wait_ms=wait_ms, within_rule=answered and wait_ms <= 15000,
+                             talk_s=60.0 if answered else 0.0, abandoned=not answered))
+    yield f"http://127.0.0.1:{port}", app
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def lead_context() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def signed_in(browser, url: str, width: int = 1366, height: int = 768):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    assert context.request.post(f"{url}/api/auth/login", data={"username": "lead", "password": "demolead"}).ok
+    return context
+
+
+def test_the_report_page_draws_charts_and_tables_and_exports(served, lead_context) -> None:
+    url, _ = served
+    context = signed_in(lead_context, url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.goto(f"{url}/lead/reports")
+    try:
+        page.wait_for_function("window.leadReportReady === true || !document.getElementById('report-error').hidden",
+                               timeout=15_000)
+    except Exception:
+        raise AssertionError(errors + console) from None
+    assert page.locator("#report-error").is_hidden(), page.locator("#report-error").inner_text()
+    assert errors == []
+    summary = {r.locator("td").nth(0).inner_text(): [r.locator("td").nth(i).inner_text() for i in (1, 2)]
+               for r in page.locator("#t-summary tbody tr").all()}
+    assert summary["呼入"] == ["4", "1"] and summary["放弃"] == ["1", "0"]
+    assert summary["15 秒接通率"] == ["66.7 %", "100.0 %"]  # 2 of 3 answered within 15 s; yesterday 1 of 1
+    assert page.locator("#t-operators tbody tr").count() == 1
+    assert page.evaluate("Object.keys(Chart.instances).length") == 4  # the four charts are drawn
+    hours = page.evaluate("Object.values(Chart.instances).find(c => c.canvas.id === 'c-hours').data.datasets[0].data")
+    assert sum(hours) == 4 and hours[9] == 1 and hours[10] == 2
+    xlsx = context.request.get(f"{url}{page.locator('#xlsx').get_attribute('href')}")
+    assert xlsx.ok and xlsx.body()[:2] == b"PK"
+    assert errors == []
+    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{shots}/reports-1366.png", full_page=True)
+    context.close()
+
+
+def test_the_callback_list_records_who_called_back(served, lead_context) -> None:
+    url, _ = served
+    context = signed_in(lead_context, url, 1920, 1080)
+    page = context.new_page()
+    page.goto(f"{url}/lead/callbacks")
+    row = page.locator("#callbacks tbody tr", has_text="13953010003")
+    row.wait_for(timeout=10_000)
+    row.locator(".note").fill("已回电，市民表示问题已解决")
+    row.locator("button.done").click()
+    page.locator("#callbacks tbody tr").first.wait_for(state="detached", timeout=5_000)
+    page.locator("#show-done").check()
+    done = page.locator("#callbacks tbody tr", has_text="13953010003")
+    done.wait_for(timeout=5_000)
+    assert done.locator(".by").inner_text() == "lead" and done.locator(".at").inner_text().startswith("20")
+    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
+        page.screenshot(path=f"{shots}/callbacks-1920.png", full_page=True)
+    context.close()
