@@ -246,6 +246,11 @@ async def callbacks_page(request: Request, who: Leads) -> HTMLResponse:
     return _page(request, "callbacks", who)
 
 
+@router.get("/lead/handover", response_class=HTMLResponse, include_in_schema=False)
+async def handover_page(request: Request, who: Leads) -> HTMLResponse:
+    return _page(request, "handover", who)
+
+
 @router.get("/lead/reports", response_class=HTMLResponse, include_in_schema=False)
 async def reports_page(request: Request, who: Leads) -> HTMLResponse:
     return _page(request, "reports", who, today=datetime.now(_tz(request)).date().isoformat())

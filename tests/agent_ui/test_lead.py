@@ -1,0 +1,86 @@
+"""The lead's API without Asterisk: who may use it, the handover signed by two leads, the alert
+acknowledgement log, and a centre's lead seeing only the centre's queues and seats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from agent_ui.app import create_app
+from agent_ui.auth import Principal, Role, issue_token
+from agent_ui.lead import LeadConfig
+from hotline.settings import Settings
+
+
+def auth(username: str, role: Role, centre: str = "") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(Principal(username, role, centre=centre))}"}
+
+
+def test_lead_routes_refuse_others(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+        for path in ("/api/lead/board", "/api/lead/alerts", "/api/lead/tickets", "/api/lead/handovers",
+                     "/api/lead/reports", "/api/lead/alerts/log"):
+            assert client.get(path).status_code == 401, path
+            assert client.get(path, headers=auth("op1024", Role.OPERATOR)).status_code == 403, path
+        assert client.post("/api/lead/alerts/1/ack", headers=auth("qa", Role.QA)).status_code == 403
+        page = client.get("/lead", headers={"Accept": "text/html"}, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+
+def test_a_handover_is_signed_by_two_leads(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+        wang, li = auth("lead", Role.LEAD), auth("lead2", Role.LEAD)
+        made = client.post("/api/lead/handovers", headers=wang,
+                           json={"shift": "2026-11-23 白班", "notes": "8003 耳机故障，已报修", "tickets": [12, 15]})
+        assert made.status_code == 201
+        hid = made.json()["id"]
+        assert client.post(f"/api/lead/handovers/{hid}/sign", headers=wang).status_code == 409  # not the same lead
+        assert client.post(f"/api/lead/handovers/{hid}/sign", headers=li).json()["to_lead"] == "lead2"
+        assert client.post(f"/api/lead/handovers/{hid}/sign", headers=li).status_code == 409  # signed once
+        [row] = client.get("/api/lead/handovers", headers=li).json()
+        assert (row["from_lead"], row["to_lead"], row["tickets"]) == ("lead", "lead2", "12,15")
+        assert row["to_signed_at"] is not None
+        assert client.post("/api/lead/handovers/999/sign", headers=li).status_code == 404
+        assert client.post("/api/lead/handovers", headers=wang, json={"shift": ""}).status_code == 422
+
+
+def test_an_acknowledged_alert_is_logged(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+        lead = auth("lead", Role.LEAD)
+        runtime = client.app.state.lead
+        [alert] = runtime.engine.emergency(7, "2026112300007", "燃气泄漏", 1795400000.0)
+        assert client.get("/api/lead/alerts", headers=lead).json()[0]["title"] == "重大紧急工单"
+        acked = client.post(f"/api/lead/alerts/{alert.id}/ack", headers=lead).json()
+        assert acked["acked_by"] == "lead" and acked["acked_at"] is not None
+        [logged] = client.get("/api/lead/alerts/log", headers=lead).json()
+        assert (logged["kind"], logged["acked_by"], logged["detail"]) == ("emergency", "lead", "2026112300007 燃气泄漏")
+        assert client.post("/api/lead/alerts/999/ack", headers=lead).status_code == 404
+
+
+class _Bridge:
+    """The three live views the board reads, as the CTI service gives them."""
+
+    def queues(self) -> list[dict]:
+        return [{"queue": "hotline", "waiting": 1}, {"queue": "north", "waiting": 2}]
+
+    def seats(self) -> list[dict]:
+        return [{"seat": "8001", "queues": ["hotline"], "signed_in": True, "state": "ready"},
+                {"seat": "8101", "queues": ["north"], "signed_in": True, "state": "ready"}]
+
+    def calls(self) -> list[dict]:
+        return [{"call_id": "a", "queue": "hotline", "waiting_s": 3.0}, {"call_id": "b", "queue": "north",
+                                                                         "waiting_s": 5.0}]
+
+
+def test_a_centre_lead_sees_only_the_centres_queues_and_seats(tmp_path: Path) -> None:
+    app = create_app(Settings(var_dir=tmp_path, services=[]))
+    app.state.lead_config = LeadConfig(centres={"北区中心": ["north"]})
+    with TestClient(app) as client:
+        client.app.state.services.cti = _Bridge()
+        mine = client.get("/api/lead/board", headers=auth("lead_n", Role.LEAD, centre="北区中心")).json()
+        assert [q["queue"] for q in mine["queues"]] == ["north"]
+        assert [s["seat"] for s in mine["seats"]] == ["8101"] and [c["call_id"] for c in mine["calls"]] == ["b"]
+        everyone = client.get("/api/lead/board", headers=auth("lead", Role.LEAD)).json()
+        assert len(everyone["queues"]) == 2 and len(everyone["seats"]) == 2
+        client.app.state.services.cti = None
