@@ -196,7 +196,17 @@ def test_busy_in_a_restricted_window_asks_the_lead_who_approves_and_the_seat_pau
     assert live.post("/api/seat/signin", json={"seat": seat}, headers=op).json()["ok"] is True
     assert f"PJSIP/{seat}" in pbx.members(settings.queue_name)
     other = bearer("op1025", Role.OPERATOR)
-    assert live.post("/api/seat/signin", json={"seat": seat}, headers=other).status_code == 409
+    taken = live.post("/api/seat/signin", json={"seat": seat}, headers=other)
+    assert taken.status_code == 409 and "已由 op1024 签入" in taken.json()["detail"]
+    assert live.post("/api/seat/busy", json={"reason": "就餐"}, headers=other).json()["detail"] == \
+        "尚未签入坐席 — 请选择坐席并签入"  # op1025 acts on no seat at all, least of all op1024's
+    for path, body in (("/api/seat/hangup", None), ("/api/seat/transfer", {"target": "expert"}),
+                       ("/api/seat/conference", {"number": "2001"})):
+        idle = live.post(path, json=body, headers=op)
+        assert idle.status_code == 409 and idle.json()["detail"] == "当前没有通话，无法执行此操作", path
+    assert live.post("/api/seat/transfer", json={"target": "2001;x"}, headers=op).status_code == 422
+    me = live.get("/api/seat", headers=op).json()
+    assert me["seat"]["seat"] == seat and me["seat"]["state"] == "ready" and seat not in me["free_seats"]
     refused = live.post("/api/seat/busy", json={"reason": "就餐"}, headers=op)
     assert refused.status_code == 409, refused.text
     body = refused.json()
