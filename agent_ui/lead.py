@@ -297,7 +297,8 @@ async def ticket_queue_api(request: Request, _who: Leads) -> dict[str, list[dict
             return {"id": t.id, "number": t.number, "title": t.title, "status": t.status.label
                     if isinstance(t.status, Status) else Status(t.status).label,
                     "due": t.current_due.isoformat() if t.current_due else None,
-                    "extension_days": t.extension_requested_days, "return_reason": t.return_reason}
+                    "extension_days": t.extension_requested_days, "return_reason": t.return_reason,
+                    "supervised": t.supervision_count}
 
         with Session(request.app.state.engine) as s:
             def q(*where):

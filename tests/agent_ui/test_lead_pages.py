@@ -118,3 +118,59 @@ def test_the_callback_list_records_who_called_back(served, lead_context) -> None
     if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
         page.screenshot(path=f"{shots}/callbacks-1920.png", full_page=True)
     context.close()
+
+
+def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(served, lead_context) -> None:
+    from agent_ui.auth import Principal, Role
+
+    url, app = served
+    svc = app.state.tickets
+    admin, lead = Principal("admin", Role.ADMIN), Principal("lead", Role.LEAD)
+    water = svc.save_department({"name": "菏泽市水务集团有限公司", "duties": "供水 停水"}, admin).id
+    city = svc.save_department({"name": "菏泽市城市管理局", "duties": "占道经营 噪音"}, admin).id
+    water_desk = Principal("water", Role.DEPARTMENT, department_id=water)
+    body = {"category": "求助", "title": "丽景花园停水", "caller_number": "13853012345", "district": "牡丹区",
+            "matter_demand": "尽快恢复供水"}
+    late = svc.create(body, lead)
+    svc.transfer(late.id, water, "请核实停水原因", lead)
+    svc.accept(late.id, water_desk)
+    svc.act(late.id, "start", None, water_desk)
+    svc.act(late.id, "request_extension", {"reason": "需更换主管道", "days": 3}, water_desk)
+    wrong = svc.create(body | {"title": "夜间施工噪音"}, lead)
+    svc.transfer(wrong.id, water, "请处理", lead)
+    svc.return_(wrong.id, "不属我单位职责", water_desk)
+    urgent = svc.create(body | {"title": "燃气管道泄漏", "emergency": True}, lead)
+
+    context = signed_in(lead_context, url)
+    made = context.request.post(f"{url}/api/approvals", data={"kind": "busy", "seat": "8001", "reason": "培训"},
+                                headers={"X-Requested-With": "hotline"})
+    assert made.ok, made.text()
+    page = context.new_page()
+    page.on("dialog", lambda d: d.accept(d.default_value or "同意改派"))
+    page.goto(f"{url}/lead")
+    page.locator("#seat-approvals button.refuse").click()
+    page.wait_for_selector("#seat-approvals li:has-text('无待审批申请')", timeout=5_000)
+    decided = context.request.get(f"{url}/api/approvals").json()
+    assert [(a["state"], a["decided_by"]) for a in decided] == [("refused", "lead")]
+
+    page.locator(f'#t-extensions button[data-ticket="{late.id}"][data-action="approve_extension"]').click()
+    page.wait_for_selector(f'#t-extensions button[data-ticket="{late.id}"]', state="detached", timeout=5_000)
+    assert svc.get(late.id, lead).extension_days == 3
+    row = page.locator("#t-returned li", has_text="夜间施工噪音")
+    row.locator("select.dept").select_option(str(city))
+    row.locator("button[data-action=transfer]").click()
+    page.wait_for_selector(f'#t-returned button[data-ticket="{wrong.id}"]', state="detached", timeout=5_000)
+    again = svc.get(wrong.id, lead)
+    assert again.status == "transferred" and again.lead_department_id == city
+    page.locator(f'#t-emergencies button[data-ticket="{urgent.id}"]').click()
+    deadline = time.monotonic() + 5
+    while svc.get(urgent.id, lead).supervision_count < 1:
+        assert time.monotonic() < deadline, "the emergency was not escalated"
+        time.sleep(0.2)
+    page.wait_for_selector('#t-emergencies li:has-text("已督办 1 次")', timeout=5_000)
+    # the emergency ticket is also an alert, raised from the ticket store within its 10 s poll
+    page.wait_for_selector(".alerts li.k-emergency", timeout=15_000)
+    assert "燃气管道泄漏" in page.locator(".alerts li.k-emergency").inner_text()
+    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
+        page.screenshot(path=f"{shots}/wallboard-approvals-1366.png", full_page=True)
+    context.close()

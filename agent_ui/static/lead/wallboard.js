@@ -24,6 +24,10 @@
   const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
   const pct = (v) => (v === null || v === undefined) ? "—" : `${v.toFixed(1)} %`;
   const mmss = (s) => { s = Math.max(0, Math.floor(s)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
+  const dayTime = (iso) => {  // 2026-11-22 08:05, local
+    const d = new Date(iso), p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  };
   const hhmm = (epoch) => new Date(epoch * 1000).toLocaleTimeString("zh-CN", {hour12: false});
   const elapsed = () => (performance.now() - loadedAt) / 1000;
   const serverNow = () => Date.now() / 1000 + offset;
@@ -173,13 +177,37 @@
     }
     try {
       const t = await api("/api/lead/tickets");
-      const tl = (rows, extra) => rows.map((r) => li(`<a href="/tickets/${r.id}">${esc(r.number || r.id)}</a> ${esc(r.title)} · ${esc(r.status)}${extra(r)}`)).join("")
+      const tl = (rows, extra) => rows.map((r) => li(`<b>${esc(r.number || r.id)}</b> ${esc(r.title)} · ${esc(r.status)}${extra(r)}`)).join("")
         || li(`<span class="empty">无</span>`);
-      $("#t-extensions").innerHTML = tl(t.extensions, (r) => ` · 申请延期 ${r.extension_days} 天`);
-      $("#t-returned").innerHTML = tl(t.returned, (r) => r.return_reason ? ` · ${esc(r.return_reason)}` : "");
-      $("#t-emergencies").innerHTML = tl(t.emergencies, (r) => r.due ? ` · 期限 ${esc(r.due.slice(0, 16).replace("T", " "))}` : "");
+      const btn = (action, label, id, cls = "") => `<button type="button" class="small ${cls}" data-ticket="${id}" data-action="${action}">${label}</button>`;
+      if (!departments) departments = await api("/api/departments").catch(() => []);
+      const pick = departments.map((d) => `<option value="${d.id}">${esc(d.name)}</option>`).join("");
+      $("#t-extensions").innerHTML = tl(t.extensions, (r) => ` · 申请延期 ${r.extension_days} 天
+        ${btn("approve_extension", "批准", r.id)} ${btn("refuse_extension", "驳回", r.id, "refuse")}`);
+      $("#t-returned").innerHTML = tl(t.returned, (r) => `${r.return_reason ? ` · ${esc(r.return_reason)}` : ""}
+        <select class="dept" aria-label="改派单位">${pick}</select> ${btn("transfer", "改派", r.id)}`);
+      $("#t-emergencies").innerHTML = tl(t.emergencies, (r) => `${r.due ? ` · 期限 ${dayTime(r.due)}` : ""}
+        ${r.supervised ? ` · 已督办 ${r.supervised} 次` : ""} ${btn("supervise", "督办", r.id, "refuse")}`);
     } catch (err) { /* the ticket queue shows again on the next refresh */ }
   }
+
+  let departments = null;
+  // ticket decisions go through the ticket store's own workflow route (its rules and its log)
+  document.querySelector(".approvals").addEventListener("click", async (e) => {
+    const action = e.target.dataset.action;
+    if (!action) return;
+    const body = {};
+    if (action === "refuse_extension") { body.reason = prompt("驳回理由") || ""; if (!body.reason) return; }
+    if (action === "supervise") body.reason = prompt("督办意见", "重大紧急事项，请立即处置并反馈") || "重大紧急事项督办";
+    if (action === "transfer") {
+      body.department_id = Number(e.target.closest("li").querySelector(".dept").value);
+      body.opinion = prompt("改派意见", "请按职责办理") || "请按职责办理";
+    }
+    e.target.disabled = true;
+    try { await api(`/api/tickets/${e.target.dataset.ticket}/${action}`, {method: "POST", body: JSON.stringify(body)}); }
+    catch (err) { alert(err.message); }
+    loadApprovals();
+  });
 
   document.querySelector(".approvals").addEventListener("click", async (e) => {
     const id = e.target.dataset.approve || e.target.dataset.refuse;
