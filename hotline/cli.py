@@ -133,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("cti", help="the CTI bridge alone (AMI → state → bus)").set_defaults(fn=_cti)
     sub.add_parser("agi", help="the FastAGI server alone (lookup, survey, status query)").set_defaults(fn=_agi)
     t = sub.add_parser("transcribe", help="transcription workers (Vosk) over the recordings backlog")
-    t.add_argument("--workers", type=int, default=None, help="worker processes (default: the setting)")
+    t.add_argument("-w", "--workers", type=int, default=None, help="worker processes (default: the setting)")
     t.add_argument("--drain", action="store_true", help="stop when the backlog is empty")
     t.set_defaults(fn=_transcribe)
 
