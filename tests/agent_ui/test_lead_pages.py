@@ -148,6 +148,8 @@ def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(serve
     page = context.new_page()
     page.on("dialog", lambda d: d.accept(d.default_value or "同意改派"))
     page.goto(f"{url}/lead")
+    page.locator("#sound").click()  # the lead turns the chime on (browsers need a click before sound)
+    assert page.evaluate("window.leadBeeps") == 1
     page.locator("#seat-approvals button.refuse").click()
     page.wait_for_selector("#seat-approvals li:has-text('无待审批申请')", timeout=5_000)
     decided = context.request.get(f"{url}/api/approvals").json()
@@ -171,6 +173,7 @@ def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(serve
     # the emergency ticket is also an alert, raised from the ticket store within its 10 s poll
     page.wait_for_selector(".alerts li.k-emergency", timeout=15_000)
     assert "燃气管道泄漏" in page.locator(".alerts li.k-emergency").inner_text()
+    assert page.evaluate("window.leadBeeps") == 2  # one chime for the new alert
     if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
         page.screenshot(path=f"{shots}/wallboard-approvals-1366.png", full_page=True)
     context.close()
