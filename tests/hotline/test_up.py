@@ -46,6 +46,7 @@ def test_up_serves_the_console_and_ctrl_c_stops_everything(spare) -> None:
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=30)
     assert up.returncode == 0, out
-    assert "Asterisk 已停止" in out
+    assert "转写进程已停止" in out and "Asterisk 已停止" in out
+    assert out.index("转写进程已停止") < out.index("Asterisk 已停止")  # in order
     after = process.status(spare)
     assert not after.running and after.mounted == []
