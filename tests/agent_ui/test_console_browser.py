@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -38,25 +39,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def stack(pbx, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, object]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+@contextmanager
+def running_stack(settings: Settings, tmp_path: Path, shifts: list[str]) -> Iterator[tuple[str, object]]:
     port = free_port()
-    # no shift windows: busy/sign-out are allowed whatever the hour this test runs at
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
-                   web_port=port, cti_shifts=[])
+                   web_port=port, cti_shifts=shifts)
     app = create_app(cfg)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not (server.started and app.state.services.cti.link.logged_in):
-        assert time.monotonic() < deadline, "the app did not start or the bridge did not log in to AMI"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(10)
+    try:
+        deadline = time.monotonic() + 30
+        while not (server.started and app.state.services.cti.link.logged_in):
+            assert time.monotonic() < deadline, "the app did not start or the bridge did not log in to AMI"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def stack(pbx, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, object]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    # no shift windows: busy/sign-out are allowed whatever the hour this test runs at
+    with running_stack(settings, tmp_path, []) as got:
+        yield got
 
 
 @pytest.fixture
@@ -216,3 +225,36 @@ def test_drafts_survive_a_reload_esc_keeps_text_and_a_lost_link_shows_the_banner
     assert page.input_value("textarea[name=matter_course]") == "楼下烧烤店营业到凌晨两点"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.mark.asterisk
+def test_busy_in_a_shifts_first_half_hour_waits_for_the_lead_and_the_console_shows_the_decision(
+        pbx, browser, settings: Settings, tmp_path: Path) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    start = dt.datetime.now(ZoneInfo(settings.cti_timezone)) - dt.timedelta(minutes=5)
+    shift = f"{start:%H:%M}-{start + dt.timedelta(hours=8):%H:%M}"  # began 5 min ago: restricted
+    seat = settings.seats[0]
+    with running_stack(settings, tmp_path, [shift]) as (url, _app):
+        page = console_of(browser, url, "op1024", "demo1024")
+        sign_in(page, seat)
+        page.select_option("#busy-reason", "培训")
+        page.click("#busy")
+        page.wait_for_selector("#approval:not([hidden])", timeout=10_000)
+        assert "等待班长审批" in page.inner_text("#approval")
+        assert "需班长批准" in page.inner_text("#notice")
+        assert "paused" not in member_line(pbx, settings.queue_name, seat)
+        page.screenshot(path=str(SHOTS / "console-approval-pending.png"))
+        lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}
+        [pending] = httpx.get(f"{url}/api/approvals", params={"state": "pending"}, headers=lead).json()
+        assert pending["seat"] == seat and pending["reason"] == "培训" and "开始后 30 分钟内" in pending["rule"]
+        r = httpx.post(f"{url}/api/approvals/{pending['id']}/approve", json={"note": "同意"}, headers=lead)
+        assert r.status_code == 200 and r.json()["state"] == "approved", r.text
+        # the decision reaches the console over the websocket; the seat is paused under the lead's name
+        page.wait_for_function("document.getElementById('approval').textContent.includes('已由 lead 批准')",
+                               timeout=10_000)
+        page.wait_for_function("document.getElementById('seat-state').textContent.includes('示忙')", timeout=10_000)
+        assert "paused" in member_line(pbx, settings.queue_name, seat)
