@@ -83,6 +83,7 @@ class LeadRuntime:
         self.engine = AlertEngine(config.rules)
         self._tasks: list[asyncio.Task[None]] = []
         self._started = clock()
+        self._spells: dict[str, tuple[str, str, str, float]] = {}  # seat → (state, reason, operator, since)
 
     @property
     def services(self):
@@ -95,7 +96,11 @@ class LeadRuntime:
     async def start(self) -> None:
         cti = self.services.cti
         if cti is not None:
-            self.engine.seed_seats(cti.seats())
+            views = cti.seats()
+            self.engine.seed_seats(views)
+            for v in views:
+                self._spells[str(v["seat"])] = (str(v["state"]), str(v.get("reason") or ""),
+                                                str(v.get("operator") or ""), float(v.get("since") or self.clock()))
         self._tasks = [asyncio.create_task(self._listen(), name="lead-alerts"),
                        asyncio.create_task(self._tick(), name="lead-tick")]
 
@@ -114,6 +119,10 @@ class LeadRuntime:
                     continue
                 try:
                     self._publish(self.engine.feed(msg))
+                    if msg.get("event") == "SeatStateChanged":
+                        closed = self._spell(msg)
+                        if closed is not None:
+                            await asyncio.to_thread(self._store_spell, *closed)
                 except Exception:
                     log.exception("alert rule failed on %s", msg.get("event"))
         finally:
@@ -133,6 +142,25 @@ class LeadRuntime:
                         self._publish(self.engine.emergency(tid, number, title, at))
             except Exception:
                 log.exception("lead alert tick failed")
+
+    def _spell(self, msg: dict[str, Any]) -> tuple[str, str, str, str, float, float] | None:
+        """A seat changed state: the spell it leaves (seat, operator, state, reason, start, end), if any."""
+        seat, at = str(msg["seat"]), float(msg.get("at") or self.clock())
+        before = self._spells.get(seat)
+        self._spells[seat] = (str(msg["state"]), str(msg.get("reason") or ""),
+                              str(msg.get("operator") or (before[2] if before else "")), at)
+        if before is None or before[0] == "signed_out" or at <= before[3]:
+            return None
+        state, reason, operator, since = before
+        return seat, operator, state, reason, since, at
+
+    def _store_spell(self, seat: str, operator: str, state: str, reason: str, start: float, end: float) -> None:
+        with self.app.state.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO seat_spell (seat, operator, state, reason, started_at, ended_at, seconds) "
+                "VALUES (:seat, :op, :st, :r, :a, :b, :s)"),
+                {"seat": seat, "op": operator, "st": state, "r": reason[:64], "a": datetime.fromtimestamp(start, UTC),
+                 "b": datetime.fromtimestamp(end, UTC), "s": round(end - start, 3)})
 
     def _emergencies(self) -> list[tuple[int, str, str, float]]:
         """Open emergency tickets of the last day (the ticket store publishes nothing on the bus)."""
@@ -354,6 +382,45 @@ async def handover_sign(handover_id: int, request: Request, who: Leads) -> dict[
     return {"id": handover_id, "to_lead": who.username}
 
 
+class RosterIn(BaseModel):
+    day: date
+    shift: str = Field(min_length=1, max_length=32)
+    username: str = Field(min_length=1, max_length=64)
+    duty: str = Field("话务员", pattern="^(班长|话务员|专业席)$")
+    seat: str = Field("", max_length=32)
+
+
+@router.get("/api/lead/roster")
+async def roster_api(request: Request, _who: Leads, day: date | None = None) -> list[dict[str, Any]]:
+    """排班 of one day (today by default), by shift."""
+    day = day or datetime.now(_tz(request)).date()
+    with request.app.state.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, day, shift, username, duty, seat, created_by FROM roster "
+                                    "WHERE day = :d ORDER BY shift, duty, username"), {"d": day})
+        return [dict(r._mapping) for r in rows]
+
+
+@router.post("/api/lead/roster", status_code=201)
+async def roster_add(body: RosterIn, request: Request, who: Leads) -> dict[str, Any]:
+    try:
+        with request.app.state.engine.begin() as conn:
+            new_id = conn.execute(sa.text(
+                "INSERT INTO roster (day, shift, username, duty, seat, created_by) "
+                "VALUES (:d, :s, :u, :duty, :seat, :by) RETURNING id"),
+                {"d": body.day, "s": body.shift, "u": body.username, "duty": body.duty, "seat": body.seat,
+                 "by": who.username}).scalar_one()
+    except sa.exc.IntegrityError:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{body.username} 已排在该班次") from None
+    return {"id": new_id}
+
+
+@router.delete("/api/lead/roster/{roster_id}", status_code=204)
+async def roster_remove(roster_id: int, request: Request, _who: Leads) -> Response:
+    with request.app.state.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM roster WHERE id = :i"), {"i": roster_id})
+    return Response(status_code=204)
+
+
 # ------------------------------------------------------------------------------------ reports
 
 def _period(request: Request, kind: str, day: str, until: str) -> reports.Period:
@@ -374,8 +441,9 @@ def _report(request: Request, kind: str, day: str, until: str) -> dict[str, Any]
     svc = request.app.state.services
     calls = reports.load_calls(svc.calls, period)
     tickets = reports.load_tickets(request.app.state.engine, period)
+    spells = reports.load_spells(request.app.state.engine, period)
     return reports.report(calls, tickets, period, _tz(request), datetime.now(UTC),
-                          qa_scores=_qa_scores(request.app.state.engine, period))
+                          qa_scores=_qa_scores(request.app.state.engine, period), spells=spells)
 
 
 def _qa_scores(engine: sa.Engine, period: reports.Period) -> dict[str, float]:

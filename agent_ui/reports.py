@@ -75,9 +75,24 @@ def _when(raw: Any) -> datetime | None:
 
 # ------------------------------------------------------------------------------------------ calls
 
+def state_seconds(spells: Iterable[Mapping[str, Any]], period: Period) -> dict[str, Counter[str]]:
+    """Seconds per operator per seat state (busy, wrap_up…), the part of each spell inside the period."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for sp in spells:
+        start, end = _when(sp["started_at"]), _when(sp["ended_at"])
+        if start is None or end is None or not sp.get("operator"):
+            continue
+        overlap = (min(end, period.end) - max(start, period.start)).total_seconds()
+        if overlap > 0:
+            out[str(sp["operator"])][str(sp["state"])] += overlap
+    return out
+
+
 def call_figures(calls: Iterable[Mapping[str, Any]], period: Period, tz: ZoneInfo,
-                 qa_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """Volumes by hour, service level, abandon rate, average wait and talk, per operator.
+                 qa_scores: Mapping[str, float] | None = None,
+                 spells: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Volumes by hour, service level, abandon rate, average wait and talk, per operator (with the
+    time they spent busy and in wrap-up, from the seat state ``spells``).
 
     Lost calls (Asterisk stopped under them) are neither answered nor abandoned: left out.
     """
@@ -104,13 +119,17 @@ def call_figures(calls: Iterable[Mapping[str, Any]], period: Period, tz: ZoneInf
         op["within"] += bool(c.get("within_15s"))
         if c.get("survey") in (1, 2, 3):
             op["surveys"][c["survey"]] += 1
+    states = state_seconds(spells, period)
+    for name in states:
+        operators.setdefault(name, {"operator": name, "calls": 0, "talk_s": 0.0, "within": 0, "surveys": Counter()})
     per_operator = []
     for name in sorted(operators):
         op = operators[name]
         rated = sum(op["surveys"].values())
         per_operator.append({
             "operator": name, "calls": op["calls"], "talk_s": round(op["talk_s"], 1),
-            "avg_talk_s": round(op["talk_s"] / op["calls"], 1),
+            "avg_talk_s": round(op["talk_s"] / op["calls"], 1) if op["calls"] else None,
+            "busy_s": round(states[name]["busy"], 1), "wrap_up_s": round(states[name]["wrap_up"], 1),
             "pct_within_rule": pct(op["within"], op["calls"]),
             "surveys": rated, "satisfied": sum(op["surveys"][k] for k in SURVEY_SATISFIED),
             "pct_satisfied": pct(sum(op["surveys"][k] for k in SURVEY_SATISFIED), rated),
@@ -307,14 +326,15 @@ def hotspots(tickets: Iterable[TicketFact], period: Period, tz: ZoneInfo, top: i
 
 def report(calls: Sequence[Mapping[str, Any]], tickets: Sequence[TicketFact], period: Period, tz: ZoneInfo,
            now: datetime, qa_scores: Mapping[str, float] | None = None,
-           entered: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+           entered: Mapping[str, Mapping[str, int]] | None = None,
+           spells: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     previous = period.previous()
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat(), "label": period.label},
         "previous": {"start": previous.start.isoformat(), "end": previous.end.isoformat(),
                      "label": previous.label},
-        "calls": call_figures(calls, period, tz, qa_scores),
-        "calls_previous": call_figures(calls, previous, tz, qa_scores),
+        "calls": call_figures(calls, period, tz, qa_scores, spells),
+        "calls_previous": call_figures(calls, previous, tz, qa_scores, spells),
         "tickets": ticket_figures(tickets, period, now),
         "tickets_previous": ticket_figures(tickets, previous, now),
         "departments": [assess(t) for t in department_tallies(tickets, period, now, entered)],
@@ -333,6 +353,17 @@ def load_calls(call_log: Any, period: Period) -> list[dict[str, Any]]:
         out.extend(page)
         if len(page) < 1000:
             return out
+
+
+def load_spells(engine: Any, period: Period) -> list[dict[str, Any]]:
+    """Seat state spells (agent_ui/lead.py writes them) overlapping this period or the previous one."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT operator, state, started_at, ended_at FROM seat_spell "
+                                    "WHERE ended_at > :a AND started_at < :b AND state IN ('busy', 'wrap_up')"),
+                            {"a": period.previous().start.astimezone(UTC), "b": period.end.astimezone(UTC)})
+        return [dict(r._mapping) for r in rows]
 
 
 def load_tickets(engine: Any, period: Period) -> list[TicketFact]:

@@ -30,9 +30,11 @@ def sections(data: dict[str, Any]) -> list[tuple[str, list[list[Any]]]]:
         [label, _fmt(t[k], unit), _fmt(tp[k], unit)] for label, k, unit in (
             ("工单", "tickets", ""), ("按时办结率", "pct_on_time", " %"), ("回访满意率", "pct_satisfied", " %"))]
     hours = [["时段", "呼入"]] + [[f"{h:02d}:00", n] for h, n in enumerate(c["by_hour"])]
-    ops = [["话务员", "接听", "通话时长 s", "平均通话 s", "15 秒接通率", "评价数", "满意率", "质检得分"]] + [
-        [o["operator"], o["calls"], o["talk_s"], o["avg_talk_s"], _fmt(o["pct_within_rule"], " %"), o["surveys"],
-         _fmt(o["pct_satisfied"], " %"), _fmt(o["qa_score"])] for o in c["per_operator"]]
+    ops = [["话务员", "接听", "通话时长 s", "平均通话 s", "示忙 s", "话后处理 s", "15 秒接通率", "评价数", "满意率",
+            "质检得分"]] + [
+        [o["operator"], o["calls"], o["talk_s"], _fmt(o["avg_talk_s"]), o["busy_s"], o["wrap_up_s"],
+         _fmt(o["pct_within_rule"], " %"), o["surveys"], _fmt(o["pct_satisfied"], " %"), _fmt(o["qa_score"])]
+        for o in c["per_operator"]]
     out = [("话务总览", summary), ("分时段呼入", hours), ("话务员", ops)]
     for title, key in (("工单分类", "by_category"), ("承办单位", "by_department"), ("区县", "by_district"),
                        ("办理方式", "by_mode")):

@@ -3,7 +3,9 @@ acknowledgement log, and a centre's lead seeing only the centre's queues and sea
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -84,3 +86,48 @@ def test_a_centre_lead_sees_only_the_centres_queues_and_seats(tmp_path: Path) ->
         everyone = client.get("/api/lead/board", headers=auth("lead", Role.LEAD)).json()
         assert len(everyone["queues"]) == 2 and len(everyone["seats"]) == 2
         client.app.state.services.cti = None
+
+
+def test_the_roster_of_a_day(tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+        lead = auth("lead", Role.LEAD)
+        entry = {"day": "2026-11-23", "shift": "白班 08:00-16:00", "username": "op1024", "duty": "话务员",
+                 "seat": "8001"}
+        assert client.post("/api/lead/roster", headers=lead, json=entry).status_code == 201
+        assert client.post("/api/lead/roster", headers=lead, json=entry).status_code == 409  # once per shift
+        assert client.post("/api/lead/roster", headers=lead, json=entry | {"duty": "保洁"}).status_code == 422
+        client.post("/api/lead/roster", headers=lead, json=entry | {"username": "lead", "duty": "班长", "seat": ""})
+        rows = client.get("/api/lead/roster?day=2026-11-23", headers=lead).json()
+        assert [(r["duty"], r["username"]) for r in rows] == [("班长", "lead"), ("话务员", "op1024")]
+        assert client.get("/api/lead/roster?day=2026-11-24", headers=lead).json() == []
+        assert client.delete(f"/api/lead/roster/{rows[0]['id']}", headers=lead).status_code == 204
+        assert len(client.get("/api/lead/roster?day=2026-11-23", headers=lead).json()) == 1
+
+
+def test_busy_and_wrap_up_spells_from_the_bus_reach_the_report(tmp_path: Path) -> None:
+    import time
+
+    from cti.domain import SeatStateChanged
+
+    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+        bus = client.app.state.bus
+        t0 = time.time() - 600
+
+        async def shift() -> None:
+            for dt, state, prev in ((0, "ready", "signed_out"), (60, "busy", "ready"), (180, "ready", "busy"),
+                                    (200, "wrap_up", "ready"), (230, "ready", "wrap_up")):
+                await bus.publish(SeatStateChanged(at=t0 + dt, seat="8001", state=state, previous=prev,
+                                                   reason="培训" if state == "busy" else "", operator="op1024"))
+
+        client.portal.call(shift)
+        lead = auth("lead", Role.LEAD)
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        days = f"kind=range&day={today - timedelta(days=1)}&until={today}"  # also just after midnight
+        deadline = time.monotonic() + 5
+        while True:
+            ops = client.get(f"/api/lead/reports?{days}", headers=lead).json()["calls"]["per_operator"]
+            if ops and ops[0]["wrap_up_s"]:
+                break
+            assert time.monotonic() < deadline, ops
+            time.sleep(0.1)
+        assert [(o["operator"], o["busy_s"], o["wrap_up_s"], o["calls"]) for o in ops] == [("op1024", 120.0, 30.0, 0)]

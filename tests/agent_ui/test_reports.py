@@ -47,6 +47,15 @@ CALLS = [
     call(9, "2026-11-21T10:20:00", answered=False, wait=50),  # previous day
 ]
 
+SPELLS = [  # seat state spells (local times)
+    {"operator": "op1", "state": "busy", "started_at": bj("2026-11-22T07:50:00"), "ended_at": bj("2026-11-22T08:05:00")},
+    {"operator": "op1", "state": "wrap_up", "started_at": bj("2026-11-22T08:12:00"),
+     "ended_at": bj("2026-11-22T08:12:30")},
+    # over midnight: 10 minutes in each day
+    {"operator": "op2", "state": "busy", "started_at": bj("2026-11-21T23:50:00"), "ended_at": bj("2026-11-22T00:10:00")},
+    {"operator": "op3", "state": "busy", "started_at": bj("2026-11-22T12:00:00"), "ended_at": bj("2026-11-22T12:05:00")},
+]
+
 TICKETS = [
     TicketFact(1, bj("2026-11-22T09:00"), "投诉举报", "工单转办", "牡丹区", "住建局", "夜间施工噪音扰民",
                due_at=bj("2026-11-24T18:00"), replied_at=bj("2026-11-24T10:00"), accept_due=bj("2026-11-22T11:00"),
@@ -65,7 +74,7 @@ TICKETS = [
 
 
 def test_call_figures_this_day_and_the_previous_one() -> None:
-    f = reports.call_figures(CALLS, PERIOD, BJ, qa_scores={"op1": 88.5})
+    f = reports.call_figures(CALLS, PERIOD, BJ, qa_scores={"op1": 88.5}, spells=SPELLS)
     # calls 1–5: 4 answered (3 within 15 s), 1 abandoned
     assert (f["offered"], f["answered"], f["abandoned"], f["within_rule"]) == (5, 4, 1, 3)
     assert (f["pct_within_rule"], f["pct_completion"], f["pct_abandoned"]) == (75.0, 80.0, 20.0)
@@ -74,13 +83,16 @@ def test_call_figures_this_day_and_the_previous_one() -> None:
     assert {h: n for h, n in enumerate(f["by_hour"]) if n} == {8: 2, 9: 2, 23: 1}  # local hours, not UTC
     assert (f["surveys"], f["pct_satisfied"]) == (3, 66.7)  # 满意 + 基本满意 of three
     assert f["per_operator"] == [
-        {"operator": "op1", "calls": 2, "talk_s": 180.0, "avg_talk_s": 90.0, "pct_within_rule": 50.0,
-         "surveys": 2, "satisfied": 1, "pct_satisfied": 50.0, "qa_score": 88.5},
-        {"operator": "op2", "calls": 2, "talk_s": 210.0, "avg_talk_s": 105.0, "pct_within_rule": 100.0,
-         "surveys": 1, "satisfied": 1, "pct_satisfied": 100.0, "qa_score": None},
+        {"operator": "op1", "calls": 2, "talk_s": 180.0, "avg_talk_s": 90.0, "busy_s": 900.0, "wrap_up_s": 30.0,
+         "pct_within_rule": 50.0, "surveys": 2, "satisfied": 1, "pct_satisfied": 50.0, "qa_score": 88.5},
+        {"operator": "op2", "calls": 2, "talk_s": 210.0, "avg_talk_s": 105.0, "busy_s": 600.0, "wrap_up_s": 0.0,
+         "pct_within_rule": 100.0, "surveys": 1, "satisfied": 1, "pct_satisfied": 100.0, "qa_score": None},
+        {"operator": "op3", "calls": 0, "talk_s": 0.0, "avg_talk_s": None, "busy_s": 300.0, "wrap_up_s": 0.0,
+         "pct_within_rule": None, "surveys": 0, "satisfied": 0, "pct_satisfied": None, "qa_score": None},
     ]
     assert f["service_by_day"] == [{"day": "2026-11-22", "answered": 4, "pct_within_rule": 75.0}]
-    p = reports.call_figures(CALLS, PERIOD.previous(), BJ)
+    p = reports.call_figures(CALLS, PERIOD.previous(), BJ, spells=SPELLS)
+    assert [(o["operator"], o["busy_s"]) for o in p["per_operator"]] == [("op1", 0.0), ("op2", 600.0)]
     assert (p["offered"], p["answered"], p["abandoned"], p["pct_completion"], p["avg_wait_s"]) == (2, 1, 1, 50.0, 4.0)
 
 

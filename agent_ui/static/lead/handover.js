@@ -26,5 +26,29 @@
     try { await api(`/api/lead/handovers/${e.target.closest("li").dataset.id}/sign`, {method: "POST", body: "{}"}); load(); }
     catch (err) { fail(err); }
   });
+  // 排班
+  const rform = $("#roster-form");
+  const today = new Date(), p2 = (n) => String(n).padStart(2, "0");
+  rform.day.value = `${today.getFullYear()}-${p2(today.getMonth() + 1)}-${p2(today.getDate())}`;
+  async function loadRoster() {
+    const rows = await api(`/api/lead/roster?day=${rform.day.value}`);
+    $("#roster tbody").innerHTML = rows.map((r) => `<tr data-id="${r.id}"><td>${esc(r.shift)}</td><td>${esc(r.duty)}</td>
+      <td>${esc(r.username)}</td><td>${esc(r.seat)}</td><td>${esc(r.created_by)}</td>
+      <td><button type="button" class="small refuse remove">移除</button></td></tr>`).join("");
+    $("#no-roster").hidden = rows.length > 0;
+  }
+  rform.day.addEventListener("change", () => loadRoster().catch(fail));
+  rform.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(rform));
+    try { await api("/api/lead/roster", {method: "POST", body: JSON.stringify(f)}); rform.username.value = ""; rform.seat.value = ""; loadRoster(); }
+    catch (err) { fail(err); }
+  });
+  $("#roster").addEventListener("click", async (e) => {
+    if (!e.target.classList.contains("remove")) return;
+    try { await api(`/api/lead/roster/${e.target.closest("tr").dataset.id}`, {method: "DELETE"}); loadRoster(); }
+    catch (err) { fail(err); }
+  });
   load().catch(fail);
+  loadRoster().catch(fail);
 })();

@@ -51,9 +51,10 @@
       row("满意率（IVR 评价）", pct(c.pct_satisfied), pct(p.pct_satisfied)),
       row("工单", t.tickets, tp.tickets), row("按时办结率", pct(t.pct_on_time), pct(tp.pct_on_time)),
       row("回访满意率", pct(t.pct_satisfied), pct(tp.pct_satisfied))]);
-    table($("#t-operators"), ["话务员", "接听", "通话时长", "平均通话", "15 秒接通率", "评价", "满意率", "质检得分"],
-      c.per_operator.map((o) => [esc(o.operator), o.calls, num(o.talk_s, " s"), num(o.avg_talk_s, " s"),
-        pct(o.pct_within_rule), o.surveys, pct(o.pct_satisfied), num(o.qa_score)]));
+    const hms = (x) => { x = Math.round(x || 0); return `${Math.floor(x / 3600)}:${String(Math.floor(x / 60) % 60).padStart(2, "0")}:${String(x % 60).padStart(2, "0")}`; };
+    table($("#t-operators"), ["话务员", "接听", "通话时长", "平均通话", "示忙", "话后处理", "15 秒接通率", "评价", "满意率", "质检得分"],
+      c.per_operator.map((o) => [esc(o.operator), o.calls, hms(o.talk_s), num(o.avg_talk_s, " s"), hms(o.busy_s),
+        hms(o.wrap_up_s), pct(o.pct_within_rule), o.surveys, pct(o.pct_satisfied), num(o.qa_score)]));
     const list = (title, rows) => `<div><h2>${title}</h2><ul class="queue-list">${rows.map((r) =>
       `<li>${esc(r.name)} <b>${r.count}</b></li>`).join("") || "<li class='empty'>无</li>"}</ul></div>`;
     $("#t-tickets").innerHTML = list("分类", t.by_category) + list("承办单位", t.by_department)
