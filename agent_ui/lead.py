@@ -38,6 +38,7 @@ router = APIRouter()
 
 TICK_S = 0.5
 EMERGENCY_POLL_S = 10.0
+TOTALS_TTL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +118,8 @@ class LeadRuntime:
                 msg = env.message()
                 if msg.get("type") == "lead_alert":
                     continue
+                if msg.get("event") == "CallCompleted":
+                    self._last_completed = self.clock()  # the seat totals are stale now
                 try:
                     self._publish(self.engine.feed(msg))
                     if msg.get("event") == "SeatStateChanged":
@@ -142,6 +145,17 @@ class LeadRuntime:
                         self._publish(self.engine.emergency(tid, number, title, at))
             except Exception:
                 log.exception("lead alert tick failed")
+
+    def seat_totals(self, call_log, since: datetime) -> dict[str, dict[str, float]]:
+        """Today's calls and talk per seat, cached a moment: every bus message refreshes every lead's
+        board, and the call log only changes when a call ends."""
+        key = (since, getattr(self, "_last_completed", 0.0))
+        cached = getattr(self, "_totals", None)
+        if cached and cached[0] == key and self.clock() - cached[1] < TOTALS_TTL_S:
+            return cached[2]
+        totals = _seat_totals(call_log, since)
+        self._totals = (key, self.clock(), totals)
+        return totals
 
     def _spell(self, msg: dict[str, Any]) -> tuple[str, str, str, str, float, float] | None:
         """A seat changed state: the spell it leaves (seat, operator, state, reason, start, end), if any."""
@@ -246,7 +260,7 @@ def board(request: Request, who: Principal) -> dict[str, Any]:
         seats = [s for s in seats if set(s["queues"]) & allowed or (not s["signed_in"] and not s["queues"])]
         calls = [c for c in calls if c["queue"] in allowed]
     midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    totals = _seat_totals(svc.calls, midnight)
+    totals = runtime.seat_totals(svc.calls, midnight)
     for s in seats:
         t = totals.get(s["seat"], {})
         s["calls_today"] = int(t.get("calls", 0))
