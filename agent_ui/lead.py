@@ -229,6 +229,18 @@ def _page(request: Request, name: str, who: Principal, **ctx: Any) -> HTMLRespon
         "user": who, "settings": request.app.state.settings, **ctx})
 
 
+def _utc_iso(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """Stored times as ISO with their UTC offset (SQLite hands them back naive, and a browser would
+    read a naive time as its own local time)."""
+    for k in keys:
+        v = row.get(k)
+        if isinstance(v, str) and v:
+            v = datetime.fromisoformat(v)
+        if isinstance(v, datetime):
+            row[k] = (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+    return row
+
+
 def _seat_totals(call_log, since: datetime) -> dict[str, dict[str, float]]:
     """Calls taken and talk time per seat since ``since`` (today)."""
     totals: dict[str, dict[str, float]] = {}
@@ -323,7 +335,7 @@ async def ack_log_api(request: Request, _who: Leads, limit: int = 100) -> list[d
     with request.app.state.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT kind, title, detail, queue, seat, raised_at, acked_by, acked_at "
                                     "FROM lead_alert_ack ORDER BY id DESC LIMIT :n"), {"n": min(limit, 1000)})
-        return [dict(r._mapping) for r in rows]
+        return [_utc_iso(dict(r._mapping), "raised_at", "acked_at") for r in rows]
 
 
 @router.get("/api/lead/tickets")
@@ -365,7 +377,7 @@ class HandoverIn(BaseModel):
 async def handovers_api(request: Request, _who: Leads, limit: int = 20) -> list[dict[str, Any]]:
     with request.app.state.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT * FROM shift_handover ORDER BY id DESC LIMIT :n"), {"n": min(limit, 200)})
-        return [dict(r._mapping) for r in rows]
+        return [_utc_iso(dict(r._mapping), "created_at", "to_signed_at") for r in rows]
 
 
 @router.post("/api/lead/handovers", status_code=201)

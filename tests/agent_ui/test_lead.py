@@ -42,7 +42,7 @@ def test_a_handover_is_signed_by_two_leads(tmp_path: Path) -> None:
         assert client.post(f"/api/lead/handovers/{hid}/sign", headers=li).status_code == 409  # signed once
         [row] = client.get("/api/lead/handovers", headers=li).json()
         assert (row["from_lead"], row["to_lead"], row["tickets"]) == ("lead", "lead2", "12,15")
-        assert row["to_signed_at"] is not None
+        assert datetime.fromisoformat(row["to_signed_at"]).utcoffset() == timedelta(0)  # not naive
         assert client.post("/api/lead/handovers/999/sign", headers=li).status_code == 404
         assert client.post("/api/lead/handovers", headers=wang, json={"shift": ""}).status_code == 422
 

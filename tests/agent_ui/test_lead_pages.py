@@ -177,3 +177,30 @@ def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(serve
     if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
         page.screenshot(path=f"{shots}/wallboard-approvals-1366.png", full_page=True)
     context.close()
+
+
+def test_handover_and_roster_page(served, lead_context) -> None:
+    url, _ = served
+    context = signed_in(lead_context, url)
+    page = context.new_page()
+    page.goto(f"{url}/lead/handover")
+    form = page.locator("#roster-form")
+    form.locator("[name=shift]").fill("白班 08:00-16:00")
+    form.locator("[name=username]").fill("op1024")
+    form.locator("[name=seat]").fill("8001")
+    form.locator("button").click()
+    page.wait_for_selector("#roster tbody tr:has-text('op1024')", timeout=5_000)
+    ho = page.locator("#handover-form")
+    ho.locator("[name=shift]").fill("2026-11-23 白班")
+    ho.locator("[name=tickets]").fill("12，15")
+    ho.locator("[name=notes]").fill("8003 耳机故障，已报修；13953010003 待回拨")
+    ho.locator("button").click()
+    item = page.locator("#handovers li", has_text="2026-11-23 白班")
+    item.wait_for(timeout=5_000)
+    assert "未办结工单：12,15" in item.inner_text() and item.locator("button.sign").count() == 1
+    item.locator("button.sign").click()  # the same lead cannot countersign
+    page.wait_for_selector("#ho-error:not([hidden])", timeout=5_000)
+    assert "两位班长" in page.locator("#ho-error").inner_text()
+    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
+        page.screenshot(path=f"{shots}/handover-1366.png", full_page=True)
+    context.close()
