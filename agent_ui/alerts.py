@@ -42,7 +42,7 @@ KIND_LABELS = {
 @dataclass(frozen=True, slots=True)
 class AlertRules:
     busy_limit_s: float = 600.0  # 示忙 longer than this needs the lead's eye
-    ring_limit_s: float = 10.0  # a signed-in seat ringing this long is not answering
+    ring_limit_s: float = 12.0  # a signed-in seat ringing this long is not answering (the queue gives up at 15 s)
     completion_target: float = 95.0  # % answered of offered over 24 h
     completion_min_offered: int = 5  # too few calls say nothing about the rate
 
