@@ -113,7 +113,7 @@ def test_cookie_sessions_need_the_csrf_header_for_state_changes(tmp_path: Path) 
 
 def test_each_role_lands_on_its_home(tmp_path: Path) -> None:
     with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as c:
-        for user, password, home in (("op1024", "demo1024", "/console"), ("lead", "demolead", "/health"),
+        for user, password, home in (("op1024", "demo1024", "/console"), ("lead", "demolead", "/lead"),
                                      ("qa", "demoqa", "/qa")):
             c.post("/api/auth/login", json={"username": user, "password": password})
             assert c.get("/", follow_redirects=False).headers["location"] == home, user
