@@ -233,6 +233,7 @@
       board = got; loadedAt = performance.now(); offset = got.now - Date.now() / 1000;
       document.querySelectorAll(".rule-s").forEach((el) => { el.textContent = got.rule_s; });
       renderFigures(); renderWaiting(); renderSeats(); renderAlerts();
+      tickWaits();  // the new tiles get their flags before the browser paints (no flicker)
     } catch (err) {
       $("#figures").innerHTML = `<p class="error">${esc(err.message)}</p>`;
     }
