@@ -47,13 +47,15 @@ CALLS = [
     call(9, "2026-11-21T10:20:00", answered=False, wait=50),  # previous day
 ]
 
+def spell(operator: str, state: str, start: str, end: str) -> dict:
+    return {"operator": operator, "state": state, "started_at": bj(start), "ended_at": bj(end)}
+
+
 SPELLS = [  # seat state spells (local times)
-    {"operator": "op1", "state": "busy", "started_at": bj("2026-11-22T07:50:00"), "ended_at": bj("2026-11-22T08:05:00")},
-    {"operator": "op1", "state": "wrap_up", "started_at": bj("2026-11-22T08:12:00"),
-     "ended_at": bj("2026-11-22T08:12:30")},
-    # over midnight: 10 minutes in each day
-    {"operator": "op2", "state": "busy", "started_at": bj("2026-11-21T23:50:00"), "ended_at": bj("2026-11-22T00:10:00")},
-    {"operator": "op3", "state": "busy", "started_at": bj("2026-11-22T12:00:00"), "ended_at": bj("2026-11-22T12:05:00")},
+    spell("op1", "busy", "2026-11-22T07:50:00", "2026-11-22T08:05:00"),
+    spell("op1", "wrap_up", "2026-11-22T08:12:00", "2026-11-22T08:12:30"),
+    spell("op2", "busy", "2026-11-21T23:50:00", "2026-11-22T00:10:00"),  # over midnight: 10 minutes in each day
+    spell("op3", "busy", "2026-11-22T12:00:00", "2026-11-22T12:05:00"),
 ]
 
 TICKETS = [
