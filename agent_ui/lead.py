@@ -447,6 +447,26 @@ async def roster_remove(roster_id: int, request: Request, _who: Leads) -> Respon
     return Response(status_code=204)
 
 
+class AssessmentIn(BaseModel):
+    department: str = Field(min_length=1, max_length=128)
+    day: date
+    item: str = Field(pattern="^(" + "|".join(reports.MANUAL) + ")$")
+    count: int = Field(1, ge=1, le=100)
+    note: str = Field("", max_length=255)
+
+
+@router.post("/api/lead/assessment", status_code=201)
+async def assessment_add(body: AssessmentIn, request: Request, who: Leads) -> dict[str, Any]:
+    """A circular, a commendation, a false report or a repeat complaint, for the department assessment."""
+    with request.app.state.engine.begin() as conn:
+        new_id = conn.execute(sa.text(
+            "INSERT INTO dept_assessment_entry (department, day, item, count, note, entered_by, entered_at) "
+            "VALUES (:d, :day, :i, :c, :n, :by, :at) RETURNING id"),
+            {"d": body.department, "day": body.day, "i": body.item, "c": body.count, "n": body.note,
+             "by": who.username, "at": datetime.now(UTC)}).scalar_one()
+    return {"id": new_id}
+
+
 # ------------------------------------------------------------------------------------ reports
 
 def _period(request: Request, kind: str, day: str, until: str) -> reports.Period:
@@ -467,9 +487,10 @@ def _report(request: Request, kind: str, day: str, until: str) -> dict[str, Any]
     svc = request.app.state.services
     calls = reports.load_calls(svc.calls, period)
     tickets = reports.load_tickets(request.app.state.engine, period)
-    spells = reports.load_spells(request.app.state.engine, period)
+    engine = request.app.state.engine
     return reports.report(calls, tickets, period, _tz(request), datetime.now(UTC),
-                          qa_scores=_qa_scores(request.app.state.engine, period), spells=spells)
+                          qa_scores=_qa_scores(engine, period), spells=reports.load_spells(engine, period),
+                          entered=reports.load_entered(engine, period))
 
 
 def _qa_scores(engine: sa.Engine, period: reports.Period) -> dict[str, float]:

@@ -225,6 +225,9 @@ DEDUCTIONS = {  # key → (label, points per occurrence)
     "county_circulars": ("县级通报", 5),
     "city_circulars": ("市级通报", 10),
 }
+MANUAL = ("repeat_complaints", "false_reports", "county_circulars", "city_circulars", "county_commendations",
+          "city_commendations")  # what the ticket store cannot count: the centre enters it
+
 BONUSES = {
     "very_satisfied": ("回访非常满意", 1),
     "county_commendations": ("县级表扬", 5),
@@ -364,6 +367,20 @@ def load_spells(engine: Any, period: Period) -> list[dict[str, Any]]:
                                     "WHERE ended_at > :a AND started_at < :b AND state IN ('busy', 'wrap_up')"),
                             {"a": period.previous().start.astimezone(UTC), "b": period.end.astimezone(UTC)})
         return [dict(r._mapping) for r in rows]
+
+
+def load_entered(engine: Any, period: Period) -> dict[str, Counter[str]]:
+    """The hand-entered assessment items of the period, per department."""
+    import sqlalchemy as sa
+
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT department, item, count FROM dept_assessment_entry "
+                                    "WHERE day >= :a AND day < :b"),
+                            {"a": period.start.date(), "b": period.end.date()})
+        for dept, item, count in rows:
+            out[dept][item] += int(count)
+    return out
 
 
 def load_tickets(engine: Any, period: Period) -> list[TicketFact]:

@@ -172,3 +172,13 @@ def test_report_routes_for_leads_only(tmp_path: Path) -> None:
         x = client.get("/api/lead/reports.xlsx?kind=month&day=2026-11-01", headers=lead)
         assert x.status_code == 200 and x.content[:2] == b"PK"
         assert client.get("/api/lead/reports.pdf", headers=lead).content.startswith(b"%PDF")
+        # a city circular and a county commendation entered by hand count in the period they happened in
+        for item, day in (("city_circulars", "2026-11-20"), ("county_commendations", "2026-11-21"),
+                          ("county_circulars", "2026-11-23")):
+            made = client.post("/api/lead/assessment", headers=lead,
+                               json={"department": "住建局", "day": day, "item": item, "note": "市政府督查通报"})
+            assert made.status_code == 201
+        assert client.post("/api/lead/assessment", headers=lead,
+                           json={"department": "住建局", "day": "2026-11-20", "item": "overdue"}).status_code == 422
+        [dept] = client.get("/api/lead/reports?kind=week&day=2026-11-22", headers=lead).json()["departments"]
+        assert (dept["department"], dept["results"], dept["score"]) == ("住建局", 75.0, 95.0)  # 80 − 10 + 5

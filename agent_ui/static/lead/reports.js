@@ -81,6 +81,13 @@
       window.leadReportReady = true;
     } catch (err) { $("#report-error").textContent = err.message; $("#report-error").hidden = false; }
   }
+  $("#assess-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData(e.target));
+    f.count = Number(f.count);
+    try { await api("/api/lead/assessment", {method: "POST", body: JSON.stringify(f)}); e.target.note.value = ""; load(); }
+    catch (err) { $("#report-error").textContent = err.message; $("#report-error").hidden = false; }
+  });
   form.kind.addEventListener("change", () => { $("#until-box").hidden = form.kind.value !== "range"; });
   form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
   load();
