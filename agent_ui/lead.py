@@ -189,8 +189,17 @@ class LeadRuntime:
                                                Ticket.status.not_in(done))).all()  # type: ignore[attr-defined]
             return [(t.id, t.number or "", t.title, t.created_at.timestamp()) for t in rows]
 
-    def ack(self, alert_id: int, who: str) -> dict[str, Any]:
+    async def ack(self, alert_id: int, who: str) -> dict[str, Any]:
+        """On the loop (the engine and the bus live there); the log row is written in a thread."""
+        known = self.engine.alerts.get(alert_id)
+        first = known is not None and known.acked_at is None  # a second click is not logged again
         alert = self.engine.ack(alert_id, who, self.clock())
+        if first:
+            await asyncio.to_thread(self._log_ack, alert, who)
+            self._publish([alert])
+        return alert.view()
+
+    def _log_ack(self, alert, who: str) -> None:
         with self.app.state.engine.begin() as conn:
             conn.execute(sa.text(
                 "INSERT INTO lead_alert_ack (kind, alert_key, title, detail, queue, seat, raised_at, acked_by, "
@@ -198,8 +207,6 @@ class LeadRuntime:
                 {"k": alert.kind, "key": alert.key, "t": alert.title, "d": alert.detail[:255], "q": alert.queue,
                  "s": alert.subject_seat, "r": datetime.fromtimestamp(alert.at, UTC), "by": who,
                  "at": datetime.fromtimestamp(alert.acked_at or self.clock(), UTC)})
-        self._publish([alert])
-        return alert.view()
 
 
 def start(app: FastAPI, settings) -> LeadRuntime:
@@ -257,7 +264,9 @@ def _seat_totals(call_log, since: datetime) -> dict[str, dict[str, float]]:
             return totals
 
 
-def board(request: Request, who: Principal) -> dict[str, Any]:
+async def board(request: Request, who: Principal) -> dict[str, Any]:
+    """Read on the event loop: the bridge's state is mutated there, so its views are taken there too;
+    only the call-log read goes to a thread."""
     svc = request.app.state.services
     runtime = _runtime(request)
     allowed = runtime.config.queues_of(who)
@@ -272,7 +281,7 @@ def board(request: Request, who: Principal) -> dict[str, Any]:
         seats = [s for s in seats if set(s["queues"]) & allowed or (not s["signed_in"] and not s["queues"])]
         calls = [c for c in calls if c["queue"] in allowed]
     midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    totals = runtime.seat_totals(svc.calls, midnight)
+    totals = await run_in_threadpool(runtime.seat_totals, svc.calls, midnight)
     for s in seats:
         t = totals.get(s["seat"], {})
         s["calls_today"] = int(t.get("calls", 0))
@@ -314,7 +323,7 @@ async def reports_page(request: Request, who: Leads) -> HTMLResponse:
 
 @router.get("/api/lead/board")
 async def board_api(request: Request, who: Leads) -> dict[str, Any]:
-    return await run_in_threadpool(board, request, who)
+    return await board(request, who)
 
 
 @router.get("/api/lead/alerts")
@@ -325,7 +334,7 @@ async def alerts_api(request: Request, _who: Leads) -> list[dict[str, Any]]:
 @router.post("/api/lead/alerts/{alert_id}/ack")
 async def ack_api(alert_id: int, request: Request, who: Leads) -> dict[str, Any]:
     try:
-        return await run_in_threadpool(_runtime(request).ack, alert_id, who.username)
+        return await _runtime(request).ack(alert_id, who.username)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 

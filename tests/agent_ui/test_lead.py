@@ -55,6 +55,8 @@ def test_an_acknowledged_alert_is_logged(tmp_path: Path) -> None:
         assert client.get("/api/lead/alerts", headers=lead).json()[0]["title"] == "重大紧急工单"
         acked = client.post(f"/api/lead/alerts/{alert.id}/ack", headers=lead).json()
         assert acked["acked_by"] == "lead" and acked["acked_at"] is not None
+        again = client.post(f"/api/lead/alerts/{alert.id}/ack", headers=auth("lead2", Role.LEAD)).json()
+        assert again["acked_by"] == "lead"  # the first acknowledgement stands
         [logged] = client.get("/api/lead/alerts/log", headers=lead).json()
         assert (logged["kind"], logged["acked_by"], logged["detail"]) == ("emergency", "lead", "2026112300007 燃气泄漏")
         assert client.post("/api/lead/alerts/999/ack", headers=lead).status_code == 404
