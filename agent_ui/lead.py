@@ -2,7 +2,7 @@
 reports. The alert rules are agent_ui/alerts.py, the figures agent_ui/reports.py; this module is
 the I/O around them: the bus, the call log, the ticket store, the acknowledgement log.
 
-Centres: ``HOTLINE_CENTRES`` (JSON, ``{"菏泽中心": ["hotline", "hotline_expert"]}``) maps a centre
+Centres: the setting ``centres`` (``HOTLINE_CENTRES``, JSON, ``{"菏泽中心": ["hotline", "hotline_expert"]}``) maps a centre
 to its queues; a lead whose account names a centre sees only those queues and their seats.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +28,7 @@ from agent_ui.alerts import AlertEngine, AlertRules
 from agent_ui.auth import Principal, Role, require_roles
 from agent_ui.pages import templates
 from cti.domain import DomainEvent
+from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +55,9 @@ class LeadConfig:
     tz: str = "Asia/Shanghai"
 
     @classmethod
-    def from_env(cls, tz: str) -> LeadConfig:
-        raw = os.environ.get("HOTLINE_CENTRES", "")
-        try:
-            centres = {str(k): [str(q) for q in v] for k, v in json.loads(raw).items()} if raw else {}
-        except (ValueError, AttributeError):
-            log.error("HOTLINE_CENTRES is not JSON like {\"中心\": [\"hotline\"]}: ignored")
-            centres = {}
-        busy = float(os.environ.get("HOTLINE_LEAD_BUSY_LIMIT_S", AlertRules().busy_limit_s))
-        ring = float(os.environ.get("HOTLINE_LEAD_RING_LIMIT_S", AlertRules().ring_limit_s))
-        return cls(AlertRules(busy_limit_s=busy, ring_limit_s=ring), centres, tz)
+    def from_settings(cls, settings: Settings) -> LeadConfig:
+        rules = AlertRules(busy_limit_s=settings.lead_busy_limit_s, ring_limit_s=settings.lead_ring_limit_s)
+        return cls(rules, {k: list(v) for k, v in settings.centres.items()}, settings.cti_timezone)
 
     def queues_of(self, who: Principal) -> set[str] | None:
         """The queues this lead may see; None = all."""
@@ -211,7 +203,7 @@ class LeadRuntime:
 
 def start(app: FastAPI, settings) -> LeadRuntime:
     """Called from the app's lifespan once the services run."""
-    config = getattr(app.state, "lead_config", None) or LeadConfig.from_env(settings.cti_timezone)
+    config = getattr(app.state, "lead_config", None) or LeadConfig.from_settings(settings)
     app.state.lead_config = config
     runtime = LeadRuntime(app, config)
     app.state.lead = runtime

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     web_port: int = 8000
 
     demo_accounts: bool = Field(True, description="create the README's demo accounts at start; off in production")
+    centres: dict[str, list[str]] = Field({}, description='centre → its queues, e.g. {"菏泽中心": ["hotline"]}')
+    lead_busy_limit_s: float = Field(600, description="alert: a seat busy longer than this")
+    lead_ring_limit_s: float = Field(12, description="alert: a signed-in seat letting its phone ring this long")
     services: list[str] = Field(["cti", "agi", "transcribe"],
                                 description="what this node runs: cti and agi in the web app, transcribe as workers")
 
