@@ -7,15 +7,19 @@ matter of settings alone (environment variables or a ``.env`` file).
 
 from __future__ import annotations
 
+import json
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# "8001,8002" in an environment variable, not only the JSON list pydantic-settings expects
+CsvList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -33,7 +37,7 @@ class Settings(BaseSettings):
 
     # --- Asterisk: our own chroot (default), one already on the machine, or a remote one
     asterisk_mode: Literal["chroot", "system", "remote"] = "chroot"
-    asterisk_suites: list[str] = ["forky", "sid"]
+    asterisk_suites: CsvList = ["forky", "sid"]
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     rtp_start: int = 20000
@@ -48,8 +52,8 @@ class Settings(BaseSettings):
     agi_port: int = 4573
 
     # --- seats, departments, queues
-    seats: list[str] = [f"80{n:02d}" for n in range(1, 11)]  # extensions 8001..8010
-    department_lines: list[str] = [f"20{n:02d}" for n in range(1, 6)]  # 2001..2005 (SIP endpoints)
+    seats: CsvList = [f"80{n:02d}" for n in range(1, 11)]  # extensions 8001..8010
+    department_lines: CsvList = [f"20{n:02d}" for n in range(1, 6)]  # 2001..2005 (SIP endpoints)
     queue_name: str = "hotline"
     specialist_queue: str = "hotline_expert"
 
@@ -61,7 +65,7 @@ class Settings(BaseSettings):
     centres: dict[str, list[str]] = Field({}, description='centre → its queues, e.g. {"菏泽中心": ["hotline"]}')
     lead_busy_limit_s: float = Field(600, description="alert: a seat busy longer than this")
     lead_ring_limit_s: float = Field(12, description="alert: a signed-in seat letting its phone ring this long")
-    services: list[str] = Field(["cti", "agi", "transcribe"],
+    services: CsvList = Field(["cti", "agi", "transcribe"],
                                 description="what this node runs: cti and agi in the web app, transcribe as workers")
 
     # --- storage and bus
@@ -71,8 +75,10 @@ class Settings(BaseSettings):
     @field_validator("seats", "department_lines", "asterisk_suites", "services", mode="before")
     @classmethod
     def _split_csv(cls, v: object) -> object:
-        # "8001,8002" in an environment variable is friendlier than a JSON list
-        if isinstance(v, str) and not v.lstrip().startswith("["):
+        # "8001,8002" in an environment variable is friendlier than a JSON list; both are accepted
+        if isinstance(v, str):
+            if v.lstrip().startswith("["):
+                return json.loads(v)
             return [x.strip() for x in v.split(",") if x.strip()]
         return v
 

@@ -14,6 +14,8 @@ def test_lists_and_mappings_come_from_plain_environment_values(monkeypatch, tmp_
     assert s.seats == ["8001", "8002"] and s.services == ["cti"]
     assert s.centres == {"菏泽中心": ["hotline"], "北区": ["north"]} and s.lead_busy_limit_s == 300
     assert s.db_url == f"sqlite:///{tmp_path / 'hotline.db'}"
+    monkeypatch.setenv("HOTLINE_SEATS", '["8009"]')  # the JSON form works too
+    assert Settings(var_dir=tmp_path).seats == ["8009"]
 
 
 def test_the_ami_secret_is_generated_once_and_kept_private(tmp_path) -> None:
