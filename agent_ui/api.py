@@ -56,3 +56,8 @@ async def me(principal: CurrentPrincipal) -> dict[str, object]:
 async def health(_principal: Supervisors, request: Request) -> dict[str, object]:
     checks = await run_checks(request.app.state.probes)
     return {"ok": all(c.state != "down" for c in checks), "components": [c.as_dict() for c in checks]}
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(_principal: CurrentPrincipal, request: Request) -> dict[str, object]:
+    return request.app.openapi()

@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop_recordings()
         engine.dispose()
 
-    app = FastAPI(title="hotline 政务服务热线", version="0.1.0", lifespan=lifespan)
+    # the API description is served to signed-in users only, with Swagger UI from our own files
+    app = FastAPI(title="hotline 政务服务热线", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

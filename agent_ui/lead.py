@@ -2,8 +2,8 @@
 reports. The alert rules are agent_ui/alerts.py, the figures agent_ui/reports.py; this module is
 the I/O around them: the bus, the call log, the ticket store, the acknowledgement log.
 
-Centres: the setting ``centres`` (``HOTLINE_CENTRES``, JSON, ``{"菏泽中心": ["hotline", "hotline_expert"]}``) maps a centre
-to its queues; a lead whose account names a centre sees only those queues and their seats.
+Centres: the setting ``centres`` (``HOTLINE_CENTRES``, JSON, ``{"菏泽中心": ["hotline"]}``) maps a
+centre to its queues; a lead whose account names a centre sees only those queues and their seats.
 """
 
 from __future__ import annotations

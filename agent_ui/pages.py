@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from agent_ui.auth import TOKEN_COOKIE, Principal, Role, require_roles, verify_token
+from agent_ui.auth import TOKEN_COOKIE, CurrentPrincipal, Principal, Role, require_roles, verify_token
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 router = APIRouter(include_in_schema=False)
@@ -38,3 +39,12 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 async def health_page(request: Request, principal: Supervisors) -> HTMLResponse:
     return templates.TemplateResponse(request, "health.html", {"user": principal,
                                                                "settings": request.app.state.settings})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def api_docs(_principal: CurrentPrincipal) -> HTMLResponse:
+    """Swagger UI over /api/openapi.json, from vendored files (no CDN on this network)."""
+    return get_swagger_ui_html(openapi_url="/api/openapi.json", title="hotline API",
+                               swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                               swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                               swagger_favicon_url="/static/vendor/swagger-ui/favicon.png")

@@ -61,3 +61,14 @@ def test_pages_send_people_without_a_session_to_login(client: TestClient) -> Non
 def test_expired_tokens_are_refused(client: TestClient) -> None:
     old = issue_token(Principal("lead", Role.LEAD), ttl_s=60, now=1_000_000)
     assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+
+
+def test_the_api_description_is_for_signed_in_users_and_needs_no_cdn(client: TestClient) -> None:
+    assert client.get("/api/openapi.json").status_code == 401
+    assert client.get("/docs", headers={"Accept": "text/html"}, follow_redirects=False).status_code == 303
+    assert client.get("/openapi.json").status_code == client.get("/redoc").status_code == 404
+    lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}
+    assert "/api/calls" in client.get("/api/openapi.json", headers=lead).json()["paths"]
+    page = client.get("/docs", headers=lead).text
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
