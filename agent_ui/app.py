@@ -19,8 +19,8 @@ from agent_ui import api, approvals, console, health, lead, live, pages, ws
 from agent_ui.accounts import ensure_demo_accounts
 from agent_ui.csrf import CsrfMiddleware
 from agent_ui.db import migrate as migrate_accounts
-from agent_ui.livebus import LiveBus
 from agent_ui.services import Services
+from cti.bus import InProcessBus
 from hotline.settings import Settings, get_settings
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with Session(engine) as session:
                 ensure_demo_accounts(session)
         app.state.settings = settings
-        app.state.bus = LiveBus()  # cti's bus; each message built once for every websocket
+        app.state.bus = InProcessBus()  # each envelope builds its message once for every websocket
         app.state.engine = engine
         app.state.tickets = service
         services = Services(settings, engine, service, app.state.bus)

@@ -28,7 +28,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cti.domain import DomainEvent, to_message
@@ -40,10 +40,17 @@ log = logging.getLogger(__name__)
 class Envelope:
     seq: int
     event: DomainEvent
+    _message: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def message(self) -> dict[str, Any]:
-        """The websocket message: ``{"type": …, "seq": …, …fields}``."""
-        return to_message(self.event, self.seq)
+        """The websocket message: ``{"type": …, "seq": …, …fields}``.
+
+        Built once and shared read-only by every consumer: 50 pops to 50 operators would
+        otherwise build it 2 500 times in one burst, most of the screen-pop latency.
+        """
+        if self._message is None:
+            object.__setattr__(self, "_message", to_message(self.event, self.seq))
+        return self._message  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,11 +242,11 @@ def _until(fn, timeout: float = 5) -> None:
 def test_the_seat_index_follows_sign_ins_and_outs_through_the_bus() -> None:
     from types import SimpleNamespace
 
-    from agent_ui.livebus import LiveBus
+    from cti.bus import InProcessBus
     from cti.domain import LinkStatus
     from cti.state import CtiState
 
-    state, bus = CtiState(), LiveBus()
+    state, bus = CtiState(), InProcessBus()
     services = SimpleNamespace(cti=SimpleNamespace(state=state))
     index = console.SeatIndex(services, bus, ttl_s=3600)  # type: ignore[arg-type]
     assert index("op1024") is None
@@ -260,11 +260,11 @@ def test_the_seat_index_follows_sign_ins_and_outs_through_the_bus() -> None:
     assert index("op1024") is None  # signed out: no queue left
 
 
-def test_the_live_bus_builds_each_message_once_for_every_subscriber() -> None:
-    from agent_ui.livebus import LiveBus
+def test_the_bus_builds_each_message_once_for_every_subscriber() -> None:
+    from cti.bus import InProcessBus
     from cti.domain import LinkStatus
 
-    bus = LiveBus()
+    bus = InProcessBus()
     subs = [bus.subscribe(), bus.subscribe()]
     heard = []
     bus.add_listener(heard.append)
