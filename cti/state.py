@@ -484,31 +484,30 @@ class CtiState:
             seat.wrapup_until = ts + self.wrapup_s
         self._touch(seat, ts, out)
 
+    def _abandon(self, call: Call, ts: float, queue: str, out: list[DomainEvent]) -> None:
+        """The citizen gave up while waiting: one outcome for the figures, one event."""
+        wait = round((ts - call.queued_at) * 1000)
+        self._record_outcome(call, False, wait)
+        if call.wait_ms is None:
+            call.wait_ms = wait
+        call.state = CallState.ABANDONED
+        out.append(CallAbandoned(at=ts, call_id=call.call_id, queue=queue, caller_num=call.caller_num, wait_ms=wait,
+                                 seats_rung=tuple(call.seats_rung)))
+
+    def _release_ringing(self, call: Call, ts: float, out: list[DomainEvent]) -> None:
+        """The seat still ringing for this call stops ringing."""
+        seat = self.seats.get(call.ringing_seat) if call.ringing_seat else None
+        if seat is not None and seat.call_id == call.call_id and seat.activity == "ringing":
+            self._release_seat(seat.seat, ts, out, wrapup=False)
+
     def _finish(self, call: Call, ts: float, out: list[DomainEvent], lost: bool = False) -> None:
         """The citizen's channel is gone: close the call and hand its record to the call log."""
         lost = lost or self._shutting_down or call.cut_by_shutdown
         self.calls.pop(call.call_id, None)
         joined = bool(call.current_queue)
         if call.state in _WAITING and joined and not lost:
-            wait = round((ts - call.queued_at) * 1000)
-            self._record_outcome(call, False, wait)
-            if call.wait_ms is None:
-                call.wait_ms = wait
-            call.state = CallState.ABANDONED
-            out.append(
-                CallAbandoned(
-                    at=ts,
-                    call_id=call.call_id,
-                    queue=call.current_queue,
-                    caller_num=call.caller_num,
-                    wait_ms=wait,
-                    seats_rung=tuple(call.seats_rung),
-                )
-            )
-        if call.ringing_seat:
-            seat = self.seats.get(call.ringing_seat)
-            if seat is not None and seat.call_id == call.call_id and seat.activity == "ringing":
-                self._release_seat(seat.seat, ts, out, wrapup=False)
+            self._abandon(call, ts, call.current_queue, out)
+        self._release_ringing(call, ts, out)
         for uid in [u for u, cid in self._leg_call.items() if cid == call.call_id and lost]:
             del self._leg_call[uid]
         if call.conference:
@@ -694,28 +693,11 @@ class CtiState:
         if call.cut_by_shutdown:  # Asterisk is stopping, the citizen did not give up
             return []
         out: list[DomainEvent] = []
-        wait = round((e.ts - call.queued_at) * 1000)
         if not call.alerted:
             self._check_rule(call, e.ts, out)
-        self._record_outcome(call, False, wait)
-        if call.wait_ms is None:
-            call.wait_ms = wait
-        call.state = CallState.ABANDONED
-        out.append(
-            CallAbandoned(
-                at=e.ts,
-                call_id=call.call_id,
-                queue=e.queue,
-                caller_num=call.caller_num,
-                wait_ms=wait,
-                seats_rung=tuple(call.seats_rung),
-            )
-        )
-        if call.ringing_seat:
-            seat = self.seats.get(call.ringing_seat)
-            if seat is not None and seat.call_id == call.call_id and seat.activity == "ringing":
-                self._release_seat(seat.seat, e.ts, out, wrapup=False)
-            call.ringing_seat = ""
+        self._abandon(call, e.ts, e.queue, out)
+        self._release_ringing(call, e.ts, out)
+        call.ringing_seat = ""
         return out
 
     def _on_complete(self, e: ev.AgentComplete) -> list[DomainEvent]:
