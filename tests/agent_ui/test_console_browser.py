@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,20 +22,13 @@ from agent_ui.app import create_app
 from agent_ui.auth import Principal, Role, issue_token
 from hotline.settings import Settings
 from tests.conftest import speech
+from tests.support.browser import chromium, free_port, require_chromium, serving
 from ticketing.schemas import SystemActor
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 HEZE = "13953012345"
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -45,24 +37,14 @@ def running_stack(settings: Settings, tmp_path: Path, shifts: list[str]) -> Iter
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
                    web_port=port, cti_shifts=shifts)
     app = create_app(cfg)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not (server.started and app.state.services.cti.link.logged_in):
-            assert time.monotonic() < deadline, "the app did not start or the bridge did not log in to AMI"
-            time.sleep(0.1)
+    with serving(app, port, lambda: app.state.services.cti.link.logged_in,
+                 what="the app did not start or the bridge did not log in to AMI"):
         yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
 def stack(pbx, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, object]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    require_chromium()
     # no shift windows: busy/sign-out are allowed whatever the hour this test runs at
     with running_stack(settings, tmp_path, []) as got:
         yield got
@@ -70,12 +52,8 @@ def stack(pbx, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, object
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def console_of(browser, url: str, username: str, password: str):
@@ -188,8 +166,7 @@ def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread, asyncio.Abs
 def test_drafts_survive_a_reload_esc_keeps_text_and_a_lost_link_shows_the_banner(browser, tmp_path: Path) -> None:
     from cti.domain import SeatRinging
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    require_chromium()
     port = free_port()
     app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
     server, thread, loop = serve(app, port)
@@ -233,8 +210,7 @@ def test_busy_in_a_shifts_first_half_hour_waits_for_the_lead_and_the_console_sho
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    require_chromium()
     start = dt.datetime.now(ZoneInfo(settings.cti_timezone)) - dt.timedelta(minutes=5)
     shift = f"{start:%H:%M}-{start + dt.timedelta(hours=8):%H:%M}"  # began 5 min ago: restricted
     seat = settings.seats[0]

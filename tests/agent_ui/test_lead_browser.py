@@ -9,32 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from agent_ui.alerts import AlertRules
 from agent_ui.app import create_app
 from agent_ui.lead import LeadConfig
 from hotline.settings import Settings
 from tests.conftest import speech
+from tests.support.browser import chromium, free_port, require_chromium, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 NUMBERS = [f"1395301{n:04d}" for n in range(10)]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:
@@ -48,34 +38,21 @@ class Served:
 
 @pytest.fixture
 def served(pbx, settings: Settings, tmp_path: Path) -> Iterator[Served]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    require_chromium()
     port = free_port()
     live = Settings(var_dir=tmp_path / "var", web_port=port, ami_secret=settings.resolved_ami_secret(),
                     services=["cti", "agi"], cti_wrapup_s=0)  # no wrap-up pause: the scenario stays short
     app = create_app(live)
     app.state.lead_config = LeadConfig(AlertRules(ring_limit_s=12.0), tz=live.cti_timezone)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not (server.started and app.state.services.cti and app.state.services.cti.link.logged_in):
-        assert time.monotonic() < deadline, "the app did not start or the bridge did not log in to AMI"
-        time.sleep(0.1)
-    yield Served(app, loop, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(15)
+    ready = lambda: bool(app.state.services.cti and app.state.services.cti.link.logged_in)  # noqa: E731
+    with serving(app, port, ready, what="the app did not start or the bridge did not log in to AMI") as loop:
+        yield Served(app, loop, f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_the_wallboard_shows_waits_flags_the_late_call_and_the_slow_seat(served, browser, phones, settings,

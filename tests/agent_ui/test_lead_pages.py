@@ -4,7 +4,6 @@ log directly). ``HOTLINE_LEAD_SCREENSHOTS=<dir>`` keeps screenshots at 1366×768
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -12,11 +11,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 
 from agent_ui.app import create_app
 from hotline.settings import Settings
-from tests.agent_ui.test_lead_browser import ARGS, CHROMIUM, free_port
+from tests.support.browser import chromium, free_port, require_chromium, serving
 from ticketing.calls import CallEntry
 
 pytestmark = pytest.mark.browser
@@ -25,17 +23,14 @@ BJ = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    require_chromium()
     port = free_port()
     app = create_app(Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, services=[]))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+    with serving(app, port):
+        yield from _with_calls(app, port)
+
+
+def _with_calls(app, port: int) -> Iterator[tuple[str, object]]:
     # today: three answered (one late), one abandoned; yesterday: one answered
     today = datetime.now(BJ).replace(hour=9, minute=0, second=0, microsecond=0)
     log = app.state.services.calls
@@ -48,18 +43,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
                              else None, wait_ms=wait_ms, within_rule=answered and wait_ms <= 15000,
                              talk_s=60.0 if answered else 0.0, abandoned=not answered))
     yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture(scope="module")
 def lead_context() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def signed_in(browser, url: str, width: int = 1366, height: int = 768):

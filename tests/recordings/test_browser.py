@@ -4,49 +4,33 @@ the playhead; an operator without approval gets no audio and the attempt is logg
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
 
 from agent_ui.app import create_app
 from hotline.settings import Settings
 from recordings import catalog, worker
 from tests.recordings.conftest import two_leg_call
 from tests.recordings.test_catalog import call_record
+from tests.support.browser import chromium, free_port, require_chromium, serving
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 LATER = 10_000_000_000.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, vosk_model) -> Iterator[tuple[str, int, object]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+    require_chromium()
     port = free_port()
     settings = Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, ami_port=1, agi_port=1,
                         agi_job_numbers={"8001": "1024"})
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
+    with serving(app, port):
+        yield from _with_a_transcribed_call(app, settings, port, vosk_model)
+
+
+def _with_a_transcribed_call(app, settings: Settings, port: int, vosk_model) -> Iterator[tuple[str, int, object]]:
     engine = app.state.engine
     base = "hotline-20261123-101500-1763869000.1"
     two_leg_call(catalog.spool_dir(settings), base, [("sil", 3.0), ("say", "caller_ko")], [("say", "agent_ko")],
@@ -56,18 +40,12 @@ def served(tmp_path_factory: pytest.TempPathFactory, vosk_model) -> Iterator[tup
     claim = worker.claim(engine, "browser-test", lease_s=60)
     assert worker.process(engine, settings, vosk_model, claim, lease_s=60)  # a real transcript, real findings
     yield f"http://127.0.0.1:{port}", rid, engine
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def signed_in(browser, url: str, username: str, password: str):

@@ -1,0 +1,63 @@
+"""Serving the real app on a free port and driving Debian's chromium (never `playwright install`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+CHROMIUM = "/usr/bin/chromium"
+# without the background-networking flags chromium keeps dialling hosts this machine cannot reach
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium fonts-wqy-microhei)")
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    require_chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def serving(app, port: int, ready: Callable[[], bool] = lambda: True, timeout: float = 30,
+            what: str = "the app did not start") -> Iterator[asyncio.AbstractEventLoop]:
+    """Run ``app`` under uvicorn in a thread with its own loop until ``ready()``; yields that loop
+    (where the CTI bridge lives) and stops the server afterwards."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not (server.started and ready()):
+            assert time.monotonic() < deadline and thread.is_alive(), what
+            time.sleep(0.05)
+        yield loop
+    finally:
+        server.should_exit = True
+        thread.join(15)
