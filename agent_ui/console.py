@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from agent_ui import approvals
 from agent_ui.auth import Principal, Role, require_roles
+from agent_ui.live import ServicesDep, running_cti
 from agent_ui.pages import templates
 from agent_ui.services import Services
 from cti.actions import ActionFailed, NotOnCall, RuleViolation
@@ -29,19 +30,6 @@ router = APIRouter(tags=["话务员工作台"])
 Operators = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 BUSY_REASONS = ("就餐", "培训", "工单填写", "短暂离开", "班组会议")
 NUMBER = re.compile(r"^\+?\d{3,20}$")
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
-
-
-ServicesDep = Annotated[Services, Depends(services)]
-
-
-def _cti(svc: Services):
-    if svc.cti is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "实时话务服务未运行，请联系班长或管理员")
-    return svc.cti
 
 
 def _my_seat(svc: Services, who: Principal) -> str:
@@ -110,7 +98,7 @@ class Callback(BaseModel):
 @router.get("/api/seat")
 async def my_seat(who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
     """The operator's seat (or none), the seats free to sign in to, and their pending approvals."""
-    cti = _cti(svc)
+    cti = running_cti(svc)
     views = cti.seats()
     taken = {v["seat"] for v in views if v.get("state") != "signed_out" and v.get("operator")}
     mine = next((v for v in views if v.get("operator") == who.username and v.get("state") != "signed_out"), None)
@@ -125,7 +113,7 @@ async def my_seat(who: Operators, svc: ServicesDep, request: Request) -> dict[st
 
 @router.post("/api/seat/signin")
 async def sign_in(body: SignIn, who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
-    cti = _cti(svc)
+    cti = running_cti(svc)
     if body.seat not in request.app.state.settings.seats:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"没有坐席 {body.seat}，请从列表中选择")
     current = svc.seat_of(who.username)
@@ -154,32 +142,32 @@ async def _restricted(request: Request, who: Principal, kind: str, seat: str, re
 
 @router.post("/api/seat/signout")
 async def sign_out(who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     return await _restricted(request, who, "signout", seat, "", cti.actions.sign_out(seat))
 
 
 @router.post("/api/seat/busy")
 async def busy(body: Busy, who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     return await _restricted(request, who, "busy", seat, body.reason, cti.actions.busy(seat, body.reason))
 
 
 @router.post("/api/seat/ready")
 async def ready(who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     return await _act(cti.actions.ready(seat))
 
 
 @router.post("/api/seat/wrapup/done")
 async def wrapup_done(who: Operators, svc: ServicesDep) -> dict[str, Any]:
     """话后处理 finished early: ready again (ends the countdown and unpauses)."""
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     return await _act(cti.actions.ready(seat))
 
 
 @router.post("/api/seat/transfer")
 async def transfer(body: Transfer, who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     if body.target == "expert":
         return await _act(cti.actions.transfer_to_specialist(seat))
     if not NUMBER.match(body.target):
@@ -189,7 +177,7 @@ async def transfer(body: Transfer, who: Operators, svc: ServicesDep) -> dict[str
 
 @router.post("/api/seat/conference")
 async def conference(body: Conference, who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "三方通话的部门号码格式不正确")
     return await _act(cti.actions.conference(seat, body.number))
@@ -197,13 +185,13 @@ async def conference(body: Conference, who: Operators, svc: ServicesDep) -> dict
 
 @router.post("/api/seat/hangup")
 async def hangup(who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     return await _act(cti.actions.hangup_seat_call(seat))
 
 
 @router.post("/api/seat/callback")
 async def callback(body: Callback, who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = _cti(svc), _my_seat(svc, who)
+    cti, seat = running_cti(svc), _my_seat(svc, who)
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "回拨号码格式不正确")
     return await _act(cti.actions.originate_callback(seat, body.number, call_id=body.call_id))

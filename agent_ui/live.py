@@ -29,9 +29,10 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def _cti(svc: Services):
+def running_cti(svc: Services):
+    """The CTI bridge, or a 503 that says what to do when this node does not run it."""
     if svc.cti is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "实时话务服务未运行，请检查 CTI 配置")
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "实时话务服务未运行，请联系管理员检查 CTI 配置")
     return svc.cti
 
 
@@ -48,12 +49,12 @@ def _when(raw: str | None, name: str) -> datetime | None:
 
 @router.get("/queues")
 async def queues(_who: Centre, svc: ServicesDep) -> list[dict]:
-    return _cti(svc).queues()
+    return running_cti(svc).queues()
 
 
 @router.get("/seats")
 async def seats(who: Centre, svc: ServicesDep) -> list[dict]:
-    views = _cti(svc).seats()
+    views = running_cti(svc).seats()
     if who.role is Role.OPERATOR:  # an operator sees their own seat, not the whole wall
         return [v for v in views if v.get("operator") == who.username]
     return views
@@ -61,7 +62,7 @@ async def seats(who: Centre, svc: ServicesDep) -> list[dict]:
 
 @router.get("/calls/live")
 async def live_calls(_who: Leads, svc: ServicesDep) -> list[dict]:
-    return _cti(svc).calls()
+    return running_cti(svc).calls()
 
 
 @router.get("/calls")
