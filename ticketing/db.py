@@ -46,6 +46,31 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+def upgrade(engine: sa.Engine, script_location: Path, revision: str = "head") -> None:
+    """Run one package's Alembic scripts on ``engine`` (each package keeps its own version table)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def run_package_env(tables: set[str], version_table: str) -> None:
+    """The body of a package's Alembic ``env.py``: the connection ``upgrade`` handed in, and only
+    the package's own tables (the others share the database and the metadata)."""
+    from alembic import context
+    from sqlmodel import SQLModel
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        return not (type_ == "table" and name not in tables)
+
+    connection = context.config.attributes["connection"]
+    context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=version_table,
+                      include_object=include, render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def migrate(target: str | sa.Engine, revision: str = "head") -> None:
     """Bring the ticketing tables to ``revision`` (the app calls this at start)."""
     engine = make_engine(target) if isinstance(target, str) else target

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from alembic import context
-from sqlmodel import SQLModel
-
 from recordings.db import VERSION_TABLE
 from recordings.models import OURS
+from ticketing.db import run_package_env
 
-
-def _include(obj, name, type_, reflected, compare_to) -> bool:
-    return not (type_ == "table" and name not in OURS)
-
-
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=VERSION_TABLE,
-                  include_object=_include, render_as_batch=connection.dialect.name == "sqlite")
-with context.begin_transaction():
-    context.run_migrations()
+run_package_env(OURS, VERSION_TABLE)
