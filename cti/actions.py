@@ -12,6 +12,7 @@ the department into the same bridge. Everyone hears everyone and the recording k
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -88,7 +89,9 @@ class CtiActions:
         dialplan: Dialplan | None = None,
         clock: Callable[[], float] = time.time,
         publish: Callable[[list[DomainEvent]], None] | None = None,
+        settle_s: float = 2.0,
     ) -> None:
+        self.settle_s = settle_s
         self.publish = publish  # domain events the actions themselves produce (handover gaps)
         self.link = link
         self.state = state
@@ -107,6 +110,21 @@ class CtiActions:
             msg = reply.get("Message") if hasattr(reply, "get") else reply
             raise ActionFailed(f"{action['Action']}: {msg}")
         return reply
+
+    async def _settle(self, seat: str, done: Callable[[Any], bool]) -> bool:
+        """Wait (at most ``settle_s``) until the live state shows what Asterisk accepted.
+
+        Asterisk answers QueueAdd/QueuePause before it publishes the member event, so whoever
+        signed a seat in would otherwise look it up and find it still signed out.
+        """
+        deadline = time.monotonic() + self.settle_s
+        while True:
+            seat_state = self.state.seats.get(seat)
+            if seat_state is not None and done(seat_state):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
 
     def _iface(self, seat: str) -> str:
         return self.dp.seat_interface.format(seat=seat)
@@ -143,6 +161,8 @@ class CtiActions:
         )
         if operator:
             self.state.set_operator(seat, operator)
+        q = queue or self.queue
+        await self._settle(seat, lambda s: q in s.queues)
         handover = self.handovers.signed_in(seat, self.clock())
         if handover is not None and self.publish is not None:
             self.publish(
@@ -163,6 +183,8 @@ class CtiActions:
         reply = await self._send(
             {"Action": "QueueRemove", "Queue": queue or self.queue, "Interface": self._iface(seat)}
         )
+        q = queue or self.queue
+        await self._settle(seat, lambda s: q not in s.queues)
         self.handovers.signed_out(seat, self.clock())
         return ActionResult("sign_out", (reply,), decision=d)
 
@@ -172,10 +194,12 @@ class CtiActions:
         reply = await self._send(
             {"Action": "QueuePause", "Interface": self._iface(seat), "Paused": "true", "Reason": reason}
         )
+        await self._settle(seat, lambda s: s.paused and s.reason == reason)
         return ActionResult("busy", (reply,), decision=d)
 
     async def ready(self, seat: str):
         reply = await self._send({"Action": "QueuePause", "Interface": self._iface(seat), "Paused": "false"})
+        await self._settle(seat, lambda s: not s.paused)
         self.state.end_wrapup(seat, self.clock())
         return ActionResult("ready", (reply,))
 

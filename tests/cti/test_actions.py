@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -47,7 +49,7 @@ def on_call(wire):
 def make(state, now: float = NOON) -> tuple[CtiActions, FakeLink]:
     link = FakeLink()
     clock = {"t": now}
-    acts = CtiActions(link, state, shifts=SHIFTS, clock=lambda: clock["t"])
+    acts = CtiActions(link, state, shifts=SHIFTS, clock=lambda: clock["t"], settle_s=0)
     acts._clock_box = clock  # type: ignore[attr-defined]
     return acts, link
 
@@ -148,7 +150,7 @@ async def test_not_on_call_and_ami_errors(on_call) -> None:
 
 async def test_callback_and_restore_and_dialplan_names(on_call) -> None:
     link = FakeLink()
-    acts = CtiActions(link, on_call, dialplan=Dialplan(callback_context="cb", hotline_number="12319"))
+    acts = CtiActions(link, on_call, dialplan=Dialplan(callback_context="cb", hotline_number="12319"), settle_s=0)
     await acts.originate_callback("8001", "13800001", call_id="1.1")
     o = link.sent[0]
     assert (o["Channel"], o["Context"], o["Exten"], o["Async"]) == ("PJSIP/8001", "cb", "13800001", "true")
@@ -163,3 +165,30 @@ async def test_callback_and_restore_and_dialplan_names(on_call) -> None:
         "Paused": "true",
         "Reason": "meal",
     }
+
+
+async def test_sign_in_returns_once_the_state_shows_the_seat_in_its_queue(wire) -> None:
+    # Asterisk replies to QueueAdd before it publishes QueueMemberAdded: the action waits for the
+    # event so that whoever signed in finds the seat signed in when it returns.
+    f = Feed()
+    link = FakeLink()
+    acts = CtiActions(link, f.st, settle_s=5)
+    s = wire.Script()
+    s.member("QueueMemberAdded", 0.0, "8003")
+
+    async def event_arrives_later() -> None:
+        await asyncio.sleep(0.2)
+        f.bytes(s.wire())
+
+    late = asyncio.create_task(event_arrives_later())
+    started = time.monotonic()
+    await acts.sign_in("8003", operator="op1")
+    assert f.st.seats["8003"].signed_in and 0.15 <= time.monotonic() - started < 2
+    await late
+
+
+async def test_an_action_whose_event_never_comes_returns_after_the_settle_time(on_call) -> None:
+    acts = CtiActions(FakeLink(), on_call, settle_s=0.1)
+    started = time.monotonic()
+    await acts.sign_out("8001")  # no QueueMemberRemoved follows: the reply alone stands
+    assert 0.1 <= time.monotonic() - started < 1
