@@ -17,6 +17,9 @@ _NAME = re.compile(r"_{0,2}[A-Z][A-Z0-9_]*")
 _ARRAY_UNSAFE = frozenset('"\\()')
 
 
+_ARRAY_SAFE = str.maketrans({'"': "＂", "\\": "＼", "(": "（", ")": "）"})
+
+
 def array_assignment(values: dict[str, str]) -> tuple[str, str]:
     """One ``SET VARIABLE`` for many: ``ARRAY(A,B)`` = ``"a","b"``. Asterisk splits the value on
     commas outside quotes and parentheses and drops the quotes, so quotes, backslashes and
@@ -28,24 +31,43 @@ def array_assignment(values: dict[str, str]) -> tuple[str, str]:
     for name in values:
         if not _NAME.fullmatch(name):
             raise ValueError(f"bad variable name {name!r}")
-    table = str.maketrans({'"': "＂", "\\": "＼", "(": "（", ")": "）"})
-    return (f"ARRAY({','.join(values)})", ",".join(f'"{str(v).translate(table)}"' for v in values.values()))
+    return (f"ARRAY({','.join(values)})", ",".join(f'"{str(v).translate(_ARRAY_SAFE)}"' for v in values.values()))
+
+
+_ARRAY_BASE = len(command("SET VARIABLE", "ARRAY()", ""))
+
+
+def _array_cost(name: str, value: str) -> int:
+    """Bytes one plain value adds to an ARRAY command: its name, and its value quoted twice
+    (``"v"`` inside the argument's quotes becomes ``\\"v\\"``), each with its comma.
+
+    >>> v = {"__HL_LOCATION": "山东省菏泽市", "HL_FLAGS": "repeat,vip", "HL_X": "a b"}
+    >>> _ARRAY_BASE + sum(_array_cost(k, x) for k, x in v.items()) - 2
+    98
+    >>> len(command("SET VARIABLE", *array_assignment(v)))
+    98
+    """
+    return len(name) + len(value.encode()) + 6
 
 
 def _batches(values: dict[str, str]) -> list[dict[str, str]]:
-    """Split so that each ARRAY command fits Asterisk's line buffer (a cut line would lose values).
+    """Split plain values (none of ``"\\()``) so that each ARRAY command fits Asterisk's line
+    buffer (a cut line would lose values). Linear: each value's cost is added, not re-rendered.
 
     >>> [len(b) for b in _batches({f"V{i}": "菏" * 150 for i in range(8)})]
     [4, 4]
     """
+    limit = MAX_COMMAND - 64
     out: list[dict[str, str]] = []
     cur: dict[str, str] = {}
+    size = _ARRAY_BASE - 2  # the first value has no comma before it in either list
     for k, v in values.items():
-        trial = {**cur, k: v}
-        if cur and len(command("SET VARIABLE", *array_assignment(trial))) > MAX_COMMAND - 64:
+        cost = _array_cost(k, v)
+        if cur and size + cost > limit:
             out.append(cur)
-            trial = {k: v}
-        cur = trial
+            cur, size = {}, _ARRAY_BASE - 2
+        cur[k] = v
+        size += cost
     return [*out, cur] if cur else out
 
 

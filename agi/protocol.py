@@ -200,13 +200,11 @@ class Splitter:
             self.eof = True
             return
         self._buf += data
-        while True:
-            i = self._buf.find(b"\n")
-            if i < 0:
-                break
-            raw = bytes(self._buf[:i])
-            del self._buf[: i + 1]
-            self._lines.append(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
+        end = self._buf.rfind(b"\n")
+        if end >= 0:  # every complete line at once; the cut one stays in the buffer
+            block = bytes(self._buf[:end])
+            del self._buf[: end + 1]
+            self._lines += [raw.rstrip(b"\r").decode("utf-8", errors="replace") for raw in block.split(b"\n")]
         if len(self._buf) > MAX_LINE:
             raise ProtocolError("line too long")
 

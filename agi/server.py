@@ -109,12 +109,11 @@ class FastAgiServer:
         split = Splitter()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.header_timeout
-        peer = writer.get_extra_info("peername")
         try:
             while (lines := split.header()) is None:
                 if split.eof:
                     self.refused += 1
-                    log.info(kv("dropped", reason="eof_in_header", peer=peer, partial=split.pending))
+                    log.info(kv("dropped", reason="eof_in_header", peer=_peer(writer), partial=split.pending))
                     return
                 left = deadline - loop.time()
                 if left <= 0:
@@ -124,11 +123,11 @@ class FastAgiServer:
             env = parse_env(lines)
         except TimeoutError:
             self.refused += 1
-            log.info(kv("dropped", reason="header_timeout", peer=peer))
+            log.info(kv("dropped", reason="header_timeout", peer=_peer(writer)))
             return
         except (ProtocolError, ConnectionError, OSError) as exc:
             self.refused += 1
-            log.info(kv("dropped", reason="bad_header", peer=peer, error=str(exc)[:80]))
+            log.info(kv("dropped", reason="bad_header", peer=_peer(writer), error=str(exc)[:80]))
             return
         handler = self.routes.get(env.script)
         fields = {"script": env.script, "uid": env.uniqueid, "channel": env.channel}
@@ -164,7 +163,12 @@ class FastAgiServer:
                 log.info(kv("session", outcome=outcome, ms=ms, **fields))
 
 
+def _peer(writer: asyncio.StreamWriter) -> object:
+    return writer.get_extra_info("peername")  # uvloop asks the socket each time: only for the log lines that need it
+
+
 async def _close(writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(Exception):
         writer.close()
-        await asyncio.wait_for(writer.wait_closed(), 1)
+        async with asyncio.timeout(1):
+            await writer.wait_closed()

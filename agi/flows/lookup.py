@@ -102,30 +102,28 @@ async def lookup(ch: Channel, summarize: Summarize, cfg: LookupConfig,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, str]:
     """The flow behind ``AGI(agi://…/lookup)``; HL_SEATS holds the number of signed-in seats."""
     number = clean_number(ch.env.callerid, cfg.area_code)
-    # the store works while we ask Asterisk how many seats are signed in
-    async def ask() -> Any:
-        return await asyncio.wait_for(summarize(number), cfg.timeout_s)
 
-    pending = asyncio.ensure_future(ask()) if number else None
-    try:
-        arg = ch.env.args[0] if ch.env.args else await ch.get_variable("HL_SEATS")
-    except BaseException:
-        if pending is not None:
-            pending.cancel()
-        raise
-    seats = int(arg) if arg.strip().isdigit() else None
+    async def ask() -> Any:
+        async with asyncio.timeout(cfg.timeout_s):  # unlike wait_for (3.11), no extra task
+            return await summarize(number)
+
     summary = None
     status = "unknown_number"
-    if pending is not None:
+    if ch.env.args:  # the dialplan passed the signed-in seats (the usual way): nothing to overlap
+        arg = ch.env.args[0]
+        if number:
+            summary, status = await _answer(ch, ask(), cfg)
+    else:  # the store works while we ask Asterisk how many seats are signed in
+        pending = asyncio.ensure_future(ask()) if number else None
         try:
-            summary = await pending
-            status = "ok"
-        except TimeoutError:
-            status = "timeout"
-            log.warning("lookup timeout uid=%s after=%.0fms", ch.env.uniqueid, cfg.timeout_s * 1000)
-        except Exception as exc:  # the store is down, a bug…: the caller still reaches the queue
-            status = "failed"
-            log.warning("lookup failed uid=%s error=%s", ch.env.uniqueid, type(exc).__name__ + ": " + str(exc)[:120])
+            arg = await ch.get_variable("HL_SEATS")
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        if pending is not None:
+            summary, status = await _answer(ch, pending, cfg)
+    seats = int(arg) if arg.strip().isdigit() else None
     decided = decide(summary, number, cfg, clock(), seats)
     decided["HL_LOOKUP"] = status
     # each SET is one round trip to Asterisk: leave out what the dialplan takes as the default
@@ -133,3 +131,15 @@ async def lookup(ch: Channel, summarize: Summarize, cfg: LookupConfig,
     defaults = {"HL_ROUTE": "queue", "HL_LOOKUP": "ok"}
     await ch.set_variables({k: v for k, v in channel_variables(decided).items() if v and defaults.get(k) != v})
     return decided
+
+
+async def _answer(ch: Channel, asked: Awaitable[Any], cfg: LookupConfig) -> tuple[Any | None, str]:
+    """The store's summary and how the lookup went; a failure is logged, never raised."""
+    try:
+        return await asked, "ok"
+    except TimeoutError:
+        log.warning("lookup timeout uid=%s after=%.0fms", ch.env.uniqueid, cfg.timeout_s * 1000)
+        return None, "timeout"
+    except Exception as exc:  # the store is down, a bug…: the caller still reaches the queue
+        log.warning("lookup failed uid=%s error=%s", ch.env.uniqueid, type(exc).__name__ + ": " + str(exc)[:120])
+        return None, "failed"
