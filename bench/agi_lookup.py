@@ -4,11 +4,13 @@
     .venv/bin/python bench/agi_lookup.py --tickets 20000  # a quick run
 
 The store is filled with ``bench/store.py``'s generator (bulk inserts). The server is agi/'s own
-(``agi.service.server``: the routes, the thread pool for the store, the real lookup flow). The
-clients run in a separate process, each one behaving like Asterisk's side of ``AGI(agi://…/lookup)``:
-connect, send the ``agi_*`` header, answer every command (``GET FULL VARIABLE`` for the seats, the
-pipelined ``SET VARIABLE``s), until the server closes. Latency is connect → close, which is what a
-caller waits for before the queue.
+(``agi.service.server``: the routes, the thread pool for the store, the real lookup flow), on
+uvloop as under uvicorn and ``hotline agi`` (``--asyncio`` for the standard loop). The clients run
+in a separate process, each one behaving like Asterisk's side of ``AGI(agi://…/lookup)``:
+connect, send the ``agi_*`` header, answer every command (the variables arrive in one
+``SET VARIABLE ARRAY(…)``), until the server closes. Latency is connect → close, which is what a
+caller waits for before the queue. Asterisk has its own core in production, so the client gets
+the last CPU and the server the others (``--no-pin`` to let them share).
 
 Two runs, both with ``--concurrency`` simulated channels (50):
 
@@ -66,22 +68,46 @@ def set_values(line: bytes) -> dict[str, str]:
     return {name: value}
 
 
-async def session(port: int, number: str, uid: str) -> str:
-    """One lookup as Asterisk runs it; returns HL_LOOKUP as the server set it ("ok" when not set)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    status = "ok"
-    try:
-        writer.write(header(port, number, uid))
-        while line := await reader.readline():
+class _AsteriskSide(asyncio.Protocol):
+    """Asterisk's end of one ``AGI(agi://…/lookup)`` session, as a bare protocol: the client
+    stands in for C code, so it should cost as little as Python allows (no streams, no task)."""
+
+    def __init__(self, header: bytes, done: asyncio.Future[str]) -> None:
+        self.header, self.done = header, done
+        self.buf = b""
+        self.status = "ok"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        transport.write(self.header)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
             if line.startswith(b"GET FULL VARIABLE"):
-                writer.write(b"200 result=1 (3)\n")  # three seats signed in
+                self.transport.write(b"200 result=1 (3)\n")  # type: ignore[attr-defined]  # three seats in
             else:
                 if b"HL_LOOKUP" in line:  # alone or inside an ARRAY(…) assignment
-                    status = set_values(line).get("HL_LOOKUP", status)
-                writer.write(b"200 result=1\n")
+                    self.status = set_values(line + b"\n").get("HL_LOOKUP", self.status)
+                self.transport.write(b"200 result=1\n")  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(self.status)
+
+
+async def session(port: int, number: str, uid: str) -> str:
+    """One lookup as Asterisk runs it, until the server closes; returns HL_LOOKUP as the server
+    set it ("ok" when not set)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str] = loop.create_future()
+    transport, _ = await loop.create_connection(lambda: _AsteriskSide(header(port, number, uid), done),
+                                                "127.0.0.1", port)
+    try:
+        return await done
     finally:
-        writer.close()
-    return status
+        transport.close()
 
 
 async def drive(port: int, numbers: list[str], concurrency: int, sessions: int, rate: float,
@@ -122,9 +148,12 @@ async def drive(port: int, numbers: list[str], concurrency: int, sessions: int, 
     return latencies, loop.time() - start, statuses
 
 
-def client_main(conn, port: int, numbers: list[str], concurrency: int, sessions: int, rate: float) -> None:
+def client_main(conn, port: int, numbers: list[str], concurrency: int, sessions: int, rate: float,
+                cpus: set[int] | None = None) -> None:
     # the client stands in for Asterisk (C): uvloop (uvicorn's, already installed) keeps its own
     # overhead out of the figures as far as Python allows
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     try:
         import uvloop
 
@@ -190,9 +219,11 @@ async def serve_and_measure(args: argparse.Namespace, url: str, numbers: list[st
         await lookups.summarize(n)
     out = []
     ctx = mp.get_context("spawn")
+    client_cpus = split_cpus() if args.pin else None
     for name, rate, count in (("saturated", 0.0, args.sessions), ("paced", args.rate, args.sessions)):
         parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=client_main, args=(child, srv.port, callers, args.concurrency, count, rate))
+        proc = ctx.Process(target=client_main,
+                           args=(child, srv.port, callers, args.concurrency, count, rate, client_cpus))
         cpu0 = time.process_time()  # the server's own CPU (loop and store threads), whatever else runs
         proc.start()
         child.close()
@@ -211,6 +242,17 @@ async def serve_and_measure(args: argparse.Namespace, url: str, numbers: list[st
     return out
 
 
+def split_cpus() -> set[int] | None:
+    """Asterisk runs on its own core in production: give the simulated one (the client) the last
+    CPU and this server the others, so that neither steals the other's time slices (on two CPUs
+    they otherwise share both, and the figures swing by a third from run to run)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return {cpus[-1]}
+
+
 def load_note() -> str:
     try:
         return f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work shares the machine)"
@@ -224,16 +266,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--sessions", type=int, default=5000, help="sessions per run")
     ap.add_argument("--rate", type=float, default=200.0, help="offered sessions/s of the paced run")
-    ap.add_argument("--uvloop", action="store_true", help="run the server on uvloop too (default: asyncio's loop)")
+    ap.add_argument("--asyncio", action="store_true",
+                    help="run the server on asyncio's own loop (default: uvloop, as under uvicorn and `hotline agi`)")
+    ap.add_argument("--no-pin", dest="pin", action="store_false", help="let client and server share every CPU")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     url, numbers = ensure_store(args.tickets)
-    if args.uvloop:
+    if args.asyncio:
+        lines = asyncio.run(serve_and_measure(args, url, numbers))
+    else:
         import uvloop
 
         lines = uvloop.run(serve_and_measure(args, url, numbers))
-    else:
-        lines = asyncio.run(serve_and_measure(args, url, numbers))
     print(f"saturated: {lines[0]} {load_note()}")
     print(lines[1])
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from hotline.asterisk.errors import AsteriskError
 from hotline.settings import get_settings
@@ -65,26 +66,31 @@ def _web(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cti(_args: argparse.Namespace) -> int:
+def _serve(main: Any) -> int:
+    """Run a service's coroutine on uvloop when it is there (as uvicorn does for the web app)."""
     import asyncio
     import logging
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+    return 0
+
+
+def _cti(_args: argparse.Namespace) -> int:
     from cti.service import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(get_settings()))
-    return 0
+    return _serve(run(get_settings()))
 
 
 def _agi(_args: argparse.Namespace) -> int:
-    import asyncio
-    import logging
-
     from agi.service import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(get_settings()))
-    return 0
+    return _serve(run(get_settings()))
 
 
 def _transcribe(args: argparse.Namespace) -> int:
