@@ -21,6 +21,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ class PostgresServer:
             pw = pwd.getpwnam(self.user)
             for p in (self.workdir.parent, self.workdir):
                 os.chown(p, pw.pw_uid, pw.pw_gid)
-        subprocess.run(
+        initdb = subprocess.run(
             self._cmd(
                 str(self.bindir / "initdb"),
                 "-D",
@@ -90,10 +91,11 @@ class PostgresServer:
                 "--encoding=UTF8",
                 "--no-sync",
             ),
-            check=True,
             capture_output=True,
             timeout=120,
         )
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb failed in {self.datadir}: {initdb.stderr.decode(errors='replace')[-1000:]}")
         log = open(self.workdir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(
             self._cmd(
@@ -180,9 +182,20 @@ def start_server(base: Path = BASE) -> PostgresServer:
             user = "postgres"
         except KeyError:
             raise LookupError("running as root but no 'postgres' system user to run the server as") from None
+    if user is not None and not _reachable(user, base):
+        base = Path(tempfile.gettempdir()) / "hotline-test-pg"
     return PostgresServer(
         bindir=bindir, workdir=base / f"{os.getpid()}-{uuid.uuid4().hex[:6]}", user=user
     ).start()
+
+
+def _reachable(user: str, path: Path) -> bool:
+    """Can ``user`` walk down to ``path``? Not when the checkout sits in a private folder (a
+    ``mktemp -d`` clone is 0700): the server then keeps its files under the system's temp dir."""
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(probe)], capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="session")
