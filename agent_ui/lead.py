@@ -301,6 +301,11 @@ async def callbacks_page(request: Request, who: Leads) -> HTMLResponse:
     return _page(request, "callbacks", who)
 
 
+@router.get("/lead/callers", response_class=HTMLResponse, include_in_schema=False)
+async def callers_page(request: Request, who: Leads) -> HTMLResponse:
+    return _page(request, "callers", who)
+
+
 @router.get("/lead/handover", response_class=HTMLResponse, include_in_schema=False)
 async def handover_page(request: Request, who: Leads) -> HTMLResponse:
     return _page(request, "handover", who)

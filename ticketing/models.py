@@ -136,11 +136,14 @@ class Caller(SQLModel, table=True):
     number: str = Field(max_length=SHORT, unique=True)
     location: str = Field(default="", max_length=SHORT)
     name: str = Field(default="", max_length=SHORT)
-    blacklisted: bool = False
-    vip: bool = False
+    blacklisted: bool = False  # 骚扰号码: a recorded warning instead of the queue (settings.agi_blacklist)
+    vip: bool = False  # 重点单位 / special unit: ahead in the queue
+    elderly: bool = False  # 老年人: ahead in the queue (适老化)
     note: str = Field(default="", max_length=MEDIUM)
     first_seen: datetime | None = _dt()
     last_seen: datetime | None = _dt()
+    flags_by: str = Field(default="", max_length=SHORT)  # the lead who last set the flags
+    flags_at: datetime | None = _dt()
 
 
 # --- tickets ---------------------------------------------------------------------------------

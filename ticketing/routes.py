@@ -7,6 +7,7 @@ own validation would answer in English). The store is synchronous: calls go to t
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from agent_ui.auth import CurrentPrincipal, Principal, Role, require_roles
 from ticketing.schemas import (
     ActionParams,
     ArticleCreate,
+    CallerFlagsIn,
     DepartmentCreate,
     Forbidden,
     InvalidInput,
@@ -26,6 +28,7 @@ from ticketing.schemas import (
     NotFound,
     TicketCreate,
     TicketUpdate,
+    parse,
 )
 from ticketing.service import TicketService, service_from_settings
 from ticketing.workflow import TransitionError
@@ -53,6 +56,7 @@ Exporters = Annotated[Principal, Depends(require_roles(Role.LEAD, Role.QA))]
 CentreReaders = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD, Role.QA))]
 
 router = APIRouter()
+log = logging.getLogger("ticketing.routes")
 
 
 @contextmanager
@@ -167,6 +171,27 @@ def _parse_action(raw: bytes) -> ActionParams:
     from ticketing.schemas import parse
 
     return parse(ActionParams, raw or b"{}")
+
+
+@router.get("/api/callers", tags=["特殊号码"], summary="有标记的号码：骚扰、重点单位、老年人（值班长）")
+async def callers_flagged(principal: Editors, svc: ServiceDep):
+    return await _call(svc.flagged_callers, principal)
+
+
+@router.put(
+    "/api/callers/{number}/flags",
+    tags=["特殊号码"],
+    summary="标记号码：骚扰号码听警示语，老年人与重点单位优先接入（值班长）",
+    openapi_extra=_body_doc(CallerFlagsIn),
+)
+async def caller_flags_set(number: str, request: Request, principal: Editors, svc: ServiceDep):
+    if len(number) > 32:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "号码过长")
+    with _errors():
+        flags = parse(CallerFlagsIn, await request.body())
+    saved = await _call(svc.set_caller_flags, number, principal, **flags.model_dump(exclude_unset=True))
+    log.info("caller flags number=%s by=%s %s", saved.number, principal.username, flags.model_dump(exclude_unset=True))
+    return saved
 
 
 @router.get("/api/callers/{number}", tags=["工单"], summary="来电号码的历史工单与标记（弹屏、AGI）")

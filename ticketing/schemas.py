@@ -369,6 +369,30 @@ class CallerSummary:
     recent_30d: int
     repeat: bool  # called about something within the duplicate window
     recent: list[RecentTicket]
+    elderly: bool = False
+
+
+class CallerFlagsIn(_Strict):
+    """A lead marks a number: harassment (骚扰), special unit (重点), elderly (老年人). Unset keeps."""
+
+    blacklisted: bool | None = None
+    vip: bool | None = None
+    elderly: bool | None = None
+    note: str | None = Field(default=None, max_length=200)
+
+
+@dataclass(frozen=True)
+class CallerFlags:
+    number: str
+    location: str
+    name: str
+    blacklisted: bool
+    vip: bool
+    elderly: bool
+    note: str
+    flags_by: str
+    flags_at: datetime | None
+    last_seen: datetime | None
 
 
 @dataclass(frozen=True)

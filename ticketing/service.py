@@ -47,6 +47,7 @@ from ticketing.schemas import (
     Actor,
     ArticleCreate,
     ArticleRead,
+    CallerFlags,
     CallerSummary,
     DepartmentCreate,
     DepartmentRead,
@@ -543,6 +544,7 @@ class TicketService:
             location=caller.location if caller else location_of(n),
             blacklisted=bool(caller and caller.blacklisted),
             vip=bool(caller and caller.vip),
+            elderly=bool(caller and caller.elderly),
             total=int(total),
             open=int(open_),
             recent_30d=int(recent30),
@@ -665,19 +667,36 @@ class TicketService:
         *,
         blacklisted: bool | None = None,
         vip: bool | None = None,
+        elderly: bool | None = None,
         note: str | None = None,
-    ) -> None:
+    ) -> CallerFlags:
+        """A lead marks a number (None keeps a flag as it is); the AGI lookup reads the flags on the
+        next call: a harassment number hears the warning, the elderly and special units go ahead."""
         if _role(actor) not in ("lead", "admin"):
             raise Forbidden("只有值班长和管理员可以设置来电标记")
         n = normalize_number(number, self.area_code)
+        if not 5 <= len(n) <= 20:
+            raise InvalidInput(["号码应为 5 到 20 位数字"])
+        now = self.clock()
         with session_scope(self.engine) as s:
             c = self._touch_caller(s, n, "", None)
-            if blacklisted is not None:
-                c.blacklisted = blacklisted
-            if vip is not None:
-                c.vip = vip
+            for name, value in (("blacklisted", blacklisted), ("vip", vip), ("elderly", elderly)):
+                if value is not None:
+                    setattr(c, name, value)
             if note is not None:
                 c.note = note[:200]
+            c.flags_by, c.flags_at = actor.username, now
+            s.flush()
+            return _caller_flags(c)
+
+    def flagged_callers(self, actor: Actor) -> list[CallerFlags]:
+        """Every number with a flag, the most recently marked first (the lead's 特殊号码 page)."""
+        if _role(actor) not in ("lead", "admin"):
+            raise Forbidden("只有值班长和管理员可以查看来电标记")
+        flagged = sa.or_(Caller.blacklisted.is_(True), Caller.vip.is_(True), Caller.elderly.is_(True))
+        with Session(self.engine) as s:
+            rows = s.exec(select(Caller).where(flagged).order_by(Caller.flags_at.desc(), Caller.number))
+            return [_caller_flags(c) for c in rows]
 
     # --- department directory ---------------------------------------------------------------
 
@@ -1045,12 +1064,21 @@ def _lookup_statement() -> sa.Select:
         .limit(sa.bindparam("lim", type_=sa.Integer))
         .subquery("rec")
     )
-    who = sa.select(Caller.location, Caller.blacklisted, Caller.vip).where(Caller.number == n).subquery("who")
+    who = (
+        sa.select(Caller.location, Caller.blacklisted, Caller.vip, Caller.elderly)
+        .where(Caller.number == n)
+        .subquery("who")
+    )
     return (
         sa.select(agg, rec, who)
         .select_from(agg.outerjoin(rec, sa.true()).outerjoin(who, sa.true()))
         .order_by(rec.c.created_at.desc())
     )
+
+
+def _caller_flags(c: Caller) -> CallerFlags:
+    return CallerFlags(c.number, c.location, c.name, c.blacklisted, c.vip, c.elderly, c.note, c.flags_by,
+                       c.flags_at, c.last_seen)
 
 
 def _candidate(t: Ticket) -> duplicates.Candidate:

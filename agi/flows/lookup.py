@@ -68,7 +68,7 @@ def decide(summary: Any | None, number: str, cfg: LookupConfig, now: datetime,
     overdue = [t for t in recent if t.deadline_state == "red" and t.status not in CLOSED_STATUSES]
     newest = max((_aware(t.created_at) for t in recent), default=None)
     repeat = newest is not None and now - newest <= timedelta(days=cfg.repeat_days)
-    elderly = number in cfg.elderly
+    elderly = number in cfg.elderly or bool(getattr(summary, "elderly", False))  # settings, or a lead's flag
     flags = [name for name, on in (("blacklist", summary.blacklisted), ("vip", summary.vip), ("elderly", elderly),
                                    ("repeat", repeat), ("overdue", bool(overdue))) if on]
     priority = max([0]

@@ -193,3 +193,37 @@ def test_handover_and_roster_page(served, lead_context) -> None:
     if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
         page.screenshot(path=f"{shots}/handover-1366.png", full_page=True)
     context.close()
+
+
+def test_special_numbers_page_marks_a_number_and_the_lookup_reads_it(served, lead_context) -> None:
+    url, app = served
+    context = signed_in(lead_context, url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/lead/callers")
+    form = page.locator("#flag-form")
+    form.locator("[name=number]").fill("abc")
+    form.locator("[name=elderly]").check()
+    form.locator("button").click()
+    page.wait_for_selector("#flag-error:not([hidden])", timeout=5_000)
+    assert "5 到 20 位数字" in page.locator("#flag-error").inner_text()
+    form.locator("[name=number]").fill("139 5301 7777")
+    form.locator("[name=note]").fill("独居老人，听力不好")
+    form.locator("[name=number]").press("Enter")  # keyboard: Enter saves
+    row = page.locator("#callers tbody tr", has_text="13953017777")
+    row.wait_for(timeout=5_000)
+    assert page.locator("#flag-error").is_hidden()
+    assert row.locator("[data-flag=elderly]").is_checked() and not row.locator("[data-flag=vip]").is_checked()
+    assert "山东省菏泽市" in row.inner_text() and "独居老人" in row.inner_text() and "lead" in row.inner_text()
+    row.locator("[data-flag=blacklisted]").check()  # one click saves that flag
+    page.wait_for_function("document.querySelector('#callers tr[data-number=\"13953017777\"] "
+                           "[data-flag=blacklisted]')?.checked && !document.querySelector("
+                           "'#callers tr[data-number=\"13953017777\"] [data-flag=blacklisted]').disabled",
+                           timeout=5_000)
+    summary = app.state.services.tickets.recent_for_number("13953017777")
+    assert summary.elderly and summary.blacklisted and not summary.vip
+    assert errors == []
+    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
+        page.screenshot(path=f"{shots}/callers-1366.png", full_page=True)
+    context.close()

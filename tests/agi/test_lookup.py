@@ -65,6 +65,13 @@ def test_elderly_and_vip_go_ahead_blacklisted_are_warned_and_never_ahead() -> No
     assert decide(summary(blacklisted=True), "1", ignore, NOW, 1)["HL_ROUTE"] == "queue"
 
 
+def test_a_number_a_lead_marked_elderly_goes_ahead_like_one_in_the_settings() -> None:
+    flagged = CallerSummary(number="13953012345", location="", blacklisted=False, vip=False, total=0, open=0,
+                            recent_30d=0, repeat=False, recent=[], elderly=True)
+    d = decide(flagged, "13953012345", CFG, NOW, 1)
+    assert (d["HL_FLAGS"], d["HL_PRIORITY"]) == ("elderly", "10")
+
+
 def test_after_hours_and_no_seat_close_the_door_with_a_reason() -> None:
     night = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # 21:00 in Shanghai
     assert decide(None, "", CFG, night, 3)["HL_REASON"] == "after_hours"

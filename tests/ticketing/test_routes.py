@@ -183,3 +183,45 @@ def test_calendar_routes(client):
     r = client.put("/api/calendar", json=[{"day": "2027-01-01", "workday": False, "note": "元旦"}], headers=ADMIN)
     assert r.json() == {"saved": 1}
     assert client.get("/api/calendar", params={"years": "2027"}, headers=OP).json()[0]["warning"] is None
+
+
+def test_leads_mark_numbers_and_the_next_lookup_sees_the_flags(client, clock):
+    r = client.put("/api/callers/+86 139-5301-2345/flags", json={"elderly": True, "note": "独居老人，听力不好"},
+                   headers=LEAD)
+    assert r.status_code == 200, r.text
+    saved = r.json()
+    assert (saved["number"], saved["elderly"], saved["vip"], saved["flags_by"]) == ("13953012345", True, False,
+                                                                                  "u-lead")
+    assert saved["location"] == "山东省菏泽市" and saved["flags_at"]
+    clock.advance(minutes=1)
+    client.put("/api/callers/5551234/flags", json={"blacklisted": True}, headers=ADMIN)
+    clock.advance(minutes=1)
+    client.put("/api/callers/13953012345/flags", json={"vip": True}, headers=LEAD)  # the other flags stay
+    listed = client.get("/api/callers", headers=LEAD).json()
+    assert [(c["number"], c["blacklisted"], c["vip"], c["elderly"]) for c in listed] == [
+        ("13953012345", False, True, True), ("05305551234", True, False, False)]
+    assert listed[0]["note"] == "独居老人，听力不好"
+    summary = client.get("/api/callers/13953012345", headers=OP).json()
+    assert summary["elderly"] and summary["vip"] and not summary["blacklisted"]
+    client.put("/api/callers/13953012345/flags", json={"vip": False, "elderly": False}, headers=LEAD)
+    assert [c["number"] for c in client.get("/api/callers", headers=LEAD).json()] == ["05305551234"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"elderly": "yes"}, "true 或 false"),
+    ({"vip": True, "colour": "red"}, ""),
+    ({"note": "x" * 201}, ""),
+    ({"note": "a\x00b"}, "控制字符"),
+])
+def test_caller_flags_refuse_nonsense(client, body, message):
+    r = client.put("/api/callers/13953012345/flags", json=body, headers=LEAD)
+    assert r.status_code == 422 and message in r.json()["detail"]
+    for bad in ("12", "1" * 25, "abc"):
+        assert client.put(f"/api/callers/{bad}/flags", json={"vip": True}, headers=LEAD).status_code == 422
+    assert client.get("/api/callers", headers=LEAD).json() == []  # nothing was written
+
+
+def test_only_leads_and_admins_see_or_set_caller_flags(client, depts):
+    for who in (OP, auth("qa"), auth("department", department_id=depts["水务"])):
+        assert client.get("/api/callers", headers=who).status_code == 403
+        assert client.put("/api/callers/13953012345/flags", json={"vip": True}, headers=who).status_code == 403
