@@ -14,6 +14,10 @@ from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "ticketing_alembic_version"  # other packages may run their own Alembic on the same DB
+TABLES = frozenset({  # ticketing's own: other packages keep theirs in the same database and metadata
+    "department", "caller", "ticket", "ticket_department", "ticket_event", "supervision", "ticket_link",
+    "call_record", "confidential_read", "article", "missing_info", "calendar_day",
+})
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:

@@ -6,7 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import ticketing.models  # noqa: F401  (registers the tables on the metadata)
-from ticketing.db import VERSION_TABLE, make_engine
+from ticketing.db import TABLES, VERSION_TABLE, make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -18,23 +18,7 @@ def _include(obj, name, type_, reflected, compare_to) -> bool:
 
 
 def ticketing_tables() -> set[str]:
-    return {t.name for t in SQLModel.metadata.sorted_tables if t.name in _OURS}
-
-
-_OURS = {
-    "department",
-    "caller",
-    "ticket",
-    "ticket_department",
-    "ticket_event",
-    "supervision",
-    "ticket_link",
-    "call_record",
-    "confidential_read",
-    "article",
-    "missing_info",
-    "calendar_day",
-}
+    return {t.name for t in SQLModel.metadata.sorted_tables if t.name in TABLES}
 
 
 def run(connection) -> None:
