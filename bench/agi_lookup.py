@@ -189,6 +189,7 @@ def ensure_store(n: int) -> tuple[str, list[str]]:
         engine.dispose()
         done.write_text(str(n))
     engine = make_engine(url)
+    migrate(engine)  # a store kept from an older checkout gets the current schema
     with engine.connect() as c:
         count = c.execute(sa.select(sa.func.count()).select_from(Ticket)).scalar_one()
         numbers = list(c.execute(sa.select(Ticket.caller_number).distinct().limit(5000)).scalars())
