@@ -3,18 +3,16 @@ log directly). ``HOTLINE_LEAD_SCREENSHOTS=<dir>`` keeps screenshots at 1366×768
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from agent_ui.app import create_app
 from hotline.settings import Settings
-from tests.support.browser import chromium, free_port, require_chromium, serving
+from tests.support.browser import chromium, free_port, require_chromium, screenshot, serving
 from ticketing.calls import CallEntry
 
 pytestmark = pytest.mark.browser
@@ -84,9 +82,7 @@ def test_the_report_page_draws_charts_and_tables_and_exports(served, lead_contex
     xlsx = context.request.get(f"{url}{page.locator('#xlsx').get_attribute('href')}")
     assert xlsx.ok and xlsx.body()[:2] == b"PK"
     assert errors == []
-    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
-        Path(shots).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{shots}/reports-1366.png", full_page=True)
+    screenshot(page, "reports-1366")
     context.close()
 
 
@@ -104,8 +100,7 @@ def test_the_callback_list_records_who_called_back(served, lead_context) -> None
     done = page.locator("#callbacks tbody tr", has_text="13953010003")
     done.wait_for(timeout=5_000)
     assert done.locator(".by").inner_text() == "lead" and done.locator(".at").inner_text().startswith("20")
-    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
-        page.screenshot(path=f"{shots}/callbacks-1920.png", full_page=True)
+    screenshot(page, "callbacks-1920")
     context.close()
 
 
@@ -163,8 +158,7 @@ def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(serve
     page.wait_for_selector(".alerts li.k-emergency", timeout=15_000)
     assert "燃气管道泄漏" in page.locator(".alerts li.k-emergency").inner_text()
     assert page.evaluate("window.leadBeeps") == 2  # one chime for the new alert
-    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
-        page.screenshot(path=f"{shots}/wallboard-approvals-1366.png", full_page=True)
+    screenshot(page, "wallboard-approvals-1366")
     context.close()
 
 
@@ -190,8 +184,7 @@ def test_handover_and_roster_page(served, lead_context) -> None:
     item.locator("button.sign").click()  # the same lead cannot countersign
     page.wait_for_selector("#ho-error:not([hidden])", timeout=5_000)
     assert "两位班长" in page.locator("#ho-error").inner_text()
-    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
-        page.screenshot(path=f"{shots}/handover-1366.png", full_page=True)
+    screenshot(page, "handover-1366")
     context.close()
 
 
@@ -224,6 +217,5 @@ def test_special_numbers_page_marks_a_number_and_the_lookup_reads_it(served, lea
     summary = app.state.services.tickets.recent_for_number("13953017777")
     assert summary.elderly and summary.blacklisted and not summary.vip
     assert errors == []
-    if shots := os.environ.get("HOTLINE_LEAD_SCREENSHOTS"):
-        page.screenshot(path=f"{shots}/callers-1366.png", full_page=True)
+    screenshot(page, "callers-1366")
     context.close()

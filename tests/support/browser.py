@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -61,3 +62,10 @@ def serving(app, port: int, ready: Callable[[], bool] = lambda: True, timeout: f
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def screenshot(page, name: str, env: str = "HOTLINE_LEAD_SCREENSHOTS") -> None:
+    """Keep a full-page screenshot as ``<dir>/<name>.png`` when ``env`` names a folder (for review)."""
+    if shots := os.environ.get(env):
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{shots}/{name}.png", full_page=True)
