@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -522,24 +522,18 @@ async def report_api(request: Request, _who: Leads, kind: str = "day", day: str 
     return await run_in_threadpool(_report, request, kind, day, until)
 
 
-@router.get("/api/lead/reports.xlsx")
-async def report_xlsx(request: Request, _who: Leads, kind: str = "day", day: str = "", until: str = "") -> Response:
-    from agent_ui.reports_export import to_xlsx
+EXPORTS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
+
+
+@router.get("/api/lead/reports.{fmt}")
+async def report_export(request: Request, _who: Leads, fmt: Literal["xlsx", "pdf"], kind: str = "day",
+                        day: str = "", until: str = "") -> Response:
+    from agent_ui import reports_export
 
     data = await run_in_threadpool(_report, request, kind, day, until)
-    body = await run_in_threadpool(to_xlsx, data)
-    return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="report-{kind}.xlsx"'})
-
-
-@router.get("/api/lead/reports.pdf")
-async def report_pdf(request: Request, _who: Leads, kind: str = "day", day: str = "", until: str = "") -> Response:
-    from agent_ui.reports_export import to_pdf
-
-    data = await run_in_threadpool(_report, request, kind, day, until)
-    body = await run_in_threadpool(to_pdf, data)
-    return Response(body, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="report-{kind}.pdf"'})
+    body = await run_in_threadpool(getattr(reports_export, f"to_{fmt}"), data)
+    return Response(body, media_type=EXPORTS[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="report-{kind}.{fmt}"'})
 
 
 __all__ = ["LeadAlert", "LeadConfig", "LeadRuntime", "router", "start"]
