@@ -188,9 +188,9 @@ async def caller_flags_set(number: str, request: Request, principal: Editors, sv
     if len(number) > 32:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "号码过长")
     with _errors():
-        flags = parse(CallerFlagsIn, await request.body())
-    saved = await _call(svc.set_caller_flags, number, principal, **flags.model_dump(exclude_unset=True))
-    log.info("caller flags number=%s by=%s %s", saved.number, principal.username, flags.model_dump(exclude_unset=True))
+        flags = parse(CallerFlagsIn, await request.body()).model_dump(exclude_unset=True)
+    saved = await _call(svc.set_caller_flags, number, principal, **flags)
+    log.info("caller flags number=%s by=%s %s", saved.number, principal.username, flags)
     return saved
 
 
