@@ -13,6 +13,7 @@ the department into the same bridge. Everyone hears everyone and the recording k
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from typing import Any, Protocol
 from cti.domain import DomainEvent, HandoverMeasured
 from cti.rules import Decision, Handover, HandoverTracker, Shift, check_seat_action
 from cti.state import WRAPUP_REASON, CtiState, SeatToRestore
+
+log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
@@ -227,7 +230,10 @@ class CtiActions:
             }
             if s.paused:
                 action.update(Paused="true", Reason=s.reason)
-            out.append(ActionResult("restore", (await self._send(action),), detail=s.seat))
+            try:  # one seat Asterisk refuses ("Already there") must not keep the others out
+                out.append(ActionResult("restore", (await self._send(action),), detail=s.seat))
+            except ActionFailed as exc:
+                log.warning("CTI: seat %s not re-added to %s: %s", s.seat, s.queue, exc)
         return out
 
     # ------------------------------------------------------------------ calls

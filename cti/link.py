@@ -12,8 +12,12 @@
 * Every action is bounded by ``asyncio.wait_for`` (and given up at once when the link drops);
   nothing is queued while disconnected
   (panoramisk would replay stale call-control actions after ``FullyBooted``).
+* Logged in is not ready: a restarting Asterisk accepts a Login ~0.1 s before ``app_queue`` is
+  loaded (``QueueStatus`` → "Invalid/unknown command"), so the link waits for ``FullyBooted``
+  (sent at login when already booted, else when booting ends) before it calls itself up.
 * Reconnect with exponential back-off; after every (re)login the ``on_login`` hook runs (the
-  service resynchronises from ``QueueStatus`` / ``CoreShowChannels`` there).
+  service resynchronises from ``QueueStatus`` / ``CoreShowChannels`` there). A failed hook
+  drops the connection and retries: a link must not stay up on a state it could not reconcile.
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ class AmiLink:
         ping_timeout: float = 5.0,
         action_timeout: float = 10.0,
         connect_timeout: float = 3.0,
+        boot_timeout: float = 30.0,
         backoff: tuple[float, float] = (0.2, 2.0),
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -117,6 +122,7 @@ class AmiLink:
         self.ping_timeout = ping_timeout
         self.action_timeout = action_timeout
         self.connect_timeout = connect_timeout
+        self.boot_timeout = boot_timeout
         self.backoff = backoff
         self.clock = clock
         self.factory = EventFactory()
@@ -129,6 +135,7 @@ class AmiLink:
         self._mgr: _Manager | None = None
         self._protocol: _Protocol | None = None
         self._lost: asyncio.Event | None = None
+        self._booted: asyncio.Event | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._first_login: asyncio.Future[None] | None = None
         self._closing = False
@@ -238,7 +245,9 @@ class AmiLink:
             return  # a response to an action we gave up on
         ev = self.factory.build(frame, self.clock())
         self.on_event(ev)
-        if h.get("Event") == "Shutdown":
+        if h.get("Event") == "FullyBooted" and self._booted is not None:
+            self._booted.set()
+        elif h.get("Event") == "Shutdown":
             log.warning("AMI: Asterisk is shutting down")
             self._drop_connection()
 
@@ -297,6 +306,7 @@ class AmiLink:
         assert self._mgr is not None
         loop = asyncio.get_running_loop()
         self._lost = asyncio.Event()
+        self._booted = asyncio.Event()
         transport, protocol = await asyncio.wait_for(
             loop.create_connection(self._mgr.config["protocol_factory"], self.host, self.port),
             self.connect_timeout,
@@ -315,6 +325,7 @@ class AmiLink:
         )
         if not reply.success:
             raise AmiLoginError(f"AMI login as {self.username!r} refused: {reply.get('Message')}")
+        await self._until_booted()
         self.version = protocol.parser.version
         self.logged_in = True
         self.logins += 1
@@ -323,10 +334,26 @@ class AmiLink:
         if self.on_login is not None:
             try:
                 await self.on_login()
-            except Exception:
-                log.exception("AMI: on_login hook (resync) failed")
+            except Exception as exc:
+                log.exception("AMI: on_login hook (resync) failed; reconnecting")
+                raise AmiError(f"on_login hook failed: {exc}") from exc
         if self._first_login and not self._first_login.done():
             self._first_login.set_result(None)  # start() returns logged in *and* resynchronised
+
+    async def _until_booted(self) -> None:
+        assert self._booted is not None and self._lost is not None
+        lost = asyncio.ensure_future(self._lost.wait())
+        booted = asyncio.ensure_future(self._booted.wait())
+        try:
+            await asyncio.wait({lost, booted}, timeout=self.boot_timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            booted.cancel()
+        if self._booted.is_set():
+            return
+        if self._lost.is_set():
+            raise AmiNotConnected("AMI link lost before Asterisk was fully booted")
+        raise AmiTimeout(f"Asterisk not fully booted within {self.boot_timeout} s of the login")
 
     async def _serve(self) -> None:
         """Until the link is lost: ping, and give up on a link that does not answer."""

@@ -11,6 +11,7 @@ class FakeAmi:
         self.secret = secret
         self.version = version
         self.silent = False  # stop answering anything (a SIGSTOPped Asterisk)
+        self.booted = True  # False: logins are accepted but app_queue is not loaded yet (a restart)
         self.ignore: set[str] = set()  # actions never answered
         self.connections = 0
         self.actions: list[dict] = []
@@ -38,6 +39,11 @@ class FakeAmi:
             with contextlib.suppress(Exception):
                 await w.wait_closed()
         self.writers.clear()
+
+    async def boot(self) -> None:
+        """Booting ends: every session hears FullyBooted, and queue actions now work."""
+        self.booted = True
+        await self.push(self.frame(Event="FullyBooted", Privilege="system,all", Status="Fully Booted"))
 
     async def push(self, data: bytes) -> None:
         for w in self.writers:
@@ -77,7 +83,10 @@ class FakeAmi:
         f = self.frame
         if name == "Login":
             if a.get("Secret") == self.secret:
-                return f(Response="Success", ActionID=aid, Message="Authentication accepted") + f(
+                accepted = f(Response="Success", ActionID=aid, Message="Authentication accepted")
+                if not self.booted:
+                    return accepted
+                return accepted + f(
                     Event="FullyBooted",
                     Privilege="system,all",
                     Uptime="5",
@@ -85,6 +94,8 @@ class FakeAmi:
                     Status="Fully Booted",
                 )
             return f(Response="Error", ActionID=aid, Message="Authentication failed")
+        if not self.booted and name != "Ping":  # what Asterisk 22 answers before app_queue loads
+            return f(Response="Error", ActionID=aid, Message=f"Invalid/unknown command: {name}.")
         if name == "Ping":
             return f(Response="Success", ActionID=aid, Ping="Pong", Timestamp="1795344882.000000")
         if name == "QueueAdd":

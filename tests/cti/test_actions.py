@@ -167,6 +167,26 @@ async def test_callback_and_restore_and_dialplan_names(on_call) -> None:
     }
 
 
+async def test_one_seat_asterisk_refuses_to_re_add_does_not_keep_the_others_out(on_call, caplog) -> None:
+    link = FakeLink()
+    acts = CtiActions(link, on_call, settle_s=0)
+    refused = {"8002"}
+    real_send = link.send
+
+    async def send(action: dict, *, as_list: bool | None = False):
+        if action.get("MemberName") in refused:
+            return Message({"Response": "Error", "Message": "Unable to add interface: Already there"})
+        return await real_send(action, as_list=as_list)
+
+    link.send = send  # type: ignore[method-assign]
+    done = await acts.restore(
+        [SeatToRestore(seat, f"PJSIP/{seat}", "hotline", False, "") for seat in ("8002", "8003", "8004")]
+    )
+    assert [r.detail for r in done] == ["8003", "8004"]
+    assert [a["MemberName"] for a in link.sent] == ["8003", "8004"]
+    assert "8002 not re-added" in caplog.text and "Already there" in caplog.text
+
+
 async def test_sign_in_returns_once_the_state_shows_the_seat_in_its_queue(wire) -> None:
     # Asterisk replies to QueueAdd before it publishes QueueMemberAdded: the action waits for the
     # event so that whoever signed in finds the seat signed in when it returns.

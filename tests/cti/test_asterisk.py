@@ -129,6 +129,9 @@ async def test_sigstopped_asterisk_is_noticed_within_10s(pbx, settings, bridge) 
 
 async def test_asterisk_restart_under_load_back_in_sync_within_5s(pbx, ami, settings, bridge) -> None:
     seats = settings.seats[:3]
+    # retry every 20 ms: the link is sure to log in while Asterisk is still booting (AMI listens
+    # ~0.1 s before app_queue loads), the window where a resync would find no queue at all
+    bridge.svc.link.backoff = (0.01, 0.02)
     for s in seats:  # signed in, phones not registered: calls wait in the queue
         await bridge.svc.actions.sign_in(s)
     await bridge.svc.actions.busy(seats[2], "meal", approved_by="test-lead")

@@ -196,6 +196,52 @@ async def test_reconnect_with_backoff_after_the_server_drops(fake: FakeAmi) -> N
         await link.close()
 
 
+async def test_a_booting_asterisk_is_not_resynchronised_before_it_is_fully_booted(fake: FakeAmi) -> None:
+    # Asterisk 22 accepts a Login ~0.1 s before app_queue loads; a resync then would find no queue
+    fake.booted = False
+    fake.members = [{"Queue": "hotline", "Name": "8001", "Location": "PJSIP/8001", "Status": "1"}]
+    p = Probe()
+    link = make_link(fake, p)
+    starting = asyncio.create_task(link.start(wait=5))
+    await p.wait(lambda: any(a["Action"] == "Login" for a in fake.actions))
+    await asyncio.sleep(0.3)
+    assert not starting.done() and not link.logged_in and p.logins == 0 and p.status == []
+    await fake.boot()
+    await starting
+    assert link.logged_in and p.logins == 1 and p.status[0][0] is True
+    assert [type(e).__name__ for e in p.resync[0]][:1] == ["QueueMember"]
+    await link.close()
+
+
+async def test_a_link_that_never_hears_fully_booted_gives_up_and_retries(fake: FakeAmi) -> None:
+    fake.booted = False
+    p = Probe()
+    link = make_link(fake, p, boot_timeout=0.3, backoff=(0.05, 0.1))
+    with pytest.raises(AmiNotConnected):
+        await link.start(wait=1)
+    assert fake.connections >= 2 and p.logins == 0  # reconnected, never pretended to be up
+    await link.close()
+
+
+async def test_a_failed_resync_drops_the_link_and_resynchronises_on_the_next_login(fake: FakeAmi) -> None:
+    p = Probe()
+    failures = [RuntimeError("QueueStatus: no answer")]
+
+    async def on_login() -> None:
+        if failures:
+            raise failures.pop()
+        await Probe.on_login(p)
+
+    link = make_link(fake, p, backoff=(0.05, 0.1))
+    link.on_login = on_login
+    await link.start(wait=5)
+    try:
+        assert link.logged_in and p.logins == 1 and fake.connections == 2
+        assert [s[0] for s in p.status] == [True, False, True]
+    finally:
+        await link.close()
+
+
 async def test_action_timeout_and_shutdown_event(fake: FakeAmi) -> None:
     p = Probe()
     link = make_link(fake, p, action_timeout=0.3, backoff=(0.05, 0.2))
