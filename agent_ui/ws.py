@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from agent_ui.auth import Principal, Role, websocket_principal
-from cti.bus import Bus, BusLagged
+from cti.bus import Bus, BusLagged, Envelope
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -28,26 +28,36 @@ PONG_TIMEOUT_S = 10.0
 SeatOf = Callable[[str], str | None]  # username → the seat they are signed in to
 
 
+_EVERYONE = frozenset({"link_status", "hello", "resync"})
+
+
 @dataclass
 class Audience:
-    """What one connection may see. Operators: their own seat's pops and calls only."""
+    """What one connection may see. Operators: their own seat's pops and calls only.
+
+    Asked for every published event and every client as the event is published (the bus's filter),
+    so the role is looked at once, here, not per message.
+    """
 
     principal: Principal
     seat_of: SeatOf
     my_calls: set[str] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        role = self.principal.role
+        self._sees_all = role in (Role.LEAD, Role.ADMIN)
+        self._operator = role is Role.OPERATOR  # QA and departments follow no live call traffic
+        self._username = self.principal.username
+
     def visible(self, msg: dict[str, Any]) -> bool:
         kind = msg.get("type")
-        role = self.principal.role
-        if kind in ("link_status", "hello", "resync"):
+        if self._sees_all or kind in _EVERYONE:
             return True
-        if role in (Role.LEAD, Role.ADMIN):
-            return True
-        if role is not Role.OPERATOR:
-            return False  # QA and departments follow no live call traffic
+        if not self._operator:
+            return False
         if kind == "queue_update":
             return True
-        seat = self.seat_of(self.principal.username)
+        seat = self.seat_of(self._username)
         call_id = msg.get("call_id")
         if seat and msg.get("seat") == seat:
             if call_id and kind == "screen_pop":
@@ -97,7 +107,10 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
 
 async def _send_loop(ws: WebSocket, bus: Bus, audience: Audience, since: int | None, epoch: str | None,
                      pong: asyncio.Event) -> None:
-    sub = bus.subscribe()  # before the replay, so nothing falls between the two
+    def accept(env: Envelope) -> bool:
+        return audience.visible(env.message())
+
+    sub = bus.subscribe(accept=accept)  # before the replay, so nothing falls between the two
     sent = since if since is not None else bus.last_seq
     try:
         await ws.send_json({"type": "hello", "epoch": bus.epoch, "last_seq": bus.last_seq,
@@ -109,16 +122,17 @@ async def _send_loop(ws: WebSocket, bus: Bus, audience: Audience, since: int | N
                 sent = replay.last_seq
             else:
                 for env in replay.envelopes:
-                    sent = await _deliver(ws, audience, env.message(), sent)
+                    if accept(env):
+                        sent = await _deliver(ws, env, sent)
         pinger = asyncio.create_task(_ping_loop(ws, pong))
         try:
             while True:
                 try:
-                    async for env in sub:
-                        sent = await _deliver(ws, audience, env.message(), sent)
+                    async for env in sub:  # already filtered for this audience as it was published
+                        sent = await _deliver(ws, env, sent)
                 except BusLagged as lag:
                     sub.close()
-                    sub = bus.subscribe()
+                    sub = bus.subscribe(accept=accept)
                     await ws.send_json({"type": "resync", "seq": bus.last_seq, "epoch": bus.epoch})
                     sent = max(sent, lag.last_seq)
         finally:
@@ -127,13 +141,11 @@ async def _send_loop(ws: WebSocket, bus: Bus, audience: Audience, since: int | N
         sub.close()
 
 
-async def _deliver(ws: WebSocket, audience: Audience, msg: dict[str, Any], sent: int) -> int:
-    seq = int(msg.get("seq", 0))
-    if seq <= sent:
+async def _deliver(ws: WebSocket, env: Envelope, sent: int) -> int:
+    if env.seq <= sent:
         return sent  # already delivered by the replay
-    if audience.visible(msg):
-        await ws.send_json(msg)
-    return seq
+    await ws.send_text(env.text())
+    return env.seq
 
 
 async def _ping_loop(ws: WebSocket, pong: asyncio.Event) -> None:

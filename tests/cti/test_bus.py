@@ -88,3 +88,29 @@ async def test_listener_errors_do_not_stop_publishing(caplog: pytest.LogCaptureF
     remove()
     await bus.publish(LinkStatus(at=2.0, up=True))
     assert seen == [1, 2]
+
+
+async def test_a_filtered_subscription_queues_only_what_it_accepts_and_fails_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = InProcessBus()
+
+    def only_down(env) -> bool:
+        if env.event.detail == "boom":
+            raise KeyError("detail")
+        return not env.event.up
+
+    sub = bus.subscribe(accept=only_down)
+    everyone = bus.subscribe()
+    for up, detail in ((True, ""), (False, "a"), (False, "boom"), (True, ""), (False, "b")):
+        await bus.publish(LinkStatus(at=0.0, up=up, detail=detail))
+    assert sub._q.qsize() == 2 and everyone._q.qsize() == 5  # nothing else queued, nothing woken
+    got = [(await sub.__anext__()).event.detail for _ in range(2)]
+    assert got == ["a", "b"]  # "boom" raised in the filter: not delivered, and logged
+    assert "subscription filter failed on seq 3" in caplog.text
+
+
+def test_an_envelope_is_encoded_once_as_compact_json_keeping_chinese() -> None:
+    env = InProcessBus().publish_nowait(LinkStatus(at=1.0, up=False, detail="链路中断"))
+    assert env.text() is env.text()
+    assert env.text() == '{"type":"link_status","seq":1,"event":"LinkStatus","at":1.0,"up":false,"detail":"链路中断"}'
