@@ -270,33 +270,3 @@ async def link(body: Link, who: Operators, svc: ServicesDep) -> dict[str, Any]:
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return {"ok": True, "linked_at": datetime.now(UTC).isoformat()}
-
-
-# ------------------------------------------------------------------------------------- who sits where, fast
-
-
-class SeatIndex:
-    """username → seat for the websocket's audience filter, which asks once per message per client.
-
-    ``Services.seat_of`` builds every seat's view per question: with 50 pops to 50 clients that is
-    125 000 views in one burst (the screen-pop benchmark measured ≈ 0.4 s). This reads the bridge's
-    seats directly and keeps the answer until the bus moves on (any seat change publishes an
-    event) or a second passes (``set_operator`` itself publishes nothing).
-    """
-
-    def __init__(self, services: Services, bus, ttl_s: float = 1.0) -> None:
-        self.services, self.bus, self.ttl_s = services, bus, ttl_s
-        self._key: tuple[int, float] | None = None
-        self._map: dict[str, str] = {}
-
-    def __call__(self, username: str) -> str | None:
-        cti = self.services.cti
-        if cti is None:
-            return None
-        import time
-
-        key = (self.bus.last_seq, time.monotonic() // self.ttl_s)
-        if key != self._key:
-            self._map = {s.operator: s.seat for s in cti.state.seats.values() if s.operator and s.queues}
-            self._key = key
-        return self._map.get(username)

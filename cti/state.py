@@ -214,6 +214,10 @@ class CtiState:
         self._leg_call: dict[str, str] = {}  # seat leg uniqueid → call id
         self._conf_call: dict[str, str] = {}  # conference name → call id
         self._iface_seat: dict[str, str] = {}
+        # who is signed in where: bumped by every change of a seat's operator or queues, so that
+        # operator_seats() (asked per message per websocket) is rebuilt only when it can differ
+        self.roster_version = 0
+        self._roster: tuple[int, dict[str, str]] = (-1, {})
         self._handlers: dict[type, Callable[[ev.AmiEvent], list[DomainEvent]]] = {
             ev.Newchannel: self._on_newchannel,
             ev.QueueCallerJoin: self._on_join,
@@ -276,6 +280,15 @@ class CtiState:
     def set_operator(self, seat: str, operator: str) -> None:
         """Who sits at the seat (known to the console, not to Asterisk)."""
         self._seat(seat, "").operator = operator
+        self.roster_version += 1
+
+    def operator_seats(self) -> dict[str, str]:
+        """Operator username → the seat they are signed in to (read-only; shared)."""
+        version, seats = self._roster
+        if version != self.roster_version:
+            seats = {s.operator: s.seat for s in self.seats.values() if s.operator and s.queues}
+            self._roster = (self.roster_version, seats)
+        return seats
 
     def end_wrapup(self, seat: str, now: float) -> list[DomainEvent]:
         """The operator finished 话后处理 early and is ready again."""
@@ -386,6 +399,7 @@ class CtiState:
             seat = self._seat(sid, m.interface)
             seat.queues.add(m.queue)
             seat.paused, seat.reason = m.paused, m.paused_reason
+        self.roster_version += 1
         restore: list[SeatToRestore] = []
         for seat in self.seats.values():
             if seat.activity != "idle" and seat.channel_uid not in live:
@@ -825,6 +839,7 @@ class CtiState:
     def _on_member(self, e: ev.QueueMemberEvent) -> list[DomainEvent]:
         seat = self._seat_for(e)
         seat.queues.add(e.queue)
+        self.roster_version += 1
         seat.paused = e.paused
         seat.reason = e.paused_reason if e.paused else ""
         out: list[DomainEvent] = []
@@ -834,6 +849,7 @@ class CtiState:
     def _on_member_removed(self, e: ev.QueueMemberRemoved) -> list[DomainEvent]:
         seat = self._seat_for(e)
         seat.queues.discard(e.queue)
+        self.roster_version += 1
         if not seat.queues:
             seat.paused, seat.reason, seat.wrapup_until = False, "", None
         out: list[DomainEvent] = []

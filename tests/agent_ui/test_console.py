@@ -239,27 +239,6 @@ def _until(fn, timeout: float = 5) -> None:
 # ------------------------------------------------------------------------------ the live path's helpers
 
 
-def test_the_seat_index_follows_sign_ins_and_outs_through_the_bus() -> None:
-    from types import SimpleNamespace
-
-    from cti.bus import InProcessBus
-    from cti.domain import LinkStatus
-    from cti.state import CtiState
-
-    state, bus = CtiState(), InProcessBus()
-    services = SimpleNamespace(cti=SimpleNamespace(state=state))
-    index = console.SeatIndex(services, bus, ttl_s=3600)  # type: ignore[arg-type]
-    assert index("op1024") is None
-    seat = state._seat("8001", "PJSIP/8001")
-    seat.operator, seat.queues = "op1024", {"hotline"}
-    assert index("op1024") is None  # nothing published yet: the cached answer stands…
-    bus.publish_nowait(LinkStatus(at=1.0, up=True))
-    assert index("op1024") == "8001"  # …until the bus moves on
-    seat.queues = set()
-    bus.publish_nowait(LinkStatus(at=2.0, up=True))
-    assert index("op1024") is None  # signed out: no queue left
-
-
 def test_the_bus_builds_each_message_once_for_every_subscriber() -> None:
     from cti.bus import InProcessBus
     from cti.domain import LinkStatus

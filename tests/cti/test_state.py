@@ -258,6 +258,26 @@ def test_sign_out(script) -> None:
     assert f.st.seat_views()[0]["signed_in"] is False
 
 
+def test_who_sits_where_follows_operators_sign_ins_and_sign_outs() -> None:
+    from tests.cti.conftest import Script
+
+    f = Feed()
+    f.st.set_operator("8001", "op1024")
+    assert f.st.operator_seats() == {}  # an operator at a seat that is not signed in sits nowhere
+    signed_in = Script()
+    _signed_in(signed_in, "8001", "8002")
+    f.bytes(signed_in.wire())
+    assert f.st.operator_seats() == {"op1024": "8001"}  # 8002 has no operator
+    f.st.set_operator("8002", "op1025")
+    seats = f.st.operator_seats()
+    assert seats == {"op1024": "8001", "op1025": "8002"}
+    assert f.st.operator_seats() is seats  # unchanged roster: the same map, not rebuilt per question
+    signed_out = Script()
+    signed_out.member("QueueMemberRemoved", 1.0, "8001")
+    f.bytes(signed_out.wire())
+    assert f.st.operator_seats() == {"op1025": "8002"}
+
+
 # ---------------------------------------------------------------- transfer and conference
 
 
