@@ -4,10 +4,13 @@ This machine has 10 SIP seats (8001–8010), so 50 calls ringing 50 seats at onc
 calls here. The bench instead replays *real* Asterisk 22 AMI frames (the recorded transcript of
 a SIP call answered at seat 8001: Newchannel, QueueCallerJoin, Newchannel, AgentCalled), renumbered
 per call and re-timestamped, from a small AMI server the app's CTI bridge logs in to. Everything
-after the socket is the production path: the app runs in its own process under uvicorn (AMI
-parser → state → bus → ``/ws`` → audience filter), 50 operators sign in to 50 seats through
+after the socket is the production path: the app runs in its own process, served as ``hotline up``
+serves it (``agent_ui.app.server_config``: AMI parser → state → bus, filtered per audience as it is
+published → ``/ws``), 50 operators sign in to 50 seats through
 ``POST /api/seat/signin`` (QueueAdd answered by the fake AMI with QueueMemberAdded), and 50
 websocket clients, one per operator, each wait for their own pop. All 50 calls ring at once.
+The 50 clients stand in for 50 browsers on 50 PCs; one process plays them all, on uvloop, so that
+their own queueing adds as little as it can to what is measured.
 
 A sample of pops is also timed to the moment it is *visible* in Debian's chromium (the /console
 page of one operator: the strip's ``hidden`` removed, then the next animation frame).
@@ -111,7 +114,9 @@ class FakeAmi:
             w.write(f"Event: {done}\r\nActionID: {aid}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n".encode())
             return
         w.write(f"Response: Success\r\nActionID: {aid}\r\nMessage: ok\r\n\r\n".encode())
-        if name == "queueadd":
+        if name == "login":  # as Asterisk does once booted; the bridge waits for it before resyncing
+            w.write(b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+        elif name == "queueadd":
             seat = a.get("MemberName", "")
             self.broadcast([
                 f"Event: QueueMemberAdded\r\nPrivilege: agent,all\r\nTimestamp: {ts}\r\nQueue: {a.get('Queue')}\r\n"
@@ -134,12 +139,13 @@ class FakeAmi:
 
 APP = """
 import sys, uvicorn
-from agent_ui.app import create_app
+from agent_ui.app import server_config
 from hotline.settings import Settings
 seats = sys.argv[3].split(',')
 s = Settings(var_dir=sys.argv[1], services=['cti'], ami_host='127.0.0.1', ami_port=int(sys.argv[2]),
-             ami_secret='bench', seats=seats, cti_shifts=[], web_port=int(sys.argv[4]), demo_accounts=False)
-uvicorn.run(create_app(s), host='127.0.0.1', port=int(sys.argv[4]), log_level='warning')
+             ami_secret='bench', seats=seats, cti_shifts=[], web_host='127.0.0.1', web_port=int(sys.argv[4]),
+             demo_accounts=False)
+uvicorn.Server(server_config(s, log_level='warning')).run()
 """
 
 
@@ -291,4 +297,6 @@ async def _broadcast(fake: FakeAmi, frames: list[str]) -> float:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())

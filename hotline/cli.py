@@ -59,10 +59,9 @@ def _up(_args: argparse.Namespace) -> int:
 def _web(_args: argparse.Namespace) -> int:
     import uvicorn
 
-    from agent_ui.app import create_app
+    from agent_ui.app import server_config
 
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.web_host, port=settings.web_port)
+    uvicorn.Server(server_config(get_settings())).run()
     return 0
 
 

@@ -41,7 +41,7 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 def up(settings: Settings) -> None:
-    from agent_ui.app import create_app
+    from agent_ui.app import server_config
 
     started_here = False
     transcription = None
@@ -52,8 +52,7 @@ def up(settings: Settings) -> None:
         print(f"Asterisk 运行中 (pid {status.pid})", flush=True)
     try:
         transcription = _start_transcription(settings)
-        config = uvicorn.Config(create_app(settings), host=settings.web_host, port=settings.web_port,
-                                log_level="info", proxy_headers=False)
+        config = server_config(settings)
         print(f"控制台: http://{settings.web_host}:{settings.web_port}  (Ctrl-C 停止全部服务)", flush=True)
         # uvicorn re-raises the Ctrl-C it handled; its lifespan has stopped the in-process services,
         # and the workers and Asterisk are still ours to stop
