@@ -38,8 +38,9 @@ def entry_from(record: CallRecord) -> CallEntry:
         queue=record.queue, seats_rung=record.seats_rung, seat=record.seat,
         offered_at=record.offered_at,
         answered_at=record.answered_at, ended_at=record.ended_at, wait_ms=record.wait_ms,
-        within_rule=record.within_rule, talk_s=record.talk_s, abandoned=record.abandoned, lost=record.lost,
-        transferred_to=record.transferred_to, conference=record.conference, recordings=record.recordings,
+        within_rule=record.within_rule, talk_s=record.talk_s, hold_s=record.hold_s, abandoned=record.abandoned,
+        lost=record.lost, transferred_to=record.transferred_to, conference=record.conference,
+        recordings=record.recordings,
         survey=survey, callback_requested=record.callback_requested,
         location=record.variables.get("HL_LOCATION", ""),
     )
@@ -50,7 +51,7 @@ def record_from(entry: CallEntry) -> CallRecord:
         call_id=entry.uniqueid, caller_num=entry.caller_number, caller_name=entry.caller_name, queue=entry.queue,
         seats_rung=entry.seats_rung, seat=entry.seat, offered_at=entry.offered_at, answered_at=entry.answered_at,
         ended_at=entry.ended_at, wait_ms=entry.wait_ms, within_rule=entry.within_rule, talk_s=entry.talk_s,
-        abandoned=entry.abandoned, lost=entry.lost,
+        hold_s=entry.hold_s, abandoned=entry.abandoned, lost=entry.lost,
     )
 
 

@@ -22,6 +22,7 @@ class CallState(enum.StrEnum):
     CONFERENCE = "conference"
     ABANDONED = "abandoned"
     COMPLETED = "completed"
+    ON_HOLD = "on_hold"  # only in CallHeld messages: a held call keeps its own state underneath
 
 
 class SeatState(enum.StrEnum):
@@ -135,6 +136,18 @@ class CallConferenced(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallHeld(DomainEvent):
+    """A phone in the call put it on hold (the citizen hears music), or took it off again."""
+
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    seat: str
+    held: bool
+    hold_s: float  # the call's time on hold so far, this spell included once it ends
+    state: str = CallState.ON_HOLD  # while held; else the state the call returns to
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallRecord:
     """One finished call, as the call log keeps it (DESIGN.md §3 ``/api/calls``)."""
 
@@ -149,7 +162,7 @@ class CallRecord:
     ended_at: float
     wait_ms: int | None  # join → answer, or join → abandon
     within_rule: bool
-    talk_s: float
+    talk_s: float  # answered → the seat hung up, time on hold included
     abandoned: bool
     transferred_to: str = ""
     conference: str = ""
@@ -158,6 +171,7 @@ class CallRecord:
     callback_requested: bool = False
     variables: dict[str, str] = field(default_factory=dict)
     lost: bool = False  # dropped at resync: Asterisk no longer knew the call
+    hold_s: float = 0.0  # 保持: time the citizen spent on hold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -176,6 +176,18 @@ class Hangup(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Hold(ChannelEvent):
+    """The channel's phone put the call on hold (a re-INVITE with ``a=sendonly``): the far end hears music."""
+
+    music_class: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unhold(ChannelEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SoftHangupRequest(ChannelEvent):
     """``cause`` holds Asterisk's soft-hangup flags: 4 (AST_SOFTHANGUP_SHUTDOWN) = Asterisk stopping."""
 
@@ -508,6 +520,8 @@ BUILDERS: dict[str, Builder] = {
     "QueueMemberStatus": lambda h, ts: QueueMemberStatus(**_member(h, ts)),
     "Newchannel": lambda h, ts: Newchannel(**_chan(h, ts)),
     "Hangup": lambda h, ts: Hangup(**_chan(h, ts), cause=_i(h.get("Cause")), cause_txt=_s(h.get("Cause-txt"))),
+    "Hold": lambda h, ts: Hold(**_chan(h, ts), music_class=_s(h.get("MusicClass"))),
+    "Unhold": lambda h, ts: Unhold(**_chan(h, ts)),
     "SoftHangupRequest": lambda h, ts: SoftHangupRequest(**_chan(h, ts), cause=_i(h.get("Cause"))),
     "BridgeEnter": lambda h, ts: BridgeEnter(**_bridge(h, ts), swap_uniqueid=_s(h.get("SwapUniqueid"))),
     "BridgeLeave": lambda h, ts: BridgeLeave(**_bridge(h, ts)),

@@ -32,6 +32,7 @@ from cti.domain import (
     CallbackRequested,
     CallCompleted,
     CallConferenced,
+    CallHeld,
     CallOffered,
     CallRecord,
     CallState,
@@ -96,6 +97,12 @@ class Call:
     callback_requested: bool = False
     cut_by_shutdown: bool = False  # Asterisk stopping hung it up: lost, not abandoned
     variables: dict[str, str] = field(default_factory=dict)
+    holding: set[str] = field(default_factory=set)  # uniqueids of the phones holding the call
+    hold_since: float | None = None
+    hold_s: float = 0.0  # finished hold spells
+
+    def held_s(self, now: float) -> float:
+        return self.hold_s + (now - self.hold_since if self.hold_since is not None else 0.0)
 
     def view(self, now: float) -> dict:
         waiting = self.state in _WAITING
@@ -113,6 +120,8 @@ class Call:
             "seats_rung": list(self.seats_rung),
             "conference": self.conference,
             "transferred_to": self.transferred_to,
+            "on_hold": bool(self.holding),
+            "hold_s": round(self.held_s(now), 1),
         }
 
 
@@ -229,6 +238,8 @@ class CtiState:
             ev.AgentComplete: self._on_complete,
             ev.AgentDump: self._on_dump,
             ev.Hangup: self._on_hangup,
+            ev.Hold: self._on_hold,
+            ev.Unhold: self._on_hold,
             ev.QueueMemberAdded: self._on_member,
             ev.QueueMemberRemoved: self._on_member_removed,
             ev.QueueMemberPause: self._on_member,
@@ -550,6 +561,7 @@ class CtiState:
             callback_requested=call.callback_requested,
             variables=dict(call.variables),
             lost=lost,
+            hold_s=round(call.held_s(ts), 3),
         )
         out.append(CallCompleted(at=ts, call_id=call.call_id, record=record))
 
@@ -745,11 +757,41 @@ class CtiState:
                     break
             if call is not None and call.state == CallState.CONFERENCE:
                 call.conf_channels.discard(e.channel)
+            if call is not None and uid in call.holding:  # the held phone hung up (a transfer): the hold ends
+                self._hold(call, uid, False, e.ts, out)
         call = self.calls.get(uid)
         if call is not None:
             self._merge_vars(call, e.chanvars)
             self._finish(call, e.ts, out)
         return out
+
+    def _on_hold(self, e: ev.Hold | ev.Unhold) -> list[DomainEvent]:
+        uid = e.uniqueid
+        call = self.calls.get(self._leg_call.get(uid) or uid)
+        if call is None:
+            self.ignored += 1
+            return []
+        out: list[DomainEvent] = []
+        self._hold(call, uid, isinstance(e, ev.Hold), e.ts, out)
+        return out
+
+    def _hold(self, call: Call, uid: str, held: bool, ts: float, out: list[DomainEvent]) -> None:
+        """One phone holds or resumes; the call is on hold while any of its phones holds it."""
+        was = bool(call.holding)
+        if held:
+            call.holding.add(uid)
+        else:
+            call.holding.discard(uid)
+        if bool(call.holding) == was:
+            return  # a second phone holding too, or an Unhold without a Hold (a transfer's REFER)
+        if call.holding:
+            call.hold_since = ts
+        elif call.hold_since is not None:
+            call.hold_s += ts - call.hold_since
+            call.hold_since = None
+        out.append(CallHeld(at=ts, call_id=call.call_id, seat=call.current_seat, held=bool(call.holding),
+                            hold_s=round(call.held_s(ts), 1),
+                            state=CallState.ON_HOLD if call.holding else call.state))
 
     def _on_conf_join(self, e: ev.ConfbridgeJoin) -> list[DomainEvent]:
         cid = self._conf_call.get(e.conference)

@@ -38,6 +38,7 @@ class CallEntry:
     wait_ms: int | None = None
     within_rule: bool = False
     talk_s: float = 0.0
+    hold_s: float = 0.0
     abandoned: bool = False
     lost: bool = False
     transferred_to: str = ""
@@ -74,6 +75,7 @@ def as_dict(rec: CallRecord) -> dict[str, object]:
         "wait_s": round(rec.wait_ms / 1000, 3) if rec.wait_ms is not None else None,
         "within_15s": rec.within_rule,
         "talk_s": round(rec.talk_s, 1),
+        "hold_s": round(rec.hold_s, 1),
         "abandoned": rec.abandoned,
         "lost": rec.lost,
         "transferred_to": rec.transferred_to,
@@ -120,6 +122,7 @@ class CallLog:
             rec.wait_ms = entry.wait_ms
             rec.within_rule = entry.within_rule
             rec.talk_s = entry.talk_s
+            rec.hold_s = entry.hold_s
             rec.abandoned = entry.abandoned
             rec.lost = entry.lost
             rec.transferred_to = entry.transferred_to[:64]
@@ -229,8 +232,8 @@ class CallLog:
                       offered_at=_aware(r.started_at).timestamp() if r.started_at else 0.0,
                       answered_at=_aware(r.answered_at).timestamp() if r.answered_at else None,
                       ended_at=_aware(r.ended_at).timestamp() if r.ended_at else 0.0, wait_ms=r.wait_ms,
-                      within_rule=r.within_rule, talk_s=r.talk_s, abandoned=r.abandoned, lost=r.lost,
-                      transferred_to=r.transferred_to, conference=r.conference,
+                      within_rule=r.within_rule, talk_s=r.talk_s, hold_s=r.hold_s, abandoned=r.abandoned,
+                      lost=r.lost, transferred_to=r.transferred_to, conference=r.conference,
                       recordings=tuple(x for x in r.recordings.split(",") if x), survey=r.survey,
                       callback_requested=r.callback_requested, location=r.location)
             for r in rows

@@ -281,7 +281,8 @@ class CallRecord(SQLModel, table=True):
     ended_at: datetime | None = _dt(index=True)
     wait_ms: int | None = None  # join → answer (or → abandon), from Asterisk's timestamps
     within_rule: bool = False  # answered within the 15 s rule
-    talk_s: float = 0.0
+    talk_s: float = 0.0  # answered → the seat hung up, hold included
+    hold_s: float = 0.0  # of which the citizen was on hold
     abandoned: bool = Field(default=False, index=True)
     lost: bool = False  # cut by an Asterisk restart: neither answered nor abandoned
     transferred_to: str = Field(default="", max_length=SHORT)

@@ -174,11 +174,18 @@ class SippRunner:
             self.registrations.pop(user, None)
 
     def seat(self, user: str, password: str, media: Path, ring_ms: int = 2000, talk_ms: int = 20_000,
-             port: int | None = None) -> SippProcess:
-        """A seat bot: registers ``user`` then answers every call after ``ring_ms``."""
+             port: int | None = None, hold: tuple[int, int] | None = None) -> SippProcess:
+        """A seat bot: registers ``user`` then answers every call after ``ring_ms``.
+
+        ``hold=(at_ms, for_ms)``: ``at_ms`` into each call the seat holds it for ``for_ms``, then talks
+        ``talk_ms`` more."""
         port = port or self.port(5100)
         self.register(user, password, port)
-        scenario = (scenario_text("seat.xml").replace("@RING_MS@", str(ring_ms))
+        holding = ""
+        if hold is not None:
+            holding = (scenario_text("hold.xml").replace("@HOLD_AT_MS@", str(hold[0]))
+                       .replace("@HOLD_MS@", str(hold[1])))
+        scenario = (scenario_text("seat.xml").replace("@HOLD@", holding).replace("@RING_MS@", str(ring_ms))
                     .replace("@TALK_MS@", str(talk_ms)).replace("@MEDIA@", str(media)))
         mport = self.port(16000, 4)
         proc = self.start(f"seat-{user}", scenario, ["-s", user, "-p", port, "-mp", mport])

@@ -7,32 +7,15 @@ cti/actions wraps these same moves for the console; here they prove the dialplan
 from __future__ import annotations
 
 import asyncio
-import wave
-from pathlib import Path
 
 import pytest
 
 from hotline.asterisk.render import directories, host_path
 from tests.conftest import local_call, speech
 from tests.support.ami import chanvars, ts
+from tests.support.audio import loud_seconds
 
 pytestmark = pytest.mark.asterisk
-
-
-def loud_seconds(path: Path, threshold: int = 1500) -> float:
-    """How many 100 ms windows of the recording carry speech-level energy, in seconds."""
-    import array
-
-    with wave.open(str(path)) as w:
-        samples = array.array("h", w.readframes(w.getnframes()))
-        rate = w.getframerate()
-    window = rate // 10
-    loud = 0
-    for i in range(0, len(samples) - window, window):
-        chunk = samples[i:i + window]
-        if sum(abs(s) for s in chunk) / window > threshold:
-            loud += 1
-    return loud / 10
 
 
 async def test_three_party_call_hears_all_three_and_ends_with_the_citizen(pbx, ami, phones, settings, audio_dir):

@@ -190,6 +190,14 @@ class Script:
         )
         return self._mk("QueueCallerLeave", t + 0.0005, Queue=queue, **self.citizen(uid))
 
+    def hold(self, t: float, uid: str, channel: str, linked: str, held: bool = True) -> dict:
+        """``Hold`` / ``Unhold`` (Asterisk 22: the channel snapshot, plus ``MusicClass`` on Hold)."""
+        d = self._mk("Hold" if held else "Unhold", t, base="Newchannel", Uniqueid=uid, Linkedid=linked,
+                     Channel=channel, ChannelState="6", ChannelStateDesc="Up")
+        if held:
+            d["MusicClass"] = "default"
+        return d
+
     def hangup(self, t: float, uid: str, channel: str | None = None, linked: str | None = None) -> dict:
         return self._mk(
             "Hangup", t, Uniqueid=uid, Linkedid=linked or uid, Channel=channel or f"PJSIP/caller-trunk-{uid}"

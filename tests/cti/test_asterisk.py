@@ -20,6 +20,7 @@ from cti.service import CtiService
 from hotline.asterisk import process
 from tests.conftest import local_call, speech
 from tests.support.ami import ts
+from tests.support.audio import loud_seconds
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(180)]
 
@@ -111,6 +112,35 @@ async def test_15s_alert_for_a_call_rung_at_a_20s_seat_and_waits_match_asterisk(
     keep(ami, "rung_20s_then_reassigned")
 
 
+async def test_a_seat_that_holds_the_call_is_followed_and_its_time_on_hold_recorded(
+    pbx, ami, phones, settings, audio_dir, bridge
+) -> None:
+    seat = settings.seats[0]
+    media = speech(audio_dir, ("say", "agent_ko"), ("sil", 60))
+    # answers after 0.5 s, presses hold 2 s in for 3 s (re-INVITE a=sendonly, then a=sendrecv)
+    phones.seat(seat, settings.seat_password(seat), media, ring_ms=500, talk_ms=3_000, hold=(2_000, 3_000))
+    await bridge.svc.actions.sign_in(seat)
+    await local_call(ami, settings, "13912340000", hold_s=12)
+
+    _, on = await bridge.wait_for(lambda e: isinstance(e, d.CallHeld) and e.held, 20, "CallHeld (on hold)")
+    assert on.seat == seat and on.state == "on_hold"
+    [view] = [c for c in bridge.svc.calls() if c["call_id"] == on.call_id]
+    assert view["on_hold"] is True
+    _, off = await bridge.wait_for(lambda e: isinstance(e, d.CallHeld) and not e.held, 15, "CallHeld (resumed)")
+    assert off.call_id == on.call_id and off.state == "answered"
+    held, resumed = await ami.wait_for("Hold", 5), await ami.wait_for("Unhold", 5)
+    assert held["Channel"].startswith(f"PJSIP/{seat}-")  # the seat's own leg held, as its phone asked
+    assert off.hold_s == pytest.approx(ts(resumed) - ts(held), abs=0.01)  # Asterisk's own clock
+    assert 2.5 <= off.hold_s <= 4.5
+
+    _, done = await bridge.wait_for(
+        lambda e: isinstance(e, d.CallCompleted) and e.call_id == on.call_id, 40, "CallCompleted"
+    )
+    assert done.record.hold_s == pytest.approx(off.hold_s, abs=0.01)
+    assert done.record.talk_s > done.record.hold_s
+    keep(ami, "seat_holds_the_call")
+
+
 async def test_sigstopped_asterisk_is_noticed_within_10s(pbx, settings, bridge) -> None:
     pid = process.status(settings).pid
     assert pid
@@ -172,23 +202,6 @@ async def test_asterisk_restart_under_load_back_in_sync_within_5s(pbx, ami, sett
     assert all(r.lost and not r.abandoned for r in closed)  # Asterisk stopped: not the citizens' doing
     assert bridge.svc.state.figures(settings.queue_name).abandoned == 0
     assert "meal" in pbx.cli(f"queue show {settings.queue_name}")
-
-
-def loud_seconds(path, threshold: int = 1500) -> float:
-    """Seconds (in 100 ms windows) of speech-level energy in a recording."""
-    import array
-    import wave
-
-    with wave.open(str(path)) as w:
-        samples = array.array("h", w.readframes(w.getnframes()))
-        rate = w.getframerate()
-    window = rate // 10
-    loud = sum(
-        1
-        for i in range(0, len(samples) - window, window)
-        if sum(abs(s) for s in samples[i : i + window]) / window > threshold
-    )
-    return loud / 10
 
 
 async def test_three_party_conference_through_the_bridge_records_all_three(

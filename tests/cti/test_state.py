@@ -278,6 +278,53 @@ def test_who_sits_where_follows_operators_sign_ins_and_sign_outs() -> None:
     assert f.st.operator_seats() == {"op1025": "8002"}
 
 
+def test_a_call_on_hold_is_followed_and_its_time_on_hold_recorded(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    leg = "PJSIP/8001-1.2"
+    script.hold(10.0, "1.2", leg, "1.1")  # the operator presses hold: the citizen hears music
+    script.hold(12.0, "1.1", "PJSIP/caller-trunk-1.1", "1.1")  # the citizen's phone holds as well
+    script.hold(14.0, "1.2", leg, "1.1", held=False)  # still held by the citizen
+    script.hold(15.0, "1.1", "PJSIP/caller-trunk-1.1", "1.1", held=False)
+    script.hold(30.0, "1.2", leg, "1.1")
+    script.hold(33.5, "1.2", leg, "1.1", held=False)
+    script.hold(40.0, "1.2", leg, "1.1")  # held when the citizen hangs up: that spell counts too
+    script.complete(42.0, "1.1", "8001", "1.2", talk_s=40)
+    script.hangup(42.0, "1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    held = [(e.at - T0, e.held, e.hold_s, str(e.state), e.seat) for e in f.of(d.CallHeld)]
+    assert held == [
+        (10.0, True, 0.0, "on_hold", "8001"),
+        (15.0, False, 5.0, "answered", "8001"),
+        (30.0, True, 5.0, "on_hold", "8001"),
+        (33.5, False, 8.5, "answered", "8001"),
+        (40.0, True, 8.5, "on_hold", "8001"),
+    ]
+    [done] = f.of(d.CallCompleted)
+    assert done.record.hold_s == pytest.approx(10.5)
+    assert done.record.talk_s == pytest.approx(40.0)  # the hold is part of the talk time
+
+
+def test_a_held_phone_that_hangs_up_ends_the_hold_and_strays_are_ignored(script) -> None:
+    _signed_in(script, "8001")
+    script.join(0.0, "1.1")
+    script.called(0.1, "1.1", "8001", "1.2")
+    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
+    script.hold(5.0, "1.2", "PJSIP/8001-1.2", "1.1", held=False)  # an Unhold with no Hold (REFER)
+    script.hold(6.0, "9.9", "PJSIP/other-9.9", "9.9")  # a channel we do not follow
+    script.hold(10.0, "1.2", "PJSIP/8001-1.2", "1.1")
+    script.hangup(13.0, "1.2", "PJSIP/8001-1.2", linked="1.1")
+    f = Feed()
+    f.bytes(script.wire())
+    assert [(e.at - T0, e.held, e.hold_s) for e in f.of(d.CallHeld)] == [(10.0, True, 0.0), (13.0, False, 3.0)]
+    [view] = f.st.call_views()
+    assert view["on_hold"] is False and view["hold_s"] == 3.0
+    assert f.st.ignored >= 1
+
+
 # ---------------------------------------------------------------- transfer and conference
 
 

@@ -33,8 +33,10 @@ def test_a_finished_call_is_stored_with_its_figures_and_location(calls: CallLog)
     assert row["location"] == "山东省菏泽市" and row["wait_s"] == 4.0 and row["within_15s"] is True
     assert row["offered"] == NOW.isoformat() and row["talk_s"] == 55.0 and row["operator"] == "op1024"
     assert row["recordings"] == ["hotline-x.wav", "hotline-x-in.wav", "hotline-x-out.wav"]
-    calls.record(entry("1.1", talk_s=56.0))  # the same call again: updated, not doubled
-    assert [r["talk_s"] for r in calls.list()] == [56.0]
+    assert row["hold_s"] == 0.0
+    calls.record(entry("1.1", talk_s=56.0, hold_s=12.25))  # the same call again: updated, not doubled
+    assert [(r["talk_s"], r["hold_s"]) for r in calls.list()] == [(56.0, 12.2)]
+    assert [e.hold_s for e in calls.recent(NOW)] == [12.25]
 
 
 def test_survey_before_the_call_ends_is_kept_and_lands_on_the_ticket(calls: CallLog, svc, people) -> None:

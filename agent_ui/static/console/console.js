@@ -139,8 +139,12 @@
     // the wait counts up while it rings; once answered it is the wait Asterisk measured
     const w = ringing || call.wait_ms == null ? (call.waited_ms + performance.now() - call.shownAt) / 1000 : call.wait_ms / 1000;
     $("pop-wait").textContent = `${Math.floor(w)} s`;
-    $("pop").className = `pop ${w >= 15 ? "wait-red" : w >= 10 ? "wait-amber" : "wait-grey"}`;
-    if (call.answeredAt) $("pop-talk").textContent = `通话 ${mmss((performance.now() - call.answeredAt) / 1000)}`;
+    $("pop").className = `pop ${w >= 15 ? "wait-red" : w >= 10 ? "wait-amber" : "wait-grey"}${call.heldAt ? " held" : ""}`;
+    if (call.answeredAt) {
+      const held = (call.holdS || 0) + (call.heldAt ? (performance.now() - call.heldAt) / 1000 : 0);
+      $("pop-talk").textContent = `通话 ${mmss((performance.now() - call.answeredAt) / 1000)}` +
+        (held >= 1 ? ` · 保持 ${mmss(held)}` : "");
+    }
   }
   function popClose(why) {
     clearInterval(waitTimer);
@@ -166,6 +170,11 @@
         call.state = "conference"; call.parties = msg.parties;
         $("pop-state").textContent = "三方通话";
         $("pop-conf").textContent = `会议中 ${msg.parties} 方${call.confWith ? "（含 " + call.confWith + "）" : ""}`;
+        break;
+      case "CallHeld":  // the phone's hold key: the citizen hears music meanwhile
+        call.heldAt = msg.held ? performance.now() : null; call.holdS = msg.hold_s;
+        $("pop-state").textContent = msg.held ? "保持中" : call.state === "conference" ? "三方通话" : "通话中";
+        tickWait();
         break;
       case "CallTransferred":
         call.state = "transferred"; $("pop-state").textContent = `已转接 ${msg.target}`;

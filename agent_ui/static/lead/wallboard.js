@@ -108,10 +108,11 @@
     seats.sort((a, b) => sort === "state" ? order.indexOf(a.state) - order.indexOf(b.state) || a.seat.localeCompare(b.seat)
       : sort === "since" ? (a.since || Infinity) - (b.since || Infinity)
       : sort === "calls" ? b.calls_today - a.calls_today : a.seat.localeCompare(b.seat));
+    const held = new Set(board.calls.filter((c) => c.on_hold).map((c) => c.seat));  // the citizen hears music
     $("#seats").innerHTML = seats.map((s) => `<div class="seat st-${s.state}" data-seat="${esc(s.seat)}" data-state="${s.state}"
         data-since="${s.since || 0}" data-alerted="${open.has(s.seat) ? 1 : 0}">
       <div class="seat-top"><b>${esc(s.seat)}</b><span class="op">${esc(s.operator || "—")}</span></div>
-      <div class="seat-state">${STATE[s.state] || s.state}${s.reason ? ` · ${esc(s.reason)}` : ""}
+      <div class="seat-state">${STATE[s.state] || s.state}${s.reason ? ` · ${esc(s.reason)}` : ""}${held.has(s.seat) ? " · 保持中" : ""}
         <span class="flag">振铃未接</span></div>
       <div class="seat-since">${s.signed_in ? "已签入" : "未签入"}${s.since ? ` · 自 ${hhmm(s.since)}` : ""} · <span class="dur"></span></div>
       <div class="seat-calls">接听 ${s.calls_today} · 通话 ${mmss(s.talk_s_today)}</div></div>`).join("");
