@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from agent_ui.auth import Principal, Role, require_roles
 from agent_ui.services import Services
+from recordings import catalog
 
 router = APIRouter(prefix="/api")
 
@@ -80,7 +81,12 @@ async def calls(who: CallReaders, svc: ServicesDep, since: str | None = None, un
 @router.get("/callbacks")
 async def callbacks(_who: Centre, svc: ServicesDep, include_done: bool = False,
                     days: Annotated[int, Query(ge=1, le=90)] = 7) -> list[dict]:
-    return await run_in_threadpool(svc.calls.callbacks, include_done, days)
+    rows = await run_in_threadpool(svc.calls.callbacks, include_done, days)
+    # a voice message (留言) is a recording in the catalog: the page links to its replay
+    ids = await run_in_threadpool(catalog.ids_of, svc.engine, [str(r["recording_id"]) for r in rows if r["message"]])
+    for r in rows:
+        r["message_recording"] = ids.get(str(r["recording_id"])) if r["message"] else None
+    return rows
 
 
 class CallbackDone(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from typing import Protocol
 
 from agi.protocol import MAX_COMMAND, AgiEnv, Reply, Splitter, command
@@ -83,6 +84,18 @@ class AgiCommandError(Exception):
     """Asterisk refused a command (510/520): a bug on our side, logged, never the caller's fault."""
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What ``RECORD FILE`` wrote: how it ended, and how much (8 kHz samples)."""
+
+    ended_by: str  # dtmf | timeout (time up or silence) | hangup | error
+    samples: int
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / 8000
+
+
 class Channel(Protocol):
     env: AgiEnv
 
@@ -95,6 +108,8 @@ class Channel(Protocol):
     async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> str: ...
 
     async def exec(self, app: str, args: str) -> None: ...
+
+    async def record(self, path: str, max_ms: int, silence_s: int) -> Recorded: ...
 
 
 class AgiChannel:
@@ -194,3 +209,20 @@ class AgiChannel:
         if reply.result == -1:
             self.hung_up = True
             raise AgiHangup(f"hung up during {app}")
+
+    async def record(self, path: str, max_ms: int, silence_s: int) -> Recorded:
+        """A beep, then record ``path``.wav until "#", ``silence_s`` of silence, ``max_ms`` or a hang-up.
+
+        A caller who hangs up to end the message is the usual case: what was said is kept and
+        reported, not raised (the channel is marked hung up, so the next command raises).
+        """
+        reply = await self.command("RECORD FILE", path, "wav", "#", max_ms, 0, "BEEP", f"s={silence_s}",
+                                   extra_timeout=max_ms / 1000 + 30)
+        endpos = reply.extra.get("endpos", "")
+        samples = int(endpos) if endpos.isdigit() else 0
+        if reply.data == "hangup" or self.hung_up:
+            self.hung_up = True
+            return Recorded("hangup", samples)
+        if reply.result is not None and reply.result < 0:
+            return Recorded("error", samples)  # writefile: the spool is not writable
+        return Recorded(reply.data if reply.data in ("dtmf", "timeout") else "timeout", samples)

@@ -55,8 +55,9 @@ async def _log_survey(uniqueid: str, caller: str, score: int | None) -> None:
     log.warning("survey result not stored (no on_survey wired) uid=%s score=%s", uniqueid, score)
 
 
-async def _log_callback(uniqueid: str, caller: str, reason: str) -> None:
-    log.warning("callback request not stored (no on_callback_request wired) uid=%s reason=%s", uniqueid, reason)
+async def _log_callback(uniqueid: str, caller: str, reason: str, message: str) -> None:
+    log.warning("callback request not stored (no on_callback_request wired) uid=%s reason=%s message=%s",
+                uniqueid, reason, message)
 
 
 class TicketLookups:
@@ -96,9 +97,9 @@ def call_log_hooks(call_log: Any, lookups: TicketLookups) -> tuple[OnSurvey, OnC
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(lookups.pool, partial(call_log.record_survey, uniqueid, score, caller))
 
-    async def on_callback_request(uniqueid: str, caller: str, reason: str) -> None:
+    async def on_callback_request(uniqueid: str, caller: str, reason: str, message: str) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(lookups.pool, partial(call_log.request_callback, uniqueid, caller, reason))
+        await loop.run_in_executor(lookups.pool, partial(call_log.request_callback, uniqueid, caller, reason, message))
 
     return on_survey, on_callback_request
 
@@ -114,8 +115,14 @@ def routes(settings: Any, lookups: TicketLookups, *, on_survey: OnSurvey | None 
     async def _lookup(ch: Channel) -> None:
         await lookup(ch, lookups.summarize, cfg, clock)
 
+    messages = ""
+    if settings.agi_voice_messages:
+        from hotline.asterisk.render import directories
+
+        messages = f"{directories(settings)['spool']}/monitor"  # as Asterisk sees it (chroot)
+
     async def _closed(ch: Channel) -> None:
-        await closed(ch, on_cb, cfg.hours, cfg.area_code)
+        await closed(ch, on_cb, cfg.hours, cfg.area_code, messages, clock)
 
     async def _overflow(ch: Channel) -> None:
         await overflow(ch, on_cb, cfg.area_code)

@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     agi_priority_overdue_repeat: int = 10
     agi_priority_vip: int = 5
     agi_priority_repeat: int = 3
+    agi_voice_messages: bool = Field(True, description="out of hours / no seat: the caller may leave a message (留言)")
     agi_announce_job_number: bool = Field(True, description="首问负责制: the caller hears the operator's job number")
     agi_job_numbers: dict[str, str] = Field(default_factory=dict, description="seat → job number; else the seat")
     agi_status_number: str = Field("123450", description="the number citizens dial for a ticket's status")

@@ -59,6 +59,15 @@ def base_of(name: str) -> str:
     return stem
 
 
+def legs_of(base: str) -> tuple[str, ...]:
+    """The files a recording has: a call's three, a voice message (留言) only the citizen's.
+
+    >>> legs_of("message-20261123-024701-1795401830.42"), legs_of("hotline-20261123-024701-1.2")
+    (('citizen',), ('mixed', 'citizen', 'operator'))
+    """
+    return ("citizen",) if base.startswith("message-") else LEGS
+
+
 def uniqueid_of(base: str) -> str:
     """The call's uniqueid (HL_UID) is the tail of the base.
 
@@ -166,7 +175,8 @@ def collect(engine: sa.Engine, settings: Any, now: float | None = None) -> list[
     with Session(engine) as session:
         announced = {r.base: r for r in session.exec(select(Recording).where(Recording.status == "pending"))}
     for base, paths in sorted(groups.items()):
-        settle = SETTLE_S if base in announced else ORPHAN_SETTLE_S
+        # a voice message's file is written until the caller stops: unchanged a moment means done
+        settle = SETTLE_S if base in announced or base.startswith("message-") else ORPHAN_SETTLE_S
         try:
             newest = max(p.stat().st_mtime for p in paths)
         except FileNotFoundError:
@@ -203,7 +213,7 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | Non
             # already stored: a second copy is set aside (never overwrites the first) for a person to look at
             aside = storage_dir(settings) / "duplicates" / f"{int(time.time())}"
             aside.mkdir(parents=True, exist_ok=True)
-            for leg in LEGS:
+            for leg in legs_of(base):
                 src = spool / f"{base}{SUFFIX[leg]}.wav"
                 if src.exists():
                     shutil.move(str(src), str(aside / src.name))
@@ -217,7 +227,7 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | Non
         dest_dir = storage_dir(settings) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
         dest_dir.mkdir(parents=True, exist_ok=True)
         infos: dict[str, tuple[Path, FileInfo]] = {}
-        for leg in LEGS:
+        for leg in legs_of(base):
             src = spool / f"{base}{SUFFIX[leg]}.wav"
             dest = dest_dir / src.name
             if src.exists():
@@ -240,7 +250,7 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | Non
         rec.problem = "；".join(problems)[:500]
         rec.duration_s = max(info.duration_s for _, info in infos.values())
         queued = session.exec(select(TranscriptionJob).where(TranscriptionJob.recording_id == rec.id)).first()
-        if queued is None and any(infos[leg][1].status == "ok" for leg in ("citizen", "operator")):
+        if queued is None and any(infos[leg][1].status == "ok" for leg in ("citizen", "operator") if leg in infos):
             session.add(TranscriptionJob(recording_id=rec.id))
         session.add(rec)
         session.commit()
@@ -259,6 +269,16 @@ def _adopt_call_log(engine: sa.Engine, settings: Any, rec: Recording) -> None:
         seat = None
     if seat:
         rec.seat, rec.operator = seat, operator_of(settings, seat)
+
+
+def ids_of(engine: sa.Engine, bases: Iterable[str]) -> dict[str, int]:
+    """Recording ids by base, for the bases already in the catalog."""
+    wanted = sorted(set(bases))
+    if not wanted:
+        return {}
+    with Session(engine) as session:
+        rows = session.exec(select(Recording.base, Recording.id).where(Recording.base.in_(wanted)))  # type: ignore[attr-defined]
+        return {base: rid for base, rid in rows if rid is not None}
 
 
 def leg_name(leg: str) -> str:

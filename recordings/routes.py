@@ -57,8 +57,11 @@ def _bad(msg: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
 
 
 def _visible(principal: Principal, rec: Recording) -> bool:
-    # operators review their own calls only; QA, leads and admins all
-    return principal.role is not Role.OPERATOR or (bool(principal.job_number) and rec.operator == principal.job_number)
+    # operators review their own calls only, and the voice messages (留言) any of them may call back;
+    # QA, leads and admins all. Hearing the audio is still the access policy's decision.
+    if principal.role is not Role.OPERATOR or rec.base.startswith("message-"):
+        return True
+    return bool(principal.job_number) and rec.operator == principal.job_number
 
 
 def _get(session: Session, principal: Principal, recording_id: int) -> Recording:

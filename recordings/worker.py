@@ -172,6 +172,7 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
     with Session(engine) as session:
         rec = session.get(Recording, c.recording_id)
         job_number, survey = (rec.operator, rec.survey) if rec else ("", "")
+        message = bool(rec and rec.base.startswith("message-"))
     last = [time.monotonic()]
 
     def heartbeat() -> None:
@@ -190,8 +191,9 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
         spotted = [rules.Word("operator", w["word"], w["start"], w["end"], w["conf"])
                    for w in recognise(model, pcm, grammar=rules.spotting_phrases(cfg), heartbeat=heartbeat)]
     wall = time.perf_counter() - t0
-    found = rules.check([rules.Word.from_dict(w) for w in words], cfg, job_number=job_number, survey=survey,
-                        spotted=spotted)
+    # a voice message (留言) has no operator to hold to the greeting or the job number: words only
+    found = [] if message else rules.check([rules.Word.from_dict(w) for w in words], cfg, job_number=job_number,
+                                            survey=survey, spotted=spotted)
     return complete(engine, c, words, [f.as_dict() for f in found], model_path(settings), round(audio_s, 3),
                     round(wall, 3))
 

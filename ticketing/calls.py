@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from ticketing.callers import location_of, normalize_number
 from ticketing.db import session_scope
-from ticketing.models import CallRecord, Ticket, TicketEvent
+from ticketing.models import MEDIUM, CallRecord, Ticket, TicketEvent
 
 SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
 
@@ -82,10 +82,12 @@ def as_dict(rec: CallRecord) -> dict[str, object]:
         "conference": rec.conference,
         "recordings": [r for r in rec.recordings.split(",") if r],
         "recording_id": rec.recording_id or None,
+        "message": rec.recording_id.startswith("message-"),  # 留言: the citizen's voice message
         "ticket_id": rec.ticket_id,
         "survey": rec.survey,
         "survey_label": SURVEY_LABELS.get(rec.survey or 0, ""),
         "callback_requested": rec.callback_requested,
+        "callback_reason": rec.callback_reason,
         "called_back_at": _iso(rec.called_back_at),
         "called_back_by": rec.called_back_by,
         "callback_note": rec.callback_note,
@@ -149,12 +151,15 @@ class CallLog:
                                   action="survey", from_status=ticket.status, to_status=ticket.status,
                                   note=f"来电满意度评价：{SURVEY_LABELS[score]}"))
 
-    def request_callback(self, uniqueid: str, caller: str, reason: str = "") -> None:
-        """The citizen asked to be called back (after hours, all seats busy): onto the callback list."""
+    def request_callback(self, uniqueid: str, caller: str, reason: str = "", message: str = "") -> None:
+        """The citizen asked to be called back, or left a voice message (after hours, all seats busy):
+        onto the callback list. ``message`` is the message's recording base (the call's only recording)."""
         with session_scope(self.engine) as s:
             rec = self._row(s, uniqueid, caller)
             rec.callback_requested = True
             rec.callback_reason = reason[:64]
+            if message:
+                rec.recording_id = message[:MEDIUM]
             if rec.started_at is None:
                 rec.started_at = datetime.now(UTC)
 

@@ -12,7 +12,7 @@ from ticketing.callers import normalize_number
 log = logging.getLogger("agi.flows")
 
 OnSurvey = Callable[[str, str, "int | None"], Awaitable[None]]
-OnCallbackRequest = Callable[[str, str, str], Awaitable[None]]
+OnCallbackRequest = Callable[[str, str, str, str], Awaitable[None]]  # uniqueid, caller, reason, message
 
 
 def clean_number(raw: str, area_code: str = "0530") -> str:

@@ -234,3 +234,70 @@ def test_busy_in_a_shifts_first_half_hour_waits_for_the_lead_and_the_console_sho
                                timeout=10_000)
         page.wait_for_function("document.getElementById('seat-state').textContent.includes('示忙')", timeout=10_000)
         assert "paused" in member_line(pbx, settings.queue_name, seat)
+
+
+def test_a_call_put_on_hold_shows_on_the_strip_with_its_time_on_hold(browser, tmp_path: Path) -> None:
+    from cti.domain import CallAnswered, CallHeld, SeatRinging, SeatStateChanged
+
+    require_chromium()
+    port = free_port()
+    app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    server, thread, loop = serve(app, port)
+    app.state.seat_of = {"op1024": "8001"}.get
+
+    def publish(event) -> None:
+        asyncio.run_coroutine_threadsafe(app.state.bus.publish(event), loop).result(5)
+
+    try:
+        page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
+        # no CTI in this test: the seat the console asks for is given, then announced on the bus
+        mine = {"seat": "8001", "state": "on_call", "operator": "op1024", "reason": ""}
+        page.route("**/api/seat", lambda route: route.fulfill(json={
+            "seat": mine, "free_seats": [], "job_number": "1024", "busy_reasons": [], "approvals": []}))
+        publish(SeatStateChanged(at=time.time(), seat="8001", state="on_call", previous="ready", operator="op1024"))
+        page.wait_for_function("document.getElementById('seat-no').textContent === '8001'", timeout=5_000)
+        now = time.time()
+        publish(SeatRinging(at=now, call_id="9.2", seat="8001", queue="hotline", caller_num=HEZE, caller_name="",
+                            waited_ms=3_000, variables={"HL_LOCATION": "山东省菏泽市"}))
+        page.wait_for_selector("#pop:not([hidden])", timeout=5_000)
+        publish(CallAnswered(at=now, call_id="9.2", seat="8001", queue="hotline", wait_ms=4_000, within_rule=True))
+        page.wait_for_function("document.getElementById('pop-state').textContent === '通话中'", timeout=5_000)
+        publish(CallHeld(at=now + 5, call_id="9.2", seat="8001", held=True, hold_s=0.0))
+        page.wait_for_function("document.getElementById('pop-state').textContent === '保持中'", timeout=5_000)
+        assert "held" in page.get_attribute("#pop", "class")
+        publish(CallHeld(at=now + 8, call_id="9.2", seat="8001", held=False, hold_s=3.0, state="answered"))
+        page.wait_for_function("document.getElementById('pop-state').textContent === '通话中'", timeout=5_000)
+        assert "held" not in page.get_attribute("#pop", "class")
+        assert "保持 00:03" in page.inner_text("#pop-talk")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_the_callback_list_shows_messages_and_a_withheld_callers_message_can_be_closed(browser, tmp_path: Path) -> None:
+    from ticketing.calls import CallEntry
+
+    require_chromium()
+    port = free_port()
+    app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    server, thread, loop = serve(app, port)
+    try:
+        calls = app.state.services.calls
+        now = time.time()
+        calls.record(CallEntry(uniqueid="1795400000.1", caller_number=HEZE, offered_at=now - 600, ended_at=now - 590,
+                               queue="hotline", abandoned=True, wait_ms=10_000))
+        calls.request_callback("1795400000.2", "", "after_hours", "message-20261123-221500-1795400000.2")
+        page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
+        items = page.locator("#callbacks li")
+        items.nth(1).wait_for(timeout=5_000)
+        abandoned, message = items.nth(0).inner_text(), items.nth(1).inner_text()
+        assert "放弃" in abandoned and "回拨" in abandoned
+        assert "号码未显示" in message and "非工作时间" in message and "留言入库中" in message
+        assert "回拨" not in message  # a withheld number cannot be called back
+        page.click("#callbacks li:nth-child(2) button[data-done]")
+        page.wait_for_function("document.querySelectorAll('#callbacks li').length === 1", timeout=5_000)
+        [done] = [r for r in calls.callbacks(include_done=True) if r["id"] == "1795400000.2"]
+        assert done["called_back_by"] == "op1024" and done["callback_note"] == "已听留言，无需回拨"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agi.channel import AgiHangup
+from agi.channel import AgiHangup, Recorded
 from agi.protocol import AgiEnv, parse_env
 
 
@@ -32,6 +32,8 @@ class FakeChannel:
     prompts: list[str] = field(default_factory=list)  # what each GET DATA played
     execs: list[tuple[str, str]] = field(default_factory=list)
     commands: int = 0
+    message: Recorded = field(default_factory=lambda: Recorded("dtmf", 12 * 8000))  # what RECORD FILE gets
+    recorded: list[tuple[str, int, int]] = field(default_factory=list)
 
     def _tick(self) -> None:
         self.commands += 1
@@ -58,6 +60,13 @@ class FakeChannel:
     async def exec(self, app: str, args: str) -> None:
         self._tick()
         self.execs.append((app, args))
+
+    async def record(self, path: str, max_ms: int, silence_s: int) -> Recorded:
+        self._tick()
+        self.recorded.append((path, max_ms, silence_s))
+        if self.message.ended_by == "hangup":  # the caller hung up to end it: nothing more goes through
+            self.hangup_after = self.commands
+        return self.message
 
 
 class Recorder:

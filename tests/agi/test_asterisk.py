@@ -13,6 +13,7 @@ from agent_ui.auth import Principal, Role
 from hotline.asterisk.render import directories, host_path
 from tests.conftest import local_call, speech
 from tests.support.ami import chanvars
+from tests.support.audio import loud_seconds
 from tests.ticketing.conftest import intake
 
 pytestmark = pytest.mark.asterisk
@@ -105,9 +106,9 @@ async def test_after_hours_the_caller_hears_the_hours_and_leaves_a_callback_requ
     said = prompt_ms(settings, "hotline/after-hours",
                      *hours_said(ServiceHours.parse(closed_window(settings))))
     caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
-                            dtmf="1", dtmf_mode="rfc4733", dtmf_at_ms=said + 1500)
-    uid, number, reason = await rig.callbacks.wait(said / 1000 + 20)
-    assert (number, reason) == (PLAIN, "after_hours")
+                            dtmf="2", dtmf_mode="rfc4733", dtmf_at_ms=said + 1500)  # 1 留言, 2 回电
+    uid, number, reason, message = await rig.callbacks.wait(said / 1000 + 20)
+    assert (number, reason, message) == (PLAIN, "after_hours", "")
     event = await ami.wait_for("UserEvent", 10, UserEvent="CallbackRequest")
     assert event["Reason"] == "after_hours" and event["Caller"] == PLAIN
     assert rig.of("closed")[0].args == ("after_hours",) and rig.of("closed")[0].uniqueid == uid
@@ -120,11 +121,40 @@ async def test_with_no_seat_signed_in_the_caller_is_told_and_can_ask_for_a_callb
     rig = await agi_rig()
     said = prompt_ms(settings, "hotline/no-seat")
     caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
-                            dtmf="1", dtmf_mode="info", dtmf_at_ms=said + 1500)
-    _, number, reason = await rig.callbacks.wait(said / 1000 + 20)
-    assert (number, reason) == (PLAIN, "no_seat")
+                            dtmf="2", dtmf_mode="info", dtmf_at_ms=said + 1500)
+    _, number, reason, message = await rig.callbacks.wait(said / 1000 + 20)
+    assert (number, reason, message) == (PLAIN, "no_seat", "")
     assert rig.of("lookup")[0].outcome == "done" and not ami.find("QueueCallerJoin")
     assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]
+
+
+async def test_after_hours_a_caller_leaves_a_voice_message_recorded_in_the_spool(
+        pbx, ami, phones, settings, audio_dir, agi_rig):
+    from agi.flows.closed import hours_said
+    from agi.flows.hours import ServiceHours
+    from recordings.catalog import spool_dir
+
+    rig = await agi_rig(service_hours=closed_window(settings))
+    said = prompt_ms(settings, "hotline/after-hours", *hours_said(ServiceHours.parse(closed_window(settings))))
+    asked = prompt_ms(settings, "hotline/message-record")
+    # 1 during the offer; the citizen speaks once the record prompt and its beep are over, then is
+    # silent: five seconds of silence end the message, they are thanked and Asterisk hangs up
+    talk_at = (said + 1500 + 600 + asked) / 1000 + 2.0
+    media = speech(audio_dir, ("sil", talk_at), ("say", "caller_cmn"), ("sil", 60))
+    caller = phones.callers([PLAIN], settings.hotline_number, media, dtmf="1", dtmf_mode="rfc4733",
+                            dtmf_at_ms=said + 1500)
+    uid, number, reason, base = await rig.callbacks.wait(said / 1000 + asked / 1000 + 40)
+    assert (number, reason) == (PLAIN, "after_hours")
+    assert base.startswith("message-") and base.endswith(f"-{uid}")
+    event = await ami.wait_for("UserEvent", 10, UserEvent="CallbackRequest")
+    assert event["Message"] == base
+    assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]  # thanked, then Asterisk hung up
+    path = spool_dir(settings) / f"{base}-in.wav"  # the citizen leg of a recording, for the catalog
+    with wave.open(str(path)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    assert 6.0 <= seconds <= 30.0, seconds
+    assert loud_seconds(path) >= 2.0  # what the citizen said is in it
+    assert rig.of("closed")[0].outcome == "done" and not ami.find("QueueCallerJoin")
 
 
 @pytest.mark.parametrize("mode, key, score", [("rfc4733", "3", 3), ("info", "1", 1)])

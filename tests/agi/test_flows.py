@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from agi.channel import AgiHangup
+from agi.channel import AgiHangup, Recorded
 from agi.flows.closed import closed, hours_said, overflow
 from agi.flows.hours import ServiceHours
 from agi.flows.jobno import announce
@@ -27,8 +27,9 @@ async def test_after_hours_says_the_hours_and_takes_a_callback_request() -> None
     assert ch.played[: len(hours_said(HOURS)) + 1] == ["hotline/after-hours", *hours_said(HOURS)]
     assert hours_said(HOURS) == ["hotline/hours-pre", "digits/8", "hotline/hour", "hotline/to", "digits/2",
                                  "digits/10", "hotline/hour", "digits/3", "digits/10", "hotline/minute"]
-    assert on_cb.calls == [("17.1", "13953012345", "after_hours")]
-    assert ch.execs == [("UserEvent", "CallbackRequest,Uniqueid: 17.1,Caller: 13953012345,Reason: after_hours")]
+    assert on_cb.calls == [("17.1", "13953012345", "after_hours", "")]
+    assert ch.execs == [("UserEvent", "CallbackRequest,Uniqueid: 17.1,Caller: 13953012345,Reason: after_hours,"
+                                      "Message: ")]
     assert ch.played[-1] == "hotline/callback-ok" and ch.set == {"HL_CALLBACK": "1"}
 
 
@@ -56,11 +57,57 @@ async def test_hanging_up_during_the_offer_requests_nothing() -> None:
     assert on_cb.calls == [] and ch.set == {} and ch.execs == []
 
 
+NOW = datetime(2026, 11, 23, 22, 5, 9, tzinfo=UTC)
+SPOOL = "/var/spool/asterisk/monitor"
+
+
+async def test_after_hours_a_caller_leaves_a_voice_message_that_lands_on_the_callback_list() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", args=("after_hours",), uniqueid="1795400000.7"), keys=["1"])
+    assert await closed(ch, on_cb, HOURS, messages=SPOOL, clock=lambda: NOW) == "message"
+    assert ch.prompts == ["hotline/closed-offer"]  # 留言 1, 回电 2
+    base = "message-20261123-220509-1795400000.7"
+    assert ch.recorded == [(f"{SPOOL}/{base}-in", 120_000, 5)]  # the citizen leg of a recording
+    assert on_cb.calls == [("1795400000.7", "13953012345", "after_hours", base)]
+    assert ch.execs[0][1].endswith(f"Message: {base}") and ch.set == {"HL_CALLBACK": "1"}
+    assert ch.played[-2:] == ["hotline/message-record", "hotline/message-ok"]
+
+
+async def test_a_message_ended_by_hanging_up_is_kept_and_a_beep_alone_is_not_a_message() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", args=("no_seat",), uniqueid="5.5"), keys=["1"], message=Recorded("hangup", 40_000))
+    assert await closed(ch, on_cb, HOURS, messages=SPOOL, clock=lambda: NOW) == "message"
+    assert on_cb.calls == [("5.5", "13953012345", "no_seat", "message-20261123-220509-5.5")]
+    assert ch.execs == [] and ch.played[-1] == "hotline/message-record"  # nothing more reached the dead line
+    for said in (Recorded("timeout", 4_000), Recorded("error", 0), Recorded("hangup", 0)):
+        on_cb = Recorder()
+        ch = FakeChannel(env("closed", args=("no_seat",)), keys=["1"], message=said)
+        assert await closed(ch, on_cb, HOURS, messages=SPOOL, clock=lambda: NOW) == "no_message"
+        assert on_cb.calls == []
+
+
+async def test_a_withheld_number_may_leave_a_message_but_is_not_offered_a_callback() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", callerid="anonymous", args=("after_hours",), uniqueid="6.6"), keys=["2", "1"])
+    assert await closed(ch, on_cb, HOURS, messages=SPOOL, clock=lambda: NOW) == "message"
+    assert ch.prompts == ["hotline/message-offer"] * 2  # "2" (回电) is not a choice here
+    assert on_cb.calls == [("6.6", "", "after_hours", "message-20261123-220509-6.6")]
+
+
+async def test_with_messages_on_2_still_asks_for_a_callback_and_silence_declines() -> None:
+    on_cb = Recorder()
+    ch = FakeChannel(env("closed", args=("no_seat",), uniqueid="8.8"), keys=["2"])
+    assert await closed(ch, on_cb, HOURS, messages=SPOOL) == "callback"
+    assert on_cb.calls == [("8.8", "13953012345", "no_seat", "")] and ch.recorded == []
+    ch = FakeChannel(env("closed", args=("no_seat",)), keys=["", ""])
+    assert await closed(ch, on_cb, HOURS, messages=SPOOL) == "declined" and ch.played[-1] == "hotline/goodbye"
+
+
 async def test_overflow_callback_or_back_to_the_same_place() -> None:
     on_cb = Recorder()
     ch = FakeChannel(env("overflow", uniqueid="9.9"), keys=["1"])
     assert await overflow(ch, on_cb) == "callback"
-    assert ch.set["HL_ROUTE"] == "callback" and on_cb.calls == [("9.9", "13953012345", "overflow")]
+    assert ch.set["HL_ROUTE"] == "callback" and on_cb.calls == [("9.9", "13953012345", "overflow", "")]
     for keys in (["2"], [""], ["5"]):
         ch = FakeChannel(env("overflow"), keys=list(keys))
         assert await overflow(ch, on_cb) == "queue"

@@ -130,7 +130,7 @@ async def test_run_stores_the_survey_and_the_callback_request_in_the_call_log(st
     await asyncio.wait_for(started.wait(), 5)
     CallLog(svc.engine).link_ticket("88.1", old.id)  # the call that produced the ticket
     await AgiClient("127.0.0.1", port, script="survey", keys=["3"], uniqueid="88.1", callerid=REPEAT).run()
-    await AgiClient("127.0.0.1", port, script="closed", keys=["1"], uniqueid="88.2", callerid=REPEAT,
+    await AgiClient("127.0.0.1", port, script="closed", keys=["2"], uniqueid="88.2", callerid=REPEAT,
                     extra_env={"agi_arg_1": "after_hours"}).run()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -172,3 +172,21 @@ def test_a_second_copy_of_a_stored_recording_is_set_aside_not_overwritten(engine
     assert list(spool.iterdir()) == []
     aside = list((catalog.storage_dir(rec_settings) / "duplicates").glob(f"*/{base}.wav"))
     assert len(aside) == 1 and sha(first.path) == first.sha256
+
+
+def test_a_voice_message_is_one_citizen_leg_taken_as_soon_as_it_settles_and_queued(engine, rec_settings, spool):
+    from tests.recordings.conftest import CITIZEN_SAYS, leg
+
+    base = "message-20261123-221500-1795400000.7"
+    path = leg(spool / f"{base}-in.wav", CITIZEN_SAYS, 9.0)
+    written = path.stat().st_mtime
+    assert catalog.collect(engine, rec_settings, now=written + 1) == []  # still being written, maybe
+    [rid] = catalog.collect(engine, rec_settings, now=written + catalog.SETTLE_S + 1)  # not the orphans' 2 min
+    with Session(engine) as s:
+        rec = s.get(Recording, rid)
+        files = {f.leg: f for f in s.exec(select(RecordingFile).where(RecordingFile.recording_id == rid))}
+        job = s.exec(select(TranscriptionJob).where(TranscriptionJob.recording_id == rid)).one()
+    assert (rec.status, rec.problem, rec.uniqueid) == ("ok", "", "1795400000.7")  # no mixed or operator leg missed
+    assert list(files) == ["citizen"] and files["citizen"].status == "ok" and job.state == "queued"
+    assert catalog.ids_of(engine, [base, "message-unknown"]) == {base: rid}
+    assert catalog.ids_of(engine, []) == {}

@@ -203,3 +203,32 @@ def test_progress_and_pages(app_env):
     assert client.get(f"/api/recordings/{rid}/audio/stereo", headers=auth("qa")).status_code == 404
     with Session(client.app.state.engine) as s:
         assert s.get(Recording, rid).status == "ok"
+
+
+def test_a_voice_message_is_on_the_callback_list_and_heard_under_the_same_rules(app_env):
+    from tests.recordings.conftest import leg
+    from ticketing.calls import CallLog
+
+    client, settings, _ = app_env
+    engine = client.app.state.engine
+    base = "message-20261123-221500-1795400000.7"
+    leg(catalog.spool_dir(settings) / f"{base}-in.wav", [("sil", 1.0), ("say", "caller_ko")], 6.0)
+    CallLog(engine).request_callback("1795400000.7", "13953012345", "after_hours", base)
+    listed = {r["id"]: r for r in client.get("/api/callbacks", headers=auth("op2")).json()}
+    row = listed["1795400000.7"]
+    assert row["message"] is True and row["callback_reason"] == "after_hours"
+    assert row["message_recording"] is None  # not in the catalog yet: the page says it is on its way
+    [rid] = catalog.collect(engine, settings, now=LATER)
+    row = {r["id"]: r for r in client.get("/api/callbacks", headers=auth("lead")).json()}["1795400000.7"]
+    assert row["message_recording"] == rid
+    # any operator may open it (anyone may be the one who calls back); hearing it takes approval
+    meta = client.get(f"/api/recordings/{rid}", headers=auth("op2"))
+    assert meta.status_code == 200 and meta.json()["audio"]["allowed"] is False
+    assert client.get(f"/api/recordings/{rid}/audio/citizen", headers=auth("op2")).status_code == 403
+    assert client.get(f"/api/recordings/{rid}", headers=auth("dept")).status_code == 403
+    heard = client.get(f"/api/recordings/{rid}/audio/citizen", headers=auth("lead"))
+    assert heard.status_code == 200 and heard.content[:4] == b"RIFF"
+    # the lead's first play approves it for themselves, on the record, then plays
+    assert [(e.action, e.leg) for e in log_entries(client, username="lead", recording_id=rid) if e.allowed] == [
+        ("request", ""), ("play", "citizen")]
+    assert ("denied", False) in [(e.action, e.allowed) for e in log_entries(client, username="op1025")]

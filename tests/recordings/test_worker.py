@@ -89,3 +89,19 @@ def test_sigterm_stops_the_supervisor_and_its_workers(engine, rec_settings, make
     worker_pid = int(done.worker.rsplit(":", 1)[1])
     time.sleep(0.5)
     assert not Path(f"/proc/{worker_pid}").exists()
+
+
+def test_a_voice_message_is_transcribed_without_the_operators_checks(engine, rec_settings, spool, vosk_model):
+    from recordings import worker
+    from tests.recordings.conftest import CITIZEN_SAYS, leg
+
+    base = "message-20261123-221500-1795400000.9"
+    leg(spool / f"{base}-in.wav", CITIZEN_SAYS, 8.0)
+    [rid] = catalog.collect(engine, rec_settings, now=LATER)
+    claim = worker.claim(engine, "message-test", lease_s=60)
+    assert claim is not None and claim.recording_id == rid
+    assert worker.process(engine, rec_settings, vosk_model, claim, lease_s=60)
+    with Session(engine) as s:
+        transcript = s.exec(select(Transcript).where(Transcript.recording_id == rid)).one()
+    assert transcript.words and {w["speaker"] for w in transcript.words} == {"citizen"}
+    assert transcript.findings == []  # no greeting or job number to miss: nobody answered

@@ -419,14 +419,24 @@
   async function loadCallbacks() {
     const rows = (await run(() => api("/api/callbacks"))) || [];
     $("callbacks").innerHTML = rows.slice(0, 10).map((r) => {
-      const num = r.caller || r.caller_number || r.number || "";
-      const id = r.uniqueid || r.call_id || "";
-      return `<li><span>${esc(fmtNum(num))} <small>${esc(r.reason || r.callback_reason || "")}</small></span>
-        <button type="button" class="quiet" data-num="${esc(num)}" data-id="${esc(id)}">回拨</button></li>`;
+      const num = r.caller || "";
+      const why = r.callback_requested ? CALLBACK_WHY[r.callback_reason] || "申请回拨" : "放弃";
+      // 留言: the citizen's voice message, heard on its replay page (the access rules apply there)
+      const msg = !r.message ? "" : r.message_recording
+        ? `<a class="msg" href="/qa/${r.message_recording}" target="_blank">▶ 留言</a>` : `<small class="msg">留言入库中</small>`;
+      const act = num ? `<button type="button" class="quiet" data-num="${esc(num)}" data-id="${esc(r.id)}">回拨</button>`
+        : `<button type="button" class="quiet" data-id="${esc(r.id)}" data-done="1" title="号码未显示，无法回拨">已处理</button>`;
+      return `<li><span>${esc(num ? fmtNum(num) : "号码未显示")} <small>${esc(why)}</small> ${msg}</span>${act}</li>`;
     }).join("") || `<li class="empty">暂无待回拨来电</li>`;
   }
+  const CALLBACK_WHY = {after_hours: "非工作时间", no_seat: "无坐席", overflow: "排队过久"};
   $("callbacks").addEventListener("click", async (ev) => {
     const b = ev.target.closest("button"); if (!b) return;
+    if (b.dataset.done) {
+      await run(() => api(`/api/callbacks/${encodeURIComponent(b.dataset.id)}/done`, {method: "POST", body: JSON.stringify({note: "已听留言，无需回拨"})}));
+      loadCallbacks();
+      return;
+    }
     if (await run(() => api("/api/seat/callback", {method: "POST", body: JSON.stringify({number: b.dataset.num, call_id: b.dataset.id})}))) {
       notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
       await run(() => api(`/api/callbacks/${encodeURIComponent(b.dataset.id)}/done`, {method: "POST", body: JSON.stringify({note: "话务员回拨"})}));
