@@ -280,7 +280,7 @@ def test_the_callback_list_shows_messages_and_a_withheld_callers_message_can_be_
     require_chromium()
     port = free_port()
     app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
-    server, thread, loop = serve(app, port)
+    server, thread, _loop = serve(app, port)
     try:
         calls = app.state.services.calls
         now = time.time()
