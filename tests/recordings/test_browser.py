@@ -23,7 +23,7 @@ LATER = 10_000_000_000.0
 def served(tmp_path_factory: pytest.TempPathFactory, vosk_model) -> Iterator[tuple[str, int, object]]:
     require_chromium()
     port = free_port()
-    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, ami_port=1, agi_port=1,
+    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, ami_port=1, agi_port=1, services=[],
                         agi_job_numbers={"8001": "1024"})
     app = create_app(settings)
     with serving(app, port):

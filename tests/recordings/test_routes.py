@@ -43,7 +43,7 @@ def auth(who: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Settings, int]]:
-    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1,
+    settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1, services=[],
                         agi_job_numbers={"8001": "1024"})
     with TestClient(create_app(settings)) as client:
         engine = client.app.state.engine
