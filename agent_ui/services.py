@@ -112,8 +112,8 @@ class Services:
     async def _store_survey(self, uniqueid: str, caller: str, score: int | None) -> None:
         await asyncio.to_thread(self.calls.record_survey, uniqueid, score, caller)
 
-    async def _store_callback(self, uniqueid: str, caller: str, reason: str) -> None:
-        await asyncio.to_thread(self.calls.request_callback, uniqueid, caller, reason)
+    async def _store_callback(self, uniqueid: str, caller: str, reason: str, message: str) -> None:
+        await asyncio.to_thread(self.calls.request_callback, uniqueid, caller, reason, message)
 
     # ------------------------------------------------------------------ housekeeping
     def sweep_once(self) -> list[TicketReminder]:

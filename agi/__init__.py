@@ -10,7 +10,8 @@ Public surface:
 - Callbacks (default: ``ticketing.calls.CallLog``, see ``call_log_hooks``):
   ``on_survey(uniqueid, caller, score: int | None)`` (1 满意, 2 基本满意, 3 不满意;
   None when asked three times without a valid key), ``on_callback_request(uniqueid, caller,
-  reason)`` with reason ``after_hours`` | ``no_seat`` | ``overflow``; ``job_number(seat) -> str |
+  reason, message)`` with reason ``after_hours`` | ``no_seat`` | ``overflow`` and ``message`` the
+  recording base of a voice message (留言), or ""; ``job_number(seat) -> str |
   None`` (default: settings.agi_job_numbers, else the seat itself).
 - ``agi.protocol``: the pure protocol (``parse_env``, ``parse_reply``, ``Splitter``, ``command``).
 

@@ -194,11 +194,13 @@ class SippRunner:
 
     def callers(self, numbers: list[str], service: str, media: Path, *, calls: int | None = None,
                 rate: float = 1.0, concurrency: int = 10, hangup_ms: int = 30_000,
-                dtmf: str | None = None, dtmf_mode: str = "rfc4733", dtmf_at_ms: int = 0) -> SippProcess:
+                dtmf: str | None = None, dtmf_mode: str = "rfc4733", dtmf_at_ms: int = 0,
+                bye_wait_ms: int = 30_000) -> SippProcess:
         """``calls`` citizens (numbers taken in turn) at ``rate`` per second, at most ``concurrency`` at once.
 
         Without ``dtmf`` each citizen hangs up after ``hangup_ms`` unless the far end does first;
-        with it, the citizen presses ``dtmf`` ``dtmf_at_ms`` after the answer and waits for the BYE.
+        with it, the citizen presses ``dtmf`` ``dtmf_at_ms`` after the answer and waits (``bye_wait_ms`` at
+        most) for the BYE.
         """
         calls = calls or len(numbers)
         inject = self.run_dir / f"numbers-{self._seq + 1}.csv"
@@ -206,7 +208,8 @@ class SippRunner:
         if dtmf:
             fragment = "dtmf_info.xml" if dtmf_mode == "info" else "dtmf_rfc4733.xml"
             tail = (scenario_text("tail_dtmf.xml").replace("@DTMF@", scenario_text(fragment))
-                    .replace("@DTMF_AT_MS@", str(dtmf_at_ms)).replace("@DIGIT@", dtmf))
+                    .replace("@DTMF_AT_MS@", str(dtmf_at_ms)).replace("@DIGIT@", dtmf)
+                    .replace("@BYE_WAIT_MS@", str(bye_wait_ms)))
         else:
             tail = scenario_text("tail_hangup.xml").replace("@HANGUP_MS@", str(hangup_ms))
         scenario = scenario_text("caller.xml").replace("@TAIL@", tail).replace("@MEDIA@", str(media))
@@ -214,5 +217,5 @@ class SippRunner:
         mport = self.port(17000, 4)
         return self.start("caller", scenario, [
             "-s", service, "-inf", inject, "-p", port, "-mp", mport, "-m", calls, "-l", concurrency,
-            *_rate_args(rate), "-timeout", f"{int(hangup_ms / 1000 + dtmf_at_ms / 1000 + 120)}s",
+            *_rate_args(rate), "-timeout", f"{int((hangup_ms + dtmf_at_ms + bye_wait_ms) / 1000 + 90)}s",
         ])

@@ -20,3 +20,26 @@ def test_deadline_reminders_once_per_colour(svc, people, clock, engine, tmp_path
     clock.advance(days=2)  # Thursday: overdue
     [red] = services.sweep_once()
     assert red.state == "red" and red.type == "alert" and red.kind == "ticket_deadline"
+
+
+def test_the_apps_own_agi_server_puts_a_voice_message_on_the_callback_list(tmp_path) -> None:
+    import asyncio
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    from agent_ui.app import create_app
+    from tests.agi.fakes import AgiClient
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(var_dir=tmp_path / "var", services=["agi"], agi_port=port, service_hours="00:00-00:01")
+    with TestClient(create_app(settings)) as client:
+        # Asterisk's side of an after-hours call: 1 (留言), eight seconds said, then "#"
+        session = AgiClient("127.0.0.1", port, script="closed", keys=["1"], uniqueid="1795400000.3",
+                            extra_env={"agi_arg_1": "after_hours"})
+        commands = asyncio.run(session.run())
+        assert any(c[:2] == ["RECORD", "FILE"] for c in commands)
+        [row] = [r for r in client.app.state.services.calls.callbacks() if r["id"] == "1795400000.3"]
+    assert row["message"] and row["recording_id"].startswith("message-") and row["callback_reason"] == "after_hours"

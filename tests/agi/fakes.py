@@ -161,6 +161,8 @@ def default_reply(args: list[str], variables: dict[str, str], keys: list[str]) -
         return f"200 result={k} (timeout)\n".encode() if not k else f"200 result={k}\n".encode()
     if args[0].upper() == "EXEC":
         return b"200 result=0\n"
+    if verb == "RECORD FILE":  # eight seconds said, then "#"
+        return b"200 result=35 (dtmf) endpos=64000\n"
     return b"510 Invalid or unknown command\n"
 
 

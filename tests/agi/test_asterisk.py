@@ -139,10 +139,10 @@ async def test_after_hours_a_caller_leaves_a_voice_message_recorded_in_the_spool
     asked = prompt_ms(settings, "hotline/message-record")
     # 1 during the offer; the citizen speaks once the record prompt and its beep are over, then is
     # silent: five seconds of silence end the message, they are thanked and Asterisk hangs up
-    talk_at = (said + 1500 + 600 + asked) / 1000 + 2.0
-    media = speech(audio_dir, ("sil", talk_at), ("say", "caller_cmn"), ("sil", 60))
+    talk_at = (said + 1500 + 600 + asked) / 1000 + 1.5
+    media = speech(audio_dir, ("sil", talk_at), ("say", "caller_ko"), ("sil", 60))  # ≈ 10 s of speech
     caller = phones.callers([PLAIN], settings.hotline_number, media, dtmf="1", dtmf_mode="rfc4733",
-                            dtmf_at_ms=said + 1500)
+                            dtmf_at_ms=said + 1500, bye_wait_ms=60_000)
     uid, number, reason, base = await rig.callbacks.wait(said / 1000 + asked / 1000 + 40)
     assert (number, reason) == (PLAIN, "after_hours")
     assert base.startswith("message-") and base.endswith(f"-{uid}")
@@ -225,8 +225,8 @@ async def test_overflow_offers_a_callback_after_the_wait(pbx, ami, phones, setti
     pbx.cli(f"queue pause member PJSIP/{seat} queue {settings.queue_name} reason test")  # all seats busy
     caller = phones.callers([PLAIN], settings.hotline_number, speech(audio_dir, ("sil", 60)),
                             dtmf="1", dtmf_mode="rfc4733", dtmf_at_ms=3000 + 1000 + 2500)
-    uid, number, reason = await rig.callbacks.wait(30)
-    assert (number, reason) == (PLAIN, "overflow")
+    uid, number, reason, message = await rig.callbacks.wait(30)
+    assert (number, reason, message) == (PLAIN, "overflow", "")
     leave = await ami.wait_for("QueueCallerLeave", 5, Queue=settings.queue_name)
     assert leave["Uniqueid"] == uid
     assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]  # told, then Asterisk hangs up

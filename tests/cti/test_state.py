@@ -601,6 +601,20 @@ def test_real_transcript_conference() -> None:
     assert f.seat_states(seat)[-1] == "wrap_up"
 
 
+def test_real_transcript_a_seat_holds_the_call() -> None:
+    data = _real("seat_holds_the_call")
+    f = Feed()
+    for i in range(0, len(data), 1000):
+        f.bytes(data[i : i + 1000])
+    [hold], [unhold] = _frames(data, "Hold"), _frames(data, "Unhold")
+    on, off = f.of(d.CallHeld)
+    assert (on.held, off.held, on.call_id) == (True, False, off.call_id)
+    assert on.seat == hold["Channel"].removeprefix("PJSIP/").partition("-")[0]
+    assert off.hold_s == round(float(unhold["Timestamp"]) - float(hold["Timestamp"]), 1)
+    [done] = f.of(d.CallCompleted)
+    assert done.record.hold_s == pytest.approx(float(unhold["Timestamp"]) - float(hold["Timestamp"]), abs=0.001)
+
+
 def test_figures_survive_a_bridge_restart_through_the_call_log(script) -> None:
     _signed_in(script, "8001")
     script.join(0.0, "1.1")
