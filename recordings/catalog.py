@@ -59,13 +59,22 @@ def base_of(name: str) -> str:
     return stem
 
 
+def is_message(base: str) -> bool:
+    """A voice message (留言, agi's closed flow) rather than a call: one leg, nobody answered.
+
+    >>> is_message("message-20261123-024701-1795401830.42"), is_message("hotline-20261123-024701-1.2")
+    (True, False)
+    """
+    return base.startswith("message-")
+
+
 def legs_of(base: str) -> tuple[str, ...]:
     """The files a recording has: a call's three, a voice message (留言) only the citizen's.
 
     >>> legs_of("message-20261123-024701-1795401830.42"), legs_of("hotline-20261123-024701-1.2")
     (('citizen',), ('mixed', 'citizen', 'operator'))
     """
-    return ("citizen",) if base.startswith("message-") else LEGS
+    return ("citizen",) if is_message(base) else LEGS
 
 
 def uniqueid_of(base: str) -> str:
@@ -176,7 +185,7 @@ def collect(engine: sa.Engine, settings: Any, now: float | None = None) -> list[
         announced = {r.base: r for r in session.exec(select(Recording).where(Recording.status == "pending"))}
     for base, paths in sorted(groups.items()):
         # a voice message's file is written until the caller stops: unchanged a moment means done
-        settle = SETTLE_S if base in announced or base.startswith("message-") else ORPHAN_SETTLE_S
+        settle = SETTLE_S if base in announced or is_message(base) else ORPHAN_SETTLE_S
         try:
             newest = max(p.stat().st_mtime for p in paths)
         except FileNotFoundError:

@@ -59,7 +59,7 @@ def _bad(msg: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
 def _visible(principal: Principal, rec: Recording) -> bool:
     # operators review their own calls only, and the voice messages (留言) any of them may call back;
     # QA, leads and admins all. Hearing the audio is still the access policy's decision.
-    if principal.role is not Role.OPERATOR or rec.base.startswith("message-"):
+    if principal.role is not Role.OPERATOR or catalog.is_message(rec.base):
         return True
     return bool(principal.job_number) and rec.operator == principal.job_number
 

@@ -172,7 +172,7 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
     with Session(engine) as session:
         rec = session.get(Recording, c.recording_id)
         job_number, survey = (rec.operator, rec.survey) if rec else ("", "")
-        message = bool(rec and rec.base.startswith("message-"))
+        message = bool(rec and catalog.is_message(rec.base))
     last = [time.monotonic()]
 
     def heartbeat() -> None:
