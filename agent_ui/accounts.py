@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Field, Session, SQLModel, select
 
-from agent_ui.auth import Principal, Role
+from hotline.identity import Principal, Role
 
 _hasher = PasswordHasher()
 

@@ -105,7 +105,7 @@ class AlertEngine:
     # ------------------------------------------------------------------ inputs
 
     def feed(self, msg: Mapping[str, Any]) -> list[Alert]:
-        """One bus message (``cti.domain.to_message`` shape) → the alerts it raises now."""
+        """One bus message (``hotline.bus.to_message`` shape) → the alerts it raises now."""
         event, at = msg.get("event"), float(msg.get("at") or 0.0)
         if event == "AnswerRuleBreached":
             rung = "、".join(msg.get("seats_rung") or []) or "无"

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from agent_ui.accounts import authenticate
-from agent_ui.auth import DEFAULT_TTL_S, TOKEN_COOKIE, CurrentPrincipal, Principal, Role, issue_token, require_roles
 from agent_ui.health import run_checks
+from hotline.identity import DEFAULT_TTL_S, TOKEN_COOKIE, CurrentPrincipal, Principal, Role, issue_token, require_roles
 
 router = APIRouter(prefix="/api")
 

@@ -24,7 +24,7 @@ from agent_ui.accounts import ensure_demo_accounts
 from agent_ui.csrf import CsrfMiddleware
 from agent_ui.db import migrate as migrate_accounts
 from agent_ui.services import Services
-from cti.bus import InProcessBus
+from hotline.bus import InProcessBus
 from hotline.settings import Settings, get_settings
 
 HERE = Path(__file__).resolve().parent

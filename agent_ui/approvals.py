@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import Field as SqlField
 from sqlmodel import Session, SQLModel, select
 
-from agent_ui.auth import Principal, Role, require_roles
-from cti.domain import DomainEvent
+from hotline.bus import DomainEvent
+from hotline.identity import Principal, Role, require_roles
 
 KINDS = ("signout", "busy")
 KIND_LABELS = {"signout": "签出", "busy": "示忙"}

@@ -19,11 +19,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from agent_ui import approvals
-from agent_ui.auth import Principal, Role, require_roles
 from agent_ui.live import ServicesDep, running_cti
 from agent_ui.pages import templates
 from agent_ui.services import Services
 from cti.actions import ActionFailed, NotOnCall, RuleViolation
+from hotline.identity import Principal, Role, require_roles
 
 router = APIRouter(tags=["话务员工作台"])
 

@@ -15,7 +15,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agent_ui.auth import TOKEN_COOKIE
+from hotline.identity import TOKEN_COOKIE
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REFUSAL = "请求被拒绝：缺少防跨站请求标记（请刷新页面后重试）"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ticketing.db import make_engine, upgrade
+from hotline.db import make_engine, upgrade
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "agent_ui_alembic_version"

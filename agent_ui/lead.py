@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field
 
 from agent_ui import reports
 from agent_ui.alerts import AlertEngine, AlertRules
-from agent_ui.auth import Principal, Role, require_roles
 from agent_ui.pages import templates
-from cti.domain import DomainEvent
+from hotline.bus import DomainEvent
+from hotline.identity import Principal, Role, require_roles
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from agent_ui.auth import Principal, Role, require_roles
 from agent_ui.services import Services
+from hotline.identity import Principal, Role, require_roles
 from recordings import catalog
 
 router = APIRouter(prefix="/api")

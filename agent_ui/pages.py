@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from agent_ui.auth import TOKEN_COOKIE, CurrentPrincipal, Principal, Role, require_roles, verify_token
+from hotline.identity import TOKEN_COOKIE, CurrentPrincipal, Principal, Role, require_roles, verify_token
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 router = APIRouter(include_in_schema=False)

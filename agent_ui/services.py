@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from agent_ui.accounts import Account
-from cti.bus import Bus
 from cti.domain import CallRecord, TicketReminder
+from hotline.bus import Bus
 from hotline.settings import Settings
 from ticketing.calls import CallEntry, CallLog
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from agent_ui.auth import Principal, Role, websocket_principal
-from cti.bus import Bus, BusLagged, Envelope
+from hotline.bus import Bus, BusLagged, Envelope
+from hotline.identity import Principal, Role, websocket_principal
 
 log = logging.getLogger(__name__)
 router = APIRouter()

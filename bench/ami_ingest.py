@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
-from cti.bus import InProcessBus  # noqa: E402
 from cti.events import EventFactory  # noqa: E402
 from cti.protocol import FrameParser  # noqa: E402
 from cti.state import CtiState  # noqa: E402
+from hotline.bus import InProcessBus  # noqa: E402
 
 LOGS = [
     Path("/work/shared/recipes/logs/flows_answer_noanswer_abandon.jsonl"),

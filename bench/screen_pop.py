@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import websockets  # noqa: E402
 
-from agent_ui.auth import Principal, Role, issue_token  # noqa: E402
+from hotline.identity import Principal, Role, issue_token  # noqa: E402
 
 TRANSCRIPT = ROOT / "tests/fixtures/ami/test_sip_call_is_answered_by_a_signed_in_seat_in_3_s_and_recorded.ami"
 CHROMIUM = "/usr/bin/chromium"

@@ -1,16 +1,17 @@
 """Domain events: what the bridge tells the rest of the system (through the bus).
 
 Each class has a ``type`` (the websocket message ``type`` of DESIGN.md §3) and flat,
-JSON-friendly fields; :func:`to_message` makes the wire dict. Times are epoch seconds
+JSON-friendly fields; :func:`hotline.bus.to_message` makes the wire dict. Times are epoch seconds
 (floats, Asterisk's clock), waits in milliseconds.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from hotline.bus import DomainEvent
 
 
 class CallState(enum.StrEnum):
@@ -32,12 +33,6 @@ class SeatState(enum.StrEnum):
     ON_CALL = "on_call"
     WRAP_UP = "wrap_up"  # 话后处理
     BUSY = "busy"  # 示忙, with a reason code
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DomainEvent:
-    type: ClassVar[str] = "event"
-    at: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,23 +231,3 @@ class TicketReminder(DomainEvent):
     state: str  # yellow | red
     due: str  # ISO 8601
     department_id: int | None = None
-
-
-def to_message(ev: DomainEvent, seq: int | None = None) -> dict[str, Any]:
-    """The JSON-ready websocket message for one event.
-
-    >>> to_message(LinkStatus(at=1.0, up=True), seq=7)
-    {'type': 'link_status', 'seq': 7, 'event': 'LinkStatus', 'at': 1.0, 'up': True, 'detail': ''}
-    """
-    msg: dict[str, Any] = {"type": ev.type}
-    if seq is not None:
-        msg["seq"] = seq
-    msg["event"] = type(ev).__name__
-    for f in dataclasses.fields(ev):
-        v = getattr(ev, f.name)
-        if dataclasses.is_dataclass(v):
-            v = dataclasses.asdict(v)  # type: ignore[arg-type]
-        elif isinstance(v, tuple):
-            v = list(v)
-        msg[f.name] = v
-    return msg

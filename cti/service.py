@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from cti import events as ev
 from cti.actions import CtiActions, Dialplan
-from cti.bus import Bus, InProcessBus
 from cti.domain import CallCompleted, CallRecord, DomainEvent, LinkStatus, SeatState, SeatStateChanged
 from cti.link import AmiLink
 from cti.rules import parse_shifts
 from cti.state import WRAPUP_REASON, CtiState
+from hotline.bus import Bus, InProcessBus
 
 if TYPE_CHECKING:
     from hotline.settings import Settings

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session, select
 
-from agent_ui.auth import CurrentPrincipal, Principal, Role, require_roles
+from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
 from recordings import access, catalog, scoring, worker
 from recordings.models import LEGS, AccessRequest, Recording, RecordingFile, Transcript
 from recordings.rules import display_text

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.db import session_scope
 from ticketing.callers import location_of, normalize_number
-from ticketing.db import session_scope
 from ticketing.models import MEDIUM, CallRecord, Ticket, TicketEvent
 
 SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}

@@ -1,16 +1,18 @@
-"""Engines and migrations: the same code on SQLite (default) and PostgreSQL."""
+"""The ticket store's migrations and the prepared reads of a caller's path.
+
+Engines, units of work and the Alembic runner every package shares are :mod:`hotline.db`.
+"""
 
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlmodel import Session
+
+from hotline.db import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "ticketing_alembic_version"  # other packages may run their own Alembic on the same DB
@@ -20,28 +22,6 @@ TABLES = frozenset({  # ticketing's own: other packages keep theirs in the same 
 })
 
 
-def make_engine(url: str, **kwargs) -> sa.Engine:
-    """An engine with the per-backend settings the store relies on."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")  # readers (AGI lookups) never wait for a writer
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
-
-
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -49,31 +29,6 @@ def alembic_config(url: str | None = None) -> Config:
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
-
-
-def upgrade(engine: sa.Engine, script_location: Path, revision: str = "head") -> None:
-    """Run one package's Alembic scripts on ``engine`` (each package keeps its own version table)."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(script_location))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-
-
-def run_package_env(tables: set[str], version_table: str) -> None:
-    """The body of a package's Alembic ``env.py``: the connection ``upgrade`` handed in, and only
-    the package's own tables (the others share the database and the metadata)."""
-    from alembic import context
-    from sqlmodel import SQLModel
-
-    def include(obj, name, type_, reflected, compare_to) -> bool:
-        return not (type_ == "table" and name not in tables)
-
-    connection = context.config.attributes["connection"]
-    context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=version_table,
-                      include_object=include, render_as_batch=connection.dialect.name == "sqlite")
-    with context.begin_transaction():
-        context.run_migrations()
 
 
 def migrate(target: str | sa.Engine, revision: str = "head") -> None:
@@ -97,18 +52,6 @@ def maintain(engine: sa.Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:
             conn.exec_driver_sql("PRAGMA optimize")
-
-
-@contextmanager
-def session_scope(engine: sa.Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll everything back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 class PreparedQuery:

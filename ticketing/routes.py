@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from agent_ui.auth import CurrentPrincipal, Principal, Role, require_roles
+from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
 from ticketing.schemas import (
     ActionParams,
     ArticleCreate,

@@ -23,7 +23,7 @@ from ticketing.models import (
 
 
 class Actor(Protocol):
-    """Who acts: ``agent_ui.auth.Principal`` fits, as does ``SystemActor``."""
+    """Who acts: ``hotline.identity.Principal`` fits, as does ``SystemActor``."""
 
     username: str
     role: str

@@ -19,10 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.db import make_engine, session_scope
 from ticketing import duplicates, search, workflow
 from ticketing.calendar import WorkCalendar, local_day
 from ticketing.callers import location_of, normalize_number
-from ticketing.db import PreparedQuery, make_engine, session_scope
+from ticketing.db import PreparedQuery
 from ticketing.deadlines import DeadlineState, Limits, current_due, state, warnings_for, yellow_boundary
 from ticketing.models import (
     Article,

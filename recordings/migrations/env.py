@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hotline.db import run_package_env
 from recordings.db import VERSION_TABLE
 from recordings.models import OURS
-from ticketing.db import run_package_env
 
 run_package_env(OURS, VERSION_TABLE)

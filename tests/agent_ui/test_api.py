@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_ui.app import create_app
-from agent_ui.auth import TOKEN_COOKIE, Principal, Role, issue_token
+from hotline.identity import TOKEN_COOKIE, Principal, Role, issue_token
 from hotline.settings import Settings
 
 

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from agent_ui import approvals, console
 from agent_ui.app import create_app
-from agent_ui.auth import Principal, Role, issue_token
+from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 
 # reachable without a session: the login itself, the page that asks for it, the root redirect
@@ -240,8 +240,8 @@ def _until(fn, timeout: float = 5) -> None:
 
 
 def test_the_bus_builds_each_message_once_for_every_subscriber() -> None:
-    from cti.bus import InProcessBus
     from cti.domain import LinkStatus
+    from hotline.bus import InProcessBus
 
     bus = InProcessBus()
     subs = [bus.subscribe(), bus.subscribe()]

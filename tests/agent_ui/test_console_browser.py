@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from agent_ui.app import create_app
-from agent_ui.auth import Principal, Role, issue_token
+from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from tests.conftest import speech
 from tests.support.browser import chromium, free_port, require_chromium, serving

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from agent_ui.app import create_app
-from agent_ui.auth import Principal, Role, issue_token
 from agent_ui.lead import LeadConfig
+from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 
 

@@ -105,7 +105,7 @@ def test_the_callback_list_records_who_called_back(served, lead_context) -> None
 
 
 def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(served, lead_context) -> None:
-    from agent_ui.auth import Principal, Role
+    from hotline.identity import Principal, Role
 
     url, app = served
     svc = app.state.tickets

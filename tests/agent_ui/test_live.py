@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_ui.app import create_app
-from agent_ui.auth import Principal, Role, issue_token
+from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from tests.conftest import speech
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from agent_ui import reports
 from agent_ui.app import create_app
-from agent_ui.auth import Principal, Role, issue_token
 from agent_ui.reports import DepartmentTally, TicketFact
 from agent_ui.reports_export import to_pdf, to_xlsx
+from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 
 BJ = ZoneInfo("Asia/Shanghai")

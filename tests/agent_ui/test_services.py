@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from agent_ui.services import Services
-from cti.bus import InProcessBus
 from cti.domain import TicketReminder
+from hotline.bus import InProcessBus
 from hotline.settings import Settings
 from tests.ticketing.conftest import backend, clock, depts, engine, intake, people, postgres_server, svc  # noqa: F401
 

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from agent_ui.app import create_app
-from agent_ui.auth import Principal, Role, issue_token
 from agent_ui.ws import Audience
-from cti.bus import InProcessBus
 from cti.domain import CallAnswered, LinkStatus, SeatRinging
+from hotline.bus import InProcessBus
+from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 
 SEATS = {"op1024": "8001", "op1025": "8002"}

@@ -20,8 +20,9 @@ import pytest
 from agi import service
 from agi.channel import Channel
 from agi.server import FastAgiServer
+from hotline.db import make_engine
 from tests.agi.fakes import Recorder
-from ticketing.db import make_engine, migrate
+from ticketing.db import migrate
 from ticketing.service import TicketService
 
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent_ui.auth import Principal, Role
 from hotline.asterisk.render import directories, host_path
+from hotline.identity import Principal, Role
 from tests.conftest import local_call, speech
 from tests.support.ami import chanvars
 from tests.support.audio import loud_seconds

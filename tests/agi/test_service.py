@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent_ui.auth import Principal, Role
 from agi import service
 from agi.server import FastAgiServer
+from hotline.db import make_engine
+from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from tests.agi.fakes import AgiClient, Recorder
 from tests.ticketing.conftest import intake
-from ticketing.db import make_engine, migrate
+from ticketing.db import migrate
 from ticketing.service import TicketService
 
 REPEAT = "13853012345"

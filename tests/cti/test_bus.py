@@ -7,9 +7,9 @@ import doctest
 
 import pytest
 
-import cti.bus
-from cti.bus import BusLagged, InProcessBus
+import hotline.bus
 from cti.domain import LinkStatus, SeatStateChanged
+from hotline.bus import BusLagged, InProcessBus
 
 
 def _ev(i: int) -> SeatStateChanged:
@@ -17,7 +17,7 @@ def _ev(i: int) -> SeatStateChanged:
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(cti.bus).failed == 0
+    assert doctest.testmod(hotline.bus).failed == 0
 
 
 async def test_seq_is_monotonic_and_messages_carry_it() -> None:

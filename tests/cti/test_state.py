@@ -12,6 +12,7 @@ from cti import events as ev
 from cti.domain import CallState, SeatState
 from cti.protocol import FrameParser
 from cti.state import CtiState
+from hotline.bus import to_message
 
 T0 = 1795344882.0  # Script's time origin
 
@@ -473,7 +474,7 @@ def test_domain_messages_are_json_ready(script) -> None:
     script.hangup(1.0, "1.1")
     f = Feed()
     f.bytes(script.wire())
-    msgs = [d.to_message(e, seq=i) for i, e in enumerate(f.out, 1)]
+    msgs = [to_message(e, seq=i) for i, e in enumerate(f.out, 1)]
     types = [m["type"] for m in msgs]
     assert "screen_pop" in types and "seat_update" in types and "call_update" in types
     text = json.dumps(msgs, ensure_ascii=False)

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from cti.bus import InProcessBus
 from cti.domain import CallCompleted, CallRecord
+from hotline.bus import InProcessBus
 from recordings import catalog, service
 from recordings.models import AccessLog, Recording, RecordingFile, TranscriptionJob
 

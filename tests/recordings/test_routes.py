@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from agent_ui.app import create_app
-from agent_ui.auth import Principal, Role, issue_token
+from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from recordings import catalog
 from recordings.models import AccessLog, Recording, Transcript

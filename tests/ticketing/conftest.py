@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from agent_ui.auth import Principal, Role
+from hotline.db import make_engine
+from hotline.identity import Principal, Role
 from tests.support.postgres import postgres_server  # noqa: F401  (session fixture)
 from ticketing.calendar import TZ
-from ticketing.db import make_engine, migrate
+from ticketing.db import migrate
 from ticketing.service import TicketService
 
 

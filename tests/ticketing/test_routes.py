@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from agent_ui.auth import Principal, Role, issue_token
+from hotline.identity import Principal, Role, issue_token
 from tests.ticketing.conftest import intake
 from ticketing import routes
 

@@ -56,7 +56,8 @@ def test_seed_demo_is_realistic_and_idempotent(engine):
 
 
 def test_seed_is_deterministic(engine, tmp_path):
-    from ticketing.db import make_engine, migrate
+    from hotline.db import make_engine
+    from ticketing.db import migrate
 
     seed_demo(engine, tickets=20, now=NOW)
     other = make_engine(f"sqlite:///{tmp_path / 'again.db'}")

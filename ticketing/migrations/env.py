@@ -6,7 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import ticketing.models  # noqa: F401  (registers the tables on the metadata)
-from ticketing.db import TABLES, VERSION_TABLE, make_engine
+from hotline.db import make_engine
+from ticketing.db import TABLES, VERSION_TABLE
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -1,4 +1,5 @@
-"""The one outbound port: domain events leave the bridge through a bus.
+"""The one outbound port: domain events leave their producer (the CTI bridge, the lead's alerts,
+the approvals) through a bus, and reach the websockets and the writers that follow it.
 
 Every published event gets a monotonically increasing ``seq``. A consumer that reconnects asks
 :meth:`Bus.replay` for what it missed since the last ``seq`` it saw; a bounded ring buffer
@@ -9,11 +10,14 @@ restarted: ``epoch`` changed) and must reload the full state from the REST API i
 (``publish`` → ``XADD`` with the seq as id, ``replay`` → ``XRANGE``, subscribers → ``XREAD``).
 
 >>> import asyncio
->>> from cti.domain import LinkStatus
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True, kw_only=True)
+... class Ping(DomainEvent):
+...     up: bool
 >>> bus = InProcessBus(capacity=2)
 >>> async def demo():
 ...     for up in (True, False, True):
-...         await bus.publish(LinkStatus(at=0.0, up=up))
+...         await bus.publish(Ping(at=0.0, up=up))
 ...     return await bus.replay(1, bus.epoch), await bus.replay(0, bus.epoch)
 >>> ok, late = asyncio.run(demo())
 >>> [e.seq for e in ok.envelopes], ok.gap, [e.seq for e in late.envelopes], late.gap
@@ -24,17 +28,50 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from cti.domain import DomainEvent, to_message
+from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    """What a producer publishes: ``type`` is the websocket message type (DESIGN.md §3), ``at``
+    epoch seconds; subclasses add flat, JSON-friendly fields (:func:`to_message` sends them all)."""
+
+    type: ClassVar[str] = "event"
+    at: float
+
+
+def to_message(ev: DomainEvent, seq: int | None = None) -> dict[str, Any]:
+    """The JSON-ready websocket message for one event.
+
+    >>> @dataclass(frozen=True, kw_only=True)
+    ... class Up(DomainEvent):
+    ...     type: ClassVar[str] = "link_status"
+    ...     up: bool
+    ...     seats: tuple[str, ...] = ()
+    >>> to_message(Up(at=1.0, up=True, seats=("8001",)), seq=7)
+    {'type': 'link_status', 'seq': 7, 'event': 'Up', 'at': 1.0, 'up': True, 'seats': ['8001']}
+    """
+    msg: dict[str, Any] = {"type": ev.type}
+    if seq is not None:
+        msg["seq"] = seq
+    msg["event"] = type(ev).__name__
+    for f in dataclasses.fields(ev):
+        v = getattr(ev, f.name)
+        if dataclasses.is_dataclass(v):
+            v = dataclasses.asdict(v)  # type: ignore[arg-type]
+        elif isinstance(v, tuple):
+            v = list(v)
+        msg[f.name] = v
+    return msg
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
-"""Who is asking: roles, the authenticated principal, and signed session tokens.
+"""Who is asking: roles, the authenticated principal, and the role checks every route uses.
 
-This is the seam every route and websocket depends on. Accounts, passwords and the login page
-arrive with the operator console; until then tokens are issued by ``issue_token`` (tests, CLI).
-A token is ``base64(json payload).hex(hmac-sha256)``, signed with a secret kept under var/secrets.
+The ground floor of identity: every package that serves routes (ticketing, recordings, the web
+room) depends on this module, never on the web room. A signed token is
+``base64(json payload).hex(hmac-sha256)``, signed with a secret kept under ``var/secrets``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,76 @@
+"""Engines, units of work and migrations: the same code on SQLite (default) and PostgreSQL.
+
+Every package keeps its own tables and its own Alembic history (its own version table) on the
+one database; :func:`upgrade` runs one package's scripts and :func:`run_package_env` is the body
+of each package's ``env.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlmodel import Session
+
+
+def make_engine(url: str, **kwargs) -> sa.Engine:
+    """An engine with the per-backend settings the stores rely on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")  # readers (AGI lookups) never wait for a writer
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def upgrade(engine: sa.Engine, script_location: Path, revision: str = "head") -> None:
+    """Run one package's Alembic scripts on ``engine`` (each package keeps its own version table)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def run_package_env(tables: set[str], version_table: str) -> None:
+    """The body of a package's Alembic ``env.py``: the connection ``upgrade`` handed in, and only
+    the package's own tables (the others share the database and the metadata)."""
+    from alembic import context
+    from sqlmodel import SQLModel
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        return not (type_ == "table" and name not in tables)
+
+    connection = context.config.attributes["connection"]
+    context.configure(connection=connection, target_metadata=SQLModel.metadata, version_table=version_table,
+                      include_object=include, render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+@contextmanager
+def session_scope(engine: sa.Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll everything back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
