@@ -1,13 +1,13 @@
 """AMI ingest benchmark: a large recorded stream through the CTI path vs panoramisk's bare parse.
 
-The stream is the spike's real Asterisk 22 transcripts (every event, unfiltered: VarSet,
-Newexten, RTCP… as a real AMI user without eventfilters receives them), plus the raw
-transcripts recorded from the project's own Asterisk (tests/fixtures/ami/, tests/cti/transcripts/),
+The stream is the spike's real Asterisk 22 transcripts (tests/fixtures/ami/spike/: every event,
+unfiltered: VarSet, Newexten, RTCP… as a real AMI user without eventfilters receives them), plus the
+raw transcripts recorded from the project's own Asterisk (tests/fixtures/ami/, tests/cti/transcripts/),
 replicated with renumbered Uniqueids/Linkedids and shifted Timestamps until it holds at least
 100 000 events, with a Chinese caller name, cut into 4 KiB TCP-sized chunks (cuts fall
 anywhere, inside characters too).
 
-* ours: cti.protocol.FrameParser → cti.events.EventFactory → cti.state.CtiState → the
+* ours: cti.protocol.FrameParser → cti.protocol.EventFactory → cti.state.CtiState → the
   in-process bus (every domain event published with its seq) — the whole bridge minus the socket;
 * bare: the same chunks into panoramisk 1.4's own ``AMIProtocol.data_received`` (decode,
   split, ``Message.from_line``, ``handle_message``) with a no-op dispatcher.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import re
 import sys
 import time
@@ -32,62 +31,37 @@ sys.path.insert(0, str(ROOT))
 
 from panoramisk.ami_protocol import AMIProtocol  # noqa: E402
 
-from cti.events import EventFactory  # noqa: E402
-from cti.protocol import FrameParser  # noqa: E402
+from cti.protocol import EventFactory, FrameParser  # noqa: E402
 from cti.state import CtiState  # noqa: E402
 from hotline.bus import InProcessBus  # noqa: E402
+from testkit import ami  # noqa: E402
 
-LOGS = [
-    Path("/work/shared/recipes/logs/flows_answer_noanswer_abandon.jsonl"),
-    Path("/work/shared/recipes/logs/three_party_variants.jsonl"),
-]
-RAW_DIRS = [ROOT / "tests" / "fixtures" / "ami", ROOT / "tests" / "cti" / "transcripts"]
 ID_KEYS = re.compile(r"(Uniqueid|Linkedid)$")
 TS = re.compile(rb"Timestamp: (\d+\.\d+)")
 
 
-def jsonl_wire(path: Path) -> tuple[bytes, set[str]]:
-    """One JSONL transcript → AMI frames (Timestamp from the receive time) and its ids."""
-    out, ids = [], set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        d = json.loads(line)
-        if str(d.get("Event", "")).startswith("_"):
-            continue
-        lines = []
-        for k, v in d.items():
-            if k.startswith("_"):
-                continue
-            if ID_KEYS.search(k) and isinstance(v, str) and v:
-                ids.add(v)
-            for x in v if isinstance(v, list) else [v]:
-                lines.append(f"{k}: {x}")
-            if k == "Privilege":
-                lines.append(f"Timestamp: {d['_wall']:.6f}")
-        out.append("\r\n".join(lines) + "\r\n\r\n")
-    text = "".join(out).replace("Citizen 1", "张三丰")  # multi-byte names in the stream
-    return text.encode("utf-8"), ids
+def jsonl_template(path: Path) -> tuple[bytes, set[str]]:
+    """One spike log → its AMI frames (no greeting) and the ids to renumber, bridges' included."""
+    events = [d for d in ami.load_jsonl(path) if not str(d.get("Event", "")).startswith("_")]
+    ids = {v for d in events for k, v in d.items() if ID_KEYS.search(k) and isinstance(v, str) and v}
+    wire = ami.to_wire(events, greeting=False).replace(b"Citizen 1", "张三丰".encode())  # multi-byte names
+    return wire, ids
 
 
-def raw_wire(path: Path) -> tuple[bytes, set[str]]:
-    """A raw transcript from the harness: drop the greeting and responses, keep events."""
-    data = path.read_bytes()
-    frames = [f for f in data.split(b"\r\n\r\n") if f.startswith(b"Event: ")]
-    ids = set()
-    for f in frames:
-        for m in re.finditer(rb"(?:Uniqueid|Linkedid): (\d+\.\d+)", f):
-            ids.add(m.group(1).decode())
-    return b"".join(f + b"\r\n\r\n" for f in frames), ids
+def raw_template(path: Path) -> tuple[bytes, set[str]]:
+    """One raw transcript → its event frames and the channels' ids to renumber."""
+    frames = ami.event_frames(path.read_bytes())
+    return frames, {m.decode() for m in re.findall(rb"(?:Uniqueid|Linkedid): (\d+\.\d+)", frames)}
 
 
 def build_stream(min_events: int) -> tuple[bytes, int, list[str]]:
     templates = []
     sources = []
-    for p in LOGS:
-        if p.exists():
-            templates.append(jsonl_wire(p))
-            sources.append(p.name)
-    for p in sorted(p for d in RAW_DIRS if d.exists() for p in d.glob("*.ami")):
-        templates.append(raw_wire(p))
+    for p in (ami.FLOWS, ami.THREE_PARTY):
+        templates.append(jsonl_template(p))
+        sources.append(p.name)
+    for p in ami.raw_transcripts():
+        templates.append(raw_template(p))
         sources.append(p.name)
     if not templates:
         raise SystemExit("no transcripts found")
@@ -103,12 +77,12 @@ def build_stream(min_events: int) -> tuple[bytes, int, list[str]]:
             off = k * 60.0
             chunk = TS.sub(lambda m, off=off: b"Timestamp: %.6f" % (float(m.group(1)) + off), chunk)
             parts.append(chunk)
-    stream = b"Asterisk Call Manager/9.0.0\r\n" + b"".join(parts)
+    stream = ami.GREETING + b"".join(parts)
     return stream, rounds * per_round, sources
 
 
 def chunked(data: bytes, size: int = 4096) -> list[bytes]:
-    return [data[i : i + size] for i in range(0, len(data), size)]
+    return list(ami.chunks(data, size))
 
 
 def run_ours(chunks: list[bytes]) -> tuple[float, int, int]:

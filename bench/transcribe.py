@@ -29,7 +29,6 @@ import argparse
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,46 +40,25 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from hotline.settings import Settings  # noqa: E402
-from hotline.simulate import audio  # noqa: E402
 from recordings import catalog, service  # noqa: E402
 from recordings.db import make_engine  # noqa: E402
 from recordings.models import SUFFIX  # noqa: E402
 from recordings.transcribe import load_model, model_path, read_pcm, recognise  # noqa: E402
+from testkit.audio import Part, two_leg_call  # noqa: E402
 
-CACHE = ROOT / "var" / "audio"
-SCRIPTS = [  # (citizen leg, operator leg) timelines; silences so the legs do not overlap entirely
+# (citizen leg, operator leg) timelines; silences so the legs do not overlap entirely
+SCRIPTS: list[tuple[list[Part], list[Part]]] = [
     ([("sil", 4.5), ("say", "caller_ko"), ("sil", 1.0)], [("say", "agent_ko"), ("sil", 11.0)]),
     ([("sil", 4.0), ("say", "caller_ko")], [("say", "agent_ko"), ("sil", 6.0), ("say", "dept_ko")]),
 ]
 
 
-def sox(*args: str) -> None:
-    subprocess.run(["sox", *args], check=True, capture_output=True)
-
-
-def make_leg(path: Path, parts: list[tuple[str, object]], total_s: float) -> None:
-    inputs = []
-    for i, (kind, value) in enumerate(parts):
-        if kind == "say":
-            inputs.append(str(audio.speech_wav(CACHE, str(value))))
-        else:
-            sil = path.with_name(f"_sil{i}-{path.name}")
-            sox("-n", "-r", "8000", "-c", "1", "-b", "16", str(sil), "trim", "0", str(value))
-            inputs.append(str(sil))
-    sox(*inputs, "-r", "8000", "-c", "1", "-b", "16", str(path), "pad", "0", str(total_s), "trim", "0", str(total_s))
-    for p in path.parent.glob(f"_sil*-{path.name}"):
-        p.unlink()
-
-
 def make_calls(folder: Path, n: int, total_s: float = 15.0) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
     bases = []
     for i in range(n):
         base = f"hotline-20261123-{100000 + i:06d}-{1763870000 + i}.{i}"
         citizen, operator = SCRIPTS[i % len(SCRIPTS)]
-        make_leg(folder / f"{base}-in.wav", citizen, total_s)
-        make_leg(folder / f"{base}-out.wav", operator, total_s)
-        sox("-m", str(folder / f"{base}-in.wav"), str(folder / f"{base}-out.wav"), str(folder / f"{base}.wav"))
+        two_leg_call(folder, base, citizen, operator, total_s)
         bases.append(base)
     return bases
 

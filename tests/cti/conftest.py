@@ -1,64 +1,29 @@
 """Fixtures for the CTI tests: AMI transcripts as raw wire bytes.
 
-The spike's logs (``/work/shared/recipes/logs/*.jsonl``) are AMI events of real Asterisk 22 runs
-as panoramisk parsed them. :func:`to_wire` renders them back into AMI bytes (``Key: Value\\r\\n``,
-a blank line between frames, repeated ``ChanVariable`` headers as repeated lines) so the
-byte-level parser is what the tests exercise. The spike ran without ``Timestamp`` headers in
-its log, so the receive time (``_wall``) stands in for Asterisk's ``Timestamp``.
+The spike's logs (``tests/fixtures/ami/spike/*.jsonl``, :data:`FLOWS` and :data:`THREE_PARTY`)
+are AMI events of real Asterisk 22 runs as panoramisk parsed them. :func:`to_wire` renders them
+back into AMI bytes (``Key: Value\\r\\n``, a blank line between frames, repeated ``ChanVariable``
+headers as repeated lines) so the byte-level parser is what the tests exercise. The spike ran
+without ``Timestamp`` headers in its log, so the receive time (``_wall``) stands in for
+Asterisk's ``Timestamp``. The wire helpers are testkit.ami's (the AMI benchmark shares them);
+they are re-exported here for the tests that use them through this module or the ``wire`` fixture.
 
 Scenarios the spike did not record (ring-no-answer then reassignment at 15 s, abandon, blind
 transfer, ConfBridge) are built by :class:`Script` from the recorded events as templates: same
 headers, channel snapshots and variables, with the fields those events add (per the Asterisk 22
 AMI event documentation) and chosen times. Raw transcripts recorded by the project's own AMI
-recorder (``tests/fixtures/ami/``) are used as well when they exist.
+recorder (``tests/fixtures/ami/*.ami``) are used as well when they exist.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import pytest
 
-RECIPES_LOGS = Path("/work/shared/recipes/logs")
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
-FLOWS = RECIPES_LOGS / "flows_answer_noanswer_abandon.jsonl"
-THREE_PARTY = RECIPES_LOGS / "three_party_variants.jsonl"
+from testkit.ami import FIXTURES, FLOWS, GREETING, THREE_PARTY, chunks, frame_bytes, load_jsonl, to_wire
 
-GREETING = b"Asterisk Call Manager/9.0.0\r\n"
-
-
-def load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def frame_bytes(d: dict) -> bytes:
-    """One event dict → one AMI frame (``Timestamp`` from ``_wall`` when missing)."""
-    lines: list[str] = []
-    for k, v in d.items():
-        if k.startswith("_"):
-            continue
-        if isinstance(v, list):
-            lines.extend(f"{k}: {x}" for x in v)
-        else:
-            lines.append(f"{k}: {v}")
-        if k == "Privilege" and "Timestamp" not in d and "_wall" in d:
-            lines.append(f"Timestamp: {d['_wall']:.6f}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-
-
-def to_wire(events: Iterable[dict], greeting: bool = True) -> bytes:
-    """Event dicts → the AMI byte stream (pseudo events like ``_panoramisk_login`` dropped)."""
-    out = [GREETING] if greeting else []
-    out += [frame_bytes(d) for d in events if not str(d.get("Event", "")).startswith("_")]
-    return b"".join(out)
-
-
-def chunks(data: bytes, size: int) -> Iterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
+__all__ = ["FIXTURES", "FLOWS", "GREETING", "THREE_PARTY", "Script", "chunks", "frame_bytes", "load_jsonl", "to_wire"]
 
 
 class Script:

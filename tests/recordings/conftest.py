@@ -1,9 +1,8 @@
 """Fixtures for recordings/: a throwaway var/ and database, two-leg recordings made with
-espeak-ng and sox (as Asterisk's MixMonitor writes them), and one Vosk model per session."""
+espeak-ng and sox (as Asterisk's MixMonitor writes them: testkit.audio), and one Vosk model per session."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from hotline.settings import Settings
-from hotline.simulate import audio
 from recordings.catalog import spool_dir
 from recordings.db import make_engine, migrate
+from testkit.audio import Part, leg, two_leg_call
 from tests.support.postgres import postgres_server  # noqa: F401  (the fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
-AUDIO_CACHE = ROOT / "var" / "audio"  # espeak-ng phrases are cached across runs
+__all__ = ["CITIZEN_SAYS", "OPERATOR_SAYS", "leg", "two_leg_call"]  # the recordings tests import these from here
 
 
 @pytest.fixture
@@ -44,42 +42,8 @@ def spool(rec_settings: Settings) -> Path:
     return path
 
 
-def sox(*args: str) -> None:
-    subprocess.run(["sox", *args], check=True, capture_output=True)
-
-
-def leg(path: Path, parts: list[tuple[str, Any]], total_s: float) -> Path:
-    """An 8 kHz 16-bit mono wav of ``[("sil", 1.0), ("say", "caller_ko")…]`` padded to ``total_s``."""
-    inputs, temps = [], []
-    for i, (kind, value) in enumerate(parts):
-        if kind == "say":
-            inputs.append(str(audio.speech_wav(AUDIO_CACHE, str(value))))
-        else:
-            sil = path.with_name(f"_{path.stem}-{i}.wav")
-            sox("-n", "-r", "8000", "-c", "1", "-b", "16", str(sil), "trim", "0", str(value))
-            temps.append(sil)
-            inputs.append(str(sil))
-    raw = path.with_name(f"_{path.stem}-raw.wav")
-    sox(*inputs, str(raw)) if len(inputs) > 1 else sox(inputs[0], str(raw))
-    sox(str(raw), "-r", "8000", "-c", "1", "-b", "16", str(path), "pad", "0", str(total_s), "trim", "0", str(total_s))
-    for t in [*temps, raw]:
-        t.unlink()
-    return path
-
-
-def two_leg_call(folder: Path, base: str, citizen: list[tuple[str, Any]], operator: list[tuple[str, Any]],
-                 total_s: float = 12.0) -> dict[str, Path]:
-    """The three files MixMonitor leaves: ``<base>.wav`` (mixed), ``-in`` (citizen), ``-out`` (operator)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cin = leg(folder / f"{base}-in.wav", citizen, total_s)
-    out = leg(folder / f"{base}-out.wav", operator, total_s)
-    mixed = folder / f"{base}.wav"
-    sox("-m", str(cin), str(out), str(mixed))
-    return {"mixed": mixed, "citizen": cin, "operator": out}
-
-
-CITIZEN_SAYS = [("sil", 3.0), ("say", "caller_ko")]
-OPERATOR_SAYS = [("say", "agent_ko")]
+CITIZEN_SAYS: list[Part] = [("sil", 3.0), ("say", "caller_ko")]
+OPERATOR_SAYS: list[Part] = [("say", "agent_ko")]
 
 
 @pytest.fixture

@@ -1,0 +1,11 @@
+"""What tests and benchmarks share: never imported by the product.
+
+Fixtures of real AMI traffic (:mod:`testkit.ami`), a throwaway PostgreSQL server
+(:mod:`testkit.postgres`), Asterisk's side of FastAGI (:mod:`testkit.agi`) and two-leg call
+recordings (:mod:`testkit.audio`). ``tests/`` and ``bench/`` import these modules; the product
+packages (``hotline``, ``ticketing``, ``cti``…) never do, so nothing here ships behaviour.
+"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: fixtures are found from here, never by absolute path
