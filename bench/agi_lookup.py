@@ -42,30 +42,23 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from ticketing.db import make_engine, migrate  # noqa: E402
+from hotline.db import make_engine  # noqa: E402
+from testkit.agi import assigned, asterisk_parse_args, header  # noqa: E402
+from ticketing.db import migrate  # noqa: E402
 from ticketing.models import Ticket  # noqa: E402
 
 # --- the clients (another process) -----------------------------------------------------------
 
 
-def header(port: int, number: str, uid: str) -> bytes:
-    lines = {"agi_network": "yes", "agi_network_script": "lookup", "agi_request": f"agi://127.0.0.1:{port}/lookup",
-             "agi_channel": f"PJSIP/trunk-{uid}", "agi_language": "zh", "agi_type": "PJSIP", "agi_uniqueid": uid,
-             "agi_version": "22.5.0", "agi_callerid": number, "agi_calleridname": "unknown",
-             "agi_context": "from-trunk", "agi_extension": "12345", "agi_priority": "6", "agi_enhanced": "0.0",
-             "agi_arg_1": "3"}  # the dialplan passes the signed-in seats (QUEUE_MEMBER(…,logged))
-    return "".join(f"{k}: {v}\n" for k, v in lines.items()).encode() + b"\n"
+def lookup_header(port: int, number: str, uid: str) -> bytes:
+    # the dialplan passes the signed-in seats (QUEUE_MEMBER(…,logged)) as the first argument
+    return header("127.0.0.1", port, "lookup", uid, number, channel=f"PJSIP/trunk-{uid}", version="22.5.0",
+                  extra={"agi_enhanced": "0.0", "agi_arg_1": "3"})
 
 
 def set_values(line: bytes) -> dict[str, str]:
     """The variables a SET VARIABLE line sets, split as Asterisk splits them."""
-    from tests.agi.fakes import app_args, asterisk_parse_args
-
-    args = asterisk_parse_args(line.decode().rstrip("\n"))
-    name, value = args[2], args[3]
-    if name.startswith("ARRAY(") and name.endswith(")"):
-        return dict(zip(app_args(name[6:-1]), app_args(value), strict=False))
-    return {name: value}
+    return assigned(asterisk_parse_args(line.decode().rstrip("\n")))
 
 
 class _AsteriskSide(asyncio.Protocol):
@@ -102,7 +95,7 @@ async def session(port: int, number: str, uid: str) -> str:
     set it ("ok" when not set)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[str] = loop.create_future()
-    transport, _ = await loop.create_connection(lambda: _AsteriskSide(header(port, number, uid), done),
+    transport, _ = await loop.create_connection(lambda: _AsteriskSide(lookup_header(port, number, uid), done),
                                                 "127.0.0.1", port)
     try:
         return await done
@@ -207,12 +200,13 @@ async def serve_and_measure(args: argparse.Namespace, url: str, numbers: list[st
     from agi import service
     from bench.store import NOW
     from hotline.settings import Settings
-    from ticketing.service import TicketService
+    from ticketing.context import StoreContext
+    from ticketing.store import Store
 
     settings = Settings(agi_port=0, service_hours="00:00-24:00", agi_max_sessions=args.concurrency * 2)
     engine = make_engine(url)
-    tickets = TicketService(engine, clock=lambda: NOW)
-    srv, lookups = service.server(settings, tickets)
+    lookups = service.TicketLookups(Store.on(StoreContext(engine, clock=lambda: NOW)), settings.cti_timezone)
+    srv = service.server(settings, lookups)
     await srv.start()
     # callers: mostly numbers with history, some first-time callers
     callers = numbers + [f"1390530{i:04d}" for i in range(len(numbers) // 5)]

@@ -4,8 +4,8 @@
     .venv/bin/python bench/store.py --tickets 20000 --backends sqlite
 
 Per backend it prints the create rate (bulk executemany with every index and the full-text
-index in place) and p50/p95 of: the AGI caller lookup (``recent_for_number``), a 2-character
-and a 4-character full-text search and a filtered list, each through ``TicketService.search``
+index in place) and p50/p95 of: the AGI caller lookup (``Store.callers.summary``), a 2-character
+and a 4-character full-text search and a filtered list, each through ``Store.tickets.search``
 (capped count + first page of 20, as the console asks). PostgreSQL is a throwaway cluster
 started like the tests' (or ``--pg-url``). The last line holds the SQLite figures.
 """
@@ -23,16 +23,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests.support.postgres, when run as bench/store.py
+sys.path.insert(0, str(ROOT))  # the product packages and testkit, when run as bench/store.py
 
 import sqlalchemy as sa  # noqa: E402
 
-from ticketing.db import make_engine, migrate  # noqa: E402
+from hotline.db import make_engine  # noqa: E402
+from ticketing.context import StoreContext  # noqa: E402
+from ticketing.db import migrate  # noqa: E402
 from ticketing.models import Department, Ticket  # noqa: E402
 from ticketing.schemas import SystemActor  # noqa: E402
 from ticketing.search import build_text  # noqa: E402
 from ticketing.seed import COMPOUNDS, DISTRICTS, MARKETS, ROADS, SCENARIOS, SURNAMES, seed_demo  # noqa: E402
-from ticketing.service import TicketService  # noqa: E402
+from ticketing.store import Store  # noqa: E402
 
 WORDS2 = ["停水", "路灯", "电梯", "井盖", "油烟", "暖气", "拒载", "违建"]
 WORDS4 = ["噪音扰民", "恢复供水", "管道破裂", "占道经营", "拖欠农民", "无人清运", "预付卡无", "信号灯时"]
@@ -132,20 +134,20 @@ def measure(name: str, engine: sa.Engine, n: int, runs: int) -> dict[str, float]
     print(f"[{name}] creating {n} tickets …", flush=True)
     rate, numbers = create(engine, n)
     print(f"[{name}] create: {rate:.0f} tickets/s", flush=True)
-    svc = TicketService(engine, clock=lambda: NOW)
+    svc = Store.on(StoreContext(engine, clock=lambda: NOW))
     lead = SystemActor("bench", "lead")
     rnd = random.Random(11)
     figures = {"create_per_s": rate}
     checks = {
-        "lookup": lambda: svc.recent_for_number(rnd.choice(numbers)),
-        "fts2": lambda: svc.search({"q": rnd.choice(WORDS2)}, lead),
-        "fts4": lambda: svc.search({"q": rnd.choice(WORDS4)}, lead),
-        "list": lambda: svc.search({"status": [rnd.choice(["in_progress", "transferred", "registered"])],
+        "lookup": lambda: svc.callers.summary(rnd.choice(numbers)),
+        "fts2": lambda: svc.tickets.search({"q": rnd.choice(WORDS2)}, lead),
+        "fts4": lambda: svc.tickets.search({"q": rnd.choice(WORDS4)}, lead),
+        "list": lambda: svc.tickets.search({"status": [rnd.choice(["in_progress", "transferred", "registered"])],
                                     "category": rnd.choice(["投诉举报", "求助", "一般诉求"]),
                                     "created_from": (NOW - timedelta(days=rnd.randint(30, 365))).isoformat()},
                                    lead),
     }
-    sample = svc.search({"q": "噪音扰民"}, lead)
+    sample = svc.tickets.search({"q": "噪音扰民"}, lead)
     assert sample.total > 0 and all("噪音扰民" in t.title + t.matter_course for t in sample.items)
     for key, fn in checks.items():
         p50, p95 = timed(fn, runs)
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             server = None
             url = args.pg_url
             if not url:
-                from tests.support.postgres import start_server
+                from testkit.postgres import start_server
 
                 try:
                     server = start_server(workdir / "pg")

@@ -1,53 +1,23 @@
 """The call log: every call the CTI bridge saw, persisted when it ends, and the callback list.
 
-The bridge hands each finished call to :meth:`CallLog.record`; the AGI survey and the after-hours
-callback request arrive separately (often before the call has ended) and are merged in by the
-call's id, whichever comes first. Abandoned calls and callback requests form the callback list
-(未接来电回拨) that operators and leads work through.
+This is the one writer of the ``call_record`` table. Each finished call
+(:class:`hotline.calls.FinishedCall`, from the bus) goes to :meth:`CallLog.record`; the AGI
+survey and the after-hours callback request arrive separately (often before the call has ended)
+and are merged in by the call's id, whichever comes first. Abandoned calls and callback
+requests form the callback list (未接来电回拨) that operators and leads work through.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.calls import SURVEY_LABELS, FinishedCall
 from hotline.db import session_scope
 from ticketing.callers import location_of, normalize_number
 from ticketing.models import MEDIUM, CallRecord, Ticket, TicketEvent
-
-SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}
-
-
-@dataclass(frozen=True, slots=True)
-class CallEntry:
-    """One finished call as the bridge reports it (epoch seconds from Asterisk's clock)."""
-
-    uniqueid: str
-    caller_number: str
-    offered_at: float
-    ended_at: float
-    caller_name: str = ""
-    queue: str = ""
-    seats_rung: tuple[str, ...] = ()
-    seat: str = ""
-    operator: str = ""
-    answered_at: float | None = None
-    wait_ms: int | None = None
-    within_rule: bool = False
-    talk_s: float = 0.0
-    hold_s: float = 0.0
-    abandoned: bool = False
-    lost: bool = False
-    transferred_to: str = ""
-    conference: str = ""
-    recordings: tuple[str, ...] = ()
-    survey: int | None = None
-    callback_requested: bool = False
-    location: str = ""
-    variables: dict[str, str] = field(default_factory=dict)
 
 
 def _at(epoch: float | None) -> datetime | None:
@@ -69,6 +39,7 @@ def as_dict(rec: CallRecord) -> dict[str, object]:
         "seats_rung": [s for s in rec.seats_rung.split(",") if s],
         "seat": rec.seat,
         "operator": rec.operator,
+        "job_number": rec.job_number,
         "offered": _iso(rec.started_at),
         "answered": _iso(rec.answered_at),
         "ended": _iso(rec.ended_at),
@@ -107,33 +78,35 @@ class CallLog:
             s.add(rec)
         return rec
 
-    def record(self, entry: CallEntry) -> int:
+    def record(self, call: FinishedCall) -> int:
         """Store a finished call; idempotent on its id, keeping a survey or callback request already merged."""
         with session_scope(self.engine) as s:
-            rec = self._row(s, entry.uniqueid, entry.caller_number)
-            rec.caller_number = normalize_number(entry.caller_number, self.area_code) or rec.caller_number
-            rec.location = entry.location or rec.location or location_of(rec.caller_number)
-            rec.caller_name = entry.caller_name[:64]
-            rec.queue = entry.queue
-            rec.seats_rung = ",".join(entry.seats_rung)[:200]
-            rec.seat = entry.seat
-            rec.operator = entry.operator
-            rec.started_at = _at(entry.offered_at)
-            rec.answered_at = _at(entry.answered_at)
-            rec.ended_at = _at(entry.ended_at)
-            rec.wait_ms = entry.wait_ms
-            rec.within_rule = entry.within_rule
-            rec.talk_s = entry.talk_s
-            rec.hold_s = entry.hold_s
-            rec.abandoned = entry.abandoned
-            rec.lost = entry.lost
-            rec.transferred_to = entry.transferred_to[:64]
-            rec.conference = entry.conference[:64]
-            rec.recordings = ",".join(entry.recordings)[:4000]
-            rec.recording_id = entry.recordings[0].removesuffix(".wav") if entry.recordings else rec.recording_id
-            if entry.survey is not None:
-                rec.survey = entry.survey
-            rec.callback_requested = rec.callback_requested or entry.callback_requested
+            rec = self._row(s, call.call_id, call.caller_num)
+            rec.caller_number = normalize_number(call.caller_num, self.area_code) or rec.caller_number
+            rec.location = call.location or rec.location or location_of(rec.caller_number)
+            rec.caller_name = call.caller_name[:64]
+            rec.queue = call.queue
+            rec.seats_rung = ",".join(call.seats_rung)[:200]
+            rec.seat = call.seat
+            rec.operator = call.operator[:64]
+            rec.job_number = call.job_number[:64]
+            rec.started_at = _at(call.offered_at)
+            rec.answered_at = _at(call.answered_at)
+            rec.ended_at = _at(call.ended_at)
+            rec.wait_ms = call.wait_ms
+            rec.within_rule = call.within_rule
+            rec.talk_s = call.talk_s
+            rec.hold_s = call.hold_s
+            rec.abandoned = call.abandoned
+            rec.lost = call.lost
+            rec.transferred_to = call.transferred_to[:64]
+            rec.conference = call.conference[:64]
+            rec.recordings = ",".join(call.recordings)[:4000]
+            base = call.recording_base or (call.recordings[0].removesuffix(".wav") if call.recordings else "")
+            rec.recording_id = base[:MEDIUM] or rec.recording_id
+            if call.survey is not None:
+                rec.survey = call.survey
+            rec.callback_requested = rec.callback_requested or call.callback_requested
             s.flush()
             return int(rec.id or 0)
 
@@ -178,6 +151,15 @@ class CallLog:
         q = q.order_by(CallRecord.started_at.desc()).offset(offset).limit(min(limit, 1000))  # type: ignore[union-attr]
         with Session(self.engine) as s:
             return [as_dict(r) for r in s.exec(q)]
+
+    def between(self, since: datetime, until: datetime | None = None) -> list[dict[str, object]]:
+        """Every call offered in ``[since, until)`` (``/api/calls`` rows), read a page at a time."""
+        out: list[dict[str, object]] = []
+        while True:
+            page = self.list(since, until, "", "", 1000, len(out))
+            out.extend(page)
+            if len(page) < 1000:
+                return out
 
     def callbacks(self, include_done: bool = False, days: int = 7,
                   now: datetime | None = None) -> list[dict[str, object]]:
@@ -226,23 +208,46 @@ class CallLog:
                 raise LookupError("工单不存在")
             self._row(s, uniqueid).ticket_id = ticket_id
 
-    def recent(self, since: datetime) -> list[CallEntry]:
+    def recent(self, since: datetime) -> list[FinishedCall]:
         """Finished calls since ``since``, for the bridge to rebuild its rolling figures after a restart."""
         q = select(CallRecord).where(CallRecord.ended_at >= since)  # type: ignore[operator]
         with Session(self.engine) as s:
-            rows = list(s.exec(q.order_by(CallRecord.started_at)))  # type: ignore[arg-type]
-        return [
-            CallEntry(uniqueid=r.uniqueid, caller_number=r.caller_number, caller_name=r.caller_name, queue=r.queue,
-                      seats_rung=tuple(x for x in r.seats_rung.split(",") if x), seat=r.seat, operator=r.operator,
-                      offered_at=_aware(r.started_at).timestamp() if r.started_at else 0.0,
-                      answered_at=_aware(r.answered_at).timestamp() if r.answered_at else None,
-                      ended_at=_aware(r.ended_at).timestamp() if r.ended_at else 0.0, wait_ms=r.wait_ms,
-                      within_rule=r.within_rule, talk_s=r.talk_s, hold_s=r.hold_s, abandoned=r.abandoned,
-                      lost=r.lost, transferred_to=r.transferred_to, conference=r.conference,
-                      recordings=tuple(x for x in r.recordings.split(",") if x), survey=r.survey,
-                      callback_requested=r.callback_requested, location=r.location)
-            for r in rows
-        ]
+            return [finished(r) for r in s.exec(q.order_by(CallRecord.started_at))]  # type: ignore[arg-type]
+
+    def get(self, uniqueid: str) -> FinishedCall | None:
+        """One logged call as the bridge reported it (None if the call log has not heard of it)."""
+        with Session(self.engine) as s:
+            rec = s.exec(select(CallRecord).where(CallRecord.uniqueid == uniqueid)).first()
+            return finished(rec) if rec is not None and rec.ended_at is not None else None
+
+    def ticket_of(self, uniqueid: str) -> int | None:
+        """The ticket a call produced (None if none yet)."""
+        if not uniqueid:
+            return None
+        with Session(self.engine) as s:
+            return s.exec(select(CallRecord.ticket_id).where(CallRecord.uniqueid == uniqueid)).first()
+
+    def for_ticket(self, ticket_id: int) -> list[dict[str, object]]:
+        """The calls that produced or followed up a ticket, oldest first."""
+        q = select(CallRecord).where(CallRecord.ticket_id == ticket_id).order_by(CallRecord.started_at)  # type: ignore[arg-type]
+        with Session(self.engine) as s:
+            return [as_dict(r) for r in s.exec(q)]
+
+
+def finished(r: CallRecord) -> FinishedCall:
+    """A call-log row back as the bridge's finished call."""
+    return FinishedCall(
+        call_id=r.uniqueid, caller_num=r.caller_number, caller_name=r.caller_name, queue=r.queue,
+        seats_rung=tuple(x for x in r.seats_rung.split(",") if x), seat=r.seat, operator=r.operator,
+        job_number=r.job_number,
+        offered_at=_aware(r.started_at).timestamp() if r.started_at else 0.0,
+        answered_at=_aware(r.answered_at).timestamp() if r.answered_at else None,
+        ended_at=_aware(r.ended_at).timestamp() if r.ended_at else 0.0, wait_ms=r.wait_ms,
+        within_rule=r.within_rule, talk_s=r.talk_s, hold_s=r.hold_s, abandoned=r.abandoned, lost=r.lost,
+        transferred_to=r.transferred_to, conference=r.conference,
+        recordings=tuple(x for x in r.recordings.split(",") if x), recording_base=r.recording_id,
+        location=r.location, survey=r.survey, callback_requested=r.callback_requested,
+    )
 
 
 def _aware(moment: datetime) -> datetime:

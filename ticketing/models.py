@@ -277,6 +277,7 @@ class CallRecord(SQLModel, table=True):
     queue: str = Field(default="", max_length=SHORT, index=True)
     seats_rung: str = Field(default="", max_length=MEDIUM)  # comma separated, in ringing order
     operator: str = Field(default="", max_length=SHORT)  # account user name at the answering seat
+    job_number: str = Field(default="", max_length=SHORT)  # its 工号 (QA files the recording under it)
     answered_at: datetime | None = _dt()
     ended_at: datetime | None = _dt(index=True)
     wait_ms: int | None = None  # join → answer (or → abandon), from Asterisk's timestamps

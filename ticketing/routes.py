@@ -1,6 +1,8 @@
 """REST routes of the ticket store: ``/api/tickets``, ``/api/kb``, ``/api/departments``, ``/api/callers``.
 
-The app includes ``router``; every route depends on the auth seam. Bodies are read as raw JSON
+The app includes ``router`` and holds the store it serves as ``app.state.store`` (the composition
+root puts it there); every route depends on the identity of the ground floor
+(``hotline.identity``). Bodies are read as raw JSON
 and validated by ``ticketing.schemas`` so that every refusal carries a Chinese message (FastAPI's
 own validation would answer in English). The store is synchronous: calls go to the threadpool.
 """
@@ -8,7 +10,6 @@ own validation would answer in English). The store is synchronous: calls go to t
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -30,25 +31,20 @@ from ticketing.schemas import (
     TicketUpdate,
     parse,
 )
-from ticketing.service import TicketService, service_from_settings
+from ticketing.store import Store
 from ticketing.workflow import TransitionError
 
 T = TypeVar("T")
 
-_lock = threading.Lock()
-_service: TicketService | None = None
+def get_store(request: Request) -> Store:
+    """The store this app serves."""
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "工单库未启动")
+    return store
 
 
-def get_service() -> TicketService:
-    """The store on the configured database (tests override this dependency)."""
-    global _service
-    with _lock:
-        if _service is None:
-            _service = service_from_settings()
-        return _service
-
-
-ServiceDep = Annotated[TicketService, Depends(get_service)]
+StoreDep = Annotated[Store, Depends(get_store)]
 Centre = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD))]
 Editors = Annotated[Principal, Depends(require_roles(Role.LEAD))]
 Admin = Annotated[Principal, Depends(require_roles())]
@@ -105,13 +101,13 @@ def _body_doc(model: type) -> dict:
 
 
 @router.get("/api/tickets", tags=["工单"], summary="查询工单（分页、排序、全文检索）")
-async def list_tickets(request: Request, principal: CurrentPrincipal, svc: ServiceDep):
-    return await _call(svc.search, _query(request), principal)
+async def list_tickets(request: Request, principal: CurrentPrincipal, store: StoreDep):
+    return await _call(store.tickets.search, _query(request), principal)
 
 
 @router.get("/api/tickets/export", tags=["工单"], summary="导出工单（CSV 或 XLSX，保密信息脱敏）")
-async def export_tickets(request: Request, principal: Exporters, svc: ServiceDep, format: str = "csv"):
-    data = await _call(svc.export, _query(request), principal, format)
+async def export_tickets(request: Request, principal: Exporters, store: StoreDep, format: str = "csv"):
+    data = await _call(store.export.export, _query(request), principal, format)
     media = (
         "text/csv; charset=utf-8"
         if format == "csv"
@@ -123,30 +119,30 @@ async def export_tickets(request: Request, principal: Exporters, svc: ServiceDep
 @router.post(
     "/api/tickets", tags=["工单"], status_code=201, summary="受理登记工单", openapi_extra=_body_doc(TicketCreate)
 )
-async def create_ticket(request: Request, principal: Centre, svc: ServiceDep):
-    return await _call(svc.create, await request.body(), principal)
+async def create_ticket(request: Request, principal: Centre, store: StoreDep):
+    return await _call(store.tickets.create, await request.body(), principal)
 
 
 @router.get("/api/tickets/{ticket_id}", tags=["工单"], summary="工单详情")
-async def get_ticket(ticket_id: str, principal: CurrentPrincipal, svc: ServiceDep):
-    return await _call(svc.get, _id(ticket_id), principal)
+async def get_ticket(ticket_id: str, principal: CurrentPrincipal, store: StoreDep):
+    return await _call(store.tickets.get, _id(ticket_id), principal)
 
 
 @router.patch(
     "/api/tickets/{ticket_id}", tags=["工单"], summary="修改受理内容（转办前）", openapi_extra=_body_doc(TicketUpdate)
 )
-async def update_ticket(ticket_id: str, request: Request, principal: Centre, svc: ServiceDep):
-    return await _call(svc.update, _id(ticket_id), await request.body(), principal)
+async def update_ticket(ticket_id: str, request: Request, principal: Centre, store: StoreDep):
+    return await _call(store.tickets.update, _id(ticket_id), await request.body(), principal)
 
 
 @router.get("/api/tickets/{ticket_id}/history", tags=["工单"], summary="工单流转记录")
-async def ticket_history(ticket_id: str, principal: CurrentPrincipal, svc: ServiceDep):
-    return await _call(svc.history, _id(ticket_id), principal)
+async def ticket_history(ticket_id: str, principal: CurrentPrincipal, store: StoreDep):
+    return await _call(store.tickets.history, _id(ticket_id), principal)
 
 
 @router.get("/api/tickets/{ticket_id}/duplicates", tags=["工单"], summary="疑似重复工单")
-async def ticket_duplicates(ticket_id: str, principal: CentreReaders, svc: ServiceDep):
-    return await _call(svc.duplicates_for, _id(ticket_id), principal)
+async def ticket_duplicates(ticket_id: str, principal: CentreReaders, store: StoreDep):
+    return await _call(store.tickets.duplicates_for, _id(ticket_id), principal)
 
 
 @router.post(
@@ -156,15 +152,15 @@ async def ticket_duplicates(ticket_id: str, principal: CentreReaders, svc: Servi
     "refuse_extension/reply/callback/redo/close/archive/supervise/merge/close_directly/link",
     openapi_extra=_body_doc(ActionParams),
 )
-async def ticket_action(ticket_id: str, action: str, request: Request, principal: CurrentPrincipal, svc: ServiceDep):
+async def ticket_action(ticket_id: str, action: str, request: Request, principal: CurrentPrincipal, store: StoreDep):
     tid = _id(ticket_id)
     raw = await request.body()
     if action == "link":
         params = await _call(_parse_action, raw)
         if params.duplicate_of is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "关联需要填写：重复的原工单")
-        return await _call(svc.link, tid, params.duplicate_of, principal)
-    return await _call(svc.act, tid, action, raw or b"{}", principal)
+        return await _call(store.actions.link, tid, params.duplicate_of, principal)
+    return await _call(store.actions.act, tid, action, raw or b"{}", principal)
 
 
 def _parse_action(raw: bytes) -> ActionParams:
@@ -174,8 +170,8 @@ def _parse_action(raw: bytes) -> ActionParams:
 
 
 @router.get("/api/callers", tags=["特殊号码"], summary="有标记的号码：骚扰、重点单位、老年人（值班长）")
-async def callers_flagged(principal: Editors, svc: ServiceDep):
-    return await _call(svc.flagged_callers, principal)
+async def callers_flagged(principal: Editors, store: StoreDep):
+    return await _call(store.callers.flagged, principal)
 
 
 @router.put(
@@ -184,75 +180,75 @@ async def callers_flagged(principal: Editors, svc: ServiceDep):
     summary="标记号码：骚扰号码听警示语，老年人与重点单位优先接入（值班长）",
     openapi_extra=_body_doc(CallerFlagsIn),
 )
-async def caller_flags_set(number: str, request: Request, principal: Editors, svc: ServiceDep):
+async def caller_flags_set(number: str, request: Request, principal: Editors, store: StoreDep):
     if len(number) > 32:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "号码过长")
     with _errors():
         flags = parse(CallerFlagsIn, await request.body()).model_dump(exclude_unset=True)
-    saved = await _call(svc.set_caller_flags, number, principal, **flags)
+    saved = await _call(store.callers.set_flags, number, principal, **flags)
     log.info("caller flags number=%s by=%s %s", saved.number, principal.username, flags)
     return saved
 
 
 @router.get("/api/callers/{number}", tags=["工单"], summary="来电号码的历史工单与标记（弹屏、AGI）")
-async def caller_summary(number: str, principal: CentreReaders, svc: ServiceDep):
+async def caller_summary(number: str, principal: CentreReaders, store: StoreDep):
     if len(number) > 32:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "号码过长")
-    return await _call(svc.recent_for_number, number)
+    return await _call(store.callers.summary, number)
 
 
 # --- knowledge base -------------------------------------------------------------------------
 
 
 @router.get("/api/kb", tags=["知识库"], summary="检索知识库")
-async def kb_search(principal: CurrentPrincipal, svc: ServiceDep, q: str = "", topic: str = "", limit: str = "20"):
+async def kb_search(principal: CurrentPrincipal, store: StoreDep, q: str = "", topic: str = "", limit: str = "20"):
     if len(q) > 100:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "关键词过长（最多100个字）")
-    return await _call(svc.kb_search, q, topic, _id(limit, "条数"))
+    return await _call(store.kb.search, q, topic, _id(limit, "条数"))
 
 
 @router.get("/api/kb/missing", tags=["知识库"], summary="查无信息记录（待补充）")
-async def kb_missing(principal: CentreReaders, svc: ServiceDep, open_only: bool = True):
-    return await _call(svc.missing, open_only)
+async def kb_missing(principal: CentreReaders, store: StoreDep, open_only: bool = True):
+    return await _call(store.kb.missing, open_only)
 
 
 @router.post(
     "/api/kb/missing", tags=["知识库"], status_code=201, summary="登记查无信息", openapi_extra=_body_doc(MissingCreate)
 )
-async def kb_report_missing(request: Request, principal: CentreReaders, svc: ServiceDep):
-    return await _call(svc.report_missing, await request.body(), principal)
+async def kb_report_missing(request: Request, principal: CentreReaders, store: StoreDep):
+    return await _call(store.kb.report_missing, await request.body(), principal)
 
 
 @router.get("/api/kb/{article_id}", tags=["知识库"], summary="知识条目")
-async def kb_get(article_id: str, principal: CurrentPrincipal, svc: ServiceDep):
-    return await _call(svc.kb_get, _id(article_id, "知识条目"))
+async def kb_get(article_id: str, principal: CurrentPrincipal, store: StoreDep):
+    return await _call(store.kb.get, _id(article_id, "知识条目"))
 
 
 @router.post(
     "/api/kb", tags=["知识库"], status_code=201, summary="新增知识条目", openapi_extra=_body_doc(ArticleCreate)
 )
-async def kb_create(request: Request, principal: Editors, svc: ServiceDep):
-    return await _call(svc.save_article, await request.body(), principal)
+async def kb_create(request: Request, principal: Editors, store: StoreDep):
+    return await _call(store.kb.save, await request.body(), principal)
 
 
 @router.put("/api/kb/{article_id}", tags=["知识库"], summary="修改知识条目", openapi_extra=_body_doc(ArticleCreate))
-async def kb_update(article_id: str, request: Request, principal: Editors, svc: ServiceDep):
-    return await _call(svc.save_article, await request.body(), principal, _id(article_id, "知识条目"))
+async def kb_update(article_id: str, request: Request, principal: Editors, store: StoreDep):
+    return await _call(store.kb.save, await request.body(), principal, _id(article_id, "知识条目"))
 
 
 # --- department directory ---------------------------------------------------------------------
 
 
 @router.get("/api/departments", tags=["单位名录"], summary="承办单位名录")
-async def departments(principal: CurrentPrincipal, svc: ServiceDep, q: str = ""):
+async def departments(principal: CurrentPrincipal, store: StoreDep, q: str = ""):
     if len(q) > 100:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "关键词过长（最多100个字）")
-    return await _call(svc.departments, q)
+    return await _call(store.directory.list, q)
 
 
 @router.get("/api/departments/{department_id}", tags=["单位名录"], summary="承办单位详情")
-async def department(department_id: str, principal: CurrentPrincipal, svc: ServiceDep):
-    return await _call(svc.department, _id(department_id, "单位"))
+async def department(department_id: str, principal: CurrentPrincipal, store: StoreDep):
+    return await _call(store.directory.get, _id(department_id, "单位"))
 
 
 @router.post(
@@ -262,8 +258,8 @@ async def department(department_id: str, principal: CurrentPrincipal, svc: Servi
     summary="新增承办单位",
     openapi_extra=_body_doc(DepartmentCreate),
 )
-async def department_create(request: Request, principal: Admin, svc: ServiceDep):
-    return await _call(svc.save_department, await request.body(), principal)
+async def department_create(request: Request, principal: Admin, store: StoreDep):
+    return await _call(store.directory.save, await request.body(), principal)
 
 
 @router.put(
@@ -272,24 +268,24 @@ async def department_create(request: Request, principal: Admin, svc: ServiceDep)
     summary="修改承办单位",
     openapi_extra=_body_doc(DepartmentCreate),
 )
-async def department_update(department_id: str, request: Request, principal: Admin, svc: ServiceDep):
-    return await _call(svc.save_department, await request.body(), principal, _id(department_id, "单位"))
+async def department_update(department_id: str, request: Request, principal: Admin, store: StoreDep):
+    return await _call(store.directory.save, await request.body(), principal, _id(department_id, "单位"))
 
 
 # --- working-day calendar -------------------------------------------------------------------
 
 
 @router.get("/api/calendar", tags=["节假日"], summary="各年份节假日数据来源与提示")
-async def calendar_status(principal: CurrentPrincipal, svc: ServiceDep, years: str = "2026,2027"):
+async def calendar_status(principal: CurrentPrincipal, store: StoreDep, years: str = "2026,2027"):
     try:
         ys = [int(y) for y in years.split(",") if y.strip()][:10]
     except ValueError:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "年份应为整数，用逗号分隔") from None
-    return await _call(svc.calendar_status, ys)
+    return await _call(store.holidays.status, ys)
 
 
 @router.put("/api/calendar", tags=["节假日"], summary="录入节假日与调休（管理员）")
-async def calendar_set(request: Request, principal: Admin, svc: ServiceDep):
+async def calendar_set(request: Request, principal: Admin, store: StoreDep):
     import json
 
     try:
@@ -298,4 +294,4 @@ async def calendar_set(request: Request, principal: Admin, svc: ServiceDep):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "请求体不是有效的 JSON") from None
     if not isinstance(days, list) or not all(isinstance(d, dict) for d in days) or len(days) > 400:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "请求体应为日期对象的列表（最多400条）")
-    return {"saved": await _call(svc.set_calendar_days, days, principal)}
+    return {"saved": await _call(store.holidays.set_days, days, principal)}

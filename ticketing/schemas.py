@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlmodel import SQLModel
 
+from hotline.bus import DomainEvent
 from ticketing.models import (
     LONG,
     MEDIUM,
@@ -395,13 +396,18 @@ class CallerFlags:
     last_seen: datetime | None
 
 
-@dataclass(frozen=True)
-class Reminder:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketReminder(DomainEvent):
+    """A ticket turned yellow (near its deadline) or red (overdue): its handler is to be told.
+    The deadline sweep finds them; the composition root publishes them on the bus."""
+
+    type: ClassVar[str] = "alert"
+    kind: str = "ticket_deadline"
     ticket_id: int
     number: str
-    state: str
-    due: datetime
-    department_id: int | None
+    state: str  # yellow | red
+    due: str  # ISO 8601
+    department_id: int | None = None
 
 
 # --- directory and knowledge base --------------------------------------------------------------

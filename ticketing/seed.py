@@ -1,9 +1,10 @@
 """Demo data for a realistic city (菏泽市, area code 0530), generated with a fixed random seed.
 
 ``seed_demo(engine)`` fills the department directory, about a hundred knowledge-base articles and
-a few hundred historical tickets over the last months, driven through the real workflow (so
-every ticket has its history, deadlines and supervision records). It is idempotent: departments
-and articles are matched by name/title, tickets are only generated once.
+a few hundred historical tickets over the last months, each with the answered call it came from,
+driven through the store's real workflow and call log (so every ticket has its history,
+deadlines and supervision records). It is idempotent: departments and articles are matched by
+name/title, tickets are only generated once.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.calls import FinishedCall
+from ticketing.context import StoreContext
 from ticketing.models import Article, Department, Status, Ticket, utcnow
 from ticketing.schemas import ActionParams, SystemActor
-from ticketing.service import TicketService
+from ticketing.store import Store
 from ticketing.workflow import TransitionError
 
 SEED = 12345
@@ -489,7 +492,7 @@ def seed_demo(
     rnd = random.Random(seed)
     now = now or utcnow()
     clock = [now]
-    svc = TicketService(engine, clock=lambda: clock[0])
+    svc = Store.on(StoreContext(engine, clock=lambda: clock[0]))
     admin = SystemActor("seed", "admin")
     added = {"departments": 0, "articles": 0, "tickets": 0}
 
@@ -499,7 +502,7 @@ def seed_demo(
         if name in existing:
             continue
         road = rnd.choice(ROADS)
-        d = svc.save_department(
+        d = svc.directory.save(
             {
                 "name": name,
                 "short_name": short,
@@ -522,7 +525,7 @@ def seed_demo(
             title = f"{topic}：{aspect}"
             if title in titles:
                 continue
-            svc.save_article(
+            svc.kb.save(
                 {
                     "title": title,
                     "topic": topic,
@@ -548,7 +551,7 @@ def _phone(rnd: random.Random) -> str:
 
 
 def _tickets(
-    svc: TicketService,
+    svc: Store,
     engine: sa.Engine,
     rnd: random.Random,
     clock: list[datetime],
@@ -580,7 +583,8 @@ def _tickets(
         number = rnd.choice(repeaters) if rnd.random() < 0.25 else _phone(rnd)
         confidential = sc.category == "投诉举报" and rnd.random() < 0.4
         clock[0] = start
-        t = svc.create(
+        op = rnd.choice(operators)
+        t = svc.tickets.create(
             {
                 "category": sc.category,
                 "subcategory": sc.subcategory,
@@ -597,21 +601,35 @@ def _tickets(
                 "matter_demand": sc.demand,
                 "contact": number,
             },
-            rnd.choice(operators),
+            op,
         )
         ids.append(t.id)
-        svc.log_call(f"demo-{i}", number, start, seat=f"80{rnd.randint(1, 8):02d}", ticket_id=t.id)
+        _call(svc, rnd, f"demo-{i}", number, start, op)
+        svc.calls.link_ticket(f"demo-{i}", t.id)
         _progress(svc, rnd, clock, now, t.id, sc, by_short[sc.dept], lead, rnd.choice(operators))
     with Session(engine) as s:
         s.execute(sa.update(Ticket).where(Ticket.id.in_(ids)).values(source="demo"))
         s.commit()
     clock[0] = now
-    svc.sweep()  # near-deadline and overdue supervision, as the scheduler would have done
+    svc.actions.sweep()  # near-deadline and overdue supervision, as the scheduler would have done
     return len(ids)
 
 
+def _call(svc: Store, rnd: random.Random, uid: str, number: str, answered: datetime, op: SystemActor) -> None:
+    """The answered call the ticket came from, into the call log as the bridge would have written it."""
+    wait = rnd.choice([3.0, 5.0, 6.0, 8.0, 9.0, 12.0, 14.0, 21.0])
+    talk = rnd.uniform(90, 420)
+    at = answered.timestamp()
+    seat = f"80{int(op.username[-2:]):02d}"
+    svc.calls.record(FinishedCall(
+        call_id=uid, caller_num=number, queue="hotline", seats_rung=(seat,), seat=seat, operator=op.username,
+        job_number=op.job_number, offered_at=at - wait, answered_at=at, ended_at=at + talk,
+        wait_ms=int(wait * 1000), within_rule=wait <= 15, talk_s=round(talk, 1),
+    ))
+
+
 def _progress(
-    svc: TicketService,
+    svc: Store,
     rnd: random.Random,
     clock: list[datetime],
     now: datetime,
@@ -629,7 +647,7 @@ def _progress(
         if clock[0] > now:
             return False
         try:
-            svc.act(tid, action, ActionParams(**params), actor)
+            svc.actions.act(tid, action, ActionParams(**params), actor)
         except TransitionError:
             return False
         return True

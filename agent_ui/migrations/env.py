@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import agent_ui.accounts
-import agent_ui.approvals  # noqa: F401  (registers the tables on the metadata)
+import agent_ui.approvals
+import agent_ui.lead.models  # noqa: F401  (both register their tables on the metadata)
 from agent_ui.db import VERSION_TABLE
 from hotline.db import run_package_env
 
-OURS = {"account", "seat_approval", "lead_alert_ack", "seat_spell", "roster", "shift_handover",
+OURS = {"seat_approval", "lead_alert_ack", "seat_spell", "roster", "shift_handover",
         "dept_assessment_entry"}
 
 run_package_env(OURS, VERSION_TABLE)

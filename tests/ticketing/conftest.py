@@ -14,7 +14,8 @@ from hotline.identity import Principal, Role
 from tests.support.postgres import postgres_server  # noqa: F401  (session fixture)
 from ticketing.calendar import TZ
 from ticketing.db import migrate
-from ticketing.service import TicketService
+from ticketing.context import StoreContext
+from ticketing.store import Store
 
 
 class Clock:
@@ -60,8 +61,8 @@ def engine(backend: str, tmp_path, request) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
-def svc(engine: sa.Engine, clock: Clock) -> TicketService:
-    return TicketService(engine, clock=clock)
+def svc(engine: sa.Engine, clock: Clock) -> Store:
+    return Store.on(StoreContext(engine, clock=clock))
 
 
 @dataclass
@@ -75,7 +76,7 @@ class People:
 
 
 @pytest.fixture
-def depts(svc: TicketService) -> dict[str, int]:
+def depts(svc: Store) -> dict[str, int]:
     admin = Principal("admin", Role.ADMIN)
     out = {}
     for name, duties in [
@@ -83,7 +84,7 @@ def depts(svc: TicketService) -> dict[str, int]:
         ("菏泽市城市管理局", "占道经营 油烟 夜间施工噪音 路灯"),
         ("菏泽市市场监督管理局", "食品安全 消费维权"),
     ]:
-        out[name[3:5]] = svc.save_department({"name": name, "duties": duties}, admin).id
+        out[name[3:5]] = svc.directory.save({"name": name, "duties": duties}, admin).id
     return out
 
 

@@ -7,19 +7,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.ticketing.conftest import intake
-from ticketing.calls import CallEntry, CallLog
+from hotline.calls import FinishedCall
+from ticketing.calls import CallLog
 from ticketing.models import TicketEvent
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def entry(uid: str, number: str = "13953012345", minutes: float = 0, **over) -> CallEntry:
+def entry(uid: str, number: str = "13953012345", minutes: float = 0, **over) -> FinishedCall:
     t = (NOW + timedelta(minutes=minutes)).timestamp()
-    fields = dict(uniqueid=uid, caller_number=number, offered_at=t, ended_at=t + 60, queue="hotline",
+    fields = dict(call_id=uid, caller_num=number, offered_at=t, ended_at=t + 60, queue="hotline",
                   seats_rung=("8001",), seat="8001", operator="op1024", answered_at=t + 4, wait_ms=4000,
                   within_rule=True, talk_s=55.0, recordings=("hotline-x.wav", "hotline-x-in.wav", "hotline-x-out.wav"))
     fields.update(over)
-    return CallEntry(**fields)
+    return FinishedCall(**fields)
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_a_finished_call_is_stored_with_its_figures_and_location(calls: CallLog)
 
 
 def test_survey_before_the_call_ends_is_kept_and_lands_on_the_ticket(calls: CallLog, svc, people) -> None:
-    ticket = svc.create(intake(caller_number="13953012345"), people.operator)
+    ticket = svc.tickets.create(intake(caller_number="13953012345"), people.operator)
     calls.link_ticket("2.1", ticket.id)
     calls.record_survey("2.1", 3, "13953012345")
     calls.record_survey("2.1", 7, "13953012345")  # a key that means nothing changes nothing
@@ -78,5 +79,5 @@ def test_recent_calls_rebuild_the_bridge_figures(calls: CallLog) -> None:
     calls.record(entry("4.1", minutes=0))
     calls.record(entry("4.2", minutes=30, abandoned=True, answered_at=None, within_rule=False))
     got = calls.recent(NOW)
-    assert [e.uniqueid for e in got] == ["4.1", "4.2"]
+    assert [e.call_id for e in got] == ["4.1", "4.2"]
     assert got[1].abandoned and got[0].answered_at == pytest.approx((NOW + timedelta(seconds=4)).timestamp())

@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from tests.ticketing.test_service import intake
 from ticketing.db import PreparedQuery
-from ticketing.service import _lookup_statement
+from ticketing.callers import _lookup_statement
 
 
 def test_the_prepared_lookup_matches_sqlalchemy_row_for_row(svc, people, engine, clock) -> None:
     for i in range(4):
-        svc.create(intake(title=f"第{i}次来电"), people.operator)
+        svc.tickets.create(intake(title=f"第{i}次来电"), people.operator)
         clock.advance(days=3)
-    svc.set_caller_flags("13853012345", people.lead, vip=True)
+    svc.callers.set_flags("13853012345", people.lead, vip=True)
     since = clock() - timedelta(days=5)
     for number, lim in (("13853012345", 5), ("13853012345", 2), ("13900000000", 5)):
         values = {"n": number, "since": since, "lim": lim}
@@ -26,8 +26,8 @@ def test_the_prepared_lookup_matches_sqlalchemy_row_for_row(svc, people, engine,
 
 
 def test_values_come_back_typed(svc, people, engine) -> None:
-    svc.create(intake(), people.operator)
-    svc.set_caller_flags("13853012345", people.lead, blacklisted=True)
+    svc.tickets.create(intake(), people.operator)
+    svc.callers.set_flags("13853012345", people.lead, blacklisted=True)
     [row] = PreparedQuery(engine, _lookup_statement()).all(n="13853012345", since=datetime(2020, 1, 1, tzinfo=UTC),
                                                             lim=5)
     assert row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)

@@ -91,7 +91,7 @@ def test_the_migrations_build_exactly_the_models(engine):
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    for module in ("agent_ui.accounts", "agent_ui.approvals", "recordings.models"):
+    for module in ("accounts.models", "agent_ui.approvals", "recordings.models"):
         importlib.import_module(module)  # their tables join the same metadata, as in a whole run
 
     def ours(obj, name, type_, _reflected, _compare_to) -> bool:

@@ -15,7 +15,7 @@ from ticketing import routes
 def client(svc, depts):
     app = FastAPI()
     app.include_router(routes.router)
-    app.dependency_overrides[routes.get_service] = lambda: svc
+    app.state.store = svc  # as the composition root serves it
     with TestClient(app) as c:
         yield c
 
@@ -75,7 +75,7 @@ def test_create_read_and_act_over_http(client, depts):
 def test_bad_bodies_get_422_in_chinese(client, svc, people, body, message):
     r = client.post("/api/tickets", json=intake(**body), headers=OP)
     assert r.status_code == 422 and message in r.json()["detail"]
-    assert svc.search({}, people.lead).total == 0
+    assert svc.tickets.search({}, people.lead).total == 0
 
 
 def test_malformed_requests(client):

@@ -22,7 +22,7 @@ MATTERS = [
 def tickets(svc, people):
     ids = {}
     for i, (title, course) in enumerate(MATTERS):
-        t = svc.create(
+        t = svc.tickets.create(
             intake(title=title, matter_course=course, caller_number=f"1385301{i:04d}", matter_place=f"地点{i}"),
             people.operator,
         )
@@ -31,7 +31,7 @@ def tickets(svc, people):
 
 
 def _found(svc, people, q):
-    page = svc.search({"q": q, "per_page": 50}, people.lead)
+    page = svc.tickets.search({"q": q, "per_page": 50}, people.lead)
     return {t.title for t in page.items}, page.total
 
 
@@ -69,9 +69,9 @@ def test_literal_wildcards_match_literally(svc, people, tickets):
 
 
 def test_search_with_filters_and_paging(svc, people, tickets):
-    page = svc.search({"q": "噪音", "per_page": 2, "page": 1, "sort": "created_at"}, people.lead)
+    page = svc.tickets.search({"q": "噪音", "per_page": 2, "page": 1, "sort": "created_at"}, people.lead)
     assert page.total == 3 and len(page.items) == 2
-    page2 = svc.search({"q": "噪音", "per_page": 2, "page": 2, "sort": "created_at"}, people.lead)
+    page2 = svc.tickets.search({"q": "噪音", "per_page": 2, "page": 2, "sort": "created_at"}, people.lead)
     assert len(page2.items) == 1
     assert {t.id for t in page.items} | {page2.items[0].id} == {
         tickets["中华路工地噪音扰民"],
@@ -81,22 +81,22 @@ def test_search_with_filters_and_paging(svc, people, tickets):
 
 
 def test_the_count_is_capped_for_speed(svc, people, tickets):
-    page = svc.search({"q": "噪音"}, people.lead, count_cap=2)
+    page = svc.tickets.search({"q": "噪音"}, people.lead, count_cap=2)
     assert page.total == 2 and page.total_capped
 
 
 def test_knowledge_base_and_directory_search_the_same_way(svc, people, depts):
-    svc.save_article(
+    svc.kb.save(
         {"title": "住房公积金提取：所需材料", "body": "身份证、银行卡、租房合同", "topic": "公积金"},
         people.admin,
     )
-    svc.save_article({"title": "医保异地就医备案", "body": "国家医保服务平台APP办理", "topic": "医保"}, people.admin)
-    assert [a.title for a in svc.kb_search("医保")] == ["医保异地就医备案"]  # 2 characters
-    assert [a.title for a in svc.kb_search("公积金")] == ["住房公积金提取：所需材料"]  # 3 characters
-    assert [a.title for a in svc.kb_search("租房合同")] == ["住房公积金提取：所需材料"]
-    assert svc.kb_search("火星移民") == []
-    assert [d.name for d in svc.departments("停水")] == ["菏泽市水务集团有限公司"]
-    assert [d.name for d in svc.departments("夜间施工噪音")] == ["菏泽市城市管理局"]
+    svc.kb.save({"title": "医保异地就医备案", "body": "国家医保服务平台APP办理", "topic": "医保"}, people.admin)
+    assert [a.title for a in svc.kb.search("医保")] == ["医保异地就医备案"]  # 2 characters
+    assert [a.title for a in svc.kb.search("公积金")] == ["住房公积金提取：所需材料"]  # 3 characters
+    assert [a.title for a in svc.kb.search("租房合同")] == ["住房公积金提取：所需材料"]
+    assert svc.kb.search("火星移民") == []
+    assert [d.name for d in svc.directory.list("停水")] == ["菏泽市水务集团有限公司"]
+    assert [d.name for d in svc.directory.list("夜间施工噪音")] == ["菏泽市城市管理局"]
 
 
 def test_helpers():
@@ -107,17 +107,17 @@ def test_helpers():
 
 def test_newest_first_on_every_text_path_and_with_filters(svc, people, tickets, depts, clock):
     clock.advance(hours=1)
-    late = svc.create(intake(title="又一起噪音扰民", matter_course="夜里噪音扰民，还停水了"), people.operator)
-    svc.transfer(late.id, depts["城市"], "请处理", people.operator)
+    late = svc.tickets.create(intake(title="又一起噪音扰民", matter_course="夜里噪音扰民，还停水了"), people.operator)
+    svc.actions.transfer(late.id, depts["城市"], "请处理", people.operator)
     for q in ("噪音扰民", "停水", "噪音 扰民 停水"):
-        items = svc.search({"q": q}, people.lead).items
+        items = svc.tickets.search({"q": q}, people.lead).items
         assert items[0].id == late.id, q
         assert [t.created_at for t in items] == sorted((t.created_at for t in items), reverse=True)
-    filtered = svc.search({"q": "噪音扰民", "status": ["transferred"]}, people.lead)
+    filtered = svc.tickets.search({"q": "噪音扰民", "status": ["transferred"]}, people.lead)
     assert [t.id for t in filtered.items] == [late.id] and filtered.total == 1
-    scoped = svc.search({"q": "噪音扰民"}, people.city)
+    scoped = svc.tickets.search({"q": "噪音扰民"}, people.city)
     assert [t.id for t in scoped.items] == [late.id]
-    by_due = svc.search({"q": "噪音扰民", "sort": "-current_due"}, people.lead)
+    by_due = svc.tickets.search({"q": "噪音扰民", "sort": "-current_due"}, people.lead)
     assert by_due.total == 3
 
 

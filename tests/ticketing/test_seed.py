@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from ticketing.calendar import TZ
 from ticketing.models import Article, Department, Ticket, TicketEvent
 from ticketing.seed import demo_status, seed_demo
-from ticketing.service import TicketService
+from ticketing.context import StoreContext
+from ticketing.store import Store
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=TZ)
 
@@ -70,9 +71,9 @@ def test_seed_is_deterministic(engine, tmp_path):
 
 def test_seeded_data_is_searchable(engine):
     seed_demo(engine, tickets=80, now=NOW)
-    svc = TicketService(engine, clock=lambda: NOW)
+    svc = Store.on(StoreContext(engine, clock=lambda: NOW))
     from ticketing.schemas import SystemActor
 
-    page = svc.search({"q": "噪音扰民"}, SystemActor("lead", "lead"))
+    page = svc.tickets.search({"q": "噪音扰民"}, SystemActor("lead", "lead"))
     assert page.total > 0 and all("噪音扰民" in t.title + t.matter_course for t in page.items)
-    assert svc.kb_search("公积金")
+    assert svc.kb.search("公积金")

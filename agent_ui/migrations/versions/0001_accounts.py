@@ -1,11 +1,9 @@
-"""accounts
+"""accounts (the account table now belongs to accounts/, whose acc0001 creates it or adopts the one
+this revision made in databases that ran it before; kept so their history stays valid)
 
 Revision ID: ui0001
 Revises:
 """
-
-import sqlalchemy as sa
-from alembic import op
 
 revision = "ui0001"
 down_revision = None
@@ -14,20 +12,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "account",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("username", sa.String(64), nullable=False, unique=True),
-        sa.Column("display_name", sa.String(64), nullable=False),
-        sa.Column("role", sa.String(16), nullable=False),
-        sa.Column("job_number", sa.String(16), nullable=False, server_default=""),
-        sa.Column("department_id", sa.Integer, nullable=True),
-        sa.Column("centre", sa.String(32), nullable=False, server_default=""),
-        sa.Column("password_hash", sa.String(255), nullable=False),
-        sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    pass
 
 
 def downgrade() -> None:
-    op.drop_table("account")
+    pass

@@ -1,0 +1,84 @@
+"""Accounts: sign-in, the demo accounts, who someone is; the table's own migrations."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from accounts import db
+from accounts.store import DEMO_ACCOUNTS, Accounts
+from hotline.db import make_engine
+from hotline.identity import Role
+
+
+@pytest.fixture
+def engine(tmp_path) -> sa.Engine:
+    eng = make_engine(f"sqlite:///{tmp_path / 'accounts.db'}")
+    db.migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def test_sign_in_with_the_right_password_only_and_never_for_a_disabled_account(engine) -> None:
+    accounts = Accounts(engine)
+    accounts.upsert("op2001", "secret-2001", "operator", "孙丽", job_number="2001", centre="菏泽中心")
+    who = accounts.authenticate("op2001", "secret-2001")
+    assert who is not None and who.role is Role.OPERATOR and who.job_number == "2001" and who.centre == "菏泽中心"
+    assert accounts.authenticate("op2001", "wrong") is None
+    assert accounts.authenticate("nobody", "secret-2001") is None
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE account SET active = false WHERE username = 'op2001'"))
+    assert accounts.authenticate("op2001", "secret-2001") is None
+    with pytest.raises(ValueError):
+        accounts.upsert("x", "y", "superuser")
+
+
+def test_demo_accounts_are_made_once_and_sign_in_with_the_readme_passwords(engine) -> None:
+    accounts = Accounts(engine)
+    assert accounts.ensure_demo() == len(DEMO_ACCOUNTS)
+    assert accounts.ensure_demo() == 0
+    for spec in DEMO_ACCOUNTS:
+        who = accounts.authenticate(str(spec["username"]), str(spec["password"]))
+        assert who is not None and who.role == spec["role"]
+
+
+def test_who_someone_is_by_job_number(engine) -> None:
+    accounts = Accounts(engine)
+    accounts.upsert("op2001", "pw", "operator", job_number="2001", centre="菏泽中心")
+    accounts.upsert("lead", "pw", "lead")
+    assert accounts.centre_of_job_number("2001") == "菏泽中心"
+    assert accounts.centre_of_job_number("9999") == "" and accounts.centre_of_job_number("") == ""
+    assert accounts.usernames_by_job_number() == {"2001": "op2001"}
+    assert accounts.get("lead").role == "lead" and accounts.get("nobody") is None
+
+
+def test_a_database_whose_account_table_came_from_the_web_apps_old_migration_is_adopted(tmp_path) -> None:
+    # before accounts/ had its own history, agent_ui's ui0001 made the table: it is taken as it is
+    eng = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with eng.begin() as c:
+        c.execute(sa.text("CREATE TABLE account (id INTEGER PRIMARY KEY, username VARCHAR(64) NOT NULL UNIQUE, "
+                          "display_name VARCHAR(64) NOT NULL, role VARCHAR(16) NOT NULL, job_number VARCHAR(16) "
+                          "NOT NULL DEFAULT '', department_id INTEGER, centre VARCHAR(32) NOT NULL DEFAULT '', "
+                          "password_hash VARCHAR(255) NOT NULL, active BOOLEAN NOT NULL DEFAULT 1, "
+                          "created_at DATETIME NOT NULL)"))
+        c.execute(sa.text("INSERT INTO account (username, display_name, role, password_hash, created_at) "
+                          "VALUES ('kept', 'kept', 'qa', 'x', '2026-01-01')"))
+    db.migrate(eng)
+    with eng.connect() as c:
+        assert c.execute(sa.text("SELECT username FROM account")).scalars().all() == ["kept"]
+        assert c.execute(sa.text(f"SELECT version_num FROM {db.VERSION_TABLE}")).scalar() == "acc0001"
+
+
+def test_the_migrations_build_exactly_the_model(engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import accounts.models  # noqa: F401
+
+    def ours(obj, name, type_, _reflected, _compare_to) -> bool:
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+        return table is None or table in db.TABLES
+
+    with engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c, opts={"include_object": ours}), SQLModel.metadata) == []
