@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cti.domain import DomainEvent, HandoverMeasured
+from cti.resync import SeatToRestore
 from cti.rules import Decision, Handover, HandoverTracker, Shift, check_seat_action
-from cti.state import WRAPUP_REASON, CtiState, SeatToRestore
+from cti.seats import WRAPUP_REASON
+from cti.state import CtiState
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +152,9 @@ class CtiActions:
 
     # ------------------------------------------------------------------ seats
 
-    async def sign_in(self, seat: str, *, queue: str | None = None, operator: str = "", penalty: int = 0):
+    async def sign_in(
+        self, seat: str, *, queue: str | None = None, operator: str = "", job_number: str = "", penalty: int = 0
+    ):
         iface = self._iface(seat)
         reply = await self._send(
             {
@@ -163,7 +167,7 @@ class CtiActions:
             }
         )
         if operator:
-            self.state.set_operator(seat, operator)
+            self.state.set_operator(seat, operator, job_number)
         q = queue or self.queue
         await self._settle(seat, lambda s: q in s.queues)
         handover = self.handovers.signed_in(seat, self.clock())

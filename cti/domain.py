@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from hotline.bus import DomainEvent
+from hotline.calls import FinishedCall
 
 
 class CallState(enum.StrEnum):
@@ -60,6 +61,7 @@ class SeatRinging(DomainEvent):
     caller_name: str
     waited_ms: int
     variables: dict[str, str] = field(default_factory=dict)
+    operator: str = ""  # who sits at the ringing seat: the websocket routes the pop to them without asking
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,39 +145,12 @@ class CallHeld(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CallRecord:
-    """One finished call, as the call log keeps it (DESIGN.md §3 ``/api/calls``)."""
-
-    call_id: str
-    caller_num: str
-    caller_name: str
-    queue: str
-    seats_rung: tuple[str, ...]
-    seat: str  # who answered ("" if nobody)
-    offered_at: float
-    answered_at: float | None
-    ended_at: float
-    wait_ms: int | None  # join → answer, or join → abandon
-    within_rule: bool
-    talk_s: float  # answered → the seat hung up, time on hold included
-    abandoned: bool
-    transferred_to: str = ""
-    conference: str = ""
-    recordings: tuple[str, ...] = ()
-    survey: str = ""  # the survey digit: 1 满意, 2 基本满意, 3 不满意
-    callback_requested: bool = False
-    variables: dict[str, str] = field(default_factory=dict)
-    lost: bool = False  # dropped at resync: Asterisk no longer knew the call
-    hold_s: float = 0.0  # 保持: time the citizen spent on hold
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class CallCompleted(DomainEvent):
-    """The citizen's channel is gone; ``record`` is what the call log stores."""
+    """The citizen's channel is gone; ``call`` is the finished call, as the call log keeps it."""
 
     type: ClassVar[str] = "call_update"
     call_id: str
-    record: CallRecord
+    call: FinishedCall
     state: str = CallState.COMPLETED
 
 
@@ -218,16 +193,3 @@ class LinkStatus(DomainEvent):
     type: ClassVar[str] = "link_status"
     up: bool
     detail: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TicketReminder(DomainEvent):
-    """A ticket turned yellow (near its deadline) or red (overdue): the handler is to be told."""
-
-    type: ClassVar[str] = "alert"
-    kind: str = "ticket_deadline"
-    ticket_id: int
-    number: str
-    state: str  # yellow | red
-    due: str  # ISO 8601
-    department_id: int | None = None

@@ -18,6 +18,8 @@
 * Reconnect with exponential back-off; after every (re)login the ``on_login`` hook runs (the
   service resynchronises from ``QueueStatus`` / ``CoreShowChannels`` there). A failed hook
   drops the connection and retries: a link must not stay up on a state it could not reconcile.
+* The link pumps: each event frame is decoded (:mod:`cti.protocol`), given to ``handle`` (the
+  state machines) and what that returns goes to ``publish`` (the bus), with nobody in between.
 """
 
 from __future__ import annotations
@@ -26,15 +28,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
-from cti.events import AmiEvent, EventFactory
-from cti.protocol import Frame, FrameParser
+from cti.events import AmiEvent
+from cti.protocol import EventFactory, Frame, FrameParser
+from hotline.bus import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,8 @@ class AmiLink:
         username: str,
         secret: str,
         *,
-        on_event: Callable[[AmiEvent], None],
+        handle: Callable[[AmiEvent], Iterable[DomainEvent]],
+        publish: Callable[[DomainEvent], object],
         on_login: Callable[[], Awaitable[None]] | None = None,
         on_status: Callable[[bool, str], None] | None = None,
         ping_interval: float = 3.0,
@@ -115,7 +119,8 @@ class AmiLink:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.host, self.port, self.username, self.secret = host, port, username, secret
-        self.on_event = on_event
+        self.handle = handle
+        self.publish = publish
         self.on_login = on_login
         self.on_status = on_status
         self.ping_interval = ping_interval
@@ -243,8 +248,8 @@ class AmiLink:
             return
         if "Event" not in h:
             return  # a response to an action we gave up on
-        ev = self.factory.build(frame, self.clock())
-        self.on_event(ev)
+        for out in self.handle(self.factory.build(frame, self.clock())):  # the state's verdict, to the bus
+            self.publish(out)
         if h.get("Event") == "FullyBooted" and self._booted is not None:
             self._booted.set()
         elif h.get("Event") == "Shutdown":

@@ -1,4 +1,4 @@
-"""AMI wire protocol: bytes in, frames out. No I/O.
+"""The AMI protocol core: bytes in, frames, typed events out. No I/O.
 
 AMI is a stream of frames, each a block of ``Key: Value\\r\\n`` lines closed by an empty line,
 preceded once by a greeting line (``Asterisk Call Manager/<version>\\r\\n``).
@@ -22,12 +22,24 @@ loses the cut character).
 ('张三', ['A=1', 'B=2'])
 >>> p.feed(b"no colon here\\r\\n\\r\\n"), p.malformed
 ([], 1)
+
+Each event frame then becomes one typed event (:mod:`cti.events`), once, at the edge; events the
+system does not need become :class:`~cti.events.UnknownEvent` (counted, never a crash):
+
+>>> e = from_frame(parse_frame("Event: AgentRingNoAnswer\\r\\nTimestamp: 1795344900.250000\\r\\n"
+...                            "Queue: hotline\\r\\nMemberName: 8001\\r\\nRingTime: 15000"), received=0.0)
+>>> type(e).__name__, e.ts, e.member_name, e.ring_time_ms
+('AgentRingNoAnswer', 1795344900.25, '8001', 15000)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+from cti import events as ev
 
 log = logging.getLogger(__name__)
 
@@ -196,3 +208,247 @@ class FrameParser:
             return None
         self.frames += 1
         return frame
+
+
+# ---------------------------------------------------------------- frames → typed events
+# One plain lambda per event name over the header dict: this is the ingest hot path, every frame of
+# a busy AMI stream goes through it (bench/ami_ingest.py measures it against panoramisk's bare parse).
+
+
+def _s(v: Value | None) -> str:
+    if v is None:
+        return ""
+    return v if isinstance(v, str) else v[-1]
+
+
+def _i(v: Value | None) -> int:
+    try:
+        return int(_s(v) or 0)
+    except ValueError:
+        return 0
+
+
+def _f(v: Value | None) -> float:
+    try:
+        return float(_s(v) or 0)
+    except ValueError:
+        return 0.0
+
+
+def _b(v: Value | None) -> bool:
+    return _s(v).lower() in ("1", "yes", "true")
+
+
+def chanvars(v: Value | None) -> dict[str, str]:
+    """``ChanVariable`` header(s) → dict.
+
+    >>> chanvars(["A=1", "B=x=y", "C="])
+    {'A': '1', 'B': 'x=y', 'C': ''}
+    """
+    if not v:
+        return {}
+    out: dict[str, str] = {}
+    for item in [v] if isinstance(v, str) else v:
+        k, _, val = item.partition("=")
+        out[k] = val
+    return out
+
+
+def _chan(h: dict[str, Value], ts: float) -> dict:
+    g = h.get
+    return {
+        "ts": ts,
+        "channel": _s(g("Channel")),
+        "uniqueid": _s(g("Uniqueid")),
+        "linkedid": _s(g("Linkedid")),
+        "caller_num": _s(g("CallerIDNum")),
+        "caller_name": _s(g("CallerIDName")),
+        "context": _s(g("Context")),
+        "exten": _s(g("Exten")),
+        "chanvars": chanvars(g("ChanVariable")),
+    }
+
+
+def _agent(h: dict[str, Value], ts: float) -> dict:
+    d = _chan(h, ts)
+    g = h.get
+    d.update(
+        queue=_s(g("Queue")),
+        interface=_s(g("Interface")),
+        member_name=_s(g("MemberName")),
+        dest_channel=_s(g("DestChannel")),
+        dest_uniqueid=_s(g("DestUniqueid")),
+        dest_chanvars=chanvars(g("DestChanVariable")),
+    )
+    return d
+
+
+def _member(h: dict[str, Value], ts: float) -> dict:
+    g = h.get
+    return {
+        "ts": ts,
+        "queue": _s(g("Queue")),
+        "member_name": _s(g("MemberName")),
+        "interface": _s(g("Interface")),
+        "state_interface": _s(g("StateInterface")),
+        "membership": _s(g("Membership")),
+        "paused": _b(g("Paused")),
+        "paused_reason": _s(g("PausedReason")),
+        "status": _i(g("Status")),
+        "in_call": _b(g("InCall")),
+        "calls_taken": _i(g("CallsTaken")),
+        "login_time": _i(g("LoginTime")),
+    }
+
+
+def _bridge(h: dict[str, Value], ts: float) -> dict:
+    d = _chan(h, ts)
+    g = h.get
+    d.update(bridge_uniqueid=_s(g("BridgeUniqueid")), bridge_type=_s(g("BridgeType")),
+             bridge_technology=_s(g("BridgeTechnology")), bridge_num_channels=_i(g("BridgeNumChannels")))
+    return d
+
+
+def _conf(h: dict[str, Value], ts: float) -> dict:
+    d = _chan(h, ts)
+    g = h.get
+    d.update(conference=_s(g("Conference")), bridge_uniqueid=_s(g("BridgeUniqueid")), marked=_b(g("Marked")),
+             admin=_b(g("Admin")))
+    return d
+
+
+Builder = Callable[[dict[str, Value], float], ev.AmiEvent]
+
+
+def _complete(name: str) -> Builder:
+    """``QueueStatusComplete`` / ``CoreShowChannelsComplete``: the end of a resync list."""
+    return lambda h, ts: ev.ListComplete(ts=ts, name=name, action_id=_s(h.get("ActionID")),
+                                         items=_i(h.get("ListItems")))
+
+
+# headers that belong to the channel snapshot, not to a UserEvent's own payload
+_SNAPSHOT = frozenset(
+    ["Event", "Privilege", "Timestamp", "Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName",
+     "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority", "Uniqueid",
+     "Linkedid", "ChanVariable", "UserEvent"]
+)
+
+BUILDERS: dict[str, Builder] = {
+    "QueueCallerJoin": lambda h, ts: ev.QueueCallerJoin(
+        **_chan(h, ts), queue=_s(h.get("Queue")), position=_i(h.get("Position")), count=_i(h.get("Count"))
+    ),
+    "QueueCallerLeave": lambda h, ts: ev.QueueCallerLeave(
+        **_chan(h, ts), queue=_s(h.get("Queue")), position=_i(h.get("Position")), count=_i(h.get("Count"))
+    ),
+    "QueueCallerAbandon": lambda h, ts: ev.QueueCallerAbandon(
+        **_chan(h, ts), queue=_s(h.get("Queue")), position=_i(h.get("Position")),
+        original_position=_i(h.get("OriginalPosition")), hold_time_s=_i(h.get("HoldTime")),
+    ),
+    "AgentCalled": lambda h, ts: ev.AgentCalled(**_agent(h, ts)),
+    "AgentRingNoAnswer": lambda h, ts: ev.AgentRingNoAnswer(**_agent(h, ts), ring_time_ms=_i(h.get("RingTime"))),
+    "AgentConnect": lambda h, ts: ev.AgentConnect(
+        **_agent(h, ts), hold_time_s=_i(h.get("HoldTime")), ring_time_s=_i(h.get("RingTime"))
+    ),
+    "AgentComplete": lambda h, ts: ev.AgentComplete(
+        **_agent(h, ts), hold_time_s=_i(h.get("HoldTime")), talk_time_s=_i(h.get("TalkTime")),
+        reason=_s(h.get("Reason")),
+    ),
+    "AgentDump": lambda h, ts: ev.AgentDump(**_agent(h, ts)),
+    "DialEnd": lambda h, ts: ev.DialEnd(
+        **_chan(h, ts), dest_channel=_s(h.get("DestChannel")), dest_uniqueid=_s(h.get("DestUniqueid")),
+        dial_status=_s(h.get("DialStatus")),
+    ),
+    "QueueMemberAdded": lambda h, ts: ev.QueueMemberAdded(**_member(h, ts)),
+    "QueueMemberRemoved": lambda h, ts: ev.QueueMemberRemoved(**_member(h, ts)),
+    "QueueMemberPause": lambda h, ts: ev.QueueMemberPause(**_member(h, ts)),
+    "QueueMemberPaused": lambda h, ts: ev.QueueMemberPause(**_member(h, ts)),  # pre-13 name
+    "QueueMemberStatus": lambda h, ts: ev.QueueMemberStatus(**_member(h, ts)),
+    "Newchannel": lambda h, ts: ev.Newchannel(**_chan(h, ts)),
+    "Hangup": lambda h, ts: ev.Hangup(**_chan(h, ts), cause=_i(h.get("Cause")), cause_txt=_s(h.get("Cause-txt"))),
+    "Hold": lambda h, ts: ev.Hold(**_chan(h, ts), music_class=_s(h.get("MusicClass"))),
+    "Unhold": lambda h, ts: ev.Unhold(**_chan(h, ts)),
+    "SoftHangupRequest": lambda h, ts: ev.SoftHangupRequest(**_chan(h, ts), cause=_i(h.get("Cause"))),
+    "BridgeEnter": lambda h, ts: ev.BridgeEnter(**_bridge(h, ts), swap_uniqueid=_s(h.get("SwapUniqueid"))),
+    "BridgeLeave": lambda h, ts: ev.BridgeLeave(**_bridge(h, ts)),
+    "ConfbridgeJoin": lambda h, ts: ev.ConfbridgeJoin(**_conf(h, ts)),
+    "ConfbridgeLeave": lambda h, ts: ev.ConfbridgeLeave(**_conf(h, ts)),
+    "BlindTransfer": lambda h, ts: ev.BlindTransfer(
+        ts=ts, result=_s(h.get("Result")), transferer_channel=_s(h.get("TransfererChannel")),
+        transferer_uniqueid=_s(h.get("TransfererUniqueid")), transferee_channel=_s(h.get("TransfereeChannel")),
+        transferee_uniqueid=_s(h.get("TransfereeUniqueid")), context=_s(h.get("Context")),
+        extension=_s(h.get("Extension")), is_external=_b(h.get("IsExternal")),
+    ),
+    "AttendedTransfer": lambda h, ts: ev.AttendedTransfer(
+        ts=ts, result=_s(h.get("Result")), transferer_uniqueid=_s(h.get("OrigTransfererUniqueid")),
+        transferee_channel=_s(h.get("TransfereeChannel")), transferee_uniqueid=_s(h.get("TransfereeUniqueid")),
+        target_channel=_s(h.get("TransferTargetChannel")), target_uniqueid=_s(h.get("TransferTargetUniqueid")),
+        dest_type=_s(h.get("DestType")), dest_bridge_uniqueid=_s(h.get("DestBridgeUniqueid")),
+    ),
+    "VarSet": lambda h, ts: ev.VarSet(
+        ts=ts, channel=_s(h.get("Channel")), uniqueid=_s(h.get("Uniqueid")), linkedid=_s(h.get("Linkedid")),
+        variable=_s(h.get("Variable")), value=_s(h.get("Value")),
+    ),
+    "UserEvent": lambda h, ts: ev.UserEvent(
+        **_chan(h, ts), user_event=_s(h.get("UserEvent")),
+        fields={k: _s(v) for k, v in h.items() if k not in _SNAPSHOT},
+    ),
+    "FullyBooted": lambda h, ts: ev.FullyBooted(ts=ts, status=_s(h.get("Status")), uptime_s=_i(h.get("Uptime"))),
+    "Shutdown": lambda h, ts: ev.Shutdown(ts=ts, restart=_b(h.get("Restart"))),
+    "QueueParams": lambda h, ts: ev.QueueParams(
+        ts=ts, queue=_s(h.get("Queue")), calls=_i(h.get("Calls")), hold_time_s=_i(h.get("Holdtime")),
+        completed=_i(h.get("Completed")), abandoned=_i(h.get("Abandoned")),
+        service_level_s=_i(h.get("ServiceLevel")), service_level_perf=_f(h.get("ServicelevelPerf")),
+    ),
+    "QueueMember": lambda h, ts: ev.QueueMember(
+        ts=ts, queue=_s(h.get("Queue")), member_name=_s(h.get("Name")) or _s(h.get("MemberName")),
+        interface=_s(h.get("Location")) or _s(h.get("Interface")), state_interface=_s(h.get("StateInterface")),
+        membership=_s(h.get("Membership")), paused=_b(h.get("Paused")), paused_reason=_s(h.get("PausedReason")),
+        status=_i(h.get("Status")), in_call=_b(h.get("InCall")),
+    ),
+    "QueueEntry": lambda h, ts: ev.QueueEntry(
+        **_chan(h, ts), queue=_s(h.get("Queue")), position=_i(h.get("Position")), wait_s=_i(h.get("Wait"))
+    ),
+    "CoreShowChannel": lambda h, ts: ev.CoreShowChannel(
+        **_chan(h, ts), application=_s(h.get("Application")), application_data=_s(h.get("ApplicationData")),
+        duration=_s(h.get("Duration")), bridge_id=_s(h.get("BridgeId")),
+    ),
+    "QueueStatusComplete": _complete("QueueStatusComplete"),
+    "CoreShowChannelsComplete": _complete("CoreShowChannelsComplete"),
+}
+
+
+class EventFactory:
+    """Frames → typed events, counting what it saw (per name) and what it did not know."""
+
+    def __init__(self) -> None:
+        self.unknown: Counter[str] = Counter()
+        self.errors = 0
+
+    def build(self, frame: Frame, received: float) -> ev.AmiEvent:
+        h = frame.headers
+        name = h.get("Event")
+        if not isinstance(name, str):
+            self.errors += 1
+            return ev.UnknownEvent(ts=received, name="", frame=frame)
+        builder = BUILDERS.get(name)
+        ts_raw = h.get("Timestamp")
+        ts = received
+        if ts_raw is not None and isinstance(ts_raw, str):
+            with contextlib.suppress(ValueError):
+                ts = float(ts_raw)
+        if builder is None:
+            self.unknown[name] += 1
+            return ev.UnknownEvent(ts=ts, name=name, frame=frame)
+        try:
+            return builder(h, ts)
+        except Exception:  # a builder bug must not take the bridge down
+            self.errors += 1
+            return ev.UnknownEvent(ts=ts, name=name, frame=frame)
+
+
+_default = EventFactory()
+
+
+def from_frame(frame: Frame, received: float) -> ev.AmiEvent:
+    """Build one typed event (module-level factory; use :class:`EventFactory` for counts)."""
+    return _default.build(frame, received)

@@ -1,23 +1,25 @@
 """The CTI bridge's public surface: what other packages import from cti/.
 
-:class:`CtiService` wires the AMI link, the state machines, the bus, the call-log hook and the
-actions. ``run(settings)`` is what ``hotline cti`` (and ``hotline up``) call.
+:class:`CtiService` wires the AMI link, the state machines, the bus and the actions. The link
+pumps: AMI bytes → typed event (:mod:`cti.protocol`) → :meth:`CtiState.handle
+<cti.state.CtiState.handle>` → ``bus.publish_nowait``; the service itself is on no event's path.
+The composition root (``hotline.compose``) builds it with :meth:`CtiService.from_settings` for
+every process that runs the ``cti`` role.
 
 Other packages use:
 
-* ``service.bus`` — subscribe / replay domain events (websockets, the call-log writer);
+* ``service.bus`` — subscribe / replay domain events, or listen to them (websockets, the call-log
+  writer: each :class:`~cti.domain.CallCompleted` carries a :class:`hotline.calls.FinishedCall`);
 * ``service.queues()``, ``service.seats()``, ``service.calls()`` — the live views behind
   ``GET /api/queues`` and ``GET /api/seats`` (authentication is the caller's: agent_ui/);
-* ``service.actions`` — call control (sign in/out, busy/ready, transfer, conference…);
-* ``call_log=`` — a callable receiving each finished :class:`~cti.domain.CallRecord`
-  (ticketing/ persists it; abandoned ones feed the callback list).
+* ``service.job_number_at(seat)`` — the 工号 the AGI announces (首问负责制);
+* ``service.actions`` — call control (sign in/out, busy/ready, transfer, conference…).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -25,18 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 from cti import events as ev
 from cti.actions import CtiActions, Dialplan
-from cti.domain import CallCompleted, CallRecord, DomainEvent, LinkStatus, SeatState, SeatStateChanged
+from cti.domain import DomainEvent, LinkStatus, SeatState, SeatStateChanged
 from cti.link import AmiLink
 from cti.rules import parse_shifts
-from cti.state import WRAPUP_REASON, CtiState
-from hotline.bus import Bus, InProcessBus
+from cti.seats import WRAPUP_REASON
+from cti.state import CtiState
+from hotline.bus import Envelope, InProcessBus
 
 if TYPE_CHECKING:
     from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
-
-CallLogHook = Callable[[CallRecord], Any]
 
 
 class CtiService:
@@ -49,8 +50,7 @@ class CtiService:
         secret: str,
         queues: tuple[str, ...] = ("hotline", "hotline_expert"),
         state: CtiState | None = None,
-        bus: Bus | None = None,
-        call_log: CallLogHook | None = None,
+        bus: InProcessBus | None = None,
         shifts: list[str] | None = None,
         tz: str = "Asia/Shanghai",
         dialplan: Dialplan | None = None,
@@ -61,15 +61,16 @@ class CtiService:
         self.clock = clock
         self.queue_names = queues
         self.state = state or CtiState(clock=clock, tz=tz)
-        self.bus: Bus = bus or InProcessBus()
-        self.call_log = call_log
+        # in-process: the link publishes synchronously on the AMI read path, and listeners follow
+        self.bus = bus or InProcessBus()
         self.tick_s = tick_s
         self.link = AmiLink(
             host,
             port,
             username,
             secret,
-            on_event=self.on_ami_event,
+            handle=self.state.handle,
+            publish=self.bus.publish_nowait,
             on_login=self.resync,
             on_status=self._on_status,
             clock=clock,
@@ -86,6 +87,7 @@ class CtiService:
             publish=self.publish,
         )
         self._ticker: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
 
@@ -113,6 +115,8 @@ class CtiService:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, wait: float | None = 10.0) -> None:
+        # listening before the link is up: the first resync's seat changes count too
+        self._unlisten = self.bus.add_listener(self._wrapup_hold)
         await self.link.start(wait=wait)
         self._ticker = asyncio.create_task(self._tick_loop(), name="cti-tick")
 
@@ -122,6 +126,9 @@ class CtiService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self.link.close()
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         for t in list(self._pending):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(t, 2)
@@ -141,22 +148,17 @@ class CtiService:
     def health(self) -> dict[str, Any]:
         return {**self.link.stats(), "resyncs": self.resyncs, "bus_seq": self.bus.last_seq}
 
+    def job_number_at(self, seat: str) -> str:
+        """The 工号 of whoever is signed in at ``seat`` ("" if nobody): the AGI announces it (首问负责制)."""
+        s = self.state.seats.get(seat)
+        return s.job_number if s is not None and s.signed_in else ""
+
     # ------------------------------------------------------------------ wiring
 
     def publish(self, events: list[DomainEvent]) -> None:
-        bus = self.bus
+        """What the ticks, the resync, the link status and the actions produce, onto the bus."""
         for e in events:
-            if isinstance(bus, InProcessBus):
-                bus.publish_nowait(e)
-            else:
-                self._spawn(bus.publish(e))
-            if isinstance(e, CallCompleted) and self.call_log is not None:
-                self._write_call_log(e.record)
-            elif isinstance(e, SeatStateChanged):
-                self._wrapup_hold(e)
-
-    def on_ami_event(self, e: ev.AmiEvent) -> None:
-        self.publish(self.state.handle(e))
+            self.bus.publish_nowait(e)
 
     async def resync(self) -> None:
         """After every (re)login: reconcile the state with what Asterisk says now."""
@@ -186,8 +188,11 @@ class CtiService:
         if res.seats_to_restore:
             await self.actions.restore(res.seats_to_restore)
 
-    def _wrapup_hold(self, e: SeatStateChanged) -> None:
+    def _wrapup_hold(self, env: Envelope) -> None:
         """话后处理 is ours (queues.conf wrapuptime = 0): pause the seat in Asterisk meanwhile."""
+        e = env.event
+        if not isinstance(e, SeatStateChanged):
+            return
         seat = self.state.seats.get(e.seat)
         if seat is None or not self.link.logged_in:
             return
@@ -198,14 +203,6 @@ class CtiService:
 
     def _on_status(self, up: bool, detail: str) -> None:
         self.publish([LinkStatus(at=self.clock(), up=up, detail=detail)])
-
-    def _write_call_log(self, record: CallRecord) -> None:
-        try:
-            result = self.call_log(record)  # type: ignore[misc]
-            if inspect.isawaitable(result):
-                self._spawn(result)
-        except Exception:
-            log.exception("call log hook failed for %s", record.call_id)
 
     def _spawn(self, aw: Any) -> None:
         task = asyncio.ensure_future(aw)
@@ -224,14 +221,3 @@ class CtiService:
                 self.publish(self.state.tick(self.clock()))
             except Exception:
                 log.exception("CTI tick failed")
-
-
-async def run(settings: Settings, *, bus: Bus | None = None, stop: asyncio.Event | None = None, **kw: Any) -> None:
-    """``hotline cti``: run the bridge until ``stop`` is set (or the task is cancelled)."""
-    service = CtiService.from_settings(settings, bus=bus, **kw)
-    await service.start(wait=None)
-    log.info("CTI bridge running (AMI %s:%s)", settings.ami_host, settings.ami_port)
-    try:
-        await (stop.wait() if stop is not None else asyncio.Event().wait())
-    finally:
-        await service.stop()

@@ -11,8 +11,8 @@ import pytest
 from panoramisk.message import Message
 
 from cti.actions import ActionFailed, CtiActions, Dialplan, NotOnCall, RuleViolation
+from cti.resync import SeatToRestore
 from cti.rules import parse_shifts
-from cti.state import SeatToRestore
 from tests.cti.test_state import Feed
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -60,7 +60,7 @@ async def test_sign_in_and_out_with_handover(on_call) -> None:
     acts.publish = published.extend
     await acts.sign_out("8001")
     acts._clock_box["t"] += 12
-    r = await acts.sign_in("8002", operator="工号017")
+    r = await acts.sign_in("8002", operator="op1017", job_number="017")
     assert link.sent[0] == {"Action": "QueueRemove", "Queue": "hotline", "Interface": "PJSIP/8001"}
     assert link.sent[1] == {
         "Action": "QueueAdd",
@@ -73,7 +73,7 @@ async def test_sign_in_and_out_with_handover(on_call) -> None:
     assert r.handover is not None and r.handover.ok and r.handover.gap_s == 12
     [m] = published
     assert (m.from_seat, m.to_seat, m.gap_s, m.ok, m.type) == ("8001", "8002", 12.0, True, "seat_update")
-    assert on_call.seats["8002"].operator == "工号017"
+    assert (on_call.seats["8002"].operator, on_call.seats["8002"].job_number) == ("op1017", "017")
 
 
 async def test_busy_in_the_first_30_minutes_needs_approval(on_call) -> None:

@@ -92,7 +92,7 @@ async def test_15s_alert_for_a_call_rung_at_a_20s_seat_and_waits_match_asterisk(
     assert 14_000 <= int(rna["RingTime"]) <= 16_000  # milliseconds
 
     await bridge.svc.actions.sign_out(slow, approved_by="test-lead")  # the lead moves the call on
-    await bridge.svc.actions.sign_in(quick)  # another seat signs in and answers
+    await bridge.svc.actions.sign_in(quick, operator="op1024", job_number="017")  # another seat answers
     connect = await ami.wait_for("AgentConnect", 30, MemberName=quick)
     _, answered = await bridge.wait_for(lambda e: isinstance(e, d.CallAnswered), 5, "CallAnswered")
     asterisk_ms = (ts(connect) - ts(join)) * 1000
@@ -104,9 +104,10 @@ async def test_15s_alert_for_a_call_rung_at_a_20s_seat_and_waits_match_asterisk(
     )
 
     _, done = await bridge.wait_for(lambda e: isinstance(e, d.CallCompleted), 60, "CallCompleted")
-    r = done.record
+    r = done.call
     assert r.seat == quick and r.wait_ms == answered.wait_ms and slow in r.seats_rung
-    assert r.recordings and r.recordings[0].endswith(".wav")
+    assert (r.operator, r.job_number) == ("op1024", "017")
+    assert r.recordings and r.recordings[0] == f"{r.recording_base}.wav"
     [q] = [q for q in bridge.svc.queues() if q["queue"] == settings.queue_name]
     assert q["answered"] == 1 and q["pct_within_rule_today"] == 0.0
     keep(ami, "rung_20s_then_reassigned")
@@ -136,8 +137,8 @@ async def test_a_seat_that_holds_the_call_is_followed_and_its_time_on_hold_recor
     _, done = await bridge.wait_for(
         lambda e: isinstance(e, d.CallCompleted) and e.call_id == on.call_id, 40, "CallCompleted"
     )
-    assert done.record.hold_s == pytest.approx(off.hold_s, abs=0.01)
-    assert done.record.talk_s > done.record.hold_s
+    assert done.call.hold_s == pytest.approx(off.hold_s, abs=0.01)
+    assert done.call.talk_s > done.call.hold_s
     keep(ami, "seat_holds_the_call")
 
 
@@ -197,7 +198,7 @@ async def test_asterisk_restart_under_load_back_in_sync_within_5s(pbx, ami, sett
     print(f"bridge back in sync {elapsed:.2f} s after Asterisk booted")
     # a graceful stop reports each hang-up before closing AMI; whatever was not reported is
     # closed as lost at the resync: either way every call is closed exactly once
-    closed = [e.record for e in bridge.of(d.CallCompleted) if e.record.caller_num in mine]
+    closed = [e.call for e in bridge.of(d.CallCompleted) if e.call.caller_num in mine]
     assert sorted(r.caller_num for r in closed) == sorted(mine)
     assert all(r.lost and not r.abandoned for r in closed)  # Asterisk stopped: not the citizens' doing
     assert bridge.svc.state.figures(settings.queue_name).abandoned == 0
@@ -239,7 +240,7 @@ async def test_three_party_conference_through_the_bridge_records_all_three(
     assert bridge.svc.state.seats[seat].state == "on_call"  # redirected out of the queue, still talking
     _, done = await bridge.wait_for(lambda e: isinstance(e, d.CallCompleted), 45, "CallCompleted")
     assert await asyncio.get_running_loop().run_in_executor(None, caller.wait, 10) == 0
-    r = done.record
+    r = done.call
     assert r.conference == result.detail and r.seat == seat and r.talk_s > 20
     assert await until(lambda: bridge.svc.state.seats[seat].state == "wrap_up", 5)
 
@@ -273,4 +274,4 @@ async def test_blind_transfer_to_the_specialist_queue_through_the_bridge(
     assert second.call_id == first.call_id and second.seat == expert  # one call across both queues
     assert await until(lambda: bridge.svc.state.seats[seat].state == "wrap_up", 5)
     _, done = await bridge.wait_for(lambda e: isinstance(e, d.CallCompleted), 45, "CallCompleted")
-    assert done.record.seat == seat and done.record.transferred_to == tr.target
+    assert done.call.seat == seat and done.call.transferred_to == tr.target

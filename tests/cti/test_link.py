@@ -8,6 +8,7 @@ import time
 import pytest
 
 from cti import events as ev
+from cti.domain import DomainEvent, LinkStatus
 from cti.link import AmiLink, AmiLoginError, AmiNotConnected, AmiTimeout
 from tests.cti.fake_ami import FakeAmi
 
@@ -15,15 +16,22 @@ pytestmark = pytest.mark.timeout(30)
 
 
 class Probe:
+    """Stands in for the state (``handle``), the bus (``publish``) and the service's hooks."""
+
     def __init__(self) -> None:
         self.events: list[ev.AmiEvent] = []
+        self.published: list[DomainEvent] = []
         self.status: list[tuple[bool, str]] = []
         self.logins = 0
         self.resync: list[list[ev.AmiEvent]] = []
         self.link: AmiLink | None = None
 
-    def on_event(self, e: ev.AmiEvent) -> None:
+    def handle(self, e: ev.AmiEvent) -> list[DomainEvent]:
         self.events.append(e)
+        return []
+
+    def publish(self, e: DomainEvent) -> None:
+        self.published.append(e)
 
     def on_status(self, up: bool, detail: str) -> None:
         self.status.append((up, detail))
@@ -55,7 +63,8 @@ def make_link(fake: FakeAmi, probe: Probe, secret: str = "pw", **kw) -> AmiLink:
         fake.port,
         "hotline",
         secret,
-        on_event=probe.on_event,
+        handle=probe.handle,
+        publish=probe.publish,
         on_login=probe.on_login,
         on_status=probe.on_status,
         **kw,
@@ -169,7 +178,7 @@ async def test_silent_server_is_detected_and_the_link_reconnects(fake: FakeAmi) 
 
 
 def test_default_watchdog_notices_a_dead_link_within_10_s() -> None:
-    link = AmiLink("127.0.0.1", 1, "u", "s", on_event=lambda e: None)
+    link = AmiLink("127.0.0.1", 1, "u", "s", handle=lambda e: [], publish=lambda e: None)
     assert link.ping_interval + link.ping_timeout <= 10
 
 
@@ -267,5 +276,34 @@ async def test_unknown_and_malformed_frames_are_counted(fake: FakeAmi) -> None:
         await p.wait(lambda: any(isinstance(e, ev.UnknownEvent) for e in p.events))
         s = link.stats()
         assert s["malformed"] == 1 and s["unknown_events"] == 1 and link.logged_in
+    finally:
+        await link.close()
+
+
+async def test_the_link_publishes_what_the_state_makes_of_each_event_and_survives_a_failing_one(
+    fake: FakeAmi,
+) -> None:
+    p = Probe()
+
+    def handle(e: ev.AmiEvent) -> list[DomainEvent]:
+        p.events.append(e)
+        if isinstance(e, ev.Hangup) and e.uniqueid == "bad":
+            raise RuntimeError("a state bug")
+        if isinstance(e, ev.Newchannel):  # two domain events for one AMI event, in order
+            return [LinkStatus(at=e.ts, up=True, detail=e.uniqueid), LinkStatus(at=e.ts, up=False, detail=e.uniqueid)]
+        return []
+
+    link = make_link(fake, p)
+    link.handle = handle
+    await link.start(wait=5)
+    try:
+        await fake.push(
+            FakeAmi.frame(Event="Newchannel", Uniqueid="1.1")
+            + FakeAmi.frame(Event="Hangup", Uniqueid="bad")
+            + FakeAmi.frame(Event="Newchannel", Uniqueid="2.1")
+        )
+        await p.wait(lambda: len(p.published) == 4)
+        assert [(e.up, e.detail) for e in p.published] == [(True, "1.1"), (False, "1.1"), (True, "2.1"), (False, "2.1")]
+        assert link.stats()["event_errors"] == 1 and link.logged_in  # counted, and the link lives on
     finally:
         await link.close()

@@ -1,4 +1,4 @@
-"""The wired bridge against the fake AMI server: events → state → bus → call log; resync."""
+"""The wired bridge against the fake AMI server: events → state → bus (and its listeners); resync."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pytest
 
 from cti import domain as d
 from cti.service import CtiService
+from hotline.bus import Envelope
+from hotline.calls import FinishedCall
 from tests.cti.fake_ami import FakeAmi
 from tests.cti.test_link import Probe
 
@@ -21,20 +23,27 @@ async def fake():
     await server.stop()
 
 
-def make(fake: FakeAmi, records: list) -> CtiService:
-    return CtiService(
+def make(fake: FakeAmi, finished: list[FinishedCall] | None = None) -> CtiService:
+    svc = CtiService(
         host="127.0.0.1",
         port=fake.port,
         username="hotline",
         secret="pw",
-        call_log=records.append,
         tick_s=0.05,
         link_options={"ping_interval": 0.3, "ping_timeout": 0.3, "backoff": (0.05, 0.2)},
     )
+    if finished is not None:
+
+        def call_log(env: Envelope) -> None:  # as the call-log writer follows the bridge: a listener on its bus
+            if isinstance(env.event, d.CallCompleted):
+                finished.append(env.event.call)
+
+        svc.bus.add_listener(call_log)
+    return svc
 
 
 async def test_a_call_flows_to_bus_views_and_call_log(fake: FakeAmi, wire) -> None:
-    records: list[d.CallRecord] = []
+    records: list[FinishedCall] = []
     svc = make(fake, records)
     await svc.start(wait=5)
     sub = svc.bus.subscribe()
@@ -67,7 +76,7 @@ async def test_a_call_flows_to_bus_views_and_call_log(fake: FakeAmi, wire) -> No
 
 
 async def test_restart_resync_drops_phantoms_and_readds_seats(fake: FakeAmi, wire) -> None:
-    records: list[d.CallRecord] = []
+    records: list[FinishedCall] = []
     svc = make(fake, records)
     await svc.start(wait=5)
     try:
@@ -104,7 +113,7 @@ async def test_restart_resync_drops_phantoms_and_readds_seats(fake: FakeAmi, wir
 
 
 async def test_alert_from_the_ticker(fake: FakeAmi, wire) -> None:
-    svc = make(fake, [])
+    svc = make(fake)
     svc.state.rule_ms = 300  # a short rule so the test needs no 15 s wait
     await svc.start(wait=5)
     try:
@@ -125,9 +134,10 @@ async def test_alert_from_the_ticker(fake: FakeAmi, wire) -> None:
 
 
 async def test_wrapup_pauses_the_seat_in_asterisk_then_resumes(fake: FakeAmi, wire) -> None:
-    svc = make(fake, [])
+    svc = make(fake)
     svc.state.wrapup_s = 0.3
     await svc.start(wait=5)
+    assert len(svc.bus._listeners) == 1  # the wrap-up hold follows the bus from the start
     try:
         s = wire.Script(t0=svc.clock())
         s.member("QueueMemberAdded", 0.0, "8001")
@@ -155,5 +165,26 @@ async def test_wrapup_pauses_the_seat_in_asterisk_then_resumes(fake: FakeAmi, wi
         resume = [a for a in fake.actions if a["Action"] == "QueuePause"][1]
         assert resume["Paused"] == "false"
         assert svc.seats()[0]["state"] == "ready"
+    finally:
+        await svc.stop()
+    assert svc.bus._listeners == []  # stopped, the bridge no longer follows its bus
+
+
+async def test_the_job_number_of_whoever_is_signed_in_at_a_seat(fake: FakeAmi, wire) -> None:
+    svc = make(fake)
+    svc.actions.settle_s = 0  # the fake answers QueueAdd without the member event: the test sends it
+    await svc.start(wait=5)
+    try:
+        await svc.actions.sign_in("8001", operator="op1024", job_number="017")
+        assert svc.job_number_at("8001") == ""  # Asterisk has not added the seat yet
+        s = wire.Script(t0=svc.clock())
+        s.member("QueueMemberAdded", 0.0, "8001")
+        await fake.push(s.wire(greeting=False))
+        await Probe().wait(lambda: svc.job_number_at("8001") == "017")
+        assert svc.job_number_at("8002") == ""  # nobody there
+        s = wire.Script(t0=svc.clock())
+        s.member("QueueMemberRemoved", 0.0, "8001")
+        await fake.push(s.wire(greeting=False))
+        await Probe().wait(lambda: svc.job_number_at("8001") == "")  # signed out: nobody to announce
     finally:
         await svc.stop()

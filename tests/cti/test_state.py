@@ -6,11 +6,13 @@ import doctest
 
 import pytest
 
+import cti.domain
+import cti.seats
 import cti.state
 from cti import domain as d
 from cti import events as ev
 from cti.domain import CallState, SeatState
-from cti.protocol import FrameParser
+from cti.protocol import EventFactory, FrameParser
 from cti.state import CtiState
 from hotline.bus import to_message
 
@@ -23,7 +25,7 @@ class Feed:
     def __init__(self, state: CtiState | None = None) -> None:
         self.st = state or CtiState(rule_s=15, wrapup_s=20, clock=lambda: T0)
         self.parser = FrameParser()
-        self.factory = ev.EventFactory()
+        self.factory = EventFactory()
         self.out: list[d.DomainEvent] = []
 
     def bytes(self, data: bytes) -> list[d.DomainEvent]:
@@ -47,13 +49,14 @@ class Feed:
         return [e.state for e in self.of(d.SeatStateChanged) if e.seat == seat]
 
 
-def _signed_in(s, *seats: str, t: float = -60.0, queue: str = "hotline") -> None:
+def signed_in(s, *seats: str, t: float = -60.0, queue: str = "hotline") -> None:
     for seat in seats:
         s.member("QueueMemberAdded", t, seat, queue=queue)
 
 
-def test_doctests() -> None:
-    assert doctest.testmod(cti.state).failed == 0
+@pytest.mark.parametrize("module", [cti.state, cti.seats, cti.domain])
+def test_doctests(module) -> None:
+    assert doctest.testmod(module).failed == 0
 
 
 # ---------------------------------------------------------------- recorded real transcripts
@@ -71,7 +74,7 @@ def test_recorded_answered_in_time(wire) -> None:
     assert ans.wait_ms == 3012 and ans.within_rule and ans.seat == "agent1001"  # DialEnd ANSWER, not AgentConnect
     assert not f.of(d.AnswerRuleBreached)
     [done] = f.of(d.CallCompleted)
-    r = done.record
+    r = done.call
     assert (r.seat, r.wait_ms, r.within_rule, r.abandoned) == ("agent1001", 3012, True, False)
     assert r.talk_s == pytest.approx(21.23, abs=0.01)
     assert r.recordings == ("/var/spool/asterisk/monitor/hotline-20261122-105442-1795344882.10.wav",)
@@ -94,13 +97,13 @@ def test_recorded_attended_threeway(wire) -> None:
     [conf] = f.of(d.CallConferenced)
     assert conf.parties == 3 and conf.conference == "ba3135ab-87e3-4ce7-92c0-014f63130c6b"
     [done] = f.of(d.CallCompleted)
-    assert done.record.conference == conf.conference and done.record.seat == "agent1001"
+    assert done.call.conference == conf.conference and done.call.seat == "agent1001"
     # the seat's own leg was still up when the transcript ended: it is still on the call
     assert f.st.seats["agent1001"].state == SeatState.ON_CALL
 
 
 def test_name_split_mid_character_reaches_the_screen_pop(wire, script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1", name="张三")
     script.called(0.2, "1.1", "8001", "1.2")
     data = script.wire()
@@ -116,7 +119,7 @@ def test_name_split_mid_character_reaches_the_screen_pop(wire, script) -> None:
 
 
 def test_ring_no_answer_then_reassigned_after_15s(script) -> None:
-    _signed_in(script, "8001", "8002")
+    signed_in(script, "8001", "8002")
     script.join(0.0, "1.1")
     script.called(0.01, "1.1", "8001", "1.2")
     script.ring_no_answer(15.01, "1.1", "8001", "1.2", ring_ms=15000)
@@ -145,7 +148,7 @@ def test_ring_no_answer_then_reassigned_after_15s(script) -> None:
 
 
 def test_alert_from_the_event_when_no_tick_ran(script) -> None:
-    _signed_in(script, "8001", "8002")
+    signed_in(script, "8001", "8002")
     script.join(0.0, "1.1")
     script.called(0.01, "1.1", "8001", "1.2")
     script.ring_no_answer(15.01, "1.1", "8001", "1.2", ring_ms=15000)
@@ -157,7 +160,7 @@ def test_alert_from_the_event_when_no_tick_ran(script) -> None:
 
 
 def test_wait_is_measured_from_timestamps_not_holdtime(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.called(0.4, "1.1", "8001", "1.2")
     script.connect(14.987, "1.1", "8001", "1.2", hold_s=15)  # HoldTime rounds up to 15 s
@@ -168,7 +171,7 @@ def test_wait_is_measured_from_timestamps_not_holdtime(script) -> None:
 
 
 def test_abandoned_call(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1", num="13900002")
     script.called(0.1, "1.1", "8001", "1.2")
     script.abandon(8.25, "1.1", hold_s=8)
@@ -179,108 +182,58 @@ def test_abandoned_call(script) -> None:
     [ab] = f.of(d.CallAbandoned)
     assert ab.wait_ms == 8250 and ab.seats_rung == ("8001",) and ab.caller_num == "13900002"
     [done] = f.of(d.CallCompleted)
-    assert done.record.abandoned and done.record.wait_ms == 8250 and done.record.seat == ""
+    assert done.call.abandoned and done.call.wait_ms == 8250 and done.call.seat == ""
     assert f.seat_states("8001") == ["ready", "ringing", "ready"]  # no wrap-up for a ring
     fig = f.st.figures("hotline", now=T0 + 10)
     assert (fig.abandoned, fig.abandoned_waits_ms_24h, fig.completion_24h) == (1, (8250,), 0.0)
 
 
 def test_caller_hangs_up_in_queue_without_abandon_event(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.hangup(3.0, "1.1")
     f = Feed()
     f.bytes(script.wire())
     assert [e.wait_ms for e in f.of(d.CallAbandoned)] == [3000]
-    assert f.of(d.CallCompleted)[0].record.abandoned
+    assert f.of(d.CallCompleted)[0].call.abandoned
 
 
-# ---------------------------------------------------------------- seats
+# ---------------------------------------------------------------- who answered, what the citizen said
 
 
-def test_wrap_up_countdown_then_ready_and_early_end(script) -> None:
-    _signed_in(script, "8001")
+def test_the_pop_and_the_finished_call_say_who_sits_at_the_seat(script) -> None:
+    signed_in(script, "8001", "8002")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
-    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
-    script.complete(30.0, "1.1", "8001", "1.2", talk_s=28)
-    script.hangup(30.001, "1.2", "PJSIP/8001-1.2", linked="1.1")
-    script.hangup(30.002, "1.1")
+    script.ring_no_answer(5.0, "1.1", "8001", "1.2", ring_ms=4900)
+    script.called(5.1, "1.1", "8002", "1.3")
+    script.connect(7.0, "1.1", "8002", "1.3", hold_s=7)
+    script.hangup(20.0, "1.3", "PJSIP/8002-1.3", linked="1.1")
+    script.hangup(20.01, "1.1")
     f = Feed()
+    f.st.set_operator("8001", "op1024", "017")
+    f.st.set_operator("8002", "op1025", "018")
     f.bytes(script.wire())
-    seat = f.st.seats["8001"]
-    assert seat.state == SeatState.WRAP_UP and seat.wrapup_until == pytest.approx(T0 + 50.001)
-    [v] = f.st.seat_views(now=T0 + 40)
-    assert v["state"] == "wrap_up" and v["wrapup_remaining_s"] == pytest.approx(10.0, abs=0.01)
-    assert f.tick(45) == []
-    [back] = f.tick(50.5)
-    assert (back.seat, back.state, back.previous) == ("8001", "ready", "wrap_up")
-    # the next call; this time the operator ends 话后处理 early
-    f.st.handle(ev.AgentCalled(ts=T0 + 60, uniqueid="1.1", member_name="8001"))  # unknown call: ignored
-    assert f.st.ignored == 1
-    f.st.seats["8001"].wrapup_until = T0 + 100
-    f.st.seats["8001"].state = SeatState.WRAP_UP
-    [early] = f.st.end_wrapup("8001", now=T0 + 62)
-    assert (early.state, early.previous) == ("ready", "wrap_up")
-    assert f.st.end_wrapup("8001", now=T0 + 63) == []
+    assert [(p.seat, p.operator) for p in f.of(d.SeatRinging)] == [("8001", "op1024"), ("8002", "op1025")]
+    [done] = f.of(d.CallCompleted)
+    assert (done.call.seat, done.call.operator, done.call.job_number) == ("8002", "op1025", "018")
+    assert done.call.survey is None and done.call.location == ""  # no survey, no AGI lookup
 
 
-def test_busy_with_reason_and_pause_during_call(script) -> None:
-    _signed_in(script, "8001")
-    script.member("QueueMemberPause", 1.0, "8001", paused="1", reason="meal")
-    script.member("QueueMemberPause", 2.0, "8001", paused="0")
-    script.join(3.0, "1.1")
-    script.called(3.1, "1.1", "8001", "1.2")
-    script.connect(4.0, "1.1", "8001", "1.2", hold_s=1)
-    script.member("QueueMemberPause", 5.0, "8001", paused="1", reason="training")
-    script.hangup(9.0, "1.2", "PJSIP/8001-1.2", linked="1.1")
-    script.hangup(9.001, "1.1")
-    f = Feed()
-    f.bytes(script.wire())
-    changes = [(e.state, e.reason) for e in f.of(d.SeatStateChanged)]
-    assert changes == [
-        ("ready", ""),
-        ("busy", "meal"),
-        ("ready", ""),
-        ("ringing", ""),
-        ("on_call", ""),  # pausing during a call does not cut it
-        ("wrap_up", ""),
-    ]
-    [after] = f.tick(9.0 + 20.5)
-    assert (after.state, after.reason) == ("busy", "training")
+@pytest.mark.parametrize("digits, score", [("1", 1), ("3", 3), ("7", None), ("", None)])
+def test_the_survey_digit_becomes_a_score(digits: str, score: int | None) -> None:
+    st = CtiState()
+    st.handle(ev.QueueCallerJoin(ts=1.0, queue="hotline", uniqueid="1.1", linkedid="1.1"))
+    st.handle(ev.UserEvent(ts=2.0, uniqueid="1.1", user_event="SurveyResult", fields={"Digits": digits}))
+    done = st.handle(ev.Hangup(ts=3.0, uniqueid="1.1", linkedid="1.1"))[-1]
+    assert isinstance(done, d.CallCompleted) and done.call.survey == score
 
 
-def test_sign_out(script) -> None:
-    _signed_in(script, "8001")
-    script.member("QueueMemberRemoved", 1.0, "8001")
-    f = Feed()
-    f.bytes(script.wire())
-    assert f.seat_states("8001") == ["ready", "signed_out"]
-    assert f.st.seat_views()[0]["signed_in"] is False
-
-
-def test_who_sits_where_follows_operators_sign_ins_and_sign_outs() -> None:
-    from tests.cti.conftest import Script
-
-    f = Feed()
-    f.st.set_operator("8001", "op1024")
-    assert f.st.operator_seats() == {}  # an operator at a seat that is not signed in sits nowhere
-    signed_in = Script()
-    _signed_in(signed_in, "8001", "8002")
-    f.bytes(signed_in.wire())
-    assert f.st.operator_seats() == {"op1024": "8001"}  # 8002 has no operator
-    f.st.set_operator("8002", "op1025")
-    seats = f.st.operator_seats()
-    assert seats == {"op1024": "8001", "op1025": "8002"}
-    assert f.st.operator_seats() is seats  # unchanged roster: the same map, not rebuilt per question
-    signed_out = Script()
-    signed_out.member("QueueMemberRemoved", 1.0, "8001")
-    f.bytes(signed_out.wire())
-    assert f.st.operator_seats() == {"op1025": "8002"}
+# ---------------------------------------------------------------- hold
 
 
 def test_a_call_on_hold_is_followed_and_its_time_on_hold_recorded(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
     script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
@@ -305,12 +258,12 @@ def test_a_call_on_hold_is_followed_and_its_time_on_hold_recorded(script) -> Non
         (40.0, True, 8.5, "on_hold", "8001"),
     ]
     [done] = f.of(d.CallCompleted)
-    assert done.record.hold_s == pytest.approx(10.5)
-    assert done.record.talk_s == pytest.approx(40.0)  # the hold is part of the talk time
+    assert done.call.hold_s == pytest.approx(10.5)
+    assert done.call.talk_s == pytest.approx(40.0)  # the hold is part of the talk time
 
 
 def test_a_held_phone_that_hangs_up_ends_the_hold_and_strays_are_ignored(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
     script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
@@ -330,8 +283,8 @@ def test_a_held_phone_that_hangs_up_ends_the_hold_and_strays_are_ignored(script)
 
 
 def test_blind_transfer_to_the_specialist_queue(script) -> None:
-    _signed_in(script, "8001")
-    _signed_in(script, "9001", queue="hotline_expert")
+    signed_in(script, "8001")
+    signed_in(script, "9001", queue="hotline_expert")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
     script.connect(3.0, "1.1", "8001", "1.2", hold_s=3)
@@ -344,26 +297,29 @@ def test_blind_transfer_to_the_specialist_queue(script) -> None:
     script.hangup(60.0, "1.3", "PJSIP/9001-1.3", linked="1.1")
     script.hangup(60.01, "1.1")
     f = Feed()
+    f.st.set_operator("8001", "op1024", "017")
+    f.st.set_operator("9001", "expert01", "901")
     f.bytes(script.wire())
     [tr] = f.of(d.CallTransferred)
     assert (tr.seat, tr.target, tr.kind) == ("8001", "expert@transfer-targets", "blind")
     assert [o.queue for o in f.of(d.CallOffered)] == ["hotline", "hotline_expert"]
     assert [(a.seat, a.wait_ms) for a in f.of(d.CallAnswered)] == [("8001", 3000), ("9001", 4000)]
     [done] = f.of(d.CallCompleted)
-    r = done.record
+    r = done.call
     assert (r.seat, r.wait_ms, r.transferred_to, r.queue) == (
         "8001",
         3000,
         "expert@transfer-targets",
         "hotline",
     )
+    assert (r.operator, r.job_number) == ("op1024", "017")  # the first answer is the one that counts
     assert f.seat_states("8001")[-1] == "wrap_up"
     assert f.st.figures("hotline_expert", now=T0 + 61).answered == 1
     assert f.st.figures("hotline", now=T0 + 61).answered == 1
 
 
 def test_three_party_conference_via_confbridge(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
     script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
@@ -385,70 +341,16 @@ def test_three_party_conference_via_confbridge(script) -> None:
     assert [c.parties for c in f.of(d.CallConferenced)] == [1, 2, 3]
     assert f.of(d.CallConferenced)[-1].channel == "PJSIP/dept2001-2.1"
     [done] = f.of(d.CallCompleted)
-    assert done.record.conference == "conf-1.1" and done.record.talk_s == pytest.approx(38.0, abs=0.01)
+    assert done.call.conference == "conf-1.1" and done.call.talk_s == pytest.approx(38.0, abs=0.01)
     assert f.seat_states("8001") == ["ready", "ringing", "on_call", "wrap_up"]
     assert f.st.seats["8001"].since == pytest.approx(T0 + 40.03)
-
-
-# ---------------------------------------------------------------- restart and resync
-
-
-def test_restart_mid_call_no_phantoms(script) -> None:
-    _signed_in(script, "8001", "8002")
-    script.join(0.0, "1.1")
-    script.called(0.1, "1.1", "8001", "1.2")
-    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
-    script.join(5.0, "3.1")  # a second caller waiting
-    f = Feed()
-    f.bytes(script.wire())
-    assert len(f.st.calls) == 2
-    # Asterisk restarted: no channels, no dynamic members
-    res = f.st.resync(members=[], entries=[], channels=[], now=T0 + 30)
-    assert sorted(res.calls_dropped) == ["1.1", "3.1"]
-    assert f.st.calls == {} and f.st._leg_call == {}
-    lost = [e.record for e in res.events if isinstance(e, d.CallCompleted)]
-    assert all(r.lost and not r.abandoned for r in lost)
-    assert {(s.seat, s.queue) for s in res.seats_to_restore} == {("8001", "hotline"), ("8002", "hotline")}
-    assert f.st.seats["8001"].state == SeatState.READY  # not on a call that no longer exists
-    # lost calls are not counted as abandoned against the 15 s rule
-    fig = f.st.figures("hotline", now=T0 + 31)
-    assert (fig.answered, fig.abandoned) == (1, 0)
-    # the re-added seats come back through ordinary events: nothing doubles
-    f.st.handle(ev.QueueMemberAdded(ts=T0 + 31, queue="hotline", member_name="8001", interface="PJSIP/8001"))
-    assert [s["seat"] for s in f.st.seat_views() if s["signed_in"]] == ["8001", "8002"]
-
-
-def test_resync_keeps_live_calls_and_adopts_unknown_waiting_callers(script) -> None:
-    _signed_in(script, "8001")
-    script.join(0.0, "1.1")
-    script.called(0.1, "1.1", "8001", "1.2")
-    script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
-    f = Feed()
-    f.bytes(script.wire())
-    now = T0 + 40
-    res = f.st.resync(
-        members=[ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)],
-        entries=[ev.QueueEntry(ts=now, queue="hotline", uniqueid="5.1", caller_num="139", wait_s=20)],
-        channels=[
-            ev.CoreShowChannel(ts=now, uniqueid="1.1"),
-            ev.CoreShowChannel(ts=now, uniqueid="1.2"),
-            ev.CoreShowChannel(ts=now, uniqueid="5.1"),
-        ],
-        now=now,
-    )
-    assert res.calls_dropped == [] and res.calls_adopted == ["5.1"] and res.seats_to_restore == []
-    assert f.st.seats["8001"].state == SeatState.ON_CALL
-    [offered] = [e for e in res.events if isinstance(e, d.CallOffered)]
-    assert offered.resynced and offered.call_id == "5.1"
-    [alert] = f.tick(40.0)  # waited 20 s already
-    assert alert.call_id == "5.1" and alert.waited_ms == 20000
 
 
 # ---------------------------------------------------------------- views
 
 
 def test_queue_view(script) -> None:
-    _signed_in(script, "8001", "8002", "8003")
+    signed_in(script, "8001", "8002", "8003")
     script.member("QueueMemberPause", 1.0, "8003", paused="1", reason="meal")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
@@ -468,7 +370,7 @@ def test_queue_view(script) -> None:
 def test_domain_messages_are_json_ready(script) -> None:
     import json
 
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1", name="李四")
     script.called(0.1, "1.1", "8001", "1.2")
     script.hangup(1.0, "1.1")
@@ -482,11 +384,12 @@ def test_domain_messages_are_json_ready(script) -> None:
 
 
 def test_wrapup_pause_is_not_busy_and_survey_callback_recording(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
     c = script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
-    c["ChanVariable"] = ["HL_UID=1.1", "HL_CALLER=13800001", "HL_RECBASE=hotline-20261123-1.1"]
+    c["ChanVariable"] = ["HL_UID=1.1", "HL_CALLER=13800001", "HL_RECBASE=hotline-20261123-1.1",
+                         "HL_LOCATION=山东省菏泽市"]
     script.hangup(10.0, "1.2", "PJSIP/8001-1.2", linked="1.1")
     # the bridge pauses the seat for 话后处理; Asterisk confirms
     script.member("QueueMemberPause", 10.05, "8001", paused="1", reason="wrapup")
@@ -505,9 +408,10 @@ def test_wrapup_pause_is_not_busy_and_survey_callback_recording(script) -> None:
     f.bytes(script.wire())
     assert f.seat_states("8001")[-1] == "wrap_up"
     [done] = f.of(d.CallCompleted)
-    assert done.record.survey == "1"
-    assert done.record.talk_s == pytest.approx(8.0)  # answer → operator hangs up, not the survey
-    assert done.record.recordings == (
+    assert done.call.survey == 1
+    assert (done.call.recording_base, done.call.location) == ("hotline-20261123-1.1", "山东省菏泽市")
+    assert done.call.talk_s == pytest.approx(8.0)  # answer → operator hangs up, not the survey
+    assert done.call.recordings == (
         "hotline-20261123-1.1.wav",
         "hotline-20261123-1.1-in.wav",
         "hotline-20261123-1.1-out.wav",
@@ -517,7 +421,7 @@ def test_wrapup_pause_is_not_busy_and_survey_callback_recording(script) -> None:
 
 
 def test_callback_request_after_queue_timeout(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1", num="13700000")
     script._mk("QueueCallerLeave", 600.0, Queue="hotline", **script.citizen("1.1", num="13700000"))
     script._mk(
@@ -534,7 +438,7 @@ def test_callback_request_after_queue_timeout(script) -> None:
     [cb] = f.of(d.CallbackRequested)
     assert cb.caller_num == "13700000" and cb.call_id == "1.1"
     [done] = f.of(d.CallCompleted)
-    assert done.record.callback_requested and done.record.abandoned
+    assert done.call.callback_requested and done.call.abandoned
 
 
 def test_offered_before_the_queue_but_not_for_simulated_local_callers() -> None:
@@ -548,7 +452,7 @@ def test_offered_before_the_queue_but_not_for_simulated_local_callers() -> None:
     st.handle(ev.Newchannel(ts=1.0, channel="PJSIP/8001-2", uniqueid="1.2", linkedid="1.1", context="from-seats"))
     assert [(c["call_id"], c["state"]) for c in st.call_views(now=2.0)] == [("1.1", "offered")]
     [done] = st.handle(ev.Hangup(ts=3.0, channel="PJSIP/trunk-in-1", uniqueid="1.1", linkedid="1.1"))
-    assert isinstance(done, d.CallCompleted) and not done.record.abandoned and done.record.queue == ""
+    assert isinstance(done, d.CallCompleted) and not done.call.abandoned and done.call.queue == ""
 
 
 # ---------------------------------------------------------------- raw transcripts of the real Asterisk
@@ -586,8 +490,8 @@ def test_real_transcript_rung_20s_then_reassigned() -> None:
     assert float(conn["Timestamp"]) - float(pickup["Timestamp"]) < 0.05
     assert ans.seat == conn["MemberName"] and not ans.within_rule
     [done] = f.of(d.CallCompleted)
-    assert done.record.seats_rung == (rna["MemberName"], conn["MemberName"])
-    assert done.record.recordings and f.parser.malformed == 0
+    assert done.call.seats_rung == (rna["MemberName"], conn["MemberName"])
+    assert done.call.recordings and f.parser.malformed == 0
 
 
 def test_real_transcript_conference() -> None:
@@ -597,8 +501,8 @@ def test_real_transcript_conference() -> None:
     confs = f.of(d.CallConferenced)
     assert [c.parties for c in confs][-1] == 3
     [done] = f.of(d.CallCompleted)
-    assert done.record.conference == confs[-1].conference == f"conf-{done.call_id}"
-    seat = done.record.seat
+    assert done.call.conference == confs[-1].conference == f"conf-{done.call_id}"
+    seat = done.call.seat
     assert f.seat_states(seat)[-1] == "wrap_up"
 
 
@@ -613,11 +517,11 @@ def test_real_transcript_a_seat_holds_the_call() -> None:
     assert on.seat == hold["Channel"].removeprefix("PJSIP/").partition("-")[0]
     assert off.hold_s == round(float(unhold["Timestamp"]) - float(hold["Timestamp"]), 1)
     [done] = f.of(d.CallCompleted)
-    assert done.record.hold_s == pytest.approx(float(unhold["Timestamp"]) - float(hold["Timestamp"]), abs=0.001)
+    assert done.call.hold_s == pytest.approx(float(unhold["Timestamp"]) - float(hold["Timestamp"]), abs=0.001)
 
 
 def test_figures_survive_a_bridge_restart_through_the_call_log(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
     script.connect(4.0, "1.1", "8001", "1.2", hold_s=4)
@@ -627,7 +531,7 @@ def test_figures_survive_a_bridge_restart_through_the_call_log(script) -> None:
     script.hangup(30.01, "3.1")
     f = Feed()
     f.bytes(script.wire())
-    log = [e.record for e in f.of(d.CallCompleted)]
+    log = [e.call for e in f.of(d.CallCompleted)]
     before = f.st.figures("hotline", now=T0 + 60)
     fresh = CtiState(clock=lambda: T0 + 60)  # the bridge restarted: the call log is all it has
     assert fresh.seed_history(log) == 2
@@ -636,7 +540,7 @@ def test_figures_survive_a_bridge_restart_through_the_call_log(script) -> None:
 
 
 def test_asterisk_shutdown_hangups_are_lost_not_abandoned(script) -> None:
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "1.1")
     script.called(0.1, "1.1", "8001", "1.2")
     script.connect(2.0, "1.1", "8001", "1.2", hold_s=2)
@@ -650,7 +554,7 @@ def test_asterisk_shutdown_hangups_are_lost_not_abandoned(script) -> None:
     f = Feed()
     f.bytes(script.wire())
     assert not f.of(d.CallAbandoned)
-    records = {e.record.call_id: e.record for e in f.of(d.CallCompleted)}
+    records = {e.call.call_id: e.call for e in f.of(d.CallCompleted)}
     assert records["3.1"].lost and not records["3.1"].abandoned
     assert records["1.1"].lost and records["1.1"].seat == "8001"  # answered, cut by the stop
     fig = f.st.figures("hotline", now=T0 + 10)
@@ -661,7 +565,7 @@ def test_asterisk_shutdown_hangups_are_lost_not_abandoned(script) -> None:
 
 def test_shutdown_softhangups_come_first_then_abandon_and_hangup(script) -> None:
     # the order a `core stop now` really produces (recorded on Asterisk 22)
-    _signed_in(script, "8001")
+    signed_in(script, "8001")
     script.join(0.0, "3.1")
     script._mk("SoftHangupRequest", 9.0, base="Newchannel", Cause="4", **script.citizen("3.1"))
     script.abandon(9.01, "3.1", hold_s=9)
@@ -670,7 +574,7 @@ def test_shutdown_softhangups_come_first_then_abandon_and_hangup(script) -> None
     f.bytes(script.wire())
     assert not f.of(d.CallAbandoned)
     [done] = f.of(d.CallCompleted)
-    assert done.record.lost and not done.record.abandoned
+    assert done.call.lost and not done.call.abandoned
     assert f.st.figures("hotline", now=T0 + 10).abandoned == 0
 
 

@@ -49,7 +49,7 @@ def test_answered_in_3_s() -> None:
     [pop] = f.of(d.SeatRinging)
     assert pop.variables["HL_CALLER"] and pop.variables["HL_RECBASE"]  # what the screen-pop carries
     [done] = f.of(d.CallCompleted)
-    r = done.record
+    r = done.call
     assert r.talk_s == pytest.approx(8.0, abs=0.1)  # the operator hung up after 8 s; the survey followed
     assert r.recordings[0] == pop.variables["HL_RECBASE"] + ".wav"
     assert f.seat_states("8001") == ["ready", "ringing", "on_call", "wrap_up"]
@@ -103,7 +103,7 @@ def test_three_party_conference() -> None:
     f = fed(data)
     assert [c.parties for c in f.of(d.CallConferenced)] == [1, 2, 3]
     [done] = f.of(d.CallCompleted)
-    assert done.record.conference == f"conf-{done.call_id}" and done.record.seat == "8001"
+    assert done.call.conference == f"conf-{done.call_id}" and done.call.seat == "8001"
     assert f.seat_states("8001") == ["ready", "ringing", "on_call", "wrap_up"]
 
 
@@ -117,5 +117,5 @@ def test_restart_mid_call_leaves_no_phantoms() -> None:
     assert f.st.calls == {} and len(res.calls_dropped) == 1
     assert [(s.seat, s.queue) for s in res.seats_to_restore] == [("8001", "hotline")]
     assert f.st.seats["8001"].state == SeatState.READY
-    [lost] = [e.record for e in res.events if isinstance(e, d.CallCompleted)]
+    [lost] = [e.call for e in res.events if isinstance(e, d.CallCompleted)]
     assert lost.lost and not lost.abandoned and lost.wait_ms is not None

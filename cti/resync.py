@@ -1,0 +1,100 @@
+"""Reconciliation after a (re)login: the live state made to agree with what Asterisk says now. No I/O.
+
+Events are lost while the link is down, and a restarted Asterisk knows no calls and no dynamic
+members. ``QueueStatus`` + ``CoreShowChannels`` (asked by :meth:`cti.service.CtiService.resync`)
+are the truth: calls Asterisk no longer has are closed as ``lost``, waiting callers we did not
+know are adopted, and seats Asterisk forgot are handed back to be re-added (``QueueAdd``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cti import events as ev
+from cti.calls import CallBook
+from cti.domain import CallOffered, CallState, DomainEvent
+from cti.seats import seat_id
+
+
+@dataclass(frozen=True, slots=True)
+class SeatToRestore:
+    """A seat that was signed in before Asterisk restarted and must be re-added (QueueAdd)."""
+
+    seat: str
+    interface: str
+    queue: str
+    paused: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncResult:
+    events: list[DomainEvent]
+    seats_to_restore: list[SeatToRestore]
+    calls_dropped: list[str]
+    calls_adopted: list[str]
+
+
+class Reconciler(CallBook):
+    """The calls and seats, with :meth:`resync` to reconcile them after events were lost."""
+
+    def resync(
+        self,
+        members: Iterable[ev.QueueMember],
+        entries: Iterable[ev.QueueEntry],
+        channels: Iterable[ev.CoreShowChannel],
+        now: float,
+    ) -> ResyncResult:
+        """Reconcile with ``QueueStatus`` + ``CoreShowChannels`` after events were lost.
+
+        Calls Asterisk no longer has are closed (``lost``); waiting callers we did not know are
+        adopted; seats Asterisk forgot (it restarted) are returned to be re-added.
+        """
+        self._shutting_down = False  # a new Asterisk session
+        members = list(members)
+        entries = list(entries)
+        live = {c.uniqueid for c in channels} | {e.uniqueid for e in entries}
+        out: list[DomainEvent] = []
+        dropped: list[str] = []
+        for call in list(self.calls.values()):
+            if call.call_id not in live:
+                dropped.append(call.call_id)
+                self._finish(call, now, out, lost=True)
+        adopted: list[str] = []
+        for e in entries:
+            call = self.calls.get(e.uniqueid)
+            if call is None:
+                call = self._new_call(e, e.queue, now - e.wait_s)
+                call.state = CallState.QUEUED
+                adopted.append(call.call_id)
+                out.append(
+                    CallOffered(
+                        at=now,
+                        call_id=call.call_id,
+                        queue=e.queue,
+                        caller_num=call.caller_num,
+                        caller_name=call.caller_name,
+                        resynced=True,
+                    )
+                )
+        # seat legs that no longer exist: nobody is ringing or talking there any more
+        for uid in [u for u in self._leg_call if u not in live]:
+            del self._leg_call[uid]
+        in_asterisk: dict[tuple[str, str], ev.QueueMember] = {}
+        for m in members:
+            sid = seat_id(m.member_name, m.interface)
+            in_asterisk[(sid, m.queue)] = m
+            seat = self._seat(sid, m.interface)
+            seat.queues.add(m.queue)
+            seat.paused, seat.reason = m.paused, m.paused_reason
+        self.roster_version += 1
+        restore: list[SeatToRestore] = []
+        for seat in self.seats.values():
+            if seat.activity != "idle" and seat.channel_uid not in live:
+                seat.activity, seat.call_id, seat.channel_uid = "idle", "", ""
+            for q in sorted(seat.queues):
+                if (seat.seat, q) not in in_asterisk:
+                    restore.append(SeatToRestore(seat.seat, seat.interface, q, seat.paused, seat.reason))
+            self._touch(seat, now, out)
+        return ResyncResult(out, restore, dropped, adopted)
