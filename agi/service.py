@@ -1,7 +1,8 @@
-"""Wiring: the routes with their dependencies, and ``run(settings)`` for ``hotline agi``.
+"""agi's public surface: the FastAGI server with every flow's dependencies bound.
 
-The lead engineer wires ``on_survey`` / ``on_callback_request`` to the call log and the callback
-list, and ``job_number`` to the console's sign-in (seat → operator's job number).
+The composition root (``hotline.compose``) builds :class:`TicketLookups` on the ticket store,
+wires ``on_survey`` / ``on_callback_request`` to the call log (:func:`call_log_hooks`) and
+``job_number`` to whoever is signed in at the seat, and starts :func:`server`'s result.
 """
 
 from __future__ import annotations
@@ -63,19 +64,19 @@ async def _log_callback(uniqueid: str, caller: str, reason: str, message: str) -
 class TicketLookups:
     """The store's synchronous reads, run on a small thread pool so the loop never waits on SQL."""
 
-    def __init__(self, tickets: Any, timezone: str = "Asia/Shanghai", workers: int = 4) -> None:
-        self.tickets = tickets
+    def __init__(self, store: Any, timezone: str = "Asia/Shanghai", workers: int = 4) -> None:
+        self.store = store  # ticketing.store.Store
         self.tz = ZoneInfo(timezone)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agi-db")
 
     async def summarize(self, number: str) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, partial(self.tickets.recent_for_number, number, 5))
+        return await loop.run_in_executor(self.pool, partial(self.store.callers.summary, number, 5))
 
     def _find(self, number: str) -> TicketStatus | None:
         from ticketing.schemas import SystemActor
 
-        page = self.tickets.search({"number": number, "per_page": 1}, SystemActor(username="agi"))
+        page = self.store.tickets.search({"number": number, "per_page": 1}, SystemActor(username="agi"))
         if not page.items:
             return None
         t = page.items[0]
@@ -140,38 +141,7 @@ def routes(settings: Any, lookups: TicketLookups, *, on_survey: OnSurvey | None 
             "jobno": _jobno}
 
 
-def server(settings: Any, tickets: Any, **kw: Any) -> tuple[FastAgiServer, TicketLookups]:
-    """A server on settings.agi_host:agi_port (not started) and the lookups it owns."""
-    lookups = TicketLookups(tickets, settings.cti_timezone)
-    srv = FastAgiServer(routes(settings, lookups, **kw), settings.agi_host, settings.agi_port,
-                        max_sessions=settings.agi_max_sessions, read_timeout=settings.agi_read_timeout_s)
-    return srv, lookups
-
-
-async def run(settings: Any, *, tickets: Any = None, on_survey: OnSurvey | None = None,
-              on_callback_request: OnCallbackRequest | None = None, job_number: JobNumber | None = None,
-              started: asyncio.Event | None = None) -> None:
-    """Serve until cancelled (``hotline agi``, or a task in the app's lifespan).
-
-    Without ``on_survey`` / ``on_callback_request`` the results go to the call log
-    (``ticketing.calls.CallLog``) on the ticket store's database.
-    """
-    if tickets is None:
-        from ticketing.service import service_from_settings
-
-        tickets = await asyncio.to_thread(service_from_settings, settings)
-    srv, lookups = server(settings, tickets, job_number=job_number)
-    if on_survey is None or on_callback_request is None:
-        from ticketing.calls import CallLog
-
-        log_survey, log_callback = call_log_hooks(CallLog(tickets.engine, settings.local_area_code), lookups)
-        on_survey, on_callback_request = on_survey or log_survey, on_callback_request or log_callback
-    srv.routes = routes(settings, lookups, on_survey=on_survey, on_callback_request=on_callback_request,
-                        job_number=job_number)
-    await srv.start()
-    if started is not None:
-        started.set()
-    try:
-        await srv.serve_forever()
-    finally:
-        lookups.close()
+def server(settings: Any, lookups: TicketLookups, **kw: Any) -> FastAgiServer:
+    """A server on settings.agi_host:agi_port (not started) over ``lookups``; ``kw``: the hooks."""
+    return FastAgiServer(routes(settings, lookups, **kw), settings.agi_host, settings.agi_port,
+                         max_sessions=settings.agi_max_sessions, read_timeout=settings.agi_read_timeout_s)

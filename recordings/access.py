@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from recordings.catalog import is_message
 from recordings.models import AccessLog, AccessRequest, Recording, utcnow
 
 SELF_APPROVING = ("qa", "lead", "admin")
@@ -53,6 +54,19 @@ def decide_pure(role: str, approved: bool) -> tuple[bool, str]:
     if role in SELF_APPROVING:
         return True, "质检职责，自动批准"
     return False, "尚未获批收听该录音：请提交收听申请，由班长审批"
+
+
+def may_see(principal: Any, rec: Recording) -> bool:
+    """May this principal see the recording's metadata, transcript and findings? Operators review
+    their own calls only (filed under their job number), and the voice messages (留言) any of them
+    may call back; QA, leads and admins all; departments none. Hearing the audio is still
+    :func:`authorise`'s decision."""
+    role = _role(principal)
+    if role in NEVER:
+        return False
+    if role != "operator" or is_message(rec.base):
+        return True
+    return bool(principal.job_number) and rec.operator == principal.job_number
 
 
 def _aware(dt: datetime | None) -> datetime | None:

@@ -1,10 +1,13 @@
 """The recordings catalog: register finished calls' files, move them out of Asterisk's spool into
 storage, check them, queue them for transcription, and purge them when retention ends.
 
-Two ways in, so nothing is lost: :func:`register_call` from the CTI's ``CallCompleted`` (it knows
-seat, caller and survey) and :func:`collect`, a scan of the spool that finishes what the event
-announced and adopts any finished recording nobody announced. MixMonitor closes its files a
-moment after hang-up, so files are taken only once they have stopped changing.
+Two ways in, so nothing is lost: :func:`register_call` with the finished call the CTI's
+``CallCompleted`` carries (it knows seat, operator and job number, caller and survey) and
+:func:`collect`, a scan of the spool that finishes what the event announced and adopts any
+finished recording nobody announced (the call log, when given, still knows its seat and
+operator). MixMonitor closes its files a moment after hang-up, so files are taken only once they
+have stopped changing. The call log (``ticketing.calls.CallLog``) is read through its public
+methods only.
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.calls import FinishedCall
 from recordings.models import LEGS, SUFFIX, AccessLog, Recording, RecordingFile, TranscriptionJob, utcnow
+
+if TYPE_CHECKING:
+    from ticketing.calls import CallLog
 
 log = logging.getLogger("recordings.catalog")
 retention_log = logging.getLogger("recordings.retention")
@@ -93,21 +100,10 @@ def started_of(base: str) -> datetime | None:
     return datetime.fromtimestamp(int(uid.split(".")[0]), UTC) if uid else None
 
 
-def operator_of(settings: Any, seat: str) -> str:
-    """The job number told to callers at this seat (the same mapping as agi's announcement)."""
-    return dict(getattr(settings, "agi_job_numbers", {}) or {}).get(seat, seat)
-
-
-def ticket_for(engine: sa.Engine, uniqueid: str) -> int | None:
-    """The ticket a call produced, from ticketing's call log (None if none, or no call log yet)."""
-    if not uniqueid:
-        return None
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT ticket_id FROM call_record WHERE uniqueid = :u"),
-                                {"u": uniqueid}).scalar()
-    except sa.exc.DBAPIError:
-        return None
+def operator_of(settings: Any, seat: str, job_number: str = "") -> str:
+    """The job number the recording is filed under: the one of whoever answered, else the seat's
+    from the setting ``agi_job_numbers`` (as the AGI announces it), else the seat itself."""
+    return job_number or dict(getattr(settings, "agi_job_numbers", {}) or {}).get(seat, seat)
 
 
 # ------------------------------------------------------------------ file checks
@@ -146,32 +142,29 @@ def inspect(path: Path) -> FileInfo:
 # ------------------------------------------------------------------ registration
 
 
-def register_call(engine: sa.Engine, settings: Any, record: Any) -> int | None:
-    """Record what the CTI knows of a finished call (``cti.domain.CallRecord``); the files are
-    taken by :func:`collect` once MixMonitor has closed them. Returns the recording's id."""
-    names = list(getattr(record, "recordings", ()) or ())
-    variables = dict(getattr(record, "variables", {}) or {})
-    base = variables.get("HL_RECBASE") or (base_of(names[0]) if names else "")
+def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None = None) -> int | None:
+    """Record what the CTI knows of a finished call; the files are taken by :func:`collect` once
+    MixMonitor has closed them. Returns the recording's id (None: nothing was recorded)."""
+    base = call.recording_base or (base_of(call.recordings[0]) if call.recordings else "")
     if not base:
         return None  # unanswered: nothing was recorded
-    seat = getattr(record, "seat", "") or ""
     with Session(engine) as session:
         rec = session.exec(select(Recording).where(Recording.base == base)).first()
         if rec is None:
             rec = Recording(base=base, started_at=started_of(base))
-        rec.uniqueid = getattr(record, "call_id", "") or variables.get("HL_UID", "") or uniqueid_of(base)
-        rec.seat = seat
-        rec.operator = operator_of(settings, seat) if seat else rec.operator
-        rec.caller_num = getattr(record, "caller_num", "") or ""
-        rec.survey = getattr(record, "survey", "") or rec.survey
-        if rec.ticket_id is None:
-            rec.ticket_id = ticket_for(engine, rec.uniqueid)
+        rec.uniqueid = call.call_id or uniqueid_of(base)
+        rec.seat = call.seat
+        rec.operator = operator_of(settings, call.seat, call.job_number) if call.seat else rec.operator
+        rec.caller_num = call.caller_num
+        rec.survey = str(call.survey) if call.survey is not None else rec.survey
+        if rec.ticket_id is None and calls is not None:
+            rec.ticket_id = calls.ticket_of(rec.uniqueid)
         session.add(rec)
         session.commit()
         return rec.id
 
 
-def collect(engine: sa.Engine, settings: Any, now: float | None = None) -> list[int]:
+def collect(engine: sa.Engine, settings: Any, now: float | None = None, calls: CallLog | None = None) -> list[int]:
     """Take every finished recording from the spool into storage; flag announced ones whose files
     never came. Returns the ids stored. Never raises for a bad file."""
     now = time.time() if now is None else now
@@ -193,7 +186,7 @@ def collect(engine: sa.Engine, settings: Any, now: float | None = None) -> list[
         if now - newest < settle:
             continue
         try:
-            rid = store(engine, settings, base, spool)
+            rid = store(engine, settings, base, spool, calls)
         except Exception:  # one bad recording must not stop the others
             log.exception("could not store recording %s", base)
             continue
@@ -214,7 +207,7 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite returns naive datetimes
 
 
-def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | None:
+def store(engine: sa.Engine, settings: Any, base: str, spool: Path, calls: CallLog | None = None) -> int | None:
     """Move one recording's files from ``spool`` into storage, check them and queue the job."""
     with Session(engine) as session:
         rec = session.exec(select(Recording).where(Recording.base == base)).first()
@@ -229,9 +222,8 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | Non
             log.warning("recording %s was in the spool again; set aside in %s", base, aside)
             return None
         if rec is None:
-            uid = uniqueid_of(base)
-            rec = Recording(base=base, uniqueid=uid, started_at=started_of(base), ticket_id=ticket_for(engine, uid))
-            _adopt_call_log(engine, settings, rec)
+            rec = Recording(base=base, uniqueid=uniqueid_of(base), started_at=started_of(base))
+            _adopt_call_log(settings, rec, calls)
         day = rec.started_at or utcnow()
         dest_dir = storage_dir(settings) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -268,16 +260,15 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path) -> int | Non
         return rec.id
 
 
-def _adopt_call_log(engine: sa.Engine, settings: Any, rec: Recording) -> None:
-    # no event reached us: the call log (ticketing's call_record) may still know the seat
-    try:
-        with engine.connect() as conn:
-            seat = conn.execute(sa.text("SELECT seat FROM call_record WHERE uniqueid = :u"),
-                                {"u": rec.uniqueid}).scalar()
-    except sa.exc.DBAPIError:
-        seat = None
-    if seat:
-        rec.seat, rec.operator = seat, operator_of(settings, seat)
+def _adopt_call_log(settings: Any, rec: Recording, calls: CallLog | None) -> None:
+    # no event reached us: the call log may still know the call (its seat, who answered, its ticket)
+    call = calls.get(rec.uniqueid) if calls is not None and rec.uniqueid else None
+    if call is not None:
+        rec.caller_num, rec.survey = call.caller_num, str(call.survey) if call.survey is not None else ""
+        if call.seat:
+            rec.seat, rec.operator = call.seat, operator_of(settings, call.seat, call.job_number)
+    if calls is not None:
+        rec.ticket_id = calls.ticket_of(rec.uniqueid)
 
 
 def ids_of(engine: sa.Engine, bases: Iterable[str]) -> dict[str, int]:

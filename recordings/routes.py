@@ -1,5 +1,7 @@
-"""REST routes (``router``) and the QA pages (``pages``) of recordings/.
+"""REST routes of recordings/ (``router``); the QA pages that use them are the web room's.
 
+Identity comes from the ground floor (``hotline.identity``); the call log and the accounts are
+read through the stores the app holds (``app.state.store``, ``app.state.accounts``).
 Everything needs a signed-in principal; departments get nothing here. Metadata, transcript and
 findings are open to QA, leads and admins (operators: their own calls); audio only after
 approval (see access.py), each play/download/refusal logged. Audio is served with HTTP range
@@ -17,20 +19,16 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse
 from sqlmodel import Session, select
 
 from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
-from recordings import access, catalog, scoring, worker
+from recordings import access, scoring, worker
 from recordings.models import LEGS, AccessRequest, Recording, RecordingFile, Transcript
 from recordings.rules import display_text
 from recordings.schemas import AccessRequestIn, ScoreIn, WeightsIn, recording_out
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "agent_ui" / "templates")
-
 router = APIRouter(prefix="/api", tags=["recordings"])
-pages = APIRouter(include_in_schema=False)
 
 Viewer = Annotated[Principal, Depends(require_roles(Role.QA, Role.LEAD, Role.OPERATOR))]
 Reviewer = Annotated[Principal, Depends(require_roles(Role.QA, Role.LEAD))]
@@ -56,17 +54,9 @@ def _bad(msg: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
     return HTTPException(code, msg)
 
 
-def _visible(principal: Principal, rec: Recording) -> bool:
-    # operators review their own calls only, and the voice messages (留言) any of them may call back;
-    # QA, leads and admins all. Hearing the audio is still the access policy's decision.
-    if principal.role is not Role.OPERATOR or catalog.is_message(rec.base):
-        return True
-    return bool(principal.job_number) and rec.operator == principal.job_number
-
-
 def _get(session: Session, principal: Principal, recording_id: int) -> Recording:
     rec = session.get(Recording, recording_id)
-    if rec is None or not _visible(principal, rec):
+    if rec is None or not access.may_see(principal, rec):
         raise _bad("录音不存在或无权查看", status.HTTP_404_NOT_FOUND)
     return rec
 
@@ -166,7 +156,7 @@ def get_recording(recording_id: int, request: Request, principal: Viewer) -> dic
     with Session(engine, expire_on_commit=False) as session:
         rec = _get(session, principal, recording_id)
         if rec.ticket_id is None and rec.uniqueid:
-            rec.ticket_id = catalog.ticket_for(engine, rec.uniqueid)
+            rec.ticket_id = request.app.state.store.calls.ticket_of(rec.uniqueid)
             if rec.ticket_id is not None:
                 session.add(rec)
                 session.commit()
@@ -278,16 +268,6 @@ def put_weights(body: WeightsIn, request: Request, _p: Admin) -> list[dict[str, 
             raise _bad(str(exc)) from None
 
 
-def _team(engine: sa.Engine, job_number: str) -> str:
-    # the operator's team is their account's centre (agent_ui's account table)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT centre FROM account WHERE job_number = :j"),
-                                {"j": job_number}).scalar() or ""
-    except sa.exc.DBAPIError:
-        return ""
-
-
 @router.post("/qa/scores", status_code=201)
 def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, Any]:
     engine = _engine(request)
@@ -296,9 +276,10 @@ def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, 
         if rec is None:
             raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
         try:
+            team = request.app.state.accounts.centre_of_job_number(rec.operator)  # the operator's centre
             score = scoring.file_score(session, recording_id=body.recording_id, scorer=principal.username,
                                        marks={k: m.model_dump() for k, m in body.marks.items()},
-                                       comment=body.comment, team=_team(engine, rec.operator),
+                                       comment=body.comment, team=team,
                                        supersedes=body.supersedes, reason=body.reason)
         except scoring.ScoreError as exc:
             raise _bad(str(exc), status.HTTP_409_CONFLICT if "已评分" in str(exc) or "刚被" in str(exc)
@@ -321,19 +302,3 @@ def get_results(request: Request, _p: Reviewer, by: str = "operator", since: dat
         return scoring.results(_engine(request), by, since, until)
     except scoring.ScoreError as exc:
         raise _bad(str(exc)) from None
-
-
-# ------------------------------------------------------------------ pages
-
-
-@pages.get("/qa", response_class=HTMLResponse)
-def qa_list(request: Request, principal: Viewer) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, "qa/list.html", {"user": principal, "settings": _settings(request)})
-
-
-@pages.get("/qa/{recording_id}", response_class=HTMLResponse)
-def qa_replay(recording_id: int, request: Request, principal: Viewer) -> HTMLResponse:
-    with _session(request) as session:
-        rec = _get(session, principal, recording_id)
-    return TEMPLATES.TemplateResponse(request, "qa/replay.html", {"user": principal, "settings": _settings(request),
-                                                                  "rec": rec})

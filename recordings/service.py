@@ -1,12 +1,12 @@
-"""recordings' public surface: what the wiring calls.
+"""recordings' public surface: what the composition root and the web room call.
 
-* ``hotline transcribe [-w N]`` → :func:`run` (``run(settings, workers=N)``): N worker processes
-  on the durable queue, a progress line on the terminal, Ctrl-C stops.
-* The app's lifespan → :func:`migrate`, then :func:`catalog_loop` as a task (spool scan every few
-  seconds, retention purge once an hour), and :func:`bus_listener` added to the CTI bus
-  (``bus.add_listener(bus_listener(settings, engine))``) so finished calls are registered with
-  their seat, caller and survey.
-* The router: ``recordings.routes.router`` (REST) and ``recordings.routes.pages`` (/qa pages).
+* ``hotline transcribe [-w N]`` → :func:`run`: N worker processes on the durable queue, a
+  progress line on the terminal, Ctrl-C stops.
+* The composition root: :func:`migrate`; :func:`register_call` for each finished call the bus
+  carries (seat, operator's job number, caller, survey); :func:`catalog_loop` as a task (spool
+  scan every few seconds, retention purge once an hour).
+* The web room: ``recordings.routes.router`` (REST), :func:`find_visible` for the QA pages,
+  :func:`progress` for the health page.
 """
 
 from __future__ import annotations
@@ -17,13 +17,18 @@ import multiprocessing as mp
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
-from recordings import catalog, worker
+from hotline.calls import FinishedCall
+from recordings import access, catalog, worker
 from recordings.db import make_engine, migrate
+from recordings.models import Recording
+
+if TYPE_CHECKING:
+    from ticketing.calls import CallLog
 
 log = logging.getLogger("recordings.service")
 PURGE_EVERY_S = 3600.0
@@ -51,42 +56,24 @@ def run(settings: Any, workers: int | None = None, *, drain: bool = False, quiet
     return worker.supervise(settings, n, drain=drain, stop=stop, progress=show, lease_s=lease_s, grammar=grammar)
 
 
-def bus_listener(settings: Any, engine: sa.Engine) -> Callable[[Any], None]:
-    """A synchronous bus listener: registers the recording of each ``CallCompleted``."""
-
-    def on_envelope(env: Any) -> None:
-        event = getattr(env, "event", env)
-        record = getattr(event, "record", None)
-        if type(event).__name__ != "CallCompleted" or record is None or not record.recordings:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            _register(record)
-        else:  # the bus calls listeners on the AMI read path: the database write goes to a thread
-            loop.run_in_executor(None, _register, record)
-
-    def _register(record: Any) -> None:
-        try:
-            catalog.register_call(engine, settings, record)
-        except Exception:  # never break the bridge for the catalog
-            log.exception("could not register the recording of call %s", getattr(record, "call_id", "?"))
-
-    return on_envelope
+def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None = None) -> int | None:
+    """A finished call's recording into the catalog (its files follow with the next spool scan).
+    Logged, never raised: the catalog must not break the bridge that reports the call."""
+    try:
+        return catalog.register_call(engine, settings, call, calls)
+    except Exception:
+        log.exception("could not register the recording of call %s", call.call_id)
+        return None
 
 
-def register_call(engine: sa.Engine, settings: Any, record: Any) -> int | None:
-    return catalog.register_call(engine, settings, record)
-
-
-async def catalog_loop(settings: Any, engine: sa.Engine, every_s: float = 3.0,
+async def catalog_loop(settings: Any, engine: sa.Engine, calls: CallLog | None = None, every_s: float = 3.0,
                        stop: asyncio.Event | None = None) -> None:
     """Scan the spool (and purge past retention) until cancelled; errors are logged, not raised."""
     last_purge = 0.0
     loop = asyncio.get_running_loop()
     while stop is None or not stop.is_set():
         try:
-            await asyncio.to_thread(catalog.collect, engine, settings)
+            await asyncio.to_thread(catalog.collect, engine, settings, None, calls)
             if loop.time() - last_purge > PURGE_EVERY_S:
                 await asyncio.to_thread(catalog.purge, engine, settings)
                 last_purge = loop.time()
@@ -95,24 +82,15 @@ async def catalog_loop(settings: Any, engine: sa.Engine, every_s: float = 3.0,
         await asyncio.sleep(every_s)
 
 
+def find_visible(engine: sa.Engine, principal: Any, recording_id: int) -> Recording | None:
+    """The recording, if this principal may see it (the QA replay page)."""
+    with Session(engine, expire_on_commit=False) as session:
+        rec = session.get(Recording, recording_id)
+        return rec if rec is not None and access.may_see(principal, rec) else None
+
+
 def progress(engine: sa.Engine) -> dict[str, Any]:
     return worker.backlog(engine)
 
 
-__all__ = ["bus_listener", "catalog_loop", "migrate", "progress", "register_call", "run", "start"]
-
-
-def start(app: Any, settings: Any, engine: sa.Engine) -> Callable[[], None]:
-    """The app's lifespan: migrate, register finished calls from the bus (``app.state.bus``),
-    scan the spool in the background. Returns the stopper."""
-    migrate(engine)
-    bus = getattr(app.state, "bus", None)
-    remove = bus.add_listener(bus_listener(settings, engine)) if hasattr(bus, "add_listener") else None
-    task = asyncio.get_running_loop().create_task(catalog_loop(settings, engine))
-
-    def stop() -> None:
-        task.cancel()
-        if remove is not None:
-            remove()
-
-    return stop
+__all__ = ["catalog_loop", "find_visible", "migrate", "progress", "register_call", "run"]

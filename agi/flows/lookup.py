@@ -25,6 +25,9 @@ log = logging.getLogger("agi.flows.lookup")
 INHERITED = ("HL_LOCATION", "HL_TICKETS", "HL_OPEN", "HL_OVERDUE", "HL_RECENT", "HL_REPEAT", "HL_FLAGS",
              "HL_PRIORITY")
 CLOSED_STATUSES = frozenset({"closed", "archived", "draft"})
+TITLE_CHARS = 24  # the pop's history line; the whole ticket is one click away
+# separators of HL_RECENT, and what ARRAY() would alter: their full-width twins read the same in Chinese
+_FIELD_SAFE = str.maketrans({",": "，", ":": "：", '"': "＂", "\\": "＼", "(": "（", ")": "）"})
 
 Summarize = Callable[[str], Awaitable[Any]]  # number → ticketing.schemas.CallerSummary
 
@@ -85,12 +88,29 @@ def decide(summary: Any | None, number: str, cfg: LookupConfig, now: datetime,
         "HL_TICKETS": str(summary.total),
         "HL_OPEN": str(summary.open),
         "HL_OVERDUE": str(len(overdue)),
-        "HL_RECENT": ",".join(f"{t.number}:{t.deadline_state or 'none'}" for t in recent[:5] if t.number),
+        "HL_RECENT": recent_field(recent[:5]),
         "HL_REPEAT": "1" if repeat else "0",
         "HL_FLAGS": ",".join(flags),
         "HL_PRIORITY": str(priority),
     })
     return out
+
+
+def recent_field(recent: list[Any]) -> str:
+    """The caller's latest tickets for the screen-pop, newest first:
+    ``number:deadline-state:status:category:title`` each, comma separated.
+
+    >>> from types import SimpleNamespace as T
+    >>> recent_field([T(number="20261120000042", deadline_state="red", status_label="已转办", category="投诉举报",
+    ...                 title='小区(东门)噪音: 夜间施工, "每天"')])
+    '20261120000042:red:已转办:投诉举报:小区（东门）噪音： 夜间施工， ＂每天＂'
+    """
+    return ",".join(":".join([t.number, t.deadline_state or "none", _field(t.status_label), _field(t.category),
+                              _field(t.title[:TITLE_CHARS])]) for t in recent if t.number)
+
+
+def _field(text: str) -> str:
+    return " ".join(str(text).translate(_FIELD_SAFE).split())
 
 
 def channel_variables(decided: dict[str, str]) -> dict[str, str]:

@@ -22,8 +22,9 @@ from agi.channel import Channel
 from agi.server import FastAgiServer
 from hotline.db import make_engine
 from tests.agi.fakes import Recorder
+from ticketing.context import StoreContext
 from ticketing.db import migrate
-from ticketing.service import TicketService
+from ticketing.store import Store
 
 
 class Clock:
@@ -47,7 +48,7 @@ class Session:
 @dataclass
 class Rig:
     server: FastAgiServer
-    tickets: TicketService
+    tickets: Store
     clock: Clock
     surveys: Recorder
     callbacks: Recorder
@@ -96,7 +97,7 @@ async def agi_rig(settings, tmp_path) -> AsyncIterator[Callable[..., Awaitable[R
         engine = make_engine(f"sqlite:///{tmp_path / f'agi-{len(started)}.db'}")
         migrate(engine)
         clock = Clock()
-        tickets = TicketService(engine, clock=clock, area_code=settings.local_area_code)
+        tickets = Store.on(StoreContext(engine, clock=clock, area_code=settings.local_area_code))
         rig_settings = settings.model_copy(update=overrides)
         surveys, callbacks = Recorder(), Recorder()
         holder: dict[str, Rig] = {}
@@ -105,8 +106,9 @@ async def agi_rig(settings, tmp_path) -> AsyncIterator[Callable[..., Awaitable[R
             holder["rig"].jobs_asked.append(seat)
             return (job_numbers or {}).get(seat)
 
-        srv, lookups = service.server(rig_settings, tickets, on_survey=surveys, on_callback_request=callbacks,
-                                      job_number=job_number)
+        lookups = service.TicketLookups(tickets, rig_settings.cti_timezone)
+        srv = service.server(rig_settings, lookups, on_survey=surveys, on_callback_request=callbacks,
+                             job_number=job_number)
         rig = holder["rig"] = Rig(srv, tickets, clock, surveys, callbacks)
         find = lookups.find
 

@@ -50,7 +50,8 @@ def test_a_first_time_caller_goes_to_the_queue_with_the_screen_pop_variables() -
 def test_repeat_and_overdue(recent, flags, priority) -> None:
     d = decide(summary(*recent), "13953012345", CFG, NOW, seats_logged=1)
     assert (d["HL_FLAGS"], d["HL_PRIORITY"]) == (flags, priority)
-    assert d["HL_RECENT"].split(",")[0].endswith(":" + recent[0].deadline_state)
+    first = d["HL_RECENT"].split(",")[0].split(":")
+    assert first == [recent[0].number, recent[0].deadline_state, "办理中", "求助", "停水"]  # what the pop shows
 
 
 def test_elderly_and_vip_go_ahead_blacklisted_are_warned_and_never_ahead() -> None:

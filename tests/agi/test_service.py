@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agi import service
-from agi.server import FastAgiServer
 from hotline.db import make_engine
 from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from tests.agi.fakes import AgiClient, Recorder
 from tests.ticketing.conftest import intake
+from ticketing.context import StoreContext
 from ticketing.db import migrate
-from ticketing.service import TicketService
+from ticketing.store import Store
 
 REPEAT = "13853012345"
 
@@ -33,12 +33,12 @@ def store(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'tickets.db'}")
     migrate(engine)
     clock = Clock()
-    svc = TicketService(engine, clock=clock)
+    svc = Store.on(StoreContext(engine, clock=clock))
     op = Principal("op", Role.OPERATOR, job_number="007")
     clock.now = datetime.now(UTC) - timedelta(days=10)
-    old = svc.create(intake(caller_number=REPEAT), op)  # registered 10 days ago: transfer deadline passed
+    old = svc.tickets.create(intake(caller_number=REPEAT), op)  # registered 10 days ago: transfer deadline passed
     clock.now = datetime.now(UTC) - timedelta(days=1)
-    svc.create(intake(caller_number=REPEAT, title="又停水了"), op)  # and again yesterday: a repeat caller
+    svc.tickets.create(intake(caller_number=REPEAT, title="又停水了"), op)  # and again yesterday: a repeat caller
     clock.now = datetime.now(UTC)
     yield svc, old
     engine.dispose()
@@ -49,8 +49,9 @@ async def wired(store, tmp_path):
     svc, old = store
     settings = Settings(var_dir=tmp_path, agi_port=0, service_hours="00:00-24:00")
     on_survey, on_cb = Recorder(), Recorder()
-    srv, lookups = service.server(settings, svc, on_survey=on_survey, on_callback_request=on_cb,
-                                  job_number={"8001": "015"}.get)
+    lookups = service.TicketLookups(svc, settings.cti_timezone)
+    srv = service.server(settings, lookups, on_survey=on_survey, on_callback_request=on_cb,
+                         job_number={"8001": "015"}.get)
     await srv.start()
     yield srv, old, on_survey, on_cb
     await srv.stop(grace=0.5)
@@ -65,12 +66,12 @@ async def test_lookup_of_a_repeat_caller_with_an_overdue_ticket(wired) -> None:
     assert v["__HL_LOCATION"] == "山东省菏泽市" and v["__HL_TICKETS"] == "2" and v["__HL_OPEN"] == "2"
     assert v["__HL_REPEAT"] == "1" and v["__HL_OVERDUE"] == "1" and v["__HL_FLAGS"] == "repeat,overdue"
     assert v["__HL_PRIORITY"] == "10" and "HL_ROUTE" not in v and "HL_LOOKUP" not in v  # queue, ok: defaults
-    assert v["__HL_RECENT"].endswith(f",{old.number}:red")
+    assert f",{old.number}:red:已登记:求助:丽景花园停水" in v["__HL_RECENT"]  # the pop's history: status, title
 
 
 async def test_a_blacklisted_number_is_routed_to_the_warning(wired, store) -> None:
     svc, _ = store
-    svc.set_caller_flags("13900000000", Principal("lead", Role.LEAD), blacklisted=True)
+    svc.callers.set_flags("13900000000", Principal("lead", Role.LEAD), blacklisted=True)
     client = AgiClient("127.0.0.1", wired[0].port, callerid="13900000000", variables={"HL_SEATS": "2"})
     await client.run()
     assert client.variables["HL_ROUTE"] == "harass" and client.variables["__HL_FLAGS"] == "blacklist"
@@ -95,49 +96,3 @@ async def test_status_query_and_survey_and_job_number_through_the_routes(wired) 
     client = AgiClient("127.0.0.1", srv.port, script="jobno", variables={"MEMBERNAME": "8001"})
     commands = await client.run()
     assert ["EXEC", "Playback", "hotline/operator-pre&digits/0&digits/1&digits/5&hotline/operator-post"] in commands
-
-
-async def test_run_serves_until_cancelled(store, tmp_path) -> None:
-    svc, _ = store
-    probe = FastAgiServer({}, "127.0.0.1", 0)
-    await probe.start()
-    port = probe.port
-    await probe.stop()
-    settings = Settings(var_dir=tmp_path, agi_port=port)
-    started = asyncio.Event()
-    task = asyncio.create_task(service.run(settings, tickets=svc, started=started))
-    await asyncio.wait_for(started.wait(), 5)
-    client = AgiClient("127.0.0.1", port, callerid=REPEAT, variables={"HL_SEATS": "1"})
-    await client.run()
-    assert client.variables["__HL_LOCATION"] == "山东省菏泽市"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
-async def test_run_stores_the_survey_and_the_callback_request_in_the_call_log(store, tmp_path) -> None:
-    from sqlmodel import Session, select
-
-    from ticketing.calls import CallLog
-    from ticketing.models import CallRecord
-
-    svc, old = store
-    probe = FastAgiServer({}, "127.0.0.1", 0)
-    await probe.start()
-    port = probe.port
-    await probe.stop()
-    started = asyncio.Event()
-    task = asyncio.create_task(service.run(Settings(var_dir=tmp_path, agi_port=port), tickets=svc, started=started))
-    await asyncio.wait_for(started.wait(), 5)
-    CallLog(svc.engine).link_ticket("88.1", old.id)  # the call that produced the ticket
-    await AgiClient("127.0.0.1", port, script="survey", keys=["3"], uniqueid="88.1", callerid=REPEAT).run()
-    await AgiClient("127.0.0.1", port, script="closed", keys=["2"], uniqueid="88.2", callerid=REPEAT,
-                    extra_env={"agi_arg_1": "after_hours"}).run()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    with Session(svc.engine) as s:  # the CTI has not logged these calls yet: read the rows
-        calls = {c.uniqueid: c for c in s.exec(select(CallRecord))}
-    assert calls["88.1"].survey == 3 and calls["88.1"].ticket_id == old.id
-    assert calls["88.2"].callback_requested and calls["88.2"].callback_reason == "after_hours"
-    assert any(e.action == "survey" for e in svc.history(old.id, Principal("lead", Role.LEAD)))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent_ui.app import create_app
+from hotline.compose import web_app
 from hotline.settings import Settings
 from recordings import catalog, worker
 from tests.recordings.conftest import two_leg_call
@@ -25,7 +25,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, vosk_model) -> Iterator[tup
     port = free_port()
     settings = Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, ami_port=1, agi_port=1, services=[],
                         agi_job_numbers={"8001": "1024"})
-    app = create_app(settings)
+    app = web_app(settings)
     with serving(app, port):
         yield from _with_a_transcribed_call(app, settings, port, vosk_model)
 

@@ -9,38 +9,50 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from cti.domain import CallCompleted, CallRecord
-from hotline.bus import InProcessBus
+from hotline.calls import FinishedCall
 from recordings import catalog, service
 from recordings.models import AccessLog, Recording, RecordingFile, TranscriptionJob
+from ticketing.calls import CallLog
 
 LATER = 10_000_000_000.0  # "now" far after the files were written: every file has settled
 
 
-def call_record(base: str, seat: str = "8001", survey: str = "1") -> CallRecord:
+def call_record(base: str, seat: str = "8001", survey: int | None = 1, job_number: str = "") -> FinishedCall:
+    """The finished call the bridge reports (``CallCompleted.call``)."""
     uid = catalog.uniqueid_of(base)
-    return CallRecord(call_id=uid, caller_num="13953012345", caller_name="", queue="hotline", seats_rung=(seat,),
-                      seat=seat, offered_at=1.0, answered_at=2.0, ended_at=20.0, wait_ms=1000, within_rule=True,
-                      talk_s=18.0, abandoned=False, recordings=(f"{base}.wav", f"{base}-in.wav", f"{base}-out.wav"),
-                      survey=survey, variables={"HL_RECBASE": base, "HL_UID": uid})
+    return FinishedCall(call_id=uid, caller_num="13953012345", queue="hotline", seats_rung=(seat,), seat=seat,
+                        operator="op1024" if job_number else "", job_number=job_number, offered_at=1.0,
+                        answered_at=2.0, ended_at=20.0, wait_ms=1000, within_rule=True, talk_s=18.0,
+                        recordings=(f"{base}.wav", f"{base}-in.wav", f"{base}-out.wav"), recording_base=base,
+                        survey=survey)
 
 
 def sha(path) -> str:
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
+def ticket_for_call(engine, uid: str) -> int:
+    """A ticket the call produced, linked through the call log's public API."""
+    from hotline.identity import Principal, Role
+    from ticketing.context import StoreContext
+    from ticketing.store import Store
+
+    store = Store.on(StoreContext(engine))
+    t = store.tickets.create({"category": "求助", "title": "停水", "caller_number": "13953012345"},
+                             Principal("op1024", Role.OPERATOR, job_number="1024"))
+    store.calls.link_ticket(uid, t.id)
+    return t.id
+
+
 def test_a_finished_call_is_moved_to_storage_checked_linked_and_queued(engine, rec_settings, spool, make_call):
     base = make_call("1763866021.42")
     digests = {leg: sha(spool / f"{base}{suf}.wav") for leg, suf in catalog.SUFFIX.items()}
-    with engine.begin() as conn:  # the call log knows the call's ticket (no ticket row needed here)
-        conn.execute(sa.text("PRAGMA foreign_keys=OFF"))
-        conn.execute(sa.text("INSERT INTO call_record (uniqueid, caller_number, seat, recording_id, ticket_id) "
-                             "VALUES ('1763866021.42', '13953012345', '8001', '', 77)"))
+    ticket = ticket_for_call(engine, "1763866021.42")  # the call log knows the call's ticket
+    # the seat's job number from the setting: the fallback when nobody signed in through the console
     rid = catalog.register_call(engine, rec_settings.model_copy(update={"agi_job_numbers": {"8001": "1024"}}),
-                                call_record(base))
+                                call_record(base), CallLog(engine))
     assert catalog.collect(engine, rec_settings, now=LATER) == [rid]
     assert list(spool.iterdir()) == []  # the chroot's spool does not fill
     with Session(engine) as s:
@@ -48,7 +60,7 @@ def test_a_finished_call_is_moved_to_storage_checked_linked_and_queued(engine, r
         files = {f.leg: f for f in s.exec(select(RecordingFile).where(RecordingFile.recording_id == rid))}
         job = s.exec(select(TranscriptionJob).where(TranscriptionJob.recording_id == rid)).one()
     assert (rec.status, rec.uniqueid, rec.seat, rec.operator, rec.survey, rec.ticket_id) == (
-        "ok", "1763866021.42", "8001", "1024", "1", 77)
+        "ok", "1763866021.42", "8001", "1024", "1", ticket)
     assert rec.started_at.replace(tzinfo=UTC) == datetime.fromtimestamp(1763866021, UTC)
     assert abs(rec.duration_s - 12.0) < 0.01
     storage = catalog.storage_dir(rec_settings)
@@ -66,16 +78,39 @@ def test_files_still_being_written_are_left_until_they_settle(engine, rec_settin
     assert len(catalog.collect(engine, rec_settings, now=time.time() + catalog.SETTLE_S + 1)) == 1
 
 
-def test_an_unannounced_recording_is_adopted_with_the_seat_from_the_call_log(engine, rec_settings, spool, make_call):
-    make_call("1763866200.7")
-    with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO call_record (uniqueid, caller_number, seat, recording_id) "
-                             "VALUES ('1763866200.7', '13800000000', '8003', '')"))
-    assert catalog.collect(engine, rec_settings, now=time.time() + catalog.SETTLE_S + 1) == []  # no event: wait more
+def test_a_recording_is_filed_under_the_job_number_of_whoever_answered(engine, rec_settings, spool, make_call):
+    # not the seat's number: operators find their own calls, and QA's greeting rule hears the 工号
+    base = make_call("1763866150.3")
+    rid = catalog.register_call(engine, rec_settings, call_record(base, seat="8005", job_number="1024"))
+    catalog.collect(engine, rec_settings, now=LATER)
+    with Session(engine) as s:
+        rec = s.get(Recording, rid)
+    assert (rec.seat, rec.operator) == ("8005", "1024")
+
+
+def test_an_unannounced_recording_is_adopted_with_seat_and_job_number_from_the_call_log(engine, rec_settings, spool,
+                                                                                         make_call):
+    base = make_call("1763866200.7")
+    calls = CallLog(engine)
+    calls.record(FinishedCall(call_id="1763866200.7", caller_num="13800000000", offered_at=1.0, ended_at=9.0,
+                              seat="8003", operator="op1025", job_number="1025", answered_at=2.0, survey=2,
+                              recording_base=base))
+    ticket = ticket_for_call(engine, "1763866200.7")
+    assert catalog.collect(engine, rec_settings, now=time.time() + catalog.SETTLE_S + 1, calls=calls) == []  # wait more
+    [rid] = catalog.collect(engine, rec_settings, now=LATER, calls=calls)
+    with Session(engine) as s:
+        rec = s.get(Recording, rid)
+    assert (rec.uniqueid, rec.seat, rec.operator, rec.status) == ("1763866200.7", "8003", "1025", "ok")
+    assert (rec.caller_num, rec.survey, rec.ticket_id) == ("13800000000", "2", ticket)
+
+
+def test_without_the_call_log_an_unannounced_recording_is_filed_under_nothing_it_cannot_know(
+        engine, rec_settings, spool, make_call):
+    make_call("1763866250.8")
     [rid] = catalog.collect(engine, rec_settings, now=LATER)
     with Session(engine) as s:
         rec = s.get(Recording, rid)
-    assert (rec.uniqueid, rec.seat, rec.operator, rec.status) == ("1763866200.7", "8003", "8003", "ok")
+    assert (rec.uniqueid, rec.seat, rec.operator, rec.ticket_id, rec.status) == ("1763866250.8", "", "", None, "ok")
 
 
 def test_a_corrupt_leg_is_flagged_and_the_rest_still_stored(engine, rec_settings, spool, make_call, caplog):
@@ -115,20 +150,20 @@ def test_a_missing_leg_is_flagged(engine, rec_settings, spool, make_call):
 
 
 def test_unanswered_calls_register_nothing(engine, rec_settings):
-    rec = call_record("hotline-20261123-101500-1763866600.5")
-    unanswered = CallRecord(**{**{f: getattr(rec, f) for f in rec.__dataclass_fields__}, "recordings": (),
-                               "variables": {}, "seat": "", "answered_at": None})
+    from dataclasses import replace
+
+    unanswered = replace(call_record("hotline-20261123-101500-1763866600.5"), recordings=(), recording_base="",
+                         seat="", answered_at=None)
     assert catalog.register_call(engine, rec_settings, unanswered) is None
 
 
-def test_the_bus_listener_registers_completed_calls_and_ignores_the_rest(engine, rec_settings, spool, make_call):
-    base = make_call("1763866700.6")
-    bus = InProcessBus()
-    bus.add_listener(service.bus_listener(rec_settings, engine))
-    bus.publish_nowait(CallCompleted(at=20.0, call_id="1763866700.6", record=call_record(base, seat="8002")))
-    with Session(engine) as s:
-        rec = s.exec(select(Recording).where(Recording.base == base)).one()
-    assert (rec.status, rec.seat, rec.uniqueid) == ("pending", "8002", "1763866700.6")
+def test_a_registration_that_fails_is_logged_and_never_raised(rec_settings, caplog):
+    from hotline.db import make_engine
+
+    broken = make_engine("sqlite:///" + str(rec_settings.var_dir / "no-tables.db"))
+    with caplog.at_level(logging.ERROR, logger="recordings.service"):
+        assert service.register_call(broken, rec_settings, call_record("hotline-20261123-101500-1763866700.6")) is None
+    assert "could not register the recording of call 1763866700.6" in caplog.text
 
 
 def test_retention_purges_old_audio_keeps_the_metadata_and_logs_it(engine, rec_settings, spool, make_call, caplog):
@@ -145,22 +180,6 @@ def test_retention_purges_old_audio_keeps_the_metadata_and_logs_it(engine, rec_s
         assert s.get(Recording, rid).status == "purged"
         entry = s.exec(select(AccessLog).where(AccessLog.action == "purge")).one()
     assert (entry.username, entry.recording_id) == ("system", rid)
-
-
-async def test_inside_the_bridges_loop_the_listener_writes_from_a_thread(engine, rec_settings, spool, make_call):
-    import asyncio
-
-    base = make_call("1763866900.9")
-    bus = InProcessBus()
-    bus.add_listener(service.bus_listener(rec_settings, engine))
-    await bus.publish(CallCompleted(at=20.0, call_id="1763866900.9", record=call_record(base, seat="8004")))
-    for _ in range(100):
-        with Session(engine) as s:
-            rec = s.exec(select(Recording).where(Recording.base == base)).first()
-        if rec is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert rec is not None and rec.seat == "8004"
 
 
 def test_a_second_copy_of_a_stored_recording_is_set_aside_not_overwritten(engine, rec_settings, spool, make_call):

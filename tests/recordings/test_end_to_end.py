@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlmodel import Session
 
-from cti.domain import CallCompleted, CallRecord
+from hotline.calls import FinishedCall
 from recordings import catalog, service, worker
 from recordings.db import make_engine, migrate
 from recordings.models import Recording, Transcript
@@ -41,11 +41,11 @@ async def test_a_recorded_call_is_transcribed_per_leg_with_times_inside_the_call
                                         "recordings_dir": tmp_path / "store"})
     engine = make_engine(local.db_url)
     migrate(engine)
-    record = CallRecord(call_id=uid, caller_num="13953012345", caller_name="", queue=settings.queue_name,
-                        seats_rung=(seat,), seat=seat, offered_at=ts(connect), answered_at=ts(connect),
-                        ended_at=ts(complete), wait_ms=0, within_rule=True, talk_s=talk_s, abandoned=False,
-                        recordings=(f"{base}.wav", f"{base}-in.wav", f"{base}-out.wav"), variables=variables)
-    service.bus_listener(local, engine)(CallCompleted(at=ts(complete), call_id=uid, record=record))
+    call = FinishedCall(call_id=uid, caller_num="13953012345", queue=settings.queue_name, seats_rung=(seat,),
+                        seat=seat, operator="op1024", job_number="1024", offered_at=ts(connect),
+                        answered_at=ts(connect), ended_at=ts(complete), wait_ms=0, within_rule=True, talk_s=talk_s,
+                        recordings=(f"{base}.wav", f"{base}-in.wav", f"{base}-out.wav"), recording_base=base)
+    service.register_call(engine, local, call)  # what the composition root does with each CallCompleted
 
     # only this call's files: other tests' recordings in the shared spool are not ours to move
     spool = catalog.spool_dir(local)
@@ -59,7 +59,7 @@ async def test_a_recorded_call_is_transcribed_per_leg_with_times_inside_the_call
     assert not any(spool.glob(f"{base}*"))  # moved out of the chroot's spool
     with Session(engine) as s:
         rec = s.get(Recording, rid)
-    assert (rec.status, rec.uniqueid, rec.seat) == ("ok", uid, seat), rec.problem
+    assert (rec.status, rec.uniqueid, rec.seat, rec.operator) == ("ok", uid, seat, "1024"), rec.problem
     assert rec.duration_s > talk_s - 1.0
 
     claim = worker.claim(engine, "e2e", lease_s=60)

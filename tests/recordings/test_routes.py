@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from agent_ui.app import create_app
+from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from recordings import catalog
@@ -45,7 +45,7 @@ def auth(who: str) -> dict[str, str]:
 def app_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Settings, int]]:
     settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1, services=[],
                         agi_job_numbers={"8001": "1024"})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(web_app(settings)) as client:
         engine = client.app.state.engine
         base = "hotline-20261123-101500-1763868000.1"
         two_leg_call(catalog.spool_dir(settings), base, [("sil", 3.0), ("say", "caller_ko")], [("say", "agent_ko")],
