@@ -6,9 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
-from agent_ui.accounts import authenticate
 from agent_ui.health import run_checks
 from hotline.identity import DEFAULT_TTL_S, TOKEN_COOKIE, CurrentPrincipal, Principal, Role, issue_token, require_roles
 
@@ -26,12 +24,7 @@ class LoginForm(BaseModel):
 async def login(form: LoginForm, request: Request, response: Response) -> dict[str, object]:
     from fastapi.concurrency import run_in_threadpool
 
-    def check() -> Principal | None:
-        with Session(request.app.state.engine) as session:
-            account = authenticate(session, form.username.strip(), form.password)
-            return account.principal() if account else None
-
-    principal = await run_in_threadpool(check)
+    principal = await run_in_threadpool(request.app.state.accounts.authenticate, form.username.strip(), form.password)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "用户名或密码错误")
     token = issue_token(principal)

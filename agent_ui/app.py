@@ -1,95 +1,86 @@
-"""The web app and the one place that wires everything: database, store, accounts, and (as they
-land) the CTI bridge, the bus and the workers. ``hotline up`` and ``hotline web`` serve it
-through :func:`server_config`."""
+"""The web app: every page, the JSON APIs of the rooms below, the websocket, over parts the
+composition root (``hotline.compose``) has already wired. This module builds no service; it
+serves what it is given and runs the root's start/stop in its lifespan.
+"""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import uvicorn
+import sqlalchemy as sa
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlmodel import Session
 
 import recordings.routes
-import recordings.service
-from agent_ui import api, approvals, console, health, lead, live, pages, ws
-from agent_ui.accounts import ensure_demo_accounts
+import ticketing.routes
+from accounts.store import Accounts
+from agent_ui import api, approvals, console, health, lead, live, pages, qa, ws
 from agent_ui.csrf import CsrfMiddleware
-from agent_ui.db import migrate as migrate_accounts
-from agent_ui.services import Services
-from hotline.bus import InProcessBus
-from hotline.settings import Settings, get_settings
+from hotline.bus import Bus
+from hotline.settings import Settings
+from ticketing.store import Store
+
+if TYPE_CHECKING:
+    from cti.service import CtiService
 
 HERE = Path(__file__).resolve().parent
 
 
-def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> FastAPI:
-    """``freeze_heap``: for the one long-running server process (see :func:`server_config`)."""
-    settings = settings or get_settings()
+class Runtime(Protocol):
+    """What the app's lifespan starts and stops: the node the composition root wired."""
 
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class WebParts:
+    """What the web room serves (``app.state`` holds each under its name)."""
+
+    settings: Settings
+    engine: sa.Engine
+    store: Store
+    accounts: Accounts
+    bus: Bus
+    cti: CtiService | None = None  # the bridge, when this node runs it
+    lead: Any = None  # agent_ui.lead.LeadRuntime: the lead's alerts
+
+
+def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import ticketing.routes
-        from ticketing.service import service_from_settings
-
-        service = service_from_settings(settings)  # migrates the ticketing tables
-        ticketing.routes._service = service  # the router's dependency serves this one store
-        engine = service.engine
-        migrate_accounts(engine)
-        if settings.demo_accounts:
-            with Session(engine) as session:
-                ensure_demo_accounts(session)
-        app.state.settings = settings
-        app.state.bus = InProcessBus()  # each envelope builds its message once for every websocket
-        app.state.engine = engine
-        app.state.tickets = service
-        services = Services(settings, engine, service, app.state.bus)
-        app.state.services = services
-        app.state.seat_of = services.seat_of  # the websocket's audience filter
-        app.state.probes = [
-            health.asterisk_probe(settings), health.ami_probe(settings), health.cti_probe(services),
-            health.agi_probe(settings), health.database_probe(engine), health.disk_probe(settings),
-        ]
-        stop_recordings = recordings.service.start(app, settings, engine)  # tables, bus → catalog, spool scan
-        await services.start()
-        lead_runtime = lead.start(app, settings)  # the lead's alert rules, fed by the bus
-        await lead_runtime.start()
-        if freeze_heap:
-            # ~200 000 objects live from start-up to shutdown (libraries, the directory, the
-            # dictionaries): a full collection walking them stalls the event loop for 100 ms+,
-            # every pop of a burst arrived that much later. Frozen, collections skip them.
-            gc.collect()
-            gc.freeze()
-        yield
-        await lead_runtime.stop()
-        await services.stop()
-        stop_recordings()
-        engine.dispose()
+        if runtime is not None:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                await runtime.stop()
 
     # the API description is served to signed-in users only, with Swagger UI from our own files
     app = FastAPI(title="hotline 政务服务热线", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    state = app.state
+    for name in ("settings", "engine", "store", "accounts", "bus", "cti", "lead"):
+        setattr(state, name, getattr(parts, name))
+    # the websocket's audience filter: who sits where (the bridge keeps the map; none without it)
+    state.seat_of = _seats_of(parts.cti)
+    state.probes = [
+        health.asterisk_probe(parts.settings), health.ami_probe(parts.settings), health.cti_probe(parts.cti),
+        health.agi_probe(parts.settings), health.database_probe(parts.engine), health.disk_probe(parts.settings),
+    ]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.include_router(ws.router)
-    app.include_router(live.router)
-    app.include_router(lead.router)
-    app.include_router(console.router)
-    app.include_router(approvals.router)
+    for router in (api.router, pages.router, ws.router, live.router, lead.router, console.router, approvals.router,
+                   qa.router, ticketing.routes.router, recordings.routes.router):
+        app.include_router(router)
     app.add_middleware(CsrfMiddleware)  # cookie-borne state changes need a header no other site can send
-    import ticketing.routes
-
-    app.include_router(ticketing.routes.router)
-    app.include_router(recordings.routes.router)
-    app.include_router(recordings.routes.pages)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -107,15 +98,10 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
     return app
 
 
-def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """How the console is served, the same for ``hotline up``, ``hotline web`` and the benchmarks.
-
-    No permessage-deflate: the console's messages are a few KB on an office LAN, and compressing
-    each one for each operator cost the single event loop more than the bytes it saved (a burst
-    of 50 pops went out ≈ 10 ms later with it).
-    """
-    options: dict[str, Any] = {
-        "host": settings.web_host, "port": settings.web_port, "proxy_headers": False,
-        "ws_per_message_deflate": False, "log_level": "info",
-    }
-    return uvicorn.Config(create_app(settings, freeze_heap=True), **(options | overrides))
+def _seats_of(cti: CtiService | None):
+    """username → the seat they are signed in to. Asked per message per websocket (2 500 times for
+    a burst of 50 pops): the bridge keeps the map, rebuilt only when the roster changes."""
+    if cti is None:
+        return lambda _username: None
+    state = cti.state
+    return lambda username: state.operator_seats().get(username)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlmodel import Field as SqlField
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Index, Session, SQLModel, select
 
 from hotline.bus import DomainEvent
 from hotline.identity import Principal, Role, require_roles
@@ -30,6 +30,7 @@ STATE_LABELS = {"pending": "待审批", "approved": "已批准", "refused": "已
 
 class SeatApproval(SQLModel, table=True):
     __tablename__ = "seat_approval"
+    __table_args__ = (Index("ix_seat_approval_state", "state", "requested_at"),)  # migration ui0002
 
     id: int | None = SqlField(default=None, primary_key=True)
     kind: str = SqlField(max_length=16)
@@ -152,7 +153,7 @@ class Decision(BaseModel):
 
 
 def _own_seat(request: Request, who: Principal, seat: str) -> None:
-    if who.role is Role.OPERATOR and request.app.state.services.seat_of(who.username) != seat:
+    if who.role is Role.OPERATOR and request.app.state.seat_of(who.username) != seat:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "只能为自己签入的坐席申请审批")
 
 
@@ -170,7 +171,7 @@ async def index(who: Centre, request: Request, state: Literal["pending", "approv
                 limit: int = 100) -> list[dict]:
     seat = None
     if who.role is Role.OPERATOR:  # an operator sees their own seat's requests only
-        seat = request.app.state.services.seat_of(who.username) or "-"
+        seat = request.app.state.seat_of(who.username) or "-"
     return await run_in_threadpool(list_approvals, request.app.state.engine, state, seat, max(1, min(limit, 500)))
 
 
@@ -193,7 +194,7 @@ async def verdict(approval_id: int, verdict: Literal["approve", "refuse"], body:
 
 async def _carry_out(request: Request, row: SeatApproval, lead: str) -> SeatApproval:
     """Approved: do the action now, under the lead's name (the rule lets it through)."""
-    cti = request.app.state.services.cti
+    cti = request.app.state.cti
     try:
         if cti is None:
             raise RuntimeError("实时话务服务未运行")

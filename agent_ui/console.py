@@ -1,7 +1,8 @@
 """The seat operator's console (话务员工作台): the ``/console`` page and the seat API behind it.
 
-Every call-control route goes through ``services.cti.actions`` (the only AMI sender) and acts on
-the seat the operator is signed in to — never on a seat named by the browser, except at sign-in.
+Every call-control route goes through the bridge's ``actions`` (the only AMI sender) and acts on
+the seat the operator is signed in to (the :data:`MySeat` dependency) — never on a seat named by
+the browser, except at sign-in.
 A sign-out or 示忙 refused by the shift rules becomes an approval request (agent_ui.approvals):
 the answer is ``409`` with ``{"detail", "approval"}`` and the lead's decision arrives over the
 websocket.
@@ -10,6 +11,7 @@ websocket.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,10 +21,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from agent_ui import approvals
-from agent_ui.live import ServicesDep, running_cti
+from agent_ui.live import CallLogDep, CtiDep
 from agent_ui.pages import templates
-from agent_ui.services import Services
 from cti.actions import ActionFailed, NotOnCall, RuleViolation
+from cti.service import CtiService
 from hotline.identity import Principal, Role, require_roles
 
 router = APIRouter(tags=["话务员工作台"])
@@ -32,11 +34,22 @@ BUSY_REASONS = ("就餐", "培训", "工单填写", "短暂离开", "班组会�
 NUMBER = re.compile(r"^\+?\d{3,20}$")
 
 
-def _my_seat(svc: Services, who: Principal) -> str:
-    seat = svc.seat_of(who.username)
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """The seat the operator is signed in to, and the bridge that controls it."""
+
+    cti: CtiService
+    seat: str
+
+
+def my_seat(request: Request, who: Operators, cti: CtiDep) -> Seat:
+    seat = request.app.state.seat_of(who.username)
     if not seat:
         raise HTTPException(status.HTTP_409_CONFLICT, "尚未签入坐席 — 请选择坐席并签入")
-    return seat
+    return Seat(cti, seat)
+
+
+MySeat = Annotated[Seat, Depends(my_seat)]
 
 
 def _rule_zh(reason: str) -> str:
@@ -63,11 +76,11 @@ async def _act(coro) -> dict[str, Any]:
 
 
 @router.get("/console", response_class=HTMLResponse, include_in_schema=False)
-async def console_page(request: Request, who: Operators, svc: ServicesDep) -> HTMLResponse:
+async def console_page(request: Request, who: Operators) -> HTMLResponse:
     settings = request.app.state.settings
     return templates.TemplateResponse(request, "console/console.html", {
         "user": who, "settings": settings, "seats": settings.seats, "busy_reasons": BUSY_REASONS,
-        "job_number": who.job_number or "", "seat": svc.seat_of(who.username) or "",
+        "job_number": who.job_number or "", "seat": request.app.state.seat_of(who.username) or "",
     })
 
 
@@ -96,9 +109,8 @@ class Callback(BaseModel):
 
 
 @router.get("/api/seat")
-async def my_seat(who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
+async def seat_status(who: Operators, cti: CtiDep, request: Request) -> dict[str, Any]:
     """The operator's seat (or none), the seats free to sign in to, and their pending approvals."""
-    cti = running_cti(svc)
     views = cti.seats()
     taken = {v["seat"] for v in views if v.get("state") != "signed_out" and v.get("operator")}
     mine = next((v for v in views if v.get("operator") == who.username and v.get("state") != "signed_out"), None)
@@ -112,18 +124,17 @@ async def my_seat(who: Operators, svc: ServicesDep, request: Request) -> dict[st
 
 
 @router.post("/api/seat/signin")
-async def sign_in(body: SignIn, who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
-    cti = running_cti(svc)
+async def sign_in(body: SignIn, who: Operators, cti: CtiDep, request: Request) -> dict[str, Any]:
     if body.seat not in request.app.state.settings.seats:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"没有坐席 {body.seat}，请从列表中选择")
-    current = svc.seat_of(who.username)
+    current = request.app.state.seat_of(who.username)
     if current and current != body.seat:
         raise HTTPException(status.HTTP_409_CONFLICT, f"您已签入坐席 {current}，请先签出")
-    holder = svc.operator_at(body.seat)
-    if holder and holder != who.username and any(
-            v["seat"] == body.seat and v.get("state") != "signed_out" for v in cti.seats()):
+    view = next((v for v in cti.seats() if v["seat"] == body.seat), {})
+    holder = view.get("operator")
+    if holder and holder != who.username and view.get("state") != "signed_out":
         raise HTTPException(status.HTTP_409_CONFLICT, f"坐席 {body.seat} 已由 {holder} 签入，请选择其他坐席")
-    return await _act(cti.actions.sign_in(body.seat, operator=who.username))
+    return await _act(cti.actions.sign_in(body.seat, operator=who.username, job_number=who.job_number))
 
 
 async def _restricted(request: Request, who: Principal, kind: str, seat: str, reason: str, coro) -> dict[str, Any]:
@@ -141,60 +152,53 @@ async def _restricted(request: Request, who: Principal, kind: str, seat: str, re
 
 
 @router.post("/api/seat/signout")
-async def sign_out(who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
-    cti, seat = running_cti(svc), _my_seat(svc, who)
-    return await _restricted(request, who, "signout", seat, "", cti.actions.sign_out(seat))
+async def sign_out(who: Operators, mine: MySeat, request: Request) -> dict[str, Any]:
+    return await _restricted(request, who, "signout", mine.seat, "", mine.cti.actions.sign_out(mine.seat))
 
 
 @router.post("/api/seat/busy")
-async def busy(body: Busy, who: Operators, svc: ServicesDep, request: Request) -> dict[str, Any]:
-    cti, seat = running_cti(svc), _my_seat(svc, who)
-    return await _restricted(request, who, "busy", seat, body.reason, cti.actions.busy(seat, body.reason))
+async def busy(body: Busy, who: Operators, mine: MySeat, request: Request) -> dict[str, Any]:
+    action = mine.cti.actions.busy(mine.seat, body.reason)
+    return await _restricted(request, who, "busy", mine.seat, body.reason, action)
 
 
 @router.post("/api/seat/ready")
-async def ready(who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = running_cti(svc), _my_seat(svc, who)
-    return await _act(cti.actions.ready(seat))
+async def ready(mine: MySeat) -> dict[str, Any]:
+    return await _act(mine.cti.actions.ready(mine.seat))
 
 
 @router.post("/api/seat/wrapup/done")
-async def wrapup_done(who: Operators, svc: ServicesDep) -> dict[str, Any]:
+async def wrapup_done(mine: MySeat) -> dict[str, Any]:
     """话后处理 finished early: ready again (ends the countdown and unpauses)."""
-    cti, seat = running_cti(svc), _my_seat(svc, who)
-    return await _act(cti.actions.ready(seat))
+    return await _act(mine.cti.actions.ready(mine.seat))
 
 
 @router.post("/api/seat/transfer")
-async def transfer(body: Transfer, who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = running_cti(svc), _my_seat(svc, who)
+async def transfer(body: Transfer, mine: MySeat) -> dict[str, Any]:
     if body.target == "expert":
-        return await _act(cti.actions.transfer_to_specialist(seat))
+        return await _act(mine.cti.actions.transfer_to_specialist(mine.seat))
     if not NUMBER.match(body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "转接目标应为“expert”或部门号码")
-    return await _act(cti.actions.transfer_to_department(seat, body.target))
+    return await _act(mine.cti.actions.transfer_to_department(mine.seat, body.target))
 
 
 @router.post("/api/seat/conference")
-async def conference(body: Conference, who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = running_cti(svc), _my_seat(svc, who)
+async def conference(body: Conference, mine: MySeat) -> dict[str, Any]:
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "三方通话的部门号码格式不正确")
-    return await _act(cti.actions.conference(seat, body.number))
+    return await _act(mine.cti.actions.conference(mine.seat, body.number))
 
 
 @router.post("/api/seat/hangup")
-async def hangup(who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = running_cti(svc), _my_seat(svc, who)
-    return await _act(cti.actions.hangup_seat_call(seat))
+async def hangup(mine: MySeat) -> dict[str, Any]:
+    return await _act(mine.cti.actions.hangup_seat_call(mine.seat))
 
 
 @router.post("/api/seat/callback")
-async def callback(body: Callback, who: Operators, svc: ServicesDep) -> dict[str, Any]:
-    cti, seat = running_cti(svc), _my_seat(svc, who)
+async def callback(body: Callback, mine: MySeat) -> dict[str, Any]:
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "回拨号码格式不正确")
-    return await _act(cti.actions.originate_callback(seat, body.number, call_id=body.call_id))
+    return await _act(mine.cti.actions.originate_callback(mine.seat, body.number, call_id=body.call_id))
 
 
 # ------------------------------------------------------------------------------------- ticket helpers
@@ -213,23 +217,7 @@ class Draft(BaseModel):
 @router.post("/api/console/duplicates")
 async def duplicates(body: Draft, _who: Operators, request: Request) -> list[dict[str, Any]]:
     """Earlier reports of the matter being typed (the store's own rule, on an unsaved ticket)."""
-    return await run_in_threadpool(_propose, request.app.state.tickets, body)
-
-
-def _propose(svc: Any, body: Draft) -> list[dict[str, Any]]:
-    from sqlmodel import Session
-
-    from ticketing.callers import normalize_number
-    from ticketing.models import Ticket
-
-    now = svc.clock()
-    draft = Ticket(caller_number=normalize_number(body.caller_number, svc.area_code) if body.caller_number else "",
-                   title=body.title or "-", category=body.category or "咨询", district=body.district,
-                   matter_place=body.matter_place, matter_course=body.matter_course,
-                   matter_demand=body.matter_demand, created_at=now, updated_at=now)
-    with Session(svc.engine) as s:
-        # ticketing has no "propose for an unsaved ticket" entry yet: its private rule is reused as is
-        found = svc._propose(s, draft, now)
+    found = await run_in_threadpool(request.app.state.store.tickets.propose, body.model_dump())
     return [{"id": p.id, "number": p.number, "score": p.score, "reasons": list(p.reasons)} for p in found]
 
 
@@ -238,23 +226,8 @@ async def suggest(_who: Operators, request: Request, text: str = "") -> list[dic
     """承办单位 suggested from the matter's words against each department's duties."""
     if len(text) > 4000:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "内容过长")
-    return await run_in_threadpool(_suggest, request.app.state.tickets, text)
-
-
-def _suggest(svc: Any, text: str) -> list[dict[str, Any]]:
-    from ticketing.duplicates import tokens
-
-    words = {w for w in tokens(text) if len(w) >= 2}
-    if not words:
-        return []
-    scored = []
-    for d in svc.departments():
-        duties = f"{d.name} {d.duties}"
-        hits = [w for w in words if w in duties]
-        if hits:
-            scored.append((len(hits), d, hits))
-    scored.sort(key=lambda x: (-x[0], x[1].id))
-    return [{"id": d.id, "name": d.name, "sip_line": d.sip_line, "hits": hits[:5]} for _, d, hits in scored[:3]]
+    found = await run_in_threadpool(request.app.state.store.directory.suggest, text)
+    return [{"id": d.id, "name": d.name, "sip_line": d.sip_line, "hits": list(d.hits)} for d in found]
 
 
 class Link(BaseModel):
@@ -263,10 +236,10 @@ class Link(BaseModel):
 
 
 @router.post("/api/console/link")
-async def link(body: Link, who: Operators, svc: ServicesDep) -> dict[str, Any]:
+async def link(body: Link, _who: Operators, log: CallLogDep) -> dict[str, Any]:
     """Tie the ticket to the call it came from (the call log row; made now if the call is still on)."""
     try:
-        await run_in_threadpool(svc.calls.link_ticket, body.call_id, body.ticket_id)
+        await run_in_threadpool(log.link_ticket, body.call_id, body.ticket_id)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return {"ok": True, "linked_at": datetime.now(UTC).isoformat()}

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -110,11 +111,11 @@ async def run_checks(probes: list[Probe]) -> list[Check]:
     return list(await asyncio.gather(*(p() for p in probes)))
 
 
-def cti_probe(services) -> Probe:  # agent_ui.services.Services
+def cti_probe(cti: Any) -> Probe:  # cti.service.CtiService, None where this node does not run it
     async def probe() -> tuple[str, str]:
-        if services.cti is None:
+        if cti is None:
             return "off", "未在本节点运行（设置 HOTLINE_SERVICES）"
-        stats = services.cti.health()
+        stats = cti.health()
         up = bool(stats.get("logged_in"))
         detail = (f"{'已登录 AMI' if up else '未连接 AMI，正在重试'} · 断线 {stats.get('disconnects', 0)} 次 · "
                   f"异常帧 {stats.get('malformed', 0)} · 事件序号 {stats.get('bus_seq', 0)}")

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from agent_ui.services import Services
+from cti.service import CtiService
 from hotline.identity import Principal, Role, require_roles
 from recordings import catalog
+from ticketing.calls import CallLog
 
 router = APIRouter(prefix="/api")
 
@@ -23,18 +24,20 @@ Leads = Annotated[Principal, Depends(require_roles(Role.LEAD))]
 CallReaders = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD, Role.QA))]
 
 
-def services(request: Request) -> Services:
-    return request.app.state.services
-
-
-ServicesDep = Annotated[Services, Depends(services)]
-
-
-def running_cti(svc: Services):
+def running_cti(request: Request) -> CtiService:
     """The CTI bridge, or a 503 that says what to do when this node does not run it."""
-    if svc.cti is None:
+    cti = request.app.state.cti
+    if cti is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "实时话务服务未运行，请联系管理员检查 CTI 配置")
-    return svc.cti
+    return cti
+
+
+def call_log(request: Request) -> CallLog:
+    return request.app.state.store.calls
+
+
+CtiDep = Annotated[CtiService, Depends(running_cti)]
+CallLogDep = Annotated[CallLog, Depends(call_log)]
 
 
 def _when(raw: str | None, name: str) -> datetime | None:
@@ -49,29 +52,29 @@ def _when(raw: str | None, name: str) -> datetime | None:
 
 
 @router.get("/queues")
-async def queues(_who: Centre, svc: ServicesDep) -> list[dict]:
-    return running_cti(svc).queues()
+async def queues(_who: Centre, cti: CtiDep) -> list[dict]:
+    return cti.queues()
 
 
 @router.get("/seats")
-async def seats(who: Centre, svc: ServicesDep) -> list[dict]:
-    views = running_cti(svc).seats()
+async def seats(who: Centre, cti: CtiDep) -> list[dict]:
+    views = cti.seats()
     if who.role is Role.OPERATOR:  # an operator sees their own seat, not the whole wall
         return [v for v in views if v.get("operator") == who.username]
     return views
 
 
 @router.get("/calls/live")
-async def live_calls(_who: Leads, svc: ServicesDep) -> list[dict]:
-    return running_cti(svc).calls()
+async def live_calls(_who: Leads, cti: CtiDep) -> list[dict]:
+    return cti.calls()
 
 
 @router.get("/calls")
-async def calls(who: CallReaders, svc: ServicesDep, since: str | None = None, until: str | None = None,
+async def calls(who: CallReaders, log: CallLogDep, since: str | None = None, until: str | None = None,
                 number: Annotated[str, Query(max_length=32)] = "", queue: Annotated[str, Query(max_length=64)] = "",
                 limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                 offset: Annotated[int, Query(ge=0)] = 0) -> list[dict]:
-    rows = await run_in_threadpool(svc.calls.list, _when(since, "since"), _when(until, "until"), number, queue,
+    rows = await run_in_threadpool(log.list, _when(since, "since"), _when(until, "until"), number, queue,
                                    limit, offset)
     if who.role is Role.OPERATOR:
         rows = [r for r in rows if r["operator"] == who.username]
@@ -79,11 +82,12 @@ async def calls(who: CallReaders, svc: ServicesDep, since: str | None = None, un
 
 
 @router.get("/callbacks")
-async def callbacks(_who: Centre, svc: ServicesDep, include_done: bool = False,
+async def callbacks(request: Request, _who: Centre, log: CallLogDep, include_done: bool = False,
                     days: Annotated[int, Query(ge=1, le=90)] = 7) -> list[dict]:
-    rows = await run_in_threadpool(svc.calls.callbacks, include_done, days)
+    rows = await run_in_threadpool(log.callbacks, include_done, days)
     # a voice message (留言) is a recording in the catalog: the page links to its replay
-    ids = await run_in_threadpool(catalog.ids_of, svc.engine, [str(r["recording_id"]) for r in rows if r["message"]])
+    messages = [str(r["recording_id"]) for r in rows if r["message"]]
+    ids = await run_in_threadpool(catalog.ids_of, request.app.state.engine, messages)
     for r in rows:
         r["message_recording"] = ids.get(str(r["recording_id"])) if r["message"] else None
     return rows
@@ -94,10 +98,10 @@ class CallbackDone(BaseModel):
 
 
 @router.post("/callbacks/{uniqueid}/done")
-async def callback_done(uniqueid: str, body: CallbackDone, who: Centre, svc: ServicesDep) -> dict:
+async def callback_done(uniqueid: str, body: CallbackDone, who: Centre, log: CallLogDep) -> dict:
     if len(uniqueid) > 64:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "通话编号过长")
     try:
-        return await run_in_threadpool(svc.calls.mark_called_back, uniqueid, who.username, body.note)
+        return await run_in_threadpool(log.mark_called_back, uniqueid, who.username, body.note)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

@@ -1,10 +1,13 @@
 """Report figures (004 §5.6, 003 篇10 附件2): pure functions over the call log and ticket facts.
 
-Everything here takes plain data (``/api/calls`` dicts, :class:`TicketFact`) and a period, and
-returns plain dicts, so a hand-computed fixture can check every number. Reading the database is
-:func:`load_calls` / :func:`load_tickets` at the edge. Periods are half-open ``[start, end)`` in
-the centre's local time; the previous period is the same length immediately before, so a report
-always shows "this period / previous period" side by side.
+Everything here takes plain data (``/api/calls`` dicts, the ticket store's
+:class:`~ticketing.digest.TicketFact`) and a period, and
+returns plain dicts, so a hand-computed fixture can check every number. Reading is at the edge:
+:func:`load_calls` pages the call log, the ticket facts come from ``Store.digest.facts``, the seat
+spells and the hand-entered assessment items from the lead's store (``LeadStore.spells`` /
+``LeadStore.entered``).
+Periods are half-open ``[start, end)`` in the centre's local time; the previous period is the same
+length immediately before, so a report always shows "this period / previous period" side by side.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from ticketing.digest import TicketFact
 
 TARGET_WITHIN_RULE = 95.0  # % of answered calls picked up within 15 s
 TARGET_COMPLETION = 95.0  # % of offered calls answered (24 h)
@@ -156,29 +161,6 @@ def call_figures(calls: Iterable[Mapping[str, Any]], period: Period, tz: ZoneInf
 
 
 # ---------------------------------------------------------------------------------------- tickets
-
-@dataclass(frozen=True, slots=True)
-class TicketFact:
-    """What the reports need of one ticket (the store's row, flattened)."""
-
-    id: int
-    created_at: datetime
-    category: str
-    handling_mode: str
-    district: str = ""
-    department: str = ""  # the lead department's name ("" = handled by the centre)
-    title: str = ""
-    text: str = ""  # the matter, for the hotspots
-    due_at: datetime | None = None
-    replied_at: datetime | None = None
-    accept_due: datetime | None = None
-    accepted_at: datetime | None = None
-    satisfaction: str = ""
-    returns: int = 0  # times the department sent it back
-    redo_count: int = 0
-    repeat_count: int = 0
-    emergency: bool = False
-
 
 def on_time(t: TicketFact, now: datetime) -> bool | None:
     """Replied by its deadline? None while it is still open and not yet due (not judged)."""
@@ -348,63 +330,5 @@ def report(calls: Sequence[Mapping[str, Any]], tickets: Sequence[TicketFact], pe
 # ------------------------------------------------------------------------------------ the edges
 
 def load_calls(call_log: Any, period: Period) -> list[dict[str, Any]]:
-    """Both periods' calls from ticketing's call log (``CallLog.list`` pages by 1000)."""
-    since, until = period.previous().start, period.end
-    out: list[dict[str, Any]] = []
-    while True:
-        page = call_log.list(since, until, "", "", 1000, len(out))
-        out.extend(page)
-        if len(page) < 1000:
-            return out
-
-
-def load_spells(engine: Any, period: Period) -> list[dict[str, Any]]:
-    """Seat state spells (agent_ui/lead.py writes them) overlapping this period or the previous one."""
-    import sqlalchemy as sa
-
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT operator, state, started_at, ended_at FROM seat_spell "
-                                    "WHERE ended_at > :a AND started_at < :b AND state IN ('busy', 'wrap_up')"),
-                            {"a": period.previous().start.astimezone(UTC), "b": period.end.astimezone(UTC)})
-        return [dict(r._mapping) for r in rows]
-
-
-def load_entered(engine: Any, period: Period) -> dict[str, Counter[str]]:
-    """The hand-entered assessment items of the period, per department."""
-    import sqlalchemy as sa
-
-    out: dict[str, Counter[str]] = defaultdict(Counter)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT department, item, count FROM dept_assessment_entry "
-                                    "WHERE day >= :a AND day < :b"),
-                            {"a": period.start.date(), "b": period.end.date()})
-        for dept, item, count in rows:
-            out[dept][item] += int(count)
-    return out
-
-
-def load_tickets(engine: Any, period: Period) -> list[TicketFact]:
-    """Tickets created in this period or the previous one, flattened (read-only)."""
-    import sqlalchemy as sa
-    from sqlmodel import Session, select
-
-    from ticketing.models import Department, Ticket, TicketEvent
-
-    since = period.previous().start.astimezone(UTC)
-    until = period.end.astimezone(UTC)
-    with Session(engine) as s:
-        rows = s.exec(select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until)).all()
-        names = {d.id: d.name for d in s.exec(select(Department)).all()}
-        ids = [t.id for t in rows]
-        returns: Counter[int] = Counter()
-        if ids:
-            for tid, in s.exec(select(TicketEvent.ticket_id).where(
-                    TicketEvent.ticket_id.in_(ids), sa.func.lower(TicketEvent.action) == "return")):  # type: ignore[attr-defined]
-                returns[tid] += 1
-    return [TicketFact(
-        id=t.id, created_at=t.created_at, category=str(t.category), handling_mode=str(t.handling_mode),
-        district=t.district, department=names.get(t.lead_department_id, ""), title=t.title,
-        text=f"{t.matter_state} {t.matter_demand}", due_at=t.due_at, replied_at=t.replied_at,
-        accept_due=t.accept_due, accepted_at=t.accepted_at, satisfaction=t.satisfaction,
-        returns=returns[t.id], redo_count=t.redo_count, repeat_count=t.repeat_count, emergency=t.emergency,
-    ) for t in rows]
+    """Both periods' calls from ticketing's call log."""
+    return call_log.between(period.previous().start, period.end)

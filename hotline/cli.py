@@ -59,7 +59,7 @@ def _up(_args: argparse.Namespace) -> int:
 def _web(_args: argparse.Namespace) -> int:
     import uvicorn
 
-    from agent_ui.app import server_config
+    from hotline.compose import server_config
 
     uvicorn.Server(server_config(get_settings())).run()
     return 0
@@ -81,31 +81,31 @@ def _serve(main: Any) -> int:
 
 
 def _cti(_args: argparse.Namespace) -> int:
-    from cti.service import run
+    from hotline.compose import serve
 
-    return _serve(run(get_settings()))
+    return _serve(serve(get_settings(), {"cti"}))
 
 
 def _agi(_args: argparse.Namespace) -> int:
-    from agi.service import run
+    from hotline.compose import serve
 
-    return _serve(run(get_settings()))
+    return _serve(serve(get_settings(), {"agi"}))
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from recordings.service import run
+    from hotline.compose import transcribe
 
-    counts = run(get_settings(), workers=args.workers, drain=args.drain)
+    counts = transcribe(get_settings(), workers=args.workers, drain=args.drain)
     print(counts)
     return 0
 
 
 def _seed(args: argparse.Namespace) -> int:
     from ticketing.seed import seed_demo
-    from ticketing.service import service_from_settings
+    from ticketing.store import open_store
 
-    service = service_from_settings(get_settings())
-    print(seed_demo(service.engine, tickets=args.tickets))
+    store = open_store(get_settings())
+    print(seed_demo(store.engine, tickets=args.tickets))
     return 0
 
 
@@ -135,7 +135,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(fn=_simulate)
 
-    sub.add_parser("cti", help="the CTI bridge alone (AMI → state → bus)").set_defaults(fn=_cti)
+    sub.add_parser("cti", help="the CTI bridge alone (AMI → state → bus → call log, recordings catalog)"
+                   ).set_defaults(fn=_cti)
     sub.add_parser("agi", help="the FastAGI server alone (lookup, survey, status query)").set_defaults(fn=_agi)
     t = sub.add_parser("transcribe", help="transcription workers (Vosk) over the recordings backlog")
     t.add_argument("-w", "--workers", type=int, default=None, help="worker processes (default: the setting)")

@@ -1,8 +1,8 @@
 """The one typed settings object (prefix ``HOTLINE_``), with embedded defaults.
 
 Everything runs on one box out of the box: SQLite under ``var/``, the in-process bus and the
-project's own Asterisk in a chroot. Pointing AMI/AGI, the database or the bus elsewhere is a
-matter of settings alone (environment variables or a ``.env`` file).
+project's own Asterisk in a chroot. Pointing AMI/AGI or the database elsewhere is a matter of
+settings alone (environment variables or a ``.env`` file).
 """
 
 from __future__ import annotations
@@ -68,9 +68,8 @@ class Settings(BaseSettings):
     services: CsvList = Field(["cti", "agi", "transcribe"],
                                 description="what this node runs: cti and agi in the web app, transcribe as workers")
 
-    # --- storage and bus
+    # --- storage (the bus is in-process: one node runs the CTI bridge and the web room together)
     database_url: str = ""  # empty: sqlite under var/
-    bus_url: str = ""  # empty: in-process; redis://… for several nodes
 
     @field_validator("seats", "department_lines", "asterisk_suites", "services", mode="before")
     @classmethod

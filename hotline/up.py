@@ -41,7 +41,7 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 def up(settings: Settings) -> None:
-    from agent_ui.app import server_config
+    from hotline.compose import server_config
 
     started_here = False
     transcription = None

@@ -25,7 +25,7 @@ CHANNEL_VARS = [
     "HL_CONF",  # the three-party bridge the channel is in
     "HL_OPEN",  # how many of the caller's tickets are still open
     "HL_OVERDUE",  # how many of the recent ones are overdue (red)
-    "HL_RECENT",  # the recent tickets: number:deadline-state, comma separated, newest first
+    "HL_RECENT",  # the latest tickets, newest first: number:deadline-state:status:category:title, comma separated
     "HL_JOBNO",  # the job number announced to the caller (首问负责制)
 ]
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agent_ui.alerts import AlertEngine, AlertRules
-from cti.domain import CallRecord
 from cti.state import CtiState
+from hotline.calls import FinishedCall
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -17,12 +17,12 @@ def at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=BEIJING).timestamp()
 
 
-def record(n: int, offered: float, answered: bool, wait_s: float) -> CallRecord:
-    return CallRecord(call_id=f"c{n}", caller_num="13953012345", caller_name="", queue="hotline", seats_rung=("8001",),
-                      seat="8001" if answered else "", offered_at=offered,
-                      answered_at=offered + wait_s if answered else None, ended_at=offered + wait_s + 60,
-                      wait_ms=int(wait_s * 1000), within_rule=answered and wait_s <= 15, talk_s=60.0 if answered else 0,
-                      abandoned=not answered)
+def record(n: int, offered: float, answered: bool, wait_s: float) -> FinishedCall:
+    return FinishedCall(call_id=f"c{n}", caller_num="13953012345", queue="hotline", seats_rung=("8001",),
+                        seat="8001" if answered else "", offered_at=offered,
+                        answered_at=offered + wait_s if answered else None, ended_at=offered + wait_s + 60,
+                        wait_ms=int(wait_s * 1000), within_rule=answered and wait_s <= 15,
+                        talk_s=60.0 if answered else 0, abandoned=not answered)
 
 
 def test_the_24h_figures_roll_across_midnight_while_today_starts_again() -> None:

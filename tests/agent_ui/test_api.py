@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_ui.app import create_app
+from hotline.compose import web_app
 from hotline.identity import TOKEN_COOKIE, Principal, Role, issue_token
 from hotline.settings import Settings
 
@@ -15,7 +15,7 @@ from hotline.settings import Settings
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1, services=[])  # all down
-    with TestClient(create_app(settings)) as c:
+    with TestClient(web_app(settings)) as c:
         yield c
         c.cookies.clear()
 

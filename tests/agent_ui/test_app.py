@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from agent_ui.app import create_app, server_config
+from hotline.compose import server_config, web_app
 from hotline.settings import Settings
 
 
@@ -22,9 +22,9 @@ def test_a_served_app_freezes_what_start_up_built_so_full_collections_skip_it(tm
     settings = Settings(var_dir=tmp_path, ami_port=1, agi_port=1, services=[])
     gc.unfreeze()
     try:
-        with TestClient(create_app(settings)):
+        with TestClient(web_app(settings)):
             assert gc.get_freeze_count() == 0  # tests and tools build many apps: only the server freezes
-        with TestClient(create_app(settings, freeze_heap=True)) as c:
+        with TestClient(web_app(settings, freeze_heap=True)) as c:
             assert gc.get_freeze_count() > 10_000
             assert c.get("/login").status_code == 200  # and serves as before
     finally:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from agent_ui import approvals, console
-from agent_ui.app import create_app
+from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 
@@ -31,7 +31,7 @@ def bearer(username: str, role: Role, job_number: str = "") -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
+    with TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
         yield c
 
 
@@ -97,7 +97,7 @@ def test_the_websocket_refuses_anonymous_and_foreign_pages(client: TestClient) -
 
 
 def test_cookie_sessions_need_the_csrf_header_for_state_changes(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as c:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
         assert c.post("/api/auth/login", json={"username": "op1024", "password": "demo1024"}).status_code == 200
         # a form post from another site: no custom header, a "simple" content type
         forged = c.post("/api/seat/ready", content=b"x", headers={"Content-Type": "text/plain"})
@@ -112,7 +112,7 @@ def test_cookie_sessions_need_the_csrf_header_for_state_changes(tmp_path: Path) 
 
 
 def test_each_role_lands_on_its_home(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as c:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
         for user, password, home in (("op1024", "demo1024", "/console"), ("lead", "demolead", "/lead"),
                                      ("qa", "demoqa", "/qa")):
             c.post("/api/auth/login", json={"username": user, "password": password})
@@ -123,9 +123,8 @@ def test_each_role_lands_on_its_home(tmp_path: Path) -> None:
 
 
 def test_approvals_are_requested_for_the_own_seat_decided_once_and_published(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as c:
-        c.app.state.services.seat_of = {"op1024": "8001"}.get  # who sits where (no CTI in this test)
-        c.app.state.seat_of = c.app.state.services.seat_of
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
+        c.app.state.seat_of = {"op1024": "8001"}.get  # who sits where (no CTI in this test)
         op, other, lead = bearer("op1024", Role.OPERATOR), bearer("op1025", Role.OPERATOR), bearer("lead", Role.LEAD)
         with c.websocket_connect("/ws", headers=op) as ws:
             assert ws.receive_json()["type"] == "hello"
@@ -180,9 +179,9 @@ def _shift_starting_now() -> str:
 def live(pbx, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti"],
                    cti_shifts=[_shift_starting_now()])
-    with TestClient(create_app(cfg)) as c:
+    with TestClient(web_app(cfg)) as c:
         deadline = time.monotonic() + 15
-        while not c.app.state.services.cti.link.logged_in:
+        while not c.app.state.cti.link.logged_in:
             assert time.monotonic() < deadline, "the bridge did not log in to AMI"
             time.sleep(0.1)
         yield c

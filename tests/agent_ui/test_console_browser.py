@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 
-from agent_ui.app import create_app
+from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from tests.conftest import speech
@@ -36,8 +36,8 @@ def running_stack(settings: Settings, tmp_path: Path, shifts: list[str]) -> Iter
     port = free_port()
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
                    web_port=port, cti_shifts=shifts)
-    app = create_app(cfg)
-    with serving(app, port, lambda: app.state.services.cti.link.logged_in,
+    app = web_app(cfg)
+    with serving(app, port, lambda: app.state.cti.link.logged_in,
                  what="the app did not start or the bridge did not log in to AMI"):
         yield f"http://127.0.0.1:{port}", app
 
@@ -84,10 +84,10 @@ def test_operator_console_pops_files_conferences_and_goes_busy(stack, browser, p
                                                                audio_dir: Path) -> None:
     url, app = stack
     seat, other_seat, dept_line = settings.seats[0], settings.seats[1], settings.department_lines[0]
-    tickets = app.state.tickets
-    earlier = tickets.create({"caller_number": HEZE, "category": "一般诉求", "title": "小区路灯不亮",
+    store = app.state.store
+    earlier = store.tickets.create({"caller_number": HEZE, "category": "一般诉求", "title": "小区路灯不亮",
                               "matter_place": "牡丹区花园小区", "matter_demand": "尽快修复路灯"}, SystemActor())
-    tickets.save_department({"name": "菏泽市供水测试公司", "duties": "供水 停水 水管 水表", "sip_line": dept_line,
+    store.directory.save({"name": "菏泽市供水测试公司", "duties": "供水 停水 水管 水表", "sip_line": dept_line,
                              "phones": dept_line}, SystemActor())
     phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_cmn"), ("sil", 120)),
                 ring_ms=5000, talk_ms=120_000)
@@ -168,17 +168,24 @@ def test_drafts_survive_a_reload_esc_keeps_text_and_a_lost_link_shows_the_banner
 
     require_chromium()
     port = free_port()
-    app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
     server, thread, loop = serve(app, port)
     app.state.seat_of = {"op1024": "8001"}.get  # no CTI here: who sits where is given
     page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
     assert page.is_hidden("#offline")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
     pop = SeatRinging(at=time.time(), call_id="9.1", seat="8001", queue="hotline", caller_num=HEZE, caller_name="",
-                      waited_ms=16_000, variables={"HL_LOCATION": "山东省菏泽市", "HL_FLAGS": "blacklist"})
+                      waited_ms=16_000, operator="op1024",
+                      variables={"HL_LOCATION": "山东省菏泽市", "HL_FLAGS": "blacklist", "HL_TICKETS": "1",
+                                 "HL_RECENT": "20261120000042:red:已转办:投诉举报:夜间施工噪音"})
     asyncio.run_coroutine_threadsafe(app.state.bus.publish(pop), loop).result(5)
     page.wait_for_selector("#pop:not([hidden])", timeout=5_000)
     assert "wait-red" in page.get_attribute("#pop", "class")  # waited 16 s already: red
     assert "黑名单" in page.inner_text("#pop-flags")
+    history = page.inner_text("#history")  # the caller's history came with the pop: no second request
+    assert "20261120000042" in history and "已转办" in history and "夜间施工噪音" in history and "超期" in history
+    assert not [u for u in asked if "/api/callers/" in u]
     page.fill("input[name=title]", "噪音扰民")
     page.fill("textarea[name=matter_course]", "楼下烧烤店营业到凌晨两点")
     page.keyboard.press("Escape")
@@ -241,7 +248,7 @@ def test_a_call_put_on_hold_shows_on_the_strip_with_its_time_on_hold(browser, tm
 
     require_chromium()
     port = free_port()
-    app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
     server, thread, loop = serve(app, port)
     app.state.seat_of = {"op1024": "8001"}.get
 
@@ -275,17 +282,17 @@ def test_a_call_put_on_hold_shows_on_the_strip_with_its_time_on_hold(browser, tm
 
 
 def test_the_callback_list_shows_messages_and_a_withheld_callers_message_can_be_closed(browser, tmp_path: Path) -> None:
-    from ticketing.calls import CallEntry
+    from hotline.calls import FinishedCall
 
     require_chromium()
     port = free_port()
-    app = create_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
     server, thread, _loop = serve(app, port)
     try:
-        calls = app.state.services.calls
+        calls = app.state.store.calls
         now = time.time()
-        calls.record(CallEntry(uniqueid="1795400000.1", caller_number=HEZE, offered_at=now - 600, ended_at=now - 590,
-                               queue="hotline", abandoned=True, wait_ms=10_000))
+        calls.record(FinishedCall(call_id="1795400000.1", caller_num=HEZE, offered_at=now - 600, ended_at=now - 590,
+                                  queue="hotline", abandoned=True, wait_ms=10_000))
         calls.request_callback("1795400000.2", "", "after_hours", "message-20261123-221500-1795400000.2")
         page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
         items = page.locator("#callbacks li")

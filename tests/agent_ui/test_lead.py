@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from agent_ui.app import create_app
-from agent_ui.lead import LeadConfig
+from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 
@@ -20,7 +19,7 @@ def auth(username: str, role: Role, centre: str = "") -> dict[str, str]:
 
 
 def test_lead_routes_refuse_others(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         for path in ("/api/lead/board", "/api/lead/alerts", "/api/lead/tickets", "/api/lead/handovers",
                      "/api/lead/reports", "/api/lead/alerts/log"):
             assert client.get(path).status_code == 401, path
@@ -31,7 +30,7 @@ def test_lead_routes_refuse_others(tmp_path: Path) -> None:
 
 
 def test_a_handover_is_signed_by_two_leads(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         wang, li = auth("lead", Role.LEAD), auth("lead2", Role.LEAD)
         made = client.post("/api/lead/handovers", headers=wang,
                            json={"shift": "2026-11-23 白班", "notes": "8003 耳机故障，已报修", "tickets": [12, 15]})
@@ -48,7 +47,7 @@ def test_a_handover_is_signed_by_two_leads(tmp_path: Path) -> None:
 
 
 def test_an_acknowledged_alert_is_logged(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         lead = auth("lead", Role.LEAD)
         runtime = client.app.state.lead
         [alert] = runtime.engine.emergency(7, "2026112300007", "燃气泄漏", 1795400000.0)
@@ -78,20 +77,18 @@ class _Bridge:
 
 
 def test_a_centre_lead_sees_only_the_centres_queues_and_seats(tmp_path: Path) -> None:
-    app = create_app(Settings(var_dir=tmp_path, services=[]))
-    app.state.lead_config = LeadConfig(centres={"北区中心": ["north"]})
-    with TestClient(app) as client:
-        client.app.state.services.cti = _Bridge()
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[], centres={"北区中心": ["north"]}))) as client:
+        client.app.state.cti = _Bridge()
         mine = client.get("/api/lead/board", headers=auth("lead_n", Role.LEAD, centre="北区中心")).json()
         assert [q["queue"] for q in mine["queues"]] == ["north"]
         assert [s["seat"] for s in mine["seats"]] == ["8101"] and [c["call_id"] for c in mine["calls"]] == ["b"]
         everyone = client.get("/api/lead/board", headers=auth("lead", Role.LEAD)).json()
         assert len(everyone["queues"]) == 2 and len(everyone["seats"]) == 2
-        client.app.state.services.cti = None
+        client.app.state.cti = None
 
 
 def test_the_roster_of_a_day(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         lead = auth("lead", Role.LEAD)
         entry = {"day": "2026-11-23", "shift": "白班 08:00-16:00", "username": "op1024", "duty": "话务员",
                  "seat": "8001"}
@@ -111,7 +108,7 @@ def test_busy_and_wrap_up_spells_from_the_bus_reach_the_report(tmp_path: Path) -
 
     from cti.domain import SeatStateChanged
 
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         bus = client.app.state.bus
         t0 = time.time() - 600
 

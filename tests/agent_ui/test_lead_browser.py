@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_ui.alerts import AlertRules
-from agent_ui.app import create_app
-from agent_ui.lead import LeadConfig
+from hotline.compose import web_app
 from hotline.settings import Settings
 from tests.conftest import speech
 from tests.support.browser import chromium, free_port, require_chromium, serving
@@ -41,10 +39,10 @@ def served(pbx, settings: Settings, tmp_path: Path) -> Iterator[Served]:
     require_chromium()
     port = free_port()
     live = Settings(var_dir=tmp_path / "var", web_port=port, ami_secret=settings.resolved_ami_secret(),
-                    services=["cti", "agi"], cti_wrapup_s=0)  # no wrap-up pause: the scenario stays short
-    app = create_app(live)
-    app.state.lead_config = LeadConfig(AlertRules(ring_limit_s=12.0), tz=live.cti_timezone)
-    ready = lambda: bool(app.state.services.cti and app.state.services.cti.link.logged_in)  # noqa: E731
+                    services=["cti", "agi"], cti_wrapup_s=0,  # no wrap-up pause: the scenario stays short
+                    lead_ring_limit_s=12.0)
+    app = web_app(live)
+    ready = lambda: bool(app.state.cti and app.state.cti.link.logged_in)  # noqa: E731
     with serving(app, port, ready, what="the app did not start or the bridge did not log in to AMI") as loop:
         yield Served(app, loop, f"http://127.0.0.1:{port}")
 
@@ -62,7 +60,7 @@ def test_the_wallboard_shows_waits_flags_the_late_call_and_the_slow_seat(served,
     phones.seat(fast, settings.seat_password(fast), media, ring_ms=500, talk_ms=2500)
     phones.seat(fast2, settings.seat_password(fast2), media, ring_ms=500, talk_ms=2500)
     phones.seat(slow, settings.seat_password(slow), media, ring_ms=20_000, talk_ms=2500)
-    actions = served.app.state.services.cti.actions
+    actions = served.app.state.cti.actions
     for seat, who in ((slow, "op1026"), (fast, "op1024"), (fast2, "op1025")):
         served.run(actions.sign_in(seat, operator=who))
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent_ui.app import create_app
+from hotline.calls import FinishedCall
+from hotline.compose import web_app
 from hotline.settings import Settings
 from tests.support.browser import chromium, free_port, require_chromium, screenshot, serving
-from ticketing.calls import CallEntry
 
 pytestmark = pytest.mark.browser
 BJ = ZoneInfo("Asia/Shanghai")
@@ -23,7 +23,7 @@ BJ = ZoneInfo("Asia/Shanghai")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     require_chromium()
     port = free_port()
-    app = create_app(Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, services=[]))
+    app = web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), web_port=port, services=[]))
     with serving(app, port):
         yield from _with_calls(app, port)
 
@@ -31,15 +31,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, obje
 def _with_calls(app, port: int) -> Iterator[tuple[str, object]]:
     # today: three answered (one late), one abandoned; yesterday: one answered
     today = datetime.now(BJ).replace(hour=9, minute=0, second=0, microsecond=0)
-    log = app.state.services.calls
+    log = app.state.store.calls
     for n, (offset_h, wait_ms, answered) in enumerate([(0, 4000, True), (1, 20000, True), (1, 6000, True),
                                                        (2, 30000, False), (-24, 3000, True)]):
         start = (today + timedelta(hours=offset_h)).timestamp()
-        log.record(CallEntry(uniqueid=f"u{n}", caller_number=f"1395301000{n}", offered_at=start,
-                             ended_at=start + 90, queue="hotline", seat="8001" if answered else "",
-                             operator="op1024" if answered else "", answered_at=start + wait_ms / 1000 if answered
-                             else None, wait_ms=wait_ms, within_rule=answered and wait_ms <= 15000,
-                             talk_s=60.0 if answered else 0.0, abandoned=not answered))
+        log.record(FinishedCall(call_id=f"u{n}", caller_num=f"1395301000{n}", offered_at=start,
+                                ended_at=start + 90, queue="hotline", seat="8001" if answered else "",
+                                operator="op1024" if answered else "", answered_at=start + wait_ms / 1000 if answered
+                                else None, wait_ms=wait_ms, within_rule=answered and wait_ms <= 15000,
+                                talk_s=60.0 if answered else 0.0, abandoned=not answered))
     yield f"http://127.0.0.1:{port}", app
 
 
@@ -108,22 +108,22 @@ def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(serve
     from hotline.identity import Principal, Role
 
     url, app = served
-    svc = app.state.tickets
+    svc = app.state.store
     admin, lead = Principal("admin", Role.ADMIN), Principal("lead", Role.LEAD)
-    water = svc.save_department({"name": "菏泽市水务集团有限公司", "duties": "供水 停水"}, admin).id
-    city = svc.save_department({"name": "菏泽市城市管理局", "duties": "占道经营 噪音"}, admin).id
+    water = svc.directory.save({"name": "菏泽市水务集团有限公司", "duties": "供水 停水"}, admin).id
+    city = svc.directory.save({"name": "菏泽市城市管理局", "duties": "占道经营 噪音"}, admin).id
     water_desk = Principal("water", Role.DEPARTMENT, department_id=water)
     body = {"category": "求助", "title": "丽景花园停水", "caller_number": "13853012345", "district": "牡丹区",
             "matter_demand": "尽快恢复供水"}
-    late = svc.create(body, lead)
-    svc.transfer(late.id, water, "请核实停水原因", lead)
-    svc.accept(late.id, water_desk)
-    svc.act(late.id, "start", None, water_desk)
-    svc.act(late.id, "request_extension", {"reason": "需更换主管道", "days": 3}, water_desk)
-    wrong = svc.create(body | {"title": "夜间施工噪音"}, lead)
-    svc.transfer(wrong.id, water, "请处理", lead)
-    svc.return_(wrong.id, "不属我单位职责", water_desk)
-    urgent = svc.create(body | {"title": "燃气管道泄漏", "emergency": True}, lead)
+    late = svc.tickets.create(body, lead)
+    svc.actions.transfer(late.id, water, "请核实停水原因", lead)
+    svc.actions.accept(late.id, water_desk)
+    svc.actions.act(late.id, "start", None, water_desk)
+    svc.actions.act(late.id, "request_extension", {"reason": "需更换主管道", "days": 3}, water_desk)
+    wrong = svc.tickets.create(body | {"title": "夜间施工噪音"}, lead)
+    svc.actions.transfer(wrong.id, water, "请处理", lead)
+    svc.actions.return_(wrong.id, "不属我单位职责", water_desk)
+    urgent = svc.tickets.create(body | {"title": "燃气管道泄漏", "emergency": True}, lead)
 
     context = signed_in(lead_context, url)
     made = context.request.post(f"{url}/api/approvals", data={"kind": "busy", "seat": "8001", "reason": "培训"},
@@ -141,16 +141,16 @@ def test_the_lead_decides_approvals_and_ticket_requests_from_the_wallboard(serve
 
     page.locator(f'#t-extensions button[data-ticket="{late.id}"][data-action="approve_extension"]').click()
     page.wait_for_selector(f'#t-extensions button[data-ticket="{late.id}"]', state="detached", timeout=5_000)
-    assert svc.get(late.id, lead).extension_days == 3
+    assert svc.tickets.get(late.id, lead).extension_days == 3
     row = page.locator("#t-returned li", has_text="夜间施工噪音")
     row.locator("select.dept").select_option(str(city))
     row.locator("button[data-action=transfer]").click()
     page.wait_for_selector(f'#t-returned button[data-ticket="{wrong.id}"]', state="detached", timeout=5_000)
-    again = svc.get(wrong.id, lead)
+    again = svc.tickets.get(wrong.id, lead)
     assert again.status == "transferred" and again.lead_department_id == city
     page.locator(f'#t-emergencies button[data-ticket="{urgent.id}"]').click()
     deadline = time.monotonic() + 5
-    while svc.get(urgent.id, lead).supervision_count < 1:
+    while svc.tickets.get(urgent.id, lead).supervision_count < 1:
         assert time.monotonic() < deadline, "the emergency was not escalated"
         time.sleep(0.2)
     page.wait_for_selector('#t-emergencies li:has-text("已督办 1 次")', timeout=5_000)
@@ -214,7 +214,7 @@ def test_special_numbers_page_marks_a_number_and_the_lookup_reads_it(served, lea
                            "[data-flag=blacklisted]')?.checked && !document.querySelector("
                            "'#callers tr[data-number=\"13953017777\"] [data-flag=blacklisted]').disabled",
                            timeout=5_000)
-    summary = app.state.services.tickets.recent_for_number("13953017777")
+    summary = app.state.store.callers.summary("13953017777")
     assert summary.elderly and summary.blacklisted and not summary.vip
     assert errors == []
     screenshot(page, "callers-1366")

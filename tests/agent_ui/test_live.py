@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_ui.app import create_app
+from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from tests.conftest import speech
@@ -22,10 +22,10 @@ HEZE = "13953012345"
 @pytest.fixture
 def app(pbx, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
     live = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"])
-    with TestClient(create_app(live)) as client:
-        services = client.app.state.services
+    with TestClient(web_app(live)) as client:
+        cti = client.app.state.cti
         deadline = time.monotonic() + 15
-        while not services.cti.link.logged_in:
+        while not cti.link.logged_in:
             assert time.monotonic() < deadline, "the bridge did not log in to AMI"
             time.sleep(0.1)
         yield client
@@ -49,11 +49,11 @@ async def poll(fn, timeout: float = 40, step: float = 0.3):
 async def test_a_call_pops_at_its_operator_and_lands_in_the_call_log_with_its_survey(app, phones, settings,
                                                                                    audio_dir) -> None:
     seat = settings.seats[0]
-    services = app.app.state.services
+    cti = app.app.state.cti
     phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_cmn"), ("sil", 60)),
                 ring_ms=1000, talk_ms=6000)
-    app.portal.call(lambda: services.cti.actions.sign_in(seat, operator="op1024"))
-    assert services.seat_of("op1024") == seat
+    app.portal.call(lambda: cti.actions.sign_in(seat, operator="op1024", job_number="1024"))
+    assert app.app.state.seat_of("op1024") == seat
 
     with app.websocket_connect("/ws", headers=auth("op1024", Role.OPERATOR)) as mine, \
             app.websocket_connect("/ws", headers=auth("op1025", Role.OPERATOR)) as other:
@@ -61,7 +61,7 @@ async def test_a_call_pops_at_its_operator_and_lands_in_the_call_log_with_its_su
         caller = phones.callers([HEZE], settings.hotline_number, speech(audio_dir, ("sil", 30)),
                                 dtmf="2", dtmf_mode="rfc4733", dtmf_at_ms=1000 + 6000 + 2500)
         pop = await asyncio.to_thread(_first, mine, "screen_pop")
-        assert pop["seat"] == seat and pop["caller_num"] == HEZE
+        assert pop["seat"] == seat and pop["caller_num"] == HEZE and pop["operator"] == "op1024"
         assert pop["variables"]["HL_LOCATION"] == "山东省菏泽市"  # the AGI lookup, carried by AgentCalled
         other.send_json({"type": "ping"})
         assert other.receive_json() == {"type": "pong"}  # 8002's operator got nothing of this call
@@ -72,6 +72,7 @@ async def test_a_call_pops_at_its_operator_and_lands_in_the_call_log_with_its_su
                                if r["caller"] == HEZE and r["survey"] is not None])
     call = rows[0]
     assert call["seat"] == seat and call["operator"] == "op1024" and call["queue"] == settings.queue_name
+    assert call["job_number"] == "1024"  # who answered, from the sign-in: recordings are filed under it
     # picked up after its 1 s ring; the job number (1024) is then announced before the bridge, which
     # counts as talk, not as waiting
     assert call["within_15s"] is True and 0.8 <= call["wait_s"] <= 2.5 and 5 <= call["talk_s"] <= 9
@@ -94,7 +95,7 @@ def _first(ws, kind: str) -> dict:
 
 
 def test_every_live_route_refuses_anonymous_and_wrong_roles(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         for path in ("/api/queues", "/api/seats", "/api/calls", "/api/calls/live", "/api/callbacks"):
             assert client.get(path).status_code == 401, path
             assert client.get(path, headers=auth("d", Role.DEPARTMENT)).status_code == 403, path

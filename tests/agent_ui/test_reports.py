@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 
 from agent_ui import reports
-from agent_ui.app import create_app
-from agent_ui.reports import DepartmentTally, TicketFact
+from agent_ui.reports import DepartmentTally
 from agent_ui.reports_export import to_pdf, to_xlsx
+from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
+from ticketing.digest import TicketFact
 
 BJ = ZoneInfo("Asia/Shanghai")
 PERIOD = reports.period_for("day", date(2026, 11, 22), BJ)
@@ -162,7 +163,7 @@ def test_exports_carry_the_same_figures(tmp_path: Path) -> None:
 
 
 def test_report_routes_for_leads_only(tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}
         op = {"Authorization": f"Bearer {issue_token(Principal('op1024', Role.OPERATOR))}"}
         got = client.get("/api/lead/reports?kind=week&day=2026-11-22", headers=lead).json()

@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from agent_ui.app import create_app
 from agent_ui.ws import Audience
 from cti.domain import CallAnswered, LinkStatus, SeatRinging
 from hotline.bus import InProcessBus
+from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 
@@ -25,7 +25,7 @@ def pop(call_id: str, seat: str, at: float = 1.0) -> SeatRinging:
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
+    with TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
         c.app.state.seat_of = SEATS.get
         yield c
 

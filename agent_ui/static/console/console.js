@@ -124,12 +124,13 @@
       form.caller_number.value = msg.caller_num || "";
       saveDraft();
     }
-    // what the AGI lookup carried arrives with the pop itself; the details follow by REST
+    // the caller's history arrives with the pop itself (the AGI lookup put it on the call);
+    // only when the lookup did not run or failed (no HL_TICKETS) is it asked for by REST
     renderHistory((v.HL_RECENT || "").split(",").filter(Boolean).map((x) => {
-      const [number, dl] = x.split(":");
-      return {number, deadline_state: dl, status_label: "", title: ""};
+      const [number, dl, status_label, category, title] = x.split(":");
+      return {number, deadline_state: dl, status_label: status_label || "", category: category || "", title: title || ""};
     }));
-    loadHistory(msg.caller_num);
+    if (v.HL_TICKETS === undefined) loadHistory(msg.caller_num);
     renderScripts();
     window.__lastPop = {call_id: msg.call_id, at: performance.now()};
   }

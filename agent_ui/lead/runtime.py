@@ -1,0 +1,206 @@
+"""The lead's alert feed: the bus and the clock drive the alert engine (agent_ui/alerts.py, pure),
+whose alerts go back out on the bus; seat spells and acknowledgements go to the :class:`LeadStore`,
+open emergencies come from the ticket store's digest, today's seat totals from the call log.
+
+Runs on the loop that CTI and AGI share: the CTI bridge's views are read there (it mutates them
+there), every database call goes to a thread.
+
+Centres: the setting ``centres`` (``HOTLINE_CENTRES``, JSON, ``{"菏泽中心": ["hotline"]}``) maps a
+centre to its queues; a lead whose account names a centre sees only those queues and their seats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from agent_ui.alerts import Alert, AlertEngine, AlertRules
+from agent_ui.lead.store import LeadStore
+from hotline.bus import DomainEvent, InProcessBus
+from hotline.identity import Principal
+from hotline.settings import Settings
+from ticketing.calls import CallLog
+from ticketing.digest import Digest
+
+if TYPE_CHECKING:
+    from cti.service import CtiService
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.5
+EMERGENCY_POLL_S = 10.0
+TOTALS_TTL_S = 5.0
+
+Spell = tuple[str, str, str, str, float, float]  # seat, operator, state, reason, start, end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadAlert(DomainEvent):
+    """An alert raised (or acknowledged) here, for every lead's wallboard."""
+
+    type: ClassVar[str] = "lead_alert"
+    alert: dict[str, Any]
+
+
+@dataclass
+class LeadConfig:
+    rules: AlertRules = field(default_factory=AlertRules)
+    centres: dict[str, list[str]] = field(default_factory=dict)
+    tz: str = "Asia/Shanghai"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LeadConfig:
+        rules = AlertRules(busy_limit_s=settings.lead_busy_limit_s, ring_limit_s=settings.lead_ring_limit_s)
+        return cls(rules, {k: list(v) for k, v in settings.centres.items()}, settings.cti_timezone)
+
+    def queues_of(self, who: Principal) -> set[str] | None:
+        """The queues this lead may see; None = all.
+
+        >>> from hotline.identity import Role
+        >>> north = Principal("lead_n", Role.LEAD, centre="北区")
+        >>> LeadConfig(centres={"北区": ["north"]}).queues_of(north)
+        {'north'}
+        >>> LeadConfig().queues_of(north) is None  # a centre no queue belongs to: all of them
+        True
+        """
+        if not who.centre or who.centre not in self.centres:
+            return None
+        return set(self.centres[who.centre])
+
+
+class LeadRuntime:
+    """Feeds the alert engine from the bus and the clock; publishes what it raises."""
+
+    def __init__(self, config: LeadConfig, store: LeadStore, bus: InProcessBus, cti: CtiService | None,
+                 digest: Digest, calls: CallLog, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.bus = bus
+        self.cti = cti
+        self.digest = digest
+        self.calls = calls
+        self.clock = clock
+        self.engine = AlertEngine(config.rules)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = clock()
+        self._spells: dict[str, tuple[str, str, str, float]] = {}  # seat → (state, reason, operator, since)
+        self._last_completed = 0.0
+        self._totals: tuple[tuple[datetime, float], float, dict[str, dict[str, float]]] | None = None
+
+    def _publish(self, alerts: Iterable[Alert]) -> None:
+        for a in alerts:
+            self.bus.publish_nowait(LeadAlert(at=a.at, alert=a.view()))
+
+    async def start(self) -> None:
+        if self.cti is not None:
+            views = self.cti.seats()
+            self.engine.seed_seats(views)
+            for v in views:
+                self._spells[str(v["seat"])] = (str(v["state"]), str(v.get("reason") or ""),
+                                                str(v.get("operator") or ""), float(v.get("since") or self.clock()))
+        self._tasks = [asyncio.create_task(self._listen(), name="lead-alerts"),
+                       asyncio.create_task(self._tick(), name="lead-tick")]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+    async def _listen(self) -> None:
+        sub = self.bus.subscribe()
+        try:
+            async for env in sub:
+                msg = env.message()
+                if msg.get("type") == "lead_alert":
+                    continue
+                if msg.get("event") == "CallCompleted":
+                    self._last_completed = self.clock()  # the seat totals are stale now
+                try:
+                    self._publish(self.engine.feed(msg))
+                    if msg.get("event") == "SeatStateChanged":
+                        closed = self._spell(msg)
+                        if closed is not None:
+                            await asyncio.to_thread(self._store_spell, *closed)
+                except Exception:
+                    log.exception("alert rule failed on %s", msg.get("event"))
+        finally:
+            sub.close()
+
+    async def _tick(self) -> None:
+        next_poll = 0.0
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = self.clock()
+            try:
+                self._publish(self.engine.check(now, self.cti.queues() if self.cti is not None else ()))
+                if now >= next_poll:
+                    next_poll = now + EMERGENCY_POLL_S
+                    # the ticket store publishes nothing on the bus: the last day's open emergencies
+                    since = datetime.fromtimestamp(self._started, UTC) - timedelta(days=1)
+                    for e in await asyncio.to_thread(self.digest.emergencies, since):
+                        self._publish(self.engine.emergency(e.id, e.number, e.title, e.at))
+            except Exception:
+                log.exception("lead alert tick failed")
+
+    def seat_totals(self, since: datetime) -> dict[str, dict[str, float]]:
+        """Today's calls and talk per seat, cached a moment: every bus message refreshes every lead's
+        board, and the call log only changes when a call ends."""
+        key = (since, self._last_completed)
+        cached = self._totals
+        if cached and cached[0] == key and self.clock() - cached[1] < TOTALS_TTL_S:
+            return cached[2]
+        totals = _seat_totals(self.calls, since)
+        self._totals = (key, self.clock(), totals)
+        return totals
+
+    def _spell(self, msg: dict[str, Any]) -> Spell | None:
+        """A seat changed state: the spell it leaves (seat, operator, state, reason, start, end), if any."""
+        seat, at = str(msg["seat"]), float(msg.get("at") or self.clock())
+        before = self._spells.get(seat)
+        self._spells[seat] = (str(msg["state"]), str(msg.get("reason") or ""),
+                              str(msg.get("operator") or (before[2] if before else "")), at)
+        if before is None or before[0] == "signed_out" or at <= before[3]:
+            return None
+        state, reason, operator, since = before
+        return seat, operator, state, reason, since, at
+
+    def _store_spell(self, seat: str, operator: str, state: str, reason: str, start: float, end: float) -> None:
+        self.store.add_spell(seat=seat, operator=operator, state=state, reason=reason,
+                             started_at=datetime.fromtimestamp(start, UTC), ended_at=datetime.fromtimestamp(end, UTC))
+
+    async def ack(self, alert_id: int, who: str) -> dict[str, Any]:
+        """On the loop (the engine and the bus live there); the log row is written in a thread."""
+        known = self.engine.alerts.get(alert_id)
+        first = known is not None and known.acked_at is None  # a second click is not logged again
+        alert = self.engine.ack(alert_id, who, self.clock())
+        if first:
+            await asyncio.to_thread(self._log_ack, alert, who)
+            self._publish([alert])
+        return alert.view()
+
+    def _log_ack(self, alert: Alert, who: str) -> None:
+        self.store.log_ack(kind=alert.kind, key=alert.key, title=alert.title, detail=alert.detail,
+                           queue=alert.queue, seat=alert.subject_seat,
+                           raised_at=datetime.fromtimestamp(alert.at, UTC), acked_by=who,
+                           acked_at=datetime.fromtimestamp(alert.acked_at or self.clock(), UTC))
+
+
+def _seat_totals(call_log: CallLog, since: datetime) -> dict[str, dict[str, float]]:
+    """Calls taken and talk time per seat since ``since`` (today)."""
+    totals: dict[str, dict[str, float]] = {}
+    for c in call_log.between(since):
+        if c["seat"] and c["answered"]:
+            t = totals.setdefault(str(c["seat"]), {"calls": 0, "talk_s": 0.0})
+            t["calls"] += 1
+            t["talk_s"] += float(c["talk_s"] or 0)
+    return totals
+
+
+__all__ = ["LeadAlert", "LeadConfig", "LeadRuntime"]

@@ -1,0 +1,32 @@
+"""The QA pages (质检回放): the list of recordings and one recording's replay. Both are shells the
+page scripts fill from recordings/'s API; the replay page refuses a recording the user may not see."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from agent_ui.pages import templates
+from hotline.identity import Principal, Role, require_roles
+from recordings.service import find_visible
+
+router = APIRouter(include_in_schema=False)
+Viewer = Annotated[Principal, Depends(require_roles(Role.QA, Role.LEAD, Role.OPERATOR))]
+
+
+@router.get("/qa", response_class=HTMLResponse)
+async def qa_list(request: Request, principal: Viewer) -> HTMLResponse:
+    return templates.TemplateResponse(request, "qa/list.html", {"user": principal,
+                                                                "settings": request.app.state.settings})
+
+
+@router.get("/qa/{recording_id}", response_class=HTMLResponse)
+async def qa_replay(recording_id: int, request: Request, principal: Viewer) -> HTMLResponse:
+    rec = await run_in_threadpool(find_visible, request.app.state.engine, principal, recording_id)
+    if rec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "录音不存在或无权查看")
+    return templates.TemplateResponse(request, "qa/replay.html", {"user": principal,
+                                                                  "settings": request.app.state.settings, "rec": rec})

@@ -1,0 +1,242 @@
+"""The composition root: every hotline process is put together here, and only here.
+
+``hotline up`` and ``hotline web`` serve :func:`web_app` (the web room with the services the
+setting ``HOTLINE_SERVICES`` gives this node in-process); ``hotline cti`` and ``hotline agi`` run
+:func:`serve` with one role and no web; ``hotline transcribe`` runs :func:`transcribe`. So a
+standalone process wires the same parts as the combined one: a CTI bridge anywhere writes the
+call log and files the recordings; a FastAGI server anywhere stores the survey and the callback
+requests.
+
+Roles: ``cti`` (the AMI bridge, the call-log writer, the recordings catalog), ``agi`` (FastAGI),
+``web`` (the app, the lead's alert runtime, the deadline housekeeping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+import recordings.db
+import recordings.service
+from accounts import db as accounts_db
+from accounts.store import Accounts
+from hotline.bus import Envelope, InProcessBus
+from hotline.calls import FinishedCall
+from hotline.db import make_engine
+from hotline.settings import Settings
+from ticketing import db as ticketing_db
+from ticketing.housekeeping import Housekeeping
+from ticketing.store import Store, context_from, warm_up
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from agi.server import FastAgiServer
+    from agi.service import TicketLookups
+    from cti.service import CtiService
+
+log = logging.getLogger(__name__)
+
+ROLES = frozenset({"cti", "agi", "web"})
+HISTORY_S = 24 * 3600  # the bridge's rolling figures look back 24 h
+
+
+@dataclass
+class Node:
+    """One process's parts, wired; :meth:`start` and :meth:`stop` run them in order."""
+
+    settings: Settings
+    roles: frozenset[str]
+    engine: sa.Engine
+    store: Store
+    accounts: Accounts
+    bus: InProcessBus
+    cti: CtiService | None = None
+    agi: FastAgiServer | None = None
+    lookups: TicketLookups | None = None
+    lead: Any = None  # agent_ui.lead.LeadRuntime on a web node
+    freeze_heap: bool = False  # a long-running server's process: see :func:`freeze`
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _unlisten: list[Any] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(warm_up)  # jieba and the geocoder: not on the first caller's lookup
+        if self.cti is not None:
+            self.follow_finished_calls()  # before any call can end
+            history = await asyncio.to_thread(self.store.calls.recent, datetime.now(UTC) - timedelta(seconds=HISTORY_S))
+            log.info("CTI rolling figures rebuilt from %d logged calls", self.cti.state.seed_history(history))
+            await self.cti.start(wait=None)  # Asterisk may come later: the link keeps trying
+            self._spawn(recordings.service.catalog_loop(self.settings, self.engine, self.store.calls), "catalog")
+        if self.agi is not None:
+            await self.agi.start()
+        if "web" in self.roles:
+            self._spawn(Housekeeping(self.store, self.bus).run(), "housekeeping")
+            if self.lead is not None:
+                await self.lead.start()
+        if self.freeze_heap:
+            freeze()
+
+    async def stop(self) -> None:
+        if self.lead is not None:
+            await self.lead.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.agi is not None:
+            with contextlib.suppress(Exception):
+                await self.agi.stop()
+        if self.lookups is not None:
+            self.lookups.close()
+        if self.cti is not None:
+            await self.cti.stop()
+        for unlisten in self._unlisten:
+            unlisten()
+        self._unlisten.clear()
+        self.engine.dispose()
+
+    # --- the call log and the recordings catalog follow the bus ------------------------------
+
+    def follow_finished_calls(self) -> None:
+        """Every ``CallCompleted`` on the bus is filed (:meth:`file_call`) in a worker thread: the bus
+        calls its listeners on the AMI read path, which must not wait for the database."""
+        from cti.domain import CallCompleted
+
+        def on_envelope(env: Envelope) -> None:
+            if isinstance(env.event, CallCompleted):
+                asyncio.get_running_loop().run_in_executor(None, self.file_call, env.event.call)
+
+        self._unlisten.append(self.bus.add_listener(on_envelope))
+
+    def file_call(self, call: FinishedCall) -> None:
+        """One finished call into the call log (its one writer) and its recording into the catalog."""
+        try:
+            self.store.calls.record(call)
+        except Exception:
+            log.exception("call log write failed for %s", call.call_id)
+        recordings.service.register_call(self.engine, self.settings, call, self.store.calls)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(coro, name=name))
+
+
+def roles_of(settings: Settings, *, web: bool) -> frozenset[str]:
+    """This node's roles: the in-process services of ``HOTLINE_SERVICES`` (``transcribe`` runs as
+    worker processes beside it, see ``hotline up``), and the web room when it serves one."""
+    wanted = {r for r in settings.services if r in ROLES} | ({"web"} if web else set())
+    return frozenset(wanted)
+
+
+def build(settings: Settings, roles: Iterable[str]) -> Node:
+    """Open the database, migrate every package's tables, and wire the parts of ``roles``."""
+    roles = frozenset(roles)
+    unknown = roles - ROLES
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; known: {sorted(ROLES)}")
+    engine = make_engine(settings.db_url)
+    ticketing_db.migrate(engine)
+    accounts_db.migrate(engine)
+    recordings.db.migrate(engine)
+    store = Store.on(context_from(settings, engine))
+    accounts = Accounts(engine)
+    node = Node(settings, roles, engine, store, accounts, InProcessBus())
+    if "cti" in roles:
+        from cti.service import CtiService
+
+        node.cti = CtiService.from_settings(settings, bus=node.bus)
+    if "agi" in roles:
+        _wire_agi(node)
+    if "web" in roles:
+        from agent_ui.db import migrate as migrate_web
+        from agent_ui.lead import LeadConfig, LeadRuntime, LeadStore
+
+        migrate_web(engine)
+        if settings.demo_accounts:
+            accounts.ensure_demo()
+        node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.cti,
+                                store.digest, store.calls)
+    return node
+
+
+def _wire_agi(node: Node) -> None:
+    from agi.service import TicketLookups, call_log_hooks, job_numbers_from, server
+
+    settings = node.settings
+    node.lookups = TicketLookups(node.store, settings.cti_timezone)
+    on_survey, on_callback_request = call_log_hooks(node.store.calls, node.lookups)
+    by_setting = job_numbers_from(settings)
+    cti = node.cti
+
+    def job_number(seat: str) -> str:
+        """首问负责制: whoever is signed in at the seat (known where the bridge runs), else the setting."""
+        return (cti.job_number_at(seat) if cti is not None else "") or by_setting(seat)
+
+    node.agi = server(settings, node.lookups, on_survey=on_survey, on_callback_request=on_callback_request,
+                      job_number=job_number)
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+def web_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
+    """The web room with this node's services; they start and stop with the app's lifespan."""
+    from agent_ui.app import WebParts, create_app
+
+    node = build(settings, roles_of(settings, web=True))
+    node.freeze_heap = freeze_heap
+    parts = WebParts(settings=settings, engine=node.engine, store=node.store, accounts=node.accounts, bus=node.bus,
+                     cti=node.cti, lead=node.lead)
+    return create_app(parts, node)
+
+
+def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """How the console is served, the same for ``hotline up``, ``hotline web`` and the benchmarks.
+
+    No permessage-deflate: the console's messages are a few KB on an office LAN, and compressing
+    each one for each operator cost the single event loop more than the bytes it saved (a burst
+    of 50 pops went out ≈ 10 ms later with it).
+    """
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "host": settings.web_host, "port": settings.web_port, "proxy_headers": False,
+        "ws_per_message_deflate": False, "log_level": "info",
+    }
+    return uvicorn.Config(web_app(settings, freeze_heap=True), **(options | overrides))
+
+
+async def serve(settings: Settings, roles: Iterable[str], *, started: asyncio.Event | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """``hotline cti`` / ``hotline agi``: run the roles without a web room until ``stop`` is set
+    (or the task is cancelled)."""
+    node = await asyncio.to_thread(build, settings, roles)
+    node.freeze_heap = True
+    await node.start()
+    log.info("hotline running: %s", ", ".join(sorted(node.roles)))
+    if started is not None:
+        started.set()
+    try:
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    finally:
+        await node.stop()
+
+
+def transcribe(settings: Settings, workers: int | None = None, *, drain: bool = False) -> dict[str, Any]:
+    """``hotline transcribe``: the Vosk workers over the recordings backlog."""
+    return recordings.service.run(settings, workers, drain=drain)
+
+
+def freeze() -> None:
+    """After start-up, for a long-running process: ~200 000 objects live from start-up to shutdown
+    (libraries, the directory, the dictionaries); a full collection walking them stalled the event
+    loop for 100 ms+, and every pop of a burst arrived that much later. Frozen, collections skip them."""
+    gc.collect()
+    gc.freeze()
