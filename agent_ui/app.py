@@ -1,5 +1,5 @@
 """The web app: every page, the JSON APIs of the rooms below, the websocket, over parts the
-composition root (``hotline.compose``) has already wired. This module builds no service; it
+composition root (``launch.compose``) has already wired. This module builds no service; it
 serves what it is given and runs the root's start/stop in its lifespan.
 """
 

@@ -4,7 +4,7 @@ Public surface:
 
 - ``agi.service.server(settings, lookups, on_survey=…, on_callback_request=…, job_number=…)`` →
   a ``FastAgiServer`` on settings.agi_host:agi_port, not started; ``agi.service.TicketLookups(store)``
-  runs the ticket store's reads off the loop. The composition root (``hotline.compose``) builds,
+  runs the ticket store's reads off the loop. The composition root (``launch.compose``) builds,
   starts and stops them for ``hotline agi`` and for a web node with the ``agi`` role.
 - Callbacks (the root wires them to ``ticketing.calls.CallLog`` with ``call_log_hooks``):
   ``on_survey(uniqueid, caller, score: int | None)`` (1 满意, 2 基本满意, 3 不满意;

@@ -1,6 +1,6 @@
 """agi's public surface: the FastAGI server with every flow's dependencies bound.
 
-The composition root (``hotline.compose``) builds :class:`TicketLookups` on the ticket store,
+The composition root (``launch.compose``) builds :class:`TicketLookups` on the ticket store,
 wires ``on_survey`` / ``on_callback_request`` to the call log (:func:`call_log_hooks`) and
 ``job_number`` to whoever is signed in at the seat, and starts :func:`server`'s result.
 """

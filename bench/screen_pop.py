@@ -5,7 +5,7 @@ calls here. The bench instead replays *real* Asterisk 22 AMI frames (the recorde
 a SIP call answered at seat 8001: Newchannel, QueueCallerJoin, Newchannel, AgentCalled), renumbered
 per call and re-timestamped, from a small AMI server the app's CTI bridge logs in to. Everything
 after the socket is the production path: the app runs in its own process, served as ``hotline up``
-serves it (``hotline.compose.server_config``: AMI parser → state → bus, filtered per audience as it is
+serves it (``launch.compose.server_config``: AMI parser → state → bus, filtered per audience as it is
 published → ``/ws``), 50 operators sign in to 50 seats through
 ``POST /api/seat/signin`` (QueueAdd answered by the fake AMI with QueueMemberAdded), and 50
 websocket clients, one per operator, each wait for their own pop. All 50 calls ring at once.
@@ -139,7 +139,7 @@ class FakeAmi:
 
 APP = """
 import sys, uvicorn
-from hotline.compose import server_config
+from launch.compose import server_config
 from hotline.settings import Settings
 seats = sys.argv[3].split(',')
 s = Settings(var_dir=sys.argv[1], services=['cti'], ami_host='127.0.0.1', ami_port=int(sys.argv[2]),

@@ -3,7 +3,7 @@
 :class:`CtiService` wires the AMI link, the state machines, the bus and the actions. The link
 pumps: AMI bytes → typed event (:mod:`cti.protocol`) → :meth:`CtiState.handle
 <cti.state.CtiState.handle>` → ``bus.publish_nowait``; the service itself is on no event's path.
-The composition root (``hotline.compose``) builds it with :meth:`CtiService.from_settings` for
+The composition root (``launch.compose``) builds it with :meth:`CtiService.from_settings` for
 every process that runs the ``cti`` role.
 
 Other packages use:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from hotline.compose import web_app
 from hotline.identity import TOKEN_COOKIE, Principal, Role, issue_token
 from hotline.settings import Settings
+from launch.compose import web_app
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from hotline.compose import server_config, web_app
 from hotline.settings import Settings
+from launch.compose import server_config, web_app
 
 
 def test_the_served_app_has_no_per_message_compression_and_listens_where_settings_say(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from agent_ui import approvals, console
-from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
+from launch.compose import web_app
 
 # reachable without a session: the login itself, the page that asks for it, the root redirect
 PUBLIC = {"/api/auth/login", "/login", "/", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import uvicorn
 
-from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
+from launch.compose import web_app
 from tests.conftest import speech
 from tests.support.browser import chromium, free_port, require_chromium, serving
 from ticketing.schemas import SystemActor

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
+from launch.compose import web_app
 
 
 def auth(username: str, role: Role, centre: str = "") -> dict[str, str]:

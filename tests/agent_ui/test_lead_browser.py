@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.compose import web_app
 from hotline.settings import Settings
+from launch.compose import web_app
 from tests.conftest import speech
 from tests.support.browser import chromium, free_port, require_chromium, serving
 

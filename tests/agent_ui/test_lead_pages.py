@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline.calls import FinishedCall
-from hotline.compose import web_app
 from hotline.settings import Settings
+from launch.compose import web_app
 from tests.support.browser import chromium, free_port, require_chromium, screenshot, serving
 
 pytestmark = pytest.mark.browser

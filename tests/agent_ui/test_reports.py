@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from agent_ui import reports
 from agent_ui.reports import DepartmentTally
 from agent_ui.reports_export import to_pdf, to_xlsx
-from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
+from launch.compose import web_app
 from ticketing.digest import TicketFact
 
 BJ = ZoneInfo("Asia/Shanghai")

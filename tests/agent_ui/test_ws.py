@@ -11,9 +11,9 @@ from starlette.websockets import WebSocketDisconnect
 from agent_ui.ws import Audience
 from cti.domain import CallAnswered, LinkStatus, SeatRinging
 from hotline.bus import InProcessBus
-from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
+from launch.compose import web_app
 
 SEATS = {"op1024": "8001", "op1025": "8002"}
 

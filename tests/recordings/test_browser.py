@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hotline.compose import web_app
 from hotline.settings import Settings
+from launch.compose import web_app
 from recordings import catalog, worker
 from tests.recordings.conftest import two_leg_call
 from tests.recordings.test_catalog import call_record

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from hotline.compose import web_app
 from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
+from launch.compose import web_app
 from recordings import catalog
 from recordings.models import AccessLog, Recording, Transcript
 from recordings.rules import RuleConfig, Word, check

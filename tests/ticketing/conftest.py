@@ -13,8 +13,8 @@ from hotline.db import make_engine
 from hotline.identity import Principal, Role
 from tests.support.postgres import postgres_server  # noqa: F401  (session fixture)
 from ticketing.calendar import TZ
-from ticketing.db import migrate
 from ticketing.context import StoreContext
+from ticketing.db import migrate
 from ticketing.store import Store
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.ticketing.conftest import intake
 from hotline.calls import FinishedCall
+from tests.ticketing.conftest import intake
 from ticketing.calls import CallLog
 from ticketing.models import TicketEvent
 

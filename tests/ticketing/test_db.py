@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tests.ticketing.test_service import intake
-from ticketing.db import PreparedQuery
 from ticketing.callers import _lookup_statement
+from ticketing.db import PreparedQuery
 
 
 def test_the_prepared_lookup_matches_sqlalchemy_row_for_row(svc, people, engine, clock) -> None:

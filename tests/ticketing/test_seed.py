@@ -7,9 +7,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ticketing.calendar import TZ
+from ticketing.context import StoreContext
 from ticketing.models import Article, Department, Ticket, TicketEvent
 from ticketing.seed import demo_status, seed_demo
-from ticketing.context import StoreContext
 from ticketing.store import Store
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=TZ)

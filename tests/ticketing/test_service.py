@@ -28,7 +28,8 @@ def test_full_lifecycle_with_deadlines_and_history(svc, people, depts, clock):
     assert t.transfer_due == datetime(2026, 11, 18, 23, 59, 59, tzinfo=TZ)
     assert t.deadline_state == "green" and t.operator == "017"
     clock.advance(hours=2)
-    t = svc.actions.transfer(t.id, depts["水务"], "请核实停水原因并答复", people.operator, co_department_ids=[depts["城市"]])
+    t = svc.actions.transfer(t.id, depts["水务"], "请核实停水原因并答复", people.operator,
+                             co_department_ids=[depts["城市"]])
     assert t.status == "transferred"
     assert [(d.name, d.is_lead) for d in t.departments] == [
         ("菏泽市水务集团有限公司", True),

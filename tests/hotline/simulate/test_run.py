@@ -16,7 +16,7 @@ pytestmark = pytest.mark.asterisk
 
 async def test_simulate_places_five_real_calls_answered_by_bots(pbx, ami, settings) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hotline.cli", "simulate", "--calls", "5", "--rate", "2", "--talk", "3",
+        sys.executable, "-m", "launch.cli", "simulate", "--calls", "5", "--rate", "2", "--talk", "3",
         "--ring-delay", "1", "--seed", "3", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()

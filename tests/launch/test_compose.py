@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from hotline import compose
 from hotline.bus import InProcessBus
 from hotline.identity import Principal, Role
 from hotline.settings import Settings
+from launch import compose
 from testkit.agi import AgiClient
 from tests.cti.conftest import Script
 from tests.cti.fake_ami import FakeAmi

@@ -2,7 +2,8 @@
 
 ``hotline up`` and ``hotline web`` serve :func:`web_app` (the web room with the services the
 setting ``HOTLINE_SERVICES`` gives this node in-process); ``hotline cti`` and ``hotline agi`` run
-:func:`serve` with one role and no web; ``hotline transcribe`` runs :func:`transcribe`. So a
+:func:`serve` with one role and no web; ``hotline transcribe`` runs :func:`transcribe` and
+``hotline seed`` :func:`seed`. So a
 standalone process wires the same parts as the combined one: a CTI bridge anywhere writes the
 call log and files the recordings; a FastAGI server anywhere stores the survey and the callback
 requests.
@@ -227,6 +228,17 @@ async def serve(settings: Settings, roles: Iterable[str], *, started: asyncio.Ev
         await (stop.wait() if stop is not None else asyncio.Event().wait())
     finally:
         await node.stop()
+
+
+def seed(settings: Settings, tickets: int) -> dict[str, int]:
+    """``hotline seed``: the demo city into the configured database."""
+    from ticketing.seed import seed_demo
+
+    node = build(settings, set())
+    try:
+        return seed_demo(node.engine, tickets=tickets)
+    finally:
+        node.engine.dispose()
 
 
 def transcribe(settings: Settings, workers: int | None = None, *, drain: bool = False) -> dict[str, Any]:

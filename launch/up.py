@@ -24,7 +24,7 @@ def _start_transcription(settings: Settings) -> subprocess.Popen[bytes] | None:
     workers = max(1, settings.transcribe_workers)
     print(f"转写进程 {workers} 个启动中（Vosk 模型加载约 5 秒）", flush=True)
     # its own session: the terminal's Ctrl-C reaches the web app, which then stops it in order
-    return subprocess.Popen([sys.executable, "-m", "hotline.cli", "transcribe", "-w", str(workers)],
+    return subprocess.Popen([sys.executable, "-m", "launch.cli", "transcribe", "-w", str(workers)],
                             start_new_session=True)
 
 
@@ -41,7 +41,7 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 def up(settings: Settings) -> None:
-    from hotline.compose import server_config
+    from launch.compose import server_config
 
     started_here = False
     transcription = None

@@ -50,7 +50,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _up(_args: argparse.Namespace) -> int:
-    from hotline.up import up
+    from launch.up import up
 
     up(get_settings())
     return 0
@@ -59,7 +59,7 @@ def _up(_args: argparse.Namespace) -> int:
 def _web(_args: argparse.Namespace) -> int:
     import uvicorn
 
-    from hotline.compose import server_config
+    from launch.compose import server_config
 
     uvicorn.Server(server_config(get_settings())).run()
     return 0
@@ -81,19 +81,19 @@ def _serve(main: Any) -> int:
 
 
 def _cti(_args: argparse.Namespace) -> int:
-    from hotline.compose import serve
+    from launch.compose import serve
 
     return _serve(serve(get_settings(), {"cti"}))
 
 
 def _agi(_args: argparse.Namespace) -> int:
-    from hotline.compose import serve
+    from launch.compose import serve
 
     return _serve(serve(get_settings(), {"agi"}))
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from hotline.compose import transcribe
+    from launch.compose import transcribe
 
     counts = transcribe(get_settings(), workers=args.workers, drain=args.drain)
     print(counts)
@@ -101,11 +101,9 @@ def _transcribe(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from ticketing.seed import seed_demo
-    from ticketing.store import open_store
+    from launch.compose import seed
 
-    store = open_store(get_settings())
-    print(seed_demo(store.engine, tickets=args.tickets))
+    print(seed(get_settings(), args.tickets))
     return 0
 
 
