@@ -70,14 +70,31 @@ def frames_until_ring() -> list[str]:
     return out
 
 
+HISTORY = [  # (deadline colour, status, category, title) of a repeat caller's five latest tickets
+    ("red", "已转办", "投诉举报", "小区夜间施工噪音扰民"), ("yellow", "办理中", "求助", "丽景花园停水三天未恢复"),
+    ("green", "已签收", "一般诉求", "中华路路灯不亮"), ("green", "已答复", "一般诉求", "公交站台积水严重"),
+    ("none", "已办结", "投诉举报", "楼下烧烤油烟扰民"),
+]
+
+
+def history(n: int) -> str:
+    """What the AGI lookup puts on a repeat caller's channel for the pop: five recent tickets in
+    ``agi.flows.lookup.recent_field``'s format (number, colour, status, category, title)."""
+    return ",".join(f"2026112{k}{n:06d}:{colour}:{status}:{category}:{title}"
+                    for k, (colour, status, category, title) in enumerate(HISTORY))
+
+
 def call_frames(template: list[str], n: int, seat: str) -> list[str]:
-    """Call ``n`` ringing ``seat``: ids renumbered, the seat swapped, the lookup's location set."""
+    """Call ``n`` ringing ``seat``: ids renumbered, the seat swapped, the lookup's findings set
+    (location, repeat caller, and the caller's history the pop carries)."""
     out = []
     for b in template:
         b = UID.sub(lambda m: f"1900000000.{n * 100 + int(m.group(1))}", b)
         b = re.sub(r"(?<![\d.])8001(?!\d)", seat, b)
         b = b.replace(f"PJSIP/{seat}-00000007", f"PJSIP/{seat}-{n:08x}")
         b = b.replace("HL_LOCATION=", "HL_LOCATION=山东省菏泽市").replace("HL_REPEAT=", "HL_REPEAT=1")
+        # (recorded before HL_RECENT joined manager.conf's channelvars: added after HL_TICKETS)
+        b = re.sub(r"(\w*ChanVariable): HL_TICKETS=\r\n", rf"\1: HL_TICKETS=5\r\n\1: HL_RECENT={history(n)}\r\n", b)
         out.append(b)
     return out
 
@@ -170,8 +187,13 @@ async def client(url: str, username: str, got: dict[str, float], ready: asyncio.
             msg = json.loads(raw)
             if msg.get("type") == "ping":
                 await ws.send('{"type":"pong"}')
-            elif msg.get("type") == "screen_pop":
+            elif msg.get("type") == "screen_pop" and _whole(msg):
                 got[msg["call_id"]] = arrived - float(msg["at"])
+
+
+def _whole(pop: dict) -> bool:
+    """Counted only whole: the caller's five latest tickets ride on the pop itself."""
+    return len(pop["variables"].get("HL_RECENT", "").split(",")) == len(HISTORY)
 
 
 def pct(xs: list[float], p: float) -> float:
