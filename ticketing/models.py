@@ -10,34 +10,14 @@ import enum
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from hotline.db import UTCDateTime  # the migrations name it here
 
 # Length limits, shared by the schemas (validation) and the tables (column sizes).
 SHORT = 64
 MEDIUM = 200
 LONG = 4000
-
-
-class UTCDateTime(TypeDecorator):
-    """A timezone-aware datetime stored in UTC on every backend."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused: pass an aware datetime")
-        value = value.astimezone(UTC)
-        # SQLite keeps no zone: store the UTC wall time and re-attach UTC on the way out.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utcnow() -> datetime:

@@ -1,7 +1,7 @@
 """The lead's tables, column for column as migrations ui0010–ui0012 create them.
 
-Times are ``UTCDateTime`` (the ticket store's aware type): SQLite keeps no zone, and a naive time
-handed to a browser would be read as the browser's own local time.
+Times are ``UTCDateTime`` (the ground's aware type, :mod:`hotline.db`): SQLite keeps no zone, and a
+naive time handed to a browser would be read as the browser's own local time.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from ticketing.models import UTCDateTime
+from hotline.db import UTCDateTime
 
 
 def _text(length: int, default: str | None = None) -> Any:
