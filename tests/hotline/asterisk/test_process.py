@@ -46,7 +46,7 @@ def test_deleting_var_while_asterisk_runs_touches_nothing_outside(spare: Setting
 
 
 def test_without_root_the_message_says_what_to_do(tmp_path: Path, monkeypatch, capsys) -> None:
-    from hotline import cli
+    from launch import cli
     from hotline.settings import get_settings
 
     monkeypatch.setenv("HOTLINE_VAR_DIR", str(tmp_path / "var"))
