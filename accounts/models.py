@@ -20,6 +20,7 @@ class Account(SQLModel, table=True):
     job_number: str = Field(default="", max_length=16)  # 工号, told to every caller
     department_id: int | None = None
     centre: str = Field(default="", max_length=32)
+    dept_lead: bool = False  # a department's lead (负责人), who chooses each ticket's handler
     password_hash: str = Field(max_length=255)
     active: bool = True
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC),
@@ -27,4 +28,5 @@ class Account(SQLModel, table=True):
 
     def principal(self) -> Principal:
         return Principal(username=self.username, role=Role(self.role), display_name=self.display_name,
-                         job_number=self.job_number, department_id=self.department_id, centre=self.centre)
+                         job_number=self.job_number, department_id=self.department_id, centre=self.centre,
+                         dept_lead=self.dept_lead)

@@ -17,12 +17,17 @@ from hotline.identity import Principal, Role
 _hasher = PasswordHasher()
 
 # The README lists these; a real deployment turns HOTLINE_DEMO_ACCOUNTS off.
-DEMO_ACCOUNTS: list[dict[str, str | int | None]] = [
+DEMO_ACCOUNTS: list[dict[str, str | int | bool | None]] = [
     {"username": "op1024", "display_name": "张敏", "role": "operator", "job_number": "1024", "password": "demo1024"},
     {"username": "op1025", "display_name": "李强", "role": "operator", "job_number": "1025", "password": "demo1025"},
     {"username": "lead", "display_name": "王班长", "role": "lead", "password": "demolead"},
     {"username": "qa", "display_name": "赵质检", "role": "qa", "password": "demoqa"},
-    {"username": "dept1", "display_name": "市城管局", "role": "department", "department_id": 1, "password": "demodept"},
+    {"username": "dept1", "display_name": "市城管局 负责人", "role": "department", "department_id": 1,
+     "dept_lead": True, "password": "demodept"},
+    {"username": "dept1a", "display_name": "市城管局 承办人", "role": "department", "department_id": 1,
+     "password": "demodept"},
+    {"username": "dept2", "display_name": "市水务集团 负责人", "role": "department", "department_id": 2,
+     "dept_lead": True, "password": "demodept"},
     {"username": "admin", "display_name": "系统管理员", "role": "admin", "password": "demoadmin"},
 ]
 
@@ -49,7 +54,7 @@ class Accounts:
         return account.principal()
 
     def upsert(self, username: str, password: str, role: str, display_name: str = "", job_number: str = "",
-               department_id: int | None = None, centre: str = "") -> Account:
+               department_id: int | None = None, centre: str = "", dept_lead: bool = False) -> Account:
         Role(role)  # refuse unknown roles
         with Session(self.engine, expire_on_commit=False) as s:
             account = s.exec(select(Account).where(Account.username == username)).first()
@@ -58,7 +63,7 @@ class Accounts:
                                   password_hash="")
             account.role, account.job_number = role, job_number
             account.display_name = display_name or account.display_name
-            account.department_id, account.centre = department_id, centre
+            account.department_id, account.centre, account.dept_lead = department_id, centre, dept_lead
             account.password_hash = hash_password(password)
             s.add(account)
             s.commit()
@@ -84,6 +89,13 @@ class Accounts:
             return ""
         with Session(self.engine) as s:
             return s.exec(select(Account.centre).where(Account.job_number == job_number)).first() or ""
+
+    def department_staff(self, department_id: int) -> list[Account]:
+        """The active accounts of a department (whom its lead may choose as a ticket's handler)."""
+        with Session(self.engine) as s:
+            return list(s.exec(select(Account).where(Account.department_id == department_id,
+                                                     Account.role == "department", Account.active.is_(True))
+                                .order_by(Account.username)))
 
     def usernames_by_job_number(self) -> dict[str, str]:
         """工号 → account user name: QA files under the job number, the call log names the account."""

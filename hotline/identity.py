@@ -41,6 +41,7 @@ class Principal:
     job_number: str = ""  # 工号, operators
     department_id: int | None = None  # departments only
     centre: str = ""  # leads see only their centre ("" = all)
+    dept_lead: bool = False  # a department's lead (负责人): chooses the handler of each ticket (分派)
 
 
 def _secret() -> bytes:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +41,8 @@ class StoreContext:
     duplicate_window: timedelta = timedelta(days=30)
     duplicate_threshold: float = 42.0
     repeat_supervision: int = 1  # repeats of a live ticket before it is supervised
+    files: Path | None = None  # where attachments are kept (settings: var/attachments)
+    max_attachment_bytes: int = 10 * 2**20
     _calendar: WorkCalendar | None = field(default=None, init=False, repr=False)
     _calendar_at: float = field(default=0.0, init=False, repr=False)
     _cal_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

@@ -18,7 +18,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "ticketing_alembic_version"  # other packages may run their own Alembic on the same DB
 TABLES = frozenset({  # ticketing's own: other packages keep theirs in the same database and metadata
     "department", "caller", "ticket", "ticket_department", "ticket_event", "supervision", "ticket_link",
-    "call_record", "confidential_read", "article", "missing_info", "calendar_day",
+    "call_record", "confidential_read", "article", "missing_info", "calendar_day", "attachment",
+    "intake_submission",
 })
 
 

@@ -98,3 +98,22 @@ def warnings_for(due: datetime | None, now: datetime, calendar: WorkCalendar) ->
     if due is None:
         return []
     return calendar.warnings(local_day(now), local_day(due))
+
+
+def working_days_left(due: datetime | None, now: datetime, cal: WorkCalendar) -> int | None:
+    """Working days from today to the due day (0: due today; negative: that many working days late).
+
+    >>> from ticketing.calendar import TZ
+    >>> cal = WorkCalendar({})
+    >>> mon = datetime(2026, 11, 16, 9, tzinfo=TZ)
+    >>> working_days_left(datetime(2026, 11, 18, 23, 59, tzinfo=TZ), mon, cal), working_days_left(None, mon, cal)
+    (2, None)
+    >>> working_days_left(datetime(2026, 11, 13, 23, 59, tzinfo=TZ), mon, cal)  # due last Friday
+    -1
+    """
+    if due is None:
+        return None
+    today, day = local_day(now), local_day(due)
+    if day >= today:
+        return cal.working_days_between(today, day)
+    return -cal.working_days_between(day, today)

@@ -99,6 +99,8 @@ class DepartmentBase(SQLModel):
     duties: str = Field(default="", max_length=LONG)
     contact_person: str = Field(default="", max_length=SHORT)
     sip_line: str = Field(default="", max_length=SHORT)  # extension for three-party calls
+    notify_email: str = Field(default="", max_length=MEDIUM)  # reminders and supervision notes go here
+    notify_mobile: str = Field(default="", max_length=SHORT)  # … and, by SMS, here
     active: bool = True
 
 
@@ -171,7 +173,10 @@ class Ticket(TicketBase, table=True):
     reply_text: str = Field(default="", max_length=LONG)  # the department's result
     return_reason: str = Field(default="", max_length=LONG)
     callback_result: str = Field(default="", max_length=LONG)
-    satisfaction: str = Field(default="", max_length=16)
+    satisfaction: str = Field(default="", max_length=16)  # 回访: with the result
+    satisfaction_process: str = Field(default="", max_length=16)  # 回访: with how it was handled
+    query_code: str = Field(default="", max_length=16)  # told to the citizen with the number (公众查询)
+    citizen_rating: str = Field(default="", max_length=16)  # the citizen's own rating, on the status page
     extension_days: int = 0  # granted so far
     extension_requested_days: int = 0  # pending request
     redo_count: int = 0
@@ -202,6 +207,7 @@ class TicketDepartment(SQLModel, table=True):
     ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
     department_id: int = Field(foreign_key="department.id", primary_key=True, index=True)
     is_lead: bool = False
+    assignee: str = Field(default="", max_length=SHORT)  # the handler a department lead chose (分派)
 
 
 class TicketEvent(SQLModel, table=True):
@@ -228,6 +234,9 @@ class Supervision(SQLModel, table=True):
     note: str = Field(default="", max_length=LONG)
     by: str = Field(max_length=SHORT)
     opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    answer: str = Field(default="", max_length=LONG)  # the department's answer to the note
+    answered_by: str = Field(default="", max_length=SHORT)
+    answered_at: datetime | None = _dt()
 
 
 class TicketLink(SQLModel, table=True):
@@ -288,6 +297,46 @@ class ConfidentialRead(SQLModel, table=True):
     role: str = Field(max_length=16)
     purpose: str = Field(max_length=32)
     masked: bool = False
+
+
+class Attachment(SQLModel, table=True):
+    """A file on a ticket (a department's photo of the repair, a scan): stored under var/, served
+    with the ticket's own access rules."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    name: str = Field(max_length=MEDIUM)  # as uploaded, for the download
+    content_type: str = Field(max_length=SHORT)
+    size: int
+    sha256: str = Field(max_length=SHORT)
+    path: str = Field(max_length=MEDIUM)  # relative to the attachments folder
+    by: str = Field(max_length=SHORT)
+    by_role: str = Field(max_length=16)
+    department_id: int | None = None  # the uploading department (None: the centre)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class IntakeSubmission(SQLModel, table=True):
+    """A citizen's report from another channel (web form, WeChat/SMS bridge), waiting for an
+    operator to confirm it into a ticket: the standard's 3-minute response runs from ``received_at``."""
+
+    __tablename__ = "intake_submission"
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)  # web | wechat | sms | api
+    external_id: str | None = Field(default=None, max_length=SHORT)  # the bridge's own id: sent twice, kept once
+    name: str = Field(default="", max_length=SHORT)
+    contact: str = Field(default="", max_length=SHORT)
+    place: str = Field(default="", max_length=MEDIUM)
+    text: str = Field(max_length=LONG)
+    confidential: bool = False
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    respond_by: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | handling | confirmed | rejected
+    handled_at: datetime | None = _dt()
+    handled_by: str = Field(default="", max_length=SHORT)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    note: str = Field(default="", max_length=MEDIUM)
 
 
 # --- knowledge base ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@ root puts it there); every route depends on the identity of the ground floor
 (``hotline.identity``). Bodies are read as raw JSON
 and validated by ``ticketing.schemas`` so that every refusal carries a Chinese message (FastAPI's
 own validation would answer in English). The store is synchronous: calls go to the threadpool.
+Every successful write to a ticket is published as :class:`~ticketing.schemas.TicketChanged` on
+``app.state.bus`` (when the app has one), so the pages that show the ticket refresh it live.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ def _id(raw: str, what: str = "工单") -> int:
     return int(raw)
 
 
+# the same two, for the routes of other rooms that serve this store (the department portal): their
+# refusals read exactly like these
+call_store = _call
+path_id = _id
+
+
 def _query(request: Request, *, multi: tuple[str, ...] = ("status",)) -> dict[str, Any]:
     """Query parameters as a dict; ``status`` may repeat or be comma-separated."""
     out: dict[str, Any] = {}
@@ -90,6 +98,14 @@ def _query(request: Request, *, multi: tuple[str, ...] = ("status",)) -> dict[st
         elif key != "format":
             out[key] = request.query_params[key]
     return out
+
+
+async def publish_change(request: Request, ticket_id: int, action: str, by: str) -> None:
+    """Tell the pages that show the ticket (the centre's, and the departments handling it now) that
+    it changed. No reporter data goes out: the pages read the ticket again themselves."""
+    bus = getattr(request.app.state, "bus", None)
+    if bus is not None:
+        await bus.publish(await run_in_threadpool(request.app.state.store.tickets.changed, ticket_id, action, by))
 
 
 def _body_doc(model: type) -> dict:
@@ -120,7 +136,9 @@ async def export_tickets(request: Request, principal: Exporters, store: StoreDep
     "/api/tickets", tags=["工单"], status_code=201, summary="受理登记工单", openapi_extra=_body_doc(TicketCreate)
 )
 async def create_ticket(request: Request, principal: Centre, store: StoreDep):
-    return await _call(store.tickets.create, await request.body(), principal)
+    created = await _call(store.tickets.create, await request.body(), principal)
+    await publish_change(request, created.id, "create", principal.username)
+    return created
 
 
 @router.get("/api/tickets/{ticket_id}", tags=["工单"], summary="工单详情")
@@ -132,7 +150,9 @@ async def get_ticket(ticket_id: str, principal: CurrentPrincipal, store: StoreDe
     "/api/tickets/{ticket_id}", tags=["工单"], summary="修改受理内容（转办前）", openapi_extra=_body_doc(TicketUpdate)
 )
 async def update_ticket(ticket_id: str, request: Request, principal: Centre, store: StoreDep):
-    return await _call(store.tickets.update, _id(ticket_id), await request.body(), principal)
+    updated = await _call(store.tickets.update, _id(ticket_id), await request.body(), principal)
+    await publish_change(request, updated.id, "update", principal.username)
+    return updated
 
 
 @router.get("/api/tickets/{ticket_id}/history", tags=["工单"], summary="工单流转记录")
@@ -159,14 +179,31 @@ async def ticket_action(ticket_id: str, action: str, request: Request, principal
         params = await _call(_parse_action, raw)
         if params.duplicate_of is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "关联需要填写：重复的原工单")
-        return await _call(store.actions.link, tid, params.duplicate_of, principal)
-    return await _call(store.actions.act, tid, action, raw or b"{}", principal)
+        linked = await _call(store.actions.link, tid, params.duplicate_of, principal)
+        await publish_change(request, linked.id, "link", principal.username)
+        await publish_change(request, params.duplicate_of, "link", principal.username)  # it counts a repeat
+        return linked
+    if action == "assign":
+        await _check_assignee(request, principal, await _call(_parse_action, raw))
+    moved = await _call(store.actions.act, tid, action, raw or b"{}", principal)
+    await publish_change(request, moved.id, action, principal.username)
+    return moved
 
 
 def _parse_action(raw: bytes) -> ActionParams:
-    from ticketing.schemas import parse
-
     return parse(ActionParams, raw or b"{}")
+
+
+async def _check_assignee(request: Request, principal: Principal, params: ActionParams) -> None:
+    """分派 names a user of the assigning department (the accounts store knows who works where;
+    the ticket store only records the name)."""
+    accounts = getattr(request.app.state, "accounts", None)
+    if accounts is None or principal.department_id is None or not params.assignee:
+        return  # the store refuses what is missing, and whoever is not a department
+    staff = await run_in_threadpool(accounts.department_staff, principal.department_id)
+    if params.assignee not in {a.username for a in staff}:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"承办人“{params.assignee}”不是本单位的用户，请从名单中选择")
 
 
 @router.get("/api/callers", tags=["特殊号码"], summary="有标记的号码：骚扰、重点单位、老年人（值班长）")

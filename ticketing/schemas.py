@@ -137,6 +137,15 @@ FIELD_LABELS = {
     "workday": "是否工作日",
     "day": "日期",
     "other_id": "关联工单",
+    "operator": "受理人",
+    "text": "反映内容",
+    "place": "地点",
+    "external_id": "来件编号",
+    "assignee": "承办人",
+    "satisfaction_process": "办理过程满意度",
+    "supervision_id": "督办记录",
+    "notify_email": "通知邮箱",
+    "notify_mobile": "通知手机",
 }
 
 
@@ -237,9 +246,12 @@ class ActionParams(_Strict):
     reason: str = Field(default="", max_length=LONG)
     result: str = Field(default="", max_length=LONG)
     days: int | None = None
-    satisfaction: str = Field(default="", max_length=16)
+    satisfaction: str = Field(default="", max_length=16)  # 回访: with the result
+    satisfaction_process: str = Field(default="", max_length=16)  # 回访: with how it was handled
     duplicate_of: int | None = None
     note: str = Field(default="", max_length=LONG)
+    assignee: str = Field(default="", max_length=SHORT)  # 分派: a user name of the department
+    supervision_id: int | None = None  # 回复督办: which note (default: the oldest unanswered)
 
 
 SORTS = (
@@ -263,6 +275,7 @@ class TicketQuery(_Strict):
     caller_number: str = Field(default="", max_length=SHORT)
     number: str = Field(default="", max_length=SHORT)
     caller_name: str = Field(default="", max_length=SHORT)
+    operator: str = Field(default="", max_length=SHORT)  # who took it: the job number (else user name) at intake
     department_id: int | None = None
     status: list[str] = Field(default_factory=list, max_length=12)
     category: Category | None = None
@@ -285,6 +298,7 @@ class DepartmentRef(BaseModel):
     id: int
     name: str
     is_lead: bool
+    assignee: str = ""  # the handler its lead chose
 
 
 class TicketRead(TicketBase):
@@ -300,6 +314,9 @@ class TicketRead(TicketBase):
     return_reason: str
     callback_result: str
     satisfaction: str
+    satisfaction_process: str = ""
+    citizen_rating: str = ""
+    query_code: str = ""  # shown to the centre only: the citizen's key to the public status page
     extension_days: int
     extension_requested_days: int
     redo_count: int
@@ -321,6 +338,7 @@ class TicketRead(TicketBase):
     current_due: datetime | None
     deadline_state: str
     deadline_label: str
+    working_days_left: int | None = None  # to the deadline that runs now (negative: overdue)
     calendar_warnings: list[str] = Field(default_factory=list)
     masked: bool = False  # the reporter's identity is hidden from this reader
     allowed_actions: list[str] = Field(default_factory=list)
@@ -394,6 +412,31 @@ class CallerFlags:
     flags_by: str
     flags_at: datetime | None
     last_seen: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketChanged(DomainEvent):
+    """A ticket moved or gained something (a step, a note, an attachment, a supervision): the pages
+    that show it refresh it. The departments that handle it now hear of it, nobody else outside the
+    centre; it carries no reporter data."""
+
+    type: ClassVar[str] = "ticket_update"
+    ticket_id: int
+    number: str
+    action: str  # the workflow's action, or create / update / attach
+    status: str
+    department_ids: tuple[int, ...] = ()  # who handles it now
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmissionChanged(DomainEvent):
+    """A submission from another channel arrived or was handled: the operators' queue refreshes."""
+
+    type: ClassVar[str] = "intake_update"
+    submission_id: int
+    channel: str
+    status: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -511,6 +511,9 @@ def seed_demo(
                 "address": f"菏泽市牡丹区{road}{rnd.randint(1, 3000)}号",
                 "hours": "工作日 9:00-12:00，13:30-17:30",
                 "contact_person": f"{rnd.choice(SURNAMES)}{rnd.choice(['科长', '主任', '经理'])}",
+                # reminders and supervision notes (log-only in the demo: no SMTP server is set)
+                "notify_email": f"dept{len(existing) + 1:02d}@heze.example",
+                "notify_mobile": f"1390530{len(existing) + 1:04d}",
             },
             admin,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from ticketing import search, workflow
 from ticketing.context import StoreContext, role_of
@@ -19,8 +19,10 @@ from ticketing.deadlines import current_due
 from ticketing.directory import Directory
 from ticketing.models import Satisfaction, Status, Supervision, Ticket, TicketDepartment, TicketEvent, TicketLink
 from ticketing.schemas import ActionParams, Actor, Forbidden, InvalidInput
+from ticketing.workflow import CO_HANDLER
 
 CLOSED = (Status.CLOSED, Status.ARCHIVED)
+MAX_REDO = 2  # after two redos still unsatisfied, the lead decides (close with a reason, or redo again)
 SUPERVISE_AUTO = {
     "emergency": "突发紧急事项",
     "repeat": "重复反映",
@@ -48,9 +50,11 @@ def apply(ctx: StoreContext, directory: Directory, s: Session, t: Ticket, action
     """Carry out ``action`` on ``t`` as ``actor`` (``TransitionError`` if the workflow refuses it)."""
     p = p or ActionParams()
     role = role_of(actor)
-    if (role == "department" and action in workflow.TABLE and "department" in workflow.TABLE[action].roles
-            and t.lead_department_id != actor.department_id):
-        raise Forbidden("只有牵头承办单位可以执行此操作")
+    if role == "department" and action in workflow.TABLE and "department" in workflow.TABLE[action].roles:
+        if t.lead_department_id != actor.department_id and action not in CO_HANDLER:
+            raise Forbidden("只有牵头承办单位可以执行此操作")
+        if action == "assign" and not getattr(actor, "dept_lead", False):
+            raise Forbidden("只有承办单位负责人可以分派承办人")
     before = Status(t.status)
     after = workflow.decide(before, action, role, p.model_dump(), now=now, transferred_at=t.transferred_at,
                             return_hours=ctx.limits.return_hours, handling_mode=t.handling_mode)
@@ -100,12 +104,24 @@ def apply(ctx: StoreContext, directory: Directory, s: Session, t: Ticket, action
         t.search_text = text_of(t)
     elif action == "callback":
         t.satisfaction, t.callback_result = p.satisfaction, p.result
-        note = f"{p.satisfaction}" + (f"：{p.result}" if p.result else "")
+        t.satisfaction_process = p.satisfaction_process
+        process = f"办理过程{p.satisfaction_process}，" if p.satisfaction_process else ""
+        note = f"{process}办理结果{p.satisfaction}" + (f"：{p.result}" if p.result else "")
         if p.satisfaction == Satisfaction.UNSATISFIED:
             auto.append(("unsatisfied", p.result))
+    elif action == "progress":
+        note = p.note
+    elif action == "assign":
+        row = s.get(TicketDepartment, (t.id, actor.department_id)) if actor.department_id is not None else None
+        if row is None:
+            raise Forbidden("只能为本单位承办的工单分派承办人")
+        row.assignee, note = p.assignee, f"分派给{p.assignee}" + (f"：{p.note}" if p.note else "")
+    elif action == "answer_supervision":
+        note = answer_supervision(s, t, p, actor, now)
     elif action == "redo":
         t.redo_count += 1
         t.due_at = cal.add_working_days(now, lim.completion_days(t.category, t.subcategory))
+        t.replied_at = None  # the next reply is the one the callback judges
     elif action == "close":
         t.closed_at = now
         note = p.reason or p.note
@@ -124,6 +140,20 @@ def apply(ctx: StoreContext, directory: Directory, s: Session, t: Ticket, action
         record_event(s, t, actor, action, before, after, now, note)
     for reason, why in auto:
         open_supervision(s, t, reason, why, actor, now)
+    if after is Status.UNSATISFIED and t.redo_count < MAX_REDO:
+        # 回访不满意 → 重办: back to the department at once, with the citizen's reason
+        apply(ctx, directory, s, t, "redo", ActionParams(note=p.result or "回访不满意"), actor, now)
+
+
+def answer_supervision(s: Session, t: Ticket, p: ActionParams, actor: Actor, now: datetime) -> str:
+    """A department answers a supervision note (the one named, else the oldest still unanswered)."""
+    q = select(Supervision).where(Supervision.ticket_id == t.id)
+    q = q.where(Supervision.id == p.supervision_id) if p.supervision_id else q.where(Supervision.answered_at.is_(None))
+    note = s.exec(q.order_by(Supervision.id)).first()
+    if note is None:
+        raise InvalidInput(["没有待回复的督办"] if not p.supervision_id else ["督办记录不存在"])
+    note.answer, note.answered_by, note.answered_at = p.note, actor.username, now
+    return f"回复督办（{SUPERVISE_AUTO.get(note.reason, '督办')}）：{p.note}"
 
 
 def merge(ctx: StoreContext, s: Session, t: Ticket, original_id: int | None, actor: Actor, now: datetime) -> None:

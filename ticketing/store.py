@@ -11,6 +11,10 @@ store through the parts of the :class:`Store` it is given:
 - ``kb``: the knowledge base and 查无信息 (:mod:`ticketing.kb`);
 - ``holidays``: the working-day calendar's admin schedule (:mod:`ticketing.holidays`);
 - ``digest``: the lead's queue, open emergencies and the reports' facts (:mod:`ticketing.digest`);
+- ``worklists``: a department's counters, the callback worklist, open supervision notes (:mod:`ticketing.digest`);
+- ``attachments``: files on a ticket, served with its access rules (:mod:`ticketing.attachments`);
+- ``intake``: other channels' submissions and their 3-minute response (:mod:`ticketing.intake`);
+- ``public``: the citizen's status page and rating by number and query code (:mod:`ticketing.public`);
 - ``calls``: the call log and the callback list, the one writer of finished calls (:mod:`ticketing.calls`).
 """
 
@@ -25,17 +29,20 @@ import sqlalchemy as sa
 
 from hotline.db import make_engine
 from ticketing.actions import TicketActions
+from ticketing.attachments import Attachments
 from ticketing.callers import Callers, location_of
 from ticketing.calls import CallLog
 from ticketing.context import StoreContext
 from ticketing.db import migrate
 from ticketing.deadlines import Limits
-from ticketing.digest import Digest
+from ticketing.digest import Digest, Worklists
 from ticketing.directory import Directory
 from ticketing.export import Exporter
 from ticketing.holidays import Holidays
+from ticketing.intake import Intake
 from ticketing.kb import KnowledgeBase
 from ticketing.models import utcnow
+from ticketing.public import PublicDesk
 from ticketing.tickets import Tickets
 
 
@@ -50,6 +57,10 @@ class Store:
     kb: KnowledgeBase
     holidays: Holidays
     digest: Digest
+    worklists: Worklists
+    attachments: Attachments
+    intake: Intake
+    public: PublicDesk
     calls: CallLog
 
     @property
@@ -63,7 +74,8 @@ class Store:
         return cls(ctx=ctx, tickets=tickets, actions=TicketActions(ctx, tickets, directory),
                    export=Exporter(ctx, tickets), callers=Callers(ctx), directory=directory,
                    kb=KnowledgeBase(ctx, directory), holidays=Holidays(ctx), digest=Digest(ctx),
-                   calls=CallLog(ctx.engine, ctx.area_code))
+                   worklists=Worklists(ctx), attachments=Attachments(ctx, tickets), intake=Intake(ctx, tickets),
+                   public=PublicDesk(ctx), calls=CallLog(ctx.engine, ctx.area_code))
 
 
 def context_from(settings: Any, engine: sa.Engine, clock: Callable[[], datetime] = utcnow) -> StoreContext:
@@ -75,6 +87,8 @@ def context_from(settings: Any, engine: sa.Engine, clock: Callable[[], datetime]
         area_code=settings.local_area_code,
         duplicate_window=timedelta(days=settings.ticket_duplicate_window_days),
         duplicate_threshold=settings.ticket_duplicate_threshold,
+        files=settings.attachments_path,
+        max_attachment_bytes=settings.attachments_max_mb * 2**20,
     )
 
 

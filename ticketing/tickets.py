@@ -9,6 +9,7 @@ Errors are ``InvalidInput`` (422), ``NotFound`` (404), ``Forbidden`` (403) and
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from ticketing import duplicates, search, steps, workflow
 from ticketing.calendar import local_day
 from ticketing.callers import normalize_number, touch_caller
 from ticketing.context import StoreContext, role_of
-from ticketing.deadlines import state, warnings_for, yellow_boundary
+from ticketing.deadlines import state, warnings_for, working_days_left, yellow_boundary
 from ticketing.directory import Directory
 from ticketing.models import Category, ConfidentialRead, Status, Supervision, Ticket, TicketDepartment, TicketEvent
 from ticketing.schemas import (
@@ -32,6 +33,7 @@ from ticketing.schemas import (
     InvalidInput,
     NotFound,
     Page,
+    TicketChanged,
     TicketCreate,
     TicketQuery,
     TicketRead,
@@ -61,7 +63,7 @@ class Tickets:
         fields["caller_number"] = normalize_number(fields["caller_number"], self.ctx.area_code)
         with session_scope(self.ctx.engine) as s:
             t = Ticket(**fields, status=Status.DRAFT, created_at=now, updated_at=now,
-                       operator=getattr(actor, "job_number", "") or actor.username)
+                       operator=getattr(actor, "job_number", "") or actor.username, query_code=new_query_code())
             t.search_text = steps.text_of(t)
             s.add(t)
             s.flush()
@@ -143,14 +145,52 @@ class Tickets:
         return Page(items=items, total=min(total, count_cap), total_capped=total > count_cap, page=q.page,
                     per_page=q.per_page)
 
+    def count(self, query: TicketQuery | Mapping[str, Any] | None, actor: Actor, count_cap: int = COUNT_CAP) -> Page:
+        """How many tickets a search finds (up to ``count_cap``), without reading any: the badges of a
+        desk's views count tickets, and a count is no read of a confidential reporter."""
+        q = query if isinstance(query, TicketQuery) else parse(TicketQuery, dict(query or {}))
+        source, where, _order_by = self.query(q, actor, self.ctx.clock())
+        with Session(self.ctx.engine) as s:
+            capped = sa.select(sa.literal(1)).select_from(source).where(*where).limit(count_cap + 1).subquery()
+            total = s.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
+        return Page(items=[], total=min(total, count_cap), total_capped=total > count_cap, page=1, per_page=0)
+
     def caller_history(self, number: str, actor: Actor, limit: int = 50) -> list[TicketRead]:
         """Every ticket from a number, newest first (the operator's screen-pop list)."""
         return self.search({"caller_number": number, "per_page": min(limit, 200)}, actor).items
+
+    def confidential_reads(self, ticket_id: int, actor: Actor) -> list[dict[str, Any]]:
+        """Who read a confidential ticket, as what and how (leads and admins only)."""
+        if role_of(actor) not in ("lead", "admin"):
+            raise Forbidden("只有值班长和管理员可以查看保密工单的查阅记录")
+        with session_scope(self.ctx.engine) as s:
+            self.visible(s, ticket_id, actor)
+            rows = s.exec(select(ConfidentialRead).where(ConfidentialRead.ticket_id == ticket_id)
+                          .order_by(ConfidentialRead.id.desc()).limit(500))  # type: ignore[union-attr]
+            return [{"at": r.at.isoformat(), "username": r.username, "role": r.role, "purpose": r.purpose,
+                     "masked": r.masked} for r in rows]
 
     def duplicates_for(self, ticket_id: int, actor: Actor) -> list[duplicates.Proposal]:
         now = self.ctx.clock()
         with session_scope(self.ctx.engine) as s:
             return self._propose(s, self.visible(s, ticket_id, actor), now)
+
+    def changed(self, ticket_id: int, action: str, by: str) -> TicketChanged:
+        """The bus event for a change just made: where the ticket is now (number, state, the
+        departments handling it, lead first). Reads no reporter data, so it logs no read."""
+        with Session(self.ctx.engine) as s:
+            t = s.get(Ticket, ticket_id)
+            if t is None:
+                raise NotFound("工单不存在")
+            links = s.exec(select(TicketDepartment).where(TicketDepartment.ticket_id == ticket_id)).all()
+            depts = tuple(td.department_id for td in sorted(links, key=lambda x: (not x.is_lead, x.department_id)))
+            return TicketChanged(at=self.ctx.clock().timestamp(), ticket_id=ticket_id, number=t.number or "",
+                                 action=action, status=str(t.status), department_ids=depts, by=by)
+
+    def check_visible(self, ticket_id: int, actor: Actor) -> None:
+        """``NotFound`` unless this actor may see the ticket (no read is logged: nothing is read)."""
+        with Session(self.ctx.engine) as s:
+            self.visible(s, ticket_id, actor)
 
     # --- for the other parts of the store, inside their unit of work ---------------------------
 
@@ -179,17 +219,23 @@ class Tickets:
               force_mask: bool = False) -> list[TicketRead]:
         rows = list(rows)
         links: dict[int, list[TicketDepartment]] = {}
+        noted: set[int] = set()
         if rows:
-            for td in s.exec(select(TicketDepartment).where(TicketDepartment.ticket_id.in_([r.id for r in rows]))):
+            ids = [r.id for r in rows]
+            for td in s.exec(select(TicketDepartment).where(TicketDepartment.ticket_id.in_(ids))):
                 links.setdefault(td.ticket_id, []).append(td)
-        return [self.read(s, t, actor, now, purpose, force_mask, links.get(t.id, [])) for t in rows]
+            noted = _with_open_notes(s, ids)
+        return [self.read(s, t, actor, now, purpose, force_mask, links.get(t.id, []), t.id in noted) for t in rows]
 
     def read(self, s: Session, t: Ticket, actor: Actor, now: datetime, purpose: str = "detail",
-             force_mask: bool = False, links: list[TicketDepartment] | None = None) -> TicketRead:
+             force_mask: bool = False, links: list[TicketDepartment] | None = None,
+             open_notes: bool | None = None) -> TicketRead:
         """What ``actor`` sees of ``t``: deadline colour, allowed actions, the reporter masked for a
         department (and in exports); a read of a confidential ticket is logged."""
         if links is None:
             links = list(s.exec(select(TicketDepartment).where(TicketDepartment.ticket_id == t.id)))
+        if open_notes is None:
+            open_notes = bool(_with_open_notes(s, [t.id]))
         cal = self.ctx.calendar()
         colour = state(t.current_due, now, cal, self.ctx.limits.yellow_days)
         role = role_of(actor)
@@ -198,16 +244,20 @@ class Tickets:
             "status_label": Status(t.status).label,
             "deadline_state": colour.value,
             "deadline_label": colour.label,
+            "working_days_left": working_days_left(t.current_due, now, cal),
             "calendar_warnings": warnings_for(t.current_due, now, cal),
             "masked": masked,
-            "allowed_actions": workflow.allowed_actions(t.status, role),
+            "allowed_actions": _allowed(t, actor, open_notes),
             "departments": [
-                DepartmentRef(id=td.department_id, name=self.directory.name(s, td.department_id), is_lead=td.is_lead)
+                DepartmentRef(id=td.department_id, name=self.directory.name(s, td.department_id), is_lead=td.is_lead,
+                              assignee=td.assignee)
                 for td in sorted(links, key=lambda x: (not x.is_lead, x.department_id))
             ],
         })
         if masked:
             read.caller_number = read.caller_name = read.caller_address = read.contact = MASK
+        if role == "department":
+            read.query_code = ""  # the citizen's key: the centre tells them, nobody else needs it
         if t.confidential:
             s.add(ConfidentialRead(ticket_id=t.id, at=now, username=actor.username, role=role, purpose=purpose,
                                    masked=masked))
@@ -239,6 +289,8 @@ class Tickets:
             where.append(c.number == q.number)
         if q.caller_name:
             where.append(c.caller_name == q.caller_name)
+        if q.operator:
+            where.append(c.operator == q.operator)
         if q.department_id is not None:
             where.append(c.lead_department_id == q.department_id)
         if q.status:
@@ -282,11 +334,41 @@ class Tickets:
                                   window=self.ctx.duplicate_window, threshold=self.ctx.duplicate_threshold)
 
 
+def new_query_code() -> str:
+    """Six digits the citizen gets with the ticket number, for the public status page and the IVR."""
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def _with_open_notes(s: Session, ids: list[int | None]) -> set[int]:
+    """Which of these tickets have a supervision note still waiting for its answer."""
+    q = select(Supervision.ticket_id).where(Supervision.ticket_id.in_(ids), Supervision.answered_at.is_(None))  # type: ignore[attr-defined,union-attr]
+    return set(s.exec(q.distinct()))
+
+
+def _allowed(t: Ticket, actor: Actor, open_notes: bool) -> list[str]:
+    """The workflow's actions for this actor on this ticket: a co-handling department only records
+    its part, only a department's lead chooses the handler, and an answer needs a note to answer."""
+    role = role_of(actor)
+    actions = workflow.allowed_actions(t.status, role)
+    if not open_notes:
+        actions = [a for a in actions if a != "answer_supervision"]
+    if role != "department":
+        return actions
+    if t.lead_department_id != actor.department_id:
+        actions = [a for a in actions if a in workflow.CO_HANDLER]
+    if not getattr(actor, "dept_lead", False):
+        actions = [a for a in actions if a != "assign"]
+    return actions
+
+
 def _order(sort: str) -> list[sa.ColumnElement]:
     desc = sort.startswith("-")
     col = Ticket.__table__.c[sort.lstrip("-")]
     tie = Ticket.__table__.c.id
-    return [col.desc(), tie.desc()] if desc else [col.asc(), tie.asc()]
+    first = col.desc() if desc else col.asc()
+    if col.nullable:  # tickets with no running deadline come last either way, on every backend
+        first = first.nulls_last()
+    return [first, tie.desc() if desc else tie.asc()]
 
 
 def _candidate(t: Ticket) -> duplicates.Candidate:

@@ -2,8 +2,11 @@
 
 draft → registered → transferred → accepted | returned → in_progress ⇄ extension_requested →
 replied → (callback) satisfied | unsatisfied → closed → archived; unsatisfied → redo →
-in_progress; returned → transferred again; 直接办理 closes at registration. ``supervise``
-(督办) is open on every live ticket and changes no status.
+in_progress (a callback that finds the citizen unsatisfied sends the ticket back at once, see
+``ticketing.steps``); returned → transferred again; 直接办理 closes at registration. ``supervise``
+(督办) is open on every live ticket and changes no status; neither do a department's progress
+notes (办理进展), its answers to supervision and its lead's choice of handler (分派), which
+co-handling departments may record too (``CO_HANDLER``) except the choice of handler.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ LIVE = frozenset(Status) - {S.DRAFT, S.CLOSED, S.ARCHIVED}
 CENTRE = frozenset({"operator", "lead"})
 LEAD = frozenset({"lead"})
 DEPT = frozenset({"department"})
+HANDLING = frozenset({S.TRANSFERRED, S.ACCEPTED, S.IN_PROGRESS, S.EXTENSION_REQUESTED})
+CO_HANDLER = frozenset({"progress", "answer_supervision"})  # what a co-handling (协办) department may do
 
 
 class TransitionError(Exception):
@@ -78,6 +83,9 @@ TABLE: dict[str, Transition] = {
         _t("close", "办结", {S.SATISFIED, S.UNSATISFIED}, S.CLOSED, CENTRE),
         _t("archive", "归档", {S.CLOSED}, S.ARCHIVED, CENTRE),
         _t("supervise", "督办", LIVE, None, frozenset({"lead", "qa"}), "reason"),
+        _t("progress", "办理进展", HANDLING - {S.TRANSFERRED}, None, DEPT, "note"),
+        _t("assign", "分派", HANDLING, None, DEPT, "assignee"),
+        _t("answer_supervision", "回复督办", LIVE, None, DEPT, "note"),
     )
 }
 
@@ -89,6 +97,8 @@ NEED_LABELS = {
     "reason": "原因",
     "days": "延期天数",
     "satisfaction": "满意度",
+    "note": "内容",
+    "assignee": "承办人",
 }
 MAX_EXTENSION_DAYS = 30
 

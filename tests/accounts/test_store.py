@@ -66,7 +66,8 @@ def test_a_database_whose_account_table_came_from_the_web_apps_old_migration_is_
     db.migrate(eng)
     with eng.connect() as c:
         assert c.execute(sa.text("SELECT username FROM account")).scalars().all() == ["kept"]
-        assert c.execute(sa.text(f"SELECT version_num FROM {db.VERSION_TABLE}")).scalar() == "acc0001"
+        assert c.execute(sa.text(f"SELECT version_num FROM {db.VERSION_TABLE}")).scalar() == "acc0002"
+        assert c.execute(sa.text("SELECT dept_lead FROM account")).scalar() in (0, False)  # added, off
 
 
 def test_the_migrations_build_exactly_the_model(engine) -> None:

@@ -61,8 +61,8 @@ def engine(backend: str, tmp_path, request) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
-def svc(engine: sa.Engine, clock: Clock) -> Store:
-    return Store.on(StoreContext(engine, clock=clock))
+def svc(engine: sa.Engine, clock: Clock, tmp_path) -> Store:
+    return Store.on(StoreContext(engine, clock=clock, files=tmp_path / "attachments", max_attachment_bytes=64 * 1024))
 
 
 @dataclass

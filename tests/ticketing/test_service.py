@@ -48,9 +48,9 @@ def test_full_lifecycle_with_deadlines_and_history(svc, people, depts, clock):
     t = svc.actions.reply(t.id, "已更换管道，恢复供水，已电话告知来电人", people.water)
     assert t.callback_due.date() == date(2026, 11, 23)  # Wed 18 → Thu, Fri, Mon
     t = svc.actions.callback(t.id, "不满意", "水压仍然很低", people.operator)
-    assert t.status == "unsatisfied" and t.supervision_count == 1
-    t = svc.actions.act(t.id, "redo", {}, people.operator)
-    assert t.status == "in_progress" and t.redo_count == 1
+    # 回访不满意 → 重办 at once: back with the department, a new deadline, supervised
+    assert t.status == "in_progress" and t.redo_count == 1 and t.supervision_count == 1
+    assert t.due_at.date() == date(2026, 11, 25) and t.replied_at is None
     t = svc.actions.reply(t.id, "已调整加压泵，水压恢复", people.water)
     t = svc.actions.callback(t.id, "满意", "", people.operator)
     t = svc.actions.act(t.id, "close", {}, people.operator)

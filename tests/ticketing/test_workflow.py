@@ -8,7 +8,7 @@ import pytest
 
 from ticketing.calendar import TZ
 from ticketing.models import HandlingMode, Status
-from ticketing.workflow import LIVE, TABLE, TransitionError, allowed_actions, decide
+from ticketing.workflow import HANDLING, LIVE, TABLE, TransitionError, allowed_actions, decide
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=TZ)
 PARAMS = {
@@ -19,6 +19,8 @@ PARAMS = {
     "reason": "理由",
     "days": 5,
     "satisfaction": "满意",
+    "note": "已安排人员现场查看",
+    "assignee": "dept1a",
 }
 EXPECTED = (
     {("register", S): Status.REGISTERED for S in [Status.DRAFT]}
@@ -44,6 +46,10 @@ EXPECTED = (
         ("archive", Status.CLOSED): Status.ARCHIVED,
     }
     | {("supervise", s): s for s in LIVE}
+    # a department's notes change no status: progress while handling, its handler, supervision answers
+    | {("progress", s): s for s in HANDLING - {Status.TRANSFERRED}}
+    | {("assign", s): s for s in HANDLING}
+    | {("answer_supervision", s): s for s in LIVE}
 )
 
 
@@ -188,7 +194,7 @@ def test_direct_handling_closes_on_the_spot_and_is_never_transferred():
 
 
 def test_allowed_actions_follow_the_table():
-    assert allowed_actions(Status.TRANSFERRED, "department") == ["accept", "return"]
+    assert allowed_actions(Status.TRANSFERRED, "department") == ["accept", "return", "assign", "answer_supervision"]
     assert "supervise" in allowed_actions(Status.IN_PROGRESS, "lead")
     assert allowed_actions(Status.ARCHIVED, "operator") == []
     assert "supervise" not in allowed_actions(Status.CLOSED, "admin")
