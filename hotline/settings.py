@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
 
     demo_accounts: bool = Field(True, description="create the README's demo accounts at start; off in production")
     centres: dict[str, list[str]] = Field({}, description='centre → its queues, e.g. {"菏泽中心": ["hotline"]}')
+    intake_bridge_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description='WeChat/SMS bridges: channel → its key, e.g. {"wechat": "<long random>"}; '
+                                          "none: POST /api/intake/{channel} refuses every request")
     lead_busy_limit_s: float = Field(600, description="alert: a seat busy longer than this")
     lead_ring_limit_s: float = Field(12, description="alert: a signed-in seat letting its phone ring this long")
     services: CsvList = Field(["cti", "agi", "transcribe"],
@@ -100,6 +103,10 @@ class Settings(BaseSettings):
         return self.var_dir / "secrets"
 
     @property
+    def attachments_path(self) -> Path:
+        return self.attachments_dir or self.var_dir / "attachments"
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'hotline.db'}"
 
@@ -132,6 +139,8 @@ class Settings(BaseSettings):
     ticket_yellow_days: int = Field(2, description="yellow on the due day and the working days before it")
     ticket_duplicate_window_days: int = 30
     ticket_duplicate_threshold: float = 42.0
+    attachments_dir: Path | None = Field(None, description="ticket attachments; default var/attachments")
+    attachments_max_mb: int = Field(10, description="the largest attachment accepted")
 
     # --- cti
     cti_wrapup_s: float = Field(30.0, description="话后处理: seconds a seat stays in wrap-up after a call")
@@ -179,6 +188,24 @@ class Settings(BaseSettings):
     recordings_access_days: int = Field(7, description="an approved listening request is valid this long")
     qa_speech_rate_cpm: tuple[float, float] = Field((120.0, 280.0), description="operator chars/minute range")
     qa_phrase_spotting: bool = Field(False, description="also spot QA phrases on the operator leg with a Vosk grammar")
+
+    # --- notifications (notify/): deadline reminders and supervision notes by e-mail and SMS
+    smtp_host: str = Field("", description="SMTP server for e-mail; empty: e-mails are only logged")
+    smtp_port: int = 25
+    smtp_user: str = Field("", description="log in when set")
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "hotline@localhost"
+    smtp_starttls: bool = Field(False, description="STARTTLS before logging in and sending")
+    smtp_timeout_s: float = Field(10.0, gt=0)
+    sms_gateway_url: str = Field("", description="SMS gateway (POST JSON {to, text}); empty: SMS are only logged")
+    sms_gateway_token: SecretStr = Field(SecretStr(""), description="sent as a bearer token to the SMS gateway")
+    sms_timeout_s: float = Field(10.0, gt=0)
+    notify_centre_email: str = Field("", description="the centre's duty mailbox: every deadline reminder")
+    notify_centre_mobile: str = Field("", description="the centre's duty mobile: every deadline reminder by SMS")
+    notify_before_days: int = Field(1, ge=0, description="remind this many working days before a deadline (0: not)")
+    notify_overdue_every_days: int = Field(1, ge=1, description="overdue: remind again every this many working days")
+    notify_sweep_s: float = Field(60.0, gt=0, description="how often reminders are looked for (and failures retried)")
+    notify_link_base: str = Field("", description="links in messages; empty: http://web_host:web_port")
 
 
 @lru_cache

@@ -33,6 +33,10 @@ from hotline.bus import Envelope, InProcessBus
 from hotline.calls import FinishedCall
 from hotline.db import make_engine
 from hotline.settings import Settings
+from notify import db as notify_db
+from notify.reminders import Rules
+from notify.service import Notifier
+from notify.sweep import ReminderSweep
 from ticketing import db as ticketing_db
 from ticketing.housekeeping import Housekeeping
 from ticketing.store import Store, context_from, warm_up
@@ -65,6 +69,7 @@ class Node:
     agi: FastAgiServer | None = None
     lookups: TicketLookups | None = None
     lead: Any = None  # agent_ui.lead.LeadRuntime on a web node
+    notifier: Notifier | None = None  # e-mail and SMS out, on a web node (its reminder sweep uses it)
     freeze_heap: bool = False  # a long-running server's process: see :func:`freeze`
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _unlisten: list[Any] = field(default_factory=list)
@@ -81,6 +86,10 @@ class Node:
             await self.agi.start()
         if "web" in self.roles:
             self._spawn(Housekeeping(self.store, self.bus).run(), "housekeeping")
+            if self.notifier is not None:
+                sweep = ReminderSweep(self.store, self.notifier, Rules.from_settings(self.settings),
+                                      every_s=self.settings.notify_sweep_s)
+                self._spawn(sweep.run(), "reminders")
             if self.lead is not None:
                 await self.lead.start()
         if self.freeze_heap:
@@ -161,6 +170,8 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         from agent_ui.lead import LeadConfig, LeadRuntime, LeadStore
 
         migrate_web(engine)
+        notify_db.migrate(engine)
+        node.notifier = Notifier.from_settings(settings)
         if settings.demo_accounts:
             accounts.ensure_demo()
         node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.cti,
