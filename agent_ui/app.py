@@ -17,10 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+import notify.routes
 import recordings.routes
+import ticketing.attachment_routes
 import ticketing.routes
 from accounts.store import Accounts
-from agent_ui import api, approvals, console, health, lead, live, pages, qa, ws
+from agent_ui import api, approvals, console, dept, desk, health, intake, lead, live, pages, public, qa, ws
 from agent_ui.csrf import CsrfMiddleware
 from hotline.bus import Bus
 from hotline.settings import Settings
@@ -78,7 +80,10 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     ]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (api.router, pages.router, ws.router, live.router, lead.router, console.router, approvals.router,
-                   qa.router, ticketing.routes.router, recordings.routes.router):
+                   qa.router, desk.router, dept.router,
+                   ticketing.attachment_routes.router,  # before ticketing.routes: its /{action} would take it
+                   ticketing.routes.router, recordings.routes.router, notify.routes.router,
+                   intake.router, intake.bridge_router, public.router):
         app.include_router(router)
     app.add_middleware(CsrfMiddleware)  # cookie-borne state changes need a header no other site can send
 

@@ -32,6 +32,7 @@ router = APIRouter(tags=["话务员工作台"])
 Operators = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 BUSY_REASONS = ("就餐", "培训", "工单填写", "短暂离开", "班组会议")
 NUMBER = re.compile(r"^\+?\d{3,20}$")
+CALL_ID = re.compile(r"^[A-Za-z0-9_.-]*$")  # it rides in a channel-variable list: no "," or "="
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,8 @@ async def _act(coro) -> dict[str, Any]:
     except ActionFailed as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY,
                             f"交换机拒绝了操作（{exc}），请稍后重试；仍不行请联系班长") from None
-    return {"ok": True, "action": result.action, "detail": result.detail}
+    out = {"ok": True, "action": result.action, "detail": result.detail}
+    return out | {"call_id": result.call_id} if result.call_id else out
 
 
 # ------------------------------------------------------------------------------------- page
@@ -105,7 +107,7 @@ class Conference(BaseModel):
 
 class Callback(BaseModel):
     number: str = Field(min_length=3, max_length=32)
-    call_id: str = Field("", max_length=64)
+    call_id: str = Field("", max_length=64)  # the call-log entry it belongs to: the missed call it answers
 
 
 @router.get("/api/seat")
@@ -196,8 +198,12 @@ async def hangup(mine: MySeat) -> dict[str, Any]:
 
 @router.post("/api/seat/callback")
 async def callback(body: Callback, mine: MySeat) -> dict[str, Any]:
+    """Ring the seat, then the citizen. ``call_id`` (optional) is the missed call this one answers;
+    the answer's ``call_id`` is the new call's own id (its recording's too), to link to a ticket."""
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "回拨号码格式不正确")
+    if not CALL_ID.match(body.call_id):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "通话编号格式不正确")
     return await _act(mine.cti.actions.originate_callback(mine.seat, body.number, call_id=body.call_id))
 
 

@@ -17,7 +17,8 @@ router = APIRouter(include_in_schema=False)
 
 Supervisors = Annotated[Principal, Depends(require_roles(Role.LEAD))]
 # where each role starts its day
-HOMES = {Role.OPERATOR: "/console", Role.LEAD: "/lead", Role.QA: "/qa", Role.ADMIN: "/health"}
+HOMES = {Role.OPERATOR: "/console", Role.LEAD: "/lead", Role.QA: "/qa", Role.DEPARTMENT: "/dept",
+         Role.ADMIN: "/health"}
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -5,7 +5,7 @@ Everything here takes plain data (``/api/calls`` dicts, the ticket store's
 returns plain dicts, so a hand-computed fixture can check every number. Reading is at the edge:
 :func:`load_calls` pages the call log, the ticket facts come from ``Store.digest.facts``, the seat
 spells and the hand-entered assessment items from the lead's store (``LeadStore.spells`` /
-``LeadStore.entered``).
+``LeadStore.entered``), the other channels' 3-minute figures from ``Store.intake`` (:func:`load_intake`).
 Periods are half-open ``[start, end)`` in the centre's local time; the previous period is the same
 length immediately before, so a report always shows "this period / previous period" side by side.
 """
@@ -21,9 +21,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ticketing.digest import TicketFact
+from ticketing.intake import RESPOND_WITHIN
 
 TARGET_WITHIN_RULE = 95.0  # % of answered calls picked up within 15 s
 TARGET_COMPLETION = 95.0  # % of offered calls answered (24 h)
+TARGET_INTAKE = 95.0  # % of web/WeChat/SMS submissions handled within 3 minutes (004 §5.1.2.3)
 SURVEY_SATISFIED = (1, 2)  # the IVR survey: 1 满意, 2 基本满意, 3 不满意
 
 
@@ -196,6 +198,20 @@ def ticket_figures(tickets: Iterable[TicketFact], period: Period, now: datetime)
     }
 
 
+# ------------------------------------------------------------------------- the other channels
+
+NO_INTAKE = {"received": 0, "handled": 0, "on_time": 0, "late": 0, "pct_on_time": None,
+             "target_s": int(RESPOND_WITHIN.total_seconds())}
+
+
+def intake_figures(figures: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The period's part of ``Store.intake.figures``: submissions received in it, handled within
+    the 3 minutes or not (one still waiting past its mark is late). What waits *now* is the
+    wallboard's, not a period's."""
+    got = figures or {}
+    return {k: got.get(k, empty) for k, empty in NO_INTAKE.items()}
+
+
 # ----------------------------------------------------------------------- department assessment
 
 DEDUCTIONS = {  # key → (label, points per occurrence)
@@ -312,7 +328,9 @@ def hotspots(tickets: Iterable[TicketFact], period: Period, tz: ZoneInfo, top: i
 def report(calls: Sequence[Mapping[str, Any]], tickets: Sequence[TicketFact], period: Period, tz: ZoneInfo,
            now: datetime, qa_scores: Mapping[str, float] | None = None,
            entered: Mapping[str, Mapping[str, int]] | None = None,
-           spells: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+           spells: Sequence[Mapping[str, Any]] = (),
+           intake: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """``intake``: :func:`load_intake`'s figures of this period and the previous one."""
     previous = period.previous()
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat(), "label": period.label},
@@ -322,6 +340,8 @@ def report(calls: Sequence[Mapping[str, Any]], tickets: Sequence[TicketFact], pe
         "calls_previous": call_figures(calls, previous, tz, qa_scores, spells),
         "tickets": ticket_figures(tickets, period, now),
         "tickets_previous": ticket_figures(tickets, previous, now),
+        "intake": intake_figures(intake[0] if intake else None),
+        "intake_previous": intake_figures(intake[1] if intake else None),
         "departments": [assess(t) for t in department_tallies(tickets, period, now, entered)],
         "hotspots": hotspots(tickets, period, tz),
     }
@@ -332,3 +352,8 @@ def report(calls: Sequence[Mapping[str, Any]], tickets: Sequence[TicketFact], pe
 def load_calls(call_log: Any, period: Period) -> list[dict[str, Any]]:
     """Both periods' calls from ticketing's call log."""
     return call_log.between(period.previous().start, period.end)
+
+
+def load_intake(intake: Any, period: Period) -> tuple[dict[str, Any], dict[str, Any]]:
+    """This period's and the previous one's 3-minute figures from ticketing's intake."""
+    return intake.figures(period.start, period.end), intake.figures(period.previous().start, period.start)

@@ -19,16 +19,22 @@ def _fmt(v: Any, unit: str = "") -> str:
 
 def sections(data: dict[str, Any]) -> list[tuple[str, list[list[Any]]]]:
     """(title, rows with a header row) for every table of the report."""
-    c, p = data["calls"], data["calls_previous"]
-    t, tp = data["tickets"], data["tickets_previous"]
+    c = data["calls"]
+    t = data["tickets"]
     head = ["指标", data["period"]["label"], data["previous"]["label"]]
-    summary = [head] + [[label, _fmt(c[k], unit), _fmt(p[k], unit)] for label, k, unit in (
+
+    def side_by_side(part: str, rows: tuple[tuple[str, str, str], ...]) -> list[list[Any]]:
+        now, before = data[part], data[f"{part}_previous"]
+        return [[label, _fmt(now[k], unit), _fmt(before[k], unit)] for label, k, unit in rows]
+
+    summary = [head, *side_by_side("calls", (
         ("呼入", "offered", ""), ("接听", "answered", ""), ("放弃", "abandoned", ""),
         ("15 秒接通率", "pct_within_rule", " %"), ("接通率", "pct_completion", " %"),
         ("放弃率", "pct_abandoned", " %"), ("平均等待", "avg_wait_s", " s"), ("平均通话", "avg_talk_s", " s"),
-        ("满意率（IVR）", "pct_satisfied", " %"))] + [
-        [label, _fmt(t[k], unit), _fmt(tp[k], unit)] for label, k, unit in (
-            ("工单", "tickets", ""), ("按时办结率", "pct_on_time", " %"), ("回访满意率", "pct_satisfied", " %"))]
+        ("满意率（IVR）", "pct_satisfied", " %"))), *side_by_side("tickets", (
+            ("工单", "tickets", ""), ("按时办结率", "pct_on_time", " %"), ("回访满意率", "pct_satisfied", " %"))),
+        *side_by_side("intake", (("网络来件", "received", ""), ("网络来件 3 分钟响应率", "pct_on_time", " %"),
+                                 ("网络来件超时", "late", "")))]
     hours = [["时段", "呼入"]] + [[f"{h:02d}:00", n] for h, n in enumerate(c["by_hour"])]
     ops = [["话务员", "接听", "通话时长 s", "平均通话 s", "示忙 s", "话后处理 s", "15 秒接通率", "评价数", "满意率",
             "质检得分"]] + [

@@ -29,11 +29,14 @@ SeatOf = Callable[[str], str | None]  # username → the seat they are signed in
 
 
 _EVERYONE = frozenset({"link_status", "hello", "resync"})
+_CENTRE_WORK = frozenset({"ticket_update", "intake_update"})  # the centre's desk and intake queue
 
 
 @dataclass
 class Audience:
-    """What one connection may see. Operators: their own seat's pops and calls only.
+    """What one connection may see. Operators: their own seat's pops and calls only, and the
+    centre's ticket and intake changes; departments: changes to the tickets they handle, nothing
+    of the calls; QA: nothing live.
 
     Asked for every published event and every client as the event is published (the bus's filter),
     so the role is looked at once, here, not per message.
@@ -47,15 +50,18 @@ class Audience:
         role = self.principal.role
         self._sees_all = role in (Role.LEAD, Role.ADMIN)
         self._operator = role is Role.OPERATOR  # QA and departments follow no live call traffic
+        self._department = self.principal.department_id if role is Role.DEPARTMENT else None
         self._username = self.principal.username
 
     def visible(self, msg: dict[str, Any]) -> bool:
         kind = msg.get("type")
         if self._sees_all or kind in _EVERYONE:
             return True
+        if self._department is not None:
+            return kind == "ticket_update" and self._department in msg.get("department_ids", ())
         if not self._operator:
             return False
-        if kind == "queue_update":
+        if kind == "queue_update" or kind in _CENTRE_WORK:
             return True
         seat = self.seat_of(self._username)
         call_id = msg.get("call_id")

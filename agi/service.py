@@ -25,8 +25,13 @@ from agi.flows.lookup import LookupConfig, lookup
 from agi.flows.status import TicketStatus, status_query
 from agi.flows.survey import survey
 from agi.server import FastAgiServer, Handler
+from ticketing.public import PLAIN
 
 log = logging.getLogger("agi")
+
+# the public state's plain words → the status whose prompt says them: the caller hears what the
+# status page shows (an extension request is "in progress" there too); the first status wins
+SPOKEN_STATE = {words: str(status) for status, words in reversed(PLAIN.items())}
 
 
 def lookup_config(settings: Any) -> LookupConfig:
@@ -73,18 +78,18 @@ class TicketLookups:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, partial(self.store.callers.summary, number, 5))
 
-    def _find(self, number: str) -> TicketStatus | None:
-        from ticketing.schemas import SystemActor
-
-        page = self.store.tickets.search({"number": number, "per_page": 1}, SystemActor(username="agi"))
-        if not page.items:
+    def _find(self, number: str, code: str) -> TicketStatus | None:
+        """What the public status page shows for the number and query code (None for a wrong code
+        and an unknown number alike), as the status whose prompt says it."""
+        found = self.store.public.status(number, code)
+        if found is None:
             return None
-        t = page.items[0]
-        due = t.due_at  # the completion deadline; before transfer there is none to promise
-        return TicketStatus(t.number or number, t.status, due.astimezone(self.tz).date() if due else None)
+        due = found.due  # the completion deadline while the department has it; else none to promise
+        return TicketStatus(found.number or number, SPOKEN_STATE.get(found.state, ""),
+                            due.astimezone(self.tz).date() if due else None)
 
-    async def find(self, number: str) -> TicketStatus | None:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self._find, number)
+    async def find(self, number: str, code: str) -> TicketStatus | None:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._find, number, code)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

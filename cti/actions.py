@@ -13,6 +13,7 @@ the department into the same bridge. Everyone hears everyone and the recording k
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -80,6 +81,7 @@ class ActionResult:
     decision: Decision | None = None
     handover: Handover | None = None
     detail: str = ""
+    call_id: str = ""  # an originated call's own id (its channel's Uniqueid, which names its recording)
 
 
 class CtiActions:
@@ -106,6 +108,9 @@ class CtiActions:
         self.dp = dialplan or Dialplan()
         self.clock = clock
         self.handovers = HandoverTracker()
+        # ids of the calls we originate: "<epoch>.<n>", the shape of Asterisk's own uniqueids (the
+        # recordings catalog reads it off the file name), from a counter far above Asterisk's own
+        self._originated = itertools.count(900_000)
 
     # ------------------------------------------------------------------ helpers
 
@@ -243,11 +248,18 @@ class CtiActions:
     # ------------------------------------------------------------------ calls
 
     async def originate_callback(self, seat: str, number: str, *, call_id: str = "") -> ActionResult:
-        """未接来电回拨: ring the seat, then dial the citizen from the callback context."""
+        """未接来电回拨 / 回访: ring the seat, then dial the citizen from the callback context.
+
+        The call gets an id of ours (``ChannelId``: the seat channel's Uniqueid, the tail of its
+        ``callback-…`` recording), returned as ``call_id`` so the caller can tie the call, and its
+        recording, to a ticket before it is even answered. ``call_id`` names the missed call this
+        one answers, if any (``HL_CALLBACK_OF``)."""
+        channel_id = f"{int(self.clock())}.{next(self._originated)}"
         reply = await self._send(
             {
                 "Action": "Originate",
                 "Channel": self._iface(seat),
+                "ChannelId": channel_id,
                 "Context": self.dp.callback_context,
                 "Exten": number,
                 "Priority": "1",
@@ -257,7 +269,7 @@ class CtiActions:
                 "Variable": f"HL_CALLBACK_OF={call_id},HL_SEAT={seat}",
             }
         )
-        return ActionResult("callback", (reply,), detail=number)
+        return ActionResult("callback", (reply,), detail=number, call_id=channel_id)
 
     async def transfer_to_specialist(self, seat: str) -> ActionResult:
         return await self._blind(seat, self.dp.specialist_exten)

@@ -5,7 +5,7 @@ own tables :class:`LeadStore`; every store call runs in the thread pool, off the
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -75,12 +75,20 @@ async def board(request: Request, who: Principal) -> dict[str, Any]:
     alerts = runtime.engine.listing()
     if allowed is not None:
         alerts = [a for a in alerts if not a["queue"] or a["queue"] in allowed]
-    return {"now": now, "queues": queues, "seats": seats, "calls": calls, "alerts": alerts,
+    intake = await run_in_threadpool(_intake_today, request.app.state.store, tz)
+    return {"now": now, "queues": queues, "seats": seats, "calls": calls, "alerts": alerts, "intake": intake,
             "rule_s": request.app.state.settings.answer_rule_s,
-            "targets": {"within_rule": reports.TARGET_WITHIN_RULE,
+            "targets": {"within_rule": reports.TARGET_WITHIN_RULE, "intake": reports.TARGET_INTAKE,
                         "completion": runtime.config.rules.completion_target},
             "limits": {"busy_s": runtime.config.rules.busy_limit_s, "ring_s": runtime.config.rules.ring_limit_s},
             "bus": {"epoch": request.app.state.bus.epoch, "last_seq": request.app.state.bus.last_seq}}
+
+
+def _intake_today(store: Any, tz: ZoneInfo) -> dict[str, Any]:
+    """The other channels' 3-minute response since local midnight, by the ticket store's clock (the
+    one that stamps the submissions), and what waits now."""
+    midnight = store.ctx.clock().astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return store.intake.figures(midnight, midnight + timedelta(days=1))  # all of today, this moment's too
 
 
 # ------------------------------------------------------------------------------------ pages
@@ -241,7 +249,7 @@ def _report(request: Request, store: LeadStore, kind: str, day: str, until: str)
     entered = store.entered(period.start.date(), period.end.date())
     return reports.report(calls, tickets, period, _tz(request), datetime.now(UTC),
                           qa_scores=_qa_scores(engine, request.app.state.accounts, period), spells=spells,
-                          entered=entered)
+                          entered=entered, intake=reports.load_intake(tickets_store.intake, period))
 
 
 def _qa_scores(engine: sa.Engine, accounts: Accounts, period: reports.Period) -> dict[str, float]:

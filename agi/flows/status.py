@@ -1,6 +1,8 @@
-"""Ticket status query (工单查询) by DTMF ticket number: its state and expected date, spoken.
+"""Ticket status query (工单查询) by DTMF: the ticket number, then the query code given at intake;
+the state and the expected date are said only when both are right.
 
-Only the state and the date are said, never the content: a ticket number is the query code.
+A wrong code and an unknown number get the same "not found", so the line tells a stranger
+nothing about which tickets exist. Only the state and the date are said, never the content.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class TicketStatus:
     due: date | None  # expected completion (local day), None when finished or unknown
 
 
-FindTicket = Callable[[str], Awaitable["TicketStatus | None"]]
+FindTicket = Callable[[str, str], Awaitable["TicketStatus | None"]]  # (number, query code)
 
 
 def said(t: TicketStatus) -> list[str]:
@@ -56,14 +58,27 @@ def plausible(digits: str) -> bool:
     return digits.isdigit() and 6 <= len(digits) <= 20
 
 
+def plausible_code(digits: str) -> bool:
+    """Query codes are digits, 4 to 16 of them (six today).
+
+    >>> plausible_code("042917"), plausible_code("12"), plausible_code("")
+    (True, False, False)
+    """
+    return digits.isdigit() and 4 <= len(digits) <= 16
+
+
 async def status_query(ch: Channel, find: FindTicket, tries: int = 3, timeout_ms: int = 8000) -> TicketStatus | None:
-    """``AGI(agi://…/status)``: ask for the number (ended by #), look it up, say it; three tries."""
+    """``AGI(agi://…/status)``: ask for the number and the query code (each ended by #), look them
+    up together, say the state; three tries. Whatever was wrong, the caller hears the same "not found"."""
     for n in range(1, tries + 1):
         digits = (await ch.get_data("hotline/status-ask", timeout_ms, 20)).strip("#*")
         log.info("status query uid=%s try=%d digits=%s", ch.env.uniqueid, n, digits[:24])
         found = None
         if plausible(digits):
-            found = await find(digits)
+            # asked whatever the number: whether a code is asked for says nothing of the ticket
+            code = (await ch.get_data("hotline/status-code-ask", timeout_ms, 16)).strip("#*")
+            if plausible_code(code):
+                found = await find(digits, code)
             if found is not None and found.status not in SPOKEN:
                 found = None
         if found is not None:

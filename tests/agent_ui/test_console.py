@@ -20,8 +20,10 @@ from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from launch.compose import web_app
 
-# reachable without a session: the login itself, the page that asks for it, the root redirect
-PUBLIC = {"/api/auth/login", "/login", "/", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+# reachable without a session: the login itself, the page that asks for it, the root redirect;
+# and, deliberately, what citizens use without an account (agent_ui.public: rate-limited, no cookie)
+PUBLIC = {"/api/auth/login", "/login", "/", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect",
+          "/status", "/report", "/api/public/status", "/api/public/rate", "/api/public/submissions"}
 MINE = {console.__name__, approvals.__name__}
 
 
@@ -114,9 +116,12 @@ def test_cookie_sessions_need_the_csrf_header_for_state_changes(tmp_path: Path) 
 def test_each_role_lands_on_its_home(tmp_path: Path) -> None:
     with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
         for user, password, home in (("op1024", "demo1024", "/console"), ("lead", "demolead", "/lead"),
-                                     ("qa", "demoqa", "/qa")):
+                                     ("qa", "demoqa", "/qa"), ("dept1", "demodept", "/dept"),
+                                     ("dept1a", "demodept", "/dept"), ("admin", "demoadmin", "/health")):
             c.post("/api/auth/login", json={"username": user, "password": password})
             assert c.get("/", follow_redirects=False).headers["location"] == home, user
+            landed = c.get(home, headers={"Accept": "text/html"}, follow_redirects=False)
+            assert landed.status_code == 200 and "<html" in landed.text, (user, landed.status_code)  # a page that works
         c.post("/api/auth/login", json={"username": "op1024", "password": "demo1024"})
         page = c.get("/console", headers={"Accept": "text/html"})
         assert page.status_code == 200 and "话务员工作台" in page.text and 'data-job="1024"' in page.text

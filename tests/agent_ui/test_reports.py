@@ -162,6 +162,28 @@ def test_exports_carry_the_same_figures(tmp_path: Path) -> None:
     assert pdf.startswith(b"%PDF") and b"STSong-Light" in pdf
 
 
+def test_the_other_channels_three_minute_figure_is_in_the_report_and_its_exports() -> None:
+    # as Store.intake.figures gives them: this day 5 received, 3 handled in time, 2 late (one still waiting)
+    today = {"received": 5, "handled": 4, "on_time": 3, "late": 2, "pct_on_time": 60.0, "pending": 1,
+             "oldest_wait_s": 400.0, "target_s": 180}
+    before = today | {"received": 2, "handled": 2, "on_time": 2, "late": 0, "pct_on_time": 100.0}
+    data = reports.report(CALLS, TICKETS, PERIOD, BJ, NOW, intake=(today, before))
+    # what waits now is the wallboard's, not the period's
+    assert data["intake"] == {"received": 5, "handled": 4, "on_time": 3, "late": 2, "pct_on_time": 60.0,
+                              "target_s": 180}
+    assert (data["intake_previous"]["on_time"], data["intake_previous"]["pct_on_time"]) == (2, 100.0)
+    from openpyxl import load_workbook
+
+    wb = load_workbook(__import__("io").BytesIO(to_xlsx(data)))
+    overview = {r[0]: r[1:] for r in wb["话务总览"].iter_rows(values_only=True)}
+    assert overview["网络来件"] == ("5", "2") and overview["网络来件 3 分钟响应率"] == ("60.0 %", "100.0 %")
+    assert overview["网络来件超时"] == ("2", "0")
+    assert to_pdf(data).startswith(b"%PDF")
+    # no figures at all (a store without submissions): zeros, and no rate rather than 0 %
+    empty = reports.report(CALLS, TICKETS, PERIOD, BJ, NOW)["intake"]
+    assert empty == {"received": 0, "handled": 0, "on_time": 0, "late": 0, "pct_on_time": None, "target_s": 180}
+
+
 def test_report_routes_for_leads_only(tmp_path: Path) -> None:
     with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
         lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}

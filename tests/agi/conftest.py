@@ -2,7 +2,8 @@
 
 ``agi_rig(**settings_overrides)`` starts ``agi.service``'s server on settings.agi_host:agi_port
 (where the rendered dialplan points) against a fresh SQLite store, records every session and
-what the flows handed out (surveys, callback requests, ticket lookups, job numbers asked), and
+what the flows handed out (surveys, callback requests, ticket lookups by number and query
+code, job numbers asked), and
 stops it after the test.
 """
 
@@ -112,9 +113,9 @@ async def agi_rig(settings, tmp_path) -> AsyncIterator[Callable[..., Awaitable[R
         rig = holder["rig"] = Rig(srv, tickets, clock, surveys, callbacks)
         find = lookups.find
 
-        async def recorded_find(number: str):
-            found = await find(number)
-            rig.found.append((number, found))
+        async def recorded_find(number: str, code: str):
+            found = await find(number, code)
+            rig.found.append((number, code, found))
             return found
 
         lookups.find = recorded_find  # type: ignore[method-assign]

@@ -174,23 +174,27 @@ async def test_the_survey_by_dtmf_reaches_on_survey(pbx, ami, phones, settings, 
     assert await wait_exit(caller, 30) == 0, caller.errors()[-500:]  # thanked, then Asterisk hangs up
 
 
-async def test_status_query_by_ticket_number(pbx, ami, settings, agi_rig):
+async def test_status_query_by_ticket_number_and_query_code(pbx, ami, settings, agi_rig):
     rig = await agi_rig()
     ticket = rig.tickets.tickets.create(intake(caller_number=REPEAT), OPERATOR)
-    # a citizen on a Local channel keys a wrong number, then the right one (SIPp's RFC 4733 sender
-    # repeats digits of long strings: "2026…" arrives as "2222…"). Each "w" waits 0.5 s: the second
-    # number is keyed once "not found" has been said (keys during a Playback are lost)
+    wrong = "000000" if ticket.query_code != "000000" else "111111"
+    # a citizen on a Local channel keys an unknown number, then the right number with a wrong code,
+    # then both right (SIPp's RFC 4733 sender repeats digits of long strings: "2026…" arrives as
+    # "2222…"). Each "w" waits 0.5 s: a number is keyed once "not found" has been said (keys during
+    # a Playback are lost); a code once the question for it has begun
     waits = "w" * (prompt_ms(settings, "hotline/status-notfound") // 500 + 2)
+    tries = [("99999999", ticket.query_code), (ticket.number, wrong), (ticket.number, ticket.query_code)]
+    keys = waits.join(f"{number}#ww{code}#" for number, code in tries)
     reply = await ami.action({
         "Action": "Originate", "Channel": f"Local/{settings.agi_status_number}@from-trunk/n",
         "Context": "hotline-ivr-sim", "Exten": "keys", "Priority": "1", "CallerID": f"<{REPEAT}>",
-        "Variable": f"SIM_KEYS=99999999#{waits}{ticket.number}#,SIM_DELAY=1,SIM_HOLD=40", "Async": "true",
+        "Variable": f"SIM_KEYS={keys},SIM_DELAY=1,SIM_HOLD=60", "Async": "true",
     })
     assert reply.get("Response") == "Success", reply
-    status = await rig.ended("status", 60)
+    status = await rig.ended("status", 90)
     assert status.outcome == "done", rig.found
-    assert [(n, f.status if f else None) for n, f in rig.found] == [("99999999", None),
-                                                                   (ticket.number, "registered")]
+    assert [(n, c, f.status if f else None) for n, c, f in rig.found] == [*[(*t, None) for t in tries[:2]],
+                                                                        (*tries[2], "registered")]
 
 
 async def test_a_half_header_client_does_not_delay_a_real_calls_lookup(pbx, ami, phones, settings, audio_dir,

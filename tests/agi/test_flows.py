@@ -157,33 +157,60 @@ async def test_survey_from_a_withheld_number_is_still_stored_on_the_call() -> No
 
 
 class Tickets:
-    def __init__(self, *known: TicketStatus) -> None:
-        self.known = {t.number: t for t in known}
-        self.asked: list[str] = []
+    """Tickets known by (number, query code): a wrong code finds nothing, as an unknown number."""
 
-    async def __call__(self, number: str) -> TicketStatus | None:
-        self.asked.append(number)
-        return self.known.get(number)
+    def __init__(self, *known: tuple[TicketStatus, str]) -> None:
+        self.known = {(t.number, code): t for t, code in known}
+        self.asked: list[tuple[str, str]] = []
+
+    async def __call__(self, number: str, code: str) -> TicketStatus | None:
+        self.asked.append((number, code))
+        return self.known.get((number, code))
 
 
-async def test_status_is_said_with_the_expected_date() -> None:
-    find = Tickets(TicketStatus("20261120000042", "in_progress", date(2026, 12, 11)))
-    ch = FakeChannel(env("status"), keys=["20261120000042#"])
+async def test_status_is_said_with_the_expected_date_once_number_and_code_are_right() -> None:
+    find = Tickets((TicketStatus("20261120000042", "in_progress", date(2026, 12, 11)), "042917"))
+    ch = FakeChannel(env("status"), keys=["20261120000042#", "042917#"])
     found = await status_query(ch, find)
     assert found is not None and found.number == "20261120000042"
+    assert ch.prompts == ["hotline/status-ask", "hotline/status-code-ask"]
     assert ch.played == ["hotline/status-is", "hotline/status/in_progress", "hotline/status-due",
                          "digits/10", "digits/2", "hotline/month", "digits/10", "digits/1", "hotline/day",
                          "hotline/goodbye"]
 
 
-async def test_unknown_then_right_number_and_drafts_are_not_found() -> None:
-    find = Tickets(TicketStatus("20261120000042", "closed", None), TicketStatus("20261120000043", "draft", None))
-    ch = FakeChannel(env("status"), keys=["20261120000043", "1", "20261120000042"])
+async def test_a_wrong_code_and_an_unknown_number_sound_the_same() -> None:
+    find = Tickets((TicketStatus("20261120000042", "closed", None), "042917"))
+    wrong_code = FakeChannel(env("status"), keys=["20261120000042#", "111111#"], hangup_after=3)
+    unknown = FakeChannel(env("status"), keys=["20261120000099#", "042917#"], hangup_after=3)
+    for ch in (wrong_code, unknown):
+        with pytest.raises(AgiHangup):  # the caller hangs up when asked for the number again
+            await status_query(ch, find)
+    assert wrong_code.prompts == unknown.prompts == ["hotline/status-ask", "hotline/status-code-ask"]
+    assert wrong_code.played == unknown.played == ["hotline/status-notfound"]
+    assert find.asked == [("20261120000042", "111111"), ("20261120000099", "042917")]
+
+
+async def test_wrong_code_then_the_right_one_and_drafts_are_not_found() -> None:
+    find = Tickets((TicketStatus("20261120000042", "closed", None), "042917"),
+                   (TicketStatus("20261120000043", "draft", None), "555555"))
+    ch = FakeChannel(env("status"), keys=["20261120000043", "555555", "1", "20261120000042", "042917"])
     found = await status_query(ch, find)
     assert found is not None and found.status == "closed"
-    assert find.asked == ["20261120000043", "20261120000042"]  # "1" is not even looked up
+    # "1" is no ticket number: no code is asked for it and nothing is looked up
+    assert find.asked == [("20261120000043", "555555"), ("20261120000042", "042917")]
+    assert ch.prompts == ["hotline/status-ask", "hotline/status-code-ask", "hotline/status-ask",
+                          "hotline/status-ask", "hotline/status-code-ask"]
     assert ch.played == ["hotline/status-notfound", "hotline/status-notfound", "hotline/status-is",
                          "hotline/status/closed", "hotline/goodbye"]
+
+
+async def test_a_number_without_a_code_is_not_looked_up() -> None:
+    find = Tickets((TicketStatus("20261120000042", "closed", None), "042917"))
+    ch = FakeChannel(env("status"), keys=["20261120000042#", "", "20261120000042#", "12#", "", ""])
+    assert await status_query(ch, find) is None
+    assert find.asked == [] and ch.played == ["hotline/status-notfound", "hotline/status-notfound",
+                                              "hotline/goodbye"]
 
 
 async def test_status_gives_up_after_three_tries() -> None:

@@ -86,10 +86,12 @@ async def test_fifty_lookups_at_once_all_answer(wired) -> None:
 
 async def test_status_query_and_survey_and_job_number_through_the_routes(wired) -> None:
     srv, old, on_survey, _ = wired
-    client = AgiClient("127.0.0.1", srv.port, script="status", keys=[old.number])
+    wrong = "000000" if old.query_code != "000000" else "111111"
+    client = AgiClient("127.0.0.1", srv.port, script="status", keys=[old.number, wrong, old.number, old.query_code])
     commands = await client.run()
     played = [c[2] for c in commands if c[:2] == ["EXEC", "Playback"]]
-    assert played and played[-1].startswith("hotline/status-is&hotline/status/registered&hotline/goodbye")
+    assert played[0] == "hotline/status-notfound"  # the number alone, with a wrong code, says nothing
+    assert played[-1].startswith("hotline/status-is&hotline/status/registered&hotline/goodbye")
     client = AgiClient("127.0.0.1", srv.port, script="survey", keys=["2"], uniqueid="77.1")
     await client.run()
     assert on_survey.calls == [("77.1", "13953012345", 2)] and client.variables["HL_SAT"] == "2"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 from zoneinfo import ZoneInfo
 
@@ -151,10 +152,15 @@ async def test_not_on_call_and_ami_errors(on_call) -> None:
 async def test_callback_and_restore_and_dialplan_names(on_call) -> None:
     link = FakeLink()
     acts = CtiActions(link, on_call, dialplan=Dialplan(callback_context="cb", hotline_number="12319"), settle_s=0)
-    await acts.originate_callback("8001", "13800001", call_id="1.1")
+    first = await acts.originate_callback("8001", "13800001", call_id="1.1")
+    second = await acts.originate_callback("8001", "13800002")
     o = link.sent[0]
     assert (o["Channel"], o["Context"], o["Exten"], o["Async"]) == ("PJSIP/8001", "cb", "13800001", "true")
     assert o["CallerID"] == "12319 <12319>" and "HL_CALLBACK_OF=1.1" in o["Variable"]
+    # the call's own id (the seat channel's Uniqueid, its recording's tail), known before it rings
+    assert o["ChannelId"] == first.call_id and first.call_id != second.call_id
+    assert re.fullmatch(r"\d+\.9\d{5}", first.call_id)
+    link.sent.pop()
     await acts.restore([SeatToRestore("8002", "PJSIP/8002", "hotline", True, "meal")])
     assert link.sent[1] == {
         "Action": "QueueAdd",

@@ -1,5 +1,5 @@
-// 话务员工作台: seat status, the ringing strip (screen-pop), the ticket form, caller history,
-// scripts, knowledge base, directory (transfer / three-party call) and callbacks.
+// 话务员工作台: seat status, the ringing strip (screen-pop), caller history, scripts, knowledge
+// base, directory (transfer / three-party call) and callbacks; the ticket form is ticket.js.
 // Keyboard-first: Ctrl+S save, Ctrl+Shift+T 转办, Ctrl+Shift+D 直办办结, Alt+K 知识库,
 // Alt+H 挂断, Alt+E 转专业席, Alt+R 示闲, Alt+B 示忙. Esc never clears anything.
 "use strict";
@@ -9,7 +9,6 @@
   const root = $("console");
   const JOB = root.dataset.job || "";
   const USER = root.dataset.user;
-  const DRAFT_KEY = `hotline.console.draft.${USER}`;
   const form = $("ticket");
   const FLAG_LABELS = {repeat: "⚑ 重复来电", blacklist: "⛔ 黑名单", vip: "★ 重点关注", elderly: "老年人", overdue: "有超期工单"};
   const STATE_LABELS = {signed_out: "未签入", ready: "示闲", ringing: "振铃", on_call: "通话中", wrap_up: "话后处理", busy: "示忙"};
@@ -17,19 +16,9 @@
 
   let seat = null;           // my seat view from /api/seat
   let call = null;           // {call_id, caller_num, waited_ms, shownAt, answeredAt, state}
-  let ticketId = null;       // the ticket saved from this form
   let directory = [];
 
-  function esc(s) { return String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]); }
-  function notice(text, bad) {
-    const n = $("notice");
-    n.textContent = text; n.className = bad ? "notice bad" : "notice"; n.hidden = !text;
-    clearTimeout(notice.t);
-    if (text && !bad) notice.t = setTimeout(() => { n.hidden = true; }, 6000);
-  }
-  async function run(fn) {
-    try { return await fn(); } catch (e) { notice(e.message, true); return null; }
-  }
+  const {esc, notice, run} = window.hotlineUi;
   function carrier(num) {
     const m = /^1(3[4-9]|4[78]|5[0-27-9]|7[28]|8[2-478]|9[578])/.test(num) ? "移动"
       : /^1(3[0-2]|4[56]|5[56]|6[67]|7[156]|8[56]|96)/.test(num) ? "联通"
@@ -119,10 +108,10 @@
     waitTimer = setInterval(tickWait, 250);
     $("form-call").textContent = `来电 ${msg.caller_num} · 通话 ${msg.call_id}`;
     // the form opens with the caller filled in; a draft already being typed is kept
-    if (!form.caller_number.value || !formHasText()) {
-      if (!formHasText()) { resetForm(false); }
+    if (!form.caller_number.value || !ticket.hasText()) {
+      if (!ticket.hasText()) { ticket.reset(false); }
       form.caller_number.value = msg.caller_num || "";
-      saveDraft();
+      ticket.saveDraft();
     }
     // the caller's history arrives with the pop itself (the AGI lookup put it on the call);
     // only when the lookup did not run or failed (no HL_TICKETS) is it asked for by REST
@@ -162,7 +151,7 @@
         if (msg.seat !== mySeat) { popClose("该来电已由其他坐席接听"); return; }
         call.state = "answered"; call.answeredAt = performance.now(); call.wait_ms = msg.wait_ms;
         $("pop-state").textContent = "通话中";
-        focusFirstEmpty();
+        ticket.focusFirstEmpty();
         break;
       case "SeatRingNoAnswer":
         if (msg.seat === mySeat) popClose("未接听，来电已转往其他坐席（请注意示闲/示忙状态）");
@@ -234,140 +223,13 @@
   }
   setInterval(() => { if (call && call.state === "answered") renderScripts(); }, 5000);
 
-  // ------------------------------------------------------------------ ticket form, drafts
-  function formHasText() {
-    return ["title", "matter_course", "matter_demand", "matter_place"].some((n) => form[n].value.trim());
-  }
-  function formData() {
-    const d = {};
-    for (const el of form.elements) {
-      if (!el.name) continue;
-      d[el.name] = el.type === "checkbox" ? el.checked : el.value;
-    }
-    return d;
-  }
-  function saveDraft() {
-    localStorage.setItem(DRAFT_KEY, JSON.stringify({data: formData(), ticketId, call_id: call && call.call_id}));
-  }
-  function loadDraft() {
-    try {
-      const got = JSON.parse(localStorage.getItem(DRAFT_KEY) || "null");
-      if (!got) return;
-      for (const el of form.elements) {
-        if (!el.name || !(el.name in got.data)) continue;
-        if (el.type === "checkbox") el.checked = !!got.data[el.name]; else el.value = got.data[el.name];
-      }
-      ticketId = got.ticketId || null;
-      if (ticketId) $("saved").textContent = `已保存为工单 #${ticketId}`;
-    } catch (e) { localStorage.removeItem(DRAFT_KEY); }
-  }
-  function resetForm(clearCaller = true) {
-    const caller = form.caller_number.value;
-    form.reset();
-    if (!clearCaller) form.caller_number.value = caller;
-    ticketId = null;
-    $("saved").textContent = "";
-    $("dups").hidden = true;
-    $("suggest").textContent = "";
-    saveDraft();
-    modeChanged();
-  }
-  function focusFirstEmpty() {
-    const first = [...form.elements].find((el) => el.name && el.type !== "checkbox" && el.tagName !== "SELECT" && !el.value);
-    if (first && document.activeElement === document.body) first.focus();
-    else if (first && !form.contains(document.activeElement)) first.focus();
-  }
-  function modeChanged() {
-    const direct = form.handling_mode.value === "直接办理";
-    $("reply-box").hidden = !direct;
-    $("do-close").disabled = !direct;
-    $("do-transfer").disabled = direct;
-    const complaint = form.category.value === "投诉举报";
-    $("confidential-hint").hidden = !complaint;
-  }
-  form.category.addEventListener("change", () => {
-    modeChanged();
-    if (form.category.value === "投诉举报" && !form.confidential.checked) notice("投诉举报：请询问来电人是否需要保密，需要则勾选“保密”");
-  });
-  form.handling_mode.addEventListener("change", modeChanged);
-  let typing = null;
-  form.addEventListener("input", () => {
-    saveDraft();
-    clearTimeout(typing);
-    typing = setTimeout(checkDuplicatesAndSuggest, 400);  // debounced: not a request per keystroke
-  });
-  async function checkDuplicatesAndSuggest() {
-    const d = formData();
-    const text = [d.title, d.matter_course, d.matter_demand].join(" ").trim();
-    if (!text) return;
-    const [dups, sug] = await Promise.all([
-      run(() => api("/api/console/duplicates", {method: "POST", body: JSON.stringify({
-        caller_number: d.caller_number, title: d.title, category: d.category, district: d.district,
-        matter_place: d.matter_place, matter_course: d.matter_course, matter_demand: d.matter_demand})})),
-      run(() => api(`/api/console/suggest?text=${encodeURIComponent(text)}`)),
-    ]);
-    const box = $("dups");
-    const others = (dups || []).filter((p) => p.id !== ticketId);  // not the ticket this form just saved
-    if (others.length) {
-      box.hidden = false;
-      box.innerHTML = "疑似重复：" + others.map((p) => `<span class="dup" title="${esc(p.reasons.join("、"))}">${esc(p.number)}（${esc(p.reasons.join("、"))}）</span>`).join(" ");
-    } else box.hidden = true;
-    if (sug && sug.length) {
-      $("suggest").innerHTML = "建议承办：" + sug.map((s) => `<a href="#" data-id="${s.id}">${esc(s.name)}</a>`).join("、");
-    } else $("suggest").textContent = "";
-  }
-  $("suggest").addEventListener("click", (ev) => {
-    const id = ev.target.dataset && ev.target.dataset.id;
-    if (id) { ev.preventDefault(); form.department_id.value = id; saveDraft(); }
-  });
-
-  function ticketBody() {
-    const d = formData();
-    return {caller_number: d.caller_number, caller_name: d.caller_name, category: d.category,
-            handling_mode: d.handling_mode, title: d.title || (d.matter_demand || d.matter_course).slice(0, 40),
-            matter_time: d.matter_time, matter_place: d.matter_place, district: d.district,
-            matter_course: d.matter_course, matter_demand: d.matter_demand, confidential: !!d.confidential};
-  }
-  async function save() {
-    if (ticketId) { notice(`工单 #${ticketId} 已保存`); return ticketId; }
-    const body = ticketBody();
-    if (!body.title) { notice("请填写标题或诉求后再保存", true); form.title.focus(); return null; }
-    if (body.category === "投诉举报" && !body.confidential && !confirm("投诉举报：来电人不需要保密吗？\n确定 = 不保密保存，取消 = 返回勾选")) return null;
-    const t = await run(() => api("/api/tickets", {method: "POST", body: JSON.stringify(body)}));
-    if (!t) return null;
-    ticketId = t.id;
-    $("saved").textContent = `已保存为工单 ${t.number}（#${t.id}）`;
-    notice(`工单 ${t.number} 已保存`);
-    const callId = call ? call.call_id : (JSON.parse(localStorage.getItem(DRAFT_KEY) || "{}").call_id);
-    if (callId) await run(() => api("/api/console/link", {method: "POST", body: JSON.stringify({call_id: callId, ticket_id: t.id})}));
-    saveDraft();
-    return t.id;
-  }
-  async function transferTicket() {
-    const id = await save(); if (!id) return;
-    const dept = form.department_id.value;
-    if (!dept) { notice("请选择承办单位后再转办", true); form.department_id.focus(); return; }
-    const t = await run(() => api(`/api/tickets/${id}/transfer`, {method: "POST", body: JSON.stringify({department_id: Number(dept), opinion: form.matter_demand.value.slice(0, 200)})}));
-    if (t) { notice(`工单已转办：${t.status_label}`); resetForm(); }
-  }
-  async function closeTicket() {
-    const id = await save(); if (!id) return;
-    const result = form.reply.value.trim();
-    if (!result) { notice("请填写答复内容后再办结", true); form.reply.focus(); return; }
-    const t = await run(() => api(`/api/tickets/${id}/close_directly`, {method: "POST", body: JSON.stringify({result})}));
-    if (t) { notice(`工单已直接办结：${t.status_label}`); resetForm(); }
-  }
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); save(); });
-  $("do-transfer").onclick = transferTicket;
-  $("do-close").onclick = closeTicket;
-  $("clear").onclick = () => { if (!formHasText() || confirm("清空当前表单，开始新工单？")) resetForm(); };
+  // ------------------------------------------------------------------ ticket form (ticket.js)
+  const ticket = window.ConsoleTicket({form, user: USER, api, run, notice, esc, callId: () => call && call.call_id});
 
   // ------------------------------------------------------------------ directory, transfer, conference
   async function loadDirectory() {
     directory = (await run(() => api("/api/departments"))) || [];
-    const sel = form.department_id, keep = sel.value;
-    sel.innerHTML = `<option value="">（直接办理无需选择）</option>` + directory.map((d) => `<option value="${d.id}">${esc(d.name)}</option>`).join("");
-    sel.value = keep;
+    ticket.setDepartments(directory);
     renderDirectory();
   }
   function renderDirectory() {
@@ -448,9 +310,9 @@
   // ------------------------------------------------------------------ keyboard
   document.addEventListener("keydown", (ev) => {
     const k = ev.key.toLowerCase();
-    if (ev.ctrlKey && !ev.shiftKey && k === "s") { ev.preventDefault(); save(); }
-    else if (ev.ctrlKey && ev.shiftKey && k === "t") { ev.preventDefault(); transferTicket(); }
-    else if (ev.ctrlKey && ev.shiftKey && k === "d") { ev.preventDefault(); closeTicket(); }
+    if (ev.ctrlKey && !ev.shiftKey && k === "s") { ev.preventDefault(); ticket.save(); }
+    else if (ev.ctrlKey && ev.shiftKey && k === "t") { ev.preventDefault(); ticket.transfer(); }
+    else if (ev.ctrlKey && ev.shiftKey && k === "d") { ev.preventDefault(); ticket.close(); }
     else if (ev.altKey && k === "k") { ev.preventDefault(); $("kb-q").focus(); }
     else if (ev.altKey && k === "h") { ev.preventDefault(); $("hangup").click(); }
     else if (ev.altKey && k === "e") { ev.preventDefault(); $("to-expert").click(); }
@@ -477,11 +339,15 @@
     $("today-count").textContent = talked.length;
     $("today-avg").textContent = talked.length ? mmss(talked.reduce((a, r) => a + r.talk_s, 0) / talked.length) : "0:00";
   }
-  function resync() { loadSeat(); loadCallbacks(); loadToday(); }
-  window.__live = window.HotlineLive({onMessage, onResync: resync, onStatus: (up) => { $("link").className = up ? "dot on" : "dot off"; }});
+  // 网络来件: how many web/WeChat/SMS submissions wait (the link opens the queue), live on intake_update
+  async function loadIntake() {
+    const got = await run(() => api("/api/intake/queue"));
+    if (got) $("intake-count").textContent = got.items.length;
+  }
+  function resync() { loadSeat(); loadCallbacks(); loadToday(); loadIntake(); }
+  window.__live = window.HotlineLive({onMessage: (msg) => (msg.type === "intake_update" ? loadIntake() : onMessage(msg)),
+                                      onResync: resync, onStatus: (up) => { $("link").className = up ? "dot on" : "dot off"; }});
 
-  loadDraft();
-  modeChanged();
   renderScripts();
   loadSeat();
   loadDirectory();

@@ -68,3 +68,20 @@ window.hotlineApi = async function hotlineApi(path, opts = {}) {
   }
   return body;
 };
+
+// What every page shows the same way: escaping for HTML, the notice line (#notice: errors stay,
+// news fades after a few seconds), and an action whose error becomes that notice.
+window.hotlineUi = (() => {
+  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
+  function notice(text, bad) {
+    const n = document.getElementById("notice");
+    if (!n) return;
+    n.textContent = text; n.className = bad ? "notice bad" : "notice"; n.hidden = !text;
+    clearTimeout(notice.t);
+    if (text && !bad) notice.t = setTimeout(() => { n.hidden = true; }, 6000);
+  }
+  async function run(fn) {
+    try { return await fn(); } catch (e) { notice(e.message, true); return null; }
+  }
+  return {esc, notice, run};
+})();

@@ -29,6 +29,7 @@
 
   function render(d) {
     const c = d.calls, p = d.calls_previous, t = d.tickets, tp = d.tickets_previous;
+    const i = d.intake, ip = d.intake_previous;  // 网站/微信/短信: handled within 3 minutes
     $("#period-label").textContent = `本期 ${d.period.label} · 上期 ${d.previous.label}`;
     const hours = [...Array(24).keys()].map((h) => `${String(h).padStart(2, "0")}时`);
     chart("c-hours", "bar", hours, [{label: "本期", data: c.by_hour, backgroundColor: "#1864ab"},
@@ -50,7 +51,10 @@
       row("平均等待", num(c.avg_wait_s, " s"), num(p.avg_wait_s, " s")), row("平均通话", num(c.avg_talk_s, " s"), num(p.avg_talk_s, " s")),
       row("满意率（IVR 评价）", pct(c.pct_satisfied), pct(p.pct_satisfied)),
       row("工单", t.tickets, tp.tickets), row("按时办结率", pct(t.pct_on_time), pct(tp.pct_on_time)),
-      row("回访满意率", pct(t.pct_satisfied), pct(tp.pct_satisfied))]);
+      row("回访满意率", pct(t.pct_satisfied), pct(tp.pct_satisfied)),
+      row("网络来件", i.received, ip.received),
+      row(`网络来件 3 分钟响应率 <small>目标 95 %</small>`, pct(i.pct_on_time), pct(ip.pct_on_time)),
+      row("网络来件超时", i.late, ip.late)]);
     const hms = (x) => { x = Math.round(x || 0); return `${Math.floor(x / 3600)}:${String(Math.floor(x / 60) % 60).padStart(2, "0")}:${String(x % 60).padStart(2, "0")}`; };
     table($("#t-operators"), ["话务员", "接听", "通话时长", "平均通话", "示忙", "话后处理", "15 秒接通率", "评价", "满意率", "质检得分"],
       c.per_operator.map((o) => [esc(o.operator), o.calls, hms(o.talk_s), num(o.avg_talk_s, " s"), hms(o.busy_s),

@@ -57,6 +57,37 @@
     }).join("") || `<p class="empty">尚无队列数据 — 请检查实时话务服务（CTI）是否运行</p>`;
   }
 
+  // ---------------------------------------------------------------- 网络来件 (web, WeChat, SMS)
+  // the 3-minute response beside the 15 s figures: red under the target today, or as soon as
+  // anything waits past its 3 minutes (the longest wait counts up here between messages)
+  function renderIntake() {
+    const f = board.intake, el = $("#intake-figures");
+    el.hidden = !f;
+    if (!f) return;
+    const box = (label, value, cls, note) => `<div class="fig ${cls}"><span class="v">${value}</span>
+      <span class="l">${label}</span>${note ? `<span class="t">${note}</span>` : ""}</div>`;
+    el.innerHTML = `<div class="queue-figs intake-figs"><h2><a href="/intake">网络来件</a></h2>
+      ${box("待受理", `<span class="intake-pending">${f.pending}</span>`, f.pending ? "warn" : "")}
+      ${box("最长等待", `<span class="intake-oldest">—</span>`, "", `${mmss(f.target_s)} 内响应`)}
+      ${box("3 分钟响应率 今日", `<span class="intake-pct">${pct(f.pct_on_time)}</span>`, "", `目标 ${board.targets.intake} %`)}
+      ${box("今日收到", `<span class="intake-received">${f.received}</span>`, "")}
+      ${box("按时 / 超时", `<span class="intake-on-time">${f.on_time}</span> / <span class="intake-late">${f.late}</span>`,
+            f.late ? "warn" : "")}</div>`;
+    tickIntake();
+  }
+
+  function tickIntake() {
+    const f = board && board.intake, oldest = document.querySelector(".intake-oldest");
+    if (!f || !oldest) return;
+    const wait = f.oldest_wait_s === null ? null : f.oldest_wait_s + elapsed();
+    const overdue = wait !== null && wait > f.target_s;
+    oldest.textContent = wait === null ? "—" : mmss(wait);
+    oldest.closest(".fig").classList.toggle("under", overdue);
+    const under = f.pct_on_time !== null && f.pct_on_time < board.targets.intake;
+    document.querySelector(".intake-pct").closest(".fig").classList.toggle("under", under || overdue);
+  }
+  setInterval(tickIntake, 250);
+
   // ---------------------------------------------------------------- waiting calls
   function renderWaiting() {
     const rows = board.calls.filter((c) => c.waiting_s !== null)
@@ -233,7 +264,7 @@
       const got = await api("/api/lead/board");
       board = got; loadedAt = performance.now(); offset = got.now - Date.now() / 1000;
       document.querySelectorAll(".rule-s").forEach((el) => { el.textContent = got.rule_s; });
-      renderFigures(); renderWaiting(); renderSeats(); renderAlerts();
+      renderFigures(); renderIntake(); renderWaiting(); renderSeats(); renderAlerts();
       tickWaits();  // the new tiles get their flags before the browser paints (no flicker)
     } catch (err) {
       $("#figures").innerHTML = `<p class="error">${esc(err.message)}</p>`;

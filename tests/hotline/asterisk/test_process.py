@@ -46,8 +46,8 @@ def test_deleting_var_while_asterisk_runs_touches_nothing_outside(spare: Setting
 
 
 def test_without_root_the_message_says_what_to_do(tmp_path: Path, monkeypatch, capsys) -> None:
-    from launch import cli
     from hotline.settings import get_settings
+    from launch import cli
 
     monkeypatch.setenv("HOTLINE_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
