@@ -271,6 +271,9 @@
     }
   }
 
+  let approvalsTimer = null;  // a burst of ticket changes reloads the panel once
+  function soonApprovals() { clearTimeout(approvalsTimer); approvalsTimer = setTimeout(loadApprovals, 300); }
+
   let since = null, epoch = null, retry = 500;
   function connect() {
     const q = since !== null ? `?since=${since}&epoch=${encodeURIComponent(epoch)}` : "";
@@ -282,7 +285,8 @@
       if (m.type === "hello") { epoch = m.epoch; if (since === null) since = m.last_seq; schedule(0); return; }
       if (m.seq) since = m.seq;
       if (m.type === "resync") { epoch = m.epoch || epoch; schedule(0); return; }
-      if (m.type === "approval_update" || m.event === "ApprovalChanged") loadApprovals();
+      // a seat's request, or a ticket's (an extension asked, a ticket returned): the approvals panel at once
+      if (m.type === "approval_update" || m.event === "ApprovalChanged" || m.type === "ticket_update") soonApprovals();
       schedule();
     };
     ws.onclose = () => {
