@@ -75,7 +75,8 @@ def test_the_centre_sees_every_notification_of_the_ticket_newest_first(app, who:
         ("duty@12345.example", "centre", "sent")]
     failed = body["items"][1]
     assert failed | {"id": 0, "created_at": "", "next_attempt_at": ""} == {
-        "id": 0, "ticket_id": ids["shared"], "supervision_id": None, "kind": "deadline_before", "kind_label": "临期提醒",
+        "id": 0, "ticket_id": ids["shared"], "supervision_id": None,
+        "kind": "deadline_before", "kind_label": "临期提醒",
         "channel": "email",
         "channel_label": "邮件", "transport": "smtp", "audience": "department", "department_id": ids["water"],
         "recipient": WATER_EMAIL, "subject": "提醒1", "body": "正文", "status": "failed", "status_label": "发送失败",
