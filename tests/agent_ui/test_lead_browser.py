@@ -110,7 +110,8 @@ def test_the_wallboard_shows_waits_flags_the_late_call_and_the_slow_seat(served,
     # the lead acknowledges one alert with a click: it is marked and logged
     first_alert = page.locator(".alerts li:not(.acked) button.ack").first
     alert_id = first_alert.get_attribute("data-id")
-    first_alert.click()
+    # by its id: a newer alert may arrive on top between reading the id and clicking
+    page.locator(f'.alerts button.ack[data-id="{alert_id}"]').click()
     page.wait_for_selector(f'.alerts li.acked[data-id="{alert_id}"]', timeout=5_000)
     logged = context.request.get(f"{served.url}/api/lead/alerts/log").json()
     assert len(logged) == 1 and logged[0]["acked_by"] == "lead"

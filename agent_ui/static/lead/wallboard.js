@@ -151,13 +151,17 @@
   }
 
   // ---------------------------------------------------------------- alerts
+  let alertsHtml = null;
   function renderAlerts() {
     const open = board.alerts.filter((a) => !a.acked_at);
     $("#alert-count").textContent = open.length ? `${open.length} 条待确认` : "";
-    $("#alerts").innerHTML = board.alerts.slice(0, 50).map((a) => `<li class="alert k-${a.kind}${a.acked_at ? " acked" : ""}" data-id="${a.id}">
+    const html = board.alerts.slice(0, 50).map((a) => `<li class="alert k-${a.kind}${a.acked_at ? " acked" : ""}" data-id="${a.id}">
       <span class="when">${hhmm(a.at)}</span><b>${esc(a.title)}</b> <span>${esc(a.detail)}</span>
       ${a.acked_at ? `<span class="ack-by">已确认 ${esc(a.acked_by)} ${hhmm(a.acked_at)}</span>`
                    : `<button type="button" class="ack small" data-id="${a.id}">确认</button>`}</li>`).join("");
+    // the board refreshes every second: rebuilding an unchanged list would swallow a click
+    // in progress and drop the keyboard focus from the button the lead is on
+    if (html !== alertsHtml) { $("#alerts").innerHTML = html; alertsHtml = html; }
     $("#no-alerts").hidden = board.alerts.length > 0;
     const fresh = open.filter((a) => !heard.has(a.id));
     fresh.forEach((a) => heard.add(a.id));
