@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -47,6 +48,8 @@ SEP = b"\r\n\r\n"
 GREETING = b"Asterisk Call Manager/"
 #: a frame larger than this without a terminator is garbage (or an attack): drop it
 MAX_FRAME_BYTES = 1 << 20
+#: the greeting is one short line; a "greeting" without its line end within this is not one
+MAX_GREETING_BYTES = 256
 
 Value = str | list[str]
 
@@ -96,12 +99,13 @@ class Frame:
 def parse_frame(text: str) -> Frame | None:
     """Turn one decoded frame (without its terminator) into a :class:`Frame`.
 
-    Returns ``None`` when the frame is neither an event nor a response.
+    Returns ``None`` when the frame is neither an event nor a response (a repeated ``Event`` or
+    ``Response`` header names neither: that is no frame Asterisk sends).
 
     >>> parse_frame("Event: Hangup\\r\\nCause-txt: Normal Clearing\\r\\nEmpty:").headers
     {'Event': 'Hangup', 'Cause-txt': 'Normal Clearing', 'Empty': ''}
-    >>> parse_frame("garbage") is None
-    True
+    >>> parse_frame("garbage") is None, parse_frame("Event: A\\r\\nEvent: B") is None
+    (True, True)
     """
     headers: dict[str, Value] = {}
     lines: list[str] | None = None
@@ -123,7 +127,7 @@ def parse_frame(text: str) -> Frame | None:
             old.append(value)
         else:
             headers[key] = [old, value]
-    if "Event" not in headers and "Response" not in headers:
+    if not isinstance(headers.get("Event"), str) and not isinstance(headers.get("Response"), str):
         return None
     return Frame(headers, lines)
 
@@ -133,10 +137,13 @@ class FrameParser:
 
     Malformed frames (undecodable bytes, no ``Event``/``Response``, oversized) are logged and
     counted in :attr:`malformed`; undecodable bytes are replaced (U+FFFD), the frame is kept.
+    However the stream is cut into reads, the frames and the counts are the same (the fuzz tests
+    in tests/cti/test_protocol_fuzz.py check it), and the work is linear in the bytes: the buffer
+    is appended to, and only the new bytes are searched for a terminator.
     """
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._buf = bytearray()
         self._greeting_pending = True
         self.version: str | None = None
         self.frames = 0
@@ -145,7 +152,7 @@ class FrameParser:
 
     def reset(self) -> None:
         """Forget buffered bytes: a new connection starts with a new greeting."""
-        self._buf = b""
+        self._buf = bytearray()
         self._greeting_pending = True
 
     def feed(self, data: bytes) -> list[Frame]:
@@ -153,47 +160,56 @@ class FrameParser:
         return list(self.iter_feed(data))
 
     def iter_feed(self, data: bytes) -> Iterator[Frame]:
-        buf = self._buf + data if self._buf else data
+        buf = self._buf
+        # what was buffered holds no terminator (it is what followed the last one): a terminator can
+        # only end in the new bytes, so only they (and the 3 bytes before them) are searched
+        start = max(0, len(buf) - 3)
+        buf += data
         if self._greeting_pending:
-            buf = self._take_greeting(buf)
-            if self._greeting_pending:
-                self._buf = buf
+            if not self._take_greeting(buf):
                 return
-        end = buf.rfind(SEP)
+            start = 0
+        end = buf.rfind(SEP, start)
         if end < 0:
             if len(buf) > MAX_FRAME_BYTES:
                 self.malformed += 1
                 log.warning("AMI: dropped %d bytes without a frame terminator", len(buf))
-                buf = b""
-            self._buf = buf
+                buf.clear()
             return
-        self._buf = buf[end + 4 :]
-        for raw in buf[:end].split(SEP):
+        block = bytes(buf[:end])
+        del buf[: end + 4]
+        for raw in block.split(SEP):
             frame = self._decode(raw)
             if frame is not None:
                 yield frame
 
-    def _take_greeting(self, buf: bytes) -> bytes:
-        stripped = buf.lstrip(b"\r\n")
-        if not stripped:
-            return stripped
-        if stripped.startswith(GREETING):
-            eol = stripped.find(b"\r\n")
-            if eol < 0:
-                return stripped  # greeting not complete yet
-            self.version = stripped[len(GREETING) : eol].decode("ascii", "replace").strip()
-            self._greeting_pending = False
-            return stripped[eol + 2 :]
-        if len(stripped) < len(GREETING) and GREETING.startswith(stripped):
-            return stripped  # could still become the greeting
-        self._greeting_pending = False  # no greeting (e.g. a mid-stream transcript)
-        return buf
+    def _take_greeting(self, buf: bytearray) -> bool:
+        """Take the greeting line off the front of ``buf`` (in place); False while it may still come."""
+        stripped = len(buf) - len(buf.lstrip(b"\r\n"))
+        if stripped == len(buf):
+            buf.clear()  # line ends only: nothing yet
+            return False
+        if buf.startswith(GREETING, stripped):
+            eol = buf.find(b"\r\n", stripped, stripped + MAX_GREETING_BYTES)
+            if eol >= 0:
+                self.version = bytes(buf[stripped + len(GREETING) : eol]).decode("ascii", "replace").strip()
+                self._greeting_pending = False
+                del buf[: eol + 2]
+                return True
+            if len(buf) - stripped < MAX_GREETING_BYTES:
+                return False  # greeting not complete yet
+            log.warning("AMI: a greeting without its line end: %r", bytes(buf[stripped : stripped + 80]))
+        elif len(buf) - stripped < len(GREETING) and GREETING.startswith(buf[stripped:]):
+            return False  # could still become the greeting
+        self._greeting_pending = False  # no greeting (e.g. a mid-stream transcript): all of it is frames
+        del buf[:stripped]  # the leading line ends too, as line-end-only reads before were: cut anywhere, same frames
+        return True
 
     def _decode(self, raw: bytes) -> Frame | None:
-        if raw.startswith(b"\r\n"):  # Asterisk sometimes sends a stray EOL between frames
+        if not raw or raw.startswith(b"\r\n"):  # Asterisk sometimes sends a stray EOL between frames
             raw = raw.lstrip(b"\r\n")
             if not raw:
-                return None
+                return None  # nothing between two terminators is no frame (and no malformed one)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -204,7 +220,7 @@ class FrameParser:
         frame = parse_frame(text)
         if frame is None:
             self.malformed += 1
-            log.warning("AMI: frame without Event/Response: %r", text[:200])
+            log.warning("AMI: frame without one Event or Response: %r", text[:200])
             return None
         self.frames += 1
         return frame
@@ -436,6 +452,8 @@ class EventFactory:
         if ts_raw is not None and isinstance(ts_raw, str):
             with contextlib.suppress(ValueError):
                 ts = float(ts_raw)
+            if not math.isfinite(ts):  # "nan", "inf", "1e999": no moment; the time it arrived is one
+                ts = received
         if builder is None:
             self.unknown[name] += 1
             return ev.UnknownEvent(ts=ts, name=name, frame=frame)

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,13 @@ from hotline.simulate.sipp import SippRunner
 from tests.support.ami import AmiRecorder
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fuzzers' figures (inputs tried, crashes per target), when any ran (testkit.fuzz)."""
+    fuzz = sys.modules.get("testkit.fuzz")
+    for line in fuzz.summary() if fuzz is not None else []:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
