@@ -219,7 +219,7 @@ class AgiChannel:
         reply = await self.command("RECORD FILE", path, "wav", "#", max_ms, 0, "BEEP", f"s={silence_s}",
                                    extra_timeout=max_ms / 1000 + 30)
         endpos = reply.extra.get("endpos", "")
-        samples = int(endpos) if endpos.isdigit() else 0
+        samples = int(endpos) if endpos.isascii() and endpos.isdigit() else 0  # "²".isdigit(), int("²") raises
         if reply.data == "hangup" or self.hung_up:
             self.hung_up = True
             return Recorded("hangup", samples)

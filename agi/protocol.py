@@ -10,11 +10,15 @@ it also sends a bare ``HANGUP`` line, at any moment, before the reply it belongs
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 MAX_LINE = 8192  # longer "lines" are garbage, not Asterisk: refuse instead of buffering forever
 MAX_COMMAND = 2000  # Asterisk reads commands into a 2048-byte buffer (AGI_BUF_LEN)
+MAX_HEADER_LINES = 512  # Asterisk sends some 25 agi_* lines (and the arguments)
+MAX_USAGE_LINES = 200  # a 520- usage block is a few lines of help text
+MAX_RESULT_DIGITS = 18  # result= is a digit, a DTMF string or a count; more digits is no number we use
 
 
 class ProtocolError(ValueError):
@@ -57,6 +61,10 @@ def parse_env(lines: list[str]) -> AgiEnv:
     Traceback (most recent call last):
     ...
     agi.protocol.ProtocolError: not an AGI header line: 'no colon here'
+    >>> parse_env(["agi_request: agi://[::1/lookup"])
+    Traceback (most recent call last):
+    ...
+    agi.protocol.ProtocolError: agi_request is no URL: 'agi://[::1/lookup'
     """
     raw: dict[str, str] = {}
     for line in lines:
@@ -68,7 +76,10 @@ def parse_env(lines: list[str]) -> AgiEnv:
     request = raw.get("agi_request", "")
     script = raw.get("agi_network_script")
     if script is None:
-        parts = urlsplit(request) if "://" in request else None
+        try:
+            parts = urlsplit(request) if "://" in request else None
+        except ValueError:  # "agi://[::1/x": urlsplit's own refusal, which the server does not expect
+            raise ProtocolError(f"agi_request is no URL: {request[:60]!r}") from None
         script = (parts.path + ("?" + parts.query if parts.query else "")) if parts else request
     path, _, query = script.lstrip("/").partition("?")
     args: list[str] = []
@@ -114,6 +125,8 @@ class Reply:
 HANGUP = Reply(code=0, text="HANGUP", hangup=True)
 _RESULT = re.compile(r"^result=(\S*)(.*)$")
 _EXTRA = re.compile(r"\s+([A-Za-z_]+)=(\S*)")
+_EXTRA_TOKEN = re.compile(r"[A-Za-z_]+=\S*")
+_NUMBER = re.compile(rf"-?[0-9]{{1,{MAX_RESULT_DIGITS}}}")  # ASCII only: "²".isdigit(), but int("²") raises
 
 
 def parse_reply(text: str) -> Reply:
@@ -138,37 +151,48 @@ def parse_reply(text: str) -> Reply:
     Traceback (most recent call last):
     ...
     agi.protocol.ProtocolError: not an AGI reply: 'hello'
+    >>> parse_reply("²⁰⁰ result=1")
+    Traceback (most recent call last):
+    ...
+    agi.protocol.ProtocolError: not an AGI reply: '²⁰⁰ result=1'
     """
     if text.strip() == "HANGUP":
         return HANGUP
     head = text.split("\n", 1)[0]
-    if len(head) < 3 or not head[:3].isdigit() or (len(head) > 3 and head[3] not in " -"):
+    code_text = head[:3]
+    if len(head) < 3 or not (code_text.isascii() and code_text.isdigit()) or (len(head) > 3 and head[3] not in " -"):
         raise ProtocolError(f"not an AGI reply: {head[:60]!r}")
-    code = int(head[:3])
+    code = int(code_text)
     rest = head[4:].strip()
     m = _RESULT.match(rest)
     if code != 200 or not m:
         return Reply(code=code, text=text)
     value, tail = m.group(1), m.group(2)
-    result = int(value) if re.fullmatch(r"-?\d+", value) else None
+    result = int(value) if _NUMBER.fullmatch(value) else None  # else the text alone: "0123#", 5 000 digits
     data: str | None = None
     stripped = tail.lstrip()
     if stripped.startswith("("):
-        # the value may itself hold ")" or spaces: it ends at the last ")" that is only followed
-        # by key=value pairs (endpos=…)
-        body = stripped[1:]
-        for i in range(len(body) - 1, -1, -1):
-            if body[i] == ")" and _only_extras(body[i + 1 :]):
-                data, tail = body[:i], body[i + 1 :]
-                break
-        else:
-            data, tail = body, ""
+        data, tail = _data(stripped[1:])
     extra = dict(_EXTRA.findall(" " + tail.strip())) if tail.strip() else {}
     return Reply(code=code, result=result, value=value, data=data, extra=extra, text=text)
 
 
-def _only_extras(s: str) -> bool:
-    return not s.strip() or bool(re.fullmatch(r"(\s+[A-Za-z_]+=\S*)+\s*", s))
+def _data(body: str) -> tuple[str, str]:
+    """Split ``body`` (what follows the opening "(") into the value and the ``key=value`` tail.
+
+    The value may itself hold ")" or spaces: it ends at the last ")" that is only followed by
+    key=value pairs (endpos=…). Read from the right one word at a time, so a line full of ")"
+    costs one pass, not one regex over the rest of the line for every ")".
+
+    >>> _data("山东省菏泽市 (市区)) endpos=0"), _data("a) b"), _data("x) endpos=1)")
+    (('山东省菏泽市 (市区)', ' endpos=0'), ('a) b', ''), ('x) endpos=1', ''))
+    """
+    for word in reversed(list(re.finditer(r"\S+", body))):
+        if word.group().endswith(")"):
+            return body[: word.end() - 1], body[word.end() :]
+        if not _EXTRA_TOKEN.fullmatch(word.group()):
+            break
+    return body, ""
 
 
 # --- the incremental splitter ----------------------------------------------------------------
@@ -191,11 +215,13 @@ class Splitter:
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._lines: list[str] = []
+        self._lines: deque[str] = deque()
         self._partial: list[str] = []  # a 520- block being gathered
         self.eof = False
 
     def feed(self, data: bytes) -> None:
+        """Add bytes; :class:`ProtocolError` for a line over :data:`MAX_LINE`, whether it arrives
+        whole or in pieces (the refusal must not depend on how TCP cut the stream)."""
         if not data:
             self.eof = True
             return
@@ -204,7 +230,10 @@ class Splitter:
         if end >= 0:  # every complete line at once; the cut one stays in the buffer
             block = bytes(self._buf[:end])
             del self._buf[: end + 1]
-            self._lines += [raw.rstrip(b"\r").decode("utf-8", errors="replace") for raw in block.split(b"\n")]
+            raws = block.split(b"\n")
+            if len(block) > MAX_LINE and max(map(len, raws)) > MAX_LINE:
+                raise ProtocolError("line too long")
+            self._lines += [raw.rstrip(b"\r").decode("utf-8", errors="replace") for raw in raws]
         if len(self._buf) > MAX_LINE:
             raise ProtocolError("line too long")
 
@@ -218,21 +247,26 @@ class Splitter:
         try:
             end = self._lines.index("")
         except ValueError:
-            if len(self._lines) > 512:
+            if len(self._lines) > MAX_HEADER_LINES:
                 raise ProtocolError("header too long") from None
             return None
-        block, self._lines = self._lines[:end], self._lines[end + 1 :]
+        if end > MAX_HEADER_LINES:  # the same refusal when the blank line came in the same read
+            raise ProtocolError("header too long")
+        block = [self._lines.popleft() for _ in range(end)]
+        self._lines.popleft()
         return block
 
     def reply(self) -> Reply | None:
         """The next complete reply (or ``HANGUP`` notice), else None."""
         while self._lines:
-            line = self._lines.pop(0)
+            line = self._lines.popleft()
             if self._partial:
                 self._partial.append(line)
                 if line.startswith("520 "):
                     text, self._partial = "\n".join(self._partial), []
                     return parse_reply(text)
+                if len(self._partial) > MAX_USAGE_LINES:
+                    raise ProtocolError("520 usage block without its end")
                 continue
             if line.startswith("520-"):
                 self._partial = [line]
