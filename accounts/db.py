@@ -10,7 +10,7 @@ from hotline.db import upgrade
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "accounts_alembic_version"
-TABLES = frozenset({"account"})
+TABLES = frozenset({"account", "account_session", "login_attempt", "audit_event"})
 
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:

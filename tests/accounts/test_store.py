@@ -11,14 +11,6 @@ from hotline.db import make_engine
 from hotline.identity import Role
 
 
-@pytest.fixture
-def engine(tmp_path) -> sa.Engine:
-    eng = make_engine(f"sqlite:///{tmp_path / 'accounts.db'}")
-    db.migrate(eng)
-    yield eng
-    eng.dispose()
-
-
 def test_sign_in_with_the_right_password_only_and_never_for_a_disabled_account(engine) -> None:
     accounts = Accounts(engine)
     accounts.upsert("op2001", "secret-2001", "operator", "孙丽", job_number="2001", centre="菏泽中心")
@@ -66,7 +58,7 @@ def test_a_database_whose_account_table_came_from_the_web_apps_old_migration_is_
     db.migrate(eng)
     with eng.connect() as c:
         assert c.execute(sa.text("SELECT username FROM account")).scalars().all() == ["kept"]
-        assert c.execute(sa.text(f"SELECT version_num FROM {db.VERSION_TABLE}")).scalar() == "acc0002"
+        assert c.execute(sa.text(f"SELECT version_num FROM {db.VERSION_TABLE}")).scalar() == "acc0003"
         assert c.execute(sa.text("SELECT dept_lead FROM account")).scalar() in (0, False)  # added, off
 
 
@@ -83,3 +75,29 @@ def test_the_migrations_build_exactly_the_model(engine) -> None:
 
     with engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c, opts={"include_object": ours}), SQLModel.metadata) == []
+
+
+def test_demo_accounts_are_marked_and_turning_the_demo_off_removes_them_and_their_sessions(accounts) -> None:
+    accounts.ensure_demo()
+    accounts.upsert("op2001", "Real-pass-2001", "operator", job_number="2001")
+    assert accounts.demo_present() == sorted(str(a["username"]) for a in DEMO_ACCOUNTS)
+    token = accounts.sign_in("lead", "demolead").token
+    assert accounts.sessions.resolve(token) is not None
+    gone = accounts.remove_demo("cli:root")
+    assert sorted(gone) == sorted(str(a["username"]) for a in DEMO_ACCOUNTS)
+    assert accounts.demo_present() == [] and accounts.get("op2001") is not None
+    assert accounts.sessions.resolve(token) is None  # the lead's session ended with the account
+    assert accounts.authenticate("admin", "demoadmin") is None
+    _total, events = accounts.audit.list(action="demo_off")
+    assert events[0]["actor"] == "cli:root" and "admin" in events[0]["detail"]
+
+
+def test_a_sign_in_is_audited_and_counted_and_opens_a_session(accounts) -> None:
+    accounts.upsert("op2001", "Right-pass-2001", "operator", job_number="2001")
+    assert accounts.sign_in("op2001", "wrong", client="10.0.0.9").principal is None
+    ok = accounts.sign_in("op2001", "Right-pass-2001", client="10.0.0.9", user_agent="Chromium")
+    assert ok.principal is not None and ok.principal.job_number == "2001" and ok.token
+    assert accounts.sessions.resolve(ok.token) == ok.principal
+    _total, events = accounts.audit.list(target="op2001")
+    assert [(e["action"], e["client"]) for e in events] == [("login", "10.0.0.9"), ("login_failed", "10.0.0.9")]
+    assert accounts.get("op2001").last_login_at is not None

@@ -1,0 +1,184 @@
+"""Server-side sessions: a random token per sign-in, its SHA-256 in the database.
+
+Every request asks :meth:`Sessions.resolve`, which reads the session and its account together,
+so what the account is *now* decides: signing out, disabling the account, a role, department or
+centre change (which revoke the account's sessions), the idle limit and the absolute limit all
+take effect on the very next request. Websockets re-check on every revocation in this process
+(:meth:`Sessions.on_revoke`) and on their heartbeat, for revocations made by another process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from accounts.models import Account, AccountSession
+from hotline.identity import Principal
+
+TOUCH_EVERY_S = 60.0  # last_seen is written at most this often: no write per request
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One session as the admin page and ``hotline account sessions`` show it (never the token)."""
+
+    id: int
+    username: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str
+    client: str
+    user_agent: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "username": self.username, "created_at": self.created_at.isoformat(),
+                "last_seen_at": self.last_seen_at.isoformat(), "expires_at": self.expires_at.isoformat(),
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+                "revoked_reason": self.revoked_reason, "client": self.client, "user_agent": self.user_agent}
+
+
+class Sessions:
+    def __init__(self, engine: sa.Engine, *, idle_s: float = 3600, absolute_s: float = 12 * 3600,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.idle_s = idle_s
+        self.absolute_s = absolute_s
+        self.clock = clock
+        self._listeners: list[Callable[[], None]] = []
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # --- opening and resolving -----------------------------------------------------------------
+
+    def open(self, username: str, *, client: str = "", user_agent: str = "") -> str:
+        """A new session of ``username``; returns its token (shown once, never stored)."""
+        token = secrets.token_urlsafe(32)
+        now = self._now()
+        with Session(self.engine) as s:
+            s.add(AccountSession(token_hash=token_hash(token), username=username, created_at=now, last_seen_at=now,
+                                 expires_at=now + timedelta(seconds=self.absolute_s), client=client[:64],
+                                 user_agent=user_agent[:200]))
+            s.commit()
+        return token
+
+    def resolve(self, token: str) -> Principal | None:
+        """The principal of a live session of an active account, as the account is now."""
+        now = self._now()
+        with Session(self.engine) as s:
+            row = s.exec(select(AccountSession, Account)
+                         .join(Account, Account.username == AccountSession.username)  # type: ignore[arg-type]
+                         .where(AccountSession.token_hash == token_hash(token))).first()
+            if row is None:
+                return None
+            session, account = row
+            if session.revoked_at is not None or not account.active:
+                return None
+            if now >= session.expires_at:
+                return None
+            if (now - session.last_seen_at).total_seconds() > self.idle_s:
+                self._revoke(s, [session], "idle", now)
+                s.commit()
+                return None
+            if (now - session.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
+                session.last_seen_at = now
+                s.add(session)
+                s.commit()
+            return account.principal()
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def close(self, token: str, reason: str = "logout") -> str | None:
+        """Sign one session out; returns its user name (None if it was not open)."""
+        with Session(self.engine) as s:
+            session = s.exec(select(AccountSession).where(AccountSession.token_hash == token_hash(token),
+                                                          AccountSession.revoked_at.is_(None))).first()  # type: ignore[union-attr]
+            if session is None:
+                return None
+            self._revoke(s, [session], reason, self._now())
+            s.commit()
+            username = session.username
+        self._notify()
+        return username
+
+    def revoke_account(self, username: str, reason: str, *, session: Session | None = None) -> int:
+        """End every open session of ``username`` (in the caller's transaction when given one)."""
+        def run(s: Session) -> int:
+            open_ = list(s.exec(select(AccountSession).where(AccountSession.username == username,
+                                                             AccountSession.revoked_at.is_(None))))  # type: ignore[union-attr]
+            self._revoke(s, open_, reason, self._now())
+            return len(open_)
+
+        if session is not None:
+            n = run(session)
+        else:
+            with Session(self.engine) as s:
+                n = run(s)
+                s.commit()
+            self._notify()
+        return n
+
+    def revoke_one(self, session_id: int, reason: str = "admin") -> str | None:
+        with Session(self.engine) as s:
+            session = s.get(AccountSession, session_id)
+            if session is None or session.revoked_at is not None:
+                return None
+            self._revoke(s, [session], reason, self._now())
+            s.commit()
+            username = session.username
+        self._notify()
+        return username
+
+    @staticmethod
+    def _revoke(s: Session, sessions: list[AccountSession], reason: str, now: datetime) -> None:
+        for session in sessions:
+            session.revoked_at, session.revoked_reason = now, reason[:32]
+            s.add(session)
+
+    def on_revoke(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after any revocation in this process; returns the way to stop."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def notify(self) -> None:
+        """Tell the listeners (websockets) to re-check: after a change committed elsewhere."""
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # --- what the admin sees ------------------------------------------------------------------
+
+    def list(self, username: str | None = None, *, open_only: bool = True, limit: int = 200) -> list[SessionInfo]:
+        now = self._now()
+        stmt = select(AccountSession).order_by(AccountSession.last_seen_at.desc()).limit(limit)  # type: ignore[attr-defined]
+        if username is not None:
+            stmt = stmt.where(AccountSession.username == username)
+        if open_only:
+            stmt = stmt.where(AccountSession.revoked_at.is_(None), AccountSession.expires_at > now,  # type: ignore[union-attr]
+                              AccountSession.last_seen_at > now - timedelta(seconds=self.idle_s))
+        with Session(self.engine) as s:
+            return [SessionInfo(r.id or 0, r.username, r.created_at, r.last_seen_at, r.expires_at, r.revoked_at,
+                                r.revoked_reason, r.client, r.user_agent) for r in s.exec(stmt)]
+
+    def purge(self, older_than_days: int = 90) -> int:
+        """Drop ended sessions older than the audit needs (the audit trail keeps the sign-ins)."""
+        cut = self._now() - timedelta(days=older_than_days)
+        with Session(self.engine) as s:
+            n = s.execute(sa.delete(AccountSession).where(AccountSession.expires_at < cut)).rowcount
+            s.commit()
+        return int(n or 0)
