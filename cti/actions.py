@@ -8,6 +8,10 @@ Three-party conference (DESIGN.md §5, the spike's working recipe): ``Setvar HL_
 both channels, ``Redirect`` the citizen into the ConfBridge as the ``marked`` user and the
 operator as ``end_marked`` (the bridge ends when the citizen hangs up), then ``Originate``
 the department into the same bridge. Everyone hears everyone and the recording keeps all three.
+
+Recording is the dialplan's (the queue's MONITOR_OPTIONS, hotline-outbound's MixMonitor): the AMI
+``MixMonitor`` action needs the ``system`` class, which the bridge's AMI user must not have
+(asterisk-config/manager.conf lists the classes these actions need).
 """
 
 from __future__ import annotations
@@ -68,7 +72,9 @@ class Dialplan:
     conf_citizen_exten: str = "citizen"  # ConfBridge(${HL_CONF},…,hotline_citizen: marked=yes)
     conf_operator_exten: str = "member"  # ConfBridge(${HL_CONF},…,hotline_member: end_marked=yes)
     conf_department_exten: str = "member"  # the department joins like the operator
-    callback_context: str = "from-seats"  # the seat answers, then _X. → hotline-outbound dials out
+    # the seat answers, then this context dials the citizen out; no phone's context reaches it
+    # (seats dial only the internal plan): the only way out is this Originate
+    callback_context: str = "hotline-outbound"
     call_id_variable: str = "HL_UID"  # one id for the call across every leg
     hotline_number: str = "12345"
     wrapup_reason: str = WRAPUP_REASON  # QueuePause reason while a seat is in 话后处理
@@ -337,14 +343,3 @@ class CtiActions:
     async def hangup_seat_call(self, seat: str) -> ActionResult:
         seat_chan, _, _ = self._on_call(seat)
         return await self.hangup(seat_chan)
-
-    async def start_recording(self, seat: str, file: str, options: str = "b") -> ActionResult:
-        """Record the seat's call (the citizen's channel) into ``file`` (relative to the spool)."""
-        _, citizen_chan, _ = self._on_call(seat)
-        reply = await self._send({"Action": "MixMonitor", "Channel": citizen_chan, "File": file, "Options": options})
-        return ActionResult("record_start", (reply,), detail=file)
-
-    async def stop_recording(self, seat: str) -> ActionResult:
-        _, citizen_chan, _ = self._on_call(seat)
-        reply = await self._send({"Action": "StopMixMonitor", "Channel": citizen_chan})
-        return ActionResult("record_stop", (reply,))

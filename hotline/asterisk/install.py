@@ -108,9 +108,12 @@ def asterisk_version(root: Path) -> str:
 
 def install(settings: Settings, log: Log = print) -> None:
     """Make an Asterisk 22 usable per ``settings.asterisk_mode``; idempotent and quick the second time."""
-    from hotline.asterisk import prompts, render  # late: they pull in jinja2/espeak only when needed
+    from hotline.asterisk import process, prompts, render, runuser, secrets  # late: jinja2/espeak when needed
 
     settings.resolved_ami_secret(create=True)
+    made = secrets.ensure_passwords(settings)  # each seat's and department line's own, in var/secrets/sip
+    if made:
+        log(f"SIP passwords generated for {len(made)} lines in {secrets.sip_dir(settings)} (hotline sip list)")
     if settings.asterisk_mode == "remote":
         log("asterisk_mode=remote: nothing to install here; render the config with "
             "`hotline asterisk config` and install it on that server.")
@@ -127,6 +130,10 @@ def install(settings: Settings, log: Log = print) -> None:
             log(f"chroot ready ({suite}): {asterisk_version(root)}")
         make_device_nodes(root)
         isolate_network(root)
+        if not process.status(settings).running:  # a running Asterisk keeps its ids until restarted
+            runuser.ensure_ids(root)
     render.install_config(settings)
     prompts.install_prompts(settings, log)
+    if runuser.hand_over(settings) is not None:
+        log(f"Asterisk runs as the chroot's user {runuser.USER!r}; its spool, logs and database are its own.")
     log("Asterisk installed; config rendered.")

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.asterisk import runuser
 from hotline.asterisk.errors import AsteriskError
 from hotline.asterisk.install import chroot_has_asterisk, isolate_network, make_device_nodes, require_root
 from hotline.asterisk.render import directories, host_path, install_config
@@ -134,6 +135,7 @@ def start(settings: Settings, boot_timeout: float = 30) -> Status:
         _prepare_chroot(settings)
         for pid in _chroot_pids(settings.asterisk_root):  # an orphan would hold the ports
             os.kill(pid, signal.SIGKILL)
+        runuser.ensure_ids(settings.asterisk_root)  # nothing runs in the chroot now: safe to renumber
     else:
         _prepare_system(settings)
     install_config(settings)
@@ -141,11 +143,15 @@ def start(settings: Settings, boot_timeout: float = 30) -> Status:
 
     install_prompts(settings, log=lambda _msg: None)
     (host_path(settings, directories(settings)["spool"]) / "monitor").mkdir(parents=True, exist_ok=True)
+    runuser.hand_over(settings)
     log_path = settings.asterisk_dir / "console.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([*_base_cmd(settings), "-f", "-n", "-vvv"], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        # -U/-G: Asterisk drops root for its own user once started; umask 027: recordings and logs
+        # are its own and its group's, not every local user's
+        proc = subprocess.Popen([*_base_cmd(settings), *runuser.run_args(settings), "-f", "-n", "-vvv"],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                umask=0o027)
     _pidfile(settings).write_text(str(proc.pid))
     deadline = time.monotonic() + boot_timeout
     while time.monotonic() < deadline:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import shutil
 from pathlib import Path
 
 import jinja2
 
+from hotline.asterisk import runuser, secrets
+from hotline.asterisk.errors import AsteriskError
 from hotline.settings import PROJECT_ROOT, Settings
 
 TEMPLATE_DIR = PROJECT_ROOT / "asterisk-config"
@@ -29,6 +33,8 @@ CHANNEL_VARS = [
     "HL_JOBNO",  # the job number announced to the caller (首问负责制)
 ]
 
+# rendered files that hold a secret (the AMI user's, the SIP lines'): root and Asterisk's group only
+SECRET_FILES = ("manager.conf", "pjsip.conf")
 QUEUE_TIMEOUT_S = 600  # how long a citizen may wait in queue before the closed/callback path
 PSTN_PORT = 5090  # the simulated outside world for callbacks (a SIPp UAS in demos and tests)
 
@@ -57,10 +63,26 @@ def host_path(settings: Settings, asterisk_path: str) -> Path:
 
 
 def lines(settings: Settings) -> list[dict[str, str]]:
-    seats = [{"name": s, "label": f"Seat {s}", "password": settings.seat_password(s)} for s in settings.seats]
-    depts = [{"name": d, "label": f"Dept {d}", "password": settings.seat_password(d)}
-             for d in settings.department_lines]
-    return seats + depts
+    """Seats and department lines with their own generated passwords (hotline/asterisk/secrets.py)."""
+    secrets.ensure_passwords(settings)
+    return [{"name": sip.line, "label": f"{'Seat' if sip.kind == 'seat' else 'Dept'} {sip.line}",
+             "password": sip.password} for sip in secrets.lines(settings)]
+
+
+def ami_permit(settings: Settings) -> list[str]:
+    """Who may log in to the AMI: ``HOTLINE_AMI_PERMIT`` (the app's addresses or networks), else the
+    AMI host itself (the app on this box connects from the address it connects to)."""
+    wanted = [a.strip() for a in settings.ami_permit.split(",") if a.strip()]
+    if not wanted:
+        wanted = [settings.ami_host if settings.ami_host not in ("", "0.0.0.0", "::", "localhost") else "127.0.0.1"]
+    out = []
+    for address in wanted:
+        try:
+            net = ipaddress.ip_network(address, strict=False)
+        except ValueError as exc:
+            raise AsteriskError(f"HOTLINE_AMI_PERMIT: {address!r} is not an address or network") from exc
+        out.append(net.with_netmask if net.version == 4 else net.with_prefixlen)
+    return out
 
 
 def render_config(settings: Settings) -> dict[str, str]:
@@ -74,6 +96,7 @@ def render_config(settings: Settings) -> dict[str, str]:
         "ami_secret": settings.resolved_ami_secret(create=True),
         "channelvars": CHANNEL_VARS,
         "lines": lines(settings),
+        "ami_permit": ami_permit(settings),
         "trunk_match": "127.0.0.1",
         "pstn_port": PSTN_PORT,
         "queue_timeout": QUEUE_TIMEOUT_S,
@@ -94,6 +117,27 @@ def install_config(settings: Settings) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for name, text in render_config(settings).items():
-        (target / name).write_text(text)
-    (target / "manager.conf").chmod(0o640)  # it holds the AMI secret
+        _write(settings, target / name, text)
     return target
+
+
+def write_config(settings: Settings, names: tuple[str, ...]) -> Path:
+    """Rewrite only these files in place (a running Asterisk then reloads just their module)."""
+    target = config_dir(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    rendered = render_config(settings)
+    for name in names:
+        _write(settings, target / name, rendered[name])
+    return target
+
+
+def _write(settings: Settings, path: Path, text: str) -> None:
+    if path.name in SECRET_FILES:
+        # created private, then handed to Asterisk's group: never readable by all, not even a moment
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        runuser.protect(settings, path)
+    else:
+        path.write_text(text)

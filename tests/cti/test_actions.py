@@ -116,12 +116,10 @@ async def test_three_party_conference_recipe(on_call) -> None:
     )
 
 
-async def test_transfers_recording_hangup(on_call) -> None:
+async def test_transfers_and_hangup(on_call) -> None:
     acts, link = make(on_call)
     await acts.transfer_to_specialist("8001")
     await acts.transfer_to_department("8001", "2003")
-    await acts.start_recording("8001", "extra-1.1.wav")
-    await acts.stop_recording("8001")
     await acts.hangup_seat_call("8001")
     assert link.sent[0] == {
         "Action": "BlindTransfer",
@@ -130,14 +128,13 @@ async def test_transfers_recording_hangup(on_call) -> None:
         "Exten": "expert",
     }
     assert link.sent[1]["Exten"] == "2003"
-    assert link.sent[2] == {
-        "Action": "MixMonitor",
-        "Channel": "PJSIP/caller-trunk-1.1",
-        "File": "extra-1.1.wav",
-        "Options": "b",
-    }
-    assert link.sent[3] == {"Action": "StopMixMonitor", "Channel": "PJSIP/caller-trunk-1.1"}
-    assert link.sent[4]["Action"] == "Hangup" and link.sent[4]["Channel"] == "PJSIP/8001-1.2"
+    assert link.sent[2]["Action"] == "Hangup" and link.sent[2]["Channel"] == "PJSIP/8001-1.2"
+    # recording is the dialplan's: the AMI MixMonitor action would need the `system` class
+    assert not hasattr(acts, "start_recording")
+
+
+def test_callbacks_go_out_through_a_context_no_phone_dials() -> None:
+    assert Dialplan().callback_context == "hotline-outbound"  # not from-seats, the phones' context
 
 
 async def test_not_on_call_and_ami_errors(on_call) -> None:

@@ -11,9 +11,13 @@ from hotline.settings import Settings
 
 
 @pytest.fixture
-def rendered(tmp_path: Path) -> dict[str, str]:
-    settings = Settings(var_dir=tmp_path, ami_secret="", hotline_number="12319", seats=["8001", "8002"])
-    return render_config(settings)
+def local(tmp_path: Path) -> Settings:
+    return Settings(var_dir=tmp_path, ami_secret="", hotline_number="12319", seats=["8001", "8002"])
+
+
+@pytest.fixture
+def rendered(local: Settings) -> dict[str, str]:
+    return render_config(local)
 
 
 def sections(text: str) -> dict[str, list[str]]:
@@ -45,9 +49,10 @@ def test_ami_user_has_a_generated_secret_timestamps_and_screen_pop_variables(ren
         assert secret not in template.read_text()
 
 
-def test_seats_register_with_a_password_and_rtp_stays_on_loopback(rendered: dict[str, str]) -> None:
+def test_seats_register_with_a_password_and_rtp_stays_on_loopback(rendered: dict[str, str], local: Settings) -> None:
     pjsip = sections(rendered["pjsip.conf"])
-    assert pjsip["8001-auth"][-1] == "password = s8001"
+    assert pjsip["8001-auth"][-1] == f"password = {local.seat_password('8001')}"
+    assert "password = s8001" not in rendered["pjsip.conf"]
     assert "match = 127.0.0.1" in pjsip["trunk-in"]
     assert "icesupport = no" in rendered["rtp.conf"]
     assert "bind = 127.0.0.1:5060" in pjsip["transport-udp"]
