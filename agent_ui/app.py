@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import FastAPI, HTTPException, Request
@@ -21,10 +22,13 @@ import notify.routes
 import recordings.routes
 import ticketing.attachment_routes
 import ticketing.routes
+from accounts.setup import SetupToken
 from accounts.store import Accounts
-from agent_ui import api, approvals, console, dept, desk, health, intake, lead, live, pages, public, qa, ws
+from agent_ui import admin, api, approvals, auth, console, dept, desk, health, intake, lead, live, pages, public, qa, ws
 from agent_ui.csrf import CsrfMiddleware
+from agent_ui.guard import GuardMiddleware
 from hotline.bus import Bus
+from hotline.identity import PasswordChangeRequired
 from hotline.settings import Settings
 from ticketing.store import Store
 
@@ -72,6 +76,8 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     state = app.state
     for name in ("settings", "engine", "store", "accounts", "bus", "cti", "lead"):
         setattr(state, name, getattr(parts, name))
+    state.sessions = parts.accounts.sessions  # what a token means: hotline.identity asks it on every request
+    state.setup_token = SetupToken(parts.settings.secrets_dir)
     # the websocket's audience filter: who sits where (the bridge keeps the map; none without it)
     state.seat_of = _seats_of(parts.cti)
     state.probes = [
@@ -79,13 +85,14 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
         health.agi_probe(parts.settings), health.database_probe(parts.engine), health.disk_probe(parts.settings),
     ]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (api.router, pages.router, ws.router, live.router, lead.router, console.router, approvals.router,
-                   qa.router, desk.router, dept.router,
+    for router in (auth.router, api.router, pages.router, admin.router, ws.router, live.router, lead.router,
+                   console.router, approvals.router, qa.router, desk.router, dept.router,
                    ticketing.attachment_routes.router,  # before ticketing.routes: its /{action} would take it
                    ticketing.routes.router, recordings.routes.router, notify.routes.router,
                    intake.router, intake.bridge_router, public.router):
         app.include_router(router)
     app.add_middleware(CsrfMiddleware)  # cookie-borne state changes need a header no other site can send
+    app.add_middleware(GuardMiddleware, hosts=parts.settings.hosts, tls=parts.settings.tls)  # outermost: first
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -97,7 +104,9 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
         # people who open a page without a session land on the login page, not on JSON
         wants_page = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api")
         if exc.status_code == 401 and wants_page:
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if isinstance(exc, PasswordChangeRequired) and wants_page:
+            return RedirectResponse("/account/password", status_code=303)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     return app

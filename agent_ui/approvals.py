@@ -22,6 +22,7 @@ from sqlmodel import Index, Session, SQLModel, select
 
 from hotline.bus import DomainEvent
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, DbId, Limit
 
 KINDS = ("signout", "busy")
 KIND_LABELS = {"signout": "签出", "busy": "示忙"}
@@ -137,7 +138,7 @@ async def publish(request: Request, row: SeatApproval) -> None:
 
 # ---------------------------------------------------------------------------------------- routes
 
-router = APIRouter(prefix="/api/approvals", tags=["审批"])
+router = APIRouter(prefix="/api/approvals", tags=["审批"], dependencies=[NO_NUL])
 Centre = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD))]
 Leads = Annotated[Principal, Depends(require_roles(Role.LEAD))]
 
@@ -168,7 +169,7 @@ async def create(body: ApprovalRequest, who: Centre, request: Request) -> dict:
 
 @router.get("")
 async def index(who: Centre, request: Request, state: Literal["pending", "approved", "refused", "failed"] | None = None,
-                limit: int = 100) -> list[dict]:
+                limit: Limit = 100) -> list[dict]:
     seat = None
     if who.role is Role.OPERATOR:  # an operator sees their own seat's requests only
         seat = request.app.state.seat_of(who.username) or "-"
@@ -176,7 +177,7 @@ async def index(who: Centre, request: Request, state: Literal["pending", "approv
 
 
 @router.post("/{approval_id}/{verdict}")
-async def verdict(approval_id: int, verdict: Literal["approve", "refuse"], body: Decision, who: Leads,
+async def verdict(approval_id: DbId, verdict: Literal["approve", "refuse"], body: Decision, who: Leads,
                   request: Request) -> dict:
     engine = request.app.state.engine
     try:

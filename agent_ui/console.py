@@ -26,12 +26,13 @@ from agent_ui.pages import templates
 from cti.actions import ActionFailed, NotOnCall, RuleViolation
 from cti.service import CtiService
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, DbId
 
-router = APIRouter(tags=["话务员工作台"])
+router = APIRouter(tags=["话务员工作台"], dependencies=[NO_NUL])
 
 Operators = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
 BUSY_REASONS = ("就餐", "培训", "工单填写", "短暂离开", "班组会议")
-NUMBER = re.compile(r"^\+?\d{3,20}$")
+NUMBER = re.compile(r"^\+?[0-9]{3,20}$")  # ASCII: "\d" takes "١٢٣" too, which is no number to dial
 CALL_ID = re.compile(r"^[A-Za-z0-9_.-]*$")  # it rides in a channel-variable list: no "," or "="
 
 
@@ -238,7 +239,7 @@ async def suggest(_who: Operators, request: Request, text: str = "") -> list[dic
 
 class Link(BaseModel):
     call_id: str = Field(min_length=1, max_length=64)
-    ticket_id: int = Field(ge=1)
+    ticket_id: DbId
 
 
 @router.post("/api/console/link")

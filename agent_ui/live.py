@@ -14,10 +14,11 @@ from pydantic import BaseModel, Field
 
 from cti.service import CtiService
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, Limit, Offset
 from recordings import catalog
 from ticketing.calls import CallLog
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[NO_NUL])
 
 Centre = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD))]
 Leads = Annotated[Principal, Depends(require_roles(Role.LEAD))]
@@ -72,8 +73,7 @@ async def live_calls(_who: Leads, cti: CtiDep) -> list[dict]:
 @router.get("/calls")
 async def calls(who: CallReaders, log: CallLogDep, since: str | None = None, until: str | None = None,
                 number: Annotated[str, Query(max_length=32)] = "", queue: Annotated[str, Query(max_length=64)] = "",
-                limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                offset: Annotated[int, Query(ge=0)] = 0) -> list[dict]:
+                limit: Limit = 200, offset: Offset = 0) -> list[dict]:
     rows = await run_in_threadpool(log.list, _when(since, "since"), _when(until, "until"), number, queue,
                                    limit, offset)
     if who.role is Role.OPERATOR:

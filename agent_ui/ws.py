@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
 
 from hotline.bus import Bus, BusLagged, Envelope
 from hotline.identity import Principal, Role, websocket_principal
@@ -25,6 +26,8 @@ router = APIRouter()
 
 PING_S = 15.0
 PONG_TIMEOUT_S = 10.0
+RECHECK_S = 15.0  # the session is re-read this often (a revocation in another process), and on every one here
+SESSION_ENDED = 4401  # pages go to the login page on this close code
 SeatOf = Callable[[str], str | None]  # username → the seat they are signed in to
 
 
@@ -86,7 +89,7 @@ def _same_origin(ws: WebSocket) -> bool:
 
 @router.websocket("/ws")
 async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str | None = None) -> None:
-    principal = websocket_principal(ws)
+    principal = await run_in_threadpool(websocket_principal, ws)
     if principal is None or not _same_origin(ws):
         await ws.close(code=1008, reason="未登录或来源不允许")
         return
@@ -96,6 +99,7 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
     pong = asyncio.Event()
     pong.set()
     sender = asyncio.create_task(_send_loop(ws, bus, audience, since, epoch, pong))
+    watcher = asyncio.create_task(_watch_session(ws, principal))
     try:
         while True:
             msg = await ws.receive_json()
@@ -106,9 +110,34 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
     except (WebSocketDisconnect, RuntimeError, ValueError):
         pass
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
+        for task in (sender, watcher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _watch_session(ws: WebSocket, principal: Principal) -> None:
+    """Close the socket once its session ends (sign-out, disabled, role changed, timed out) or
+    the account now means someone else may see less: woken by every revocation in this process,
+    and every ``RECHECK_S`` for those made elsewhere."""
+    sessions = ws.app.state.sessions
+    changed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    on_revoke = getattr(sessions, "on_revoke", None)
+    unlisten = on_revoke(lambda: loop.call_soon_threadsafe(changed.set)) if on_revoke else None
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), RECHECK_S)
+            changed.clear()
+            now = await run_in_threadpool(websocket_principal, ws)
+            if now != principal:
+                log.info("websocket of %s: session ended or changed, closing", principal.username)
+                await ws.close(code=SESSION_ENDED, reason="会话已结束，请重新登录")
+                return
+    finally:
+        if unlisten is not None:
+            unlisten()
 
 
 async def _send_loop(ws: WebSocket, bus: Bus, audience: Audience, since: int | None, epoch: str | None,

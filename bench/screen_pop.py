@@ -40,7 +40,10 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import websockets  # noqa: E402
 
-from hotline.identity import Principal, Role, issue_token  # noqa: E402
+from hotline.identity import Principal, Role  # noqa: E402
+from hotline.settings import Settings  # noqa: E402
+from launch.compose import build  # noqa: E402
+from testkit.auth import session_for  # noqa: E402
 
 TRANSCRIPT = ROOT / "tests/fixtures/ami/test_sip_call_is_answered_by_a_signed_in_seat_in_3_s_and_recorded.ami"
 CHROMIUM = "/usr/bin/chromium"
@@ -160,14 +163,29 @@ from launch.compose import server_config
 from hotline.settings import Settings
 seats = sys.argv[3].split(',')
 s = Settings(var_dir=sys.argv[1], services=['cti'], ami_host='127.0.0.1', ami_port=int(sys.argv[2]),
-             ami_secret='bench', seats=seats, cti_shifts=[], web_host='127.0.0.1', web_port=int(sys.argv[4]),
-             demo_accounts=False)
+             ami_secret='bench', seats=seats, cti_shifts=[], web_host='127.0.0.1', web_port=int(sys.argv[4]))
 uvicorn.Server(server_config(s, log_level='warning')).run()
 """
 
 
+TOKENS: dict[str, str] = {}  # user → a real session, opened in the app's database before it starts
+
+
+def open_sessions(var: str, users: list[str]) -> None:
+    """The benchmark's operators as real accounts with real sessions (the app resolves each token
+    on every request, as in production)."""
+    settings = Settings(var_dir=var, services=[])
+    node = build(settings, set())
+    try:
+        for user in users:
+            TOKENS[user] = session_for(node.accounts, Principal(user, Role.OPERATOR, display_name=user,
+                                                                job_number=user[-4:]))
+    finally:
+        node.engine.dispose()
+
+
 def token(username: str) -> str:
-    return issue_token(Principal(username, Role.OPERATOR, display_name=username, job_number=username[-4:]))
+    return TOKENS[username]
 
 
 async def client(url: str, username: str, got: dict[str, float], ready: asyncio.Event, count: list[int],
@@ -214,6 +232,7 @@ async def main() -> None:
     ami_port, web_port = free_port(), free_port()
     server = await fake.serve(ami_port)
     var = tempfile.mkdtemp(prefix="screen-pop-")
+    open_sessions(var, users)
     # started once, before anything is measured
     proc = subprocess.Popen([sys.executable, "-c", APP, var, str(ami_port), ",".join(seats),  # noqa: ASYNC220
                              str(web_port)], cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})

@@ -1,28 +1,26 @@
 """Who is asking: roles, the authenticated principal, and the role checks every route uses.
 
 The ground floor of identity: every package that serves routes (ticketing, recordings, the web
-room) depends on this module, never on the web room. A signed token is
-``base64(json payload).hex(hmac-sha256)``, signed with a secret kept under ``var/secrets``.
+room) depends on this module, never on the web room or on the account store. A request carries
+an opaque session token (the ``hotline_token`` cookie, or ``Authorization: Bearer`` for tools);
+what it means is decided by the :class:`SessionResolver` the composition root puts on
+``app.state.sessions`` (``accounts.sessions.Sessions``: server-side sessions, so signing out,
+disabling an account or changing its role ends its sessions at once). Tokens are never taken
+from a URL: URLs end up in logs, histories and Referer headers.
 """
 
 from __future__ import annotations
 
-import base64
 import enum
-import hashlib
-import hmac
-import json
-import secrets
-import time
-from dataclasses import asdict, dataclass
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 
-from hotline.settings import get_settings
-
 TOKEN_COOKIE = "hotline_token"
-DEFAULT_TTL_S = 12 * 3600  # one shift and a half
+# what someone whose password must be changed may still reach: the form, and the way out
+PASSWORD_CHANGE_PATHS = frozenset({"/api/auth/password", "/api/auth/logout", "/api/auth/me", "/account/password"})
+PASSWORD_CHANGE_REQUIRED = "请先修改初始密码"
 
 
 class Role(enum.StrEnum):
@@ -42,62 +40,59 @@ class Principal:
     department_id: int | None = None  # departments only
     centre: str = ""  # leads see only their centre ("" = all)
     dept_lead: bool = False  # a department's lead (负责人): chooses the handler of each ticket (分派)
+    must_change_password: bool = False  # an admin's reset: nothing else until the password is changed
 
 
-def _secret() -> bytes:
-    settings = get_settings()
-    path = settings.secrets_dir / "session"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return bytes.fromhex(path.read_text().strip())
+class SessionResolver(Protocol):
+    """What a token means now: the live principal of an open session, or None."""
+
+    def resolve(self, token: str) -> Principal | None: ...
 
 
-def issue_token(principal: Principal, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
-    payload = asdict(principal) | {"exp": (now or time.time()) + ttl_s}
-    body = base64.urlsafe_b64encode(json.dumps(payload, ensure_ascii=False).encode()).decode().rstrip("=")
-    sig = hmac.new(_secret(), body.encode(), hashlib.sha256).hexdigest()
-    return f"{body}.{sig}"
+class PasswordChangeRequired(HTTPException):
+    """403 for everything but the password form; pages turn it into a redirect to that form."""
+
+    def __init__(self) -> None:
+        super().__init__(status.HTTP_403_FORBIDDEN, PASSWORD_CHANGE_REQUIRED)
 
 
-def verify_token(token: str, now: float | None = None) -> Principal | None:
-    """The principal a token names, or None if it is forged, malformed or expired."""
-    body, _, sig = token.partition(".")
-    if not body or not sig:
-        return None
-    expected = hmac.new(_secret(), body.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, sig):
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        if float(payload.pop("exp")) < (now or time.time()):
-            return None
-        payload["role"] = Role(payload["role"])
-        return Principal(**payload)
-    except (ValueError, TypeError, KeyError):
-        return None
-
-
-def _token_from(headers_auth: str | None, cookie: str | None) -> str | None:
+def token_of(headers_auth: str | None, cookie: str | None) -> str | None:
+    """The session token a request carries: a bearer header first (tools), else the cookie."""
     if headers_auth and headers_auth.lower().startswith("bearer "):
-        return headers_auth[7:].strip()
-    return cookie
+        return headers_auth[7:].strip() or None
+    return cookie or None
+
+
+def resolve(sessions: SessionResolver | None, token: str | None) -> Principal | None:
+    """None without a token or a resolver: an app wired without sessions lets nobody in."""
+    if not token or sessions is None or len(token) > 256:
+        return None
+    return sessions.resolve(token)
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """The signed-in principal or None (pages that show something to everyone, e.g. ``/``)."""
+    token = token_of(request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE))
+    return resolve(getattr(request.app.state, "sessions", None), token)
 
 
 def current_principal(request: Request) -> Principal:
-    token = _token_from(request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE))
-    principal = verify_token(token) if token else None
+    principal = optional_principal(request)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "未登录或登录已过期，请重新登录",
                             headers={"WWW-Authenticate": "Bearer"})
+    if principal.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired()
     return principal
 
 
+def websocket_token(ws: WebSocket) -> str | None:
+    return token_of(ws.headers.get("authorization"), ws.cookies.get(TOKEN_COOKIE))
+
+
 def websocket_principal(ws: WebSocket) -> Principal | None:
-    token = _token_from(ws.headers.get("authorization"), ws.cookies.get(TOKEN_COOKIE))
-    token = token or ws.query_params.get("token")
-    return verify_token(token) if token else None
+    principal = resolve(getattr(ws.app.state, "sessions", None), websocket_token(ws))
+    return None if principal is None or principal.must_change_password else principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

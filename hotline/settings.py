@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     ami_port: int = 5038
     ami_user: str = "hotline"
     ami_secret: str = ""  # empty: read (or generated at install) from var/secrets/ami
+    ami_permit: str = Field("", description="addresses/networks the app logs in to AMI from, comma separated; "
+                                            "empty: the AMI host (the app on the same box)")
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
 
@@ -61,7 +63,20 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
 
-    demo_accounts: bool = Field(True, description="create the README's demo accounts at start; off in production")
+    # --- demo or production: one switch (see launch/preflight.py for what production refuses)
+    mode: Literal["demo", "production"] = Field(
+        "demo", description="demo: the README's accounts and data; production: refuses unsafe configuration")
+    allowed_hosts: CsvList = Field(
+        [], description="host names this server is reached by, beyond localhost, 127.0.0.1 and web_host")
+    tls_certfile: Path | None = Field(None, description="PEM certificate: the console is served over HTTPS/WSS")
+    tls_keyfile: Path | None = Field(None, description="the certificate's private key (PEM)")
+    cookie_secure: bool | None = Field(
+        None, description="Secure session cookie; default: on with TLS (set true behind a TLS reverse proxy)")
+    session_idle_minutes: int = Field(60, ge=1, description="a session unused this long ends")
+    session_absolute_hours: int = Field(12, ge=1, description="a session ends this long after sign-in, used or not")
+    login_max_failures_account: int = Field(5, ge=1, description="failed sign-ins before an account is held")
+    login_max_failures_client: int = Field(20, ge=1, description="failed sign-ins before a client is held")
+    login_window_minutes: int = Field(15, ge=1, description="the throttle's window and hold")
     centres: dict[str, list[str]] = Field({}, description='centre → its queues, e.g. {"菏泽中心": ["hotline"]}')
     intake_bridge_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description='WeChat/SMS bridges: channel → its key, e.g. {"wechat": "<long random>"}; '
@@ -74,7 +89,7 @@ class Settings(BaseSettings):
     # --- storage (the bus is in-process: one node runs the CTI bridge and the web room together)
     database_url: str = ""  # empty: sqlite under var/
 
-    @field_validator("seats", "department_lines", "asterisk_suites", "services", mode="before")
+    @field_validator("seats", "department_lines", "asterisk_suites", "services", "allowed_hosts", mode="before")
     @classmethod
     def _split_csv(cls, v: object) -> object:
         # "8001,8002" in an environment variable is friendlier than a JSON list; both are accepted
@@ -107,6 +122,22 @@ class Settings(BaseSettings):
         return self.attachments_dir or self.var_dir / "attachments"
 
     @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None and self.tls_keyfile is not None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.tls if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The Host names requests may carry (DNS rebinding: a page elsewhere must not reach us)."""
+        names = {"localhost", "127.0.0.1", "::1", *(h.strip().lower() for h in self.allowed_hosts)}
+        if self.web_host not in ("0.0.0.0", "::", ""):
+            names.add(self.web_host.lower())
+        return frozenset(names)
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'hotline.db'}"
 
@@ -127,8 +158,10 @@ class Settings(BaseSettings):
         return secret
 
     def seat_password(self, seat: str) -> str:
-        """Demo seat passwords are derived, documented in the README (seat 8001 → ``s8001``)."""
-        return f"s{seat}"
+        """A seat's or department line's own SIP password, generated at install into
+        ``var/secrets/sip/<line>`` (hotline/asterisk/secrets.py writes and rotates it); "" before."""
+        path = self.secrets_dir / "sip" / seat
+        return path.read_text().strip() if seat.isalnum() and path.is_file() else ""
 
     # --- ticketing
     ticket_completion_days: dict[str, int] = Field(

@@ -8,6 +8,7 @@ from typing import Any
 
 from hotline.asterisk.errors import AsteriskError
 from hotline.settings import get_settings
+from launch import accounts_cli, sip_cli
 
 
 def _asterisk(args: argparse.Namespace) -> int:
@@ -101,9 +102,13 @@ def _transcribe(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from launch.compose import seed
+    from launch.compose import SeedRefused, seed
 
-    print(seed(get_settings(), args.tickets))
+    try:
+        print(seed(get_settings(), args.tickets, force=args.force))
+    except SeedRefused as e:
+        print(f"hotline seed: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -143,7 +148,10 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("seed", help="demo data: departments, knowledge base, historical tickets")
     d.add_argument("--tickets", type=int, default=300)
+    d.add_argument("--force", action="store_true", help="also into a production or real database")
     d.set_defaults(fn=_seed)
+    accounts_cli.register(sub)
+    sip_cli.register(sub)
     return p
 
 

@@ -28,11 +28,14 @@ import sqlalchemy as sa
 import recordings.db
 import recordings.service
 from accounts import db as accounts_db
+from accounts.sessions import Sessions
 from accounts.store import Accounts
+from accounts.throttle import LoginThrottle
 from hotline.bus import Envelope, InProcessBus
 from hotline.calls import FinishedCall
 from hotline.db import make_engine
 from hotline.settings import Settings
+from launch.preflight import announce_setup, first_admin, refuse_unsafe
 from notify import db as notify_db
 from notify.reminders import Rules
 from notify.service import Notifier
@@ -157,7 +160,7 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
     accounts_db.migrate(engine)
     recordings.db.migrate(engine)
     store = Store.on(context_from(settings, engine))
-    accounts = Accounts(engine)
+    accounts = accounts_from(settings, engine)
     node = Node(settings, roles, engine, store, accounts, InProcessBus())
     if "cti" in roles:
         from cti.service import CtiService
@@ -172,11 +175,21 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         migrate_web(engine)
         notify_db.migrate(engine)
         node.notifier = Notifier.from_settings(settings)
-        if settings.demo_accounts:
-            accounts.ensure_demo()
+        if settings.mode == "demo":
+            accounts.ensure_demo()  # production creates none: its first admin comes from a setup token
         node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.cti,
                                 store.digest, store.calls)
     return node
+
+
+def accounts_from(settings: Settings, engine: sa.Engine) -> Accounts:
+    """The account store with the session limits and the sign-in throttle of the settings."""
+    sessions = Sessions(engine, idle_s=settings.session_idle_minutes * 60,
+                        absolute_s=settings.session_absolute_hours * 3600)
+    throttle = LoginThrottle(engine, per_account=settings.login_max_failures_account,
+                             per_client=settings.login_max_failures_client,
+                             window_s=settings.login_window_minutes * 60)
+    return Accounts(engine, sessions=sessions, throttle=throttle)
 
 
 def _wire_agi(node: Node) -> None:
@@ -198,11 +211,17 @@ def _wire_agi(node: Node) -> None:
 
 # --- entry points ------------------------------------------------------------------------------
 
-def web_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
-    """The web room with this node's services; they start and stop with the app's lifespan."""
+def web_app(settings: Settings, *, freeze_heap: bool = False, preflight: bool = False) -> FastAPI:
+    """The web room with this node's services; they start and stop with the app's lifespan.
+    ``preflight``: production's refusals first, and its first admin's setup token (served entry points)."""
     from agent_ui.app import WebParts, create_app
 
     node = build(settings, roles_of(settings, web=True))
+    if preflight:
+        refuse_unsafe(settings, node.accounts, node.engine)
+        token = first_admin(settings, node.accounts)
+        if token:
+            announce_setup(settings, token)
     node.freeze_heap = freeze_heap
     parts = WebParts(settings=settings, engine=node.engine, store=node.store, accounts=node.accounts, bus=node.bus,
                      cti=node.cti, lead=node.lead)
@@ -222,7 +241,9 @@ def server_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
         "host": settings.web_host, "port": settings.web_port, "proxy_headers": False,
         "ws_per_message_deflate": False, "log_level": "info",
     }
-    return uvicorn.Config(web_app(settings, freeze_heap=True), **(options | overrides))
+    if settings.tls:  # HTTPS and WSS on the same port; the session cookie is then Secure
+        options |= {"ssl_certfile": str(settings.tls_certfile), "ssl_keyfile": str(settings.tls_keyfile)}
+    return uvicorn.Config(web_app(settings, freeze_heap=True, preflight=True), **(options | overrides))
 
 
 async def serve(settings: Settings, roles: Iterable[str], *, started: asyncio.Event | None = None,
@@ -230,6 +251,7 @@ async def serve(settings: Settings, roles: Iterable[str], *, started: asyncio.Ev
     """``hotline cti`` / ``hotline agi``: run the roles without a web room until ``stop`` is set
     (or the task is cancelled)."""
     node = await asyncio.to_thread(build, settings, roles)
+    refuse_unsafe(settings, node.accounts, node.engine)
     node.freeze_heap = True
     await node.start()
     log.info("hotline running: %s", ", ".join(sorted(node.roles)))
@@ -241,12 +263,23 @@ async def serve(settings: Settings, roles: Iterable[str], *, started: asyncio.Ev
         await node.stop()
 
 
-def seed(settings: Settings, tickets: int) -> dict[str, int]:
-    """``hotline seed``: the demo city into the configured database."""
-    from ticketing.seed import seed_demo
+class SeedRefused(RuntimeError):
+    """``hotline seed`` will not write demo data here (production, or real tickets), unless forced."""
+
+
+def seed(settings: Settings, tickets: int, *, force: bool = False) -> dict[str, int]:
+    """``hotline seed``: the demo city into the configured database, never over real work."""
+    from ticketing.seed import seed_demo, ticket_origins
 
     node = build(settings, set())
     try:
+        if not force:
+            if settings.mode == "production":
+                raise SeedRefused("生产模式不写入演示数据（确需写入请加 --force）")
+            origins = ticket_origins(node.engine)
+            real = origins["real"]
+            if real and not origins["demo"]:  # a demo's own database holds the demo and what people tried in it
+                raise SeedRefused(f"数据库中已有 {real} 张真实工单，不写入演示数据（确需写入请加 --force）")
         return seed_demo(node.engine, tickets=tickets)
     finally:
         node.engine.dispose()

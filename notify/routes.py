@@ -13,20 +13,21 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, parse_id
 from notify.log import NotificationLog
 from ticketing.schemas import NotFound
 from ticketing.store import Store
 
-router = APIRouter(prefix="/api", tags=["notifications"])
+router = APIRouter(prefix="/api", tags=["notifications"], dependencies=[NO_NUL])
 
 Readers = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD, Role.QA, Role.DEPARTMENT))]
 
 
 @router.get("/notifications")
 async def ticket_notifications(request: Request, principal: Readers, ticket_id: str = "") -> dict[str, Any]:
-    if not ticket_id.isdigit() or len(ticket_id) > 12:
+    tid = parse_id(ticket_id)
+    if tid is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "请提供工单编号 ticket_id（正整数）")
-    tid = int(ticket_id)
     store: Store = request.app.state.store
     department = principal.department_id if principal.role is Role.DEPARTMENT else None
     if principal.role is Role.DEPARTMENT and department is None:

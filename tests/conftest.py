@@ -31,6 +31,10 @@ from tests.support.ami import AmiRecorder
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+# the test client's requests say "Host: testserver": a name this server answers to in tests only
+os.environ.setdefault("HOTLINE_ALLOWED_HOSTS", "testserver")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The fuzzers' figures (inputs tried, crashes per target), when any ran (testkit.fuzz)."""
     fuzz = sys.modules.get("testkit.fuzz")

@@ -20,9 +20,10 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotline.identity import CurrentPrincipal
+from hotline.params import NO_NUL, NUL_REFUSAL, is_digits
 from ticketing.routes import StoreDep, call_store, path_id, publish_change
 
-router = APIRouter(tags=["工单附件"])
+router = APIRouter(tags=["工单附件"], dependencies=[NO_NUL])
 FORM_SLACK = 64 * 1024  # the multipart envelope around the file: boundaries, headers, the file name
 
 
@@ -36,7 +37,7 @@ async def upload(ticket_id: str, request: Request, principal: CurrentPrincipal, 
     tid = path_id(ticket_id)
     limit = store.attachments.max_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + FORM_SLACK:
+    if is_digits(declared) and (len(declared) > 15 or int(declared) > limit + FORM_SLACK):
         raise _too_big(limit)  # refused before a byte of it is spooled
     name, data = await _the_file(request, limit)
     saved = await call_store(store.attachments.add, tid, name, data, principal)
@@ -60,6 +61,8 @@ async def _the_file(request: Request, limit: int) -> tuple[str, bytes]:
         name = got.filename or "附件"
     finally:
         await form.close()
+    if "\x00" in name:  # a form is not read by NO_NUL (a file may hold any byte); its name is text
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, NUL_REFUSAL)
     if len(data) > limit:
         raise _too_big(limit)
     return name, data

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 from sqlmodel import select
 
 from hotline.db import session_scope
+from hotline.sheets import table_bytes
 from ticketing.calendar import TZ
 from ticketing.context import StoreContext, role_of
 from ticketing.models import Ticket
@@ -40,39 +39,13 @@ class Exporter:
         with session_scope(self.ctx.engine) as s:
             rows = s.exec(select(Ticket).select_from(source).where(*where).order_by(*order).limit(EXPORT_MAX)).all()
             reads = self.tickets.reads(s, rows, actor, now, purpose="export", force_mask=True)
-        table = [[_cell(v) for v in (
+        table = [[
             r.number, r.status_label, _fmt(r.created_at), r.caller_number, r.caller_name, r.contact, r.category,
             "是" if r.confidential else "否", r.title, r.district, r.matter_place, r.matter_demand,
             "、".join(d.name for d in r.departments), _fmt(r.current_due), r.deadline_label, r.satisfaction,
-        )] for r in reads]
-        if fmt == "csv":
-            buf = io.StringIO()
-            w = csv.writer(buf)
-            w.writerow(HEADER)
-            w.writerows(table)
-            return ("\ufeff" + buf.getvalue()).encode("utf-8")
-        from openpyxl import Workbook  # only an XLSX export pays for it
-
-        wb = Workbook(write_only=True)
-        ws = wb.create_sheet("工单")
-        ws.append(HEADER)
-        for row in table:
-            ws.append(row)
-        out = io.BytesIO()
-        wb.save(out)
-        return out.getvalue()
+        ] for r in reads]
+        return table_bytes(fmt, "工单", HEADER, table)
 
 
 def _fmt(moment: datetime | None) -> str:
     return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
-def _cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in exported text (=, +, -, @ at the start).
-
-    >>> _cell("=HYPERLINK(1)"), _cell("@sum"), _cell("正常"), _cell(3)
-    ("'=HYPERLINK(1)", "'@sum", '正常', 3)
-    """
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

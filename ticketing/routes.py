@@ -20,9 +20,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
+from hotline.params import NO_NUL, inline_defs, json_body, parse_id, query_params
 from ticketing.schemas import (
     ActionParams,
     ArticleCreate,
+    CalendarDayIn,
     CallerFlagsIn,
     DepartmentCreate,
     Forbidden,
@@ -30,6 +32,7 @@ from ticketing.schemas import (
     MissingCreate,
     NotFound,
     TicketCreate,
+    TicketQuery,
     TicketUpdate,
     parse,
 )
@@ -53,7 +56,7 @@ Admin = Annotated[Principal, Depends(require_roles())]
 Exporters = Annotated[Principal, Depends(require_roles(Role.LEAD, Role.QA))]
 CentreReaders = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD, Role.QA))]
 
-router = APIRouter()
+router = APIRouter(dependencies=[NO_NUL])
 log = logging.getLogger("ticketing.routes")
 
 
@@ -77,9 +80,10 @@ async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def _id(raw: str, what: str = "工单") -> int:
-    if not raw.isdigit() or len(raw) > 12:
+    found = parse_id(raw)  # ASCII digits, within what the database holds
+    if found is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}编号应为正整数")
-    return int(raw)
+    return found
 
 
 # the same two, for the routes of other rooms that serve this store (the department portal): their
@@ -108,20 +112,20 @@ async def publish_change(request: Request, ticket_id: int, action: str, by: str)
         await bus.publish(await run_in_threadpool(request.app.state.store.tickets.changed, ticket_id, action, by))
 
 
-def _body_doc(model: type) -> dict:
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+_body_doc = json_body  # the body's schema whole: its enums in place, no "#/$defs/…" the document lacks
 
 
 # --- tickets ------------------------------------------------------------------------------------
 
 
-@router.get("/api/tickets", tags=["工单"], summary="查询工单（分页、排序、全文检索）")
+@router.get("/api/tickets", tags=["工单"], summary="查询工单（分页、排序、全文检索）",
+            openapi_extra=query_params(TicketQuery))
 async def list_tickets(request: Request, principal: CurrentPrincipal, store: StoreDep):
     return await _call(store.tickets.search, _query(request), principal)
 
 
-@router.get("/api/tickets/export", tags=["工单"], summary="导出工单（CSV 或 XLSX，保密信息脱敏）")
+@router.get("/api/tickets/export", tags=["工单"], summary="导出工单（CSV 或 XLSX，保密信息脱敏）",
+            openapi_extra=query_params(TicketQuery))
 async def export_tickets(request: Request, principal: Exporters, store: StoreDep, format: str = "csv"):
     data = await _call(store.export.export, _query(request), principal, format)
     media = (
@@ -321,7 +325,8 @@ async def calendar_status(principal: CurrentPrincipal, store: StoreDep, years: s
     return await _call(store.holidays.status, ys)
 
 
-@router.put("/api/calendar", tags=["节假日"], summary="录入节假日与调休（管理员）")
+@router.put("/api/calendar", tags=["节假日"], summary="录入节假日与调休（管理员）", openapi_extra=json_body(
+    {"type": "array", "maxItems": 400, "items": inline_defs(CalendarDayIn.model_json_schema())}, required=False))
 async def calendar_set(request: Request, principal: Admin, store: StoreDep):
     import json
 

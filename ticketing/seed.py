@@ -705,3 +705,12 @@ def demo_status(engine: sa.Engine) -> dict[str, int]:
                 .where(Ticket.status.not_in([Status.CLOSED, Status.ARCHIVED]))
             ).scalar_one(),
         }
+
+
+def ticket_origins(engine: sa.Engine) -> dict[str, int]:
+    """How many tickets the demo seeded and how many are real: production refuses demo data, and
+    the seed refuses a database that holds real tickets."""
+    with Session(engine) as s:
+        demo = s.execute(sa.select(sa.func.count()).select_from(Ticket).where(Ticket.source == "demo")).scalar_one()
+        total = s.execute(sa.select(sa.func.count()).select_from(Ticket)).scalar_one()
+    return {"demo": int(demo), "real": int(total - demo)}

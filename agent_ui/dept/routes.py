@@ -20,9 +20,10 @@ from agent_ui.dept import worklist
 from agent_ui.dept.assessment import own_assessment
 from agent_ui.pages import templates
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, whole_number
 from ticketing.routes import StoreDep, call_store, path_id
 
-router = APIRouter(tags=["承办单位工作台"])
+router = APIRouter(tags=["承办单位工作台"], dependencies=[NO_NUL])
 Departments = Annotated[Principal, Depends(require_roles(Role.DEPARTMENT))]
 
 
@@ -80,9 +81,10 @@ async def tickets(who: Mine, store: StoreDep, view: str = "todo", deadline_state
 
 
 def _whole(raw: str, label: str, most: int) -> int:
-    if not raw.isdigit() or not 1 <= int(raw[:7]) <= most:
+    found = whole_number(raw, 1, most)  # ASCII digits: "²".isdigit() is true, and int("²") raises
+    if found is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{label}应为1到{most}之间的整数")
-    return int(raw)
+    return found
 
 
 @router.get("/api/dept/tickets/{ticket_id}", summary="工单详情：诉求、流转记录、督办、附件")

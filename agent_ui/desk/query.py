@@ -11,14 +11,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from hotline.identity import Principal
+from hotline.params import DbId, parse_id
 from ticketing.calendar import TZ
 from ticketing.models import Category
+from ticketing.schemas import SORTS
 
-TICKET_NUMBER = re.compile(r"^\d{14}$")  # yyyymmdd + six digits: how the store numbers tickets
-PHONE = re.compile(r"^\+?[\d\- ]{3,32}$")
+TICKET_NUMBER = re.compile(r"^[0-9]{14}$")  # yyyymmdd + six digits: how the store numbers tickets
+PHONE = re.compile(r"^\+?[0-9\- ]{3,32}$")  # ASCII digits: "\d" would take "١٢٣" too
 COLOURS = ("green", "yellow", "red", "none")
 VIEWS = ("all", "mine", "overdue", "callback")  # 督办中 is the supervision list, not a ticket query
 MAX_PER_PAGE = 100
@@ -26,6 +30,24 @@ MAX_PER_PAGE = 100
 
 class BadFilter(ValueError):
     """A filter the desk cannot use; the message is shown to the user as is."""
+
+
+class DeskParams(BaseModel):
+    """The query string :func:`desk_query` reads, for the OpenAPI description (it reads it raw, to
+    refuse in Chinese)."""
+
+    view: Literal[VIEWS] = "all"  # type: ignore[valid-type]
+    status: list[str] = Field(default_factory=list, description="可重复，或以逗号分隔")
+    colour: Literal[COLOURS] | None = None  # type: ignore[valid-type]
+    department_id: DbId | None = None
+    category: Category | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    number: str = Field("", max_length=100, description="14位工单编号或来电号码")
+    q: str = Field("", max_length=100)
+    sort: Literal[SORTS] = "-created_at"  # type: ignore[valid-type]
+    page: int = Field(1, ge=1, le=100_000)
+    per_page: int = Field(20, ge=1, le=MAX_PER_PAGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +83,10 @@ def desk_query(params: Mapping[str, Any], statuses: Sequence[str], who: Principa
     if day := _text(params, "date_from"):
         q["created_from"] = _midnight(_day(day)).isoformat()
     if day := _text(params, "date_to"):
-        q["created_to"] = _midnight(_day(day) + timedelta(days=1)).isoformat()  # the whole last day
+        last = _day(day)
+        if last == date.max:
+            raise BadFilter("日期超出范围")
+        q["created_to"] = _midnight(last + timedelta(days=1)).isoformat()  # the whole last day
     if number := _text(params, "number").replace(" ", ""):
         if TICKET_NUMBER.match(number):
             q["number"] = number
@@ -93,9 +118,10 @@ def _text(params: Mapping[str, Any], key: str) -> str:
 
 
 def _int(raw: str, what: str) -> int:
-    if not raw.isdigit() or len(raw) > 9:
+    found = parse_id(raw)  # ASCII digits ("²".isdigit() is true), within what the database holds
+    if found is None:
         raise BadFilter(f"{what}应为正整数")
-    return int(raw)
+    return found
 
 
 def _day(raw: str) -> date:

@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from agent_ui.desk.query import BadFilter, DeskQuery, desk_query
+from agent_ui.desk.query import BadFilter, DeskParams, DeskQuery, desk_query
 from agent_ui.pages import templates
 from hotline.calls import SURVEY_LABELS
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, DbId, parse_id, query_params
 from notify.log import NotificationLog
 from ticketing.models import STATUS_LABELS, Category
 from ticketing.schemas import Forbidden, InvalidInput, NotFound, Page
@@ -29,7 +30,7 @@ from ticketing.steps import SUPERVISE_AUTO
 from ticketing.store import Store
 from ticketing.workflow import TABLE, TransitionError
 
-router = APIRouter(tags=["工单中心"])
+router = APIRouter(tags=["工单中心"], dependencies=[NO_NUL])
 
 DeskUsers = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD, Role.QA))]
 CallbackUsers = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD))]  # 回访 is the centre's
@@ -66,9 +67,10 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
 
 
 def _ticket_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 12:
+    found = parse_id(raw)
+    if found is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "工单编号应为正整数")
-    return int(raw)
+    return found
 
 
 def _page(request: Request, name: str, who: Principal, **ctx: Any) -> HTMLResponse:
@@ -93,7 +95,7 @@ async def callbacks_page(request: Request, who: CallbackUsers) -> HTMLResponse:
 # ------------------------------------------------------------------------------------- tickets
 
 
-@router.get("/api/desk/tickets", summary="工单中心：按筛选条件与视图查询工单")
+@router.get("/api/desk/tickets", summary="工单中心：按筛选条件与视图查询工单", openapi_extra=query_params(DeskParams))
 async def desk_tickets(request: Request, who: DeskUsers) -> dict[str, Any]:
     """Filters: ``status`` (repeat or comma-separated), ``colour`` (green/yellow/red/none),
     ``department_id``, ``category``, ``date_from``/``date_to`` (2026-11-22, the centre's days),
@@ -149,7 +151,7 @@ async def confidential_reads(ticket_id: str, request: Request, who: Leads) -> li
 
 @router.get("/api/desk/supervisions", summary="督办列表：督办意见、承办单位与答复")
 async def supervisions(request: Request, _who: DeskUsers, open_only: bool = True,
-                       department_id: Annotated[int | None, Query(ge=1)] = None) -> list[dict[str, Any]]:
+                       department_id: DbId | None = None) -> list[dict[str, Any]]:
     """Each note with who was told of it, how and when (the notification log)."""
     return await _off_loop(_supervisions, _store(request), open_only, department_id)
 

@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from agent_ui.intake.common import TEXTS, call, check_submission, publish, read_json, receipt
+from agent_ui.intake.common import TEXTS, call, check_submission, publish, read_json, receipt, submission_schema
+from hotline.params import NO_NUL, json_body
 
-router = APIRouter(tags=["网络来件"])
+router = APIRouter(tags=["网络来件"], dependencies=[NO_NUL])
 
 BRIDGE_CHANNELS = ("wechat", "sms", "api")
 BRIDGE_FIELDS = frozenset({"external_id", "name", "contact", "place", "text", "confidential"})
@@ -35,7 +36,8 @@ def authenticate(request: Request, channel: str) -> None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, REFUSED, headers={"WWW-Authenticate": "Bearer"})
 
 
-@router.post("/api/intake/{channel}", summary="微信/短信等渠道接入来件（按渠道密钥认证，external_id 去重）")
+@router.post("/api/intake/{channel}", summary="微信/短信等渠道接入来件（按渠道密钥认证，external_id 去重）",
+             openapi_extra=json_body(submission_schema(BRIDGE_FIELDS, ("external_id", "contact", "text"))))
 async def bridge_submit(channel: str, request: Request) -> JSONResponse:
     authenticate(request, channel)
     body = check_submission(read_json(await request.body()), allowed=BRIDGE_FIELDS)

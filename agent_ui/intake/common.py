@@ -15,7 +15,8 @@ from fastapi import HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 
-from ticketing.intake import SubmissionRead
+from hotline.params import inline_defs
+from ticketing.intake import SubmissionIn, SubmissionRead
 from ticketing.models import LONG, MEDIUM, SHORT
 from ticketing.schemas import Forbidden, InvalidInput, NotFound, SubmissionChanged, check_text
 from ticketing.workflow import TransitionError
@@ -26,6 +27,15 @@ T = TypeVar("T")
 TEXTS = {"name": ("姓名", False, SHORT), "contact": ("联系方式", True, SHORT), "place": ("事发地点", False, MEDIUM),
          "text": ("反映内容", True, LONG), "external_id": ("外部编号", False, SHORT)}
 MIN_LENGTH = 5  # a contact and a matter shorter than this are no report
+
+
+def submission_schema(allowed: frozenset[str], required: tuple[str, ...] = ("contact", "text")) -> dict[str, Any]:
+    """The JSON schema of a submission with the fields a channel may send (for the OpenAPI
+    description: these routes read their body raw, to refuse it in words a citizen understands)."""
+    schema = inline_defs(SubmissionIn.model_json_schema())
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k in allowed}
+    schema["required"] = [k for k in required if k in allowed]
+    return schema
 
 
 def read_json(raw: bytes) -> dict[str, Any]:

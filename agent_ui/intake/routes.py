@@ -18,11 +18,13 @@ from fastapi.responses import HTMLResponse
 from agent_ui.intake.common import call, publish, read_json, submission_json
 from agent_ui.pages import templates
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, DbId, json_body
 from ticketing.intake import CHANNELS, RESPOND_WITHIN
 from ticketing.models import Category, HandlingMode
 from ticketing.routes import publish_change
+from ticketing.schemas import TicketCreate
 
-router = APIRouter(tags=["网络来件"])
+router = APIRouter(tags=["网络来件"], dependencies=[NO_NUL])
 Centre = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD))]
 
 
@@ -46,8 +48,9 @@ async def queue(request: Request, _who: Centre) -> dict[str, Any]:
     return await run_in_threadpool(_queue, request.app.state.store)
 
 
-@router.post("/api/intake/queue/{submission_id}/confirm", summary="受理：按来件填写的工单登记（渠道随来件）")
-async def confirm(submission_id: int, request: Request, who: Centre) -> dict[str, Any]:
+@router.post("/api/intake/queue/{submission_id}/confirm", summary="受理：按来件填写的工单登记（渠道随来件）",
+             openapi_extra=json_body(TicketCreate))
+async def confirm(submission_id: DbId, request: Request, who: Centre) -> dict[str, Any]:
     ticket = await call(request.app.state.store.intake.confirm, submission_id, read_json(await request.body()), who)
     channel = next((code for code, label in CHANNELS.items() if label == ticket.channel), ticket.channel)
     await publish(request, submission_id, channel, "confirmed")
@@ -55,8 +58,9 @@ async def confirm(submission_id: int, request: Request, who: Centre) -> dict[str
     return jsonable_encoder(ticket)  # with the query code: the operator tells it to the citizen
 
 
-@router.post("/api/intake/queue/{submission_id}/reject", summary="不受理（须填写原因）")
-async def reject(submission_id: int, request: Request, who: Centre) -> dict[str, Any]:
+@router.post("/api/intake/queue/{submission_id}/reject", summary="不受理（须填写原因）", openapi_extra=json_body(
+    {"type": "object", "properties": {"reason": {"type": "string", "minLength": 1}}, "required": ["reason"]}))
+async def reject(submission_id: DbId, request: Request, who: Centre) -> dict[str, Any]:
     reason = read_json(await request.body()).get("reason")
     done = await call(request.app.state.store.intake.reject, submission_id, reason if isinstance(reason, str) else "",
                       who)

@@ -21,6 +21,7 @@ from agent_ui.lead.runtime import LeadRuntime
 from agent_ui.lead.store import Conflict, LeadStore
 from agent_ui.pages import templates
 from hotline.identity import Principal, Role, require_roles
+from hotline.params import NO_NUL, DbId, Limit
 
 
 def _store(request: Request) -> LeadStore:
@@ -29,7 +30,7 @@ def _store(request: Request) -> LeadStore:
 
 Leads = Annotated[Principal, Depends(require_roles(Role.LEAD))]
 Store = Annotated[LeadStore, Depends(_store)]
-router = APIRouter()
+router = APIRouter(dependencies=[NO_NUL])
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -131,7 +132,7 @@ async def alerts_api(request: Request, _who: Leads) -> list[dict[str, Any]]:
 
 
 @router.post("/api/lead/alerts/{alert_id}/ack")
-async def ack_api(alert_id: int, request: Request, who: Leads) -> dict[str, Any]:
+async def ack_api(alert_id: DbId, request: Request, who: Leads) -> dict[str, Any]:
     try:
         return await _runtime(request).ack(alert_id, who.username)
     except LookupError as exc:
@@ -139,7 +140,7 @@ async def ack_api(alert_id: int, request: Request, who: Leads) -> dict[str, Any]
 
 
 @router.get("/api/lead/alerts/log")
-async def ack_log_api(_who: Leads, store: Store, limit: int = 100) -> list[dict[str, Any]]:
+async def ack_log_api(_who: Leads, store: Store, limit: Limit = 100) -> list[dict[str, Any]]:
     return await run_in_threadpool(store.ack_log, limit)
 
 
@@ -152,11 +153,11 @@ async def ticket_queue_api(request: Request, _who: Leads) -> dict[str, list[dict
 class HandoverIn(BaseModel):
     shift: str = Field(min_length=1, max_length=32)
     notes: str = Field("", max_length=4000)
-    tickets: list[int] = Field(default_factory=list, max_length=200)
+    tickets: list[DbId] = Field(default_factory=list, max_length=200)
 
 
 @router.get("/api/lead/handovers")
-async def handovers_api(_who: Leads, store: Store, limit: int = 20) -> list[dict[str, Any]]:
+async def handovers_api(_who: Leads, store: Store, limit: Limit = 20) -> list[dict[str, Any]]:
     return await run_in_threadpool(store.handovers, limit)
 
 
@@ -169,7 +170,7 @@ async def handover_create(body: HandoverIn, who: Leads, store: Store) -> dict[st
 
 
 @router.post("/api/lead/handovers/{handover_id}/sign")
-async def handover_sign(handover_id: int, who: Leads, store: Store) -> dict[str, Any]:
+async def handover_sign(handover_id: DbId, who: Leads, store: Store) -> dict[str, Any]:
     try:
         await run_in_threadpool(store.sign_handover, handover_id, who.username)
     except LookupError as exc:
@@ -203,7 +204,7 @@ async def roster_add(body: RosterIn, who: Leads, store: Store) -> dict[str, Any]
 
 
 @router.delete("/api/lead/roster/{roster_id}", status_code=204)
-async def roster_remove(roster_id: int, _who: Leads, store: Store) -> Response:
+async def roster_remove(roster_id: DbId, _who: Leads, store: Store) -> Response:
     await run_in_threadpool(store.remove_roster, roster_id)
     return Response(status_code=204)
 

@@ -19,17 +19,24 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from agent_ui.intake.common import call, check_submission, publish, read_json, receipt
+from agent_ui.intake.common import call, check_submission, publish, read_json, receipt, submission_schema
 from agent_ui.pages import templates
 from agent_ui.public.limiter import PublicLimits, SlidingWindow, wait_words
+from hotline.params import NO_NUL, is_digits, json_body
 from ticketing.intake import RESPOND_WITHIN
 from ticketing.public import RATINGS, PublicStatus
 
-router = APIRouter(tags=["公众服务"])
+router = APIRouter(tags=["公众服务"], dependencies=[NO_NUL])
 
 NOT_FOUND = "没有查到该工单，请核对工单编号和查询码"
 NO_STORE = {"Cache-Control": "no-store"}
 WEB_FIELDS = frozenset({"name", "contact", "place", "text", "confidential"})
+# the bodies of the status query and the rating, for the OpenAPI description (read raw, refused in Chinese)
+TICKET_KEYS = {"number": {"type": "string", "pattern": "^[0-9 ]{6,40}$", "description": "工单编号（6 至 20 位数字）"},
+               "code": {"type": "string", "pattern": "^[0-9 ]{4,32}$", "description": "查询码"}}
+STATUS_BODY = {"type": "object", "properties": TICKET_KEYS, "required": ["number", "code"]}
+RATE_BODY = {"type": "object", "properties": TICKET_KEYS | {"rating": {"type": "string", "enum": list(RATINGS)}},
+             "required": ["number", "code", "rating"]}
 
 
 def limits(request: Request) -> PublicLimits:
@@ -62,9 +69,9 @@ def _ticket_keys(data: dict[str, Any]) -> tuple[str, str]:
     """The number and the code as typed (spaces tolerated), or a 422 about their form alone."""
     number, code = (str(data.get(k) or "").replace(" ", "") for k in ("number", "code"))
     problems = []
-    if not (number.isdigit() and 6 <= len(number) <= 20):
+    if not (is_digits(number) and 6 <= len(number) <= 20):
         problems.append("请输入工单编号（6 至 20 位数字）")
-    if not (code.isdigit() and 4 <= len(code) <= 16):
+    if not (is_digits(code) and 4 <= len(code) <= 16):
         problems.append("请输入查询码（受理时告知您的数字）")
     if problems:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "；".join(problems), headers=NO_STORE)
@@ -98,13 +105,15 @@ async def report_page(request: Request) -> HTMLResponse:
 
 # ------------------------------------------------------------------------------------- API
 
-@router.post("/api/public/status", summary="公众查询：工单编号 + 查询码 → 办理状态与答复")
+@router.post("/api/public/status", summary="公众查询：工单编号 + 查询码 → 办理状态与答复",
+             openapi_extra=json_body(STATUS_BODY))
 async def public_status(request: Request) -> JSONResponse:
     _data, number, code = await _checked(request)
     return _answer(await call(request.app.state.store.public.status, number, code))
 
 
-@router.post("/api/public/rate", summary="公众评价：满意 / 基本满意 / 不满意（答复后）")
+@router.post("/api/public/rate", summary="公众评价：满意 / 基本满意 / 不满意（答复后）",
+             openapi_extra=json_body(RATE_BODY))
 async def public_rate(request: Request) -> JSONResponse:
     data, number, code = await _checked(request)
     rating = data.get("rating")
@@ -114,7 +123,8 @@ async def public_rate(request: Request) -> JSONResponse:
     return _answer(await call(request.app.state.store.public.rate, number, code, rating))
 
 
-@router.post("/api/public/submissions", status_code=201, summary="网上反映：提交后等待话务员受理（3 分钟内响应）")
+@router.post("/api/public/submissions", status_code=201, summary="网上反映：提交后等待话务员受理（3 分钟内响应）",
+             openapi_extra=json_body(submission_schema(WEB_FIELDS)))
 async def public_submit(request: Request) -> JSONResponse:
     _limited(limits(request).submissions, _client(request), "提交")
     body = check_submission(read_json(await request.body()), allowed=WEB_FIELDS)

@@ -16,24 +16,28 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from agent_ui import approvals, console
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 
-# reachable without a session: the login itself, the page that asks for it, the root redirect;
-# and, deliberately, what citizens use without an account (agent_ui.public: rate-limited, no cookie)
+# reachable without a session: the login itself, the page that asks for it, the root redirect, the
+# logout (which ends whatever session it is given), production's first-admin setup (its one-time
+# token is the credential); and, deliberately, what citizens use without an account
+# (agent_ui.public: rate-limited, no cookie)
 PUBLIC = {"/api/auth/login", "/login", "/", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect",
+          "/api/auth/logout", "/setup", "/api/auth/setup",
           "/status", "/report", "/api/public/status", "/api/public/rate", "/api/public/submissions"}
 MINE = {console.__name__, approvals.__name__}
 
 
 def bearer(username: str, role: Role, job_number: str = "") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Principal(username, role, job_number=job_number))}"}
+    return dict(Bearer(username, role, job_number=job_number))
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[])))) as c:
         yield c
 
 
@@ -99,7 +103,7 @@ def test_the_websocket_refuses_anonymous_and_foreign_pages(client: TestClient) -
 
 
 def test_cookie_sessions_need_the_csrf_header_for_state_changes(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as c:
         assert c.post("/api/auth/login", json={"username": "op1024", "password": "demo1024"}).status_code == 200
         # a form post from another site: no custom header, a "simple" content type
         forged = c.post("/api/seat/ready", content=b"x", headers={"Content-Type": "text/plain"})
@@ -114,10 +118,10 @@ def test_cookie_sessions_need_the_csrf_header_for_state_changes(tmp_path: Path) 
 
 
 def test_each_role_lands_on_its_home(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as c:
         for user, password, home in (("op1024", "demo1024", "/console"), ("lead", "demolead", "/lead"),
                                      ("qa", "demoqa", "/qa"), ("dept1", "demodept", "/dept"),
-                                     ("dept1a", "demodept", "/dept"), ("admin", "demoadmin", "/health")):
+                                     ("dept1a", "demodept", "/dept"), ("admin", "demoadmin", "/admin")):
             c.post("/api/auth/login", json={"username": user, "password": password})
             assert c.get("/", follow_redirects=False).headers["location"] == home, user
             landed = c.get(home, headers={"Accept": "text/html"}, follow_redirects=False)
@@ -128,7 +132,7 @@ def test_each_role_lands_on_its_home(tmp_path: Path) -> None:
 
 
 def test_approvals_are_requested_for_the_own_seat_decided_once_and_published(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as c:
         c.app.state.seat_of = {"op1024": "8001"}.get  # who sits where (no CTI in this test)
         op, other, lead = bearer("op1024", Role.OPERATOR), bearer("op1025", Role.OPERATOR), bearer("lead", Role.LEAD)
         with c.websocket_connect("/ws", headers=op) as ws:
@@ -184,7 +188,7 @@ def _shift_starting_now() -> str:
 def live(pbx, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti"],
                    cti_shifts=[_shift_starting_now()])
-    with TestClient(web_app(cfg)) as c:
+    with use(TestClient(web_app(cfg))) as c:
         deadline = time.monotonic() + 15
         while not c.app.state.cti.link.logged_in:
             assert time.monotonic() < deadline, "the bridge did not log in to AMI"

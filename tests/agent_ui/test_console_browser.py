@@ -18,9 +18,9 @@ import httpx
 import pytest
 import uvicorn
 
-from hotline.identity import Principal, Role, issue_token
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import signed_in
 from tests.conftest import speech
 from tests.support.browser import chromium, free_port, require_chromium, serving
 from ticketing.schemas import SystemActor
@@ -120,7 +120,7 @@ def test_operator_console_pops_files_conferences_and_goes_busy(stack, browser, p
     mine.keyboard.press("Control+s")
     mine.wait_for_function("document.getElementById('saved').textContent.includes('已保存为工单')", timeout=10_000)
     number = re.search(r"工单 (\d+)", mine.inner_text("#saved")).group(1)
-    lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}
+    lead = signed_in(url, "lead", "demolead")
     found = httpx.get(f"{url}/api/tickets", params={"number": number}, headers=lead).json()
     rows = found["items"] if isinstance(found, dict) else found
     assert [r["number"] for r in rows] == [number] and rows[0]["caller_number"] == HEZE
@@ -231,7 +231,7 @@ def test_busy_in_a_shifts_first_half_hour_waits_for_the_lead_and_the_console_sho
         assert "需班长批准" in page.inner_text("#notice")
         assert "paused" not in member_line(pbx, settings.queue_name, seat)
         page.screenshot(path=str(SHOTS / "console-approval-pending.png"))
-        lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}
+        lead = signed_in(url, "lead", "demolead")
         [pending] = httpx.get(f"{url}/api/approvals", params={"state": "pending"}, headers=lead).json()
         assert pending["seat"] == seat and pending["reason"] == "培训" and "开始后 30 分钟内" in pending["rule"]
         r = httpx.post(f"{url}/api/approvals/{pending['id']}/approve", json={"note": "同意"}, headers=lead)

@@ -16,17 +16,18 @@ from fastapi.testclient import TestClient
 
 from agent_ui.dept.worklist import waits_for
 from agent_ui.lead import LeadStore
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 from ticketing.schemas import SystemActor
 
 CITY, WATER = "菏泽市城市管理局", "菏泽市水务集团有限公司"
 SECRET_NUMBER, SECRET_NAME = "13953099876", "韩秘密"
 
 
-def bearer(username: str, role: Role, **kw) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Principal(username, role, **kw))}"}
+def bearer(username: str, role: Role, **kw) -> Bearer:
+    return Bearer(username, role, **kw)
 
 
 OP = bearer("op1024", Role.OPERATOR, job_number="1024")
@@ -38,7 +39,7 @@ DEPT2 = bearer("dept2", Role.DEPARTMENT, department_id=2, dept_lead=True)
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[])))) as c:
         admin = SystemActor()
         for name in (CITY, WATER):  # ids 1 and 2, as the demo accounts dept1 / dept2 expect
             c.app.state.store.directory.save({"name": name, "duties": "城市管理"}, admin)

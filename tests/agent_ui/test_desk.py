@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 
 from agent_ui import desk
 from hotline.calls import FinishedCall
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 from ticketing.calendar import TZ
 from ticketing.schemas import SystemActor
 from ticketing.store import Store, context_from
@@ -32,8 +33,8 @@ QA = Principal("qa", Role.QA)
 DEPT = Principal("dept1", Role.DEPARTMENT, department_id=1, dept_lead=True)
 
 
-def bearer(who: Principal) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(who)}"}
+def bearer(who: Principal) -> Bearer:
+    return Bearer(who)
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Desk:
 
 @pytest.fixture(scope="module")
 def desk_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    with TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[])))) as c:
         store: Store = c.app.state.store
         city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 噪音 占道"}, ADMIN)
         water = store.directory.save({"name": "菏泽市水务集团", "duties": "供水 停水 漏水"}, ADMIN)
@@ -240,7 +241,7 @@ def test_the_seat_callback_names_its_call_for_the_link_and_refuses_variable_inje
     from cti.state import CtiState
     from tests.cti.test_actions import FakeLink
 
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as c:
         link = FakeLink()  # no Asterisk here: the real actions, and what they would send is kept
         c.app.state.cti = SimpleNamespace(actions=CtiActions(link, CtiState()))
         c.app.state.seat_of = {"op1024": "8001"}.get

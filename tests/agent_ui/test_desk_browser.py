@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import signed_in
 from tests.support.browser import chromium, free_port, require_chromium, screenshot, serving
 from ticketing.schemas import SystemActor
 from ticketing.store import Store, context_from
@@ -174,7 +175,7 @@ def test_an_operator_finds_their_tickets_transfers_one_and_the_table_follows_liv
 
     page.click("button[data-view=all]")
     wait_rows(page, 3)
-    op1024 = {"Authorization": f"Bearer {issue_token(Principal('op1024', Role.OPERATOR, job_number='1024'))}"}
+    op1024 = signed_in(url, "op1024", "demo1024")
     lost = {"category": "求助", "title": "老人走失求助", "caller_number": "13953000001"}
     made = httpx.post(f"{url}/api/tickets", json=lost, headers=op1024)
     assert made.status_code == 201, made.text

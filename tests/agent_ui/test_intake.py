@@ -16,9 +16,10 @@ from openpyxl import load_workbook
 
 from agent_ui.ws import Audience
 from hotline.bus import to_message
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 from tests.ticketing.conftest import Clock
 from ticketing.calendar import TZ
 from ticketing.schemas import SubmissionChanged
@@ -28,8 +29,8 @@ SMS_KEY = "sms-" + "s" * 40
 REPORT = {"text": "中华路与人民路路口的红绿灯不亮了，早高峰很危险", "contact": "13953012345", "place": "牡丹区中华路"}
 
 
-def bearer(username: str, role: Role, **kw: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Principal(username, role, **kw))}"}  # type: ignore[arg-type]
+def bearer(username: str, role: Role, **kw: object) -> Bearer:
+    return Bearer(username, role, **kw)
 
 
 OP = bearer("op1024", Role.OPERATOR, job_number="1024")
@@ -50,14 +51,14 @@ def ticket_form(**over: object) -> dict[str, object]:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(var_dir=tmp_path, services=[], intake_bridge_keys={"wechat": WECHAT_KEY, "sms": SMS_KEY})
-    with TestClient(web_app(settings)) as c:
+    with use(TestClient(web_app(settings))) as c:
         yield c
 
 
 # ------------------------------------------------------------------------------------ bridges
 
 def test_without_keys_the_bridge_entry_refuses_everything(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as c:
         for headers in ({}, key(""), key(WECHAT_KEY), key("\0"), OP):
             got = c.post("/api/intake/wechat", json={**REPORT, "external_id": "m1"}, headers=headers)
             assert got.status_code == 401 and "接口密钥" in got.json()["detail"], headers
@@ -144,7 +145,8 @@ def test_reject_needs_a_reason_and_keeps_it(client: TestClient) -> None:
 
 
 def test_arrivals_and_decisions_reach_operators_and_leads_live(client: TestClient) -> None:
-    with client.websocket_connect("/ws", headers=OP) as op, client.websocket_connect("/ws", headers=LEAD) as lead:
+    with client.websocket_connect("/ws", headers=dict(OP)) as op, \
+            client.websocket_connect("/ws", headers=dict(LEAD)) as lead:
         assert op.receive_json()["type"] == lead.receive_json()["type"] == "hello"
         made = client.post("/api/public/submissions", json=REPORT).json()
         for ws in (op, lead):

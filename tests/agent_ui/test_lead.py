@@ -9,17 +9,18 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 
 
-def auth(username: str, role: Role, centre: str = "") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Principal(username, role, centre=centre))}"}
+def auth(username: str, role: Role, centre: str = "") -> Bearer:
+    return Bearer(username, role, centre=centre)
 
 
 def test_lead_routes_refuse_others(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as client:
         for path in ("/api/lead/board", "/api/lead/alerts", "/api/lead/tickets", "/api/lead/handovers",
                      "/api/lead/reports", "/api/lead/alerts/log"):
             assert client.get(path).status_code == 401, path
@@ -30,7 +31,7 @@ def test_lead_routes_refuse_others(tmp_path: Path) -> None:
 
 
 def test_a_handover_is_signed_by_two_leads(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as client:
         wang, li = auth("lead", Role.LEAD), auth("lead2", Role.LEAD)
         made = client.post("/api/lead/handovers", headers=wang,
                            json={"shift": "2026-11-23 白班", "notes": "8003 耳机故障，已报修", "tickets": [12, 15]})
@@ -47,7 +48,7 @@ def test_a_handover_is_signed_by_two_leads(tmp_path: Path) -> None:
 
 
 def test_an_acknowledged_alert_is_logged(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as client:
         lead = auth("lead", Role.LEAD)
         runtime = client.app.state.lead
         [alert] = runtime.engine.emergency(7, "2026112300007", "燃气泄漏", 1795400000.0)
@@ -77,7 +78,7 @@ class _Bridge:
 
 
 def test_a_centre_lead_sees_only_the_centres_queues_and_seats(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[], centres={"北区中心": ["north"]}))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[], centres={"北区中心": ["north"]})))) as client:
         client.app.state.cti = _Bridge()
         mine = client.get("/api/lead/board", headers=auth("lead_n", Role.LEAD, centre="北区中心")).json()
         assert [q["queue"] for q in mine["queues"]] == ["north"]
@@ -88,7 +89,7 @@ def test_a_centre_lead_sees_only_the_centres_queues_and_seats(tmp_path: Path) ->
 
 
 def test_the_roster_of_a_day(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as client:
         lead = auth("lead", Role.LEAD)
         entry = {"day": "2026-11-23", "shift": "白班 08:00-16:00", "username": "op1024", "duty": "话务员",
                  "seat": "8001"}
@@ -108,7 +109,7 @@ def test_busy_and_wrap_up_spells_from_the_bus_reach_the_report(tmp_path: Path) -
 
     from cti.domain import SeatStateChanged
 
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as client:
         bus = client.app.state.bus
         t0 = time.time() - 600
 

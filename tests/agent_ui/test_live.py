@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 from tests.conftest import speech
 
 HEZE = "13953012345"
@@ -22,7 +23,7 @@ HEZE = "13953012345"
 @pytest.fixture
 def app(pbx, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
     live = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"])
-    with TestClient(web_app(live)) as client:
+    with use(TestClient(web_app(live))) as client:
         cti = client.app.state.cti
         deadline = time.monotonic() + 15
         while not cti.link.logged_in:
@@ -32,7 +33,7 @@ def app(pbx, settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def auth(username: str, role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Principal(username, role))}"}
+    return dict(Bearer(username, role))
 
 
 async def poll(fn, timeout: float = 40, step: float = 0.3):
@@ -95,7 +96,7 @@ def _first(ws, kind: str) -> dict:
 
 
 def test_every_live_route_refuses_anonymous_and_wrong_roles(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as client:
         for path in ("/api/queues", "/api/seats", "/api/calls", "/api/calls/live", "/api/callbacks"):
             assert client.get(path).status_code == 401, path
             assert client.get(path, headers=auth("d", Role.DEPARTMENT)).status_code == 403, path

@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from agent_ui import reports
 from agent_ui.reports import DepartmentTally
 from agent_ui.reports_export import to_pdf, to_xlsx
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 from ticketing.digest import TicketFact
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -185,9 +186,8 @@ def test_the_other_channels_three_minute_figure_is_in_the_report_and_its_exports
 
 
 def test_report_routes_for_leads_only(tmp_path: Path) -> None:
-    with TestClient(web_app(Settings(var_dir=tmp_path, services=[]))) as client:
-        lead = {"Authorization": f"Bearer {issue_token(Principal('lead', Role.LEAD))}"}
-        op = {"Authorization": f"Bearer {issue_token(Principal('op1024', Role.OPERATOR))}"}
+    with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as client:
+        lead, op = Bearer("lead", Role.LEAD), Bearer("op1024", Role.OPERATOR, job_number="1024")
         got = client.get("/api/lead/reports?kind=week&day=2026-11-22", headers=lead).json()
         assert got["period"]["label"] == "2026-11-16 至 2026-11-22" and got["calls"]["offered"] == 0
         assert client.get("/api/lead/reports?day=22/11/2026", headers=lead).status_code == 422

@@ -11,9 +11,10 @@ from starlette.websockets import WebSocketDisconnect
 from agent_ui.ws import Audience
 from cti.domain import CallAnswered, LinkStatus, SeatRinging
 from hotline.bus import InProcessBus
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from launch.compose import web_app
+from testkit.auth import Bearer, use
 
 SEATS = {"op1024": "8001", "op1025": "8002"}
 
@@ -25,7 +26,7 @@ def pop(call_id: str, seat: str, at: float = 1.0) -> SeatRinging:
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as c:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[])))) as c:
         c.app.state.seat_of = SEATS.get
         yield c
 
@@ -37,7 +38,7 @@ def client(app_client: TestClient) -> TestClient:
 
 
 def bearer(username: str, role: Role) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Principal(username, role))}"}
+    return dict(Bearer(username, role))
 
 
 def publish(client: TestClient, *events) -> None:

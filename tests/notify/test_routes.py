@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from launch.compose import web_app
 from notify.channels import Delivery, Message
 from notify.log import NotificationLog
+from testkit.auth import Bearer, use
 from tests.notify.conftest import REPORTER, WATER_EMAIL, Mailbox
 from tests.ticketing.conftest import intake
 
@@ -24,8 +25,8 @@ OPERATOR = Principal("op1024", Role.OPERATOR, job_number="1024")
 LEAD = Principal("lead", Role.LEAD)
 
 
-def bearer(p: Principal) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(p)}"}
+def bearer(p: Principal) -> Bearer:
+    return Bearer(p)
 
 
 def dept(department_id: int | None, name: str = "dept") -> Principal:
@@ -34,7 +35,7 @@ def dept(department_id: int | None, name: str = "dept") -> Principal:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, Any]]]:
-    with TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[]))) as client:
+    with use(TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[])))) as client:
         store = client.app.state.store
         water = store.directory.save({"name": "水务集团", "notify_email": WATER_EMAIL}, ADMIN).id
         city = store.directory.save({"name": "城管局", "notify_email": "city@dept.example"}, ADMIN).id
@@ -120,7 +121,7 @@ def test_an_unknown_ticket_is_not_found(app) -> None:
 def test_the_web_node_sweeps_and_mails_through_the_configured_smtp(tmp_path: Path, mailbox: Mailbox) -> None:
     settings = Settings(var_dir=tmp_path, services=[], smtp_host=mailbox.host, smtp_port=mailbox.port,
                         notify_sweep_s=0.1, notify_link_base="https://12345.example.gov.cn/")
-    with TestClient(web_app(settings)) as client:
+    with use(TestClient(web_app(settings))) as client:
         store = client.app.state.store
         water = store.directory.save({"name": "水务集团", "notify_email": WATER_EMAIL}, ADMIN).id
         t = store.tickets.create(intake(), OPERATOR)

@@ -85,7 +85,6 @@ async def test_who_was_told_of_each_note_is_on_the_centres_list_and_the_tickets_
 
     from agent_ui.app import WebParts, create_app
     from hotline.bus import InProcessBus
-    from hotline.identity import issue_token
     from hotline.settings import Settings
     from notify.log import NotificationLog
 
@@ -96,11 +95,17 @@ async def test_who_was_told_of_each_note_is_on_the_centres_list_and_the_tickets_
     told = NotificationLog(store.engine).for_supervisions([note["id"]])[note["id"]]
     assert sorted((n["channel"], n["recipient"], n["status"]) for n in told) == [
         ("email", WATER_EMAIL, "sent"), ("sms", WATER_MOBILE, "sent")]
-    parts = WebParts(settings=Settings(var_dir=tmp_path), engine=store.engine, store=store, accounts=None,  # type: ignore[arg-type]
+    from accounts import db as accounts_db
+    from accounts.store import Accounts
+    from testkit.auth import bearer
+
+    accounts_db.migrate(store.engine)
+    accounts = Accounts(store.engine)
+    parts = WebParts(settings=Settings(var_dir=tmp_path), engine=store.engine, store=store, accounts=accounts,
                      bus=InProcessBus())
     with TestClient(create_app(parts)) as c:
         def get(path: str, who) -> dict:
-            return c.get(path, headers={"Authorization": "Bearer " + issue_token(who)}).json()
+            return c.get(path, headers=bearer(accounts, who)).json()
 
         [row] = get("/api/desk/supervisions", city.lead)
         assert {n["recipient"] for n in row["notified"]} == {WATER_EMAIL, WATER_MOBILE}

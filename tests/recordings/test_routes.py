@@ -10,12 +10,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from hotline.identity import Principal, Role, issue_token
+from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from launch.compose import web_app
 from recordings import catalog
 from recordings.models import AccessLog, Recording, Transcript
 from recordings.rules import RuleConfig, Word, check
+from testkit.auth import Bearer, use
 from tests.recordings.conftest import two_leg_call
 
 LATER = 10_000_000_000.0
@@ -37,15 +38,15 @@ PEOPLE = {
 }
 
 
-def auth(who: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(PEOPLE[who])}"}
+def auth(who: str) -> Bearer:
+    return Bearer(PEOPLE[who])
 
 
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Settings, int]]:
     settings = Settings(var_dir=tmp_path_factory.mktemp("var"), ami_port=1, agi_port=1, services=[],
                         agi_job_numbers={"8001": "1024"})
-    with TestClient(web_app(settings)) as client:
+    with use(TestClient(web_app(settings))) as client:
         engine = client.app.state.engine
         base = "hotline-20261123-101500-1763868000.1"
         two_leg_call(catalog.spool_dir(settings), base, [("sil", 3.0), ("say", "caller_ko")], [("say", "agent_ko")],

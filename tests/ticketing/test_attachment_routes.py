@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from hotline.bus import InProcessBus
-from hotline.identity import Principal, Role, issue_token
+from testkit.auth import Bearer, with_sessions
 from tests.ticketing.conftest import intake
 from ticketing import attachment_routes, routes
 
@@ -23,12 +23,13 @@ def client(svc, depts):
     app.include_router(routes.router)
     app.state.store = svc
     app.state.bus = InProcessBus()
+    with_sessions(app, svc.ctx.engine)
     with TestClient(app) as c:
         yield c
 
 
-def auth(username: str, role: str, **kw) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(Principal(username, Role(role), **kw))}
+def auth(username: str, role: str, **kw) -> Bearer:
+    return Bearer(username, role, **kw)
 
 
 OP = auth("op8001", "operator", job_number="017")

@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from hotline.identity import Principal, Role, issue_token
+from testkit.auth import Bearer, with_sessions
 from tests.ticketing.conftest import intake
 from ticketing import routes
 
@@ -16,12 +16,13 @@ def client(svc, depts):
     app = FastAPI()
     app.include_router(routes.router)
     app.state.store = svc  # as the composition root serves it
+    with_sessions(app, svc.ctx.engine)
     with TestClient(app) as c:
         yield c
 
 
-def auth(role: str, **kw) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(Principal(f"u-{role}", Role(role), **kw))}
+def auth(role: str, **kw) -> Bearer:
+    return Bearer(f"u-{role}", role, **kw)
 
 
 OP, LEAD, ADMIN = auth("operator", job_number="017"), auth("lead"), auth("admin")

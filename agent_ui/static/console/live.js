@@ -38,9 +38,11 @@ window.HotlineLive = function HotlineLive({onMessage, onResync, onStatus}) {
       if (typeof msg.seq === "number") lastSeq = Math.max(lastSeq || 0, msg.seq);
       onMessage(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       status(false);
       if (stopped) return;
+      if (ev.code === 4401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
+      window.hotlineSessionCheck();  // a refused reconnect says nothing: ask whether we are still signed in
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);
     };

@@ -293,8 +293,10 @@
       if (m.type === "approval_update" || m.event === "ApprovalChanged" || m.type === "ticket_update") soonApprovals();
       schedule();
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       $("#offline").hidden = false;
+      if (ev.code === 4401) { location.href = `/login?next=${encodeURIComponent(location.pathname)}`; return; }
+      window.hotlineSessionCheck();
       setTimeout(connect, retry); retry = Math.min(retry * 2, 8000);
     };
   }

@@ -1,0 +1,17 @@
+"""The admin's rooms: accounts (账号管理), the security audit (审计日志) and the telephony
+credentials (分机密码).
+
+Public surface: ``router`` (``/admin*`` pages and ``/api/admin/*``), for admins only.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agent_ui.admin import accounts, audit
+
+router = APIRouter()
+router.include_router(accounts.router)
+router.include_router(audit.router)
+
+__all__ = ["router"]

@@ -1,0 +1,46 @@
+"""A table out as a spreadsheet: CSV that Excel opens in UTF-8 (with a BOM), or XLSX; text that a
+spreadsheet would run as a formula is neutralised. Every export (tickets, audit logs) uses it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+FORMATS = ("csv", "xlsx")
+MEDIA = {"csv": "text/csv; charset=utf-8",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in exported text (=, +, -, @ at the start).
+
+    >>> cell("=HYPERLINK(1)"), cell("@sum"), cell("正常"), cell(3)
+    ("'=HYPERLINK(1)", "'@sum", '正常', 3)
+    """
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def table_bytes(fmt: str, sheet: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    if fmt not in FORMATS:
+        raise ValueError(f"导出格式须为 {' 或 '.join(FORMATS)}")
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(header)
+        w.writerows([cell(v) for v in row] for row in rows)
+        return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    from openpyxl import Workbook  # only an XLSX export pays for it
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(sheet[:31])
+    ws.append(list(header))
+    for row in rows:
+        ws.append([cell(v) for v in row])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -1,0 +1,111 @@
+"""Production mode's refusals, and its first administrator.
+
+``HOTLINE_MODE=production`` is the one switch: every serving command (``hotline up``, ``web``,
+``cti``, ``agi``) first asks :func:`problems`, and refuses to start, saying each problem in one
+Chinese sentence with what to do, while any remains: demo accounts or demo data, default or weak
+telephony and bridge secrets, a console reachable beyond this machine without TLS or without a
+Host allow-list, mail passwords sent in the clear. With no admin yet, a one-time setup token is
+printed instead of any default password (:func:`first_admin`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+import sqlalchemy as sa
+
+from accounts.audit import AuditLog
+from accounts.setup import SetupToken
+from accounts.store import Accounts
+from hotline.settings import Settings
+from ticketing.seed import ticket_origins
+
+WEAK_SECRETS = frozenset({"hotline", "secret", "admin", "password", "amp111", "changeme", "123456", "asterisk"})
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def telephony_problems(settings: Settings) -> list[str]:
+    """Default or weak secrets between the app and Asterisk (and the seats' SIP passwords)."""
+    found = []
+    ami = settings.resolved_ami_secret()
+    if not ami:
+        found.append("AMI 密码尚未生成：请先运行 hotline asterisk install")
+    elif ami.lower() in WEAK_SECRETS or len(ami) < 16:
+        found.append("AMI 密码过弱（HOTLINE_AMI_SECRET）：请删除该设置，使用安装时生成的随机密码")
+    try:
+        from hotline.asterisk.secrets import weak_telephony_secrets
+    except ImportError:  # the generated SIP passwords arrive with hotline.asterisk.secrets
+        weak_telephony_secrets = None
+    if weak_telephony_secrets is not None:
+        found += [p for p in weak_telephony_secrets(settings) if "AMI" not in p]
+    return found
+
+
+def problems(settings: Settings, accounts: Accounts, engine: sa.Engine) -> list[str]:
+    """Why production mode may not start now; empty when it may (and always in demo mode)."""
+    if settings.mode != "production":
+        return []
+    found = []
+    demo = accounts.demo_present()
+    if demo:
+        found.append(f"演示账号仍然存在（{'、'.join(demo)}）：运行 hotline demo off 删除")
+    origins = ticket_origins(engine)
+    if origins["demo"]:
+        found.append(f"数据库中有 {origins['demo']} 张演示工单：生产环境请使用新的数据库（HOTLINE_DATABASE_URL）")
+    found += telephony_problems(settings)
+    if not loopback(settings.web_host):
+        if not settings.tls:
+            found.append(f"控制台监听 {settings.web_host}（本机以外可访问）却没有 TLS：请设置 HOTLINE_TLS_CERTFILE 和 "
+                         "HOTLINE_TLS_KEYFILE，或只监听 127.0.0.1 并由 HTTPS 反向代理转发")
+        if not settings.allowed_hosts:
+            found.append("控制台监听本机以外的地址时，须用 HOTLINE_ALLOWED_HOSTS 列出用户访问的域名或地址")
+    for path in (settings.tls_certfile, settings.tls_keyfile):
+        if path is not None and not path.is_file():
+            found.append(f"TLS 文件不存在：{path}")
+    if settings.tls_certfile is not None and settings.tls_keyfile is None:
+        found.append("设置了 HOTLINE_TLS_CERTFILE 却没有 HOTLINE_TLS_KEYFILE")
+    if settings.cookie_secure is False and (settings.tls or not loopback(settings.web_host)):
+        found.append("HOTLINE_COOKIE_SECURE=false：登录凭据会经明文连接发送，请去掉该设置")
+    weak_keys = [ch for ch, key in settings.intake_bridge_keys.items() if len(key.get_secret_value()) < 24]
+    if weak_keys:
+        found.append(f"网络来件接口密钥过短（{'、'.join(weak_keys)}）：每个密钥至少 24 位随机字符")
+    if settings.smtp_password.get_secret_value() and not settings.smtp_starttls and not loopback(settings.smtp_host):
+        found.append("邮件服务器密码将以明文发送：请设置 HOTLINE_SMTP_STARTTLS=true")
+    return found
+
+
+def refuse_unsafe(settings: Settings, accounts: Accounts, engine: sa.Engine) -> None:
+    """Print every problem and exit 2 (and leave one audit line saying so)."""
+    found = problems(settings, accounts, engine)
+    if not found:
+        return
+    print("生产模式拒绝启动：", file=sys.stderr)
+    for p in found:
+        print(f"  - {p}", file=sys.stderr)
+    AuditLog(engine).record("system", "config_refused", "", "；".join(found))
+    raise SystemExit(2)
+
+
+def first_admin(settings: Settings, accounts: Accounts) -> str | None:
+    """Production with no active admin: a one-time setup token (printed by the caller), else None."""
+    if settings.mode != "production" or accounts.admins_present():
+        return None
+    return SetupToken(settings.secrets_dir).issue()
+
+
+def announce_setup(settings: Settings, token: str) -> None:
+    scheme = "https" if settings.tls else "http"
+    print("尚无管理员账号。一次性初始化令牌（1 小时内有效，只能使用一次）：", flush=True)
+    print(f"    {token}", flush=True)
+    print(f"请打开 {scheme}://{settings.web_host}:{settings.web_port}/setup 输入令牌并设置管理员，"
+          "或运行 hotline account create <用户名> --role admin", flush=True)
