@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from typing import Any
 
 from hotline.settings import get_settings
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-justify to ``width`` terminal columns: a Chinese character takes two."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - used, 1)
 
 
 def _sip(args: argparse.Namespace) -> int:
@@ -19,11 +26,11 @@ def _sip(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if args.action == "list":
-        print(f"{'线路':<8}{'类型':<10}{'密码':<24}更新时间 (UTC)")
+        print(f"{_pad('线路', 8)}{_pad('类型', 10)}{_pad('密码', 24)}更新时间 (UTC)")
         for sip in secrets.lines(settings):
             kind = "坐席" if sip.kind == "seat" else "部门线路"
             changed = f"{sip.changed_at:%Y-%m-%d %H:%M}" if sip.changed_at else "—"
-            print(f"{sip.line:<10}{kind:<8}{sip.password or '（未生成）':<24}{changed}")
+            print(f"{_pad(sip.line, 8)}{_pad(kind, 10)}{_pad(sip.password or '（未生成）', 24)}{changed}")
         return 0
     if args.action == "rotate":
         if not args.line:

@@ -1,13 +1,17 @@
 """What a seat's phone may do on the real Asterisk: register with its own generated password (the
-old ``s`` + extension fails), dial the internal plan, and nothing outside it (toll fraud)."""
+old ``s`` + extension fails), dial the internal plan, and nothing outside it (toll fraud). And the
+Asterisk that answers runs as its own user, not root."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 
 import pytest
 
+from hotline.asterisk import process, runuser
 from hotline.asterisk.render import directories, host_path
 from testkit.sip import dial, registration_refused
 from tests.conftest import speech
@@ -70,3 +74,20 @@ async def test_the_old_derived_password_is_refused_and_the_generated_one_registe
     events = [line for line in security.read_text(errors="replace")[before:].splitlines()
               if "ChallengeResponseFailed" in line]
     assert f'AccountID="{seat}"' in events[-1] and "RemoteAddress=\"IPV4/UDP/127.0.0.1/" in events[-1], events[-1]
+
+
+def test_asterisk_runs_as_the_chroots_own_user_with_ids_no_host_user_has(pbx, settings):
+    if settings.asterisk_mode != "chroot":
+        pytest.skip("only the chroot install drops root by itself")
+    ids = runuser.chroot_ids(settings.asterisk_root)
+    assert ids is not None and ids.uid != 0 and ids.gid != 0
+    status = Path(f"/proc/{process.status(settings).pid}/status").read_text()
+    # real, effective, saved and file-system ids: all Asterisk's own, no way back to root
+    uids = {int(n) for n in re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()}
+    gids = {int(n) for n in re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()}
+    assert (uids, gids) == ({ids.uid}, {ids.gid}), status
+    assert not runuser._host_uid_taken(ids.uid) and not runuser._host_gid_taken(ids.gid)
+    # what it writes is its own; the recordings and the security events are not for every local user
+    for rel in runuser.PRIVATE:
+        st = (settings.asterisk_root / rel).stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o007) == (ids.uid, ids.gid, 0), rel
