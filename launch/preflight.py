@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from accounts.audit import AuditLog
 from accounts.setup import SetupToken
 from accounts.store import Accounts
+from hotline.asterisk.secrets import weak_telephony_secrets
 from hotline.settings import Settings
 from ticketing.seed import ticket_origins
 
-WEAK_SECRETS = frozenset({"hotline", "secret", "admin", "password", "amp111", "changeme", "123456", "asterisk"})
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -35,20 +35,8 @@ def loopback(host: str) -> bool:
 
 
 def telephony_problems(settings: Settings) -> list[str]:
-    """Default or weak secrets between the app and Asterisk (and the seats' SIP passwords)."""
-    found = []
-    ami = settings.resolved_ami_secret()
-    if not ami:
-        found.append("AMI 密码尚未生成：请先运行 hotline asterisk install")
-    elif ami.lower() in WEAK_SECRETS or len(ami) < 16:
-        found.append("AMI 密码过弱（HOTLINE_AMI_SECRET）：请删除该设置，使用安装时生成的随机密码")
-    try:
-        from hotline.asterisk.secrets import weak_telephony_secrets
-    except ImportError:  # the generated SIP passwords arrive with hotline.asterisk.secrets
-        weak_telephony_secrets = None
-    if weak_telephony_secrets is not None:
-        found += [p for p in weak_telephony_secrets(settings) if "AMI" not in p]
-    return found
+    """Default or weak secrets between the app and Asterisk, and the seats' SIP passwords."""
+    return weak_telephony_secrets(settings)
 
 
 def problems(settings: Settings, accounts: Accounts, engine: sa.Engine) -> list[str]:
