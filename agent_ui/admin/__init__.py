@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_ui.admin import accounts, audit
+from agent_ui.admin import accounts, audit, sip
 
 router = APIRouter()
 router.include_router(accounts.router)
 router.include_router(audit.router)
+router.include_router(sip.router)
 
 __all__ = ["router"]
