@@ -24,7 +24,24 @@ import ticketing.attachment_routes
 import ticketing.routes
 from accounts.setup import SetupToken
 from accounts.store import Accounts
-from agent_ui import admin, api, approvals, auth, console, dept, desk, health, intake, lead, live, pages, public, qa, ws
+from agent_ui import (
+    admin,
+    api,
+    approvals,
+    auth,
+    console,
+    dept,
+    desk,
+    health,
+    intake,
+    lead,
+    live,
+    oversight,
+    pages,
+    public,
+    qa,
+    ws,
+)
 from agent_ui.csrf import CsrfMiddleware
 from agent_ui.guard import GuardMiddleware
 from hotline.bus import Bus
@@ -86,7 +103,7 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     ]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (auth.router, api.router, pages.router, admin.router, ws.router, live.router, lead.router,
-                   console.router, approvals.router, qa.router, desk.router, dept.router,
+                   console.router, approvals.router, qa.router, oversight.router, desk.router, dept.router,
                    ticketing.attachment_routes.router,  # before ticketing.routes: its /{action} would take it
                    ticketing.routes.router, recordings.routes.router, notify.routes.router,
                    intake.router, intake.bridge_router, public.router):

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from annotated_types import Ge, Le
 from fastapi import Depends, HTTPException, Request, status
+
+from hotline.days import CENTRE_TZ
 
 DB_INT_MAX = 2**31 - 1  # PostgreSQL's INTEGER: the narrowest id column of the two databases
 LIMIT_MAX = 1000  # no list answers more rows at once
@@ -146,5 +149,83 @@ def query_params(model: type) -> dict[str, Any]:
     return {"parameters": params}
 
 
-__all__ = ["DB_INT_MAX", "LIMIT_MAX", "NO_NUL", "NUL_REFUSAL", "Count", "DbId", "Limit", "Offset", "has_nul",
-           "inline_defs", "is_digits", "json_body", "parse_id", "query_params", "refuse_nul", "whole_number"]
+# --- the OpenAPI description of refusals -----------------------------------------------------------
+
+#: every refusal of this app, 422 included: ``{"detail": "请求内容有误：…"}`` (agent_ui.app's handlers)
+REFUSAL_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError", "type": "object", "required": ["detail"],
+    "properties": {"detail": {"title": "Detail", "type": "string", "description": "为什么拒绝（中文，可直接展示）"}},
+}
+
+
+def describe_refusals(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with its 422 answers described as the app gives them.
+
+    FastAPI documents every 422 as its own ``{"detail": [{"loc": …, "msg": …}]}``; this app answers a
+    request it refuses with one sentence in Chinese (``{"detail": "请求内容有误：limit"}``), so the
+    document promised a shape no response has, and a generated client (or schemathesis, issue #13)
+    could not read a refusal. Idempotent: it rewrites the one shared definition every 422 refers to.
+
+    >>> doc = {"components": {"schemas": {"HTTPValidationError": {"properties": {"detail": {"type": "array"}}},
+    ...                                   "ValidationError": {"type": "object"}}}}
+    >>> describe_refusals(doc)["components"]["schemas"]["HTTPValidationError"]["properties"]["detail"]["type"]
+    'string'
+    >>> "ValidationError" in doc["components"]["schemas"]
+    False
+    """
+    schemas = document.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" in schemas:
+        schemas["HTTPValidationError"] = copy.deepcopy(REFUSAL_SCHEMA)
+        schemas.pop("ValidationError", None)  # only FastAPI's HTTPValidationError referred to it
+    return document
+
+
+def serve_refusals_described(app: Any) -> None:
+    """``app.openapi()`` (what ``/api/openapi.json`` serves) with :func:`describe_refusals` applied;
+    call it once in the app factory, after FastAPI has made the app."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return describe_refusals(build())  # FastAPI keeps the document: rewritten in place, once
+
+    app.openapi = openapi
+
+
+__all__ = [
+    "DB_INT_MAX",
+    "LIMIT_MAX",
+    "NO_NUL",
+    "NUL_REFUSAL",
+    "REFUSAL_SCHEMA",
+    "Count",
+    "DbId",
+    "Limit",
+    "Offset",
+    "describe_refusals",
+    "has_nul",
+    "inline_defs",
+    "is_digits",
+    "json_body",
+    "parse_id",
+    "query_params",
+    "refuse_nul",
+    "serve_refusals_described",
+    "whole_number",
+]
+
+
+# --- days -------------------------------------------------------------------------------------
+
+def day_bounds(date_from: date | None, date_to: date | None) -> tuple[datetime | None, datetime | None]:
+    """Whole days in the centres' calendar as a time range, ``date_to`` included; a range that ends
+    before it starts is a 422 in Chinese.
+
+    >>> since, until = day_bounds(date(2026, 12, 1), date(2026, 12, 1))
+    >>> since.isoformat(), until.isoformat()
+    ('2026-12-01T00:00:00+08:00', '2026-12-02T00:00:00+08:00')
+    """
+    since = datetime.combine(date_from, time(), CENTRE_TZ) if date_from else None
+    until = datetime.combine(date_to + timedelta(days=1), time(), CENTRE_TZ) if date_to else None
+    if since and until and since >= until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "结束日期不能早于开始日期")
+    return since, until

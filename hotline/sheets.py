@@ -7,7 +7,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
+
+from hotline.days import CENTRE_TZ
 
 FORMATS = ("csv", "xlsx")
 MEDIA = {"csv": "text/csv; charset=utf-8",
@@ -44,3 +48,14 @@ def table_bytes(fmt: str, sheet: str, header: Sequence[str], rows: Iterable[Sequ
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def local_time(at: datetime | str) -> str:
+    """A moment as the centre reads it in a sheet: Beijing time to the second."""
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return moment.astimezone(CENTRE_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def attachment_headers(name: str) -> dict[str, str]:
+    """Download headers for an export named ``name`` (Chinese names survive, RFC 5987); never cached."""
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"}

@@ -4,21 +4,25 @@
 The policy (decided here, documented in recordings/README.md):
 
 * **departments** never get audio, and cannot ask for it;
-* **QA staff** review calls as their duty: their request is approved by themselves at once
-  (recorded as such, with the reason), and the first play creates it if they did not ask first;
-* **leads and admins** approve others' requests; their own are approved at once like QA's;
-* **operators** (and anyone else) need a lead's or an admin's approval, valid for
-  ``recordings_access_days``; without it they get no audio and the attempt is logged;
-* every play, download and refusal is written to ``recording_access_log`` (who, when, what, leg).
+* **nobody approves their own listening**: every approval is decided by a lead or an admin other
+  than the one who asked, and is valid for ``recordings_access_days``;
+* **QA reviewers** hear recordings as their duty: they ask once for a duty grant (质检授权,
+  every recording, ``scope = 'duty'``) and a lead or an admin approves it; until then they get
+  no audio, like anyone else;
+* **operators, leads and admins** ask per recording, with a reason;
+* every request, decision, play (each byte range served), download, waveform and refusal is
+  written to ``recording_access_log`` (who, when, what, leg, range, client).
 
 :func:`decide_pure` is the rule without a database.
 
 >>> decide_pure("department", approved=True)
 (False, '承办单位不能收听或下载录音')
 >>> decide_pure("operator", approved=False)
-(False, '尚未获批收听该录音：请提交收听申请，由班长审批')
+(False, '尚未获批收听该录音：请提交收听申请，由班长或管理员审批')
 >>> decide_pure("qa", approved=False)
-(True, '质检职责，自动批准')
+(False, '尚未获得质检授权：请在质检页申请，由班长或管理员批准')
+>>> decide_pure("lead", approved=True)
+(True, '已获批准')
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ from sqlmodel import Session, select
 from recordings.catalog import is_message
 from recordings.models import AccessLog, AccessRequest, Recording, utcnow
 
-SELF_APPROVING = ("qa", "lead", "admin")
 APPROVERS = ("lead", "admin")
 NEVER = ("department",)
+DUTY = ("qa",)  # who may hold a duty grant (every recording)
 
 
 class AccessError(ValueError):
@@ -51,9 +55,9 @@ def decide_pure(role: str, approved: bool) -> tuple[bool, str]:
         return False, "承办单位不能收听或下载录音"
     if approved:
         return True, "已获批准"
-    if role in SELF_APPROVING:
-        return True, "质检职责，自动批准"
-    return False, "尚未获批收听该录音：请提交收听申请，由班长审批"
+    if role in DUTY:
+        return False, "尚未获得质检授权：请在质检页申请，由班长或管理员批准"
+    return False, "尚未获批收听该录音：请提交收听申请，由班长或管理员审批"
 
 
 def may_see(principal: Any, rec: Recording) -> bool:
@@ -75,31 +79,43 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 def valid_approval(session: Session, username: str, recording_id: int,
                    now: datetime | None = None) -> AccessRequest | None:
+    """The approval that lets ``username`` hear this recording now: one for the recording, or a
+    duty grant; None without one."""
     now = now or utcnow()
     for req in session.exec(select(AccessRequest).where(
-            AccessRequest.username == username, AccessRequest.recording_id == recording_id,
-            AccessRequest.state == "approved")):
+            AccessRequest.username == username, AccessRequest.state == "approved",
+            sa.or_(AccessRequest.recording_id == recording_id, AccessRequest.scope == "duty"))):
         if req.expires_at is None or _aware(req.expires_at) > now:
             return req
     return None
 
 
-def request_access(session: Session, principal: Any, recording_id: int, reason: str,
-                   valid_days: int = 7) -> AccessRequest:
+def request_access(session: Session, principal: Any, recording_id: int | None, reason: str) -> AccessRequest:
+    """Ask to hear one recording (``recording_id``) or, for QA, every recording (None: a duty
+    grant). The request waits for a lead or an admin other than the asker; asking again while one
+    waits returns that one."""
     role = _role(principal)
     if role in NEVER:
         raise AccessError("承办单位不能申请收听录音")
-    if session.get(Recording, recording_id) is None:
+    scope = "recording" if recording_id is not None else "duty"
+    if scope == "duty" and role not in DUTY:
+        raise AccessError("只有质检员可以申请质检授权；收听单条录音请指明录音")
+    if recording_id is not None and session.get(Recording, recording_id) is None:
         raise AccessError("录音不存在")
     if not reason.strip():
         raise AccessError("请填写申请原因")
-    req = AccessRequest(recording_id=recording_id, username=principal.username, role=role, reason=reason.strip())
-    if role in SELF_APPROVING:
-        req.state, req.decided_by, req.decided_at = "approved", principal.username, utcnow()
-        req.expires_at = req.decided_at + timedelta(days=valid_days)
+    waiting = session.exec(select(AccessRequest).where(
+        AccessRequest.username == principal.username, AccessRequest.state == "pending",
+        AccessRequest.scope == scope, AccessRequest.recording_id == recording_id if recording_id is not None
+        else AccessRequest.recording_id.is_(None))).first()  # type: ignore[union-attr]
+    if waiting is not None:
+        return waiting
+    req = AccessRequest(recording_id=recording_id, scope=scope, username=principal.username, role=role,
+                        reason=reason.strip())
     session.add(req)
+    what = "质检授权" if scope == "duty" else "收听申请"
     session.add(AccessLog(username=principal.username, role=role, recording_id=recording_id, action="request",
-                          detail=f"{reason.strip()}（{'自动批准' if req.state == 'approved' else '待审批'}）"[:500]))
+                          detail=f"{what}：{reason.strip()}（待审批）"[:500]))
     session.commit()
     session.refresh(req)
     return req
@@ -113,7 +129,7 @@ def decide(session: Session, approver: Any, request_id: int, approve: bool, vali
     if req is None:
         raise AccessError("申请不存在")
     if req.username == approver.username:
-        raise AccessError("不能审批自己的申请")
+        raise AccessError("不能审批自己的申请：请由其他班长或管理员审批")
     if req.state != "pending":
         raise AccessError("该申请已处理")
     now = utcnow()
@@ -121,21 +137,19 @@ def decide(session: Session, approver: Any, request_id: int, approve: bool, vali
     if approve:
         req.expires_at = now + timedelta(days=valid_days)
     session.add(req)
+    what = "质检授权" if req.scope == "duty" else "收听申请"
     session.add(AccessLog(username=approver.username, role=role, recording_id=req.recording_id,
-                          action="approve" if approve else "refuse", detail=f"申请人 {req.username}"))
+                          action="approve" if approve else "refuse", detail=f"{what}，申请人 {req.username}"))
     session.commit()
     session.refresh(req)
     return req
 
 
-def authorise(session: Session, principal: Any, recording_id: int, valid_days: int = 7) -> tuple[bool, str]:
-    """May this principal hear this recording now? QA/lead/admin get their approval recorded."""
+def authorise(session: Session, principal: Any, recording_id: int) -> tuple[bool, str]:
+    """May this principal hear this recording now? Only with someone else's approval."""
     role = _role(principal)
     approval = None if role in NEVER else valid_approval(session, principal.username, recording_id)
-    allowed, why = decide_pure(role, approval is not None)
-    if allowed and approval is None:
-        request_access(session, principal, recording_id, "质检复核（收听时自动登记）", valid_days)
-    return allowed, why
+    return decide_pure(role, approval is not None)
 
 
 def log_access(session: Session, principal: Any, recording_id: int | None, leg: str, action: str,
@@ -145,9 +159,27 @@ def log_access(session: Session, principal: Any, recording_id: int | None, leg: 
     session.commit()
 
 
-def access_log(engine: sa.Engine, recording_id: int | None = None, limit: int = 200) -> list[AccessLog]:
+ACTION_LABELS = {"play": "收听", "download": "下载", "waveform": "波形", "denied": "拒绝访问", "purge": "到期删除",
+                 "request": "申请", "approve": "批准", "refuse": "驳回", "export": "导出记录"}
+
+
+def access_log(engine: sa.Engine, recording_id: int | None = None, limit: int = 200, *, username: str = "",
+               action: str = "", since: datetime | None = None, until: datetime | None = None,
+               offset: int = 0) -> tuple[int, list[AccessLog]]:
+    """The newest entries first, filtered; (how many match, one page of them)."""
+    q = select(AccessLog)
+    if recording_id is not None:
+        q = q.where(AccessLog.recording_id == recording_id)
+    if username:
+        q = q.where(AccessLog.username == username)
+    if action:
+        q = q.where(AccessLog.action == action)
+    if since is not None:
+        q = q.where(AccessLog.at >= since)
+    if until is not None:
+        q = q.where(AccessLog.at < until)
     with Session(engine) as session:
-        q = select(AccessLog).order_by(AccessLog.id.desc()).limit(limit)  # type: ignore[union-attr]
-        if recording_id is not None:
-            q = q.where(AccessLog.recording_id == recording_id)
-        return list(session.exec(q))
+        total = session.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
+        rows = session.exec(q.order_by(AccessLog.id.desc()).offset(max(0, offset))  # type: ignore[union-attr]
+                            .limit(max(1, limit)))
+        return total, list(rows)

@@ -135,9 +135,13 @@ class QaScore(SQLModel, table=True):
 
 
 class AccessRequest(SQLModel, table=True):
+    """A request to hear one recording, or a QA reviewer's duty grant (质检授权: every recording,
+    ``recording_id`` None) — approved by someone else, for a limited time."""
+
     __tablename__ = "recording_access_request"
     id: int | None = Field(default=None, primary_key=True)
-    recording_id: int = Field(foreign_key="recording.id", index=True)
+    recording_id: int | None = Field(default=None, foreign_key="recording.id", index=True)
+    scope: str = Field(default="recording", max_length=16)  # recording | duty
     username: str = Field(max_length=64, index=True)
     role: str = Field(max_length=16)
     reason: str = Field(max_length=500)
@@ -158,7 +162,7 @@ class AccessLog(SQLModel, table=True):
     role: str = Field(max_length=16)
     recording_id: int | None = Field(default=None, index=True)
     leg: str = Field(default="", max_length=16)
-    action: str = Field(max_length=16)  # play|download|denied|purge|request|approve|refuse
+    action: str = Field(max_length=16)  # play|download|waveform|denied|purge|request|approve|refuse|export
     allowed: bool = True
     detail: str = Field(default="", max_length=500)
     client: str = Field(default="", max_length=64)

@@ -13,18 +13,20 @@ from __future__ import annotations
 import array
 import math
 import wave
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlmodel import Session, select
 
+from hotline import sheets
 from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
+from hotline.params import DB_INT_MAX, DbId, day_bounds
 from recordings import access, scoring, worker
-from recordings.models import LEGS, AccessRequest, Recording, RecordingFile, Transcript
+from recordings.models import LEGS, AccessLog, AccessRequest, Recording, RecordingFile, Transcript
 from recordings.rules import display_text
 from recordings.schemas import AccessRequestIn, ScoreIn, WeightsIn, recording_out
 
@@ -33,7 +35,7 @@ router = APIRouter(prefix="/api", tags=["recordings"])
 Viewer = Annotated[Principal, Depends(require_roles(Role.QA, Role.LEAD, Role.OPERATOR))]
 Reviewer = Annotated[Principal, Depends(require_roles(Role.QA, Role.LEAD))]
 Scorer = Annotated[Principal, Depends(require_roles(Role.QA))]
-Approver = Annotated[Principal, Depends(require_roles(Role.LEAD))]
+Approver = Annotated[Principal, Depends(require_roles(Role.LEAD))]  # and admins (require_roles)
 Admin = Annotated[Principal, Depends(require_roles())]
 
 
@@ -75,30 +77,35 @@ def transcription_progress(request: Request, _p: Viewer) -> dict[str, Any]:
 
 
 @router.get("/recordings/access-requests")
-def list_requests(request: Request, principal: Viewer, state: str | None = None) -> list[dict[str, Any]]:
+def list_requests(request: Request, principal: Viewer, state: str | None = None,
+                  mine: bool = False) -> list[dict[str, Any]]:
+    """Requests to hear recordings and QA duty grants: an approver sees everyone's (with
+    ``mine=true`` only their own), anyone else only their own."""
     with _session(request) as session:
         q = select(AccessRequest).order_by(AccessRequest.id.desc()).limit(200)  # type: ignore[union-attr]
         if state:
             q = q.where(AccessRequest.state == state)
-        if principal.role is Role.OPERATOR:
+        if mine or principal.role.value not in access.APPROVERS:
             q = q.where(AccessRequest.username == principal.username)
-        return [r.model_dump(mode="json") for r in session.exec(q)]
+        return [r.model_dump(mode="json") | {"mine": r.username == principal.username} for r in session.exec(q)]
 
 
 @router.post("/recordings/access-requests", status_code=201)
 def create_request(body: AccessRequestIn, request: Request, principal: Viewer) -> dict[str, Any]:
+    """Ask to hear one recording, or (QA, no ``recording_id``) for a duty grant over all of them;
+    a lead or an admin other than the asker decides."""
     with _session(request) as session:
-        _get(session, principal, body.recording_id)
+        if body.recording_id is not None:
+            _get(session, principal, body.recording_id)
         try:
-            req = access.request_access(session, principal, body.recording_id, body.reason,
-                                        _settings(request).recordings_access_days)
+            req = access.request_access(session, principal, body.recording_id, body.reason)
         except access.AccessError as exc:
             raise _bad(str(exc)) from None
         return req.model_dump(mode="json")
 
 
 @router.post("/recordings/access-requests/{request_id}/{decision}")
-def decide_request(request_id: int, decision: str, request: Request, principal: Approver) -> dict[str, Any]:
+def decide_request(request_id: DbId, decision: str, request: Request, principal: Approver) -> dict[str, Any]:
     if decision not in ("approve", "refuse"):
         raise _bad("操作只能是 approve 或 refuse", status.HTTP_404_NOT_FOUND)
     with _session(request) as session:
@@ -111,9 +118,42 @@ def decide_request(request_id: int, decision: str, request: Request, principal: 
 
 
 @router.get("/recordings/access-log")
-def get_access_log(request: Request, _p: Reviewer, recording_id: int | None = None,
-                   limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
-    return [e.model_dump(mode="json") for e in access.access_log(_engine(request), recording_id, limit)]
+def get_access_log(request: Request, _p: Reviewer, recording_id: DbId | None = None, username: str = "",
+                   action: str = "", date_from: date | None = None, date_to: date | None = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                   offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0) -> dict[str, Any]:
+    """Who asked, was approved, heard, downloaded or was refused which recording (QA, leads,
+    admins); newest first, ``total`` the number matching."""
+    since, until = day_bounds(date_from, date_to)
+    total, rows = access.access_log(_engine(request), recording_id, limit, username=username[:64],
+                                    action=action[:16], since=since, until=until, offset=offset)
+    return {"total": total, "items": [_log_row(e) for e in rows]}
+
+
+@router.get("/recordings/access-log/export")
+def export_access_log(request: Request, principal: Reviewer, fmt: Literal["csv", "xlsx"] = "xlsx",
+                      recording_id: DbId | None = None, username: str = "", action: str = "",
+                      date_from: date | None = None, date_to: date | None = None) -> Response:
+    """The access log as a spreadsheet (up to 50 000 rows); the export itself is logged."""
+    since, until = day_bounds(date_from, date_to)
+    _, rows = access.access_log(_engine(request), recording_id, EXPORT_MAX, username=username[:64],
+                                action=action[:16], since=since, until=until)
+    body = sheets.table_bytes(fmt, "录音访问记录", LOG_HEADER, (
+        [sheets.local_time(e["at"]), e["username"], e["role"], e["action_label"], e["recording_id"] or "", e["leg"],
+         "是" if e["allowed"] else "否", e["detail"], e["client"]] for e in map(_log_row, rows)))
+    with _session(request) as session:
+        access.log_access(session, principal, None, "", "export", True,
+                          f"导出访问记录 {len(rows)} 行（{fmt}）", _client(request))
+    return Response(body, media_type=sheets.MEDIA[fmt],
+                    headers=sheets.attachment_headers(f"录音访问记录-{date.today()}.{fmt}"))
+
+
+EXPORT_MAX = 50_000
+LOG_HEADER = ["时间", "用户", "角色", "操作", "录音", "声道", "允许", "说明", "客户端地址"]
+
+
+def _log_row(e: AccessLog) -> dict[str, Any]:
+    return e.model_dump(mode="json") | {"action_label": access.ACTION_LABELS.get(e.action, e.action)}
 
 
 # ------------------------------------------------------------------ recordings
@@ -188,11 +228,15 @@ def _audio_file(session: Session, recording_id: int, leg: str) -> Path:
     return Path(f.path)
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def _guard(request: Request, session: Session, principal: Principal, rec: Recording, leg: str, action: str) -> None:
-    allowed, why = access.authorise(session, principal, rec.id, _settings(request).recordings_access_days)
-    client = request.client.host if request.client else ""
+    """Refuse (and log the refusal) unless someone else approved this principal's listening."""
+    allowed, why = access.authorise(session, principal, rec.id)
     if not allowed:
-        access.log_access(session, principal, rec.id, leg, "denied", False, f"{action}：{why}", client)
+        access.log_access(session, principal, rec.id, leg, "denied", False, f"{action}：{why}", _client(request))
         raise _bad(why, status.HTTP_403_FORBIDDEN)
 
 
@@ -209,12 +253,10 @@ def get_audio(recording_id: int, leg: str, request: Request, principal: CurrentP
         action = "download" if download else "play"
         _guard(request, session, principal, rec, leg, action)
         path = _audio_file(session, recording_id, leg)
-        rng = request.headers.get("range", "")
-        # one log line per play: the first request of a media element (no range, or from byte 0);
-        # the seeks that follow are the same play
-        if download or not rng or rng.replace(" ", "").startswith("bytes=0-"):
-            access.log_access(session, principal, rec.id, leg, action, True, rng,
-                              request.client.host if request.client else "")
+        # every request that serves bytes is logged with the range it asked for, before a byte goes
+        # out: a seek or a "bytes=1-" is audio heard like the first request (issue #13)
+        rng = request.headers.get("range", "").strip()[:200]
+        access.log_access(session, principal, rec.id, leg, action, True, rng or "整段", _client(request))
     name = f"{rec.base}{'' if leg == 'mixed' else '-' + leg}.wav"
     return FileResponse(path, media_type="audio/wav", filename=name if download else None,
                         content_disposition_type="attachment" if download else "inline",
@@ -230,6 +272,7 @@ def get_peaks(recording_id: int, request: Request, principal: CurrentPrincipal,
         if rec is None:
             raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
         _guard(request, session, principal, rec, "peaks", "waveform")
+        access.log_access(session, principal, rec.id, "peaks", "waveform", True, f"{points} 点", _client(request))
         out: dict[str, Any] = {"duration_s": rec.duration_s}
         for leg in ("citizen", "operator"):
             try:

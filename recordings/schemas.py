@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 
 class AccessRequestIn(BaseModel):
-    recording_id: int
+    recording_id: int | None = Field(None, ge=1, le=2**31 - 1)  # None: a QA duty grant (every recording)
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -19,7 +19,7 @@ class MarkIn(BaseModel):
 
 
 class ScoreIn(BaseModel):
-    recording_id: int
+    recording_id: int | None = Field(None, ge=1, le=2**31 - 1)  # None: a QA duty grant (every recording)
     marks: dict[str, MarkIn]
     comment: str = Field("", max_length=2000)
     supersedes: int | None = None  # a correction names the version it replaces…

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-TZ = ZoneInfo("Asia/Shanghai")  # day boundaries of working days are Beijing time
+from hotline.days import CENTRE_TZ
+
+TZ = CENTRE_TZ  # day boundaries of working days are Beijing time
 log = logging.getLogger(__name__)
 
 _LIB_YEARS = {d.year for d in chinese_calendar.holidays} | {d.year for d in chinese_calendar.workdays}

@@ -170,6 +170,30 @@ class Tickets:
             return [{"at": r.at.isoformat(), "username": r.username, "role": r.role, "purpose": r.purpose,
                      "masked": r.masked} for r in rows]
 
+    def confidential_read_log(self, actor: Actor, *, username: str = "", ticket_number: str = "",
+                              since: datetime | None = None, until: datetime | None = None, limit: int = 200,
+                              offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """Every read of every confidential ticket, newest first, filtered (leads and admins):
+        (how many match, one page of them)."""
+        if role_of(actor) not in ("lead", "admin"):
+            raise Forbidden("只有值班长和管理员可以查看保密工单的查阅记录")
+        q = sa.select(ConfidentialRead, Ticket.number).join(Ticket, Ticket.id == ConfidentialRead.ticket_id)
+        if username:
+            q = q.where(ConfidentialRead.username == username)
+        if ticket_number:
+            q = q.where(Ticket.number == ticket_number)
+        if since is not None:
+            q = q.where(ConfidentialRead.at >= since)
+        if until is not None:
+            q = q.where(ConfidentialRead.at < until)
+        with session_scope(self.ctx.engine) as s:
+            total = s.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
+            rows = s.execute(q.order_by(ConfidentialRead.id.desc())  # type: ignore[union-attr]
+                             .offset(max(0, offset)).limit(max(1, limit))).all()
+            return total, [{"at": r.at.isoformat(), "ticket_id": r.ticket_id, "ticket_number": number,
+                            "username": r.username, "role": r.role, "purpose": r.purpose, "masked": r.masked}
+                           for r, number in rows]
+
     def duplicates_for(self, ticket_id: int, actor: Actor) -> list[duplicates.Proposal]:
         now = self.ctx.clock()
         with session_scope(self.ctx.engine) as s:

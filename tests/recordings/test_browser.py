@@ -61,6 +61,24 @@ def test_qa_replays_a_call_and_clicking_a_word_moves_the_playhead(served, browse
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # no audio without someone else's approval: QA ask for a duty grant on their list page …
+    page.goto(f"{url}/qa")
+    page.wait_for_function("document.getElementById('duty-state').textContent.includes('尚未获得质检授权')")
+    page.fill("#duty-form input[name=reason]", "本周质检抽查")
+    page.press("#duty-form input[name=reason]", "Enter")
+    page.wait_for_function("document.getElementById('duty-state').textContent.includes('等待班长或管理员审批')")
+    assert page.locator("#duty-form").is_hidden()
+    # … and a lead approves it on theirs
+    lead = signed_in(browser, url, "lead", "demolead")
+    board = lead.new_page()
+    board.goto(f"{url}/qa")
+    row = board.locator("#requests tbody tr", has_text="质检授权（全部录音）")
+    row.wait_for(timeout=15000)
+    row.get_by_role("button", name="批准").click()
+    board.wait_for_function("document.querySelector('#requests tbody').textContent.includes('没有待审批的申请')")
+    lead.close()
+    page.reload()
+    page.wait_for_function("document.getElementById('duty-state').textContent.includes('已获授权（lead 批准）')")
     page.goto(f"{url}/qa/{rid}")
     page.wait_for_selector("#player-box:not([hidden])", timeout=15000)
     page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=15000)
@@ -116,7 +134,7 @@ def test_an_operator_without_approval_gets_no_audio_and_the_attempt_is_logged(se
 
     lead = signed_in(browser, url, "lead", "demolead")
     log = lead.request.get(f"{url}/api/recordings/access-log?recording_id={rid}").json()
-    denied = [e for e in log if e["username"] == "op1024"]
+    denied = [e for e in log["items"] if e["username"] == "op1024"]
     assert {(e["action"], e["allowed"], e["leg"]) for e in denied} == {("denied", False, "peaks"),
                                                                        ("denied", False, "mixed")}
     lead.close()
@@ -130,7 +148,7 @@ def test_a_lead_approves_from_the_list_and_the_operator_then_hears_the_call(serv
     page.wait_for_selector("#no-audio:not([hidden])", timeout=15000)
     page.fill("#request-form input[name=reason]", "复核本人通话")
     page.click("#request-form button")
-    page.wait_for_function("document.getElementById('request-state').textContent.includes('等待班长审批')")
+    page.wait_for_function("document.getElementById('request-state').textContent.includes('等待班长或管理员审批')")
 
     lead = signed_in(browser, url, "lead", "demolead")
     board = lead.new_page()

@@ -31,6 +31,7 @@ PEOPLE = {
     "qa": Principal("qa", Role.QA, "赵质检"),
     "qa2": Principal("qa2", Role.QA, "钱质检"),
     "lead": Principal("lead", Role.LEAD, "王班长"),
+    "lead2": Principal("lead2", Role.LEAD, "孙班长"),
     "op": Principal("op1024", Role.OPERATOR, "张敏", job_number="1024"),
     "op2": Principal("op1025", Role.OPERATOR, "李强", job_number="1025"),
     "dept": Principal("dept1", Role.DEPARTMENT, "市城管局", department_id=1),
@@ -62,6 +63,16 @@ def app_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
         yield client, settings, rid
 
 
+def granted(client: TestClient, who: str, rid: int | None = None, by: str = "lead") -> dict[str, Any]:
+    """``who`` asks (for one recording, or a QA duty grant without ``rid``) and ``by`` approves."""
+    req = client.post("/api/recordings/access-requests", json={"recording_id": rid, "reason": "复核"},
+                      headers=auth(who))
+    assert req.status_code == 201 and req.json()["state"] == "pending", req.text
+    ok = client.post(f"/api/recordings/access-requests/{req.json()['id']}/approve", headers=auth(by))
+    assert ok.status_code == 200, ok.text
+    return ok.json()
+
+
 def log_entries(client: TestClient, **where: Any) -> list[AccessLog]:
     with Session(client.app.state.engine) as s:
         q = select(AccessLog).order_by(AccessLog.id)
@@ -79,7 +90,11 @@ def test_metadata_transcript_and_findings(app_env):
     assert body["started_at"] == "2025-11-23T03:20:00+00:00"  # the uniqueid's epoch, said as UTC
     assert body["transcript"]["text"] == {"citizen": "路灯坏了", "operator": "您好喂"}
     assert {f["code"] for f in body["findings"]} >= {"forbidden_phrase", "greeting_incomplete"}
-    assert set(body["files"]) == {"mixed", "citizen", "operator"} and body["audio"]["allowed"] is True
+    assert set(body["files"]) == {"mixed", "citizen", "operator"}
+    assert body["audio"] == {"allowed": False, "reason": "尚未获得质检授权：请在质检页申请，由班长或管理员批准"}
+    grant = granted(client, "qa")  # a duty grant: every recording, for recordings_access_days
+    assert (grant["scope"], grant["recording_id"], grant["decided_by"]) == ("duty", None, "lead")
+    assert client.get(f"/api/recordings/{rid}", headers=auth("qa")).json()["audio"]["allowed"] is True
     listed = client.get("/api/recordings", headers=auth("lead")).json()
     assert [x["id"] for x in listed] == [rid] and listed[0]["transcription"] == "queued"
 
@@ -98,7 +113,7 @@ def test_departments_never_get_audio_and_the_attempt_is_logged(app_env):
 def test_an_operator_needs_a_leads_approval(app_env):
     client, _, rid = app_env
     meta = client.get(f"/api/recordings/{rid}", headers=auth("op")).json()
-    assert meta["audio"] == {"allowed": False, "reason": "尚未获批收听该录音：请提交收听申请，由班长审批"}
+    assert meta["audio"] == {"allowed": False, "reason": "尚未获批收听该录音：请提交收听申请，由班长或管理员审批"}
     assert client.get(f"/api/recordings/{rid}", headers=auth("op2")).status_code == 404  # not their call
     r = client.get(f"/api/recordings/{rid}/audio/operator", headers=auth("op"))
     assert r.status_code == 403 and "请提交收听申请" in r.json()["detail"]
@@ -120,37 +135,69 @@ def test_an_operator_needs_a_leads_approval(app_env):
     part = client.get(f"/api/recordings/{rid}/audio/operator", headers=auth("op") | {"Range": "bytes=1000-1999"})
     assert part.status_code == 206 and len(part.content) == 1000
     assert part.headers["content-range"].startswith("bytes 1000-1999/")
-    plays = [(e.action, e.leg) for e in log_entries(client, username="op1024") if e.allowed]
-    assert plays == [("request", ""), ("play", "operator")]  # a seek within the same play is not a new play
+    rest = client.get(f"/api/recordings/{rid}/audio/operator", headers=auth("op") | {"Range": "bytes=1-"})
+    assert rest.status_code == 206 and len(rest.content) == len(full.content) - 1
+    # every request that served bytes is on the log with its range: "bytes=1-" is no way around it
+    plays = [(e.action, e.leg, e.detail) for e in log_entries(client, username="op1024") if e.allowed]
+    assert plays == [("request", "", "收听申请：复核本人通话（待审批）"), ("play", "operator", "bytes=0-"),
+                     ("play", "operator", "bytes=1000-1999"), ("play", "operator", "bytes=1-")]
+    assert client.post("/api/recordings/access-requests", json={"reason": "抽查"},
+                       headers=auth("op")).json()["detail"] == "只有质检员可以申请质检授权；收听单条录音请指明录音"
 
 
-def test_qa_self_approval_is_recorded_and_downloads_are_logged(app_env):
+def test_nobody_hears_on_their_own_say_so_and_every_access_is_on_an_exportable_log(app_env):
     client, _, rid = app_env
+    refused = client.get(f"/api/recordings/{rid}/audio/mixed?download=1", headers=auth("qa2"))
+    assert refused.status_code == 403 and "质检授权" in refused.json()["detail"]
+    req = client.post("/api/recordings/access-requests", json={"reason": "本周质检"}, headers=auth("qa2")).json()
+    assert (req["state"], req["scope"]) == ("pending", "duty")
+    again = client.post("/api/recordings/access-requests", json={"reason": "本周质检"}, headers=auth("qa2")).json()
+    assert again["id"] == req["id"]  # asking twice while it waits is the same request
+    assert client.post(f"/api/recordings/access-requests/{req['id']}/approve",
+                       headers=auth("qa2")).status_code == 403  # QA approve nothing
+    mine = client.get("/api/recordings/access-requests", headers=auth("qa2")).json()
+    assert {q["username"] for q in mine} == {"qa2"}  # only one's own, unless one approves
+    client.post(f"/api/recordings/access-requests/{req['id']}/approve", headers=auth("admin"))
     r = client.get(f"/api/recordings/{rid}/audio/mixed?download=1", headers=auth("qa2"))
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
     entries = [(e.action, e.allowed, e.leg) for e in log_entries(client, username="qa2")]
-    assert entries == [("request", True, ""), ("download", True, "mixed")]
-    reqs = client.get("/api/recordings/access-requests", headers=auth("lead")).json()
-    mine = [q for q in reqs if q["username"] == "qa2"]
-    assert mine[0]["state"] == "approved" and mine[0]["decided_by"] == "qa2"
+    assert entries == [("denied", False, "mixed"), ("request", True, ""), ("download", True, "mixed")]
+
+    # a lead's own request waits for another lead or an admin
+    own = client.post("/api/recordings/access-requests", json={"recording_id": rid, "reason": "投诉复核"},
+                      headers=auth("lead")).json()
+    assert own["state"] == "pending"
+    self_ok = client.post(f"/api/recordings/access-requests/{own['id']}/approve", headers=auth("lead"))
+    assert self_ok.status_code == 400 and self_ok.json()["detail"] == "不能审批自己的申请：请由其他班长或管理员审批"
+    assert client.get(f"/api/recordings/{rid}/audio/mixed", headers=auth("lead")).status_code == 403
+    assert client.post(f"/api/recordings/access-requests/{own['id']}/approve",
+                       headers=auth("lead2")).json()["decided_by"] == "lead2"
+    assert client.get(f"/api/recordings/{rid}/audio/mixed", headers=auth("lead")).status_code == 200
+
     log = client.get(f"/api/recordings/access-log?recording_id={rid}", headers=auth("lead")).json()
-    assert {"download", "denied", "play"} <= {e["action"] for e in log}
+    assert log["total"] == len(log["items"]) and {"download", "denied", "play", "approve"} <= {
+        e["action"] for e in log["items"]}
+    assert {e["action_label"] for e in log["items"]} >= {"下载", "拒绝访问", "批准"}
+    only = client.get("/api/recordings/access-log?username=qa2&action=download", headers=auth("admin")).json()
+    assert only["total"] == 1 and only["items"][0]["leg"] == "mixed"
     assert client.get("/api/recordings/access-log", headers=auth("op")).status_code == 403
+    sheet = client.get("/api/recordings/access-log/export?fmt=csv&username=qa2", headers=auth("lead"))
+    assert sheet.status_code == 200 and sheet.content.startswith("\ufeff时间,用户".encode())
+    assert sheet.text.count("qa2") == 3 and "attachment" in sheet.headers["content-disposition"]
+    assert log_entries(client, username="lead", action="export")[-1].detail == "导出访问记录 3 行（csv）"
 
 
-def test_a_lead_cannot_approve_their_own_request_and_peaks_come_per_leg(app_env):
+def test_a_refused_request_gives_nothing_and_peaks_come_per_leg(app_env):
     client, _, rid = app_env
     req = client.post("/api/recordings/access-requests", json={"recording_id": rid, "reason": "投诉复核"},
                       headers=auth("op")).json()
-    own = client.post("/api/recordings/access-requests", json={"recording_id": rid, "reason": "抽查"},
-                      headers=auth("lead")).json()
-    assert own["state"] == "approved"  # leads, like QA, are approved by their duty; they approve others
     refused = client.post(f"/api/recordings/access-requests/{req['id']}/refuse", headers=auth("lead")).json()
     assert refused["state"] == "refused"
     peaks = client.get(f"/api/recordings/{rid}/peaks?points=100", headers=auth("qa")).json()
     assert abs(peaks["duration_s"] - 8.0) < 0.01
     assert 90 <= len(peaks["citizen"]) <= 101 and max(peaks["citizen"]) > 0.05
     assert max(peaks["citizen"][:30]) < 0.01  # the citizen was silent for the first 3 s
+    assert log_entries(client, username="qa", action="waveform")[-1].detail == "100 点"
 
 
 def test_scores_are_filed_once_and_corrected_by_new_versions(app_env):
@@ -227,9 +274,10 @@ def test_a_voice_message_is_on_the_callback_list_and_heard_under_the_same_rules(
     assert meta.status_code == 200 and meta.json()["audio"]["allowed"] is False
     assert client.get(f"/api/recordings/{rid}/audio/citizen", headers=auth("op2")).status_code == 403
     assert client.get(f"/api/recordings/{rid}", headers=auth("dept")).status_code == 403
+    assert client.get(f"/api/recordings/{rid}/audio/citizen", headers=auth("lead")).status_code == 403
+    granted(client, "lead", rid, by="admin")  # a lead hears it too only on someone else's approval
     heard = client.get(f"/api/recordings/{rid}/audio/citizen", headers=auth("lead"))
     assert heard.status_code == 200 and heard.content[:4] == b"RIFF"
-    # the lead's first play approves it for themselves, on the record, then plays
     assert [(e.action, e.leg) for e in log_entries(client, username="lead", recording_id=rid) if e.allowed] == [
         ("request", ""), ("play", "citizen")]
     assert ("denied", False) in [(e.action, e.allowed) for e in log_entries(client, username="op1025")]

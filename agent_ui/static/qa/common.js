@@ -1,6 +1,7 @@
 /* Small helpers shared by the QA pages (no framework, no build step). */
 "use strict";
 const QA = {
+  ROLE: {operator: "坐席", lead: "班长", qa: "质检", admin: "管理员", department: "承办单位"},
   async api(path, opts = {}) {
     // X-Requested-With: the app's CSRF guard wants it on cookie-borne state changes
     const res = await fetch(path, Object.assign({headers: {"Content-Type": "application/json", "X-Requested-With": "hotline"}}, opts));

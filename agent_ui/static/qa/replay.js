@@ -130,7 +130,7 @@
     try {
       const r = await QA.api("/api/recordings/access-requests", {method: "POST",
         body: JSON.stringify({recording_id: +id, reason: new FormData(e.target).get("reason")})});
-      state.textContent = r.state === "approved" ? "已批准，正在加载…" : "已提交，等待班长审批";
+      state.textContent = r.state === "approved" ? "已批准，正在加载…" : "已提交，等待班长或管理员审批";
       if (r.state === "approved") { document.getElementById("no-audio").hidden = true; setupAudio(); }
     } catch (err) { state.textContent = err.message; }
   });
