@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from agent_ui.centre import scope, seat_queues
 from cti.service import CtiService
 from hotline.identity import Principal, Role, require_roles
 from hotline.params import NO_NUL, Limit, Offset
@@ -53,38 +54,43 @@ def _when(raw: str | None, name: str) -> datetime | None:
 
 
 @router.get("/queues")
-async def queues(_who: Centre, cti: CtiDep) -> list[dict]:
-    return cti.queues()
+async def queues(request: Request, who: Centre, cti: CtiDep) -> list[dict]:
+    mine = scope(request.app, who)
+    return [q for q in cti.queues() if mine.has_queue(q["queue"])]
 
 
 @router.get("/seats")
-async def seats(who: Centre, cti: CtiDep) -> list[dict]:
+async def seats(request: Request, who: Centre, cti: CtiDep) -> list[dict]:
     views = cti.seats()
     if who.role is Role.OPERATOR:  # an operator sees their own seat, not the whole wall
         return [v for v in views if v.get("operator") == who.username]
-    return views
+    mine = scope(request.app, who)
+    return [v for v in views if mine.has_seat(v)]
 
 
 @router.get("/calls/live")
-async def live_calls(_who: Leads, cti: CtiDep) -> list[dict]:
-    return cti.calls()
+async def live_calls(request: Request, who: Leads, cti: CtiDep) -> list[dict]:
+    mine, where = scope(request.app, who), seat_queues(request.app)
+    return [c for c in cti.calls() if mine.has_call(c, where)]
 
 
 @router.get("/calls")
-async def calls(who: CallReaders, log: CallLogDep, since: str | None = None, until: str | None = None,
+async def calls(request: Request, who: CallReaders, log: CallLogDep, since: str | None = None, until: str | None = None,
                 number: Annotated[str, Query(max_length=32)] = "", queue: Annotated[str, Query(max_length=64)] = "",
                 limit: Limit = 200, offset: Offset = 0) -> list[dict]:
     rows = await run_in_threadpool(log.list, _when(since, "since"), _when(until, "until"), number, queue,
                                    limit, offset)
     if who.role is Role.OPERATOR:
         rows = [r for r in rows if r["operator"] == who.username]
-    return rows
+    mine, where = scope(request.app, who), seat_queues(request.app)
+    return [r for r in rows if mine.has_call(r, where)]
 
 
 @router.get("/callbacks")
-async def callbacks(request: Request, _who: Centre, log: CallLogDep, include_done: bool = False,
+async def callbacks(request: Request, who: Centre, log: CallLogDep, include_done: bool = False,
                     days: Annotated[int, Query(ge=1, le=90)] = 7) -> list[dict]:
-    rows = await run_in_threadpool(log.callbacks, include_done, days)
+    mine, where = scope(request.app, who), seat_queues(request.app)
+    rows = [r for r in await run_in_threadpool(log.callbacks, include_done, days) if mine.has_call(r, where)]
     # a voice message (留言) is a recording in the catalog: the page links to its replay
     messages = [str(r["recording_id"]) for r in rows if r["message"]]
     ids = await run_in_threadpool(catalog.ids_of, request.app.state.engine, messages)

@@ -18,7 +18,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
+from agent_ui.centre import scope, seat_queues
 from hotline.bus import Bus, BusLagged, Envelope
+from hotline.centres import CentreScope, SeatQueues
 from hotline.identity import Principal, Role, websocket_principal
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,10 @@ _CENTRE_WORK = frozenset({"ticket_update", "intake_update"})  # the centre's des
 
 @dataclass
 class Audience:
-    """What one connection may see. Operators: their own seat's pops and calls only, and the
-    centre's ticket and intake changes; departments: changes to the tickets they handle, nothing
-    of the calls; QA: nothing live.
+    """What one connection may see. Leads and admins: the live traffic of their centre (all of it
+    without one: hotline/centres.py); operators: their own seat's pops and calls only, their
+    centre's queues, and the ticket and intake changes; departments: changes to the tickets they
+    handle, nothing of the calls; QA: nothing live.
 
     Asked for every published event and every client as the event is published (the bus's filter),
     so the role is looked at once, here, not per message.
@@ -47,6 +50,8 @@ class Audience:
 
     principal: Principal
     seat_of: SeatOf
+    scope: CentreScope = field(default_factory=CentreScope)
+    seat_queues: SeatQueues = lambda _seat: frozenset()
     my_calls: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -58,13 +63,17 @@ class Audience:
 
     def visible(self, msg: dict[str, Any]) -> bool:
         kind = msg.get("type")
-        if self._sees_all or kind in _EVERYONE:
+        if kind in _EVERYONE:
             return True
+        if self._sees_all:
+            return self.scope.has_message(msg, self.seat_queues)
         if self._department is not None:
             return kind == "ticket_update" and self._department in msg.get("department_ids", ())
         if not self._operator:
             return False
-        if kind == "queue_update" or kind in _CENTRE_WORK:
+        if kind == "queue_update":
+            return self.scope.has_queue(msg.get("queue"))
+        if kind in _CENTRE_WORK:
             return True
         seat = self.seat_of(self._username)
         call_id = msg.get("call_id")
@@ -94,7 +103,7 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
         await ws.close(code=1008, reason="未登录或来源不允许")
         return
     bus: Bus = ws.app.state.bus
-    audience = Audience(principal, ws.app.state.seat_of)
+    audience = Audience(principal, ws.app.state.seat_of, scope(ws.app, principal), seat_queues(ws.app))
     await ws.accept()
     pong = asyncio.Event()
     pong.set()

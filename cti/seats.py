@@ -125,6 +125,11 @@ class SeatBook:
             self._touch(s, now, out)
         return out
 
+    def seat_queues(self, seat: str) -> frozenset[str]:
+        """The queues a seat serves now (centre isolation asks it per live message)."""
+        s = self.seats.get(seat)
+        return frozenset(s.queues) if s is not None else frozenset()
+
     def seat_views(self, now: float | None = None) -> list[dict]:
         now = self.clock() if now is None else now
         return [s.view(now) for s in sorted(self.seats.values(), key=lambda s: s.seat)]

@@ -141,6 +141,10 @@ class CtiService:
     def seats(self) -> list[dict]:
         return self.state.seat_views()
 
+    def seat_queues(self, seat: str) -> frozenset[str]:
+        """The queues a seat serves now: which centre it belongs to (hotline/centres.py)."""
+        return self.state.seat_queues(seat)
+
     def calls(self) -> list[dict]:
         """Live calls (finished ones are in the call log, ticketing/)."""
         return self.state.call_views()

@@ -23,12 +23,14 @@ from fastapi.responses import FileResponse, Response
 from sqlmodel import Session, select
 
 from hotline import sheets
+from hotline.centres import scope_of
 from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
 from hotline.params import DB_INT_MAX, DbId, day_bounds
 from recordings import access, scoring, worker
 from recordings.models import LEGS, AccessLog, AccessRequest, Recording, RecordingFile, Transcript
 from recordings.rules import display_text
 from recordings.schemas import AccessRequestIn, ScoreIn, WeightsIn, recording_out
+from ticketing.models import CallRecord
 
 router = APIRouter(prefix="/api", tags=["recordings"])
 
@@ -56,9 +58,32 @@ def _bad(msg: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
     return HTTPException(code, msg)
 
 
-def _get(session: Session, principal: Principal, recording_id: int) -> Recording:
+def _centre(request: Request, principal: Principal) -> sa.ColumnElement[bool] | None:
+    """The recordings of the principal's centre (hotline/centres.py) as a condition; None: all.
+    A call is the centre's by the queue it came through; an outbound call (回拨, no queue) by the
+    seat that made it, placed in a centre by the queues it serves now."""
+    settings = _settings(request)
+    mine = scope_of(principal.centre, settings.centres)
+    if mine.everything:
+        return None
+    cti = request.app.state.cti
+    seats = [s for s in settings.seats if cti is not None and mine.has_seat_queues(cti.seat_queues(s))]
+    queued = sa.select(CallRecord.uniqueid).where(CallRecord.queue != "")
+    return sa.or_(Recording.uniqueid.in_(queued.where(CallRecord.queue.in_(sorted(mine.queues or ())))),
+                  sa.and_(Recording.seat.in_(seats), Recording.uniqueid.not_in(queued)))
+
+
+def _in_centre(session: Session, request: Request, principal: Principal, rec: Recording | None) -> bool:
+    centre = _centre(request, principal)
+    return rec is not None and (centre is None or session.exec(
+        select(Recording.id).where(Recording.id == rec.id, centre)).first() is not None)
+
+
+def _get(session: Session, principal: Principal, recording_id: int, request: Request) -> Recording:
+    """The recording if this principal may see it at all (role, own calls, centre); else 404 —
+    another centre's recording is as unknown here as a wrong id."""
     rec = session.get(Recording, recording_id)
-    if rec is None or not access.may_see(principal, rec):
+    if rec is None or not _in_centre(session, request, principal, rec) or not access.may_see(principal, rec):
         raise _bad("录音不存在或无权查看", status.HTTP_404_NOT_FOUND)
     return rec
 
@@ -96,7 +121,7 @@ def create_request(body: AccessRequestIn, request: Request, principal: Viewer) -
     a lead or an admin other than the asker decides."""
     with _session(request) as session:
         if body.recording_id is not None:
-            _get(session, principal, body.recording_id)
+            _get(session, principal, body.recording_id, request)
         try:
             req = access.request_access(session, principal, body.recording_id, body.reason)
         except access.AccessError as exc:
@@ -174,6 +199,9 @@ def list_recordings(request: Request, principal: Viewer, operator: str | None = 
             q = q.where(Recording.seat == seat)
         if status_:
             q = q.where(Recording.status == status_)
+        centre = _centre(request, principal)
+        if centre is not None:
+            q = q.where(centre)
         if since:
             q = q.where(Recording.started_at >= since)
         if until:
@@ -194,7 +222,7 @@ def get_recording(recording_id: int, request: Request, principal: Viewer) -> dic
     """Metadata, the transcript (both legs, words with speaker and times) and the QA findings."""
     engine = _engine(request)
     with Session(engine, expire_on_commit=False) as session:
-        rec = _get(session, principal, recording_id)
+        rec = _get(session, principal, recording_id, request)
         if rec.ticket_id is None and rec.uniqueid:
             rec.ticket_id = request.app.state.store.calls.ticket_of(rec.uniqueid)
             if rec.ticket_id is not None:
@@ -228,6 +256,16 @@ def _audio_file(session: Session, recording_id: int, leg: str) -> Path:
     return Path(f.path)
 
 
+def _visible(session: Session, request: Request, principal: Principal, recording_id: int) -> Recording:
+    """A recording whose audio may be asked for: it exists and is of the principal's centre (the
+    approval is :func:`_guard`'s question: a department's or another operator's attempt is refused
+    and logged there)."""
+    rec = session.get(Recording, recording_id)
+    if rec is None or not _in_centre(session, request, principal, rec):
+        raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
+    return rec
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -247,9 +285,7 @@ def get_audio(recording_id: int, leg: str, request: Request, principal: CurrentP
     if leg not in LEGS:
         raise _bad("录音声道只能是 mixed、citizen 或 operator", status.HTTP_404_NOT_FOUND)
     with _session(request) as session:
-        rec = session.get(Recording, recording_id)
-        if rec is None:
-            raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
+        rec = _visible(session, request, principal, recording_id)
         action = "download" if download else "play"
         _guard(request, session, principal, rec, leg, action)
         path = _audio_file(session, recording_id, leg)
@@ -268,9 +304,7 @@ def get_peaks(recording_id: int, request: Request, principal: CurrentPrincipal,
               points: int = Query(1000, ge=50, le=5000)) -> dict[str, Any]:
     """Waveform peaks of both legs (the page draws them without downloading each leg)."""
     with _session(request) as session:
-        rec = session.get(Recording, recording_id)
-        if rec is None:
-            raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
+        rec = _visible(session, request, principal, recording_id)
         _guard(request, session, principal, rec, "peaks", "waveform")
         access.log_access(session, principal, rec.id, "peaks", "waveform", True, f"{points} 点", _client(request))
         out: dict[str, Any] = {"duration_s": rec.duration_s}
@@ -315,9 +349,7 @@ def put_weights(body: WeightsIn, request: Request, _p: Admin) -> list[dict[str, 
 def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, Any]:
     engine = _engine(request)
     with Session(engine, expire_on_commit=False) as session:
-        rec = session.get(Recording, body.recording_id)
-        if rec is None:
-            raise _bad("录音不存在", status.HTTP_404_NOT_FOUND)
+        rec = _visible(session, request, principal, body.recording_id)
         try:
             team = request.app.state.accounts.centre_of_job_number(rec.operator)  # the operator's centre
             score = scoring.file_score(session, recording_id=body.recording_id, scorer=principal.username,
@@ -333,7 +365,7 @@ def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, 
 @router.get("/qa/scores")
 def get_scores(request: Request, principal: Viewer, recording_id: int) -> list[dict[str, Any]]:
     with _session(request) as session:
-        _get(session, principal, recording_id)
+        _get(session, principal, recording_id, request)
         return [s.model_dump(mode="json") for s in scoring.history(session, recording_id)]
 
 

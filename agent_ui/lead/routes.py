@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from accounts.store import Accounts
 from agent_ui import reports
+from agent_ui.centre import scope, seat_queues
 from agent_ui.lead.runtime import LeadRuntime
 from agent_ui.lead.store import Conflict, LeadStore
 from agent_ui.pages import templates
@@ -56,26 +57,23 @@ async def board(request: Request, who: Principal) -> dict[str, Any]:
     only the call-log read goes to a thread."""
     cti = request.app.state.cti
     runtime = _runtime(request)
-    allowed = runtime.config.queues_of(who)
+    mine, where = scope(request.app, who), seat_queues(request.app)
     tz = _tz(request)
     now = runtime.clock()
     if cti is None:
         queues, seats, calls = [], [], []
     else:
         queues, seats, calls = cti.queues(), cti.seats(), cti.calls()
-    if allowed is not None:
-        queues = [q for q in queues if q["queue"] in allowed]
-        seats = [s for s in seats if set(s["queues"]) & allowed or (not s["signed_in"] and not s["queues"])]
-        calls = [c for c in calls if c["queue"] in allowed]
+    queues = [q for q in queues if mine.has_queue(q["queue"])]
+    seats = [s for s in seats if mine.has_seat(s)]
+    calls = [c for c in calls if mine.has_call(c, where)]
     midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     totals = await run_in_threadpool(runtime.seat_totals, midnight)
     for s in seats:
         t = totals.get(s["seat"], {})
         s["calls_today"] = int(t.get("calls", 0))
         s["talk_s_today"] = round(t.get("talk_s", 0.0), 1)
-    alerts = runtime.engine.listing()
-    if allowed is not None:
-        alerts = [a for a in alerts if not a["queue"] or a["queue"] in allowed]
+    alerts = [a for a in runtime.engine.listing() if mine.has_alert(a, where)]
     intake = await run_in_threadpool(_intake_today, request.app.state.store, tz)
     return {"now": now, "queues": queues, "seats": seats, "calls": calls, "alerts": alerts, "intake": intake,
             "rule_s": request.app.state.settings.answer_rule_s,
@@ -127,14 +125,21 @@ async def board_api(request: Request, who: Leads) -> dict[str, Any]:
 
 
 @router.get("/api/lead/alerts")
-async def alerts_api(request: Request, _who: Leads) -> list[dict[str, Any]]:
-    return _runtime(request).engine.listing()
+async def alerts_api(request: Request, who: Leads) -> list[dict[str, Any]]:
+    mine, where = scope(request.app, who), seat_queues(request.app)
+    return [a for a in _runtime(request).engine.listing() if mine.has_alert(a, where)]
 
 
 @router.post("/api/lead/alerts/{alert_id}/ack")
 async def ack_api(alert_id: DbId, request: Request, who: Leads) -> dict[str, Any]:
+    runtime = _runtime(request)
+    known = runtime.engine.alerts.get(alert_id)
+    if known is not None and not scope(request.app, who).has_alert(known.view(), seat_queues(request.app)):
+        known = None  # another centre's alert is as unknown here as a wrong id
+    if known is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "告警不存在")
     try:
-        return await _runtime(request).ack(alert_id, who.username)
+        return await runtime.ack(alert_id, who.username)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
@@ -239,14 +244,17 @@ def _period(request: Request, kind: str, day: str, until: str) -> reports.Period
     return reports.period_for(kind, d, _tz(request), u)
 
 
-def _report(request: Request, store: LeadStore, kind: str, day: str, until: str) -> dict[str, Any]:
-    """In the thread pool: every read here blocks."""
+def _report(request: Request, who: Principal, store: LeadStore, kind: str, day: str, until: str) -> dict[str, Any]:
+    """In the thread pool: every read here blocks. The call and seat figures are the lead's
+    centre's (tickets carry no centre: their figures are the whole system's)."""
     period = _period(request, kind, day, until)
     engine, tickets_store = request.app.state.engine, request.app.state.store
-    calls = reports.load_calls(tickets_store.calls, period)
+    mine, where = scope(request.app, who), seat_queues(request.app)
+    calls = [c for c in reports.load_calls(tickets_store.calls, period) if mine.has_call(c, where)]
     tickets = tickets_store.digest.facts(period.previous().start, period.end)  # both periods
     # both periods' spells (the report sets this one beside the previous one); this period's entries
-    spells = store.spells(period.previous().start, period.end)
+    spells = [s for s in store.spells(period.previous().start, period.end)
+              if mine.everything or mine.has_seat_queues(where(str(s["seat"])))]
     entered = store.entered(period.start.date(), period.end.date())
     return reports.report(calls, tickets, period, _tz(request), datetime.now(UTC),
                           qa_scores=_qa_scores(engine, request.app.state.accounts, period), spells=spells,
@@ -267,20 +275,20 @@ def _qa_scores(engine: sa.Engine, accounts: Accounts, period: reports.Period) ->
 
 
 @router.get("/api/lead/reports")
-async def report_api(request: Request, _who: Leads, store: Store, kind: str = "day", day: str = "",
+async def report_api(request: Request, who: Leads, store: Store, kind: str = "day", day: str = "",
                      until: str = "") -> dict[str, Any]:
-    return await run_in_threadpool(_report, request, store, kind, day, until)
+    return await run_in_threadpool(_report, request, who, store, kind, day, until)
 
 
 EXPORTS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
 
 
 @router.get("/api/lead/reports.{fmt}")
-async def report_export(request: Request, _who: Leads, store: Store, fmt: Literal["xlsx", "pdf"],
+async def report_export(request: Request, who: Leads, store: Store, fmt: Literal["xlsx", "pdf"],
                         kind: str = "day", day: str = "", until: str = "") -> Response:
     from agent_ui import reports_export
 
-    data = await run_in_threadpool(_report, request, store, kind, day, until)
+    data = await run_in_threadpool(_report, request, who, store, kind, day, until)
     body = await run_in_threadpool(getattr(reports_export, f"to_{fmt}"), data)
     return Response(body, media_type=EXPORTS[fmt],
                     headers={"Content-Disposition": f'attachment; filename="report-{kind}.{fmt}"'})

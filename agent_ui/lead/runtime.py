@@ -5,8 +5,7 @@ open emergencies come from the ticket store's digest, today's seat totals from t
 Runs on the loop that CTI and AGI share: the CTI bridge's views are read there (it mutates them
 there), every database call goes to a thread.
 
-Centres: the setting ``centres`` (``HOTLINE_CENTRES``, JSON, ``{"菏泽中心": ["hotline"]}``) maps a
-centre to its queues; a lead whose account names a centre sees only those queues and their seats.
+What each lead sees of it is their centre's (hotline/centres.py, applied by the routes).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from agent_ui.alerts import Alert, AlertEngine, AlertRules
 from agent_ui.lead.store import LeadStore
 from hotline.bus import DomainEvent, InProcessBus
-from hotline.identity import Principal
 from hotline.settings import Settings
 from ticketing.calls import CallLog
 from ticketing.digest import Digest
@@ -51,27 +49,12 @@ class LeadAlert(DomainEvent):
 @dataclass
 class LeadConfig:
     rules: AlertRules = field(default_factory=AlertRules)
-    centres: dict[str, list[str]] = field(default_factory=dict)
     tz: str = "Asia/Shanghai"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LeadConfig:
         rules = AlertRules(busy_limit_s=settings.lead_busy_limit_s, ring_limit_s=settings.lead_ring_limit_s)
-        return cls(rules, {k: list(v) for k, v in settings.centres.items()}, settings.cti_timezone)
-
-    def queues_of(self, who: Principal) -> set[str] | None:
-        """The queues this lead may see; None = all.
-
-        >>> from hotline.identity import Role
-        >>> north = Principal("lead_n", Role.LEAD, centre="北区")
-        >>> LeadConfig(centres={"北区": ["north"]}).queues_of(north)
-        {'north'}
-        >>> LeadConfig().queues_of(north) is None  # a centre no queue belongs to: all of them
-        True
-        """
-        if not who.centre or who.centre not in self.centres:
-            return None
-        return set(self.centres[who.centre])
+        return cls(rules, settings.cti_timezone)
 
 
 class LeadRuntime:

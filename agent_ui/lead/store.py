@@ -81,7 +81,7 @@ class LeadStore:
         with Session(self.engine) as s:
             rows = s.exec(select(SeatSpell).where(SeatSpell.ended_at > since, SeatSpell.started_at < until,
                                                   col(SeatSpell.state).in_(tuple(states))))
-            return [{"operator": sp.operator, "state": sp.state, "started_at": sp.started_at,
+            return [{"seat": sp.seat, "operator": sp.operator, "state": sp.state, "started_at": sp.started_at,
                      "ended_at": sp.ended_at} for sp in rows]
 
     # -------------------------------------------------------------------------------- handovers

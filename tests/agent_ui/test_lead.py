@@ -76,6 +76,9 @@ class _Bridge:
         return [{"call_id": "a", "queue": "hotline", "waiting_s": 3.0}, {"call_id": "b", "queue": "north",
                                                                          "waiting_s": 5.0}]
 
+    def seat_queues(self, seat: str) -> frozenset[str]:
+        return frozenset(next((s["queues"] for s in self.seats() if s["seat"] == seat), ()))
+
 
 def test_a_centre_lead_sees_only_the_centres_queues_and_seats(tmp_path: Path) -> None:
     with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[], centres={"北区中心": ["north"]})))) as client:
