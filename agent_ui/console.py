@@ -177,11 +177,16 @@ async def wrapup_done(mine: MySeat) -> dict[str, Any]:
 
 
 @router.post("/api/seat/transfer")
-async def transfer(body: Transfer, mine: MySeat) -> dict[str, Any]:
+async def transfer(body: Transfer, mine: MySeat, request: Request) -> dict[str, Any]:
     if body.target == "expert":
         return await _act(mine.cti.actions.transfer_to_specialist(mine.seat))
     if not NUMBER.match(body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "转接目标应为“expert”或部门号码")
+    # a department's line or directory phone only: a transfer must not carry the citizen anywhere
+    if body.target not in request.app.state.settings.department_lines and not await run_in_threadpool(
+            request.app.state.store.outside.department_number, body.target):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"{body.target} 不是部门号码：只能转接部门线路或部门名录中的电话")
     return await _act(mine.cti.actions.transfer_to_department(mine.seat, body.target))
 
 
@@ -198,13 +203,17 @@ async def hangup(mine: MySeat) -> dict[str, Any]:
 
 
 @router.post("/api/seat/callback")
-async def callback(body: Callback, mine: MySeat) -> dict[str, Any]:
+async def callback(body: Callback, mine: MySeat, request: Request) -> dict[str, Any]:
     """Ring the seat, then the citizen. ``call_id`` (optional) is the missed call this one answers;
-    the answer's ``call_id`` is the new call's own id (its recording's too), to link to a ticket."""
+    the answer's ``call_id`` is the new call's own id (its recording's too), to link to a ticket.
+    Only a number of a ticket or of a logged call (ticketing/dialable.py): no toll fraud."""
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "回拨号码格式不正确")
     if not CALL_ID.match(body.call_id):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "通话编号格式不正确")
+    if not await run_in_threadpool(request.app.state.store.outside.may_call_back, body.number):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"{body.number} 不属于任何工单或来电记录：只能回拨工单或来电中的号码")
     return await _act(mine.cti.actions.originate_callback(mine.seat, body.number, call_id=body.call_id))
 
 

@@ -35,6 +35,7 @@ from ticketing.calls import CallLog
 from ticketing.context import StoreContext
 from ticketing.db import migrate
 from ticketing.deadlines import Limits
+from ticketing.dialable import OutsideNumbers
 from ticketing.digest import Digest, Worklists
 from ticketing.directory import Directory
 from ticketing.export import Exporter
@@ -62,6 +63,7 @@ class Store:
     intake: Intake
     public: PublicDesk
     calls: CallLog
+    outside: OutsideNumbers  # which outside numbers the centre may dial
 
     @property
     def engine(self) -> sa.Engine:
@@ -75,7 +77,7 @@ class Store:
                    export=Exporter(ctx, tickets), callers=Callers(ctx), directory=directory,
                    kb=KnowledgeBase(ctx, directory), holidays=Holidays(ctx), digest=Digest(ctx),
                    worklists=Worklists(ctx), attachments=Attachments(ctx, tickets), intake=Intake(ctx, tickets),
-                   public=PublicDesk(ctx), calls=CallLog(ctx.engine, ctx.area_code))
+                   public=PublicDesk(ctx), calls=CallLog(ctx.engine, ctx.area_code), outside=OutsideNumbers(ctx))
 
 
 def context_from(settings: Any, engine: sa.Engine, clock: Callable[[], datetime] = utcnow) -> StoreContext:

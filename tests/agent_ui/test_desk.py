@@ -245,6 +245,15 @@ def test_the_seat_callback_names_its_call_for_the_link_and_refuses_variable_inje
         link = FakeLink()  # no Asterisk here: the real actions, and what they would send is kept
         c.app.state.cti = SimpleNamespace(actions=CtiActions(link, CtiState()))
         c.app.state.seat_of = {"op1024": "8001"}.get
+        # only a number the centre has a reason to dial: nothing of a stranger's goes out (toll fraud)
+        stranger = c.post("/api/seat/callback", json={"number": "013800138000"}, headers=bearer(OP))
+        assert stranger.status_code == 403 and "不属于任何工单或来电记录" in stranger.json()["detail"]
+        store = c.app.state.store
+        store.tickets.create({"caller_number": "13953012345", "category": "咨询", "title": "路灯",
+                              "contact": "0530-5550000 王先生"}, OP)
+        assert store.outside.may_call_back("05305550000") and store.outside.may_call_back("5550000")
+        out = c.post("/api/seat/transfer", json={"target": "013800138000"}, headers=bearer(OP))
+        assert out.status_code == 403 and "不是部门号码" in out.json()["detail"]
         got = c.post("/api/seat/callback", json={"number": "13953012345"}, headers=bearer(OP)).json()
         # the new call's own id, set on its channel before it rings: the link reaches its recording
         assert got["ok"] is True and re.fullmatch(r"\d+\.\d+", got["call_id"])
@@ -254,5 +263,5 @@ def test_the_seat_callback_names_its_call_for_the_link_and_refuses_variable_inje
         bad = c.post("/api/seat/callback", json={"number": "13953012345", "call_id": "x,HL_SEAT=8009"},
                      headers=bearer(OP))
         assert bad.status_code == 422 and bad.json()["detail"] == "通话编号格式不正确"
-        assert [o["ChannelId"] for o in link.sent] == [got["call_id"], again["call_id"]]
+        assert [o["ChannelId"] for o in link.sent] == [got["call_id"], again["call_id"]]  # nothing for the refused
         assert "HL_CALLBACK_OF=1795400000.2" in link.sent[1]["Variable"]  # the missed call it answers
