@@ -10,9 +10,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from accounts.models import AuditEvent
+from hotline.db import log_filter, page_of
 
 # action → what the page calls it
 ACTIONS = {
@@ -46,21 +47,11 @@ class AuditLog:
     def list(self, *, actor: str = "", target: str = "", action: str = "", since: datetime | None = None,
              until: datetime | None = None, limit: int = 200, offset: int = 0) -> tuple[int, list[dict[str, object]]]:
         """The newest events first, filtered; (how many match, one page of them)."""
-        stmt = select(AuditEvent)
-        if actor:
-            stmt = stmt.where(AuditEvent.actor == actor)
-        if target:
-            stmt = stmt.where(AuditEvent.target == target)
-        if action:
-            stmt = stmt.where(AuditEvent.action == action)
-        if since is not None:
-            stmt = stmt.where(AuditEvent.at >= since)
-        if until is not None:
-            stmt = stmt.where(AuditEvent.at < until)
+        stmt = log_filter(sa.select(AuditEvent), AuditEvent.at, since, until, [
+            (AuditEvent.actor, actor), (AuditEvent.target, target), (AuditEvent.action, action)])
         with Session(self.engine) as s:
-            total = s.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
-            rows = s.exec(stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined]
-                          .offset(max(0, offset)).limit(max(1, min(limit, 5000))))
+            total, rows = page_of(s, stmt, AuditEvent.at.desc(), AuditEvent.id.desc(),  # type: ignore[attr-defined]
+                                  limit=min(limit, 5000), offset=offset)
             return int(total), [{"id": r.id, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
                                  "action_label": ACTIONS.get(r.action, r.action), "target": r.target,
                                  "detail": r.detail, "client": r.client} for r in rows]

@@ -103,16 +103,8 @@ class Sessions:
 
     def close(self, token: str, reason: str = "logout") -> str | None:
         """Sign one session out; returns its user name (None if it was not open)."""
-        with Session(self.engine) as s:
-            session = s.exec(select(AccountSession).where(AccountSession.token_hash == token_hash(token),
-                                                          AccountSession.revoked_at.is_(None))).first()  # type: ignore[union-attr]
-            if session is None:
-                return None
-            self._revoke(s, [session], reason, self._now())
-            s.commit()
-            username = session.username
-        self._notify()
-        return username
+        return self._end_one(lambda s: s.exec(select(AccountSession).where(
+            AccountSession.token_hash == token_hash(token))).first(), reason)
 
     def revoke_account(self, username: str, reason: str, *, session: Session | None = None) -> int:
         """End every open session of ``username`` (in the caller's transaction when given one)."""
@@ -132,8 +124,12 @@ class Sessions:
         return n
 
     def revoke_one(self, session_id: int, reason: str = "admin") -> str | None:
+        return self._end_one(lambda s: s.get(AccountSession, session_id), reason)
+
+    def _end_one(self, find: Callable[[Session], AccountSession | None], reason: str) -> str | None:
+        """End the session ``find`` picks, if it is open; its user name, else None."""
         with Session(self.engine) as s:
-            session = s.get(AccountSession, session_id)
+            session = find(s)
             if session is None or session.revoked_at is not None:
                 return None
             self._revoke(s, [session], reason, self._now())

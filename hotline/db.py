@@ -7,10 +7,11 @@ of each package's ``env.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -97,3 +98,27 @@ def session_scope(engine: sa.Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+Select = TypeVar("Select", bound=sa.Select[Any])
+
+
+def log_filter(stmt: Select, at: Any, since: datetime | None, until: datetime | None,
+               equals: Iterable[tuple[Any, object]] = ()) -> Select:
+    """A log's filters, one rule for every log and register: each (column, value) whose value is
+    given ("" and None are not), and the time window ``[since, until)`` on the ``at`` column."""
+    for column, value in equals:
+        if value is not None and value != "":
+            stmt = stmt.where(column == value)
+    if since is not None:
+        stmt = stmt.where(at >= since)
+    if until is not None:
+        stmt = stmt.where(at < until)
+    return stmt
+
+
+def page_of(s: Session, stmt: Select, *order: Any, limit: int, offset: int = 0) -> tuple[int, list[Any]]:
+    """(how many rows ``stmt`` matches, one page of them in ``order``): a log's table with a pager."""
+    total = s.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = s.execute(stmt.order_by(*order).offset(max(0, offset)).limit(max(1, limit))).all()
+    return total, [row[0] if len(row) == 1 else tuple(row) for row in rows]

@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.db import log_filter, page_of
 from recordings.catalog import is_message
 from recordings.models import AccessLog, AccessRequest, Recording, utcnow
 
@@ -167,19 +168,7 @@ def access_log(engine: sa.Engine, recording_id: int | None = None, limit: int = 
                action: str = "", since: datetime | None = None, until: datetime | None = None,
                offset: int = 0) -> tuple[int, list[AccessLog]]:
     """The newest entries first, filtered; (how many match, one page of them)."""
-    q = select(AccessLog)
-    if recording_id is not None:
-        q = q.where(AccessLog.recording_id == recording_id)
-    if username:
-        q = q.where(AccessLog.username == username)
-    if action:
-        q = q.where(AccessLog.action == action)
-    if since is not None:
-        q = q.where(AccessLog.at >= since)
-    if until is not None:
-        q = q.where(AccessLog.at < until)
+    q = log_filter(sa.select(AccessLog), AccessLog.at, since, until, [
+        (AccessLog.recording_id, recording_id), (AccessLog.username, username), (AccessLog.action, action)])
     with Session(engine) as session:
-        total = session.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
-        rows = session.exec(q.order_by(AccessLog.id.desc()).offset(max(0, offset))  # type: ignore[union-attr]
-                            .limit(max(1, limit)))
-        return total, list(rows)
+        return page_of(session, q, AccessLog.id.desc(), limit=limit, offset=offset)  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from hotline.db import session_scope
+from hotline.db import log_filter, page_of, session_scope
 from ticketing import duplicates, search, steps, workflow
 from ticketing.calendar import local_day
 from ticketing.callers import normalize_number, touch_caller
@@ -177,19 +177,11 @@ class Tickets:
         (how many match, one page of them)."""
         if role_of(actor) not in ("lead", "admin"):
             raise Forbidden("只有值班长和管理员可以查看保密工单的查阅记录")
-        q = sa.select(ConfidentialRead, Ticket.number).join(Ticket, Ticket.id == ConfidentialRead.ticket_id)
-        if username:
-            q = q.where(ConfidentialRead.username == username)
-        if ticket_number:
-            q = q.where(Ticket.number == ticket_number)
-        if since is not None:
-            q = q.where(ConfidentialRead.at >= since)
-        if until is not None:
-            q = q.where(ConfidentialRead.at < until)
+        q = log_filter(sa.select(ConfidentialRead, Ticket.number).join(Ticket, Ticket.id == ConfidentialRead.ticket_id),
+                       ConfidentialRead.at, since, until,
+                       [(ConfidentialRead.username, username), (Ticket.number, ticket_number)])
         with session_scope(self.ctx.engine) as s:
-            total = s.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
-            rows = s.execute(q.order_by(ConfidentialRead.id.desc())  # type: ignore[union-attr]
-                             .offset(max(0, offset)).limit(max(1, limit))).all()
+            total, rows = page_of(s, q, ConfidentialRead.id.desc(), limit=limit, offset=offset)  # type: ignore[union-attr]
             return total, [{"at": r.at.isoformat(), "ticket_id": r.ticket_id, "ticket_number": number,
                             "username": r.username, "role": r.role, "purpose": r.purpose, "masked": r.masked}
                            for r, number in rows]
