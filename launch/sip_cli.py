@@ -22,7 +22,7 @@ def _pad(text: str, width: int) -> str:
 
 
 def _sip(args: argparse.Namespace) -> int:
-    from hotline.asterisk import secrets
+    from hotline.asterisk import rotation, secrets
 
     settings = get_settings()
     if args.action == "list":
@@ -37,7 +37,7 @@ def _sip(args: argparse.Namespace) -> int:
             print("hotline sip rotate: 请给出线路号，例如 hotline sip rotate 8001", file=sys.stderr)
             return 2
         try:
-            done = secrets.rotate(settings, args.line)
+            done = rotation.rotate(settings, args.line)
         except secrets.UnknownLine as exc:
             print(f"hotline sip rotate: {exc}", file=sys.stderr)
             return 2
@@ -46,7 +46,7 @@ def _sip(args: argparse.Namespace) -> int:
             print("Asterisk 已重新加载 PJSIP 配置（未重启，通话不受影响）；请在话机上改用新密码重新注册。")
         elif settings.asterisk_mode == "remote":
             print(f"已写入 {settings.asterisk_dir / 'etc-remote' / 'pjsip.conf'}：请复制到 Asterisk 服务器并执行 "
-                  f"{secrets.RELOAD_COMMAND}")
+                  f"{rotation.RELOAD_COMMAND}")
         else:
             print("Asterisk 未运行：下次启动时生效。")
         return 0

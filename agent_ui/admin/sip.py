@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from agent_ui.auth import client_of
 from agent_ui.pages import templates
-from hotline.asterisk import secrets
+from hotline.asterisk import rotation, secrets
 from hotline.asterisk.errors import AsteriskError
 from hotline.identity import Principal, Role, require_roles
 from hotline.settings import Settings
@@ -83,14 +83,14 @@ def _rotate(settings: Settings, line: str) -> tuple[secrets.SipLine, bool, str]:
     """(the line with its new password, whether Asterisk reloaded it, what to tell the admin)."""
     _line(settings, line)
     try:
-        done = secrets.rotate(settings, line)
+        done = rotation.rotate(settings, line)
     except AsteriskError as exc:  # the new password is stored; only rendering or reloading failed
         return _line(settings, line), False, f"新密码已保存，但 Asterisk 未能加载：{exc}"
     if done.reloaded:
         return done.sip, True, "Asterisk 已重新加载 PJSIP 配置（未重启，通话不受影响）；请在话机上改用新密码重新注册。"
     if settings.asterisk_mode == "remote":
         return done.sip, False, (f"已写入 {settings.asterisk_dir / 'etc-remote' / 'pjsip.conf'}：请复制到 Asterisk "
-                                 f"服务器并执行 {secrets.RELOAD_COMMAND}")
+                                 f"服务器并执行 {rotation.RELOAD_COMMAND}")
     return done.sip, False, "Asterisk 未运行：下次启动时生效。"
 
 

@@ -108,7 +108,7 @@ def asterisk_version(root: Path) -> str:
 
 def install(settings: Settings, log: Log = print) -> None:
     """Make an Asterisk 22 usable per ``settings.asterisk_mode``; idempotent and quick the second time."""
-    from hotline.asterisk import process, prompts, render, runuser, secrets  # late: jinja2/espeak when needed
+    from hotline.asterisk import prompts, render, runuser, secrets  # late: jinja2/espeak when needed
 
     settings.resolved_ami_secret(create=True)
     made = secrets.ensure_passwords(settings)  # each seat's and department line's own, in var/secrets/sip
@@ -129,9 +129,7 @@ def install(settings: Settings, log: Log = print) -> None:
             suite = debootstrap(root, settings.asterisk_suites, apt_mirror(), log)
             log(f"chroot ready ({suite}): {asterisk_version(root)}")
         make_device_nodes(root)
-        isolate_network(root)
-        if not process.status(settings).running:  # a running Asterisk keeps its ids until restarted
-            runuser.ensure_ids(root)
+        isolate_network(root)  # Asterisk's own ids are made safe at its start (process.start), when it is stopped
     render.install_config(settings)
     prompts.install_prompts(settings, log)
     if runuser.hand_over(settings) is not None:

@@ -7,19 +7,15 @@ never committed, never derived from the extension (the old ``s`` + extension was
 anyone who read the README). The admin page and ``hotline sip`` use what is public here:
 
 * :func:`lines` — every configured line with its password and when it was last set;
-* :func:`rotate` — a new password for one line, written, rendered into pjsip.conf and reloaded
-  into the running Asterisk (``module reload res_pjsip.so``: no restart, calls in progress go on);
-* :func:`reload` — re-render pjsip.conf and reload it;
+* :func:`write` — a line's new password, replaced atomically (hotline/asterisk/rotation.py
+  renders and reloads it into the running Asterisk);
 * :func:`weak_telephony_secrets` — what production mode refuses, one Chinese sentence a problem.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +32,6 @@ AMI_MIN_LENGTH = 16
 # secrets seen in Asterisk samples, tutorials and this project's own past: tried first by anyone
 KNOWN_SECRETS = frozenset({"hotline", "secret", "admin", "password", "amp111", "changeme", "123456", "asterisk",
                            "bench", "manager", "mysecret", "1234", "12345", "123456789"})
-RELOAD_COMMAND = "module reload res_pjsip.so"
 
 Kind = Literal["seat", "department"]
 
@@ -68,7 +63,7 @@ def configured(settings: Settings) -> dict[str, Kind]:
     return out
 
 
-def _kind_of(settings: Settings, line: str) -> Kind:
+def kind_of(settings: Settings, line: str) -> Kind:
     kind = configured(settings).get(line)
     if kind is None:  # also keeps "../x" and other names out of the secrets folder
         raise UnknownLine(f"没有这条线路：{line!r}（坐席 {','.join(settings.seats)}；"
@@ -76,7 +71,7 @@ def _kind_of(settings: Settings, line: str) -> Kind:
     return kind
 
 
-def _private_folder(settings: Settings) -> Path:
+def private_folder(settings: Settings) -> Path:
     folder = sip_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     for path in (settings.secrets_dir, folder):
@@ -88,9 +83,9 @@ def new_password() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
 
 
-def _write(settings: Settings, line: str, password: str) -> None:
+def write(settings: Settings, line: str, password: str) -> None:
     """Write through a private temporary file and rename: a reader sees the old or the new, never half."""
-    folder = _private_folder(settings)
+    folder = private_folder(settings)
     tmp = folder / f".{line}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -100,7 +95,7 @@ def _write(settings: Settings, line: str, password: str) -> None:
 
 def password(settings: Settings, line: str) -> str:
     """The line's current password ("" while not generated)."""
-    _kind_of(settings, line)
+    kind_of(settings, line)
     path = sip_dir(settings) / line
     return path.read_text().strip() if path.is_file() else ""
 
@@ -110,7 +105,7 @@ def ensure_passwords(settings: Settings) -> list[str]:
     made = []
     for line in configured(settings):
         if not password(settings, line):
-            _write(settings, line, new_password())
+            write(settings, line, new_password())
             made.append(line)
     return made
 
@@ -123,54 +118,6 @@ def lines(settings: Settings) -> list[SipLine]:
         changed = datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.is_file() else None
         out.append(SipLine(line, kind, password(settings, line), changed))
     return out
-
-
-@contextlib.contextmanager
-def _locked(settings: Settings) -> Iterator[None]:
-    """One rotation or reload at a time (the admin page and the command may act together)."""
-    fd = os.open(_private_folder(settings) / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-@dataclass(frozen=True, slots=True)
-class Rotated:
-    sip: SipLine  # the line with its new password
-    reloaded: bool  # False: Asterisk is not running here (mode remote, or stopped): used at its next start
-
-
-def rotate(settings: Settings, line: str) -> Rotated:
-    """A new password for ``line``: written, rendered into pjsip.conf and reloaded if Asterisk runs here.
-
-    The phone's current registration stays until it refreshes it; its next REGISTER needs the
-    new password. Calls in progress are not touched."""
-    _kind_of(settings, line)
-    with _locked(settings):
-        _write(settings, line, new_password())
-        reloaded = _reload(settings)
-    return Rotated(next(sip for sip in lines(settings) if sip.line == line), reloaded)
-
-
-def reload(settings: Settings) -> bool:
-    """Re-render pjsip.conf from the stored passwords; True when a running Asterisk here reloaded it
-    (mode ``remote``: copy ``var/asterisk/etc-remote/pjsip.conf`` to that server and reload there)."""
-    with _locked(settings):
-        return _reload(settings)
-
-
-def _reload(settings: Settings) -> bool:
-    from hotline.asterisk import process, render  # late: render imports this module
-
-    render.write_config(settings, ("pjsip.conf",))
-    if settings.asterisk_mode == "remote" or not process.status(settings).running:
-        return False
-    out = process.cli(settings, RELOAD_COMMAND)
-    if "reloaded" not in out.lower() and "queued" not in out.lower():
-        raise AsteriskError(f"Asterisk 未能重新加载 PJSIP 配置：{out.strip() or '无回应'}")
-    return True
 
 
 def weak_telephony_secrets(settings: Settings) -> list[str]:

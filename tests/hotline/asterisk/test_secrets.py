@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.asterisk import process, secrets
+from hotline.asterisk import process, rotation, secrets
 from hotline.asterisk.render import render_config
 from hotline.settings import Settings
 from testkit.sip import registration_refused
@@ -48,7 +48,7 @@ def test_the_renderer_writes_the_generated_passwords_into_pjsip(fresh: Settings)
 def test_rotation_writes_a_new_password_and_the_rendered_config(fresh: Settings) -> None:
     secrets.ensure_passwords(fresh)
     old = fresh.seat_password("8002")
-    done = secrets.rotate(fresh, "8002")
+    done = rotation.rotate(fresh, "8002")
     assert done.sip.line == "8002" and done.sip.password != old and done.reloaded is False  # mode remote
     assert fresh.seat_password("8002") == done.sip.password
     written = (fresh.asterisk_dir / "etc-remote" / "pjsip.conf")
@@ -60,7 +60,7 @@ def test_rotation_writes_a_new_password_and_the_rendered_config(fresh: Settings)
 def test_rotation_refuses_what_is_not_a_line(fresh: Settings) -> None:
     for bad in ("8003", "../ami", "", "trunk-in"):
         with pytest.raises(secrets.UnknownLine):
-            secrets.rotate(fresh, bad)
+            rotation.rotate(fresh, bad)
     assert fresh.seat_password("../ami") == ""  # the accessor never reads outside the folder
 
 
@@ -84,8 +84,8 @@ def test_weak_telephony_secrets_name_each_problem_in_chinese(fresh: Settings) ->
     assert "坐席 8001 仍在使用旧的默认 SIP 密码：请运行 hotline sip rotate 8001" in found
     assert "坐席 8002 的 SIP 密码少于 12 位：请运行 hotline sip rotate 8002" in found
     assert "部门线路 2001 仍在使用旧的默认 SIP 密码：请运行 hotline sip rotate 2001" in found
-    secrets.rotate(fresh, "8001")
-    secrets.rotate(fresh, "2001")
+    rotation.rotate(fresh, "8001")
+    rotation.rotate(fresh, "2001")
     (folder / "8002").write_text((folder / "8001").read_text())
     os.chmod(folder / "2001", 0o644)
     found = secrets.weak_telephony_secrets(fresh)
@@ -106,7 +106,7 @@ async def test_rotation_on_the_running_asterisk_old_password_out_new_in_call_goe
     connect = await ami.wait_for("AgentConnect", 15, Queue=settings.queue_name)
     channels = pbx.active_channels()
 
-    done = await asyncio.to_thread(secrets.rotate, settings, line)
+    done = await asyncio.to_thread(rotation.rotate, settings, line)
     assert done.reloaded and done.sip.password != old and settings.seat_password(line) == done.sip.password
 
     assert await asyncio.to_thread(registration_refused, phones, line, old)  # the old one stops working
