@@ -10,6 +10,7 @@ websocket sees their own seat's, the lead's sees all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Field as SqlField
 from sqlmodel import Index, Session, SQLModel, select
 
+from agent_ui.centre import scope, seat_queues
 from hotline.bus import DomainEvent
 from hotline.identity import Principal, Role, require_roles
 from hotline.params import NO_NUL, DbId, Limit
@@ -104,10 +106,12 @@ def list_approvals(engine, state: str | None, seat: str | None, limit: int) -> l
         return [r.as_dict() for r in s.exec(q.order_by(SeatApproval.id.desc()).limit(limit))]  # type: ignore[union-attr]
 
 
-def decide(engine, approval_id: int, state: str, who: str, note: str) -> SeatApproval:
+def decide(engine, approval_id: int, state: str, who: str, note: str,
+           seat_allowed: Callable[[str], bool] = lambda _seat: True) -> SeatApproval:
+    """``seat_allowed``: the decider's centre (another centre's request is as unknown as a wrong id)."""
     with Session(engine) as s:
         row = s.get(SeatApproval, approval_id)
-        if row is None:
+        if row is None or not seat_allowed(row.seat):
             raise LookupError("审批申请不存在")
         if row.state != "pending":
             raise ValueError(f"该申请已{STATE_LABELS.get(row.state, row.state)}，无需再处理")
@@ -156,6 +160,14 @@ class Decision(BaseModel):
 def _own_seat(request: Request, who: Principal, seat: str) -> None:
     if who.role is Role.OPERATOR and request.app.state.seat_of(who.username) != seat:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "只能为自己签入的坐席申请审批")
+    if who.role is not Role.OPERATOR and not _in_centre(request, who)(seat):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "该坐席不属于您所在的中心")
+
+
+def _in_centre(request: Request, who: Principal) -> Callable[[str], bool]:
+    """Whether a seat serves one of ``who``'s centre's queues now (hotline/centres.py)."""
+    mine, where = scope(request.app, who), seat_queues(request.app)
+    return lambda seat: mine.everything or mine.has_seat_queues(where(seat))
 
 
 @router.post("", status_code=201)
@@ -173,7 +185,11 @@ async def index(who: Centre, request: Request, state: Literal["pending", "approv
     seat = None
     if who.role is Role.OPERATOR:  # an operator sees their own seat's requests only
         seat = request.app.state.seat_of(who.username) or "-"
-    return await run_in_threadpool(list_approvals, request.app.state.engine, state, seat, max(1, min(limit, 500)))
+    rows = await run_in_threadpool(list_approvals, request.app.state.engine, state, seat, max(1, min(limit, 500)))
+    if who.role is Role.OPERATOR:
+        return rows
+    mine = _in_centre(request, who)
+    return [r for r in rows if mine(str(r["seat"]))]
 
 
 @router.post("/{approval_id}/{verdict}")
@@ -182,7 +198,7 @@ async def verdict(approval_id: DbId, verdict: Literal["approve", "refuse"], body
     engine = request.app.state.engine
     try:
         row = await run_in_threadpool(decide, engine, approval_id, "approved" if verdict == "approve" else "refused",
-                                      who.username, body.note)
+                                      who.username, body.note, _in_centre(request, who))
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except ValueError as exc:

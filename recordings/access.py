@@ -166,9 +166,11 @@ ACTION_LABELS = {"play": "收听", "download": "下载", "waveform": "波形", "
 
 def access_log(engine: sa.Engine, recording_id: int | None = None, limit: int = 200, *, username: str = "",
                action: str = "", since: datetime | None = None, until: datetime | None = None,
-               offset: int = 0) -> tuple[int, list[AccessLog]]:
-    """The newest entries first, filtered; (how many match, one page of them)."""
-    q = log_filter(sa.select(AccessLog), AccessLog.at, since, until, [
+               offset: int = 0, where: sa.ColumnElement[bool] | None = None) -> tuple[int, list[AccessLog]]:
+    """The newest entries first, filtered (``where``: e.g. a centre's rows); (how many match, one
+    page of them)."""
+    q = sa.select(AccessLog) if where is None else sa.select(AccessLog).where(where)
+    q = log_filter(q, AccessLog.at, since, until, [
         (AccessLog.recording_id, recording_id), (AccessLog.username, username), (AccessLog.action, action)])
     with Session(engine) as session:
         return page_of(session, q, AccessLog.id.desc(), limit=limit, offset=offset)  # type: ignore[union-attr]

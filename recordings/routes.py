@@ -23,14 +23,12 @@ from fastapi.responses import FileResponse, Response
 from sqlmodel import Session, select
 
 from hotline import sheets
-from hotline.centres import scope_of
 from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
 from hotline.params import DB_INT_MAX, DbId, day_bounds
-from recordings import access, scoring, worker
+from recordings import access, scoring, service, worker
 from recordings.models import LEGS, AccessLog, AccessRequest, Recording, RecordingFile, Transcript
 from recordings.rules import display_text
 from recordings.schemas import AccessRequestIn, ScoreIn, WeightsIn, recording_out
-from ticketing.models import CallRecord
 
 router = APIRouter(prefix="/api", tags=["recordings"])
 
@@ -59,24 +57,15 @@ def _bad(msg: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
 
 
 def _centre(request: Request, principal: Principal) -> sa.ColumnElement[bool] | None:
-    """The recordings of the principal's centre (hotline/centres.py) as a condition; None: all.
-    A call is the centre's by the queue it came through; an outbound call (回拨, no queue) by the
-    seat that made it, placed in a centre by the queues it serves now."""
-    settings = _settings(request)
-    mine = scope_of(principal.centre, settings.centres)
-    if mine.everything:
-        return None
-    cti = request.app.state.cti
-    seats = [s for s in settings.seats if cti is not None and mine.has_seat_queues(cti.seat_queues(s))]
-    queued = sa.select(CallRecord.uniqueid).where(CallRecord.queue != "")
-    return sa.or_(Recording.uniqueid.in_(queued.where(CallRecord.queue.in_(sorted(mine.queues or ())))),
-                  sa.and_(Recording.seat.in_(seats), Recording.uniqueid.not_in(queued)))
+    return service.centre_filter(_settings(request), request.app.state.cti, principal)
+
+
+def _centre_rows(model: Any, request: Request, principal: Principal) -> sa.ColumnElement[bool] | None:
+    return service.rows_of_centre(model, principal, _centre(request, principal))
 
 
 def _in_centre(session: Session, request: Request, principal: Principal, rec: Recording | None) -> bool:
-    centre = _centre(request, principal)
-    return rec is not None and (centre is None or session.exec(
-        select(Recording.id).where(Recording.id == rec.id, centre)).first() is not None)
+    return service.in_centre(session, rec, _centre(request, principal))
 
 
 def _get(session: Session, principal: Principal, recording_id: int, request: Request) -> Recording:
@@ -112,6 +101,8 @@ def list_requests(request: Request, principal: Viewer, state: str | None = None,
             q = q.where(AccessRequest.state == state)
         if mine or principal.role.value not in access.APPROVERS:
             q = q.where(AccessRequest.username == principal.username)
+        elif (centre := _centre_rows(AccessRequest, request, principal)) is not None:
+            q = q.where(centre)  # an approver of a centre decides for its recordings and its people
         return [r.model_dump(mode="json") | {"mine": r.username == principal.username} for r in session.exec(q)]
 
 
@@ -134,6 +125,10 @@ def decide_request(request_id: DbId, decision: str, request: Request, principal:
     if decision not in ("approve", "refuse"):
         raise _bad("操作只能是 approve 或 refuse", status.HTTP_404_NOT_FOUND)
     with _session(request) as session:
+        centre = _centre_rows(AccessRequest, request, principal)
+        if centre is not None and session.exec(select(AccessRequest.id).where(
+                AccessRequest.id == request_id, centre)).first() is None:
+            raise _bad("申请不存在", status.HTTP_404_NOT_FOUND)  # another centre's is not this lead's to decide
         try:
             req = access.decide(session, principal, request_id, decision == "approve",
                                 _settings(request).recordings_access_days)
@@ -143,7 +138,7 @@ def decide_request(request_id: DbId, decision: str, request: Request, principal:
 
 
 @router.get("/recordings/access-log")
-def get_access_log(request: Request, _p: Reviewer, recording_id: DbId | None = None, username: str = "",
+def get_access_log(request: Request, principal: Reviewer, recording_id: DbId | None = None, username: str = "",
                    action: str = "", date_from: date | None = None, date_to: date | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0) -> dict[str, Any]:
@@ -151,7 +146,8 @@ def get_access_log(request: Request, _p: Reviewer, recording_id: DbId | None = N
     admins); newest first, ``total`` the number matching."""
     since, until = day_bounds(date_from, date_to)
     total, rows = access.access_log(_engine(request), recording_id, limit, username=username[:64],
-                                    action=action[:16], since=since, until=until, offset=offset)
+                                    action=action[:16], since=since, until=until, offset=offset,
+                                    where=_centre_rows(AccessLog, request, principal))
     return {"total": total, "items": [_log_row(e) for e in rows]}
 
 
@@ -162,7 +158,8 @@ def export_access_log(request: Request, principal: Reviewer, fmt: Literal["csv",
     """The access log as a spreadsheet (up to 50 000 rows); the export itself is logged."""
     since, until = day_bounds(date_from, date_to)
     _, rows = access.access_log(_engine(request), recording_id, EXPORT_MAX, username=username[:64],
-                                action=action[:16], since=since, until=until)
+                                action=action[:16], since=since, until=until,
+                                where=_centre_rows(AccessLog, request, principal))
     body = sheets.table_bytes(fmt, "录音访问记录", LOG_HEADER, (
         [sheets.local_time(e["at"]), e["username"], e["role"], e["action_label"], e["recording_id"] or "", e["leg"],
          "是" if e["allowed"] else "否", e["detail"], e["client"]] for e in map(_log_row, rows)))

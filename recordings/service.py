@@ -20,12 +20,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from accounts.models import Account
 from hotline.calls import FinishedCall
+from hotline.centres import scope_of
 from recordings import access, catalog, worker
 from recordings.db import make_engine, migrate
 from recordings.models import Recording
+from ticketing.models import CallRecord
 
 if TYPE_CHECKING:
     from ticketing.calls import CallLog
@@ -82,15 +85,46 @@ async def catalog_loop(settings: Any, engine: sa.Engine, calls: CallLog | None =
         await asyncio.sleep(every_s)
 
 
-def find_visible(engine: sa.Engine, principal: Any, recording_id: int) -> Recording | None:
-    """The recording, if this principal may see it (the QA replay page)."""
+def centre_filter(settings: Any, cti: Any, principal: Any) -> sa.ColumnElement[bool] | None:
+    """The recordings of the principal's centre (hotline/centres.py) as a condition; None: all.
+    A call is the centre's by the queue it came through; an outbound call (回拨, no queue) by the
+    seat that made it, placed in a centre by the queues it serves now (``cti``: the bridge, or None)."""
+    mine = scope_of(principal.centre, settings.centres)
+    if mine.everything:
+        return None
+    seats = [s for s in settings.seats if cti is not None and mine.has_seat_queues(cti.seat_queues(s))]
+    queued = sa.select(CallRecord.uniqueid).where(CallRecord.queue != "")
+    return sa.or_(Recording.uniqueid.in_(queued.where(CallRecord.queue.in_(sorted(mine.queues or ())))),
+                  sa.and_(Recording.seat.in_(seats), Recording.uniqueid.not_in(queued)))
+
+
+def rows_of_centre(model: Any, principal: Any, centre: sa.ColumnElement[bool] | None) -> sa.ColumnElement[bool] | None:
+    """Access requests or access-log rows (``model``: a table with ``recording_id`` and
+    ``username``) of the principal's centre: about its recordings, or, about no recording (a duty
+    grant, an export), by its people. None: all."""
+    if centre is None:
+        return None
+    people = sa.select(Account.username).where(Account.centre == principal.centre)
+    return sa.or_(model.recording_id.in_(sa.select(Recording.id).where(centre)),
+                  sa.and_(model.recording_id.is_(None), model.username.in_(people)))
+
+
+def in_centre(session: Session, rec: Recording | None, centre: sa.ColumnElement[bool] | None) -> bool:
+    return rec is not None and (centre is None or session.exec(
+        select(Recording.id).where(Recording.id == rec.id, centre)).first() is not None)
+
+
+def find_visible(engine: sa.Engine, principal: Any, recording_id: int,
+                 centre: sa.ColumnElement[bool] | None = None) -> Recording | None:
+    """The recording, if this principal may see it (the QA replay page): role, own calls, centre."""
     with Session(engine, expire_on_commit=False) as session:
         rec = session.get(Recording, recording_id)
-        return rec if rec is not None and access.may_see(principal, rec) else None
+        return rec if in_centre(session, rec, centre) and access.may_see(principal, rec) else None
 
 
 def progress(engine: sa.Engine) -> dict[str, Any]:
     return worker.backlog(engine)
 
 
-__all__ = ["catalog_loop", "find_visible", "migrate", "progress", "register_call", "run"]
+__all__ = ["catalog_loop", "centre_filter", "find_visible", "in_centre", "migrate", "progress", "register_call",
+           "rows_of_centre", "run"]

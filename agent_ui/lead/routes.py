@@ -145,8 +145,9 @@ async def ack_api(alert_id: DbId, request: Request, who: Leads) -> dict[str, Any
 
 
 @router.get("/api/lead/alerts/log")
-async def ack_log_api(_who: Leads, store: Store, limit: Limit = 100) -> list[dict[str, Any]]:
-    return await run_in_threadpool(store.ack_log, limit)
+async def ack_log_api(request: Request, who: Leads, store: Store, limit: Limit = 100) -> list[dict[str, Any]]:
+    mine, where = scope(request.app, who), seat_queues(request.app)
+    return [a for a in await run_in_threadpool(store.ack_log, limit) if mine.has_alert(a, where)]
 
 
 @router.get("/api/lead/tickets")
