@@ -104,9 +104,13 @@ class CallbackDone(BaseModel):
 
 
 @router.post("/callbacks/{uniqueid}/done")
-async def callback_done(uniqueid: str, body: CallbackDone, who: Centre, log: CallLogDep) -> dict:
+async def callback_done(uniqueid: str, body: CallbackDone, who: Centre, log: CallLogDep, request: Request) -> dict:
     if len(uniqueid) > 64:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "通话编号过长")
+    call = await run_in_threadpool(log.get, uniqueid)
+    if call is not None and not scope(request.app, who).has_call(
+            {"queue": call.queue, "seat": call.seat}, seat_queues(request.app)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "通话记录不存在")  # another centre's: as unknown as a wrong id
     try:
         return await run_in_threadpool(log.mark_called_back, uniqueid, who.username, body.note)
     except LookupError as exc:

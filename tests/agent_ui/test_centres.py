@@ -144,3 +144,10 @@ def test_recordings_are_the_centres(client: TestClient) -> None:
     assert client.post("/api/recordings/access-requests", json={"recording_id": south, "reason": "抽查"},
                        headers=qa_n).status_code == 404
     assert client.get(f"/api/recordings/{listed['hotline-n']}", headers=qa_n).status_code == 200
+
+
+def test_another_centres_missed_call_cannot_be_marked_called_back(client: TestClient) -> None:
+    op_n = Bearer("op_n", Role.OPERATOR, centre="北区", job_number="2001")
+    refused = client.post("/api/callbacks/1.4/done", json={"note": "已回拨"}, headers=op_n)  # 南区's
+    assert refused.status_code == 404 and refused.json()["detail"] == "通话记录不存在"
+    assert client.post("/api/callbacks/1.3/done", json={"note": "已回拨"}, headers=op_n).status_code == 200
