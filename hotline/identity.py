@@ -38,7 +38,7 @@ class Principal:
     display_name: str = ""
     job_number: str = ""  # 工号, operators
     department_id: int | None = None  # departments only
-    centre: str = ""  # leads see only their centre ("" = all)
+    centre: str = ""  # their centre's traffic, calls and recordings only ("" = all): hotline/centres.py
     dept_lead: bool = False  # a department's lead (负责人): chooses the handler of each ticket (分派)
     must_change_password: bool = False  # an admin's reset: nothing else until the password is changed
 
