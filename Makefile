@@ -12,11 +12,12 @@ STAMPS := var/.stamps
 APT_PACKAGES := python3-venv sip-tester espeak-ng sox libsox-fmt-all ffmpeg debootstrap \
 	chromium fonts-wqy-microhei postgresql redis-server procps
 
-.PHONY: setup apt venv asterisk run test test-fast bench lint stop clean help
+.PHONY: setup apt venv asterisk run test test-fast fuzz bench lint stop clean help
 
 help:
 	@echo "make run    set up everything and start the system (console on http://127.0.0.1:8000)"
 	@echo "make test   set up everything and run every test"
+	@echo "make fuzz   the fuzzers for minutes (HOTLINE_FUZZ_SECONDS a target, default 120)"
 	@echo "make setup  install without starting;  make bench  benchmarks;  make lint  ruff"
 	@echo "make stop   stop Asterisk (nothing left mounted);  make clean  remove var/ and .venv"
 
@@ -50,6 +51,14 @@ test: setup
 
 test-fast: venv
 	$(PY) -m pytest -m "not asterisk and not browser and not postgres"
+
+# the fuzz tests (AMI and FastAGI parsers, the HTTP API through its OpenAPI description) run bounded
+# in `make test`; here each target draws fresh random rounds for HOTLINE_FUZZ_SECONDS, keeps what
+# fails under var/hypothesis/ to try first next time, and prints its figures (testkit/fuzz.py)
+HOTLINE_FUZZ_SECONDS ?= 120
+fuzz: venv
+	HOTLINE_FUZZ=long HOTLINE_FUZZ_SECONDS=$(HOTLINE_FUZZ_SECONDS) $(PY) -m pytest -m fuzz \
+	  --timeout=$$(( $(HOTLINE_FUZZ_SECONDS) * 3 + 300 )) tests
 
 bench: setup
 	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
