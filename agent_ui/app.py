@@ -46,6 +46,7 @@ from agent_ui.csrf import CsrfMiddleware
 from agent_ui.guard import GuardMiddleware
 from hotline.bus import Bus
 from hotline.identity import PasswordChangeRequired
+from hotline.params import serve_refusals_described
 from hotline.settings import Settings
 from ticketing.store import Store
 
@@ -126,6 +127,7 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
             return RedirectResponse("/account/password", status_code=303)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
+    serve_refusals_described(app)  # the OpenAPI document says what a 422 really is (one Chinese sentence)
     return app
 
 

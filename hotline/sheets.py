@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,15 +19,22 @@ MEDIA = {"csv": "text/csv; charset=utf-8",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in exported text (=, +, -, @ at the start).
+# control characters a spreadsheet cannot hold (XLSX refuses them; anyone can put one in a log by
+# typing it as a user name at the login): dropped from every cell
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
-    >>> cell("=HYPERLINK(1)"), cell("@sum"), cell("正常"), cell(3)
-    ("'=HYPERLINK(1)", "'@sum", '正常', 3)
+
+def cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in exported text (=, +, -, @ at the start) and drop the
+    control characters a sheet cannot hold.
+
+    >>> cell("=HYPERLINK(1)"), cell("@sum"), cell("正常"), cell(3), cell("x\x01y")
+    ("'=HYPERLINK(1)", "'@sum", '正常', 3, 'xy')
     """
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    value = _CONTROL.sub("", value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def table_bytes(fmt: str, sheet: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:

@@ -185,7 +185,7 @@ def _log_row(e: AccessLog) -> dict[str, Any]:
 def list_recordings(request: Request, principal: Viewer, operator: str | None = None, seat: str | None = None,
                     status_: Annotated[str | None, Query(alias="status")] = None, since: datetime | None = None,
                     until: datetime | None = None, limit: int = Query(100, ge=1, le=500),
-                    offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0) -> list[dict[str, Any]]:
     with _session(request) as session:
         q = select(Recording).order_by(Recording.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
         if principal.role is Role.OPERATOR:
@@ -215,7 +215,7 @@ def list_recordings(request: Request, principal: Viewer, operator: str | None = 
 
 
 @router.get("/recordings/{recording_id}")
-def get_recording(recording_id: int, request: Request, principal: Viewer) -> dict[str, Any]:
+def get_recording(recording_id: DbId, request: Request, principal: Viewer) -> dict[str, Any]:
     """Metadata, the transcript (both legs, words with speaker and times) and the QA findings."""
     engine = _engine(request)
     with Session(engine, expire_on_commit=False) as session:
@@ -276,7 +276,7 @@ def _guard(request: Request, session: Session, principal: Principal, rec: Record
 
 
 @router.get("/recordings/{recording_id}/audio/{leg}")
-def get_audio(recording_id: int, leg: str, request: Request, principal: CurrentPrincipal,
+def get_audio(recording_id: DbId, leg: str, request: Request, principal: CurrentPrincipal,
               download: bool = False) -> FileResponse:
     """The wav of one leg (``mixed``, ``citizen``, ``operator``), with range requests."""
     if leg not in LEGS:
@@ -297,7 +297,7 @@ def get_audio(recording_id: int, leg: str, request: Request, principal: CurrentP
 
 
 @router.get("/recordings/{recording_id}/peaks")
-def get_peaks(recording_id: int, request: Request, principal: CurrentPrincipal,
+def get_peaks(recording_id: DbId, request: Request, principal: CurrentPrincipal,
               points: int = Query(1000, ge=50, le=5000)) -> dict[str, Any]:
     """Waveform peaks of both legs (the page draws them without downloading each leg)."""
     with _session(request) as session:
@@ -360,7 +360,7 @@ def post_score(body: ScoreIn, request: Request, principal: Scorer) -> dict[str, 
 
 
 @router.get("/qa/scores")
-def get_scores(request: Request, principal: Viewer, recording_id: int) -> list[dict[str, Any]]:
+def get_scores(request: Request, principal: Viewer, recording_id: DbId) -> list[dict[str, Any]]:
     with _session(request) as session:
         _get(session, principal, recording_id, request)
         return [s.model_dump(mode="json") for s in scoring.history(session, recording_id)]

@@ -19,10 +19,10 @@ class MarkIn(BaseModel):
 
 
 class ScoreIn(BaseModel):
-    recording_id: int | None = Field(None, ge=1, le=2**31 - 1)  # None: a QA duty grant (every recording)
+    recording_id: int = Field(ge=1, le=2**31 - 1)
     marks: dict[str, MarkIn]
     comment: str = Field("", max_length=2000)
-    supersedes: int | None = None  # a correction names the version it replaces…
+    supersedes: int | None = Field(None, ge=1, le=2**31 - 1)  # a correction names the version it replaces…
     reason: str = Field("", max_length=500)  # …and says why
 
 

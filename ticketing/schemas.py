@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from sqlmodel import SQLModel
 
 from hotline.bus import DomainEvent
+from hotline.params import DbId
 from ticketing.models import (
     LONG,
     MEDIUM,
@@ -146,6 +147,7 @@ FIELD_LABELS = {
     "supervision_id": "督办记录",
     "notify_email": "通知邮箱",
     "notify_mobile": "通知手机",
+    "resolves": "对应的查无信息记录",
 }
 
 
@@ -240,18 +242,18 @@ class TicketUpdate(_Strict):
 class ActionParams(_Strict):
     """Parameters of a workflow action (which ones are needed depends on the action)."""
 
-    department_id: int | None = None
-    co_department_ids: list[int] = Field(default_factory=list, max_length=10)
+    department_id: DbId | None = None  # ids the database can hold: a larger one was a 500 (issue #13)
+    co_department_ids: list[DbId] = Field(default_factory=list, max_length=10)
     opinion: str = Field(default="", max_length=LONG)
     reason: str = Field(default="", max_length=LONG)
     result: str = Field(default="", max_length=LONG)
     days: int | None = None
     satisfaction: str = Field(default="", max_length=16)  # 回访: with the result
     satisfaction_process: str = Field(default="", max_length=16)  # 回访: with how it was handled
-    duplicate_of: int | None = None
+    duplicate_of: DbId | None = None
     note: str = Field(default="", max_length=LONG)
     assignee: str = Field(default="", max_length=SHORT)  # 分派: a user name of the department
-    supervision_id: int | None = None  # 回复督办: which note (default: the oldest unanswered)
+    supervision_id: DbId | None = None  # 回复督办: which note (default: the oldest unanswered)
 
 
 SORTS = (
@@ -276,7 +278,7 @@ class TicketQuery(_Strict):
     number: str = Field(default="", max_length=SHORT)
     caller_name: str = Field(default="", max_length=SHORT)
     operator: str = Field(default="", max_length=SHORT)  # who took it: the job number (else user name) at intake
-    department_id: int | None = None
+    department_id: DbId | None = None
     status: list[str] = Field(default_factory=list, max_length=12)
     category: Category | None = None
     created_from: datetime | None = None
@@ -465,7 +467,8 @@ class DepartmentRead(DepartmentBase):
 
 
 class ArticleCreate(_Strict, ArticleBase):
-    resolves: list[int] = Field(default_factory=list, max_length=50)  # 查无信息 requests it answers
+    department_id: DbId | None = None  # the table's column takes any int; a request only what it can hold
+    resolves: list[DbId] = Field(default_factory=list, max_length=50)  # 查无信息 requests it answers
 
 
 class ArticleRead(ArticleBase):
