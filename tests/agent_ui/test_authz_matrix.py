@@ -50,6 +50,7 @@ from hotline.settings import Settings
 from launch.compose import web_app
 from recordings.models import Recording, RecordingFile
 from testkit.auth import session_for
+from tests.support.routes import flat_routes
 from ticketing.schemas import SystemActor
 
 # ------------------------------------------------------------------------------------ the rules
@@ -455,19 +456,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 # ------------------------------------------------------------------------------------ the routes
 
 
-def _flat(routes: list[Any]) -> Iterator[Any]:
-    """Every route of the app; FastAPI ≥ 0.16x keeps included routers as wrappers."""
-    for r in routes:
-        inner = getattr(r, "original_router", None)
-        if inner is not None:
-            yield from _flat(inner.routes)
-        else:
-            yield r
-
 
 def app_routes(app: Any) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
-    for r in _flat(app.routes):
+    for r in flat_routes(app.routes):
         if isinstance(r, APIWebSocketRoute):
             out.add(("WS", r.path))
         elif isinstance(r, Mount):

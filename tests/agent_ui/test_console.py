@@ -20,6 +20,7 @@ from hotline.identity import Role
 from hotline.settings import Settings
 from launch.compose import web_app
 from testkit.auth import Bearer, use
+from tests.support.routes import flat_routes
 
 # reachable without a session: the login itself, the page that asks for it, the root redirect, the
 # logout (which ends whatever session it is given), production's first-admin setup (its one-time
@@ -45,19 +46,10 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: "approve" if m.group(1) == "verdict" else "1", path)
 
 
-def _flat(routes) -> Iterator[object]:
-    """Every route of the app; FastAPI ≥ 0.16x keeps included routers as wrappers."""
-    for r in routes:
-        inner = getattr(r, "original_router", None)
-        if inner is not None:
-            yield from _flat(inner.routes)
-        else:
-            yield r
-
 
 def _routes(client: TestClient) -> list[tuple[str, str, object]]:
     out = []
-    for r in _flat(client.app.routes):
+    for r in flat_routes(client.app.routes):
         if isinstance(r, APIRoute) and r.path not in PUBLIC:
             for method in sorted(r.methods - {"HEAD"}):
                 out.append((method, _concrete(r.path), r.endpoint))
