@@ -74,6 +74,15 @@ def test_production_refuses_each_unsafe_setting_and_says_what_to_do(tmp_path: Pa
     assert web.returncode == 2 and "生产模式拒绝启动" in web.stderr and "演示账号仍然存在" in web.stderr
     assert hotline(tmp_path, "demo", "off").stdout.startswith("已删除演示账号")
     assert "演示账号仍然存在" not in hotline(tmp_path, "preflight", **env).stdout
+    # demo tickets, a line back on its old derived SIP password, a missing certificate, an insecure cookie
+    assert hotline(tmp_path, "seed", "--tickets", "3").returncode == 0
+    (tmp_path / "secrets" / "sip").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "secrets" / "sip" / "8001").write_text("s8001\n")
+    more = hotline(tmp_path, "preflight", **env, HOTLINE_TLS_CERTFILE=str(tmp_path / "nope.pem"),
+                   HOTLINE_TLS_KEYFILE=str(tmp_path / "nope.key"), HOTLINE_COOKIE_SECURE="false").stdout
+    for says in ("张演示工单", "坐席 8001 仍在使用旧的默认 SIP 密码", "hotline sip rotate 8001", "TLS 文件不存在",
+                 "HOTLINE_COOKIE_SECURE=false"):
+        assert says in more, (says, more)
 
 
 def test_the_seed_never_writes_demo_data_over_real_tickets_or_in_production(tmp_path: Path) -> None:
