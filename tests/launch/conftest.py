@@ -1,0 +1,3 @@
+"""The launch tests: the session's PostgreSQL for the backup of a PostgreSQL centre."""
+
+from tests.support.postgres import postgres_server  # noqa: F401  (the fixture)
