@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hotline.outbox import Outbox
 from hotline.settings import Settings
 
 
@@ -105,6 +106,18 @@ def disk_probe(settings: Settings) -> Probe:
         return ("ok" if free_gb > 1 else "down"), f"可用 {free_gb:.1f} GB"
 
     return lambda: _timed("disk", "录音存储空间", probe, 1)
+
+
+def call_log_probe(settings: Settings) -> Probe:
+    """Finished calls waiting in the outbox for the call log (launch/filing.py): none is normal; any
+    means the database refused them and they are being retried."""
+    async def probe() -> tuple[str, str]:
+        waiting = len(Outbox(settings.call_outbox_dir))
+        if waiting:
+            return "down", f"{waiting} 通已结束的通话尚未写入通话记录（数据库拒绝写入，正在重试，不会丢失）"
+        return "ok", "通话记录已全部写入"
+
+    return lambda: _timed("call_log", "通话记录写入", probe, 1)
 
 
 async def run_checks(probes: list[Probe]) -> list[Check]:

@@ -8,7 +8,8 @@ call's recording under the operator's job number from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 SURVEY_LABELS = {1: "满意", 2: "基本满意", 3: "不满意"}  # the IVR survey's keys
 
@@ -45,3 +46,17 @@ class FinishedCall:
     @property
     def answered(self) -> bool:
         return self.answered_at is not None
+
+    def as_record(self) -> dict[str, Any]:
+        """JSON-ready (the call log's outbox keeps pending calls on disk in this form)."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FinishedCall:
+        """Back from :meth:`as_record` (fields it does not know are left out: an older outbox entry
+        still reads)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in record.items() if k in known}
+        for name in ("seats_rung", "recordings"):
+            values[name] = tuple(values.get(name) or ())
+        return cls(**values)

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         return self.var_dir / "secrets"
 
     @property
+    def call_outbox_dir(self) -> Path:
+        """Finished calls not yet in the call log (hotline/outbox.py, launch/filing.py)."""
+        return self.var_dir / "outbox" / "calls"
+
+    @property
     def attachments_path(self) -> Path:
         return self.attachments_dir or self.var_dir / "attachments"
 

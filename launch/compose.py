@@ -34,7 +34,9 @@ from accounts.throttle import LoginThrottle
 from hotline.bus import Envelope, InProcessBus
 from hotline.calls import FinishedCall
 from hotline.db import make_engine
+from hotline.outbox import Outbox
 from hotline.settings import Settings
+from launch.filing import CallFiler
 from launch.preflight import announce_setup, first_admin, refuse_unsafe
 from notify import db as notify_db
 from notify.reminders import Rules
@@ -73,6 +75,7 @@ class Node:
     lookups: TicketLookups | None = None
     lead: Any = None  # agent_ui.lead.LeadRuntime on a web node
     notifier: Notifier | None = None  # e-mail and SMS out, on a web node (its reminder sweep uses it)
+    filer: CallFiler | None = None  # finished calls into the call log, journaled and retried
     freeze_heap: bool = False  # a long-running server's process: see :func:`freeze`
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _unlisten: list[Any] = field(default_factory=list)
@@ -84,6 +87,8 @@ class Node:
             history = await asyncio.to_thread(self.store.calls.recent, datetime.now(UTC) - timedelta(seconds=HISTORY_S))
             log.info("CTI rolling figures rebuilt from %d logged calls", self.cti.state.seed_history(history))
             await self.cti.start(wait=None)  # Asterisk may come later: the link keeps trying
+            if self.filer is not None:
+                self._spawn(self.filer.run(), "call-filing")  # first: what a crash left in the outbox
             self._spawn(recordings.service.catalog_loop(self.settings, self.engine, self.store.calls), "catalog")
         if self.agi is not None:
             await self.agi.start()
@@ -120,8 +125,9 @@ class Node:
     # --- the call log and the recordings catalog follow the bus ------------------------------
 
     def follow_finished_calls(self) -> None:
-        """Every ``CallCompleted`` on the bus is filed (:meth:`file_call`) in a worker thread: the bus
-        calls its listeners on the AMI read path, which must not wait for the database."""
+        """Every ``CallCompleted`` on the bus is filed (launch/filing.py: journaled, retried until
+        stored) in a worker thread: the bus calls its listeners on the AMI read path, which must
+        not wait for the disk or the database."""
         from cti.domain import CallCompleted
 
         def on_envelope(env: Envelope) -> None:
@@ -131,12 +137,8 @@ class Node:
         self._unlisten.append(self.bus.add_listener(on_envelope))
 
     def file_call(self, call: FinishedCall) -> None:
-        """One finished call into the call log (its one writer) and its recording into the catalog."""
-        try:
-            self.store.calls.record(call)
-        except Exception:
-            log.exception("call log write failed for %s", call.call_id)
-        recordings.service.register_call(self.engine, self.settings, call, self.store.calls)
+        assert self.filer is not None, "a node that follows finished calls has a filer"
+        self.filer.file(call)
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(coro, name=name))
@@ -162,6 +164,7 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
     store = Store.on(context_from(settings, engine))
     accounts = accounts_from(settings, engine)
     node = Node(settings, roles, engine, store, accounts, InProcessBus())
+    node.filer = CallFiler(store.calls, engine, settings, Outbox(settings.call_outbox_dir))
     if "cti" in roles:
         from cti.service import CtiService
 

@@ -59,12 +59,16 @@ def run(settings: Any, workers: int | None = None, *, drain: bool = False, quiet
     return worker.supervise(settings, n, drain=drain, stop=stop, progress=show, lease_s=lease_s, grammar=grammar)
 
 
-def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None = None) -> int | None:
+def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None = None, *,
+                  raise_errors: bool = False) -> int | None:
     """A finished call's recording into the catalog (its files follow with the next spool scan).
-    Logged, never raised: the catalog must not break the bridge that reports the call."""
+    Idempotent on the recording's base. Logged, not raised, unless ``raise_errors`` (a writer that
+    retries): the catalog must not break the bridge that reports the call."""
     try:
         return catalog.register_call(engine, settings, call, calls)
     except Exception:
+        if raise_errors:
+            raise
         log.exception("could not register the recording of call %s", call.call_id)
         return None
 
