@@ -31,7 +31,9 @@ class Outbox:
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         """Durably note ``record`` as pending under ``key`` (replacing a pending one of the same key)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True)
+            self.folder.chmod(0o700)  # citizens' numbers wait here: not for other local users
         path = self._path(key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:

@@ -47,6 +47,7 @@ def test_a_call_the_database_refuses_waits_in_the_outbox_and_is_stored_once_it_c
     unlock = locked(node.engine)
     assert filer.file(CALL) is False  # three tries, all refused: nothing lost, nothing raised
     assert filer.pending == 1 and node.store.calls.list() == []
+    assert filer.outbox.folder.stat().st_mode & 0o077 == 0  # citizens' numbers: the service's own
     [(key, record)] = filer.outbox.pending()
     assert key == CALL.call_id and FinishedCall.from_record(record) == CALL  # the whole call, as it was
     assert filer.retry_pending() == 0 and filer.pending == 1  # still refused: still kept
