@@ -8,12 +8,19 @@ finished recording nobody announced (the call log, when given, still knows its s
 operator). MixMonitor closes its files a moment after hang-up, so files are taken only once they
 have stopped changing. The call log (``ticketing.calls.CallLog``) is read through its public
 methods only.
+
+Crash-safe in every order (issue #14): a file is placed in storage (a hard link, or a copy made
+durable) while it stays in the spool, the catalog commits, and only then the spool's name goes. A
+crash before the commit leaves the spool as it was (the next scan places it again, over the
+partial copy); a crash after it leaves a spool file identical to the stored one, which the next
+scan recognises by its checksum and removes. A different file under a stored name is set aside.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import time
@@ -212,14 +219,7 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path, calls: CallL
     with Session(engine) as session:
         rec = session.exec(select(Recording).where(Recording.base == base)).first()
         if rec is not None and rec.status not in ("pending",):
-            # already stored: a second copy is set aside (never overwrites the first) for a person to look at
-            aside = storage_dir(settings) / "duplicates" / f"{int(time.time())}"
-            aside.mkdir(parents=True, exist_ok=True)
-            for leg in legs_of(base):
-                src = spool / f"{base}{SUFFIX[leg]}.wav"
-                if src.exists():
-                    shutil.move(str(src), str(aside / src.name))
-            log.warning("recording %s was in the spool again; set aside in %s", base, aside)
+            _leftovers(session, settings, rec, spool)
             return None
         if rec is None:
             rec = Recording(base=base, uniqueid=uniqueid_of(base), started_at=started_of(base))
@@ -228,11 +228,13 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path, calls: CallL
         dest_dir = storage_dir(settings) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
         dest_dir.mkdir(parents=True, exist_ok=True)
         infos: dict[str, tuple[Path, FileInfo]] = {}
+        placed: list[Path] = []
         for leg in legs_of(base):
             src = spool / f"{base}{SUFFIX[leg]}.wav"
             dest = dest_dir / src.name
             if src.exists():
-                shutil.move(str(src), str(dest))  # copies then removes across file systems (a share)
+                _place(src, dest)  # the spool keeps its name until the catalog has committed
+                placed.append(src)
             infos[leg] = (dest, inspect(dest))
         session.add(rec)
         session.flush()
@@ -255,9 +257,46 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path, calls: CallL
             session.add(TranscriptionJob(recording_id=rec.id))
         session.add(rec)
         session.commit()
+        for src in placed:  # committed: the spool's names may go now
+            src.unlink(missing_ok=True)
         if problems:
             log.warning("recording %s stored with problems: %s", base, rec.problem)
         return rec.id
+
+
+def _place(src: Path, dest: Path) -> None:
+    """``dest`` becomes ``src``'s content, durably, and ``src`` stays: a hard link on one file
+    system, else a copy fsync'd and renamed into place (storage on a share)."""
+    dest.unlink(missing_ok=True)  # a partial copy of an attempt that crashed
+    try:
+        dest.hardlink_to(src)
+        return
+    except OSError:
+        pass
+    tmp = dest.with_name(f".{dest.name}.part")
+    shutil.copyfile(src, tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, dest)
+
+
+def _leftovers(session: Session, settings: Any, rec: Recording, spool: Path) -> None:
+    """Spool files under an already stored recording's name: the same bytes as stored (a crash
+    after the commit, before the spool was cleared) are removed; anything else is set aside, never
+    over the stored file, for a person to look at."""
+    stored = {f.leg: f.sha256 for f in session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id))}
+    aside = storage_dir(settings) / "duplicates" / f"{int(time.time())}"
+    for leg in legs_of(rec.base):
+        src = spool / f"{rec.base}{SUFFIX[leg]}.wav"
+        if not src.exists():
+            continue
+        if stored.get(leg) and inspect(src).sha256 == stored[leg]:
+            src.unlink()
+            log.info("recording %s: the spool's copy of %s was already stored; removed", rec.base, leg)
+            continue
+        aside.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), str(aside / src.name))
+        log.warning("recording %s was in the spool again, different; set aside in %s", rec.base, aside)
 
 
 def _adopt_call_log(settings: Any, rec: Recording, calls: CallLog | None) -> None:

@@ -182,15 +182,54 @@ def test_retention_purges_old_audio_keeps_the_metadata_and_logs_it(engine, rec_s
     assert (entry.username, entry.recording_id) == ("system", rid)
 
 
-def test_a_second_copy_of_a_stored_recording_is_set_aside_not_overwritten(engine, rec_settings, spool, make_call):
+def test_a_different_second_copy_of_a_stored_recording_is_set_aside_not_overwritten(engine, rec_settings, spool,
+                                                                                   make_call):
     base = make_call("1763867000.5")
     [rid] = catalog.collect(engine, rec_settings, now=LATER)
     first = catalog.paths(engine, rid)["mixed"]
-    make_call("1763867000.5")
+    make_call("1763867000.5", total_s=13.0)  # another file under the same name
     assert catalog.collect(engine, rec_settings, now=LATER) == []
     assert list(spool.iterdir()) == []
     aside = list((catalog.storage_dir(rec_settings) / "duplicates").glob(f"*/{base}.wav"))
     assert len(aside) == 1 and sha(first.path) == first.sha256
+
+
+def test_a_crash_before_the_commit_leaves_the_spool_whole_and_the_next_scan_stores_it_once(
+        engine, rec_settings, spool, make_call, monkeypatch):
+    base = make_call("1763867000.6")
+    before = {p.name: sha(p) for p in spool.iterdir()}
+
+    real_commit, crashes = Session.commit, []
+
+    def crash_once(self) -> None:  # the store's commit dies; later ones (the scan's own) go through
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("killed before the commit")
+        real_commit(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(Session, "commit", crash_once)
+        assert catalog.collect(engine, rec_settings, now=LATER) == []  # logged, not raised
+    assert {p.name: sha(p) for p in spool.iterdir()} == before  # nothing left the spool
+    [rid] = catalog.collect(engine, rec_settings, now=LATER)  # the next scan: over the partial copies
+    files = catalog.paths(engine, rid)
+    assert {f.status for f in files.values()} == {"ok"} and list(spool.iterdir()) == []
+    assert {os.path.basename(f.path): f.sha256 for f in files.values()} == before
+    with Session(engine) as s:
+        assert len(s.exec(select(Recording).where(Recording.base == base)).all()) == 1
+        assert len(s.exec(select(TranscriptionJob).where(TranscriptionJob.recording_id == rid)).all()) == 1
+
+
+def test_a_crash_after_the_commit_leaves_identical_spool_files_that_the_next_scan_removes(
+        engine, rec_settings, spool, make_call):
+    make_call("1763867000.7")
+    kept = {p.name: p.read_bytes() for p in spool.iterdir()}
+    [rid] = catalog.collect(engine, rec_settings, now=LATER)
+    for name, data in kept.items():  # as if the process died before clearing the spool
+        (spool / name).write_bytes(data)
+    assert catalog.collect(engine, rec_settings, now=LATER) == []
+    assert list(spool.iterdir()) == [] and not (catalog.storage_dir(rec_settings) / "duplicates").exists()
+    assert {f.status for f in catalog.paths(engine, rid).values()} == {"ok"}
 
 
 def test_a_voice_message_is_one_citizen_leg_taken_as_soon_as_it_settles_and_queued(engine, rec_settings, spool):
