@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class Pbx:
 
 # One real-Asterisk test session at a time on this machine: they share the SIP/AMI ports and each
 # test hangs up every channel. A second session waits here until the first is done.
-MACHINE_LOCK = Path("/tmp/hotline-asterisk-tests.lock")
+MACHINE_LOCK = Path(tempfile.gettempdir()) / "hotline-asterisk-tests.lock"  # machine-wide, like the ports
 
 
 @pytest.fixture(scope="session")
