@@ -15,7 +15,7 @@ import pytest
 
 from hotline.settings import Settings
 from launch.compose import web_app
-from tests.support.browser import chromium, free_port, require_chromium, screenshot, serving
+from tests.support.browser import chromium, free_port, require_chromium, screenshot, serving, sign_in
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -155,10 +155,7 @@ def test_the_wallboard_shows_the_three_minute_figure_beside_the_fifteen_second_o
     lead = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN").new_page()
     errors: list[str] = []
     lead.on("pageerror", lambda e: errors.append(str(e)))
-    lead.goto(f"{url}/login?next=/lead")
-    lead.fill("input[name=username]", "lead")
-    lead.fill("input[name=password]", "demolead")
-    lead.press("input[name=password]", "Enter")
+    sign_in(lead, url, "lead", "demolead", lands_on="/lead")
     lead.wait_for_selector("#intake-figures .intake-pending", timeout=10_000)
     assert lead.text_content(".intake-pending") == "0" and lead.text_content(".intake-pct") == "—"
     assert lead.locator("#intake-figures .fig.under").count() == 0

@@ -79,7 +79,7 @@ def test_the_page_is_in_both_navs(client) -> None:
 
 @pytest.mark.browser
 def test_a_lead_finds_who_opened_a_confidential_ticket(client, tmp_path_factory) -> None:
-    from tests.support.browser import chromium, free_port, require_chromium, serving
+    from tests.support.browser import chromium, free_port, require_chromium, serving, sign_in
 
     require_chromium()
     port = free_port()
@@ -95,11 +95,7 @@ def test_a_lead_finds_who_opened_a_confidential_ticket(client, tmp_path_factory)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/login")
-        page.fill("input[name=username]", "lead")
-        page.fill("input[name=password]", "demolead")
-        page.press("input[name=password]", "Enter")
-        page.wait_for_url(f"{url}/lead", timeout=10_000)
+        sign_in(page, url, "lead", "demolead", lands_on="/lead")
         page.click("nav.lead-nav >> text=访问记录")
         page.wait_for_selector("#recordings tbody", state="attached")
         page.keyboard.press("2")  # the confidential-read register

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,18 +18,13 @@ import websockets
 from hotline.settings import Settings
 from launch.compose import server_config
 from tests.support.browser import free_port
+from tests.support.tls import self_signed
 
 pytestmark = pytest.mark.timeout(90)
 
 
 def certificate(folder: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
+    return self_signed(folder, "localhost", "DNS:localhost,IP:127.0.0.1", days=2)
 
 
 def test_https_and_wss_with_a_secure_cookie(tmp_path: Path) -> None:

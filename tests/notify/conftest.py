@@ -5,9 +5,7 @@ ticket store tests' ``engine``), with the notification log beside it, on an inje
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from notify.service import Notifier
 from notify.sweep import ReminderSweep
 from tests.support.browser import free_port
 from tests.support.postgres import postgres_server  # noqa: F401  (session fixture)
+from tests.support.tls import self_signed
 from tests.ticketing.conftest import Clock, backend, engine, intake  # noqa: F401  (fixtures)
 from ticketing.calendar import TZ
 from ticketing.context import StoreContext
@@ -115,12 +114,7 @@ class Certificate:
 @pytest.fixture
 def certificate(tmp_path: Path) -> Certificate:
     """A self-signed certificate for 127.0.0.1, made with the openssl command."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = self_signed(tmp_path, "127.0.0.1", "IP:127.0.0.1")
     return Certificate(cert, key)
 
 

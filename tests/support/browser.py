@@ -69,3 +69,14 @@ def screenshot(page, name: str, env: str = "HOTLINE_LEAD_SCREENSHOTS") -> None:
     if shots := os.environ.get(env):
         Path(shots).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=f"{shots}/{name}.png", full_page=True)
+
+
+def sign_in(page, url: str, username: str, password: str, lands_on: str | None = None) -> None:
+    """Sign in through the login page as a person would (Enter in the password field); wait for
+    ``lands_on`` (a path) when given."""
+    page.goto(f"{url}/login" + (f"?next={lands_on}" if lands_on else ""))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.press("input[name=password]", "Enter")
+    if lands_on:
+        page.wait_for_url(f"{url}{lands_on}", timeout=10_000)
