@@ -100,6 +100,7 @@
     catch (e) { notice("无法访问剪贴板，请手动抄写", true); }
   });
   $("#secret-close").addEventListener("click", () => { $("#secret-value").textContent = ""; $("#secret").close(); });
+  $("#secret").addEventListener("close", () => { $("#secret-value").textContent = ""; });  // Esc as well
   $("#sessions-close").addEventListener("click", () => $("#sessions").close());
 
   async function showSessions(username) {

@@ -50,8 +50,10 @@
     catch (e) { notice("无法访问剪贴板，请手动抄写", true); }
   }
   $("#secret-copy").addEventListener("click", copy);
-  $("#secret-close").addEventListener("click", () => $("#secret").close());
-  $("#secret").addEventListener("close", () => {  // Esc too: the password leaves the page with the box
+  // The password leaves the page with the box. "close" fires a task later, so the button clears it
+  // at once; the listener covers Esc.
+  $("#secret-close").addEventListener("click", () => { $("#secret-value").textContent = ""; $("#secret").close(); });
+  $("#secret").addEventListener("close", () => {
     $("#secret-value").textContent = "";
     if (back && document.contains(back)) back.focus();
   });
