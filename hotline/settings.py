@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     sip_port: int = 5060
     rtp_start: int = 20000
     rtp_end: int = 20999
+    # Asterisk's own records of every call (CEL) against the call log (launch/witness.py): where
+    # they are (default: the chroot's or system's var/log/asterisk/cel-custom), how often both are
+    # compared, and how long a finished call may take to reach the call log before it counts as missing
+    witness_dir: Path | None = None
+    witness_check_s: float = 300.0
+    witness_grace_s: float = 20.0
 
     # --- AMI (the CTI link) and FastAGI
     ami_host: str = "127.0.0.1"
@@ -112,6 +118,14 @@ class Settings(BaseSettings):
     @property
     def recordings_spool(self) -> Path:
         return self.asterisk_root / "var/spool/asterisk/monitor"
+
+    @property
+    def asterisk_events_dir(self) -> Path:
+        """Asterisk's own event log (CEL, cel_custom.conf): the call log's second witness. In mode
+        remote, set HOTLINE_WITNESS_DIR to where that server's file is synced or mounted."""
+        if self.witness_dir is not None:
+            return self.witness_dir
+        return self.asterisk_root / "var/log/asterisk/cel-custom"
 
     @property
     def secrets_dir(self) -> Path:

@@ -143,6 +143,7 @@ def start(settings: Settings, boot_timeout: float = 30) -> Status:
 
     install_prompts(settings, log=lambda _msg: None)
     (host_path(settings, directories(settings)["spool"]) / "monitor").mkdir(parents=True, exist_ok=True)
+    settings.asterisk_events_dir.mkdir(parents=True, exist_ok=True)  # cel_custom does not make it
     runuser.hand_over(settings)
     log_path = settings.asterisk_dir / "console.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
