@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hotline import reconciliation
 from hotline.outbox import Outbox
 from hotline.settings import Settings
 
@@ -118,6 +119,29 @@ def call_log_probe(settings: Settings) -> Probe:
         return "ok", "通话记录已全部写入"
 
     return lambda: _timed("call_log", "通话记录写入", probe, 1)
+
+
+def witness_probe(settings: Settings) -> Probe:
+    """The call log against Asterisk's own records (launch/witness.py, on the CTI node): any call
+    one has and the other has not is shown here."""
+    async def probe() -> tuple[str, str]:
+        report = reconciliation.read(settings.var_dir)
+        if report is None:
+            return "off", "尚未核对（CTI 话务桥启动约 1 分钟后首次核对）"
+        if not report.readable:
+            return "down", f"找不到 Asterisk 的通话事件记录（{report.source}），中断期间的通话无法补录"
+        if report.age_s() > 2 * settings.witness_check_s + 120:
+            return "down", f"核对已停止（上次 {report.at}）：CTI 话务桥是否在运行？"
+        rebuilt = f"，已补录 {report.rebuilt_total} 通" if report.rebuilt_total else ""
+        if report.differences:
+            parts = [(report.missing, "通话记录缺少"), (report.unknown_to_asterisk, "Asterisk 无记录"),
+                     (report.outcome_differs, "接通与否不一致"), (report.lost_but_finished, "记为中断但已正常结束")]
+            said = "；".join(f"{label} {len(ids)} 通（{'、'.join(ids[:3])}{'…' if len(ids) > 3 else ''}）"
+                            for ids, label in parts if ids)
+            return "down", f"近 24 小时与 Asterisk 记录不一致：{said}{rebuilt}"
+        return "ok", f"近 24 小时 {report.checked} 通与 Asterisk 记录一致{rebuilt}"
+
+    return lambda: _timed("witness", "通话记录核对", probe, 1)
 
 
 async def run_checks(probes: list[Probe]) -> list[Check]:

@@ -42,10 +42,22 @@ class FinishedCall:
     location: str = ""  # HL_LOCATION from the AGI lookup
     survey: int | None = None  # 1 满意, 2 基本满意, 3 不满意
     callback_requested: bool = False
+    reconstructed: bool = False  # rebuilt from Asterisk's own records: the bridge did not see it
 
     @property
     def answered(self) -> bool:
         return self.answered_at is not None
+
+    def yields_to(self, stored: FinishedCall) -> bool:
+        """Whether this report of a call must not replace ``stored``, the one already logged.
+
+        Two witnesses may report one call, in either order (the bridge's report can wait in the
+        outbox while Asterisk's is rebuilt): what the bridge saw beats a reconstruction (it knows
+        the operator, the hold, the transfer), and a call Asterisk saw end beats the bridge's
+        ``lost`` (the bridge was away when it ended)."""
+        if self.reconstructed and not stored.reconstructed and not stored.lost:
+            return True
+        return self.lost and stored.reconstructed and not stored.lost
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready (the call log's outbox keeps pending calls on disk in this form)."""

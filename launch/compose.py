@@ -38,6 +38,7 @@ from hotline.outbox import Outbox
 from hotline.settings import Settings
 from launch.filing import CallFiler
 from launch.preflight import announce_setup, first_admin, refuse_unsafe
+from launch.witness import CallWitness
 from notify import db as notify_db
 from notify.reminders import Rules
 from notify.service import Notifier
@@ -89,6 +90,9 @@ class Node:
             await self.cti.start(wait=None)  # Asterisk may come later: the link keeps trying
             if self.filer is not None:
                 self._spawn(self.filer.run(), "call-filing")  # first: what a crash left in the outbox
+                # Asterisk's own records: the calls the bridge did not see (it was down) are rebuilt
+                witness = CallWitness(self.settings, self.store.calls, self.filer, self.cti)
+                self._spawn(witness.run(), "call-witness")
             self._spawn(recordings.service.catalog_loop(self.settings, self.engine, self.store.calls), "catalog")
         if self.agi is not None:
             await self.agi.start()

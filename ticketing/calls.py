@@ -62,6 +62,7 @@ def as_dict(rec: CallRecord) -> dict[str, object]:
         "called_back_at": _iso(rec.called_back_at),
         "called_back_by": rec.called_back_by,
         "callback_note": rec.callback_note,
+        "reconstructed": rec.reconstructed,
     }
 
 
@@ -82,14 +83,19 @@ class CallLog:
         """Store a finished call; idempotent on its id, keeping a survey or callback request already merged."""
         with session_scope(self.engine) as s:
             rec = self._row(s, call.call_id, call.caller_num)
+            if rec.ended_at is not None and call.yields_to(finished(rec)):
+                s.flush()
+                return int(rec.id or 0)  # the call log already holds the better report of this call
+            rec.reconstructed = call.reconstructed
             rec.caller_number = normalize_number(call.caller_num, self.area_code) or rec.caller_number
             rec.location = call.location or rec.location or location_of(rec.caller_number)
-            rec.caller_name = call.caller_name[:64]
+            rec.caller_name = call.caller_name[:64] or rec.caller_name
             rec.queue = call.queue
             rec.seats_rung = ",".join(call.seats_rung)[:200]
+            same_seat = rec.seat == call.seat  # a rebuilt call keeps who the bridge saw answer it
             rec.seat = call.seat
-            rec.operator = call.operator[:64]
-            rec.job_number = call.job_number[:64]
+            rec.operator = call.operator[:64] or (rec.operator if same_seat else "")
+            rec.job_number = call.job_number[:64] or (rec.job_number if same_seat else "")
             rec.started_at = _at(call.offered_at)
             rec.answered_at = _at(call.answered_at)
             rec.ended_at = _at(call.ended_at)
@@ -247,6 +253,7 @@ def finished(r: CallRecord) -> FinishedCall:
         transferred_to=r.transferred_to, conference=r.conference,
         recordings=tuple(x for x in r.recordings.split(",") if x), recording_base=r.recording_id,
         location=r.location, survey=r.survey, callback_requested=r.callback_requested,
+        reconstructed=r.reconstructed,
     )
 
 

@@ -284,6 +284,7 @@ class CallRecord(SQLModel, table=True):
     called_back_at: datetime | None = _dt()  # 未接来电回拨: when someone called the citizen back
     called_back_by: str = Field(default="", max_length=SHORT)
     callback_note: str = Field(default="", max_length=MEDIUM)
+    reconstructed: bool = False  # rebuilt from Asterisk's own records (the bridge did not see the call)
 
 
 class ConfidentialRead(SQLModel, table=True):
