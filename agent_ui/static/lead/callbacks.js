@@ -9,7 +9,8 @@
       $("#callbacks tbody").innerHTML = rows.map((r) => `<tr data-id="${esc(r.id)}">
         <td>${when(r.offered)}</td><td>${esc(r.caller)}</td><td>${esc(r.location)}</td>
         <td>${r.wait_s === null ? "" : Math.round(r.wait_s) + " s"}</td>
-        <td>${r.message ? "留言" : r.callback_requested ? "申请回拨" : "放弃"}${r.answered_later ? "（之后已接通）" : ""}
+        <td>${r.message ? "留言" : r.callback_requested ? "申请回拨" : "放弃"}${r.answered_later ? "（之后已接通）" : ""}${r.reconstructed
+          ? '<span class="tag-rebuilt" title="话务桥中断期间的来电，已据 Asterisk 通话事件记录补录">补录</span>' : ""}
           ${r.message_recording ? `<a href="/qa/${r.message_recording}" target="_blank">▶ 收听</a>` : ""}</td>
         <td class="by">${esc(r.called_back_by)}</td><td class="at">${when(r.called_back_at)}</td><td>${esc(r.callback_note)}</td>
         <td>${r.called_back_at ? "" : `<input class="note" placeholder="回拨结果" maxlength="200"> <button type="button" class="small done">已回拨</button>`}</td></tr>`).join("");
