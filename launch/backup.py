@@ -20,7 +20,6 @@ holds tickets unless forced.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sqlite3
@@ -34,6 +33,7 @@ import sqlalchemy as sa
 
 from hotline.db import make_engine
 from hotline.settings import Settings
+from recordings.integrity import sha256_of  # the one place a file's checksum is computed
 
 FORMAT = 1
 COUNTED = ("ticket", "ticket_event", "call_record", "recording", "recording_file", "attachment", "account")
@@ -49,14 +49,6 @@ class Outcome:
     counts: dict[str, int]
     files: int
     problems: list[str] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -128,7 +120,7 @@ def backup(settings: Settings, to: Path | None = None) -> Outcome:
         recs, atts = _referenced(snapshot)
     finally:
         snapshot.dispose()
-    files: dict[str, str] = {db_file.name: _sha256(db_file)}
+    files: dict[str, str] = {db_file.name: sha256_of(db_file)}
     problems: list[str] = []
     storage = _storage(settings)
     for stored, expected in recs:
@@ -170,7 +162,7 @@ def _copy_checked(source: Path, target: Path, expected: str, files: dict[str, st
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)
-    digest = _sha256(target)
+    digest = sha256_of(target)
     if expected and digest != expected:
         target.unlink()
         problems.append(f"文件与入库时的校验值不符，未备份：{source}")
@@ -190,7 +182,7 @@ def restore(settings: Settings, folder: Path, *, force: bool = False) -> Outcome
         raise BackupError(f"备份格式 {manifest.get('format')} 不受支持")
     for key, digest in manifest["files"].items():  # all or nothing: check every file before writing any
         path = Path(folder) / key
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or sha256_of(path) != digest:
             raise BackupError(f"备份文件缺失或已损坏：{key}")
     url = settings.db_url
     sqlite = _sqlite_path(url)

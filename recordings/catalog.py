@@ -18,15 +18,12 @@ scan recognises by its checksum and removes. A different file under a stored nam
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import shutil
 import time
-import wave
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +32,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from hotline.calls import FinishedCall
-from recordings.models import LEGS, SUFFIX, AccessLog, Recording, RecordingFile, TranscriptionJob, utcnow
+from recordings.integrity import FileInfo, inspect, restore, settle, sha256_of
+from recordings.models import LEG_NAMES, LEGS, SUFFIX, AccessLog, Recording, RecordingFile, TranscriptionJob, utcnow
 
 if TYPE_CHECKING:
     from ticketing.calls import CallLog
@@ -111,39 +109,6 @@ def operator_of(settings: Any, seat: str, job_number: str = "") -> str:
     """The job number the recording is filed under: the one of whoever answered, else the seat's
     from the setting ``agi_job_numbers`` (as the AGI announces it), else the seat itself."""
     return job_number or dict(getattr(settings, "agi_job_numbers", {}) or {}).get(seat, seat)
-
-
-# ------------------------------------------------------------------ file checks
-
-
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    status: str  # ok | missing | corrupt
-    size_bytes: int = 0
-    duration_s: float = 0.0
-    sha256: str = ""
-    problem: str = ""
-
-
-def inspect(path: Path) -> FileInfo:
-    """Size, duration and checksum of one wav; a missing or unreadable file is said, not raised."""
-    if not path.exists():
-        return FileInfo("missing", problem="文件不存在")
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    try:
-        with wave.open(str(path)) as w:
-            frames, rate = w.getnframes(), w.getframerate()
-            if w.getsampwidth() != 2 or w.getnchannels() != 1:
-                return FileInfo("corrupt", size, 0.0, digest.hexdigest(), "不是 16 位单声道 wav")
-    except (wave.Error, EOFError, OSError) as exc:
-        return FileInfo("corrupt", size, 0.0, digest.hexdigest(), f"无法读取：{exc}"[:500])
-    if frames == 0 or rate <= 0:
-        return FileInfo("corrupt", size, 0.0, digest.hexdigest(), "录音为空")
-    return FileInfo("ok", size, round(frames / rate, 3), digest.hexdigest())
 
 
 # ------------------------------------------------------------------ registration
@@ -238,19 +203,19 @@ def store(engine: sa.Engine, settings: Any, base: str, spool: Path, calls: CallL
             infos[leg] = (dest, inspect(dest))
         session.add(rec)
         session.flush()
-        problems = []
+        now = utcnow()
         for leg, (dest, info) in infos.items():
             f = session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id,
                                                          RecordingFile.leg == leg)).first()
             f = f or RecordingFile(recording_id=rec.id, leg=leg)
             f.path, f.size_bytes, f.duration_s = str(dest), info.size_bytes, info.duration_s
             f.sha256, f.status, f.problem = info.sha256, info.status, info.problem
+            # the checksum every later read is compared with (recordings/integrity.py)
+            f.sha256_source, f.checked_at, f.damaged_at = ("catalog" if info.sha256 else ""), now, None
             session.add(f)
-            if info.status != "ok":
-                problems.append(f"{leg_name(leg)}：{info.problem}")
-        statuses = {info.status for _, info in infos.values()}
-        rec.status = "ok" if statuses == {"ok"} else ("corrupt" if "corrupt" in statuses else "missing")
-        rec.problem = "；".join(problems)[:500]
+        session.flush()
+        settle(session, rec)
+        problems = rec.status != "ok"
         rec.duration_s = max(info.duration_s for _, info in infos.values())
         queued = session.exec(select(TranscriptionJob).where(TranscriptionJob.recording_id == rec.id)).first()
         if queued is None and any(infos[leg][1].status == "ok" for leg in ("citizen", "operator") if leg in infos):
@@ -282,15 +247,25 @@ def _place(src: Path, dest: Path) -> None:
 
 def _leftovers(session: Session, settings: Any, rec: Recording, spool: Path) -> None:
     """Spool files under an already stored recording's name: the same bytes as stored (a crash
-    after the commit, before the spool was cleared) are removed; anything else is set aside, never
-    over the stored file, for a person to look at."""
-    stored = {f.leg: f.sha256 for f in session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id))}
+    after the commit, before the spool was cleared) are removed — unless the stored copy has gone
+    or changed since, when this one is put back in its place first; anything else is set aside,
+    never over the stored file, for a person to look at."""
+    stored = {f.leg: f for f in session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id))}
     aside = storage_dir(settings) / "duplicates" / f"{int(time.time())}"
     for leg in legs_of(rec.base):
         src = spool / f"{rec.base}{SUFFIX[leg]}.wav"
         if not src.exists():
             continue
-        if stored.get(leg) and inspect(src).sha256 == stored[leg]:
+        f = stored.get(leg)
+        if f is not None and f.sha256 and f.path and f.status != "purged" and sha256_of(src) == f.sha256:
+            dest = Path(f.path)
+            if not dest.exists() or sha256_of(dest) != f.sha256:  # the only good copy left: keep it
+                if dest.exists():  # the changed one is evidence: set aside, not overwritten
+                    aside.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(dest), str(aside / f"damaged-{dest.name}"))
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                _place(src, dest)
+                restore(session, f, str(dest), f"已从 Asterisk 录音目录中的原样副本恢复：{dest.name}")
             src.unlink()
             log.info("recording %s: the spool's copy of %s was already stored; removed", rec.base, leg)
             continue
@@ -321,7 +296,7 @@ def ids_of(engine: sa.Engine, bases: Iterable[str]) -> dict[str, int]:
 
 
 def leg_name(leg: str) -> str:
-    return {"mixed": "混合录音", "citizen": "来电人", "operator": "话务员"}.get(leg, leg)
+    return LEG_NAMES.get(leg, leg)
 
 
 def paths(engine: sa.Engine, recording_id: int) -> dict[str, RecordingFile]:

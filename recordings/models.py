@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 TZ = sa.DateTime(timezone=True)
 LEGS = ("mixed", "citizen", "operator")  # the mixed file, the citizen's leg (-in), the operator's (-out)
 SUFFIX = {"mixed": "", "citizen": "-in", "operator": "-out"}
+LEG_NAMES = {"mixed": "混合录音", "citizen": "来电人", "operator": "话务员"}
 
 
 def utcnow() -> datetime:
@@ -55,8 +56,26 @@ class RecordingFile(SQLModel, table=True):
     size_bytes: int = 0
     duration_s: float = 0.0
     sha256: str = Field(default="", max_length=64)
+    # "catalog": taken when the file was stored; "late": taken at the first check after the
+    # catalogued row came without one (it vouches for the bytes from then on, not before)
+    sha256_source: str = Field(default="", max_length=16)
     status: str = Field(default="ok", max_length=16)  # ok|missing|corrupt|purged
     problem: str = Field(default="", max_length=500)
+    checked_at: datetime | None = _dt(index=True)  # the last time its bytes were compared (the sweep's order)
+    damaged_at: datetime | None = _dt()  # found gone or changed after it was stored (not as it arrived)
+
+
+class RecordingOrphan(SQLModel, table=True):
+    """A file in storage that no catalogued file refers to, as the integrity sweep last saw it."""
+
+    __tablename__ = "recording_orphan"
+    id: int | None = Field(default=None, primary_key=True)
+    path: str = Field(max_length=500, sa_column_kwargs={"unique": True})
+    base: str = Field(default="", max_length=128, index=True)
+    size_bytes: int = 0
+    note: str = Field(default="", max_length=200)
+    found_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
 
 
 class TranscriptionJob(SQLModel, table=True):
@@ -162,7 +181,8 @@ class AccessLog(SQLModel, table=True):
     role: str = Field(max_length=16)
     recording_id: int | None = Field(default=None, index=True)
     leg: str = Field(default="", max_length=16)
-    action: str = Field(max_length=16)  # play|download|waveform|denied|purge|request|approve|refuse|export
+    # play|download|waveform|denied|purge|request|approve|refuse|export|damaged|missing|repaired
+    action: str = Field(max_length=16)
     allowed: bool = True
     detail: str = Field(default="", max_length=500)
     client: str = Field(default="", max_length=64)
@@ -170,5 +190,5 @@ class AccessLog(SQLModel, table=True):
 
 OURS = {
     "recording", "recording_file", "recording_job", "recording_job_run", "recording_transcript",
-    "qa_check_item", "qa_score", "recording_access_request", "recording_access_log",
+    "qa_check_item", "qa_score", "recording_access_request", "recording_access_log", "recording_orphan",
 }

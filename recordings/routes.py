@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import array
 import math
+import os
 import wave
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlmodel import Session, select
 
 from hotline import sheets
 from hotline.identity import CurrentPrincipal, Principal, Role, require_roles
 from hotline.params import DB_INT_MAX, DbId, day_bounds
-from recordings import access, scoring, service, worker
+from recordings import access, integrity, scoring, service, worker
 from recordings.models import LEGS, AccessLog, AccessRequest, Recording, RecordingFile, Transcript
 from recordings.rules import display_text
 from recordings.schemas import AccessRequestIn, ScoreIn, WeightsIn, recording_out
@@ -245,12 +247,39 @@ def get_recording(recording_id: DbId, request: Request, principal: Viewer) -> di
         return out
 
 
-def _audio_file(session: Session, recording_id: int, leg: str) -> Path:
+UNREADABLE_STATUS = {"corrupt": status.HTTP_409_CONFLICT, "missing": status.HTTP_410_GONE,
+                     "purged": status.HTTP_410_GONE}
+
+
+def _audio_file(session: Session, request: Request, principal: Principal, recording_id: int,
+                leg: str) -> tuple[Path, os.stat_result]:
+    """The leg's file as stored, checked against its checksum (integrity.py: a file unchanged since
+    its last check costs a ``stat``); gone or changed, it is marked and logged and the user told
+    so — 410 or 409 — and no byte of it is sent."""
     f = _files(session, recording_id).get(leg)
-    if f is None or f.status != "ok" or not f.path or not Path(f.path).exists():
-        raise _bad("录音文件缺失或已损坏" if not f or f.status != "purged" else "录音已超过保存期限并删除",
-                   status.HTTP_404_NOT_FOUND)
-    return Path(f.path)
+    if f is None:
+        raise _bad("录音文件缺失", status.HTTP_404_NOT_FOUND)
+    reader = integrity.Reader(principal.username, principal.role.value, _client(request))
+    try:
+        return integrity.checked_path(session, f, reader)
+    except integrity.Unreadable as exc:
+        raise _bad(str(exc), UNREADABLE_STATUS[exc.state]) from None
+
+
+class CheckedFile(FileResponse):
+    """A file sent only if it is still the one just checked: the same device, inode, size, mtime
+    and ctime as at the check (a file replaced or written in between is refused, never sent)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            now = await anyio.to_thread.run_sync(os.stat, self.path)
+        except OSError:
+            now = None
+        if now is None or self.stat_result is None or integrity.identity(now) != integrity.identity(self.stat_result):
+            integrity.VERIFIED.forget(str(self.path))
+            changed = JSONResponse({"detail": "录音文件在校验后发生了变化，请重试"}, status.HTTP_409_CONFLICT)
+            return await changed(scope, receive, send)
+        await super().__call__(scope, receive, send)
 
 
 def _visible(session: Session, request: Request, principal: Principal, recording_id: int) -> Recording:
@@ -284,16 +313,16 @@ def get_audio(recording_id: DbId, leg: str, request: Request, principal: Current
     with _session(request) as session:
         rec = _visible(session, request, principal, recording_id)
         action = "download" if download else "play"
-        _guard(request, session, principal, rec, leg, action)
-        path = _audio_file(session, recording_id, leg)
+        _guard(request, session, principal, rec, leg, action)  # before the check: only the approved cost a hash
+        path, checked = _audio_file(session, request, principal, recording_id, leg)
         # every request that serves bytes is logged with the range it asked for, before a byte goes
         # out: a seek or a "bytes=1-" is audio heard like the first request (issue #13)
         rng = request.headers.get("range", "").strip()[:200]
         access.log_access(session, principal, rec.id, leg, action, True, rng or "整段", _client(request))
     name = f"{rec.base}{'' if leg == 'mixed' else '-' + leg}.wav"
-    return FileResponse(path, media_type="audio/wav", filename=name if download else None,
-                        content_disposition_type="attachment" if download else "inline",
-                        headers={"Cache-Control": "no-store"})
+    return CheckedFile(path, media_type="audio/wav", filename=name if download else None, stat_result=checked,
+                       content_disposition_type="attachment" if download else "inline",
+                       headers={"Cache-Control": "no-store"})
 
 
 @router.get("/recordings/{recording_id}/peaks")
@@ -306,8 +335,8 @@ def get_peaks(recording_id: DbId, request: Request, principal: CurrentPrincipal,
         access.log_access(session, principal, rec.id, "peaks", "waveform", True, f"{points} 点", _client(request))
         out: dict[str, Any] = {"duration_s": rec.duration_s}
         for leg in ("citizen", "operator"):
-            try:
-                out[leg] = peaks(_audio_file(session, recording_id, leg), points)
+            try:  # drawn from checked bytes only: a damaged leg is marked and shows no waveform
+                out[leg] = peaks(_audio_file(session, request, principal, recording_id, leg)[0], points)
             except HTTPException:
                 out[leg] = []
         return out

@@ -42,5 +42,7 @@ def recording_out(rec: Any, files: dict[str, Any]) -> dict[str, Any]:
         "started_at": _utc(rec.started_at), "status": rec.status,
         "problem": rec.problem, "duration_s": rec.duration_s,
         "files": {leg: {"size_bytes": f.size_bytes, "duration_s": f.duration_s, "sha256": f.sha256,
-                        "status": f.status, "problem": f.problem} for leg, f in files.items()},
+                        "sha256_source": f.sha256_source, "status": f.status, "problem": f.problem,
+                        "checked_at": _utc(f.checked_at), "damaged_at": _utc(f.damaged_at)}
+                  for leg, f in files.items()},
     }

@@ -16,6 +16,7 @@ the demo, whose simulated phones speak Korean).
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 import wave
@@ -54,11 +55,12 @@ def load_model(path: str) -> Any:
     return _models[path]
 
 
-def read_pcm(path: str | Path, rate: int = RATE) -> tuple[bytes, float]:
-    """16-bit mono PCM at ``rate`` and the audio's length in seconds."""
-    with wave.open(str(path)) as w:
+def read_pcm(path: str | Path | bytes, rate: int = RATE) -> tuple[bytes, float]:
+    """16-bit mono PCM at ``rate`` and the audio's length in seconds, from a wav file or its bytes
+    (the worker's, read once and checked against the checksum: what is heard is what was compared)."""
+    with wave.open(io.BytesIO(path) if isinstance(path, bytes) else str(path)) as w:
         if w.getnchannels() != 1 or w.getsampwidth() != 2:
-            raise ValueError(f"{path}: need 16-bit mono wav")
+            raise ValueError(f"{'wav' if isinstance(path, bytes) else path}: need 16-bit mono wav")
         src_rate, frames = w.getframerate(), w.readframes(w.getnframes())
     seconds = len(frames) / 2 / src_rate
     if src_rate != rate:
@@ -88,7 +90,7 @@ def recognise(model: Any, pcm: bytes, *, rate: int = RATE, grammar: list[str] | 
             for r in results for w in r.get("result", []) if w.get("word") and w["word"] != "[unk]"]
 
 
-def transcribe_legs(model: Any, legs: dict[str, str | Path], *, grammar: list[str] | None = None,
+def transcribe_legs(model: Any, legs: dict[str, str | Path | bytes], *, grammar: list[str] | None = None,
                     heartbeat: Callable[[], None] | None = None) -> tuple[list[dict[str, Any]], float]:
     """Both legs' words, each with its ``speaker``, merged and sorted by start; and the audio
     seconds processed (both legs)."""

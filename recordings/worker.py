@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from recordings import catalog, rules
-from recordings.models import Recording, Transcript, TranscriptionJob, TranscriptionRun
+from recordings import catalog, integrity, rules
+from recordings.models import Recording, RecordingFile, Transcript, TranscriptionJob, TranscriptionRun
 from recordings.transcribe import load_model, model_path, read_pcm, recognise, transcribe_legs
 
 log = logging.getLogger("recordings.worker")
@@ -165,11 +165,15 @@ def backlog(engine: sa.Engine) -> dict[str, Any]:
 def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: float,
             grammar: list[str] | None = None) -> bool:
     """Transcribe one claimed recording and run the QA rules on it."""
-    files = catalog.paths(engine, c.recording_id)
-    legs = {leg: f.path for leg, f in files.items() if leg in ("citizen", "operator") and f.status == "ok"}
-    if not legs:
-        raise FileNotFoundError("两路录音均缺失或损坏")
     with Session(engine) as session:
+        files = session.exec(select(RecordingFile).where(
+            RecordingFile.recording_id == c.recording_id, RecordingFile.status == "ok",
+            RecordingFile.leg.in_(("citizen", "operator"))).order_by(RecordingFile.id)).all()  # type: ignore[attr-defined]
+        if not files:
+            raise integrity.Unreadable("missing", "两路录音均缺失或损坏")
+        # each leg read once, its bytes hashed as read and compared with the catalog's checksum:
+        # a damaged file is marked and the job parked (integrity.Unreadable), never transcribed
+        legs: dict[str, str | bytes] = {f.leg: integrity.read_checked(session, f) for f in files}
         rec = session.get(Recording, c.recording_id)
         job_number, survey = (rec.operator, rec.survey) if rec else ("", "")
         message = bool(rec and catalog.is_message(rec.base))
@@ -228,6 +232,9 @@ def work(settings: Any, *, drain: bool = False, stop: Any = None, poll_s: float 
                 done += process(engine, settings, model, c, lease_s, grammar)
             except LostClaim:
                 log.warning("job %d: lease lost, another worker has it", c.job_id)
+            except integrity.Unreadable as exc:  # the same bytes would fail every retry: parked at once
+                fail(engine, c, f"{integrity.UNREADABLE}{exc}；不再重试，修复后自动重新排队", max_attempts=0)
+                log.error("job %d: recording %d unreadable (%s), parked", c.job_id, c.recording_id, exc)
             except Exception as exc:  # a bad file parks its job, never the worker
                 state = fail(engine, c, f"{type(exc).__name__}: {exc}", settings.transcribe_max_attempts)
                 log.warning("job %d failed (%s), now %s", c.job_id, exc, state)

@@ -248,3 +248,35 @@ def test_a_voice_message_is_one_citizen_leg_taken_as_soon_as_it_settles_and_queu
     assert list(files) == ["citizen"] and files["citizen"].status == "ok" and job.state == "queued"
     assert catalog.ids_of(engine, [base, "message-unknown"]) == {base: rid}
     assert catalog.ids_of(engine, []) == {}
+
+
+def test_an_identical_spool_copy_of_a_stored_file_that_is_gone_or_changed_is_put_back_not_removed(
+        engine, rec_settings, spool, make_call):
+    make_call("1763867000.8")
+    kept = {p.name: p.read_bytes() for p in spool.iterdir()}
+    [rid] = catalog.collect(engine, rec_settings, now=LATER)
+    files = catalog.paths(engine, rid)
+    os.unlink(files["citizen"].path)  # lost from storage…
+    with open(files["operator"].path, "r+b") as fh:  # …and changed in storage
+        fh.seek(100)
+        fh.write(b"\xff\xff")
+    catalog.collect(engine, rec_settings, now=LATER)  # nothing in the spool yet: nothing to do
+    with Session(engine) as s:
+        from recordings import integrity
+
+        for leg in ("citizen", "operator"):  # as a read or the sweep finds them
+            integrity.recheck(s, s.get(RecordingFile, files[leg].id))
+        assert s.get(Recording, rid).status == "corrupt"
+    for name, data in kept.items():  # the spool's own copies, as the crash after the commit left them
+        (spool / name).write_bytes(data)
+    assert catalog.collect(engine, rec_settings, now=LATER) == []
+    assert list(spool.iterdir()) == []
+    after = catalog.paths(engine, rid)
+    assert {leg: (f.status, sha(f.path) == f.sha256) for leg, f in after.items()} == {
+        "mixed": ("ok", True), "citizen": ("ok", True), "operator": ("ok", True)}
+    with Session(engine) as s:
+        assert s.get(Recording, rid).status == "ok"
+        repaired = s.exec(select(AccessLog).where(AccessLog.action == "repaired")).all()
+    assert sorted(e.leg for e in repaired) == ["citizen", "operator"]
+    [evidence] = (catalog.storage_dir(rec_settings) / "duplicates").glob("*/damaged-*-out.wav")
+    assert sha(evidence) != after["operator"].sha256  # the changed copy kept aside, not overwritten
