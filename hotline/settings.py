@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     witness_dir: Path | None = None
     witness_check_s: float = 300.0
     witness_grace_s: float = 20.0
+    witness_keep_days: int = 180  # Asterisk's records archived daily (or every 64 MB), kept this long
 
     # --- AMI (the CTI link) and FastAGI
     ami_host: str = "127.0.0.1"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 LOOK_BACK_S = 24 * 3600
 LONGEST_CALL_S = 4 * 3600  # a call that began before what was read is not judged (its start is unseen)
 BLOCK = 64 * 1024
+ROTATE_BYTES = 64 * 2**20  # about 14 000 calls: a busy day
+ARCHIVED = ".old"  # hotline-cel-<time>.json.old: read to its end, kept HOTLINE_WITNESS_KEEP_DAYS
 
 
 def _seek_since(f: Any, size: int, since: float) -> int:
@@ -69,16 +72,60 @@ class CelTail:
         self._at: dict[Path, tuple[int, int]] = {}  # path → (inode, offset)
         self._partial: dict[Path, bytes] = {}
         self.read_from_start = True  # False once a file was entered past its start: older calls unseen
+        self._began = False
 
     def read(self, since: float) -> list[bytes]:
         lines: list[bytes] = []
         if not self.folder.is_dir():
             return lines
-        for path in sorted(self.folder.glob("*.json")):
+        draining = [p for p in self._at if p.suffix == ARCHIVED]  # rotated last pass: a late line may follow
+        if not self._began:  # at start: the archives of the look-back window too, oldest first
+            self._began = True
+            for old in sorted(self.folder.glob(f"*{ARCHIVED}"), key=lambda p: p.stat().st_mtime):
+                if old.stat().st_mtime >= since:
+                    draining.append(old)
+                else:
+                    self.read_from_start = False  # events before the window exist: its first hours are partial
+        for path in [*draining, *sorted(self.folder.glob("*.json"))]:
             try:
                 lines += self._read(path, since)
             except OSError as exc:
                 log.warning("CEL file %s unreadable: %s", path, exc)
+        for path in draining:
+            self._at.pop(path, None)
+            self._partial.pop(path, None)
+        return lines
+
+    def rotate(self, now: float, max_bytes: int = ROTATE_BYTES, max_age_s: float = 24 * 3600,
+               keep_s: float = 180 * 86400) -> list[bytes]:
+        """Archive a file that grew large or old (Asterisk opens it for each event, so its next line
+        starts a new one); the lines it holds that were not read yet are returned, and archives
+        older than ``keep_s`` are removed."""
+        lines: list[bytes] = []
+        for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+            try:
+                st = path.stat()
+                with open(path, "rb") as f:
+                    first = parse(f.readline())
+                if st.st_size < max_bytes and (first is None or now - first.at < max_age_s):
+                    continue
+                stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+                archive = path.with_name(f"{path.stem}-{stamp}.json{ARCHIVED}")
+                os.replace(path, archive)
+                if path in self._at:
+                    self._at[archive] = self._at.pop(path)
+                    if path in self._partial:
+                        self._partial[archive] = self._partial.pop(path)
+                    lines += self._read(archive, 0.0)
+                log.info("CEL file %s archived as %s", path.name, archive.name)
+            except OSError as exc:
+                log.warning("CEL file %s not archived: %s", path, exc)
+        for old in self.folder.glob(f"*{ARCHIVED}") if self.folder.is_dir() else []:
+            try:
+                if now - old.stat().st_mtime > keep_s and old not in self._at:
+                    old.unlink()
+            except OSError:
+                pass
         return lines
 
     def _read(self, path: Path, since: float) -> list[bytes]:
@@ -122,7 +169,8 @@ class CallWitness:
 
     def read(self) -> None:
         now = self.clock()
-        self.witness.feed_lines(self.tail.read(now - LOOK_BACK_S))
+        keep_s = float(self.settings.witness_keep_days) * 86400
+        self.witness.feed_lines(self.tail.rotate(now, keep_s=keep_s) + self.tail.read(now - LOOK_BACK_S))
         if self.witness.forget(now - LOOK_BACK_S - LONGEST_CALL_S):  # out of the window: out of mind
             known = self.witness.call_ids()
             self.settled &= known

@@ -14,6 +14,7 @@ import pytest
 
 from agent_ui import health
 from cti import events as ev
+from cti.witness import parse
 from hotline import reconciliation
 from hotline.calls import FinishedCall
 from hotline.outbox import Outbox
@@ -155,3 +156,33 @@ def test_a_call_asterisk_never_ended_is_filed_lost_once_asterisk_no_longer_has_i
     assert asyncio.run(w.settle_unfinished()) == []
     row = next(r for r in node.store.calls.list() if r["id"] == uid)
     assert row["lost"] and row["reconstructed"] and row["seat"] == "8001"
+
+
+def test_a_large_or_old_file_is_archived_read_to_its_end_and_old_archives_go(tmp_path: Path) -> None:
+    path = tmp_path / "hotline-cel.json"
+    path.write_bytes(b"".join(LINES[:4]))
+    tail = CelTail(tmp_path)
+    assert len(tail.read(since=0)) == 4
+    with open(path, "ab") as f:
+        f.write(b"".join(LINES[4:6]))  # written after the last read, before the rotation
+    first = parse(LINES[0])
+    assert tail.rotate(first.at + 60) == []  # young and small: left alone
+    got = tail.rotate(first.at + 25 * 3600)  # a day old: archived, its unread lines handed over
+    assert got == [line.rstrip(b"\n") for line in LINES[4:6]] and not path.exists()
+    (archive,) = tmp_path.glob("*.json.old")
+    with open(archive, "ab") as f:
+        f.write(LINES[6])  # Asterisk opened the old name just before the rename
+    path.write_bytes(LINES[7])  # its next event starts a new file
+    assert tail.read(since=0) == [LINES[6].rstrip(b"\n"), LINES[7].rstrip(b"\n")]
+    assert tail.read(since=0) == []  # the archive is done with
+    os.utime(archive, (first.at, first.at))
+    tail.rotate(first.at + 200 * 86400)
+    assert not archive.exists()
+
+
+def test_at_start_the_archives_of_the_last_day_are_read_too(tmp_path: Path) -> None:
+    (tmp_path / "hotline-cel-1.json.old").write_bytes(b"".join(LINES[:10]))
+    (tmp_path / "hotline-cel.json").write_bytes(b"".join(LINES[10:]))
+    tail = CelTail(tmp_path)
+    assert tail.read(since=0) == [line.rstrip(b"\n") for line in LINES] and tail.read_from_start
+    assert tail.read(since=0) == []
