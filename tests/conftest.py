@@ -107,6 +107,19 @@ def _asterisk(settings: Settings) -> Iterator[Pbx]:
     yield Pbx(settings)
     if not already:
         process.stop(settings)
+        _set_aside_test_calls(settings)
+
+
+def _set_aside_test_calls(settings: Settings) -> None:
+    """Asterisk's own records of the test calls (CEL) leave the folder the call-log witness reads:
+    a later `make run` on this checkout must not rebuild SIPp's calls into its call log."""
+    events = settings.asterisk_events_dir
+    if not events.is_dir():
+        return
+    aside = settings.var_dir / "test-sim" / "cel" / time.strftime("%Y%m%d-%H%M%S")
+    for path in [*events.glob("*.json"), *events.glob("*.json.old")]:
+        aside.mkdir(parents=True, exist_ok=True)
+        os.replace(path, aside / path.name)
 
 
 @pytest.fixture
