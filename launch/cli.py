@@ -130,6 +130,35 @@ def _saved(command: str, done_says: str, run: Any) -> int:
     return 1 if done.problems else 0
 
 
+def _calls_check(args: argparse.Namespace) -> int:
+    """The call log against Asterisk's own records now, as the CTI node does every few minutes."""
+    import json
+    from dataclasses import asdict
+
+    from hotline.outbox import Outbox
+    from launch.compose import build
+    from launch.filing import CallFiler
+    from launch.witness import CallWitness
+
+    settings = get_settings()
+    node = build(settings, set())
+    try:
+        filer = CallFiler(node.store.calls, node.engine, settings, Outbox(settings.call_outbox_dir))
+        witness = CallWitness(settings, node.store.calls, filer)
+        witness.read()
+        rebuilt = witness.settle() if args.repair else []
+        report = witness.check()
+    finally:
+        node.engine.dispose()
+    if args.json:
+        print(json.dumps({**asdict(report), "rebuilt_now": rebuilt}, ensure_ascii=False))
+    else:
+        print(f"Asterisk 记录 {report.checked} 通（{report.source}）；补录 {len(rebuilt)} 通；"
+              f"通话记录缺少 {len(report.missing)}，Asterisk 无记录 {len(report.unknown_to_asterisk)}，"
+              f"接通与否不一致 {len(report.outcome_differs)}，记为中断但已正常结束 {len(report.lost_but_finished)}")
+    return 1 if report.differences or not report.readable else 0
+
+
 def _seed(args: argparse.Namespace) -> int:
     from launch.compose import SeedRefused, seed
 
@@ -188,6 +217,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("folder")
     r.add_argument("--force", action="store_true", help="even over a database that holds tickets")
     r.set_defaults(fn=_restore)
+    c = sub.add_parser("calls", help="the call log against Asterisk's own records (CEL) over the last 24 h")
+    c.add_argument("action", choices=["check"])
+    c.add_argument("--repair", action="store_true", help="rebuild the calls the call log lacks (as the CTI "
+                                                          "node does by itself)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=_calls_check)
     accounts_cli.register(sub)
     sip_cli.register(sub)
     return p

@@ -5,7 +5,9 @@ order, and the comparison on the health page."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -186,3 +188,31 @@ def test_at_start_the_archives_of_the_last_day_are_read_too(tmp_path: Path) -> N
     tail = CelTail(tmp_path)
     assert tail.read(since=0) == [line.rstrip(b"\n") for line in LINES] and tail.read_from_start
     assert tail.read(since=0) == []
+
+
+def test_hotline_calls_check_says_what_differs_and_repairs(tmp_path: Path, monkeypatch, capsys) -> None:
+    from launch import cli
+
+    events = tmp_path / "cel"
+    events.mkdir()
+    (events / "hotline-cel.json").write_bytes(b"".join(recent(LINES)))
+    monkeypatch.setenv("HOTLINE_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("HOTLINE_WITNESS_DIR", str(events))
+    cli.get_settings.cache_clear()
+    try:
+        assert cli.main(["calls", "check"]) == 1
+        out = capsys.readouterr().out
+        assert "Asterisk 记录 2 通" in out and "通话记录缺少 2" in out
+        assert cli.main(["calls", "check", "--repair", "--json"]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["checked"] == 2 and len(got["rebuilt_now"]) == 2 and got["missing"] == []
+        assert cli.main(["calls", "check"]) == 0
+    finally:
+        cli.get_settings.cache_clear()
+
+
+def recent(lines: list[bytes]) -> list[bytes]:
+    """The recorded lines moved in time so that their calls ended an hour ago (the CLI reads the clock)."""
+    events = [json.loads(line) for line in lines]
+    shift = time.time() - 3600 - max(e["eventtime"] for e in events)
+    return [json.dumps({**e, "eventtime": e["eventtime"] + shift}).encode() + b"\n" for e in events]
