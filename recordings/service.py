@@ -6,7 +6,7 @@
   carries (seat, operator's job number, caller, survey); :func:`catalog_loop` as a task (spool
   scan every few seconds, retention purge once an hour).
 * The web room: ``recordings.routes.router`` (REST), :func:`find_visible` for the QA pages,
-  :func:`progress` for the health page.
+  :func:`progress` and :func:`integrity` for the health page.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from accounts.models import Account
 from hotline.calls import FinishedCall
 from hotline.centres import scope_of
-from recordings import access, catalog, worker
+from recordings import access, catalog, sweep, worker
 from recordings.db import make_engine, migrate
 from recordings.models import Recording
 from ticketing.models import CallRecord
@@ -74,10 +74,14 @@ def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: C
 
 
 async def catalog_loop(settings: Any, engine: sa.Engine, calls: CallLog | None = None, every_s: float = 3.0,
-                       stop: asyncio.Event | None = None) -> None:
-    """Scan the spool (and purge past retention) until cancelled; errors are logged, not raised."""
+                       stop: asyncio.Event | None = None, sweep_every_s: float = sweep.SWEEP_EVERY_S) -> None:
+    """Scan the spool (and purge past retention, and sweep storage for damaged, missing and orphan
+    files: recordings/sweep.py) until cancelled; errors are logged, not raised. The sweep runs after
+    a scan, in the same task: it never sees a file the scan is placing."""
     last_purge = 0.0
     loop = asyncio.get_running_loop()
+    sweeper = sweep.Sweeper(engine, settings)
+    last_sweep = loop.time() - sweep_every_s + min(60.0, sweep_every_s)  # the first a minute after start
     while stop is None or not stop.is_set():
         try:
             await asyncio.to_thread(catalog.collect, engine, settings, None, calls)
@@ -86,6 +90,12 @@ async def catalog_loop(settings: Any, engine: sa.Engine, calls: CallLog | None =
                 last_purge = loop.time()
         except Exception:
             log.exception("recordings catalog scan failed")
+        if loop.time() - last_sweep >= sweep_every_s:
+            last_sweep = loop.time()
+            try:
+                await asyncio.to_thread(sweeper.run)
+            except Exception:
+                log.exception("recordings integrity sweep failed")
         await asyncio.sleep(every_s)
 
 
@@ -130,5 +140,11 @@ def progress(engine: sa.Engine) -> dict[str, Any]:
     return worker.backlog(engine)
 
 
-__all__ = ["catalog_loop", "centre_filter", "find_visible", "in_centre", "migrate", "progress", "register_call",
-           "rows_of_centre", "run"]
+def integrity(engine: sa.Engine) -> dict[str, Any]:
+    """The storage's health for a probe: files found gone or changed after they were stored
+    (``state`` ``down`` while any), orphans, files not checked yet; ``detail`` in Chinese."""
+    return sweep.health(engine)
+
+
+__all__ = ["catalog_loop", "centre_filter", "find_visible", "in_centre", "integrity", "migrate", "progress",
+           "register_call", "rows_of_centre", "run"]
