@@ -8,8 +8,12 @@ Public surface:
   the channels (e-mail over SMTP, an SMS gateway over HTTP, log only);
 - ``notify.service``: :class:`~notify.service.Notifier` (``await notifier.send(message)``), built
   from the settings;
-- ``notify.sweep``: :class:`~notify.sweep.ReminderSweep`, the periodic task of a web node;
-- ``notify.log``: the notification log (sent once per idempotency key, failures retried);
+- ``notify.sweep``: :class:`~notify.sweep.ReminderSweep`, the periodic task of a web node, and
+  ``deliver_due`` (send what the outbox holds due);
+- ``notify.outbox``: :class:`~notify.outbox.Outbox`, a row per message under its idempotency key,
+  claimed under a lease, finished with the claim's token, retried with back-off, given up visibly
+  (what survives a ``kill -9`` at any moment, and the one at-least-once edge, is said there);
+- ``notify.log``: the notification log as the pages read it;
 - ``notify.db``: ``migrate(engine)``; ``notify.routes``: ``router`` (``GET /api/notifications``).
 
 The edges' floor: it reads the ticket store through its public parts and is wired by

@@ -1,9 +1,11 @@
 """The reminder sweep, a task of every web node: deadline reminders at their thresholds, supervision
 notes to the department, and the retries of failed sends.
 
-Each pass plans every message that is due *now* (pure rules over the store's reads), claims in
-the notification log those never claimed before, sends them through the :class:`Notifier` and
-records how it went. Planning the same message twice is harmless: its key is already logged.
+Each pass plans every message that is due *now* (pure rules over the store's reads) and enqueues
+it in the outbox under its idempotency key: planning the same message twice, on two nodes or
+after a restart, adds nothing. Then it sends what the outbox holds due (new messages, retries
+past their back-off, claims whose sender died), each claimed under a lease just before it is
+sent and finished with the claim's token (notify/outbox.py says what that guarantees).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime
 
 from notify import reminders
 from notify.channels import Delivery, Message
-from notify.log import NotificationLog
+from notify.outbox import Outbox
 from notify.reminders import Rules
 from notify.service import Notifier
 from ticketing.store import Store
@@ -23,17 +25,40 @@ from ticketing.store import Store
 log = logging.getLogger(__name__)
 
 PARALLEL = 8  # sends at once: a slow SMTP server delays the pass, not each message after the other
+PER_PASS = 2000  # claims per pass at most: a huge backlog is worked off over several passes
+
+
+async def deliver_due(outbox: Outbox, notifier: Notifier, clock: Callable[[], datetime],
+                      parallel: int = PARALLEL, limit: int = PER_PASS) -> list[Delivery]:
+    """Send every message due in the outbox, ``parallel`` at a time; how each went.
+
+    Each sender claims one message, sends it, finishes it and claims the next: a claim's lease
+    starts when its own send does, not when a long batch began."""
+    await asyncio.to_thread(outbox.reap, clock())
+    out: list[Delivery] = []
+
+    async def sender() -> None:
+        while len(out) < limit:
+            claim = await asyncio.to_thread(outbox.claim, clock())
+            if claim is None:
+                return
+            delivery = await notifier.send(claim.message)
+            await asyncio.to_thread(outbox.finish, claim, delivery, clock())
+            out.append(delivery)
+
+    await asyncio.gather(*(sender() for _ in range(parallel)))
+    return out
 
 
 class ReminderSweep:
     def __init__(self, store: Store, notifier: Notifier, rules: Rules, *, every_s: float = 60.0,
-                 clock: Callable[[], datetime] | None = None, notifications: NotificationLog | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, outbox: Outbox | None = None) -> None:
         self.store = store
         self.notifier = notifier
         self.rules = rules
         self.every_s = every_s
         self.clock = clock or store.ctx.clock  # the store's: tests move one clock for both
-        self.log = notifications or NotificationLog(store.engine)
+        self.outbox = outbox or Outbox(store.engine)
 
     def plan(self) -> list[Message]:
         """Every message due now (blocking: reads the store)."""
@@ -56,20 +81,11 @@ class ReminderSweep:
         return out
 
     async def sweep_once(self) -> list[Delivery]:
-        """One pass: new messages and due retries, each sent once; how each went."""
+        """One pass: the messages due now enqueued, then everything due in the outbox sent; how
+        each send went."""
         messages = await asyncio.to_thread(self.plan)
-        now = self.clock()
-        claimed = await asyncio.to_thread(self.log.claim_new, messages, now)
-        claimed += await asyncio.to_thread(self.log.claim_retries, now)
-        limit = asyncio.Semaphore(PARALLEL)
-
-        async def deliver(notification_id: int, message: Message) -> Delivery:
-            async with limit:
-                delivery = await self.notifier.send(message)
-            await asyncio.to_thread(self.log.finish, notification_id, delivery, self.clock())
-            return delivery
-
-        return list(await asyncio.gather(*(deliver(i, m) for i, m in claimed)))
+        await asyncio.to_thread(self.outbox.enqueue, messages, self.clock())
+        return await deliver_due(self.outbox, self.notifier, self.clock)
 
     async def run(self) -> None:
         """Until cancelled; a failed pass is logged and the next one comes as usual."""

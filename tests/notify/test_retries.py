@@ -1,6 +1,7 @@
 """Failed sends through the SMS gateway (HTTP 500, a timeout) are logged with their reason and
-retried by the sweep after a back-off, until sent or out of attempts; a send cut short by a dead
-process is taken over; the log-only default records and sends nothing."""
+retried by the sweep after a back-off, until sent or out of attempts (then failed, visibly); the
+log-only default records and sends nothing. Leases, takeovers and kills: test_outbox.py and
+test_crash.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from hotline.settings import Settings
-from notify.channels import Delivery, Message
-from notify.log import MAX_ATTEMPTS, STALE, NotificationLog
+from notify.log import NotificationLog
 from notify.models import Notification
+from notify.outbox import MAX_ATTEMPTS
 from notify.service import Notifier
 from tests.notify.conftest import (
     CENTRE_MOBILE,
@@ -53,7 +54,9 @@ async def test_a_failing_gateway_is_retried_with_back_off_until_it_takes_the_mes
     assert "详情：http://hotline.example/" in text
     first = rows(store)
     assert [(r.status, r.attempts, r.error) for r in first] == [
-        ("failed", 1, "短信网关拒绝发送：HTTP 500 internal error: modem offline")] * 2
+        ("pending", 1, "短信网关拒绝发送：HTTP 500 internal error: modem offline")] * 2
+    shown = [n for n in NotificationLog(store.engine).for_ticket(t.id) if n["channel"] == "sms"]
+    assert [n["status_label"] for n in shown] == ["发送失败，等待重试（已尝试 1 次）"] * 2
     assert all(r.next_attempt_at == clock.now + timedelta(minutes=1) for r in first)
 
     await s.sweep_once()
@@ -64,7 +67,7 @@ async def test_a_failing_gateway_is_retried_with_back_off_until_it_takes_the_mes
     await s.sweep_once()
     assert len(gateway.take()) == 2
     second = rows(store)
-    assert [(r.status, r.attempts) for r in second] == [("failed", 2)] * 2
+    assert [(r.status, r.attempts) for r in second] == [("pending", 2)] * 2
     assert all(r.error.startswith("短信网关在 0.5 秒内没有应答") for r in second)
     assert all(r.next_attempt_at == clock.now + timedelta(minutes=5) for r in second)
 
@@ -83,7 +86,7 @@ async def test_a_failing_gateway_is_retried_with_back_off_until_it_takes_the_mes
 
 async def test_a_message_that_never_goes_through_is_given_up_after_the_last_attempt(
         store: Store, city: City, clock: Clock, gateway: Gateway) -> None:
-    open_ticket(store, city)
+    t = open_ticket(store, city)
     s = sweep(store, sms_notifier(gateway), centre_email="")
     clock.now = clock.now.replace(day=20)
     gateway.mode = "error"
@@ -94,19 +97,9 @@ async def test_a_message_that_never_goes_through_is_given_up_after_the_last_atte
     [row] = rows(store)
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", MAX_ATTEMPTS, None)
     assert "HTTP 500" in row.error
-
-
-def test_a_claim_whose_process_died_is_taken_over_once_stale(store: Store, clock: Clock) -> None:
-    log = NotificationLog(store.engine)
-    message = Message("sms", "13900000001", "", "text", ticket_id=1, kind="supervision", key="supervision:1:sms:x")
-    [(row_id, _)] = log.claim_new([message], clock.now)
-    assert log.claim_new([message], clock.now) == []  # claimed: nobody else sends it
-    assert log.claim_retries(clock.now + STALE - timedelta(seconds=1)) == []  # still sending, maybe
-    [(again, got)] = log.claim_retries(clock.now + STALE + timedelta(seconds=1))
-    assert (again, got) == (row_id, message)
-    assert log.claim_retries(clock.now + 2 * STALE + timedelta(seconds=2)) != []  # third attempt…
-    log.finish(row_id, Delivery("sent", "sms_gateway"), clock.now)
-    assert log.claim_retries(clock.now + 10 * STALE) == []
+    [shown] = [n for n in NotificationLog(store.engine).for_ticket(t.id) if n["channel"] == "sms"]  # as the page says
+    assert shown["status_label"] == f"发送失败，已停止重试（共尝试 {MAX_ATTEMPTS} 次）"
+    assert shown["error"] == "短信网关拒绝发送：HTTP 500 internal error: modem offline"
 
 
 async def test_the_demo_default_only_logs_and_records(store: Store, city: City, clock: Clock, gateway: Gateway,
