@@ -8,6 +8,7 @@ notification log keeps that text and the ticket's page shows it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import smtplib
 import ssl
@@ -82,7 +83,9 @@ class SmtpChannel:
         mail["To"] = message.to
         mail["Subject"] = message.subject
         mail["Date"] = formatdate(localtime=True)
-        mail["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip("> ") or "localhost")
+        domain = self.sender.rpartition("@")[2].strip("> ") or "localhost"
+        # one key, one Message-ID: a send repeated after a crash (notify/outbox.py) is the same message
+        mail["Message-ID"] = message_id(message.key, domain) if message.key else make_msgid(domain=domain)
         mail.set_content(message.body, charset="utf-8")
         where = f"{self.host}:{self.port}"
         try:
@@ -134,6 +137,8 @@ class SmsGateway:
 
     async def send(self, message: Message) -> Delivery:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if message.key:  # the same on every send of one message: a gateway that honours it sends once
+            headers["Idempotency-Key"] = idempotency_key(message.key)
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 res = await client.post(self.url, json={"to": message.to, "text": message.body}, headers=headers)
@@ -157,6 +162,26 @@ class LogOnly:
         log.info("notification (log only) %s → %s: %s", message.channel, message.to,
                  message.subject or message.body[:80])
         return Delivery("logged", self.transport)
+
+
+def idempotency_key(key: str) -> str:
+    """The outbox key as a token fit for a header (the key holds an address or a number).
+
+    >>> idempotency_key("deadline_due:7:20261123T235959:0:sms:13900000001")
+    'notify-88bd47f7a9df135aaa751bd47253e6fe'
+    """
+    return "notify-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def message_id(key: str, domain: str) -> str:
+    """The Message-ID of every send of the message under ``key``: a re-send (the at-least-once
+    edge of notify/outbox.py) is recognisable as the same message, and folded by clients that
+    de-duplicate by it.
+
+    >>> message_id("deadline_due:7:20261123T235959:0:email:a@b.example", "12345.example")
+    '<notify-c279fcc48c82b8070364611ab2a7cd01@12345.example>'
+    """
+    return f"<{idempotency_key(key)}@{domain}>"
 
 
 def _text(value: object) -> str:

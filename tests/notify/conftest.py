@@ -143,7 +143,7 @@ def gateway() -> Iterator[Gateway]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             gw.requests.append({"path": self.path, "auth": self.headers.get("authorization"),
-                                "json": json.loads(body)})
+                                "key": self.headers.get("idempotency-key"), "json": json.loads(body)})
             if gw.mode == "slow":
                 time.sleep(gw.slow_s)
             code, text = (500, "internal error: modem offline") if gw.mode == "error" else (200, '{"ok": true}')

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hotline.settings import Settings
-from notify.channels import LogOnly, Message, SmsGateway, SmtpChannel
+from notify.channels import LogOnly, Message, SmsGateway, SmtpChannel, idempotency_key, message_id
 from notify.service import Notifier
 from tests.notify.conftest import Certificate, Gateway, Mailbox, free_port, serve_smtp
 
@@ -85,7 +86,25 @@ async def test_the_sms_gateway_gets_json_with_the_bearer_token(gateway: Gateway)
     delivery = await SmsGateway(url=gateway.url, token="gw-token").send(SMS)
     assert (delivery.status, delivery.transport) == ("sent", "sms_gateway")
     [req] = gateway.requests
-    assert req == {"path": "/sms/send", "auth": "Bearer gw-token", "json": {"to": "13900000001", "text": SMS.body}}
+    assert req == {"path": "/sms/send", "auth": "Bearer gw-token", "key": idempotency_key("k2"),
+                   "json": {"to": "13900000001", "text": SMS.body}}
+
+
+async def test_every_send_of_one_message_is_recognisably_the_same(mailbox: Mailbox, gateway: Gateway) -> None:
+    """A re-send after a crash (notify/outbox.py's at-least-once edge) carries the first one's
+    Message-ID, derived from the outbox key; the SMS gateway gets the same Idempotency-Key."""
+    channel = SmtpChannel(host=mailbox.host, port=mailbox.port, sender="12345热线 <hotline@12345.example>")
+    other = replace(MAIL, key="k1-other")
+    for m in (MAIL, MAIL, other, replace(MAIL, key=""), replace(MAIL, key="")):
+        assert (await channel.send(m)).status == "sent"
+    ids = [m["Message-ID"] for m in mailbox.wait(5)]
+    assert ids[0] == ids[1] == message_id("k1", "12345.example") == "<" + idempotency_key("k1") + "@12345.example>"
+    assert ids[2] == message_id("k1-other", "12345.example") != ids[0]
+    assert len(set(ids)) == 4  # a message without a key: a fresh id each time (no outbox behind it)
+    sms = SmsGateway(url=gateway.url)
+    for m in (SMS, SMS, replace(SMS, key="k3")):
+        await sms.send(m)
+    assert [r["key"] for r in gateway.take()] == [idempotency_key("k2")] * 2 + [idempotency_key("k3")]
 
 
 async def test_sms_gateway_failures_say_why(gateway: Gateway) -> None:
