@@ -183,7 +183,8 @@ def settle(session: Session, rec: Recording) -> None:
     """The recording's status and problem from its files': ok only if every file is."""
     if rec.status == "purged":
         return
-    files = {f.leg: f for f in session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id))}
+    files = {f.leg: f for f in session.exec(select(RecordingFile).where(RecordingFile.recording_id == rec.id)
+                                            .execution_options(populate_existing=True))}  # as stored now
     bad = [files[leg] for leg in LEGS if leg in files and files[leg].status != "ok"]
     statuses = {f.status for f in bad}
     rec.status = "ok" if not bad else ("corrupt" if "corrupt" in statuses else "missing")
@@ -285,6 +286,9 @@ def checked_path(session: Session, f: RecordingFile, reader: Reader = SYSTEM,
             ident = identity(st)
             if cache.knows(f.path, expected, ident):
                 return Path(f.path), st
+            session.refresh(f)  # another request may have marked it while this one waited for the stripe
+            if f.status != "ok":
+                raise refusal(f)
             found, _ = cache.counted(f.path)
             after = os.stat(f.path)
         except OSError as exc:

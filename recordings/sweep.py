@@ -156,9 +156,10 @@ class Sweeper:
         bytes the row's checksum names; "" when done, else why it stays an orphan."""
         if f.status == "purged":
             return "录音已过保存期限删除，此文件未随之删除"
-        wanted = (f.status != "ok" and f.damaged_at is not None) or (f.status == "ok" and not os.path.exists(f.path))
-        if not wanted:
+        if f.status == "ok" and os.path.exists(f.path):
             return "同名录音已入库（另一个文件）"
+        if f.status != "ok" and f.damaged_at is None:
+            return "同名录音入库时已缺失或损坏，没有可比对的校验值，请人工核对"
         if not f.sha256:
             return "同名录音文件缺失，但入库时未留校验值，无法确认是同一文件"
         if sha256_of(path) != f.sha256 or inspect(path).status != "ok":
