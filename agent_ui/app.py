@@ -102,6 +102,7 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
         health.asterisk_probe(parts.settings), health.ami_probe(parts.settings), health.cti_probe(parts.cti),
         health.agi_probe(parts.settings), health.database_probe(parts.engine), health.disk_probe(parts.settings),
         health.call_log_probe(parts.settings), health.witness_probe(parts.settings),
+        health.recordings_probe(parts.engine),
     ]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (auth.router, api.router, pages.router, admin.router, ws.router, live.router, lead.router,

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+import recordings.service
 from hotline import reconciliation
 from hotline.outbox import Outbox
 from hotline.settings import Settings
@@ -119,6 +120,16 @@ def call_log_probe(settings: Settings) -> Probe:
         return "ok", "通话记录已全部写入"
 
     return lambda: _timed("call_log", "通话记录写入", probe, 1)
+
+
+def recordings_probe(engine: sa.Engine) -> Probe:
+    """Recording files found gone or changed since they were stored (the sweep and every read check
+    them against their checksums, recordings/sweep.py), and files no row refers to."""
+    async def probe() -> tuple[str, str]:
+        got = await asyncio.to_thread(recordings.service.integrity, engine)
+        return str(got["state"]), str(got["detail"])
+
+    return lambda: _timed("recordings", "录音文件完整性", probe, 3)
 
 
 def witness_probe(settings: Settings) -> Probe:
