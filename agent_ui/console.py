@@ -10,6 +10,7 @@ websocket.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from agent_ui import approvals
+from agent_ui import approvals, dialing
+from agent_ui.centre import scope, seat_queues
 from agent_ui.live import CallLogDep, CtiDep
 from agent_ui.pages import templates
 from cti.actions import ActionFailed, NotOnCall, RuleViolation
@@ -109,6 +111,8 @@ class Conference(BaseModel):
 class Callback(BaseModel):
     number: str = Field(min_length=3, max_length=32)
     call_id: str = Field("", max_length=64)  # the call-log entry it belongs to: the missed call it answers
+    ticket_id: DbId | None = None  # else the ticket it is about (回访, a callback from the caller's history)
+    after: int = Field(0, ge=0, le=1000)  # 再拨一次: the attempt already seen (0: the first dial)
 
 
 @router.get("/api/seat")
@@ -203,10 +207,15 @@ async def hangup(mine: MySeat) -> dict[str, Any]:
 
 
 @router.post("/api/seat/callback")
-async def callback(body: Callback, mine: MySeat, request: Request) -> dict[str, Any]:
-    """Ring the seat, then the citizen. ``call_id`` (optional) is the missed call this one answers;
-    the answer's ``call_id`` is the new call's own id (its recording's too), to link to a ticket.
-    Only a number of a ticket or of a logged call (ticketing/dialable.py): no toll fraud."""
+async def callback(body: Callback, who: Operators, mine: MySeat, log: CallLogDep, request: Request) -> Any:
+    """Ring the seat, then the citizen, about a missed call (``call_id``) or a ticket (``ticket_id``).
+    The answer's ``call_id`` is the new call's own id (its recording's too), to link to a ticket.
+    Only a number of a ticket or of a logged call (ticketing/dialable.py): no toll fraud.
+
+    Each dial is claimed before the switch rings anyone (agent_ui.dialing): a second click,
+    another operator or web process, a restart gets ``409 {"detail", "dial"}`` with the dial that
+    stands; ``after`` (the attempt seen) dials again on purpose. A missed call dialled back is
+    marked called back here, not by a second request the browser might never send."""
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "回拨号码格式不正确")
     if not CALL_ID.match(body.call_id):
@@ -214,7 +223,31 @@ async def callback(body: Callback, mine: MySeat, request: Request) -> dict[str, 
     if not await run_in_threadpool(request.app.state.store.outside.may_call_back, body.number):
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"{body.number} 不属于任何工单或来电记录：只能回拨工单或来电中的号码")
-    return await _act(mine.cti.actions.originate_callback(mine.seat, body.number, call_id=body.call_id))
+    wanted = dialing.request_of(body.call_id, body.ticket_id)
+    if not wanted:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "请说明回拨的是哪一通来电（call_id）或哪张工单（ticket_id）")
+    if body.call_id:
+        call = await run_in_threadpool(log.get, body.call_id)
+        if call is not None and not scope(request.app, who).has_call(
+                {"queue": call.queue, "seat": call.seat}, seat_queues(request.app)):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "通话记录不存在")  # another centre's: as unknown
+    try:
+        dial, result = await dialing.dial(request.app.state.engine, mine.cti.actions, wanted, body.after,
+                                          seat=mine.seat, number=body.number, by=who.username, call_id=body.call_id)
+    except dialing.AlreadyDialled as exc:
+        return JSONResponse({"detail": str(exc), "dial": exc.latest}, status_code=status.HTTP_409_CONFLICT)
+    except dialing.Refused as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY,
+                            f"交换机拒绝了回拨（{exc}），没有拨出，请稍后重试；仍不行请联系班长") from None
+    except dialing.Unanswered:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
+                            "交换机没有应答，回拨是否拨出未知：请留意话机是否振铃；未振铃可再点“回拨”重拨") from None
+    if body.call_id:
+        with contextlib.suppress(LookupError):  # not stored yet: the dial stands, the list shows it until then
+            await run_in_threadpool(log.mark_called_back, body.call_id, who.username, "话务员回拨")
+    return {"ok": True, "action": result.action, "detail": result.detail, "call_id": result.call_id,
+            "attempt": dial.attempt}
 
 
 # ------------------------------------------------------------------------------------- ticket helpers

@@ -253,14 +253,20 @@ class CtiActions:
 
     # ------------------------------------------------------------------ calls
 
-    async def originate_callback(self, seat: str, number: str, *, call_id: str = "") -> ActionResult:
+    def new_call_id(self) -> str:
+        """An id for a call we are about to originate (see :meth:`originate_callback`)."""
+        return f"{int(self.clock())}.{next(self._originated)}"
+
+    async def originate_callback(self, seat: str, number: str, *, call_id: str = "",
+                                 channel_id: str = "") -> ActionResult:
         """未接来电回拨 / 回访: ring the seat, then dial the citizen from the callback context.
 
         The call gets an id of ours (``ChannelId``: the seat channel's Uniqueid, the tail of its
         ``callback-…`` recording), returned as ``call_id`` so the caller can tie the call, and its
-        recording, to a ticket before it is even answered. ``call_id`` names the missed call this
-        one answers, if any (``HL_CALLBACK_OF``)."""
-        channel_id = f"{int(self.clock())}.{next(self._originated)}"
+        recording, to a ticket before it is even answered; ``channel_id`` is one taken before from
+        :meth:`new_call_id` (the console stores it with its claim of the dial, agent_ui.dialing).
+        ``call_id`` names the missed call this one answers, if any (``HL_CALLBACK_OF``)."""
+        channel_id = channel_id or self.new_call_id()
         reply = await self._send(
             {
                 "Action": "Originate",

@@ -54,6 +54,10 @@ class AmiNotConnected(AmiError):
     pass
 
 
+class AmiNotSent(AmiNotConnected):
+    """Not logged in: the action never left (unlike a link lost while waiting for its answer)."""
+
+
 class AmiTimeout(AmiError):
     pass
 
@@ -183,7 +187,7 @@ class AmiLink:
         list after ``QueueAdd`` ("Added interface to queue").
         """
         if not self.logged_in or self._mgr is None:
-            raise AmiNotConnected(f"AMI not logged in; {action.get('Action')} not sent")
+            raise AmiNotSent(f"AMI not logged in; {action.get('Action')} not sent")
         return await self._send(action, as_list, within)
 
     async def query(self, action: dict[str, Any], within: float | None = None) -> list[AmiEvent]:

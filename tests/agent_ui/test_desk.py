@@ -249,12 +249,14 @@ def test_the_seat_callback_names_its_call_for_the_link_and_refuses_variable_inje
         stranger = c.post("/api/seat/callback", json={"number": "013800138000"}, headers=bearer(OP))
         assert stranger.status_code == 403 and "不属于任何工单或来电记录" in stranger.json()["detail"]
         store = c.app.state.store
-        store.tickets.create({"caller_number": "13953012345", "category": "咨询", "title": "路灯",
-                              "contact": "0530-5550000 王先生"}, OP)
+        t = store.tickets.create({"caller_number": "13953012345", "category": "咨询", "title": "路灯",
+                                  "contact": "0530-5550000 王先生"}, OP)
         assert store.outside.may_call_back("05305550000") and store.outside.may_call_back("5550000")
         out = c.post("/api/seat/transfer", json={"target": "013800138000"}, headers=bearer(OP))
         assert out.status_code == 403 and "不是部门号码" in out.json()["detail"]
-        got = c.post("/api/seat/callback", json={"number": "13953012345"}, headers=bearer(OP)).json()
+        about = c.post("/api/seat/callback", json={"number": "13953012345"}, headers=bearer(OP))  # about nothing
+        assert about.status_code == 422 and "哪一通来电（call_id）或哪张工单（ticket_id）" in about.json()["detail"]
+        got = c.post("/api/seat/callback", json={"number": "13953012345", "ticket_id": t.id}, headers=bearer(OP)).json()
         # the new call's own id, set on its channel before it rings: the link reaches its recording
         assert got["ok"] is True and re.fullmatch(r"\d+\.\d+", got["call_id"])
         again = c.post("/api/seat/callback", json={"number": "13953012345", "call_id": "1795400000.2"},

@@ -195,13 +195,13 @@
     $("history").innerHTML = rows.length ? rows.map((t) =>
       `<li class="dl-${esc(t.deadline_state || "none")}"><b>${esc(t.number)}</b> ${esc(t.status_label)}
        <span class="dl">${esc(DEADLINE[t.deadline_state] || "")}</span> ${esc(t.category || "")} ${esc(t.title)}
-       ${num ? `<button type="button" class="quiet" data-num="${esc(num)}" title="就此工单回拨来电人">回拨</button>` : ""}</li>`).join("")
+       ${num ? `<button type="button" class="quiet" data-num="${esc(num)}" data-ticket="${esc(t.id)}" title="就此工单回拨来电人">回拨</button>` : ""}</li>`).join("")
       : `<li class="empty">该号码没有历史工单</li>`;
   }
   // 回拨 from a ticket of the caller's history: the seat's phone rings first, then the citizen's
   $("history").addEventListener("click", async (ev) => {
     const b = ev.target.closest("button"); if (!b) return;
-    if (await run(() => api("/api/seat/callback", {method: "POST", body: JSON.stringify({number: b.dataset.num})}))) {
+    if (await run(() => window.hotlineCallBack({number: b.dataset.num, ticket_id: Number(b.dataset.ticket)}))) {
       notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
     }
   });
@@ -300,11 +300,10 @@
       loadCallbacks();
       return;
     }
-    if (await run(() => api("/api/seat/callback", {method: "POST", body: JSON.stringify({number: b.dataset.num, call_id: b.dataset.id})}))) {
-      notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
-      await run(() => api(`/api/callbacks/${encodeURIComponent(b.dataset.id)}/done`, {method: "POST", body: JSON.stringify({note: "话务员回拨"})}));
-      loadCallbacks();
-    }
+    // the server marks the missed call called back with the dial itself (nothing left for a second request)
+    const got = await run(() => window.hotlineCallBack({number: b.dataset.num, call_id: b.dataset.id}));
+    if (got) notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
+    loadCallbacks();
   });
 
   // ------------------------------------------------------------------ keyboard

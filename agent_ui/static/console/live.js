@@ -71,6 +71,22 @@ window.hotlineApi = async function hotlineApi(path, opts = {}) {
   return body;
 };
 
+// 回拨: POST /api/seat/callback (a missed call's call_id, or a ticket_id). The server claims each dial
+// before the switch rings anyone, so a second click, another operator or a restart gets 409 with the
+// dial that stands (agent_ui/dialing.py); only when the operator confirms 再拨一次 does it dial again,
+// naming the attempt it has seen. Returns the answer, or null when the operator declines.
+window.hotlineCallBack = async function hotlineCallBack(body) {
+  const post = (b) => window.hotlineApi("/api/seat/callback", {method: "POST", body: JSON.stringify(b)});
+  try {
+    return await post(body);
+  } catch (e) {
+    const dial = e.body && e.body.dial;
+    if (e.status !== 409 || !dial || dial.state === "dialing") throw e;  // someone is dialling it right now
+    if (!window.confirm(`${e.message}\n\n再拨一次？`)) return null;
+    return post(Object.assign({}, body, {after: dial.redial_after}));
+  }
+};
+
 // What every page shows the same way: escaping for HTML, the notice line (#notice: errors stay,
 // news fades after a few seconds), and an action whose error becomes that notice.
 window.hotlineUi = (() => {

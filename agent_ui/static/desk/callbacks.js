@@ -63,7 +63,7 @@
     const number = $("#v-dial-number").value;
     if (!current || !number) { notice("没有可拨打的号码", true); return; }
     const ticket = current;
-    const got = await run(() => post("/api/seat/callback", {number}));
+    const got = await run(() => window.hotlineCallBack({number, ticket_id: ticket.id}));  // once per ticket, unless 再拨一次
     if (!got) return;
     // the call belongs to the ticket: its recording and its place in the ticket's calls
     const linked = await run(() => post("/api/console/link", {call_id: got.call_id, ticket_id: ticket.id}));
