@@ -99,9 +99,17 @@ def _walk(top: Path, skip: Iterable[str] = ()) -> Iterable[Path]:
     yield top
     for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
         here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if not (here == top and d in skip) and (here / d).lstat().st_dev == dev]
+        dirnames[:] = [d for d in dirnames if not (here == top and d in skip) and _on(here / d, dev)]
         for name in (*dirnames, *filenames):
             yield here / name
+
+
+def _on(path: Path, dev: int) -> bool:
+    """On the device ``dev`` (False for a path gone meanwhile)."""
+    try:
+        return path.lstat().st_dev == dev
+    except FileNotFoundError:
+        return False
 
 
 def _renumber(root: Path, old: Ids, new: Ids) -> None:
@@ -125,9 +133,12 @@ def hand_over(settings: Settings) -> Ids | None:
         top = root / rel
         top.mkdir(parents=True, exist_ok=True)
         for path in _walk(top):
-            st = path.lstat()
-            if (st.st_uid, st.st_gid) != (ids.uid, ids.gid):
-                os.chown(path, ids.uid, ids.gid, follow_symlinks=False)
+            try:
+                st = path.lstat()
+                if (st.st_uid, st.st_gid) != (ids.uid, ids.gid):
+                    os.chown(path, ids.uid, ids.gid, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # a recording the catalog took from the spool meanwhile: the bridge's node runs on
     for rel in PRIVATE:
         (root / rel).chmod(0o750)
     return ids

@@ -48,3 +48,32 @@ def test_chroot_resolves_nothing_off_the_box(tmp_path: Path) -> None:
     assert (tmp_path / "etc" / "resolv.conf").read_text() == "nameserver 127.0.0.1\n"
     assert not (tmp_path / "etc" / "resolv.conf").is_symlink()
     assert (tmp_path / "etc" / "hosts").read_text().startswith("127.0.0.1 localhost")
+
+
+def test_hand_over_passes_files_taken_away_while_it_walks(tmp_path: Path, monkeypatch) -> None:
+    """Asterisk restarts while the CTI node runs on: the recordings catalog moves finished recordings
+    out of the spool while start hands the spool to Asterisk's user (found by the fault suite)."""
+    import os
+
+    from hotline.asterisk import runuser
+    from hotline.settings import Settings
+
+    root = tmp_path / "asterisk" / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text(f"asterisk:x:{os.getuid()}:{os.getgid()}::/var/lib/asterisk:/bin/false\n")
+    (root / "etc/group").write_text(f"asterisk:x:{os.getgid()}:\n")
+    monitor = root / "var/spool/asterisk/monitor"
+    monitor.mkdir(parents=True)
+    (monitor / "kept.wav").write_bytes(b"RIFF")
+    walk = runuser._walk
+
+    def walk_while_the_catalog_takes(top: Path, skip=()):
+        for path in walk(top, skip):
+            yield path
+            if path.name == "monitor":
+                yield path / "taken.wav"  # listed, then moved to storage before it was looked at
+
+    monkeypatch.setattr(runuser, "_walk", walk_while_the_catalog_takes)
+    ids = runuser.hand_over(Settings(var_dir=tmp_path))
+    assert ids == runuser.Ids(os.getuid(), os.getgid())
+    assert (monitor / "kept.wav").exists()
