@@ -1,13 +1,19 @@
 """The ticket's workflow as the users drive it: one action at a time (转办, 签收, 退回, 延期, 答复,
 回访, 督办…), links between reports of the same matter, and the deadline sweep that opens
-supervision and reminds handlers when tickets turn yellow or red."""
+supervision and reminds handlers when tickets turn yellow or red.
+
+One at a time, per ticket: an action, and the sweep, take the ticket (:func:`hold`) before they
+read it, so that of two at once (a double click, two operators, two web nodes sweeping) the
+second decides on the first's result — a 回访 is recorded once and the second is refused by the
+workflow, an automatic supervision is opened once."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from hotline.db import session_scope
 from ticketing import steps
@@ -28,6 +34,25 @@ from ticketing.schemas import (
 from ticketing.tickets import Tickets
 
 
+def hold(s: Session, ticket_ids: Iterable[int]) -> None:
+    """Take the tickets for this transaction before anything of them is read.
+
+    PostgreSQL: their row locks (``SELECT … FOR UPDATE``, in id order: two holders never wait on
+    each other crosswise), kept until commit. SQLite: the database's write lock, by writing first —
+    pysqlite begins the transaction only at the first write, so a step that read first could decide
+    on a state another step is changing (both would pass the workflow's check).
+    """
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        return
+    table = Ticket.__table__  # type: ignore[attr-defined]
+    if s.get_bind().dialect.name != "postgresql":  # the lock is the whole database's: one write takes it
+        s.execute(sa.update(table).where(table.c.id == ids[0]).values(id=table.c.id))  # and changes nothing
+        return
+    for i in range(0, len(ids), 1000):  # a city's whole backlog stays far from the parameter limit
+        s.execute(sa.select(table.c.id).where(table.c.id.in_(ids[i:i + 1000])).order_by(table.c.id).with_for_update())
+
+
 class TicketActions:
     def __init__(self, ctx: StoreContext, tickets: Tickets, directory: Directory) -> None:
         self.ctx = ctx
@@ -40,6 +65,7 @@ class TicketActions:
         p = params if isinstance(params, ActionParams) else parse(ActionParams, params or {})
         now = self.ctx.clock()
         with session_scope(self.ctx.engine) as s:
+            hold(s, [ticket_id])  # a second click, or another operator, waits and then sees this one's result
             t = self.tickets.visible(s, ticket_id, actor)
             steps.apply(self.ctx, self.directory, s, t, action, p, actor, now)
             return self.tickets.read(s, t, actor, now)
@@ -95,12 +121,12 @@ class TicketActions:
         cal = self.ctx.calendar()
         boundary = yellow_boundary(now, cal, self.ctx.limits.yellow_days)
         out = []
+        due = (Ticket.current_due.is_not(None), Ticket.current_due <= boundary,  # type: ignore[union-attr,operator]
+               Ticket.status.not_in([*steps.CLOSED, Status.DRAFT]))  # type: ignore[attr-defined]
         with session_scope(self.ctx.engine) as s:
-            rows = s.exec(select(Ticket).where(
-                Ticket.current_due.is_not(None),
-                Ticket.current_due <= boundary,
-                Ticket.status.not_in([*steps.CLOSED, Status.DRAFT]),
-            )).all()
+            # another node's sweep at the same moment waits, then finds the supervision this one opened
+            hold(s, s.exec(select(Ticket.id).where(*due)).all())  # type: ignore[arg-type]
+            rows = s.exec(select(Ticket).where(*due)).all()
             for t in rows:
                 colour = state(t.current_due, now, cal, self.ctx.limits.yellow_days)
                 reason = "overdue" if colour is DeadlineState.RED else "near_deadline"
