@@ -227,16 +227,20 @@ async def callback(body: Callback, who: Operators, mine: MySeat, log: CallLogDep
     if not wanted:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "请说明回拨的是哪一通来电（call_id）或哪张工单（ticket_id）")
-    if body.call_id:
-        call = await run_in_threadpool(log.get, body.call_id)
-        if call is not None and not scope(request.app, who).has_call(
-                {"queue": call.queue, "seat": call.seat}, seat_queues(request.app)):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "通话记录不存在")  # another centre's: as unknown
+    call = await run_in_threadpool(log.get, body.call_id) if body.call_id else None
+    if call is not None and not scope(request.app, who).has_call(
+            {"queue": call.queue, "seat": call.seat}, seat_queues(request.app)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "通话记录不存在")  # another centre's: as unknown
     try:
         dial, result = await dialing.dial(request.app.state.engine, mine.cti.actions, wanted, body.after,
                                           seat=mine.seat, number=body.number, by=who.username, call_id=body.call_id)
     except dialing.AlreadyDialled as exc:
-        return JSONResponse({"detail": str(exc), "dial": exc.latest}, status_code=status.HTTP_409_CONFLICT)
+        stood = exc.latest
+        if call is not None and stood and stood["state"] == "dialled":
+            # dialled (the process may have stopped before the list heard of it): the list says so, as it was
+            await run_in_threadpool(log.mark_called_back, body.call_id, stood["by"], "话务员回拨",
+                                    datetime.fromisoformat(stood["at"]))
+        return JSONResponse({"detail": str(exc), "dial": stood}, status_code=status.HTTP_409_CONFLICT)
     except dialing.Refused as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY,
                             f"交换机拒绝了回拨（{exc}），没有拨出，请稍后重试；仍不行请联系班长") from None

@@ -270,6 +270,24 @@ def test_two_web_processes_dial_a_missed_call_once_and_mark_it_called_back(tmp_p
         assert len(link1.originated + link2.originated) == 2
 
 
+def test_a_dial_whose_process_stopped_before_the_list_heard_of_it_is_marked_at_the_next_click(
+        tmp_path: Path) -> None:
+    client, link = app(tmp_path)
+    with use(client):
+        calls = client.app.state.store.calls
+        calls.record(FinishedCall(call_id=MISSED, caller_num=NUMBER, offered_at=1795400000.0, ended_at=1795400030.0,
+                                  queue="hotline", abandoned=True))
+        # dialled and recorded, then the process stopped before it marked the missed call
+        asyncio.run(dial(client.app.state.engine, link, request=f"call:{MISSED}"))
+        assert MISSED in {r["id"] for r in calls.callbacks(days=9999)}
+        again = client.post("/api/seat/callback", json={"number": NUMBER, "call_id": MISSED}, headers=Bearer(OP2))
+        assert again.status_code == 409 and again.json()["dial"]["by"] == "op1024"
+        assert len(link.originated) == 1
+        [row] = [r for r in calls.callbacks(include_done=True, days=9999) if r["id"] == MISSED]
+        assert (row["called_back_by"], row["callback_note"]) == ("op1024", "话务员回拨")
+        assert row["called_back_at"] == dialing.latest(client.app.state.engine, f"call:{MISSED}")["at"]  # type: ignore[index]
+
+
 def test_the_route_says_what_the_switch_did(tmp_path: Path) -> None:
     client, link = app(tmp_path)
     with use(client):
