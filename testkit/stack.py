@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -287,19 +288,25 @@ class Stack:
                     "transcribe": (workers, "")}
         else:
             plan = {"web": (["web"], "cti,agi"), "transcribe": (workers, "")}
+        deadline = time.monotonic() + timeout
         for name, (args, services) in plan.items():
             log = self.var / "logs" / f"{name}.log"
             self.services[name] = Service(name, [*hotline, *args], self.env(services), log)
             self.services[name].start()
+            if name == "web":  # it creates every table: the others started at once raced it on a new database
+                self._wait(self.web_ready, deadline)
         self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
         self._supervising.set()
         self._supervisor.start()
-        deadline = time.monotonic() + timeout
         for probe in (self.web_ready, self.bridge_ready, self.agi_ready, self.workers_ready):
-            while not probe():
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the stack did not come up ({probe.__name__}); logs in {self.var / 'logs'}")
-                time.sleep(0.2)
+            self._wait(probe, deadline)
+
+    def _wait(self, probe: Callable[[], bool], deadline: float) -> None:
+        while not probe():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the stack did not come up ({probe.__name__}); logs in {self.var / 'logs'}")
+            time.sleep(0.2)
+
 
     def _supervise(self) -> None:
         while self._supervising.is_set():
@@ -321,8 +328,17 @@ class Stack:
                 self.services[name].stop()
         process.stop(self.settings)
 
-    def remove(self) -> None:
-        """Delete the stack's folder (never across a mount: Asterisk's /proc is unmounted by stop)."""
+    def remove(self, keep: Path | None = None) -> None:
+        """Delete the stack's folder (never across a mount: Asterisk's /proc is unmounted by stop),
+        keeping the services' and Asterisk's logs in ``keep`` first if given."""
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            if (self.var / "logs").is_dir():
+                shutil.copytree(self.var / "logs", keep, dirs_exist_ok=True)
+            for log in (self.settings.asterisk_dir / "console.log",
+                        self.settings.asterisk_root / "var/log/asterisk/messages.log"):
+                if log.is_file():
+                    shutil.copy(log, keep / f"asterisk-{log.name}")
         if any(line.split()[1].startswith(str(self.var)) for line in Path("/proc/mounts").read_text().splitlines()):
             raise RuntimeError(f"{self.var} still has a mount; not removing it")
         subprocess.run(["rm", "-rf", "--one-file-system", str(self.var)], check=False)
@@ -395,6 +411,15 @@ class Stack:
         except (OSError, TimeoutError):
             return False
         return bool(client.variables)  # the lookup set the caller's variables
+
+    def calls_check(self) -> dict[str, Any]:
+        """``hotline calls check --json`` on this stack: the call log against Asterisk's own records."""
+        out = subprocess.run([sys.executable, "-m", "launch.cli", "calls", "check", "--json"], cwd=ROOT,
+                             env=self.env(""), capture_output=True, text=True, timeout=120)
+        try:
+            return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            return {"error": (out.stderr or out.stdout)[-300:]}
 
     def workers_ready(self) -> bool:
         return len(self.worker_pids()) >= self.workers

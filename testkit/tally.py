@@ -99,6 +99,7 @@ class Tally:
     phantom: list[str] = field(default_factory=list)  # a row for a number nobody called
     seated_not_answered: list[str] = field(default_factory=list)  # a seat answered; the row says nobody did
     without_recording: list[str] = field(default_factory=list)  # answered row, no complete recording
+    cut: list[str] = field(default_factory=list)  # lost: Asterisk stopped before the bridge, every leg empty
     recording_states: Counter[str] = field(default_factory=Counter)
     not_transcribed: list[str] = field(default_factory=list)  # recording ok, its job not done (yet)
     transcribed_twice: list[str] = field(default_factory=list)  # more than one finished claim
@@ -138,6 +139,7 @@ class Tally:
             ("seat answered, row says not", len(self.seated_not_answered)),
             ("recordings stored (3 legs ok)", self.recordings),
             ("answered rows without recording", len(self.without_recording)),
+            ("  lost before the bridge (Asterisk stopped; legs empty)", len(self.cut)),
             ("recordings transcribed exactly once", self.transcribed_once),
             ("  not (yet) transcribed / twice / no job",
              f"{len(self.not_transcribed)} / {len(self.transcribed_twice)} / {len(self.without_job)}"),
@@ -181,9 +183,11 @@ def _recordings(settings: Settings, t: Tally, answered: list[dict[str, Any]]) ->
     engine = sa.create_engine(settings.db_url)
     try:
         with engine.connect() as conn:
-            recs = {r.uniqueid: r for r in conn.execute(sa.text("SELECT id, uniqueid, status FROM recording"))}
+            recs = {r.uniqueid: r for r in conn.execute(sa.text("SELECT id, uniqueid, status, problem FROM recording"))}
             legs = Counter(rid for (rid,) in conn.execute(sa.text(
                 "SELECT recording_id FROM recording_file WHERE status = 'ok'")))
+            audio = dict(conn.execute(sa.text(
+                "SELECT recording_id, max(duration_s) FROM recording_file GROUP BY recording_id")).all())
             jobs = {j.recording_id: j for j in conn.execute(sa.text(
                 "SELECT id, recording_id, state FROM recording_job"))}
             finished = Counter(jid for (jid,) in conn.execute(sa.text(
@@ -197,7 +201,11 @@ def _recordings(settings: Settings, t: Tally, answered: list[dict[str, Any]]) ->
     for row in answered:
         rec = recs.get(str(row["id"]))
         if rec is None or rec.status != "ok" or legs[rec.id] < 3:
-            t.without_recording.append(f"{row['caller']}:{rec.status if rec else 'none'}")
+            why = f"{row['caller']}:{f'{rec.status} {rec.problem}' if rec else 'none'}"
+            # Asterisk stopped under it before the two were bridged (the job-number announcement): the bridge
+            # closed it as lost and MixMonitor had nothing to write (every leg empty)
+            cut = row.get("lost") and rec is not None and not audio.get(rec.id)
+            (t.cut if cut else t.without_recording).append(why)
             continue
         t.recordings += 1
         recorded.add(str(row["caller"]))
