@@ -61,6 +61,9 @@ class HeldMailbox(Mailbox):
     release: threading.Event = field(default_factory=threading.Event)
     dropped: list[EmailMessage] = field(default_factory=list)  # seen whole, never acknowledged
     quits: int = 0
+    gate: int = 0  # hold the first messages until this many wait at once (more than one sender's share)
+    waiting: int = 0
+    _open: asyncio.Event | None = None
 
     async def _held(self, reached: threading.Event) -> None:
         reached.set()
@@ -73,6 +76,12 @@ class HeldMailbox(Mailbox):
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.gate:
+            self._open = self._open or asyncio.Event()
+            self.waiting += 1
+            if self.waiting >= self.gate:
+                self._open.set()
+            await asyncio.wait_for(self._open.wait(), 30)
         if self.hold_data:
             try:
                 await self._held(self.at_data)
@@ -244,6 +253,7 @@ def test_two_sweeping_processes_send_each_message_once(
     tickets = [open_ticket(store, city, title=f"停水{i}号楼") for i in range(15)]
     clock.now = clock.now.replace(day=20)  # one working day left on each: the centre and the department
     go = tmp_path / "go"
+    held.gate = 12  # a process sends 8 at a time: 12 mails in flight at once means both are sending
     procs = [sender(store, held, clock, f"web-{n}:sweep", "--sweep", str(go)) for n in (1, 2)]
     go.touch()  # both plan, enqueue, claim and send at once
     outs = []
