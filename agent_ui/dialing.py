@@ -17,8 +17,9 @@ of those race for it the same way. A restart re-dials nothing by itself: an atte
 process died mid-dial is ``unknown`` (the Originate may have left), shown as such, and dialled
 again only by a person who decides to.
 
-The call's id (its ``ChannelId``) is chosen and stored with the claim, before the Originate: the
-attempt names the call it made, and Asterisk refuses a second channel with a live channel's id.
+The call's id (its ``ChannelId``) is chosen and stored with the claim, before the Originate: an
+attempt names the call it made (its recording, its call-log row) even when its process died
+before it heard Asterisk's answer; no two dials share one (a clash is claimed again with the next).
 """
 
 from __future__ import annotations
