@@ -202,9 +202,10 @@ class CallLog:
             rec = s.exec(select(CallRecord).where(CallRecord.uniqueid == uniqueid)).first()
             if rec is None:
                 raise LookupError("通话记录不存在")
-            rec.called_back_at = at or datetime.now(UTC)
-            rec.called_back_by = by[:64]
-            rec.callback_note = note[:200]
+            if rec.called_back_at is None:  # the first who called back stays (two clicks, a retried request)
+                rec.called_back_at = at or datetime.now(UTC)
+                rec.called_back_by = by[:64]
+            rec.callback_note = note[:200] or rec.callback_note
             s.flush()
             return as_dict(rec)
 

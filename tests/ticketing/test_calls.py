@@ -69,6 +69,9 @@ def test_callback_list_holds_abandoned_calls_and_requests_until_done(calls: Call
     assert by_id["3.4"]["callback_requested"] is True
     done = calls.mark_called_back("3.1", "op1025", "已回电，市民反映的问题已登记")
     assert done["called_back_by"] == "op1025"
+    again = calls.mark_called_back("3.1", "op1026")  # a second click, or a retried request
+    assert again["called_back_by"] == "op1025" and again["called_back_at"] == done["called_back_at"]
+    assert again["callback_note"] == "已回电，市民反映的问题已登记"
     assert "3.1" not in {c["id"] for c in calls.callbacks(now=NOW + timedelta(hours=1))}
     assert "3.1" in {c["id"] for c in calls.callbacks(include_done=True, now=NOW + timedelta(hours=1))}
     with pytest.raises(LookupError):
