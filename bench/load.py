@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import time
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/load.py needs root (the Asterisk chroot)", file=sys.stderr)
         return 2
     base = get_settings()
+    # stopped from outside (timeout, kill): still stop every process and remove the copy on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with machine_lock():
         return run(base, steps, args)
 

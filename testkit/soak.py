@@ -223,11 +223,12 @@ def recover(stack: Stack, fault: str, limit_s: float = 90) -> tuple[float | None
         took = wait_until(claimed, limit_s, every_s=0.2)
         return took, f"pid {killed}: a new worker claimed a recording"
     svc = stack.services[fault]
+    probes = {"web": [stack.web_ready], "cti": [stack.bridge_ready], "agi": [stack.agi_ready]}[fault]
+    if fault == "web" and stack.topology == "up":  # the bridge and FastAGI went down with it
+        probes += [stack.bridge_ready, stack.agi_ready]
 
     def back() -> bool:
-        if svc.pid in (None, killed):
-            return False
-        return {"web": stack.web_ready, "cti": stack.bridge_ready, "agi": stack.agi_ready}[fault]()
+        return svc.pid not in (None, killed) and all(probe() for probe in probes)
 
     took = wait_until(back, limit_s, every_s=0.05)
     what = {"web": "health ok", "cti": "logged in to AMI", "agi": "FastAGI lookup answered"}[fault]

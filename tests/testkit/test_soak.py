@@ -3,9 +3,9 @@ the web app, the CTI bridge, FastAGI and a transcription worker are killed -9 in
 restarts; then nothing may be lost, doubled or transcribed twice.
 
 In ``make test`` it is short (40 s of load at 2 calls/s, ~30 at once, silent phones: every part
-is hit once; about three minutes); ``make soak`` runs it for ``HOTLINE_SOAK_SECONDS`` of load with
-speech (the faults go round again every ~25 s). Either way the table of counts, recovery times and
-each process's CPU is printed, and kept under var/soak/ with the services' logs.
+is hit once; about three minutes); ``make soak`` runs it for ``HOTLINE_SOAK_SECONDS`` of load (the
+faults go round again every ~25 s), then waits for the backlog to drain. Either way the table of
+counts, recovery times and each process's CPU is printed, and kept under var/soak/ with the logs.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ def plan() -> soak.Plan:
     if not LONG_S:
         # silent phones: Vosk gets through silence ≈ 5× faster than speech, so the backlog drains in time
         return soak.Plan(seconds=40, rate=2.0, concurrency=30, talk_s=3.0, after_s=2.0, drain_s=150, speech=False)
-    # every part is killed every ~25 s; the transcription backlog (two legs a call) drains afterwards
+    # a part is killed every ~5 s, each again every ~25 s; silent phones again: with speech the two
+    # workers transcribe ~1 call in 10 s on this box (make bench: bench/load.py), at 2 calls/s the
+    # backlog would take hours to drain
     rounds = max(1, round(LONG_S / (25 * len(soak.FAULTS))))
-    return soak.Plan(seconds=LONG_S, rate=2.0, concurrency=50, talk_s=8.0, after_s=4.0,
+    return soak.Plan(seconds=LONG_S, rate=2.0, concurrency=40, talk_s=6.0, after_s=3.0, speech=False,
                      faults=soak.FAULTS * rounds, drain_s=max(600.0, LONG_S * 2), wait_orphans=True)
 
 
