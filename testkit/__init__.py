@@ -2,8 +2,11 @@
 
 Fixtures of real AMI traffic (:mod:`testkit.ami`), a throwaway PostgreSQL server
 (:mod:`testkit.postgres`), Asterisk's side of FastAGI (:mod:`testkit.agi`) and two-leg call
-recordings (:mod:`testkit.audio`). ``tests/`` and ``bench/`` import these modules; the product
-packages (``hotline``, ``ticketing``, ``cti``…) never do, so nothing here ships behaviour.
+recordings (:mod:`testkit.audio`), and for load and faults: the whole stack on a copy of the chroot
+(:mod:`testkit.stack`), SIPp traffic with a ledger per call (:mod:`testkit.traffic`), what the
+hotline kept of it (:mod:`testkit.tally`) and the fault suite (:mod:`testkit.soak`). ``tests/``
+and ``bench/`` import these modules; the product packages (``hotline``, ``ticketing``, ``cti``…)
+never do, so nothing here ships behaviour.
 """
 
 from pathlib import Path
