@@ -3,7 +3,7 @@ the web app, the CTI bridge, FastAGI and a transcription worker are killed -9 in
 restarts; then nothing may be lost, doubled or transcribed twice.
 
 In ``make test`` it is short (40 s of load at 2 calls/s, ~30 at once, silent phones: every part
-is hit once; about three minutes); ``make soak`` runs it for ``HOTLINE_SOAK_SECONDS`` of load (the
+is hit once; about two minutes); ``make soak`` runs it for ``HOTLINE_SOAK_SECONDS`` of load (the
 faults go round again every ~25 s), then waits for the backlog to drain. Either way the table of
 counts, recovery times and each process's CPU is printed, and kept under var/soak/ with the logs.
 """
