@@ -7,6 +7,7 @@ of each package's ``env.py``.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -61,6 +62,35 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+MIGRATION_LOCK_KEY = 0x686F746C  # "hotl": PostgreSQL advisory lock held while a process migrates
+
+
+@contextmanager
+def migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """One process migrates at a time: the web app, the bridge and FastAGI started together on a new
+    database would otherwise each create the same tables, and all but one die ("table … already
+    exists"). A file lock beside an SQLite database; an advisory lock on PostgreSQL (any machine)."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            conn.commit()
 
 
 def upgrade(engine: sa.Engine, script_location: Path, revision: str = "head") -> None:

@@ -33,7 +33,7 @@ from accounts.store import Accounts
 from accounts.throttle import LoginThrottle
 from hotline.bus import Envelope, InProcessBus
 from hotline.calls import FinishedCall
-from hotline.db import make_engine
+from hotline.db import make_engine, migration_lock
 from hotline.outbox import Outbox
 from hotline.settings import Settings
 from launch.filing import CallFiler
@@ -162,11 +162,19 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; known: {sorted(ROLES)}")
     engine = make_engine(settings.db_url)
-    ticketing_db.migrate(engine)
-    accounts_db.migrate(engine)
-    recordings.db.migrate(engine)
+    with migration_lock(engine):  # processes started together: one creates the tables, the others wait
+        ticketing_db.migrate(engine)
+        accounts_db.migrate(engine)
+        recordings.db.migrate(engine)
+        if "web" in roles:
+            from agent_ui.db import migrate as migrate_web
+
+            migrate_web(engine)
+            notify_db.migrate(engine)
+        accounts = accounts_from(settings, engine)
+        if "web" in roles and settings.mode == "demo":
+            accounts.ensure_demo()  # production creates none: its first admin comes from a setup token
     store = Store.on(context_from(settings, engine))
-    accounts = accounts_from(settings, engine)
     node = Node(settings, roles, engine, store, accounts, InProcessBus())
     node.filer = CallFiler(store.calls, engine, settings, Outbox(settings.call_outbox_dir))
     if "cti" in roles:
@@ -176,14 +184,9 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
     if "agi" in roles:
         _wire_agi(node)
     if "web" in roles:
-        from agent_ui.db import migrate as migrate_web
         from agent_ui.lead import LeadConfig, LeadRuntime, LeadStore
 
-        migrate_web(engine)
-        notify_db.migrate(engine)
         node.notifier = Notifier.from_settings(settings)
-        if settings.mode == "demo":
-            accounts.ensure_demo()  # production creates none: its first admin comes from a setup token
         node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.cti,
                                 store.digest, store.calls)
     return node

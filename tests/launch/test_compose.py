@@ -5,7 +5,10 @@ callback requests; the web node's housekeeping reminds once per ticket and colou
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from ticketing.housekeeping import Housekeeping
 from ticketing.schemas import TicketReminder
 
 pytestmark = pytest.mark.timeout(60)
+ROOT = Path(__file__).resolve().parents[2]
 HEZE = "13853012345"
 
 
@@ -156,3 +160,19 @@ async def test_a_finished_call_on_the_bus_reaches_the_call_log_and_the_recording
     rec = await until(filed)
     assert (rec.status, rec.seat, rec.operator, rec.survey) == ("pending", "8001", "1024", "1")  # its files follow
     await node.stop()
+
+
+def test_processes_started_together_on_a_new_database_all_come_up(tmp_path: Path, backend: str,  # noqa: F811
+                                                                   request) -> None:
+    """web, cti and agi started at once (systemd, a supervisor): one migrates, the others wait for it."""
+    env = {**os.environ, "HOTLINE_VAR_DIR": str(tmp_path / "var")}
+    if backend == "postgres":
+        env["HOTLINE_DATABASE_URL"] = request.getfixturevalue("postgres_server").create_database()
+    go = time.time() + 3  # every process imports first, then all build at the same instant
+    code = ("import sys, time; from hotline.settings import Settings; from launch import compose; "
+            f"time.sleep(max(0, {go} - time.time())); "
+            "node = compose.build(Settings(), set(sys.argv[1].split(',')) - {''}); node.engine.dispose()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, roles], env=env, cwd=ROOT, stderr=subprocess.PIPE,
+                              text=True) for roles in ("web", "", "", "web")]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(e[-600:] for e in errors)
