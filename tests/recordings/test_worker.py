@@ -105,3 +105,33 @@ def test_a_voice_message_is_transcribed_without_the_operators_checks(engine, rec
         transcript = s.exec(select(Transcript).where(Transcript.recording_id == rid)).one()
     assert transcript.words and {w["speaker"] for w in transcript.words} == {"citizen"}
     assert transcript.findings == []  # no greeting or job number to miss: nobody answered
+
+
+def test_worker_processes_give_calls_the_cpu_first(tmp_path) -> None:
+    """Transcription is a backlog: its worker processes run at HOTLINE_TRANSCRIBE_NICE."""
+    import multiprocessing as mp
+    import os
+    import time
+
+    from hotline.settings import Settings
+    from recordings.worker import _child
+
+    settings = Settings(var_dir=tmp_path / "var", transcribe_nice=7)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    child = ctx.Process(target=_child, args=(settings, True, stop, None, None), daemon=True)
+    child.start()
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = None
+    deadline = time.monotonic() + 30
+    try:
+        while child.is_alive() and time.monotonic() < deadline:
+            stat = open(f"/proc/{child.pid}/stat").read()  # noqa: SIM115
+            seen = int(stat.rpartition(")")[2].split()[16])  # field 19: nice
+            if seen == mine + 7:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        child.join(30)
+    assert seen == mine + 7
