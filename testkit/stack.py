@@ -45,7 +45,7 @@ from hotline.asterisk.install import chroot_has_asterisk
 from hotline.settings import Settings
 from testkit import ROOT
 
-# the same file as tests/conftest.py's MACHINE_LOCK: one real-Asterisk session at a time on this box
+# one real-Asterisk session at a time on this box: the test sessions (tests/conftest.py), the soak, the bench
 MACHINE_LOCK = Path(tempfile.gettempdir()) / "hotline-asterisk-tests.lock"
 TICK = os.sysconf("SC_CLK_TCK")
 LEAD = ("lead", "demolead")  # README's demo logins (demo mode)

@@ -8,13 +8,11 @@ unit tests of the pure cores.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from hotline.asterisk.errors import AsteriskError
 from hotline.settings import Settings, get_settings
 from hotline.simulate import audio
 from hotline.simulate.sipp import SippRunner
+from testkit.stack import machine_lock  # machine-wide, like the ports
 from tests.support.ami import AmiRecorder
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,19 +81,11 @@ class Pbx:
 
 # One real-Asterisk test session at a time on this machine: they share the SIP/AMI ports and each
 # test hangs up every channel. A second session waits here until the first is done.
-MACHINE_LOCK = Path(tempfile.gettempdir()) / "hotline-asterisk-tests.lock"  # machine-wide, like the ports
-
-
 @pytest.fixture(scope="session")
 def asterisk(settings: Settings) -> Iterator[Pbx]:
     if settings.asterisk_mode == "chroot" and os.geteuid() != 0:
         pytest.skip("real-Asterisk tests need root for the chroot (make test runs as root)")
-    with open(MACHINE_LOCK, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for another real-Asterisk test session ({MACHINE_LOCK})…")
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with machine_lock():
         yield from _asterisk(settings)
 
 

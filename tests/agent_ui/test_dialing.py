@@ -11,7 +11,6 @@ import asyncio
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,13 +21,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from agent_ui import dialing
-from agent_ui.db import migrate
 from agent_ui.dialing import LEASE, AlreadyDialled
 from cti.actions import CtiActions
 from cti.link import AmiLink, AmiTimeout
 from cti.state import CtiState
 from hotline.calls import FinishedCall
-from hotline.db import make_engine
 from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from launch.compose import web_app
@@ -44,15 +41,6 @@ NUMBER = "13953012345"
 MISSED = "1795400000.2"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path) -> Iterator[sa.Engine]:
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    eng = make_engine(server.create_database() if server else f"sqlite:///{tmp_path / 'ui.db'}")
-    migrate(eng)
-    yield eng
-    eng.dispose()
-    if server:
-        server.drop_database(eng.url.database)
 
 
 class Switch(FakeLink):

@@ -4,7 +4,6 @@ UTC), what it must refuse it refuses, and agent_ui's migrations build exactly ag
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -15,22 +14,12 @@ from agent_ui.db import VERSION_TABLE, migrate
 from agent_ui.lead import LeadStore
 from agent_ui.lead.models import SeatSpell
 from agent_ui.lead.store import Conflict, NotFound
-from hotline.db import make_engine
 from tests.support.postgres import postgres_server  # noqa: F401  (session fixture)
 
 BEIJING = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=BEIJING)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path) -> Iterator[sa.Engine]:
-    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
-    eng = make_engine(server.create_database() if server else f"sqlite:///{tmp_path / 'ui.db'}")
-    migrate(eng)
-    yield eng
-    eng.dispose()
-    if server:
-        server.drop_database(eng.url.database)
 
 
 class Clock:
