@@ -4,14 +4,11 @@ For every number of the ledger (testkit/traffic.py): did Asterisk answer it, did
 ``/api/calls`` (asked as a signed-in lead, like any client), once, marked lost or reconstructed;
 does an answered call have its recording with all three legs (mixed, citizen, operator) stored
 and checked; is each recording transcribed exactly once (one job, done, one finished claim, one
-transcript). And how many calls Asterisk's own records hold (:func:`calls_in_asterisk_cdr`).
+transcript). And how many calls Asterisk's own records hold (:func:`calls_in_asterisk_records`).
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,10 +18,9 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from cti.witness import Witness
 from hotline.settings import Settings
 from testkit.traffic import Call
-
-_UID = re.compile(r"^\d{9,}\.\d+$")
 
 
 def api_calls(url: str, headers: dict[str, str], since: datetime) -> list[dict[str, Any]]:
@@ -41,40 +37,19 @@ def api_calls(url: str, headers: dict[str, str], since: datetime) -> list[dict[s
                 return rows
 
 
-def calls_in_asterisk_cdr(settings: Settings) -> int | None:
-    """Distinct inbound hotline calls in Asterisk's own records, None when Asterisk keeps none.
-
-    The CDR as ``cdr_custom`` writes it (CSV files under the chroot's ``var/log/asterisk/cdr-custom/``):
-    a row is an inbound hotline call when it names the ``from-trunk`` context and the hotline
-    number; the call is told apart by the first field shaped like an Asterisk uniqueid (the
-    linkedid or uniqueid column, whichever the mapping puts first). Where Asterisk writes CEL
-    instead (JSON lines under ``cel-custom/``, the ``HL_CALL`` user event marks a citizen's call),
-    those are counted. The other witness's own reader (cti/) replaces this once it is wired.
-    """
-    logs = settings.asterisk_root / "var/log/asterisk"
-    calls: set[str] = set()
-    found = False
-    for path in sorted((logs / "cdr-custom").glob("*.csv")) if (logs / "cdr-custom").is_dir() else []:
-        found = True
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            for row in csv.reader(f):
-                if "from-trunk" in row and settings.hotline_number in row:
-                    uid = next((c for c in row if _UID.match(c)), None)
-                    if uid:
-                        calls.add(uid)
-    if found:
-        return len(calls)
-    cel = logs / "cel-custom"
-    for path in sorted(cel.iterdir()) if cel.is_dir() else []:
-        found = True
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                event = {k.lower(): v for k, v in json.loads(line).items()}
-            except (ValueError, AttributeError):
-                continue
-            if "HL_CALL" in (str(event.get("eventtype", "")), str(event.get("userdeftype", ""))):
-                calls.add(str(event.get("uniqueid", "")))
-    return len(calls) if found else None
+def calls_in_asterisk_records(settings: Settings, numbers: set[str]) -> int | None:
+    """How many of these numbers' calls Asterisk's own records hold (its CEL, read by the product's
+    own reader, cti/witness.py); None when there are none to read."""
+    folder = settings.asterisk_events_dir
+    files = [*sorted(folder.glob("*.json.old")), *sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    if not files:
+        return None
+    witness = Witness()
+    for path in files:
+        witness.feed_lines(path.read_bytes().splitlines())
+    ended = witness.finished(float("inf"))
+    cut = [c for c in map(witness.rebuild_unfinished, witness.unfinished(float("inf"))) if c is not None]
+    return len({c.call_id for c in [*ended, *cut] if c.caller_num in numbers})
 
 
 @dataclass
@@ -124,6 +99,8 @@ class Tally:
                 out.append(f"{name}: {len(items)} ({', '.join(items[:8])}{'…' if len(items) > 8 else ''})")
         if strict_calls and self.missing:
             out.append(f"missing from /api/calls: {len(self.missing)} ({', '.join(self.missing[:8])})")
+        if self.in_asterisk_records is not None and self.in_asterisk_records != self.logged:
+            out.append(f"Asterisk's records hold {self.in_asterisk_records} of these calls, /api/calls {self.logged}")
         return out
 
     def table(self) -> list[str]:
@@ -132,7 +109,7 @@ class Tally:
             ("answered by a seat", self.seated), ("ended as scripted", self.ended),
             ("in /api/calls", self.logged), ("  answered", self.logged_answered),
             ("  marked lost by the bridge", self.logged_lost), ("  reconstructed", self.reconstructed),
-            ("in Asterisk's records (CDR/CEL)", "—" if self.in_asterisk_records is None else self.in_asterisk_records),
+            ("in Asterisk's records (CEL)", "—" if self.in_asterisk_records is None else self.in_asterisk_records),
             ("Asterisk answered, not in /api/calls", len(self.missing)),
             ("placed, never answered by Asterisk", len(self.never_reached)),
             ("doubled / phantom rows", f"{len(self.doubled)} / {len(self.phantom)}"),
@@ -171,7 +148,7 @@ def tally(settings: Settings, ledger: dict[str, Call], rows: list[dict[str, Any]
     t.never_reached = sorted(c.number for c in calls if c.placed and not c.answered)
     t.seated_not_answered = sorted(c.number for c in calls if c.seat and c.number in by_number
                                    and not any(r.get("answered") for r in by_number[c.number]))
-    t.in_asterisk_records = calls_in_asterisk_cdr(settings)
+    t.in_asterisk_records = calls_in_asterisk_records(settings, {c.number for c in calls if c.placed})
     recorded = _recordings(settings, t, [r for r in mine if r.get("answered")])
     t.whole = {c.number for c in calls if c.placed and c.seat and c.number in recorded
                and len(by_number[c.number]) == 1 and by_number[c.number][0].get("answered")}
