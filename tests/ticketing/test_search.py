@@ -127,3 +127,55 @@ def test_doctests():
     import ticketing.search
 
     assert doctest.testmod(ticketing.search).failed == 0
+
+
+def _plan(svc, sql: str, params: dict) -> str:
+    """The query plan of ``sql`` (SQLite: EXPLAIN QUERY PLAN; PostgreSQL: EXPLAIN, sequential scans off,
+    since on a handful of rows a scan is rightly cheaper — the question is whether the index is usable)."""
+    import sqlalchemy as sa
+
+    with svc.ctx.engine.connect() as c:
+        if c.dialect.name == "sqlite":
+            return " ".join(str(r) for r in c.execute(sa.text("EXPLAIN QUERY PLAN " + sql), params))
+        c.execute(sa.text("SET enable_seqscan = off"))
+        return " ".join(r[0] for r in c.execute(sa.text("EXPLAIN " + sql), params))
+
+
+def test_a_two_character_word_nothing_contains_is_an_index_lookup_not_a_scan(svc, people, tickets):
+    # 停水 and 路灯 have their own index (migration 0009): a pair that matches nothing is an empty lookup
+    assert _found(svc, people, "赵钱")[0] == set()
+    if svc.ctx.dialect == "sqlite":
+        plan = _plan(svc, "SELECT ticket.id FROM ticket JOIN ticket_bigram ON ticket_bigram.rowid = ticket.id "
+                     "WHERE ticket_bigram MATCH :m ORDER BY ticket_bigram.rowid DESC LIMIT 20", {"m": '"赵钱"'})
+        assert "VIRTUAL TABLE INDEX" in plan and "SCAN ticket " not in plan, plan
+    else:
+        plan = _plan(svc, "SELECT id FROM ticket WHERE hotline_bigrams(search_text) @> ARRAY[:w]::text[]",
+                     {"w": "赵钱"})
+        assert "ix_ticket_search_bigram" in plan, plan
+
+
+def test_the_pair_index_follows_every_write(svc, people, tickets, clock):
+    import sqlalchemy as sa
+
+    gone = tickets["长江路路灯不亮"]
+    with svc.ctx.engine.begin() as c:
+        c.execute(sa.text("DELETE FROM ticket_department WHERE ticket_id = :i"), {"i": gone})
+        c.execute(sa.text("DELETE FROM ticket_event WHERE ticket_id = :i"), {"i": gone})
+        c.execute(sa.text("DELETE FROM ticket WHERE id = :i"), {"i": gone})
+    assert _found(svc, people, "路灯")[0] == set()
+    t = svc.tickets.create(intake(title="楼道照明", matter_course="楼道的灯坏了"), people.operator)
+    assert _found(svc, people, "照明")[0] == {"楼道照明"}
+    svc.tickets.update(t.id, {"matter_course": "楼道的路灯坏了，现在也停水"}, people.operator)
+    assert _found(svc, people, "路灯")[0] == {"楼道照明"}
+    assert _found(svc, people, "停水")[0] == {"丽景花园停水", "楼道照明"}
+    assert _found(svc, people, "坏了")[0] == {"楼道照明"}  # the old text's pairs gave way to the new one's
+    svc.tickets.update(t.id, {"matter_course": "已经修好"}, people.operator)
+    assert _found(svc, people, "坏了")[0] == set()
+
+
+def test_pairs_combine_with_each_other_with_longer_words_and_with_punctuation(svc, people, tickets):
+    assert _found(svc, people, "停水 通知")[0] == {"丽景花园停水"}  # two pairs: both must match
+    assert _found(svc, people, "停水 噪音")[0] == set()
+    assert _found(svc, people, "噪音扰民 广场")[0] == {"广场舞噪音扰民"}  # a trigram word and a pair
+    assert _found(svc, people, "裂，")[0] == {"水管破裂"}  # a pair with punctuation: read from the text
+    assert _found(svc, people, "OR")[0] == {"100%_退费"}
