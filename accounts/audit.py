@@ -22,7 +22,7 @@ ACTIONS = {
     "account_enable": "启用账号", "password_reset": "重置密码", "password_change": "修改密码",
     "session_revoke": "强制下线", "demo_off": "删除演示账号", "setup_admin": "初始化管理员",
     "sip_rotate": "更换分机密码", "config_refused": "生产模式拒绝启动", "log_export": "导出访问记录",
-    "sip_reveal": "查看分机密码",
+    "sip_reveal": "查看分机密码", "ticket_import": "导入历史工单",
 }
 
 

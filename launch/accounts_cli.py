@@ -23,7 +23,7 @@ def _parts():
     return settings, node, node.accounts
 
 
-def _actor():
+def cli_actor():
     from accounts.admin import Actor
 
     try:
@@ -48,7 +48,7 @@ def _account(args: argparse.Namespace) -> int:
 
     _settings, node, accounts = _parts()
     admin = AccountAdmin(accounts)
-    actor = _actor()
+    actor = cli_actor()
     try:
         if args.action == "list":
             rows = admin.list()
@@ -110,7 +110,7 @@ def _demo(args: argparse.Namespace) -> int:
     _settings, node, accounts = _parts()
     try:
         if args.action == "off":
-            gone = accounts.remove_demo(_actor().username)
+            gone = accounts.remove_demo(cli_actor().username)
             print(f"已删除演示账号：{'、'.join(gone)}" if gone else "没有演示账号")
         else:
             from ticketing.seed import ticket_origins

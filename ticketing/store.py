@@ -15,7 +15,8 @@ store through the parts of the :class:`Store` it is given:
 - ``attachments``: files on a ticket, served with its access rules (:mod:`ticketing.attachments`);
 - ``intake``: other channels' submissions and their 3-minute response (:mod:`ticketing.intake`);
 - ``public``: the citizen's status page and rating by number and query code (:mod:`ticketing.public`);
-- ``calls``: the call log and the callback list, the one writer of finished calls (:mod:`ticketing.calls`).
+- ``calls``: the call log and the callback list, the one writer of finished calls (:mod:`ticketing.calls`);
+- ``imports``: finished tickets from the centre's previous system, in bulk (:mod:`ticketing.importer`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ticketing.digest import Digest, Worklists
 from ticketing.directory import Directory
 from ticketing.export import Exporter
 from ticketing.holidays import Holidays
+from ticketing.importer import Importer
 from ticketing.intake import Intake
 from ticketing.kb import KnowledgeBase
 from ticketing.models import utcnow
@@ -64,6 +66,7 @@ class Store:
     public: PublicDesk
     calls: CallLog
     outside: OutsideNumbers  # which outside numbers the centre may dial
+    imports: Importer
 
     @property
     def engine(self) -> sa.Engine:
@@ -77,7 +80,8 @@ class Store:
                    export=Exporter(ctx, tickets), callers=Callers(ctx), directory=directory,
                    kb=KnowledgeBase(ctx, directory), holidays=Holidays(ctx), digest=Digest(ctx),
                    worklists=Worklists(ctx), attachments=Attachments(ctx, tickets), intake=Intake(ctx, tickets),
-                   public=PublicDesk(ctx), calls=CallLog(ctx.engine, ctx.area_code), outside=OutsideNumbers(ctx))
+                   public=PublicDesk(ctx), calls=CallLog(ctx.engine, ctx.area_code), outside=OutsideNumbers(ctx),
+                   imports=Importer(ctx, directory))
 
 
 def context_from(settings: Any, engine: sa.Engine, clock: Callable[[], datetime] = utcnow) -> StoreContext:
