@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from ticketing.schemas import Forbidden
 
@@ -36,8 +37,11 @@ def test_an_import_writes_what_intake_writes_and_the_lookup_sees_it(svc, people,
     report = svc.imports.tickets([json.dumps(r, ensure_ascii=False) for r in rows], people.admin, batch=3)
     assert (report.read, report.imported, report.already_present, report.errors) == (7, 7, 0, [])
 
-    summary = svc.callers.summary("13853010001")  # four of them came from this number (odd i)
+    summary = svc.callers.summary("13853010001")  # four of them came from this number (odd i), over 3 batches
     assert summary.total == 4 and summary.location.startswith("山东省")
+    with svc.engine.connect() as c:
+        first, last = c.execute(sa.text("SELECT first_seen, last_seen FROM caller WHERE number = '13853010001'")).one()
+    assert str(first).startswith("2024-03-02") and str(last).startswith("2024-03-08")  # i = 1 … 7: days 2 … 8
     found = svc.tickets.search({"q": "停水", "per_page": 50}, people.lead)
     assert found.total == 7
     t = svc.tickets.search({"number": "HZ2024000004"}, people.lead).items[0]
