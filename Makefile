@@ -70,8 +70,10 @@ HOTLINE_SOAK_SECONDS ?= 300
 soak: setup
 	HOTLINE_SOAK_SECONDS=$(HOTLINE_SOAK_SECONDS) $(PY) -m pytest -s -p no:cacheprovider tests/testkit/test_soak.py
 
+# every bench/*.py in turn (BENCH="store screen_pop" for some), then one table of their last lines,
+# written to var/bench/summary.json with each figure beside the previous run's (bench/README.md)
 bench: setup
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+	$(PY) -m testkit.benchrun $(BENCH)
 
 lint: venv
 	$(VENV)/bin/ruff check .
