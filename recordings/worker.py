@@ -31,6 +31,9 @@ from recordings.models import Recording, RecordingFile, Transcript, Transcriptio
 from recordings.transcribe import load_model, model_path, read_pcm, recognise, transcribe_legs
 
 log = logging.getLogger("recordings.worker")
+# an idle worker's look for work: a recording that lands waits at most this long for it (the
+# look is one indexed read, no write lock; it was a claim's two updates every second)
+POLL_S = 0.25
 JOBS = TranscriptionJob.__table__  # type: ignore[attr-defined]
 RUNS = TranscriptionRun.__table__  # type: ignore[attr-defined]
 
@@ -65,6 +68,17 @@ def reap(engine: sa.Engine, max_attempts: int, now: datetime | None = None) -> i
     return len(dead)
 
 
+def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(JOBS.c.state == "queued", sa.and_(JOBS.c.state == "running", JOBS.c.lease_until < now))
+
+
+def waiting(engine: sa.Engine, now: datetime | None = None) -> bool:
+    """Is a job claimable (queued, or running with its lease expired)? A read only: an idle worker
+    asks this every ``poll_s`` and takes the write lock (:func:`claim`) only when there is work."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(JOBS.c.id).where(_claimable(now or _now())).limit(1)).first() is not None
+
+
 def claim(engine: sa.Engine, worker: str, lease_s: float, max_attempts: int = 3,
           now: datetime | None = None) -> Claim | None:
     """The oldest claimable job (queued, or running with its lease expired), or None."""
@@ -73,7 +87,7 @@ def claim(engine: sa.Engine, worker: str, lease_s: float, max_attempts: int = 3,
     token = uuid.uuid4().hex
     pick = (
         sa.select(JOBS.c.id)
-        .where(sa.or_(JOBS.c.state == "queued", sa.and_(JOBS.c.state == "running", JOBS.c.lease_until < now)))
+        .where(_claimable(now))
         .order_by(JOBS.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -191,9 +205,10 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
     if getattr(settings, "qa_phrase_spotting", False) and "operator" in legs:
         # a second, grammar-constrained pass over the operator's leg: phrases the free
         # transcript garbles are often still found
-        pcm, _ = read_pcm(legs["operator"])
+        pcm, rate, _ = read_pcm(legs["operator"])
         spotted = [rules.Word("operator", w["word"], w["start"], w["end"], w["conf"])
-                   for w in recognise(model, pcm, grammar=rules.spotting_phrases(cfg), heartbeat=heartbeat)]
+                   for w in recognise(model, pcm, rate=rate, grammar=rules.spotting_phrases(cfg),
+                                      heartbeat=heartbeat)]
     wall = time.perf_counter() - t0
     # a voice message (留言) has no operator to hold to the greeting or the job number: words only
     found = [] if message else rules.check([rules.Word.from_dict(w) for w in words], cfg, job_number=job_number,
@@ -206,10 +221,11 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def work(settings: Any, *, drain: bool = False, stop: Any = None, poll_s: float = 1.0,
+def work(settings: Any, *, drain: bool = False, stop: Any = None, poll_s: float = POLL_S,
          lease_s: float | None = None, grammar: list[str] | None = None) -> int:
     """One worker's loop (runs in its own process): claim, transcribe, finish; returns jobs done.
-    With ``drain`` it returns once nothing is queued or running."""
+    With ``drain`` it returns once nothing is queued or running. Idle, it looks for work every
+    ``poll_s`` with a read (:func:`waiting`), and claims only when there is some."""
     from recordings.db import make_engine
 
     engine = make_engine(settings.db_url)
@@ -221,10 +237,9 @@ def work(settings: Any, *, drain: bool = False, stop: Any = None, poll_s: float 
         while not (stop is not None and stop.is_set()):
             if os.getppid() != parent:
                 break  # the supervisor is gone (killed): do not linger as an orphan
-            c = claim(engine, name, lease_s, settings.transcribe_max_attempts)
+            c = claim(engine, name, lease_s, settings.transcribe_max_attempts) if waiting(engine) else None
             if c is None:
-                b = backlog(engine)
-                if drain and b["queued"] == 0 and b["running"] == 0:
+                if drain and (b := backlog(engine))["queued"] == 0 and b["running"] == 0:
                     break
                 time.sleep(poll_s)
                 continue

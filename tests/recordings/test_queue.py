@@ -90,6 +90,18 @@ def test_an_expired_lease_is_claimed_again_and_the_old_claim_cannot_finish(engin
     assert [(r.worker, r.outcome) for r in runs(engine)] == [("dead", "stale"), ("other", "done")]
 
 
+def test_an_idle_worker_sees_claimable_work_with_a_read(engine):
+    # waiting() is what an idle worker asks between claims: queued, or a lease run out
+    assert worker.waiting(engine) is False
+    [job] = add_jobs(engine, 1)
+    assert worker.waiting(engine) is True
+    t0 = datetime.now(UTC)
+    worker.claim(engine, "w", lease_s=5, now=t0)
+    assert worker.waiting(engine, now=t0 + timedelta(seconds=2)) is False  # held
+    assert worker.waiting(engine, now=t0 + timedelta(seconds=6)) is True  # its worker died: claimable again
+    assert state(engine, job).state == "running"  # a read: nothing changed
+
+
 def test_errors_retry_then_park_with_the_error(engine):
     [job] = add_jobs(engine, 1)
     for attempt in (1, 2):

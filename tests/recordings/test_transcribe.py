@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from recordings import catalog, worker
 from recordings.models import Transcript
-from recordings.transcribe import RATE, read_pcm, recognise, transcribe_legs
+from recordings.transcribe import read_pcm, recognise, transcribe_legs
 from tests.recordings.conftest import two_leg_call
 
 LATER = 10_000_000_000.0
@@ -28,17 +28,18 @@ def test_each_leg_is_transcribed_with_its_speaker_and_times(tmp_path, vosk_model
     assert min(w["start"] for w in by["operator"]) < 2.0
 
 
-def test_resampling_to_16k(tmp_path):
+def test_a_leg_is_read_as_recorded_with_its_rate(tmp_path):
+    # Vosk resamples to its model's rate itself: the 8 kHz leg is handed over untouched
     files = two_leg_call(tmp_path, "hotline-x", [("say", "caller_ko")], [("sil", 1.0)], total_s=3.0)
-    pcm, seconds = read_pcm(files["citizen"])
-    assert seconds == 3.0 and abs(len(pcm) / 2 / RATE - 3.0) < 0.01
+    pcm, rate, seconds = read_pcm(files["citizen"])
+    assert (rate, seconds, len(pcm)) == (8000, 3.0, 3 * 8000 * 2)
 
 
 def test_a_grammar_spots_only_its_phrases(tmp_path, vosk_model):
     files = two_leg_call(tmp_path, "hotline-y", [("say", "caller_ko")], [("sil", 1.0)], total_s=8.0)
     phrases = ["우리", "집", "앞", "큰", "고쳐", "주세요", "합니다"]
-    pcm, _ = read_pcm(files["citizen"])
-    found = recognise(vosk_model, pcm, grammar=phrases)
+    pcm, rate, _ = read_pcm(files["citizen"])
+    found = recognise(vosk_model, pcm, rate=rate, grammar=phrases)
     assert found and {w["word"] for w in found} <= set(phrases)
 
 
