@@ -119,6 +119,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/admin/sip"): R(ADMIN),
     ("POST", "/api/admin/sip/{line}/reveal"): R(ADMIN),
     ("POST", "/api/admin/sip/{line}/rotate"): R(ADMIN),
+    ("GET", "/admin/imports"): R(ADMIN),
+    ("GET", "/api/admin/imports"): R(ADMIN),
+    ("POST", "/api/admin/imports"): R(ADMIN),
+    ("GET", "/api/admin/imports/{upload_id}"): R(ADMIN),
+    ("POST", "/api/admin/imports/{upload_id}/check"): R(ADMIN),
+    ("POST", "/api/admin/imports/{upload_id}/import"): R(ADMIN),
+    ("DELETE", "/api/admin/imports/{upload_id}"): R(ADMIN),
     # --- live (agent_ui.ws, agent_ui.live)
     ("WS", "/ws"): R(SIGNED_IN, note="what each one sees: agent_ui.ws.Audience, and test_centre_websocket_*"),
     ("GET", "/api/queues"): R(*CENTRE_STAFF),
@@ -491,7 +498,8 @@ def _fill(w: World, path: str) -> str:
               "roster_id": 999999, "fmt": "xlsx", "approval_id": 999999, "verdict": "refuse",
               "request_id": 999999, "decision": "refuse", "action": "link", "number": "13953012345",
               "article_id": 1, "department_id": 1, "submission_id": 999999, "channel": "wechat",
-              "line": "0000"}  # no such line: an admin's rotation here would write secrets
+              "line": "0000",  # no such line: an admin's rotation here would write secrets
+              "upload_id": "0123456789abcdef"}  # no such upload: nothing to check or import
 
     def one(m: re.Match[str]) -> str:
         name = m.group(1)
