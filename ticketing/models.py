@@ -160,6 +160,8 @@ class Ticket(TicketBase, table=True):
         sa.Index("ix_ticket_status_category_created", "status", "category", "created_at"),  # migration 0002
         sa.Index("ix_ticket_category_created", "category", "created_at"),
         sa.Index("ix_ticket_dept_created", "lead_department_id", "created_at"),
+        sa.Index("ix_ticket_dept_status_category_created", "lead_department_id", "status", "category",
+                 "created_at"),  # migration 0010
         sa.Index("ix_ticket_created", "created_at"),
         sa.Index("ix_ticket_current_due", "current_due"),
     )
