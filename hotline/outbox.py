@@ -32,7 +32,9 @@ class Outbox:
     def put(self, key: str, record: dict[str, Any]) -> None:
         """Durably note ``record`` as pending under ``key`` (replacing a pending one of the same key)."""
         if not self.folder.is_dir():
-            self.folder.mkdir(parents=True)
+            # exist_ok: calls filed at once (a burst of hang-ups) race to make the folder, and the
+            # loser used to skip its journal ("the outbox cannot be written")
+            self.folder.mkdir(parents=True, exist_ok=True)
             self.folder.chmod(0o700)  # citizens' numbers wait here: not for other local users
         path = self._path(key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
