@@ -61,7 +61,7 @@ OURS = ("hotline", "recordings", "testkit", "ticketing", "accounts", "cti", "agi
 PHRASES = ("caller_ko", "agent_ko", "dept_ko")
 LEG_S = 24.0  # each leg: phrases until this much; both cut to the shorter
 PAUSE_S = (0.15, 0.6)  # between phrases
-NOISE_VOL = 0.003  # pink noise floor, ≈ -60 dBFS
+NOISE_VOL = 0.003  # pink noise floor: ≈ -64 dBFS RMS, -52 dBFS peak (sox stats)
 FRAME_S, SPEECH_DBFS = 0.02, -40.0
 CHUNK_FRAMES = 4000  # 0.5 s at 8 kHz, as Vosk's examples; our pipeline feeds 0.5 s too
 
