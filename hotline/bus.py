@@ -60,18 +60,28 @@ def to_message(ev: DomainEvent, seq: int | None = None) -> dict[str, Any]:
     >>> to_message(Up(at=1.0, up=True, seats=("8001",)), seq=7)
     {'type': 'link_status', 'seq': 7, 'event': 'Up', 'at': 1.0, 'up': True, 'seats': ['8001']}
     """
+    cls = type(ev)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(ev))
     msg: dict[str, Any] = {"type": ev.type}
     if seq is not None:
         msg["seq"] = seq
-    msg["event"] = type(ev).__name__
-    for f in dataclasses.fields(ev):
-        v = getattr(ev, f.name)
-        if dataclasses.is_dataclass(v):
+    msg["event"] = cls.__name__
+    for name in names:
+        v = getattr(ev, name)
+        if type(v) in _PLAIN:  # most fields: nothing to convert (this runs for every event published)
+            pass
+        elif dataclasses.is_dataclass(v):
             v = dataclasses.asdict(v)  # type: ignore[arg-type]
         elif isinstance(v, tuple):
             v = list(v)
-        msg[f.name] = v
+        msg[name] = v
     return msg
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}  # an event class → its field names, looked up once
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(frozen=True, slots=True)
