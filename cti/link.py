@@ -250,13 +250,17 @@ class AmiLink:
         if aid is not None and isinstance(aid, str) and aid in protocol.responses:
             protocol.handle_message(_message(frame))
             return
-        if "Event" not in h:
+        name = h.get("Event")
+        if name is None:
             return  # a response to an action we gave up on
-        for out in self.handle(self.factory.build(frame, self.clock())):  # the state's verdict, to the bus
-            self.publish(out)
-        if h.get("Event") == "FullyBooted" and self._booted is not None:
+        out = self.handle(self.factory.build(frame, self.clock()))  # the state's verdict, to the bus
+        if out:
+            publish = self.publish
+            for e in out:
+                publish(e)
+        if name == "FullyBooted" and self._booted is not None:
             self._booted.set()
-        elif h.get("Event") == "Shutdown":
+        elif name == "Shutdown":
             log.warning("AMI: Asterisk is shutting down")
             self._drop_connection()
 

@@ -34,7 +34,6 @@ system does not need become :class:`~cti.events.UnknownEvent` (counted, never a 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from collections import Counter
@@ -450,8 +449,10 @@ class EventFactory:
         ts_raw = h.get("Timestamp")
         ts = received
         if ts_raw is not None and isinstance(ts_raw, str):
-            with contextlib.suppress(ValueError):
+            try:  # not contextlib.suppress: this runs for every frame
                 ts = float(ts_raw)
+            except ValueError:
+                ts = received
             if not math.isfinite(ts):  # "nan", "inf", "1e999": no moment; the time it arrived is one
                 ts = received
         if builder is None:

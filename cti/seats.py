@@ -138,8 +138,9 @@ class SeatBook:
 
     def _on_member(self, e: ev.QueueMemberEvent) -> list[DomainEvent]:
         seat = self._seat_for(e)
-        seat.queues.add(e.queue)
-        self.roster_version += 1
+        if e.queue not in seat.queues:  # QueueMemberStatus and QueueMemberPause leave the roster as it is
+            seat.queues.add(e.queue)
+            self.roster_version += 1
         seat.paused = e.paused
         seat.reason = e.paused_reason if e.paused else ""
         out: list[DomainEvent] = []

@@ -98,6 +98,7 @@ class CtiService:
             wrapup_s=settings.cti_wrapup_s,
             tz=settings.cti_timezone,
             inbound_context=settings.cti_inbound_context,
+            clock=kw.get("clock", time.time),  # the service's clock is the state's too
         )
         return cls(
             host=settings.ami_host,
