@@ -264,8 +264,9 @@ class CallBook(SeatBook):
         if call.state in WAITING and call.current_queue and not lost:
             self._abandon(call, ts, call.current_queue, out)
         self._release_ringing(call, ts, out)
-        for uid in [u for u, cid in self._leg_call.items() if cid == call.call_id and lost]:
-            del self._leg_call[uid]
+        if lost:  # its seats' legs will not hang up: forget them (else each leg's Hangup does)
+            for uid in [u for u, cid in self._leg_call.items() if cid == call.call_id]:
+                del self._leg_call[uid]
         if call.conference:
             self._conf_call.pop(call.conference, None)
         finished = call.finished(ts, lost=lost, recbase_var=self.recbase_var)

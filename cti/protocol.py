@@ -119,13 +119,14 @@ def parse_frame(text: str) -> Frame | None:
                         lines = []
                     lines.append(line)
                 continue
-        old = headers.get(key)
-        if old is None:
+        if key not in headers:  # (``in``, not ``get``: every line of every frame comes here)
             headers[key] = value
-        elif isinstance(old, list):
-            old.append(value)
         else:
-            headers[key] = [old, value]
+            old = headers[key]
+            if isinstance(old, list):
+                old.append(value)
+            else:
+                headers[key] = [old, value]
     if not isinstance(headers.get("Event"), str) and not isinstance(headers.get("Response"), str):
         return None
     return Frame(headers, lines)

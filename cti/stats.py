@@ -13,6 +13,7 @@ Each resolved call (answered or abandoned) is one :class:`Outcome`, filed under 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import deque
 from dataclasses import dataclass
@@ -65,6 +66,10 @@ def local_midnight(now: float, tz: ZoneInfo) -> float:
     return dt.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()
 
 
+def _offered_at(o: Outcome) -> float:
+    return o.offered_at
+
+
 class AnswerStats:
     """Outcomes of the last 24 h (and today), kept in offer order; figures on demand."""
 
@@ -73,12 +78,14 @@ class AnswerStats:
         self._outcomes: deque[Outcome] = deque()
 
     def add(self, o: Outcome) -> None:
-        # outcomes arrive nearly in order; keep the deque sorted so pruning stays O(1)
-        if self._outcomes and self._outcomes[-1].offered_at > o.offered_at:
-            items = sorted([*self._outcomes, o], key=lambda x: x.offered_at)
-            self._outcomes = deque(items)
+        # outcomes arrive nearly in order (a call is judged when answered or abandoned, so one
+        # offered earlier may come after one offered later): kept sorted, so pruning stays O(1),
+        # each put in its place (after any offered at the same moment), not the day sorted again
+        q = self._outcomes
+        if not q or q[-1].offered_at <= o.offered_at:
+            q.append(o)
         else:
-            self._outcomes.append(o)
+            q.insert(bisect.bisect_right(q, o.offered_at, key=_offered_at), o)
 
     def prune(self, now: float, day_start: float) -> None:
         horizon = min(now - DAY_S, day_start)
