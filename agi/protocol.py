@@ -47,6 +47,8 @@ class AgiEnv:
 
 
 _UNKNOWN = {"", "unknown", "anonymous", "<unknown>", "restricted", "withheld", "private"}
+# "agi_key: value" as Asterisk writes it: the key up to the first ":", then one space dropped
+_ENV_LINE = re.compile(r"^(agi_\w*):(?: )?(.*)$", re.MULTILINE)
 
 
 def parse_env(lines: list[str]) -> AgiEnv:
@@ -66,13 +68,17 @@ def parse_env(lines: list[str]) -> AgiEnv:
     ...
     agi.protocol.ProtocolError: agi_request is no URL: 'agi://[::1/lookup'
     """
-    raw: dict[str, str] = {}
-    for line in lines:
-        key, sep, value = line.partition(":")
-        key = key.strip()
-        if not sep or not key.startswith("agi_"):
-            raise ProtocolError(f"not an AGI header line: {line[:60]!r}")
-        raw[key] = value[1:] if value.startswith(" ") else value
+    pairs = _ENV_LINE.findall("\n".join(lines))  # Asterisk's own lines, all at once
+    if len(pairs) == len(lines):
+        raw = dict(pairs)
+    else:  # something unusual (spaces around a key, a bad line): line by line, the same rules
+        raw = {}
+        for line in lines:
+            key, sep, value = line.partition(":")
+            key = key.strip()
+            if not sep or not key.startswith("agi_"):
+                raise ProtocolError(f"not an AGI header line: {line[:60]!r}")
+            raw[key] = value[1:] if value.startswith(" ") else value
     request = raw.get("agi_request", "")
     script = raw.get("agi_network_script")
     if script is None:
@@ -156,6 +162,10 @@ def parse_reply(text: str) -> Reply:
     ...
     agi.protocol.ProtocolError: not an AGI reply: '²⁰⁰ result=1'
     """
+    if text.startswith("200 result=") and len(text) <= 11 + MAX_RESULT_DIGITS:  # "200 result=1": most replies
+        value = text[11:]
+        if value.isascii() and value.isdigit():
+            return Reply(code=200, result=int(value), value=value, text=text)
     if text.strip() == "HANGUP":
         return HANGUP
     head = text.split("\n", 1)[0]
@@ -225,16 +235,24 @@ class Splitter:
         if not data:
             self.eof = True
             return
-        self._buf += data
-        end = self._buf.rfind(b"\n")
+        buf = self._buf
+        if buf:
+            buf += data
+            end = buf.rfind(b"\n")
+            block = bytes(buf[:end]) if end >= 0 else b""
+            del buf[: end + 1]
+        else:  # the usual case, nothing left over: no copy through the buffer
+            end = data.rfind(b"\n")
+            block = data[:end] if end >= 0 else b""
+            buf += data[end + 1 :]
         if end >= 0:  # every complete line at once; the cut one stays in the buffer
-            block = bytes(self._buf[:end])
-            del self._buf[: end + 1]
-            raws = block.split(b"\n")
-            if len(block) > MAX_LINE and max(map(len, raws)) > MAX_LINE:
+            if len(block) > MAX_LINE and max(map(len, block.split(b"\n"))) > MAX_LINE:
                 raise ProtocolError("line too long")
-            self._lines += [raw.rstrip(b"\r").decode("utf-8", errors="replace") for raw in raws]
-        if len(self._buf) > MAX_LINE:
+            # one decode for the block: a line break is never inside a UTF-8 character, so each
+            # line decodes (and a broken character is replaced) exactly as it would alone
+            lines = block.decode("utf-8", errors="replace").split("\n")
+            self._lines += [line.rstrip("\r") for line in lines] if b"\r" in block else lines
+        if len(buf) > MAX_LINE:
             raise ProtocolError("line too long")
 
     @property
@@ -252,6 +270,11 @@ class Splitter:
             return None
         if end > MAX_HEADER_LINES:  # the same refusal when the blank line came in the same read
             raise ProtocolError("header too long")
+        if end + 1 == len(self._lines):  # the usual case: the header, and nothing after it yet
+            block = list(self._lines)
+            self._lines.clear()
+            block.pop()
+            return block
         block = [self._lines.popleft() for _ in range(end)]
         self._lines.popleft()
         return block
@@ -281,6 +304,8 @@ class Splitter:
 
 
 _CONTROL = {c: " " for c in [*range(32), 127]}
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
+_VERB = re.compile(r"[A-Z][A-Z ]*[A-Z]")
 
 
 def quote(value: object) -> str:
@@ -293,7 +318,9 @@ def quote(value: object) -> str:
     >>> quote("")
     '""'
     """
-    text = str(value).translate(_CONTROL)
+    text = str(value)
+    if _CONTROL_CHAR.search(text):  # rare: translating every value costs more than the search
+        text = text.translate(_CONTROL)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -307,7 +334,7 @@ def command(verb: str, *args: object) -> bytes:
     >>> len(command("SET VARIABLE", "X", "长" * 5000)) <= MAX_COMMAND
     True
     """
-    if not re.fullmatch(r"[A-Z][A-Z ]*[A-Z]", verb):
+    if not _VERB.fullmatch(verb):
         raise ValueError(f"bad AGI verb {verb!r}")
     parts = [verb, *(quote(a) for a in args)]
     line = " ".join(parts).encode()

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from agi.channel import AgiChannel, AgiCommandError, AgiHangup, AgiTimeout, Channel
+from agi.channel import AgiChannel, AgiCommandError, AgiHangup, AgiTimeout, Channel, Deadline
 from agi.protocol import ProtocolError, Splitter, parse_env
 
 log = logging.getLogger("agi")
@@ -93,33 +93,31 @@ class FastAgiServer:
         if len(self._sessions) >= self.max_sessions:
             self.refused += 1
             log.warning(kv("refused", reason="max_sessions", active=len(self._sessions)))
-            await _close(writer)
+            _close(writer)
             return
         self._sessions.add(task)
+        deadline = Deadline(reader)  # every read of the session, the header's and the replies', on one timer
         try:
-            await self._session(reader, writer)
+            await self._session(reader, writer, deadline)
         except asyncio.CancelledError:
             pass  # stop() cut it: the session ends here (asyncio would log a cancelled handler as an error)
         finally:
+            deadline.close()
             self._sessions.discard(task)
-            await _close(writer)
+            _close(writer)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, deadline: Deadline) -> None:
         started = time.perf_counter()
         split = Splitter()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.header_timeout
+        deadline.arm(self.header_timeout)
         try:
             while (lines := split.header()) is None:
                 if split.eof:
                     self.refused += 1
                     log.info(kv("dropped", reason="eof_in_header", peer=_peer(writer), partial=split.pending))
                     return
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise TimeoutError
-                async with asyncio.timeout(left):
-                    split.feed(await reader.read(4096))
+                split.feed(await reader.read(4096))
+            deadline.disarm()
             env = parse_env(lines)
         except TimeoutError:
             self.refused += 1
@@ -136,7 +134,7 @@ class FastAgiServer:
             log.warning(kv("unknown_script", **fields))
             return
         self.served += 1
-        channel = AgiChannel(env, reader, writer, split, self.read_timeout)
+        channel = AgiChannel(env, reader, writer, split, self.read_timeout, deadline)
         outcome = "done"
         try:
             await handler(channel)
@@ -167,8 +165,7 @@ def _peer(writer: asyncio.StreamWriter) -> object:
     return writer.get_extra_info("peername")  # uvloop asks the socket each time: only for the log lines that need it
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
+def _close(writer: asyncio.StreamWriter) -> None:
+    # the transport sends what is buffered, then closes: nothing is left to wait for here
     with contextlib.suppress(Exception):
         writer.close()
-        async with asyncio.timeout(1):
-            await writer.wait_closed()

@@ -8,11 +8,15 @@ wires ``on_survey`` / ``on_callback_request`` to the call log (:func:`call_log_h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
+from queue import SimpleQueue
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,17 +70,87 @@ async def _log_callback(uniqueid: str, caller: str, reason: str, message: str) -
                 uniqueid, reason, message)
 
 
+class Readers:
+    """Threads that run the store's reads for the loop: a queue in, the loop's own future out.
+
+    ``run_in_executor`` costs the loop about as much as the lookup's query itself (a concurrent
+    future with its condition, a work item, a semaphore, a second future chained to the first, a
+    check whether the function is a coroutine); here it is one queue put and one future. One
+    thread takes the reads while they flow (more threads only trade the GIL back and forth and
+    wake each other); another starts, up to ``workers``, when a read has been running for
+    ``stall_s`` and more wait behind it (a slow disk, a lock), so one stuck read never holds the
+    others. A read whose caller gave up (timed out, hung up) before a thread took it is not run.
+    """
+
+    def __init__(self, workers: int, name: str = "agi-db", stall_s: float = 0.05) -> None:
+        self.workers, self.name, self.stall_s = max(1, workers), name, stall_s
+        self._queue: SimpleQueue[Any] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._busy_since: float | None = None  # when the read a thread is running began (None: idle)
+
+    @property
+    def threads(self) -> int:
+        return len(self._threads)
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._queue.put((loop, done, fn, args))
+        if len(self._threads) < self.workers:
+            busy = self._busy_since
+            if not self._threads or (busy is not None and time.monotonic() - busy > self.stall_s):
+                self._start()
+        return await done
+
+    def _start(self) -> None:
+        with self._lock:
+            if len(self._threads) < self.workers:
+                t = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            loop, done, fn, args = item
+            if done.cancelled():
+                continue
+            self._busy_since = time.monotonic()
+            try:
+                result, error = fn(*args), None
+            except Exception as exc:
+                result, error = None, exc
+            finally:
+                self._busy_since = None
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, done, result, error)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+
+def _settle(done: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
+    if done.done():  # cancelled while the thread ran it
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(result)
+
+
 class TicketLookups:
-    """The store's synchronous reads, run on a small thread pool so the loop never waits on SQL."""
+    """The store's synchronous reads, run on a few threads of their own so the loop never waits on
+    SQL (:class:`Readers`); the hooks' writes go to ``pool``."""
 
     def __init__(self, store: Any, timezone: str = "Asia/Shanghai", workers: int = 4) -> None:
         self.store = store  # ticketing.store.Store
         self.tz = ZoneInfo(timezone)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agi-db")
+        self.reads = Readers(workers)
 
     async def summarize(self, number: str) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, partial(self.store.callers.summary, number, 5))
+        return await self.reads.run(self.store.callers.summary, number, 5)
 
     def _find(self, number: str, code: str) -> TicketStatus | None:
         """What the public status page shows for the number and query code (None for a wrong code
@@ -89,9 +163,10 @@ class TicketLookups:
                             due.astimezone(self.tz).date() if due else None)
 
     async def find(self, number: str, code: str) -> TicketStatus | None:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self._find, number, code)
+        return await self.reads.run(self._find, number, code)
 
     def close(self) -> None:
+        self.reads.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 

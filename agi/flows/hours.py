@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import time
 
+_MIDNIGHT = time(0, 0)
+
 
 @dataclass(frozen=True)
 class ServiceHours:
@@ -37,7 +39,7 @@ class ServiceHours:
 
     @property
     def always(self) -> bool:
-        return self.start == time(0, 0) and self.until_midnight
+        return self.until_midnight and self.start == _MIDNIGHT
 
     def open_at(self, now: time) -> bool:
         now = now.replace(tzinfo=None)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +27,11 @@ log = logging.getLogger("agi.flows.lookup")
 INHERITED = ("HL_LOCATION", "HL_TICKETS", "HL_OPEN", "HL_OVERDUE", "HL_RECENT", "HL_REPEAT", "HL_FLAGS",
              "HL_PRIORITY")
 CLOSED_STATUSES = frozenset({"closed", "archived", "draft"})
+_DEFAULTS = {"HL_ROUTE": "queue", "HL_LOOKUP": "ok"}  # what the dialplan assumes when a variable is not set
 TITLE_CHARS = 24  # the pop's history line; the whole ticket is one click away
 # separators of HL_RECENT, and what ARRAY() would alter: their full-width twins read the same in Chinese
 _FIELD_SAFE = str.maketrans({",": "，", ":": "：", '"': "＂", "\\": "＼", "(": "（", ")": "）"})
+_FIELD_UNSAFE = re.compile(r'[,:"\\()]')
 
 Summarize = Callable[[str], Awaitable[Any]]  # number → ticketing.schemas.CallerSummary
 
@@ -58,9 +62,8 @@ def decide(summary: Any | None, number: str, cfg: LookupConfig, now: datetime,
 
     ``seats_logged`` None means "not known" (the dialplan did not say): then assume some.
     """
-    local = now.astimezone(ZoneInfo(cfg.timezone))
     route, reason = "queue", ""
-    if not cfg.hours.open_at(local.time()):
+    if not cfg.hours.always and not cfg.hours.open_at(now.astimezone(ZoneInfo(cfg.timezone)).time()):
         route, reason = "closed", "after_hours"
     elif seats_logged == 0:
         route, reason = "closed", "no_seat"
@@ -109,8 +112,12 @@ def recent_field(recent: list[Any]) -> str:
                               _field(t.title[:TITLE_CHARS])]) for t in recent if t.number)
 
 
+@lru_cache(maxsize=4096)  # status words and categories are few; titles come back with their callers
 def _field(text: str) -> str:
-    return " ".join(str(text).translate(_FIELD_SAFE).split())
+    text = str(text)
+    if _FIELD_UNSAFE.search(text):  # seldom: a search in C spares translating every field
+        text = text.translate(_FIELD_SAFE)
+    return " ".join(text.split())
 
 
 def channel_variables(decided: dict[str, str]) -> dict[str, str]:
@@ -148,8 +155,7 @@ async def lookup(ch: Channel, summarize: Summarize, cfg: LookupConfig,
     decided["HL_LOOKUP"] = status
     # each SET is one round trip to Asterisk: leave out what the dialplan takes as the default
     # (empty values, the queue route, a lookup that went well)
-    defaults = {"HL_ROUTE": "queue", "HL_LOOKUP": "ok"}
-    await ch.set_variables({k: v for k, v in channel_variables(decided).items() if v and defaults.get(k) != v})
+    await ch.set_variables(channel_variables({k: v for k, v in decided.items() if v and _DEFAULTS.get(k) != v}))
     return decided
 
 
