@@ -162,16 +162,8 @@ class Subscription:
         self._accept = accept
         self.last_seq = bus.last_seq
 
-    def _offer(self, env: Envelope) -> None:
-        if self._lagged:
-            return
-        if self._accept is not None:
-            try:
-                if not self._accept(env):
-                    return
-            except Exception:
-                log.exception("subscription filter failed on seq %d; not delivered", env.seq)
-                return
+    def _put(self, env: Envelope) -> None:
+        """Queue an envelope its filter accepted (:meth:`InProcessBus.publish_nowait` filters)."""
         try:
             self._q.put_nowait(env)
         except asyncio.QueueFull:
@@ -214,8 +206,18 @@ class InProcessBus(Bus):
         self._seq += 1
         env = Envelope(self._seq, event)
         self._ring.append(env)
-        for sub in self._subs:
-            sub._offer(env)
+        for sub in self._subs:  # the filters here, not in a method: every event × every websocket passes
+            if sub._lagged:
+                continue
+            accept = sub._accept
+            if accept is not None:
+                try:
+                    if not accept(env):
+                        continue
+                except Exception:
+                    log.exception("subscription filter failed on seq %d; not delivered", env.seq)
+                    continue
+            sub._put(env)
         for fn in self._listeners:
             try:
                 fn(env)
