@@ -5,7 +5,7 @@ serves what it is given and runs the root's start/stop in its lifespan.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,7 @@ from agent_ui import (
 )
 from agent_ui.csrf import CsrfMiddleware
 from agent_ui.guard import GuardMiddleware
+from agent_ui.hub import Hub
 from hotline.bus import Bus
 from hotline.identity import PasswordChangeRequired
 from hotline.params import serve_refusals_described
@@ -85,6 +86,7 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.hub.stop()
             if runtime is not None:
                 await runtime.stop()
 
@@ -96,8 +98,11 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
         setattr(state, name, getattr(parts, name))
     state.sessions = parts.accounts.sessions  # what a token means: hotline.identity asks it on every request
     state.setup_token = SetupToken(parts.settings.secrets_dir)
-    # the websocket's audience filter: who sits where (the bridge keeps the map; none without it)
-    state.seat_of = _seats_of(parts.cti)
+    # who sits where (the bridge keeps the map; none without it): the websockets' audiences ask it,
+    # and the hub routes seat-addressed events by it
+    state.roster = _roster_of(parts.cti)
+    state.seat_of = lambda username: state.roster().get(username)
+    state.hub = Hub(parts.bus, lambda: state.roster())  # this node's one reader of the bus for its websockets
     state.probes = [
         health.asterisk_probe(parts.settings), health.ami_probe(parts.settings), health.cti_probe(parts.cti),
         health.agi_probe(parts.settings), health.database_probe(parts.engine), health.disk_probe(parts.settings),
@@ -133,10 +138,10 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     return app
 
 
-def _seats_of(cti: CtiService | None):
-    """username → the seat they are signed in to. Asked per message per websocket (2 500 times for
-    a burst of 50 pops): the bridge keeps the map, rebuilt only when the roster changes."""
+def _roster_of(cti: CtiService | None) -> Callable[[], dict[str, str]]:
+    """operator username → the seat they are signed in to. The bridge hands out one shared dict
+    per roster version, so asking per message costs a lookup, not a rebuild."""
     if cti is None:
-        return lambda _username: None
-    state = cti.state
-    return lambda username: state.operator_seats().get(username)
+        empty: dict[str, str] = {}
+        return lambda: empty
+    return cti.state.operator_seats

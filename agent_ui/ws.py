@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
+from agent_ui.audience import Audience
 from agent_ui.centre import scope, seat_queues
-from hotline.bus import Bus, BusLagged, Envelope
-from hotline.centres import CentreScope, SeatQueues
-from hotline.identity import Principal, Role, websocket_principal
+from agent_ui.hub import Hub
+from hotline.bus import BusLagged, Envelope
+from hotline.identity import Principal, websocket_principal
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -30,63 +29,6 @@ PING_S = 15.0
 PONG_TIMEOUT_S = 10.0
 RECHECK_S = 15.0  # the session is re-read this often (a revocation in another process), and on every one here
 SESSION_ENDED = 4401  # pages go to the login page on this close code
-SeatOf = Callable[[str], str | None]  # username → the seat they are signed in to
-
-
-_EVERYONE = frozenset({"link_status", "hello", "resync"})
-_CENTRE_WORK = frozenset({"ticket_update", "intake_update"})  # the centre's desk and intake queue
-
-
-@dataclass
-class Audience:
-    """What one connection may see. Leads and admins: the live traffic of their centre (all of it
-    without one: hotline/centres.py); operators: their own seat's pops and calls only, their
-    centre's queues, and the ticket and intake changes; departments: changes to the tickets they
-    handle, nothing of the calls; QA: nothing live.
-
-    Asked for every published event and every client as the event is published (the bus's filter),
-    so the role is looked at once, here, not per message.
-    """
-
-    principal: Principal
-    seat_of: SeatOf
-    scope: CentreScope = field(default_factory=CentreScope)
-    seat_queues: SeatQueues = lambda _seat: frozenset()
-    my_calls: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        role = self.principal.role
-        self._sees_all = role in (Role.LEAD, Role.ADMIN)
-        self._operator = role is Role.OPERATOR  # QA and departments follow no live call traffic
-        self._department = self.principal.department_id if role is Role.DEPARTMENT else None
-        self._username = self.principal.username
-
-    def visible(self, msg: dict[str, Any]) -> bool:
-        kind = msg.get("type")
-        if kind in _EVERYONE:
-            return True
-        if self._sees_all:
-            return self.scope.has_message(msg, self.seat_queues)
-        if self._department is not None:
-            return kind == "ticket_update" and self._department in msg.get("department_ids", ())
-        if not self._operator:
-            return False
-        if kind == "queue_update":
-            return self.scope.has_queue(msg.get("queue"))
-        if kind in _CENTRE_WORK:
-            return True
-        seat = self.seat_of(self._username)
-        call_id = msg.get("call_id")
-        if seat and msg.get("seat") == seat:
-            if call_id and kind == "screen_pop":
-                self.my_calls.add(str(call_id))
-            return True
-        if kind == "alert":
-            return bool(seat) and msg.get("ringing_seat") == seat
-        # a pop that moved to another seat, an answer elsewhere: only for calls that popped here
-        return kind == "call_update" and call_id in self.my_calls
-
-
 def _same_origin(ws: WebSocket) -> bool:
     """Refuse cross-site websocket hijacking: a browser always sends Origin."""
     origin = ws.headers.get("origin")
@@ -102,12 +44,11 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
     if principal is None or not _same_origin(ws):
         await ws.close(code=1008, reason="未登录或来源不允许")
         return
-    bus: Bus = ws.app.state.bus
     audience = Audience(principal, ws.app.state.seat_of, scope(ws.app, principal), seat_queues(ws.app))
     await ws.accept()
     pong = asyncio.Event()
     pong.set()
-    sender = asyncio.create_task(_send_loop(ws, bus, audience, since, epoch, pong))
+    sender = asyncio.create_task(_send_loop(ws, await _hub(ws.app), audience, since, epoch, pong))
     watcher = asyncio.create_task(_watch_session(ws, principal))
     try:
         while True:
@@ -123,6 +64,16 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _hub(app: Any) -> Hub:
+    """The app's hub, on the app's bus: one that was given another bus (tests give each their own)
+    is replaced, so a hub never reads a bus nobody publishes to."""
+    hub: Hub = app.state.hub
+    if hub.bus is not app.state.bus:
+        await hub.stop()
+        hub = app.state.hub = Hub(app.state.bus, hub.roster)
+    return hub
 
 
 async def _watch_session(ws: WebSocket, principal: Principal) -> None:
@@ -149,12 +100,10 @@ async def _watch_session(ws: WebSocket, principal: Principal) -> None:
             unlisten()
 
 
-async def _send_loop(ws: WebSocket, bus: Bus, audience: Audience, since: int | None, epoch: str | None,
+async def _send_loop(ws: WebSocket, hub: Hub, audience: Audience, since: int | None, epoch: str | None,
                      pong: asyncio.Event) -> None:
-    def accept(env: Envelope) -> bool:
-        return audience.visible(env.message())
-
-    sub = bus.subscribe(accept=accept)  # before the replay, so nothing falls between the two
+    bus = hub.bus
+    inbox = hub.join(audience)  # before the replay, so nothing falls between the two
     sent = since if since is not None else bus.last_seq
     try:
         await ws.send_json({"type": "hello", "epoch": bus.epoch, "last_seq": bus.last_seq,
@@ -166,23 +115,21 @@ async def _send_loop(ws: WebSocket, bus: Bus, audience: Audience, since: int | N
                 sent = replay.last_seq
             else:
                 for env in replay.envelopes:
-                    if accept(env):
+                    if inbox.accept(env):
                         sent = await _deliver(ws, env, sent)
         pinger = asyncio.create_task(_ping_loop(ws, pong))
         try:
             while True:
                 try:
-                    async for env in sub:  # already filtered for this audience as it was published
+                    async for env in inbox:  # only what this audience may see (the hub asked it)
                         sent = await _deliver(ws, env, sent)
-                except BusLagged as lag:
-                    sub.close()
-                    sub = bus.subscribe(accept=accept)
+                except BusLagged as lag:  # its queue was dropped: the page reloads its state instead
                     await ws.send_json({"type": "resync", "seq": bus.last_seq, "epoch": bus.epoch})
                     sent = max(sent, lag.last_seq)
         finally:
             pinger.cancel()
     finally:
-        sub.close()
+        inbox.close()
 
 
 async def _deliver(ws: WebSocket, env: Envelope, sent: int) -> int:

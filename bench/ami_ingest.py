@@ -19,7 +19,8 @@ answers as Asterisk 22 does (``QueueAdd`` → ``QueueMemberAdded``, ``QueuePause
 ``QueueMemberPause``), on uvloop as ``hotline cti`` runs. 50 operators sign in through
 ``CtiActions.sign_in``; their 50 consoles and the lead's wallboard follow the bus through the web
 room's own code (``agent_ui.ws``: ``Audience`` made as ``websocket_endpoint`` makes it,
-``_send_loop`` subscribing with its filter and sending each message's JSON) to sockets that count
+``_send_loop`` joining the node's hub, which asks each filter the events that could be
+its own, and sending each message's JSON) to sockets that count
 what they get instead of writing it. Then each read goes to the link's own protocol
 (``cti.link._Protocol.data_received``: frames → typed events → ``CtiState.handle`` → the bus →
 its listeners and the filtered subscriptions), with a turn of the event loop after each, as
@@ -355,7 +356,7 @@ async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles:
         audience = Audience(who, app.state.seat_of, scope(app, who), seat_queues(app))
         pong = asyncio.Event()
         pong.set()
-        tasks.append(asyncio.create_task(_send_loop(ws, node.bus, audience, None, None, pong)))
+        tasks.append(asyncio.create_task(_send_loop(ws, app.state.hub, audience, None, None, pong)))
     await asyncio.sleep(0.05)
     await until_settled(node)
     feed = _Protocol(cti.link)  # a second protocol on the link: the stream's bytes, beside the actions' socket

@@ -431,7 +431,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with TestClient(web_app(settings)) as client:
         app = client.app
         app.state.cti = FakeCti()
-        app.state.seat_of = {OP_N.username: SEAT_N, OP_S.username: SEAT_S}.get
+        app.state.roster = {OP_N.username: SEAT_N, OP_S.username: SEAT_S}.copy
         for name in ("菏泽市城市管理局", "菏泽市水务集团有限公司"):  # departments 1 and 2
             app.state.store.directory.save({"name": name, "duties": "城市管理"}, SystemActor())
         w = World(client, 0, 0, 0, 0, 0, 0, 0, 0)

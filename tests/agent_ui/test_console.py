@@ -125,7 +125,7 @@ def test_each_role_lands_on_its_home(tmp_path: Path) -> None:
 
 def test_approvals_are_requested_for_the_own_seat_decided_once_and_published(tmp_path: Path) -> None:
     with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as c:
-        c.app.state.seat_of = {"op1024": "8001"}.get  # who sits where (no CTI in this test)
+        c.app.state.roster = {"op1024": "8001"}.copy  # who sits where (no CTI in this test)
         op, other, lead = bearer("op1024", Role.OPERATOR), bearer("op1025", Role.OPERATOR), bearer("lead", Role.LEAD)
         with c.websocket_connect("/ws", headers=op) as ws:
             assert ws.receive_json()["type"] == "hello"

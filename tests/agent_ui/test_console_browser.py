@@ -170,7 +170,7 @@ def test_drafts_survive_a_reload_esc_keeps_text_and_a_lost_link_shows_the_banner
     port = free_port()
     app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
     server, thread, loop = serve(app, port)
-    app.state.seat_of = {"op1024": "8001"}.get  # no CTI here: who sits where is given
+    app.state.roster = {"op1024": "8001"}.copy  # no CTI here: who sits where is given
     page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
     assert page.is_hidden("#offline")
     asked: list[str] = []
@@ -250,7 +250,7 @@ def test_a_call_put_on_hold_shows_on_the_strip_with_its_time_on_hold(browser, tm
     port = free_port()
     app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
     server, thread, loop = serve(app, port)
-    app.state.seat_of = {"op1024": "8001"}.get
+    app.state.roster = {"op1024": "8001"}.copy
 
     def publish(event) -> None:
         asyncio.run_coroutine_threadsafe(app.state.bus.publish(event), loop).result(5)

@@ -244,7 +244,7 @@ def test_the_seat_callback_names_its_call_for_the_link_and_refuses_variable_inje
     with use(TestClient(web_app(Settings(var_dir=tmp_path, services=[])))) as c:
         link = FakeLink()  # no Asterisk here: the real actions, and what they would send is kept
         c.app.state.cti = SimpleNamespace(actions=CtiActions(link, CtiState()))
-        c.app.state.seat_of = {"op1024": "8001"}.get
+        c.app.state.roster = {"op1024": "8001"}.copy
         # only a number the centre has a reason to dial: nothing of a stranger's goes out (toll fraud)
         stranger = c.post("/api/seat/callback", json={"number": "013800138000"}, headers=bearer(OP))
         assert stranger.status_code == 403 and "不属于任何工单或来电记录" in stranger.json()["detail"]

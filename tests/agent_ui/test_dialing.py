@@ -215,7 +215,7 @@ def app(var: Path) -> tuple[TestClient, Switch]:
     client = TestClient(web_app(Settings(var_dir=var, services=[])))
     link = Switch()
     client.app.state.cti = SimpleNamespace(actions=actions(link), seat_queues=lambda seat: frozenset())  # type: ignore[attr-defined]
-    client.app.state.seat_of = {"op1024": "8001", "op1025": "8002"}.get  # type: ignore[attr-defined]
+    client.app.state.roster = {"op1024": "8001", "op1025": "8002"}.copy  # type: ignore[attr-defined]
     return client, link
 
 

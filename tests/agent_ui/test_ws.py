@@ -27,7 +27,7 @@ def pop(call_id: str, seat: str, at: float = 1.0) -> SeatRinging:
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with use(TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[])))) as c:
-        c.app.state.seat_of = SEATS.get
+        c.app.state.roster = SEATS.copy
         yield c
 
 
