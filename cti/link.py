@@ -154,6 +154,7 @@ class AmiLink:
     async def start(self, wait: float | None = 10.0) -> None:
         """Connect and log in; with ``wait``, return only once logged in (or raise)."""
         loop = asyncio.get_running_loop()
+        self._closing = False  # closed, then started again: a standby bridge elected once more (cti/leader.py)
         # panoramisk objects are created here, inside the running loop
         self._mgr = _Manager(
             host=self.host,

@@ -90,6 +90,7 @@ class CtiService:
         self._unlisten: Callable[[], None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
+        self.leader: Any = None  # cti.leader.Candidate: the bridge runs while its node holds the server's lease
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> CtiService:
@@ -151,7 +152,10 @@ class CtiService:
         return self.state.call_views()
 
     def health(self) -> dict[str, Any]:
-        return {**self.link.stats(), "resyncs": self.resyncs, "bus_seq": self.bus.last_seq}
+        stats = {**self.link.stats(), "resyncs": self.resyncs, "bus_seq": self.bus.last_seq}
+        if self.leader is not None:  # active or standby, its term (the fencing number), since when
+            stats["leader"] = self.leader.status()
+        return stats
 
     def job_number_at(self, seat: str) -> str:
         """The 工号 of whoever is signed in at ``seat`` ("" if nobody): the AGI announces it (首问负责制)."""
