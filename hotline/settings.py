@@ -203,6 +203,22 @@ class Settings(BaseSettings):
     )
     cti_timezone: str = "Asia/Shanghai"  # "today" in the 15 s figures; shift windows
     cti_inbound_context: str = "from-trunk"  # where citizens' calls arrive (offered before queueing)
+    # one active bridge per Asterisk server, the others standing by (cti/leader.py, cti/lease.py): a
+    # PostgreSQL advisory lock, or a flock beside an SQLite database
+    cti_lease_name: str = Field("", max_length=128, description="the Asterisk server's name in the bridges' "
+                                "election; empty: AMI host:port (every node of one server must use the same name)")
+    cti_lease_check_s: float = Field(1.0, gt=0, le=10, description="the active bridge confirms its lease, "
+                                     "and a standby asks for it, this often")
+    cti_lease_timeout_s: float = Field(1.0, gt=0, le=10, description="a confirmation unanswered this long: the "
+                                       "active bridge stops at once")
+    cti_lease_dead_s: int = Field(4, ge=2, le=60, description="PostgreSQL frees the lease of a bridge it has not "
+                                  "heard from this long (its machine or network gone); must exceed check + timeout")
+
+    @property
+    def cti_lease_margin_s(self) -> float:
+        """How long before PostgreSQL frees a silent holder's lease that holder has stopped by itself;
+        under a second is unsafe (two bridges on one Asterisk), and production refuses it."""
+        return self.cti_lease_dead_s - self.cti_lease_check_s - self.cti_lease_timeout_s
 
     # --- agi
     agi_repeat_days: int = Field(7, description="a caller with a ticket this recent is a repeat caller")

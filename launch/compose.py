@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from agi.server import FastAgiServer
     from agi.service import TicketLookups
+    from cti.leader import Candidate, Lease
     from cti.service import CtiService
 
 log = logging.getLogger(__name__)
@@ -77,23 +78,19 @@ class Node:
     lead: Any = None  # agent_ui.lead.LeadRuntime on a web node
     notifier: Notifier | None = None  # e-mail and SMS out, on a web node (its reminder sweep uses it)
     filer: CallFiler | None = None  # finished calls into the call log, journaled and retried
+    leader: Candidate | None = None  # the bridge runs only while this node holds the Asterisk server's lease
     freeze_heap: bool = False  # a long-running server's process: see :func:`freeze`
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _active: list[asyncio.Task[None]] = field(default_factory=list)  # the active bridge's own: stopped with it
     _unlisten: list[Any] = field(default_factory=list)
 
     async def start(self) -> None:
         await asyncio.to_thread(warm_up)  # jieba and the geocoder: not on the first caller's lookup
-        if self.cti is not None:
+        if self.cti is not None and self.leader is not None:
             self.follow_finished_calls()  # before any call can end
-            history = await asyncio.to_thread(self.store.calls.recent, datetime.now(UTC) - timedelta(seconds=HISTORY_S))
-            log.info("CTI rolling figures rebuilt from %d logged calls", self.cti.state.seed_history(history))
-            await self.cti.start(wait=None)  # Asterisk may come later: the link keeps trying
-            if self.filer is not None:
-                self._spawn(self.filer.run(), "call-filing")  # first: what a crash left in the outbox
-                # Asterisk's own records: the calls the bridge did not see (it was down) are rebuilt
-                witness = CallWitness(self.settings, self.store.calls, self.filer, self.cti)
-                self._spawn(witness.run(), "call-witness")
-            self._spawn(recordings.service.catalog_loop(self.settings, self.engine, self.store.calls), "catalog")
+            # alone (`hotline up` on one box) it wins here, before the web serves; else it stands by
+            await self.leader.campaign()
+            self._spawn(self.leader.run(), "cti-leader")
         if self.agi is not None:
             await self.agi.start()
         if "web" in self.roles:
@@ -110,10 +107,11 @@ class Node:
     async def stop(self) -> None:
         if self.lead is not None:
             await self.lead.stop()
-        for task in self._tasks:
+        for task in self._tasks:  # the leader's among them: it stops the bridge, then gives the lease back
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await _cancel(self._active)
         if self.agi is not None:
             with contextlib.suppress(Exception):
                 await self.agi.stop()
@@ -125,6 +123,35 @@ class Node:
             unlisten()
         self._unlisten.clear()
         self.engine.dispose()
+
+    # --- the active bridge: started when this node wins the lease, stopped when it loses it -------
+
+    async def activate(self, term: int) -> None:
+        """Won: the bridge logs in (its login resyncs calls and seats from Asterisk), and with it
+        what belongs to the active bridge: the outbox's retries, the witness, the recordings catalog."""
+        assert self.cti is not None
+        history = await asyncio.to_thread(self.store.calls.recent, datetime.now(UTC) - timedelta(seconds=HISTORY_S))
+        self.cti.state.stats.clear()  # from the call log alone: what the previous holder filed counts too
+        log.info("CTI rolling figures rebuilt from %d logged calls", self.cti.state.seed_history(history))
+        await self.cti.start(wait=None)  # Asterisk may come later: the link keeps trying
+        log.warning("CTI bridge active (term %d): consuming AMI from %s:%s", term, self.settings.ami_host,
+                    self.settings.ami_port)
+        if self.filer is not None:
+            self._spawn_active(self.filer.run(), "call-filing")  # first: what a crash left in the outbox
+            # Asterisk's own records: the calls no bridge saw (the last holder died) are rebuilt
+            witness = CallWitness(self.settings, self.store.calls, self.filer, self.cti)
+            self._spawn_active(witness.run(), "call-witness")
+        self._spawn_active(recordings.service.catalog_loop(self.settings, self.engine, self.store.calls), "catalog")
+
+    async def deactivate(self, term: int) -> None:
+        """Lost (or stopping): no more AMI at once, then the active bridge's tasks."""
+        assert self.cti is not None
+        await self.cti.stop()
+        await _cancel(self._active)
+        log.warning("CTI bridge standing by (term %d ended)", term)
+
+    def _spawn_active(self, coro: Any, name: str) -> None:
+        self._active.append(asyncio.get_running_loop().create_task(coro, name=name))
 
     # --- the call log and the recordings catalog follow the bus ------------------------------
 
@@ -148,6 +175,15 @@ class Node:
         self._tasks.append(asyncio.get_running_loop().create_task(coro, name=name))
 
 
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    tasks.clear()
+
+
 def roles_of(settings: Settings, *, web: bool) -> frozenset[str]:
     """This node's roles: the in-process services of ``HOTLINE_SERVICES`` (``transcribe`` runs as
     worker processes beside it, see ``hotline up``), and the web room when it serves one."""
@@ -166,6 +202,10 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         ticketing_db.migrate(engine)
         accounts_db.migrate(engine)
         recordings.db.migrate(engine)
+        if "cti" in roles and engine.dialect.name == "postgresql":
+            from cti import lease
+
+            lease.migrate(engine)  # the leases' terms (SQLite keeps its one term in the lock file)
         if "web" in roles:
             from agent_ui.db import migrate as migrate_web
 
@@ -181,6 +221,7 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         from cti.service import CtiService
 
         node.cti = CtiService.from_settings(settings, bus=node.bus)
+        node.leader = node.cti.leader = _candidate(node)
     if "agi" in roles:
         _wire_agi(node)
     if "web" in roles:
@@ -200,6 +241,28 @@ def accounts_from(settings: Settings, engine: sa.Engine) -> Accounts:
                              per_client=settings.login_max_failures_client,
                              window_s=settings.login_window_minutes * 60)
     return Accounts(engine, sessions=sessions, throttle=throttle)
+
+
+def cti_lease(settings: Settings, engine: sa.Engine) -> Lease:
+    """The Asterisk server's lease, on the database the node uses: a PostgreSQL advisory lock (any
+    number of machines), or a flock beside the SQLite database (one machine)."""
+    from cti.lease import FileLease, PgLease, holder_id, lock_file, pg_conninfo
+
+    name = settings.cti_lease_name or f"{settings.ami_host}:{settings.ami_port}"
+    if engine.dialect.name == "postgresql":
+        return PgLease(pg_conninfo(engine.url), name, holder_id(), timeout_s=settings.cti_lease_timeout_s,
+                       dead_s=settings.cti_lease_dead_s)
+    return FileLease(lock_file(engine.url.database, settings.var_dir, name), name, holder_id())
+
+
+def _candidate(node: Node) -> Candidate:
+    from cti.leader import Candidate
+
+    settings = node.settings
+    if settings.cti_lease_margin_s < 1:
+        log.warning("CTI lease: HOTLINE_CTI_LEASE_DEAD_S should exceed check + timeout by a second or more")
+    return Candidate(cti_lease(settings, node.engine), on_active=node.activate, on_standby=node.deactivate,
+                     check_s=settings.cti_lease_check_s, timeout_s=settings.cti_lease_timeout_s)
 
 
 def _wire_agi(node: Node) -> None:

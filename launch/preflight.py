@@ -67,6 +67,10 @@ def problems(settings: Settings, accounts: Accounts, engine: sa.Engine) -> list[
     weak_keys = [ch for ch, key in settings.intake_bridge_keys.items() if len(key.get_secret_value()) < 24]
     if weak_keys:
         found.append(f"网络来件接口密钥过短（{'、'.join(weak_keys)}）：每个密钥至少 24 位随机字符")
+    if engine.dialect.name == "postgresql" and settings.cti_lease_margin_s < 1:  # any node may run `hotline cti`
+        found.append(f"CTI 话务桥租约设置不安全：HOTLINE_CTI_LEASE_DEAD_S（{settings.cti_lease_dead_s}）须比 "
+                     "HOTLINE_CTI_LEASE_CHECK_S 与 HOTLINE_CTI_LEASE_TIMEOUT_S 之和至少大 1 秒，"
+                     "否则断网的主用话务桥尚未停止，备用话务桥就可能接管（同一 Asterisk 上两个话务桥）")
     if settings.smtp_password.get_secret_value() and not settings.smtp_starttls and not loopback(settings.smtp_host):
         found.append("邮件服务器密码将以明文发送：请设置 HOTLINE_SMTP_STARTTLS=true")
     return found
