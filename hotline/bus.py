@@ -6,8 +6,9 @@ Every published event gets a monotonically increasing ``seq``. A consumer that r
 answers, and says so (``gap=True``) when the consumer fell too far behind (or the bus
 restarted: ``epoch`` changed) and must reload the full state from the REST API instead.
 
-:class:`InProcessBus` serves one box. A Redis implementation follows the same interface
-(``publish`` → ``XADD`` with the seq as id, ``replay`` → ``XRANGE``, subscribers → ``XREAD``).
+:class:`InProcessBus` serves one box; :class:`hotline.redis_bus.RedisBus` shares one bus between
+processes (``publish`` → ``XADD`` with the seq as id, ``replay`` → ``XRANGE``, one ``XREAD`` reader
+per process). Both hand envelopes to this process's consumers through :class:`LocalFanout`.
 
 >>> import asyncio
 >>> from dataclasses import dataclass
@@ -47,6 +48,23 @@ class DomainEvent:
 
     type: ClassVar[str] = "event"
     at: float
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every event class by name, for a bus that carries events between processes
+        # (RedisBus rebuilds them from JSON). ``@dataclass(slots=True)`` makes a second class after
+        # the first: registered again under the same name, that final class is the one kept. (Not
+        # ``super()``: its cell still holds the class slots replaced, which no subclass derives from.)
+        super(DomainEvent, cls).__init_subclass__(**kwargs)
+        _EVENTS[cls.__name__] = cls
+
+
+_EVENTS: dict[str, type[DomainEvent]] = {}
+
+
+def event_class(name: str) -> type[DomainEvent] | None:
+    """The event class published under ``name`` (the message's ``event``), if this process has
+    imported it."""
+    return _EVENTS.get(name)
 
 
 def to_message(ev: DomainEvent, seq: int | None = None) -> dict[str, Any]:
@@ -133,6 +151,20 @@ class Bus(abc.ABC):
     async def publish(self, event: DomainEvent) -> Envelope: ...
 
     @abc.abstractmethod
+    def publish_nowait(self, event: DomainEvent) -> Envelope | None:
+        """Publish from synchronous code without waiting: the envelope if it is already known
+        (in process), else None (the bus sends it in order, later)."""
+
+    @abc.abstractmethod
+    def add_listener(self, fn: Callable[[Envelope], None]) -> Callable[[], None]: ...
+
+    async def start(self) -> None:  # noqa: B027 (optional: a bus in process has nothing to start)
+        """Connect (a bus in another process); nothing to do in process."""
+
+    async def close(self) -> None:  # noqa: B027
+        """Stop and disconnect; nothing to do in process."""
+
+    @abc.abstractmethod
     async def replay(self, since: int, epoch: str | None = None) -> Replay: ...
 
     @abc.abstractmethod
@@ -155,7 +187,7 @@ class Subscription:
     A filter that raises drops the envelope for this consumer (it fails closed) and is logged.
     """
 
-    def __init__(self, bus: InProcessBus, maxsize: int, accept: Accept | None = None) -> None:
+    def __init__(self, bus: LocalFanout, maxsize: int, accept: Accept | None = None) -> None:
         self._bus = bus
         self._q: asyncio.Queue[Envelope] = asyncio.Queue(maxsize)
         self._lagged = False
@@ -163,7 +195,7 @@ class Subscription:
         self.last_seq = bus.last_seq
 
     def _put(self, env: Envelope) -> None:
-        """Queue an envelope its filter accepted (:meth:`InProcessBus.publish_nowait` filters)."""
+        """Queue an envelope its filter accepted (:meth:`LocalFanout._fanout` filters)."""
         try:
             self._q.put_nowait(env)
         except asyncio.QueueFull:
@@ -171,6 +203,14 @@ class Subscription:
             self._lagged = True
             while not self._q.empty():
                 self._q.get_nowait()
+
+    def _resync(self) -> None:
+        """Tell the consumer to resync now, even one waiting on an empty queue (the bus's seqs
+        restarted: what is queued means nothing)."""
+        while not self._q.empty():
+            self._q.get_nowait()
+        self._lagged = True  # nothing more is queued until the consumer has taken the BusLagged
+        self._q.put_nowait(_RESYNC)
 
     def __aiter__(self) -> AsyncIterator[Envelope]:
         return self
@@ -180,6 +220,9 @@ class Subscription:
             self._lagged = False
             raise BusLagged(self.last_seq)
         env = await self._q.get()
+        if env is _RESYNC:
+            self._lagged = False
+            raise BusLagged(self.last_seq)
         self.last_seq = env.seq
         return env
 
@@ -187,25 +230,19 @@ class Subscription:
         self._bus._subs.discard(self)
 
 
-class InProcessBus(Bus):
-    """Ring buffer + per-subscriber queues + synchronous listeners, all in this process."""
+_RESYNC = Envelope(0, DomainEvent(at=0.0))  # queued by Subscription._resync to wake its consumer
 
-    def __init__(self, capacity: int = 10000) -> None:
-        self.epoch = uuid.uuid4().hex[:12]
-        self._seq = 0
-        self._ring: deque[Envelope] = deque(maxlen=capacity)
+
+class LocalFanout(Bus):
+    """This process's consumers of a bus: filtered subscriptions with bounded queues, and
+    synchronous listeners. :meth:`_fanout` hands them each envelope, whoever made it (this
+    process's publisher, or a reader of a bus shared between processes)."""
+
+    def __init__(self) -> None:
         self._subs: set[Subscription] = set()
         self._listeners: list[Callable[[Envelope], None]] = []
 
-    @property
-    def last_seq(self) -> int:
-        return self._seq
-
-    def publish_nowait(self, event: DomainEvent) -> Envelope:
-        """Publish from synchronous code (the AMI read path); same as :meth:`publish`."""
-        self._seq += 1
-        env = Envelope(self._seq, event)
-        self._ring.append(env)
+    def _fanout(self, env: Envelope) -> None:
         for sub in self._subs:  # the filters here, not in a method: every event × every websocket passes
             if sub._lagged:
                 continue
@@ -223,6 +260,37 @@ class InProcessBus(Bus):
                 fn(env)
             except Exception:  # a broken consumer must not stop the bridge
                 log.exception("bus listener %r failed on seq %d", fn, env.seq)
+
+    def subscribe(self, maxsize: int = 1000, accept: Accept | None = None) -> Subscription:
+        sub = Subscription(self, maxsize, accept)
+        self._subs.add(sub)
+        return sub
+
+    def add_listener(self, fn: Callable[[Envelope], None]) -> Callable[[], None]:
+        """A synchronous consumer (e.g. the call log writer); returns a remover."""
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn)
+
+
+class InProcessBus(LocalFanout):
+    """Ring buffer + per-subscriber queues + synchronous listeners, all in this process."""
+
+    def __init__(self, capacity: int = 10000) -> None:
+        super().__init__()
+        self.epoch = uuid.uuid4().hex[:12]
+        self._seq = 0
+        self._ring: deque[Envelope] = deque(maxlen=capacity)
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def publish_nowait(self, event: DomainEvent) -> Envelope:
+        """Publish from synchronous code (the AMI read path); same as :meth:`publish`."""
+        self._seq += 1
+        env = Envelope(self._seq, event)
+        self._ring.append(env)
+        self._fanout(env)
         return env
 
     async def publish(self, event: DomainEvent) -> Envelope:
@@ -240,13 +308,3 @@ class InProcessBus(Bus):
         start = max(0, since - oldest + 1)
         envs = [ring[i] for i in range(start, len(ring))] if not gap else list(ring)
         return Replay(envs, gap, self._seq, self.epoch)
-
-    def subscribe(self, maxsize: int = 1000, accept: Accept | None = None) -> Subscription:
-        sub = Subscription(self, maxsize, accept)
-        self._subs.add(sub)
-        return sub
-
-    def add_listener(self, fn: Callable[[Envelope], None]) -> Callable[[], None]:
-        """A synchronous consumer (e.g. the call log writer); returns a remover."""
-        self._listeners.append(fn)
-        return lambda: self._listeners.remove(fn)
