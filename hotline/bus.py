@@ -243,6 +243,7 @@ class LocalFanout(Bus):
         self._listeners: list[Callable[[Envelope], None]] = []
 
     def _fanout(self, env: Envelope) -> None:
+        """Hand ``env`` to every subscription its filter lets through."""
         for sub in self._subs:  # the filters here, not in a method: every event × every websocket passes
             if sub._lagged:
                 continue
@@ -255,6 +256,9 @@ class LocalFanout(Bus):
                     log.exception("subscription filter failed on seq %d; not delivered", env.seq)
                     continue
             sub._put(env)
+
+    def _notify(self, env: Envelope) -> None:
+        """Call the listeners with an event this process published."""
         for fn in self._listeners:
             try:
                 fn(env)
@@ -267,7 +271,11 @@ class LocalFanout(Bus):
         return sub
 
     def add_listener(self, fn: Callable[[Envelope], None]) -> Callable[[], None]:
-        """A synchronous consumer (e.g. the call log writer); returns a remover."""
+        """A synchronous consumer of the events **this process** publishes (the bridge's call
+        filing and wrap-up hold), called as each is published, before any other process could
+        see it: on a bus shared through Redis they never wait for Redis (a call is filed while
+        Redis is away), and the seq may still be 0 (not numbered yet). Returns a remover.
+        Events of other processes reach subscriptions only."""
         self._listeners.append(fn)
         return lambda: self._listeners.remove(fn)
 
@@ -291,6 +299,7 @@ class InProcessBus(LocalFanout):
         env = Envelope(self._seq, event)
         self._ring.append(env)
         self._fanout(env)
+        self._notify(env)
         return env
 
     async def publish(self, event: DomainEvent) -> Envelope:
