@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from agent_ui.audience import OPERATOR_UNSEATED, Audience
-from hotline.bus import Bus, BusLagged, Envelope
+from hotline.bus import Bus, BusLagged, Envelope, LocalFanout, Subscription
 from hotline.identity import Role
 
 log = logging.getLogger(__name__)
@@ -33,47 +33,20 @@ log = logging.getLogger(__name__)
 Roster = Callable[[], dict[str, str]]  # operator username → their seat (one shared dict per roster version)
 
 
-class Inbox:
-    """One websocket's queue of envelopes its audience may see; iterates like a bus subscription
-    (``BusLagged`` when its reader fell behind: replay or resync, then go on)."""
+class Inbox(Subscription):
+    """One websocket's queue of the envelopes its audience may see: a bus subscription that the
+    hub fills instead of the bus (``BusLagged`` when it fell behind: replay or resync, go on)."""
 
     def __init__(self, hub: Hub, audience: Audience, maxsize: int) -> None:
+        super().__init__(cast(LocalFanout, hub.bus), maxsize)
         self.hub, self.audience = hub, audience
         self.username: str = audience.principal.username
         self.operator = audience.principal.role is Role.OPERATOR
-        self._q: asyncio.Queue[Envelope] = asyncio.Queue(maxsize)
-        self._lagged = False
-        self.last_seq = hub.bus.last_seq
         self.calls: set[str] = set()  # call ids indexed for this inbox (the calls that popped here)
 
     def accept(self, env: Envelope) -> bool:
         """Whether this socket may see ``env`` (a replayed one: what the hub asks as events arrive)."""
         return self.hub._visible(self, env, env.message())
-
-    def offer(self, env: Envelope) -> None:
-        if self._lagged:
-            return
-        try:
-            self._q.put_nowait(env)
-        except asyncio.QueueFull:  # never hold the others for one slow socket: it replays instead
-            self._lagged = True
-            while not self._q.empty():
-                self._q.get_nowait()
-
-    def lag(self) -> None:
-        """The hub itself fell behind: this socket missed events it cannot be told one by one."""
-        self._lagged = True
-
-    def __aiter__(self) -> AsyncIterator[Envelope]:
-        return self
-
-    async def __anext__(self) -> Envelope:
-        if self._lagged and self._q.empty():
-            self._lagged = False
-            raise BusLagged(self.last_seq)
-        env = await self._q.get()
-        self.last_seq = env.seq
-        return env
 
     def close(self) -> None:
         self.hub._leave(self)
@@ -135,7 +108,7 @@ class Hub:
                 except BusLagged:  # this node fell behind the bus: every socket must catch up
                     log.warning("websocket hub fell behind the bus; %d sockets resync", self.sockets)
                     for inbox in self._all():
-                        inbox.lag()
+                        inbox._resync()
         finally:
             sub.close()
 
@@ -172,8 +145,10 @@ class Hub:
             self._ask(inbox, env, msg)
 
     def _ask(self, inbox: Inbox, env: Envelope, msg: dict[str, Any]) -> None:
+        if inbox._lagged:  # dropped until it has taken its BusLagged (as the bus's own fan-out does)
+            return
         if self._visible(inbox, env, msg):
-            inbox.offer(env)
+            inbox._put(env)
 
     def _visible(self, inbox: Inbox, env: Envelope, msg: dict[str, Any]) -> bool:
         self.asked += 1

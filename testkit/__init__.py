@@ -9,6 +9,14 @@ and ``bench/`` import these modules; the product packages (``hotline``, ``ticket
 never do, so nothing here ships behaviour.
 """
 
+import socket
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: fixtures are found from here, never by absolute path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now (the throwaway servers' default)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

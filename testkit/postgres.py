@@ -22,7 +22,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testkit import ROOT
+from testkit import ROOT, free_port
 
 BASE = ROOT / "var" / "test-pg"
 
@@ -47,17 +46,11 @@ def find_bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class PostgresServer:
     bindir: Path
     workdir: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     user: str | None = None  # system user the server runs as (None: the current one)
     proc: subprocess.Popen | None = None
 

@@ -27,16 +27,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testkit import free_port
+
 
 def find_binary() -> Path | None:
     found = os.environ.get("HOTLINE_REDIS_SERVER") or shutil.which("redis-server")
     return Path(found) if found and Path(found).exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

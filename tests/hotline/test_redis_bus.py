@@ -29,8 +29,8 @@ from hotline.bus import BusLagged, DomainEvent, Envelope, InProcessBus, Subscrip
 from hotline.calls import FinishedCall
 from hotline.codec import encode, from_message
 from hotline.redis_bus import BusUnavailable, RedisBus, UnknownEvent, bus_from_url
-from testkit import ROOT
-from testkit.redis import RedisServer, free_port, start_server
+from testkit import ROOT, free_port
+from testkit.redis import RedisServer, start_server
 from ticketing.schemas import SubmissionChanged, TicketChanged, TicketReminder
 
 T = 1733380000.5  # 2024-12-05 14:26:40 +08:00
@@ -117,8 +117,7 @@ class Buses:
                 await bus.close()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
+def _redis() -> Iterator[RedisServer]:
     try:
         s = start_server()
     except LookupError as exc:
@@ -127,15 +126,8 @@ def server() -> Iterator[RedisServer]:
     s.close()
 
 
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    """A server of the test's own, to stop, pause or flush."""
-    try:
-        s = start_server()
-    except LookupError as exc:
-        pytest.skip(str(exc))
-    yield s
-    s.close()
+server = pytest.fixture(scope="module", name="server")(_redis)
+own_server = pytest.fixture(name="own_server")(_redis)  # a server of the test's own, to stop, pause or flush
 
 
 @pytest.fixture
