@@ -78,8 +78,10 @@ class Readers:
     check whether the function is a coroutine); here it is one queue put and one future. One
     thread takes the reads while they flow (more threads only trade the GIL back and forth and
     wake each other); another starts, up to ``workers``, when a read has been running for
-    ``stall_s`` and more wait behind it (a slow disk, a lock), so one stuck read never holds the
-    others. A read whose caller gave up (timed out, hung up) before a thread took it is not run.
+    ``stall_s`` and more wait behind it (a slow disk, a lock), or when a read waited that long in
+    the queue: in a burst of calls the loop holds the GIL, each read waits for it in turn, and 50
+    lookups behind one thread passed their 300 ms timeout (bench/screen_pop.py). A read whose
+    caller gave up (timed out, hung up) before a thread took it is not run.
     """
 
     def __init__(self, workers: int, name: str = "agi-db", stall_s: float = 0.05) -> None:
@@ -96,10 +98,11 @@ class Readers:
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        self._queue.put((loop, done, fn, args))
+        now = time.monotonic()
+        self._queue.put((loop, done, fn, args, now))
         if len(self._threads) < self.workers:
             busy = self._busy_since
-            if not self._threads or (busy is not None and time.monotonic() - busy > self.stall_s):
+            if not self._threads or (busy is not None and now - busy > self.stall_s):
                 self._start()
         return await done
 
@@ -112,10 +115,12 @@ class Readers:
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            loop, done, fn, args = item
+            loop, done, fn, args, queued = item
             if done.cancelled():
                 continue
-            self._busy_since = time.monotonic()
+            self._busy_since = now = time.monotonic()
+            if now - queued > self.stall_s and len(self._threads) < self.workers:
+                self._start()  # reads queue up behind this thread: another takes them too
             try:
                 result, error = fn(*args), None
             except Exception as exc:
