@@ -134,7 +134,9 @@ def mark(engine, approval_id: int, state: str, note: str) -> SeatApproval:
 
 
 async def publish(request: Request, row: SeatApproval) -> None:
-    await request.app.state.bus.publish(ApprovalChanged(
+    # not awaited: the decision is stored; the consoles' refresh must not fail it (a Redis bus
+    # away keeps the event and sends it when back)
+    request.app.state.bus.publish_nowait(ApprovalChanged(
         at=datetime.now(UTC).timestamp(), approval_id=row.id or 0, seat=row.seat, kind=row.kind,
         reason=row.reason, state=row.state, requested_by=row.requested_by, decided_by=row.decided_by,
         note=row.note))

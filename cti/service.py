@@ -32,7 +32,7 @@ from cti.link import AmiLink
 from cti.rules import parse_shifts
 from cti.seats import WRAPUP_REASON
 from cti.state import CtiState
-from hotline.bus import Envelope, InProcessBus
+from hotline.bus import Bus, Envelope, InProcessBus
 
 if TYPE_CHECKING:
     from hotline.settings import Settings
@@ -50,7 +50,7 @@ class CtiService:
         secret: str,
         queues: tuple[str, ...] = ("hotline", "hotline_expert"),
         state: CtiState | None = None,
-        bus: InProcessBus | None = None,
+        bus: Bus | None = None,
         shifts: list[str] | None = None,
         tz: str = "Asia/Shanghai",
         dialplan: Dialplan | None = None,

@@ -93,8 +93,20 @@ class Settings(BaseSettings):
     services: CsvList = Field(["cti", "agi", "transcribe"],
                                 description="what this node runs: cti and agi in the web app, transcribe as workers")
 
-    # --- storage (the bus is in-process: one node runs the CTI bridge and the web room together)
+    # --- storage and the bus
     database_url: str = ""  # empty: sqlite under var/
+    bus_url: SecretStr = Field(SecretStr(""), description="the event bus: empty (or memory://) in this process, for "
+                               "one node; redis://[:password@]host:port/db?prefix=… (rediss:// with TLS) shared by "
+                               "every node of the centre, the CTI bridges' events reaching every web node")
+    bus_timeout_s: float = Field(2.0, gt=0, le=30, description="every call to the bus's Redis waits at most this")
+
+    @field_validator("bus_url", mode="after")
+    @classmethod
+    def _bus_scheme(cls, v: SecretStr) -> SecretStr:
+        scheme = v.get_secret_value().strip().partition("://")[0] if "://" in v.get_secret_value() else ""
+        if v.get_secret_value().strip() and scheme not in ("memory", "redis", "rediss", "unix"):
+            raise ValueError("HOTLINE_BUS_URL: memory://, redis://, rediss:// or unix:// expected")
+        return v
 
     @field_validator("seats", "department_lines", "asterisk_suites", "services", "allowed_hosts", mode="before")
     @classmethod

@@ -31,7 +31,7 @@ from accounts import db as accounts_db
 from accounts.sessions import Sessions
 from accounts.store import Accounts
 from accounts.throttle import LoginThrottle
-from hotline.bus import Envelope, InProcessBus
+from hotline.bus import Bus, Envelope
 from hotline.calls import FinishedCall
 from hotline.db import make_engine, migration_lock
 from hotline.outbox import Outbox
@@ -71,7 +71,7 @@ class Node:
     engine: sa.Engine
     store: Store
     accounts: Accounts
-    bus: InProcessBus
+    bus: Bus  # in this process, or a Redis stream every node of the centre shares (HOTLINE_BUS_URL)
     cti: CtiService | None = None
     agi: FastAgiServer | None = None
     lookups: TicketLookups | None = None
@@ -85,6 +85,7 @@ class Node:
     _unlisten: list[Any] = field(default_factory=list)
 
     async def start(self) -> None:
+        await self.bus.start()  # first: a Redis bus that does not answer stops the node here, said plainly
         await asyncio.to_thread(warm_up)  # jieba and the geocoder: not on the first caller's lookup
         if self.cti is not None and self.leader is not None:
             self.follow_finished_calls()  # before any call can end
@@ -122,6 +123,7 @@ class Node:
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
+        await self.bus.close()  # after the bridge: what it published last still goes out
         self.engine.dispose()
 
     # --- the active bridge: started when this node wins the lease, stopped when it loses it -------
@@ -215,7 +217,7 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         if "web" in roles and settings.mode == "demo":
             accounts.ensure_demo()  # production creates none: its first admin comes from a setup token
     store = Store.on(context_from(settings, engine))
-    node = Node(settings, roles, engine, store, accounts, InProcessBus())
+    node = Node(settings, roles, engine, store, accounts, bus_of(settings))
     node.filer = CallFiler(store.calls, engine, settings, Outbox(settings.call_outbox_dir))
     if "cti" in roles:
         from cti.service import CtiService
@@ -231,6 +233,14 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.cti,
                                 store.digest, store.calls)
     return node
+
+
+def bus_of(settings: Settings) -> Bus:
+    """The bus of ``HOTLINE_BUS_URL``: in this process by default, or a Redis stream shared by the
+    centre's nodes (started by :meth:`Node.start`)."""
+    from hotline.redis_bus import bus_from_url
+
+    return bus_from_url(settings.bus_url.get_secret_value(), timeout=settings.bus_timeout_s)
 
 
 def accounts_from(settings: Settings, engine: sa.Engine) -> Accounts:

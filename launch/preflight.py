@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -71,6 +72,7 @@ def problems(settings: Settings, accounts: Accounts, engine: sa.Engine) -> list[
         found.append(f"CTI 话务桥租约设置不安全：HOTLINE_CTI_LEASE_DEAD_S（{settings.cti_lease_dead_s}）须比 "
                      "HOTLINE_CTI_LEASE_CHECK_S 与 HOTLINE_CTI_LEASE_TIMEOUT_S 之和至少大 1 秒，"
                      "否则断网的主用话务桥尚未停止，备用话务桥就可能接管（同一 Asterisk 上两个话务桥）")
+    found += bus_problems(settings)
     if settings.smtp_password.get_secret_value() and not settings.smtp_starttls and not loopback(settings.smtp_host):
         found.append("邮件服务器密码将以明文发送：请设置 HOTLINE_SMTP_STARTTLS=true")
     return found
@@ -101,3 +103,19 @@ def announce_setup(settings: Settings, token: str) -> None:
     print(f"    {token}", flush=True)
     print(f"请打开 {scheme}://{settings.web_host}:{settings.web_port}/setup 输入令牌并设置管理员，"
           "或运行 hotline account create <用户名> --role admin", flush=True)
+
+
+def bus_problems(settings: Settings) -> list[str]:
+    """A Redis bus carries every pop (callers' numbers, names, places): on another machine it needs a
+    password, and TLS unless the network between the nodes is the centre's own (say so by rediss://)."""
+    url = urlsplit(settings.bus_url.get_secret_value().strip())
+    if url.scheme not in ("redis", "rediss") or loopback(url.hostname or "127.0.0.1"):
+        return []
+    found = []
+    if not url.password:
+        found.append(f"事件总线 Redis（{url.hostname}）没有密码：请在 HOTLINE_BUS_URL 中设置 "
+                     "redis://:密码@主机:端口/0，并在 Redis 上配置 requirepass 或 ACL")
+    if url.scheme == "redis":
+        found.append(f"事件总线 Redis（{url.hostname}）不在本机却未加密：来电号码和姓名将明文传输，"
+                     "请使用 rediss://（Redis TLS）")
+    return found

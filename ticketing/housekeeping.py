@@ -43,7 +43,7 @@ class Housekeeping:
         while True:
             try:
                 for reminder in await asyncio.to_thread(self.sweep_once):
-                    await self.bus.publish(reminder)
+                    self.bus.publish_nowait(reminder)  # recorded as sent: a Redis bus away keeps it until back
                 if time.monotonic() - last_maintain > MAINTAIN_S:
                     await asyncio.to_thread(maintain, self.store.engine)
                     last_maintain = time.monotonic()

@@ -109,7 +109,8 @@ async def publish_change(request: Request, ticket_id: int, action: str, by: str)
     it changed. No reporter data goes out: the pages read the ticket again themselves."""
     bus = getattr(request.app.state, "bus", None)
     if bus is not None:
-        await bus.publish(await run_in_threadpool(request.app.state.store.tickets.changed, ticket_id, action, by))
+        # stored already: the consoles' refresh never fails the request (a Redis bus away sends it when back)
+        bus.publish_nowait(await run_in_threadpool(request.app.state.store.tickets.changed, ticket_id, action, by))
 
 
 _body_doc = json_body  # the body's schema whole: its enums in place, no "#/$defs/…" the document lacks

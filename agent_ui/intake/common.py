@@ -92,8 +92,9 @@ def submission_json(s: SubmissionRead) -> dict[str, Any]:
 
 async def publish(request: Request, submission_id: int, channel: str, state: str) -> None:
     """The operators' queues and consoles refresh (``intake_update``)."""
-    await request.app.state.bus.publish(SubmissionChanged(at=time.time(), submission_id=submission_id,
-                                                          channel=channel, status=state))
+    # stored already: the refresh never fails the request (a Redis bus away sends it when back)
+    request.app.state.bus.publish_nowait(SubmissionChanged(at=time.time(), submission_id=submission_id,
+                                                           channel=channel, status=state))
 
 
 # the ticket store's refusals → the HTTP status the pages expect (their messages are Chinese)

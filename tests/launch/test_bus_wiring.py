@@ -1,0 +1,124 @@
+"""HOTLINE_BUS_URL: every entry point's node takes the bus the setting names; on Redis, two web
+nodes of one centre (one database) show the same events in one order, a browser that moves from
+one to the other catches up from where it was, and production refuses a Redis others could read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from cti.domain import LinkStatus, SeatRinging
+from hotline.bus import InProcessBus
+from hotline.identity import Role
+from hotline.redis_bus import BusUnavailable, RedisBus
+from hotline.settings import Settings
+from launch.compose import bus_of, web_app
+from launch.preflight import bus_problems
+from testkit import free_port
+from testkit.auth import Bearer, use
+from testkit.redis import RedisServer, start_server
+
+pytestmark = pytest.mark.timeout(120)
+LEAD = Bearer("lead", Role.LEAD)
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    try:
+        server = start_server()
+    except LookupError as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.close()
+
+
+def pop(n: int) -> SeatRinging:
+    return SeatRinging(at=float(n), call_id=f"c{n}", seat="8001", queue="hotline", caller_num="13953012345",
+                       caller_name="张三", waited_ms=800, variables={"HL_LOCATION": "山东省菏泽市"})
+
+
+def test_the_setting_names_the_bus(tmp_path: Path) -> None:
+    assert isinstance(bus_of(Settings(var_dir=tmp_path)), InProcessBus)
+    assert isinstance(bus_of(Settings(var_dir=tmp_path, bus_url="memory://")), InProcessBus)
+    bus = bus_of(Settings(var_dir=tmp_path, bus_url="redis://127.0.0.1:6390/2?prefix=centre1", bus_timeout_s=0.7))
+    assert isinstance(bus, RedisBus) and bus.prefix == "centre1" and bus.timeout == 0.7
+    with pytest.raises(ValidationError, match="HOTLINE_BUS_URL"):
+        Settings(var_dir=tmp_path, bus_url="amqp://broker/")
+    assert "pw-7Hq2" not in repr(Settings(var_dir=tmp_path, bus_url="redis://:pw-7Hq2@10.0.0.5:6379/0"))
+
+
+def test_production_refuses_a_redis_bus_others_could_read(tmp_path: Path) -> None:
+    def refused(url: str) -> list[str]:
+        return bus_problems(Settings(var_dir=tmp_path, bus_url=url))
+
+    assert refused("redis://127.0.0.1:6379/0") == [] and refused("") == []  # on this machine
+    assert len(refused("redis://10.0.0.5:6379/0")) == 2  # no password, no TLS
+    assert len(refused("redis://:s3cret@10.0.0.5:6379/0")) == 1 and "rediss://" in refused(
+        "redis://:s3cret@10.0.0.5:6379/0")[0]
+    assert refused("rediss://:s3cret@redis.centre.example:6380/0") == []
+
+
+def test_a_node_whose_redis_does_not_answer_does_not_start(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, services=[], bus_url=f"redis://127.0.0.1:{free_port()}/0",
+                        bus_timeout_s=0.5)
+    with pytest.raises(BusUnavailable, match="did not answer"), TestClient(web_app(settings)):
+        pass
+
+
+def test_two_web_nodes_share_the_bridge_events_and_a_browser_moves_between_them(tmp_path: Path,
+                                                                                 redis: RedisServer) -> None:
+    shared = {"database_url": f"sqlite:///{tmp_path / 'centre.db'}", "services": [],
+              "bus_url": f"{redis.url}?prefix=wiring"}
+    a = TestClient(web_app(Settings(var_dir=tmp_path / "a", **shared)))
+    b = TestClient(web_app(Settings(var_dir=tmp_path / "b", **shared)))
+    with a, b:
+        use(a)  # one database: a session opened on node A is good on node B
+        bridge = RedisBus(redis.url, prefix="wiring", timeout=2.0)  # the CTI node, another process
+        a.portal.call(bridge.start)
+        try:
+            with a.websocket_connect("/ws", headers=dict(LEAD)) as on_a, b.websocket_connect("/ws", headers=dict(LEAD)) as on_b:
+                hello = on_a.receive_json()
+                assert hello["type"] == "hello" and on_b.receive_json()["epoch"] == hello["epoch"]
+                sent = [a.portal.call(bridge.publish, pop(n)) for n in range(3)]
+                for ws in (on_a, on_b):  # every web node, the same seqs
+                    got = [ws.receive_json() for _ in range(3)]
+                    assert [m["seq"] for m in got] == [e.seq for e in sent]
+                    assert got[0]["caller_name"] == "张三" and got[0]["variables"]["HL_LOCATION"] == "山东省菏泽市"
+            # node A's browser was cut after the first pop; it reconnects to node B and catches up
+            more = [a.portal.call(bridge.publish, LinkStatus(at=9.0, up=False, detail="AMI 断开"))]
+            since = sent[0].seq
+            with b.websocket_connect(f"/ws?since={since}&epoch={hello['epoch']}", headers=dict(LEAD)) as moved:
+                assert moved.receive_json()["type"] == "hello"
+                assert [moved.receive_json()["seq"] for _ in range(3)] == [sent[1].seq, sent[2].seq, more[0].seq]
+            # web nodes publish too (a ticket changed on node B reaches node A's consoles)
+            assert b.app.state.bus.epoch == a.app.state.bus.epoch
+        finally:
+            a.portal.call(bridge.close)
+
+
+async def test_a_web_node_publishes_while_redis_is_away_and_sends_when_back(tmp_path: Path) -> None:
+    try:
+        server = start_server()
+    except LookupError as exc:
+        pytest.skip(str(exc))
+    try:
+        bus = bus_of(Settings(var_dir=tmp_path, bus_url=server.url, bus_timeout_s=0.5))
+        await bus.start()
+        follower = RedisBus(server.url, timeout=0.5)
+        await follower.start()
+        sub = follower.subscribe()
+        server.pause()  # Redis stops answering: the route that publishes must not fail or wait
+        bus.publish_nowait(LinkStatus(at=1.0, up=True, detail="kept"))
+        await asyncio.sleep(0.8)
+        server.resume()
+        got = await asyncio.wait_for(anext(sub), 15)
+        assert got.event == LinkStatus(at=1.0, up=True, detail="kept")
+        await follower.close()
+        await bus.close()
+    finally:
+        server.close()
