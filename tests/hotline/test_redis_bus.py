@@ -12,7 +12,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,7 +30,7 @@ from hotline.calls import FinishedCall
 from hotline.codec import encode, from_message
 from hotline.redis_bus import BusUnavailable, RedisBus, UnknownEvent, bus_from_url
 from testkit import ROOT, free_port
-from testkit.redis import RedisServer, start_server
+from testkit.redis import RedisServer
 from ticketing.schemas import SubmissionChanged, TicketChanged, TicketReminder
 
 T = 1733380000.5  # 2024-12-05 14:26:40 +08:00
@@ -117,17 +117,15 @@ class Buses:
                 await bus.close()
 
 
-def _redis() -> Iterator[RedisServer]:
-    try:
-        s = start_server()
-    except LookupError as exc:
-        pytest.skip(str(exc))
-    yield s
-    s.close()
+@pytest.fixture(scope="module")
+def server(redis_server: RedisServer) -> RedisServer:
+    return redis_server
 
 
-server = pytest.fixture(scope="module", name="server")(_redis)
-own_server = pytest.fixture(name="own_server")(_redis)  # a server of the test's own, to stop, pause or flush
+@pytest.fixture
+def own_server(own_redis: RedisServer) -> RedisServer:
+    """A server of the test's own, to stop, pause or flush."""
+    return own_redis
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ one to the other catches up from where it was, and production refuses a Redis ot
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,10 @@ from launch.compose import bus_of, web_app
 from launch.preflight import bus_problems
 from testkit import free_port
 from testkit.auth import Bearer, use
-from testkit.redis import RedisServer, start_server
+from testkit.redis import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
 LEAD = Bearer("lead", Role.LEAD)
-
-
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    try:
-        server = start_server()
-    except LookupError as exc:
-        pytest.skip(str(exc))
-    yield server
-    server.close()
 
 
 def pop(n: int) -> SeatRinging:
@@ -71,17 +60,18 @@ def test_a_node_whose_redis_does_not_answer_does_not_start(tmp_path: Path) -> No
 
 
 def test_two_web_nodes_share_the_bridge_events_and_a_browser_moves_between_them(tmp_path: Path,
-                                                                                 redis: RedisServer) -> None:
+                                                                                 redis_server: RedisServer) -> None:
     shared = {"database_url": f"sqlite:///{tmp_path / 'centre.db'}", "services": [],
-              "bus_url": f"{redis.url}?prefix=wiring"}
+              "bus_url": f"{redis_server.url}?prefix=wiring"}
     a = TestClient(web_app(Settings(var_dir=tmp_path / "a", **shared)))
     b = TestClient(web_app(Settings(var_dir=tmp_path / "b", **shared)))
     with a, b:
         use(a)  # one database: a session opened on node A is good on node B
-        bridge = RedisBus(redis.url, prefix="wiring", timeout=2.0)  # the CTI node, another process
+        bridge = RedisBus(redis_server.url, prefix="wiring", timeout=2.0)  # the CTI node, another process
         a.portal.call(bridge.start)
         try:
-            with a.websocket_connect("/ws", headers=dict(LEAD)) as on_a, b.websocket_connect("/ws", headers=dict(LEAD)) as on_b:
+            with a.websocket_connect("/ws", headers=dict(LEAD)) as on_a, \
+                    b.websocket_connect("/ws", headers=dict(LEAD)) as on_b:
                 hello = on_a.receive_json()
                 assert hello["type"] == "hello" and on_b.receive_json()["epoch"] == hello["epoch"]
                 sent = [a.portal.call(bridge.publish, pop(n)) for n in range(3)]
@@ -101,24 +91,19 @@ def test_two_web_nodes_share_the_bridge_events_and_a_browser_moves_between_them(
             a.portal.call(bridge.close)
 
 
-async def test_a_web_node_publishes_while_redis_is_away_and_sends_when_back(tmp_path: Path) -> None:
-    try:
-        server = start_server()
-    except LookupError as exc:
-        pytest.skip(str(exc))
-    try:
-        bus = bus_of(Settings(var_dir=tmp_path, bus_url=server.url, bus_timeout_s=0.5))
-        await bus.start()
-        follower = RedisBus(server.url, timeout=0.5)
-        await follower.start()
-        sub = follower.subscribe()
-        server.pause()  # Redis stops answering: the route that publishes must not fail or wait
-        bus.publish_nowait(LinkStatus(at=1.0, up=True, detail="kept"))
-        await asyncio.sleep(0.8)
-        server.resume()
-        got = await asyncio.wait_for(anext(sub), 15)
-        assert got.event == LinkStatus(at=1.0, up=True, detail="kept")
-        await follower.close()
-        await bus.close()
-    finally:
-        server.close()
+async def test_a_web_node_publishes_while_redis_is_away_and_sends_when_back(tmp_path: Path,
+                                                                            own_redis: RedisServer) -> None:
+    server = own_redis
+    bus = bus_of(Settings(var_dir=tmp_path, bus_url=server.url, bus_timeout_s=0.5))
+    await bus.start()
+    follower = RedisBus(server.url, timeout=0.5)
+    await follower.start()
+    sub = follower.subscribe()
+    server.pause()  # Redis stops answering: the route that publishes must not fail or wait
+    bus.publish_nowait(LinkStatus(at=1.0, up=True, detail="kept"))
+    await asyncio.sleep(0.8)
+    server.resume()
+    got = await asyncio.wait_for(anext(sub), 15)
+    assert got.event == LinkStatus(at=1.0, up=True, detail="kept")
+    await follower.close()
+    await bus.close()
