@@ -50,13 +50,14 @@
     catch (e) { notice("无法访问剪贴板，请手动抄写", true); }
   }
   $("#secret-copy").addEventListener("click", copy);
-  // The password leaves the page with the box. "close" fires a task later, so the button clears it
-  // at once; the listener covers Esc.
-  $("#secret-close").addEventListener("click", () => { $("#secret-value").textContent = ""; $("#secret").close(); });
-  $("#secret").addEventListener("close", () => {
+  // The password leaves the page with the box, and focus goes back to the row's button. "close"
+  // fires a task later, so the close button does both at once; the listener covers Esc.
+  function closed() {
     $("#secret-value").textContent = "";
-    if (back && document.contains(back)) back.focus();
-  });
+    if (back && document.contains(back) && document.activeElement !== back) back.focus();
+  }
+  $("#secret-close").addEventListener("click", () => { $("#secret").close(); closed(); });
+  $("#secret").addEventListener("close", closed);
   $("#secret").addEventListener("keydown", (ev) => {
     if ((ev.key === "c" || ev.key === "C") && !ev.ctrlKey && !ev.metaKey) { ev.preventDefault(); copy(); }
   });
