@@ -13,17 +13,12 @@ Two servers answer ``AGI(agi://…/lookup)`` on the same store, in this process,
   ``SET VARIABLE`` command. Before timing, both answer the same numbers and the exchanges are
   compared byte for byte: the bench stops if they differ.
 
-The clients run in another process on the last CPU (Asterisk's own core in production; ``--no-pin``
-to share), each acting as Asterisk's side of one session: connect, send the header, answer every
-command, until the server closes. Latency is connect → close. Every session draws its number
-from all the store's caller numbers, or (``--new-share``) a number the store has never seen. A
-share of the tickets is confidential (``--confidential``), so the lookup's read-log write is timed.
-
-Rounds alternate bare/ours (ours/bare the next round), each a **saturated** run (``--concurrency``
-channels, each starting its next session when the last one closed; the mean in flight is
-measured: the sum of session times over the wall time) and a **paced** one (Poisson arrivals at
-``--rate``/s, up to ``--concurrency`` at once). Throughput is the median over rounds; p99 pools
-the paced sessions of all rounds. The last line is the summary.
+Clients (Asterisk's side: connect, header, answer every command until the server closes) run in
+another process on the last CPU (``--no-pin`` to share); latency is connect → close. Numbers come
+from all the store's callers or (``--new-share``) never-seen ones; ``--confidential`` tickets make
+the read-log write timed. Rounds alternate bare/ours, each a **saturated** run (``--concurrency``
+channels back to back; mean in flight measured) and a **paced** one (Poisson at ``--rate``/s).
+Throughput: the median round; p99: all paced sessions pooled. bench/README.md says why it is fair.
 """
 
 from __future__ import annotations
@@ -52,9 +47,9 @@ import phonenumbers  # noqa: E402
 from phonenumbers import geocoder  # noqa: E402
 
 from testkit.agi import header  # noqa: E402
+from testkit.benchrun import pct, split_cpus  # noqa: E402
 
 # --- the clients (another process) -----------------------------------------------------------
-
 
 def lookup_header(port: int, number: str, uid: str) -> bytes:
     # the dialplan passes the signed-in seats (QUEUE_MEMBER(…,logged)) as the first argument
@@ -157,14 +152,7 @@ def client_main(conn, numbers: list[str], secret: dict[str, int], cpus: set[int]
     conn.close()
 
 
-def pct(values: list[float], p: float) -> float:
-    """The nearest-rank percentile."""
-    s = sorted(values)
-    return s[max(0, -(-len(s) * p // 100) - 1)]
-
-
 # --- the baseline: a bare FastAGI responder (nothing of ours) ----------------------------------
-
 BEIJING = ZoneInfo("Asia/Shanghai")
 TEXT_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLite holds the store's times (UTC)
 LABELS = {"draft": "草稿", "registered": "已登记", "transferred": "已转办", "returned": "已退回",
@@ -277,7 +265,6 @@ class Bare:
 
 # --- the store --------------------------------------------------------------------------------
 
-
 def fill(path: Path, n: int, seed: int = 7) -> None:
     """``n`` tickets from the demo scenarios over two years, about three per caller, bulk-inserted
     with every index and trigger in place (what the lookup reads of bench/store.py's generator)."""
@@ -357,7 +344,6 @@ def ensure_store(n: int, confidential: float,
 
 
 # --- the runs (this process: both servers) ----------------------------------------------------
-
 
 async def exchange(port: int, number: str) -> list[bytes]:
     """Every command one session receives, each answered as Asterisk would."""
@@ -479,18 +465,6 @@ def summary(args: argparse.Namespace, res: dict[tuple[str, str], list[dict]]) ->
             f"ratio={o['per_s'] / b['per_s']:.2f} p99_ms_at_{args.rate:.0f}_per_s={o['p99']:.2f} "
             f"bare_p99_ms={b['p99']:.2f} paced_sessions={o['paced']} confidential_lookups={o['secret']} "
             f"tickets={args.tickets}")
-
-
-def split_cpus() -> set[int] | None:
-    """Asterisk runs on its own core in production: give the simulated one (the client) the last
-    CPU and the servers the others, so that neither steals the other's time slices. Called before
-    any thread starts (a thread inherits its creator's CPUs; this sets the calling thread's): ours
-    and the bare responder get the same CPU budget, whatever threads they use."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None
-    os.sched_setaffinity(0, set(cpus[:-1]))
-    return {cpus[-1]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,7 @@ from cti.link import _Protocol  # noqa: E402
 from cti.service import CtiService  # noqa: E402
 from hotline.identity import Principal, Role  # noqa: E402
 from hotline.settings import Settings  # noqa: E402
-from launch.compose import Node, build  # noqa: E402
+from launch.compose import Node, build, freeze  # noqa: E402
 from testkit import ami  # noqa: E402
 
 VAR = ROOT / "var" / "bench" / "ami-ingest"
@@ -365,7 +365,7 @@ async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles:
     deferred = AfterTheReads()
     if filing == "after":
         loop.set_default_executor(deferred)
-    quiet()
+    freeze()  # before each timed side, as a hotline process freezes its heap once started
     sleep = asyncio.sleep
     if profile is not None:
         profile.enable()
@@ -401,13 +401,6 @@ async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles:
                   sum(s.messages for s in screens), screens[-1].messages, asterisk.actions)
 
 
-def quiet() -> None:
-    """Before each timed side: what is garbage collected, and the rest frozen, as a long-running
-    hotline process freezes its heap once started (``launch.compose.freeze``)."""
-    gc.collect()
-    gc.freeze()
-
-
 # ----------------------------------------------------------------------------- bare panoramisk
 
 
@@ -440,7 +433,7 @@ def run_bare(chunks: list[bytes]) -> tuple[float, int]:
         orig(message)
 
     proto.handle_message = counting
-    quiet()
+    freeze()  # before each timed side, as a hotline process freezes its heap once started
     t = time.perf_counter()
     for c in chunks:
         proto.data_received(c)

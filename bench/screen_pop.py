@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import multiprocessing as mp
 import os
 import random
@@ -73,6 +72,7 @@ import websockets  # noqa: E402
 from hotline.asterisk.render import CHANNEL_VARS  # noqa: E402
 from hotline.settings import Settings  # noqa: E402
 from testkit.agi import AgiClient, header  # noqa: E402
+from testkit.benchrun import pct  # noqa: E402
 
 TRANSCRIPT = ROOT / "tests/fixtures/ami/test_sip_call_is_answered_by_a_signed_in_seat_in_3_s_and_recorded.ami"
 PAUSE_TRANSCRIPT = ROOT / "tests/cti/transcripts/seat_holds_the_call.ami"  # a QueueMemberPause of ours
@@ -566,12 +566,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def pct(xs: list[float], p: float) -> float:
-    """Nearest rank: the smallest value with at least p % of the samples at or below it."""
-    xs = sorted(xs)
-    return xs[max(0, math.ceil(p / 100 * len(xs)) - 1)]
 
 
 class Bench:

@@ -14,6 +14,7 @@ each figure is printed beside its previous value, so two runs compare at a glanc
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -125,3 +126,21 @@ def main(argv: list[str] | None = None, bench_dir: Path = ROOT / "bench",
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest rank: the smallest value with at least p % of the samples at or below it."""
+    s = sorted(values)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def split_cpus() -> set[int] | None:
+    """Asterisk runs on its own core in production: give the simulated one (the client) the last
+    CPU and the servers the others, so that neither steals the other's time slices. Called before
+    any thread starts (a thread inherits its creator's CPUs; this sets the calling thread's): ours
+    and the bare responder get the same CPU budget, whatever threads they use."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return {cpus[-1]}
