@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
@@ -48,7 +47,7 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
     await ws.accept()
     pong = asyncio.Event()
     pong.set()
-    sender = asyncio.create_task(_send_loop(ws, await _hub(ws.app), audience, since, epoch, pong))
+    sender = asyncio.create_task(_send_loop(ws, ws.app.state.hub, audience, since, epoch, pong))
     watcher = asyncio.create_task(_watch_session(ws, principal))
     try:
         while True:
@@ -64,16 +63,6 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-async def _hub(app: Any) -> Hub:
-    """The app's hub, on the app's bus: one that was given another bus (tests give each their own)
-    is replaced, so a hub never reads a bus nobody publishes to."""
-    hub: Hub = app.state.hub
-    if hub.bus is not app.state.bus:
-        await hub.stop()
-        hub = app.state.hub = Hub(app.state.bus, hub.roster)
-    return hub
 
 
 async def _watch_session(ws: WebSocket, principal: Principal) -> None:

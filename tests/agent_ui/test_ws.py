@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from agent_ui.hub import Hub
 from agent_ui.ws import Audience
 from cti.domain import CallAnswered, LinkStatus, SeatRinging
 from hotline.bus import InProcessBus
@@ -33,7 +34,10 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
 
 @pytest.fixture
 def client(app_client: TestClient) -> TestClient:
-    app_client.app.state.bus = InProcessBus()  # each test counts seqs from 1
+    state = app_client.app.state
+    state.bus = InProcessBus()  # each test counts seqs from 1
+    app_client.portal.call(state.hub.stop)
+    state.hub = Hub(state.bus, lambda: state.roster())  # the node's one reader, on the new bus
     return app_client
 
 

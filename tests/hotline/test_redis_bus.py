@@ -23,6 +23,7 @@ import hotline.bus
 import hotline.redis_bus
 from agent_ui.alerts import Alert
 from agent_ui.approvals import ApprovalChanged
+from agent_ui.hub import Hub
 from agent_ui.lead.runtime import LeadAlert
 from cti import domain as d
 from hotline.bus import BusLagged, DomainEvent, Envelope, InProcessBus, Subscription
@@ -531,6 +532,8 @@ def test_websockets_on_a_web_node_follow_the_bus_a_bridge_elsewhere_publishes(se
         client.portal.call(web.start)
         client.portal.call(bridge.start)
         client.app.state.bus = web
+        client.portal.call(client.app.state.hub.stop)
+        client.app.state.hub = Hub(web, lambda: {})  # the node's one reader, on the Redis bus
         try:
             with client.websocket_connect("/ws", headers=lead) as ws:
                 assert ws.receive_json()["epoch"] == web.epoch
