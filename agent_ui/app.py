@@ -52,7 +52,7 @@ from hotline.settings import Settings
 from ticketing.store import Store
 
 if TYPE_CHECKING:
-    from cti.service import CtiService
+    from cti.service import Live
 
 HERE = Path(__file__).resolve().parent
 
@@ -74,7 +74,7 @@ class WebParts:
     store: Store
     accounts: Accounts
     bus: Bus
-    cti: CtiService | None = None  # the bridge, when this node runs it
+    cti: Live | None = None  # the bridge in this process, or the centre's bridges through the board
     lead: Any = None  # agent_ui.lead.LeadRuntime: the lead's alerts
 
 
@@ -102,7 +102,8 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     # and the hub routes seat-addressed events by it
     state.roster = _roster_of(parts.cti)
     state.seat_of = lambda username: state.roster().get(username)
-    state.hub = Hub(parts.bus, lambda: state.roster())  # this node's one reader of the bus for its websockets
+    # this node's one reader of the bus for its websockets
+    state.hub = Hub(parts.bus, lambda: state.roster(), observe=getattr(parts.cti, "observe", None))
     state.probes = [
         health.asterisk_probe(parts.settings), health.ami_probe(parts.settings), health.cti_probe(parts.cti),
         health.agi_probe(parts.settings), health.database_probe(parts.engine), health.disk_probe(parts.settings),
@@ -138,10 +139,10 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     return app
 
 
-def _roster_of(cti: CtiService | None) -> Callable[[], dict[str, str]]:
+def _roster_of(cti: Live | None) -> Callable[[], dict[str, str]]:
     """operator username → the seat they are signed in to. The bridge hands out one shared dict
     per roster version, so asking per message costs a lookup, not a rebuild."""
     if cti is None:
         empty: dict[str, str] = {}
         return lambda: empty
-    return cti.state.operator_seats
+    return cti.operator_seats

@@ -15,6 +15,7 @@ SeatOf = Callable[[str], str | None]  # username → the seat they are signed in
 
 EVERYONE = frozenset({"link_status", "hello", "resync"})
 CENTRE_WORK = frozenset({"ticket_update", "intake_update"})  # the centre's desk and intake queue
+NODES_ONLY = frozenset({"cti_roster"})  # between the nodes (who sits where): no browser's business
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Audience:
         kind = msg.get("type")
         if kind in EVERYONE:
             return True
+        if kind in NODES_ONLY:
+            return False
         if self._sees_all:
             return self.scope.has_message(msg, self.seat_queues)
         if self._department is not None:

@@ -26,7 +26,8 @@ from agent_ui.centre import scope, seat_queues
 from agent_ui.live import CallLogDep, CtiDep
 from agent_ui.pages import templates
 from cti.actions import ActionFailed, NotOnCall, RuleViolation
-from cti.service import CtiService
+from cti.link import AmiError, AmiNotSent
+from cti.service import Live
 from hotline.identity import Principal, Role, require_roles
 from hotline.params import NO_NUL, DbId
 
@@ -42,7 +43,7 @@ CALL_ID = re.compile(r"^[A-Za-z0-9_.-]*$")  # it rides in a channel-variable lis
 class Seat:
     """The seat the operator is signed in to, and the bridge that controls it."""
 
-    cti: CtiService
+    cti: Live
     seat: str
 
 
@@ -73,6 +74,12 @@ async def _act(coro) -> dict[str, Any]:
     except ActionFailed as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY,
                             f"交换机拒绝了操作（{exc}），请稍后重试；仍不行请联系班长") from None
+    except AmiNotSent as exc:  # never left: nothing was done
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"交换机暂未连接，操作没有执行（{exc}），请稍后重试") from None
+    except AmiError as exc:  # sent, no answer: it may have been done
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
+                            f"交换机未应答，操作结果未知（{exc}），请查看坐席状态后再操作") from None
     out = {"ok": True, "action": result.action, "detail": result.detail}
     return out | {"call_id": result.call_id} if result.call_id else out
 

@@ -164,9 +164,24 @@ def cti_probe(cti: Any) -> Probe:  # cti.service.CtiService, None where this nod
         if cti is None:
             return "off", "未在本节点运行（设置 HOTLINE_SERVICES）"
         stats = cti.health()
+        if stats.get("replica"):  # a node of a centre: each Asterisk server's active bridge, as it reports
+            return _replica_health(stats)
         up = bool(stats.get("logged_in"))
         detail = (f"{'已登录 AMI' if up else '未连接 AMI，正在重试'} · 断线 {stats.get('disconnects', 0)} 次 · "
                   f"异常帧 {stats.get('malformed', 0)} · 事件序号 {stats.get('bus_seq', 0)}")
         return ("ok" if up else "down"), detail
 
     return lambda: _timed("cti", "CTI 话务桥", probe, 1)
+
+
+def _replica_health(stats: dict[str, Any]) -> tuple[str, str]:
+    servers = stats.get("servers", {})
+    if not servers:
+        why = f"：{stats['problem']}" if stats.get("problem") else ""
+        return "down", f"没有话务桥在报告交换机状态（各交换机的 CTI 节点是否运行？）{why}"
+    parts = []
+    for name, s in servers.items():
+        term = (s.get("leader") or {}).get("term")
+        said = "已登录 AMI" if s.get("logged_in") else "未连接 AMI，正在重试"
+        parts.append(f"{name}：{said}{f'（任期 {term}）' if term else ''}，{s.get('age_s', 0)} 秒前报告")
+    return ("ok" if stats.get("logged_in") else "down"), "；".join(parts)

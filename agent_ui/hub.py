@@ -55,8 +55,12 @@ class Inbox(Subscription):
 class Hub:
     """Reads the bus once for this process and hands each envelope to the inboxes that may see it."""
 
-    def __init__(self, bus: Bus, roster: Roster, maxsize: int = 100_000) -> None:
+    def __init__(self, bus: Bus, roster: Roster, maxsize: int = 100_000,
+                 observe: Callable[[Envelope], None] | None = None) -> None:
         self.bus, self.roster, self.maxsize = bus, roster, maxsize
+        # sees each envelope before it is routed: a node without the bridge learns who sits where
+        # from the bus (cti.replica), so a sign-in applies before the pop that follows it
+        self.observe = observe
         self._broad: set[Inbox] = set()  # non-operators: asked about everything
         self._operators: dict[str, set[Inbox]] = {}  # username → their sockets (a second tab is a second inbox)
         self._by_call: dict[str, set[Inbox]] = {}
@@ -131,6 +135,8 @@ class Hub:
     def route(self, env: Envelope) -> None:
         """Offer ``env`` to every inbox whose audience may see it (the audience decides)."""
         self.routed += 1
+        if self.observe is not None:
+            self.observe(env)
         msg = env.message()
         for inbox in self._broad:
             self._ask(inbox, env, msg)

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from agent_ui.centre import scope, seat_queues
-from cti.service import CtiService
+from cti.service import Live
 from hotline.identity import Principal, Role, require_roles
 from hotline.params import NO_NUL, Limit, Offset
 from recordings import catalog
@@ -26,7 +26,7 @@ Leads = Annotated[Principal, Depends(require_roles(Role.LEAD))]
 CallReaders = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD, Role.QA))]
 
 
-def running_cti(request: Request) -> CtiService:
+def running_cti(request: Request) -> Live:
     """The CTI bridge, or a 503 that says what to do when this node does not run it."""
     cti = request.app.state.cti
     if cti is None:
@@ -38,7 +38,7 @@ def call_log(request: Request) -> CallLog:
     return request.app.state.store.calls
 
 
-CtiDep = Annotated[CtiService, Depends(running_cti)]
+CtiDep = Annotated[Live, Depends(running_cti)]
 CallLogDep = Annotated[CallLog, Depends(call_log)]
 
 

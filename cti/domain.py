@@ -193,3 +193,15 @@ class LinkStatus(DomainEvent):
     type: ClassVar[str] = "link_status"
     up: bool
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RosterChanged(DomainEvent):
+    """Who sits where on one Asterisk server changed (a sign-in, a sign-out, a seat's queues).
+
+    For the web nodes, not for browsers: a node without the bridge routes each pop by this roster
+    (agent_ui.hub). It travels on the bus, so it reaches a node before any pop that follows it."""
+
+    type: ClassVar[str] = "cti_roster"
+    server: str
+    roster: dict[str, str] = field(default_factory=dict)  # operator username → seat

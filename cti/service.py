@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from cti import events as ev
 from cti.actions import CtiActions, Dialplan
-from cti.domain import DomainEvent, LinkStatus, SeatState, SeatStateChanged
+from cti.desk import BridgeDesk
+from cti.domain import DomainEvent, LinkStatus, RosterChanged, SeatState, SeatStateChanged
 from cti.link import AmiLink
+from cti.replica import CentreLive
 from cti.rules import parse_shifts
 from cti.seats import WRAPUP_REASON
 from cti.state import CtiState
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+__all__ = ["BridgeDesk", "CentreLive", "CtiService", "Live"]
 
 
 class CtiService:
@@ -57,8 +61,11 @@ class CtiService:
         tick_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         link_options: dict[str, Any] | None = None,
+        server: str = "",
     ) -> None:
         self.clock = clock
+        self.server = server or f"{host}:{port}"  # the Asterisk server's name in the centre (its lease's)
+        self._roster_told = -1  # the roster version last published
         self.queue_names = queues
         self.state = state or CtiState(clock=clock, tz=tz)
         # in-process: the link publishes synchronously on the AMI read path, and listeners follow
@@ -69,7 +76,7 @@ class CtiService:
             port,
             username,
             secret,
-            handle=self.state.handle,
+            handle=self._handle,
             publish=self.bus.publish_nowait,
             on_login=self.resync,
             on_status=self._on_status,
@@ -111,6 +118,7 @@ class CtiService:
             shifts=settings.cti_shifts,
             tz=settings.cti_timezone,
             dialplan=Dialplan(hotline_number=settings.hotline_number),
+            server=settings.cti_lease_name or f"{settings.ami_host}:{settings.ami_port}",
             **kw,
         )
 
@@ -157,6 +165,10 @@ class CtiService:
             stats["leader"] = self.leader.status()
         return stats
 
+    def operator_seats(self) -> dict[str, str]:
+        """operator username → their seat (one shared dict per roster version)."""
+        return self.state.operator_seats()
+
     def job_number_at(self, seat: str) -> str:
         """The 工号 of whoever is signed in at ``seat`` ("" if nobody): the AGI announces it (首问负责制)."""
         s = self.state.seats.get(seat)
@@ -168,6 +180,21 @@ class CtiService:
         """What the ticks, the resync, the link status and the actions produce, onto the bus."""
         for e in events:
             self.bus.publish_nowait(e)
+        self._tell_roster()
+
+    def _handle(self, e: ev.AmiEvent) -> list[DomainEvent]:
+        out = self.state.handle(e)
+        if self.state.roster_version != self._roster_told:  # in the AMI order: before the pops it routes
+            out.append(self._roster_event())
+        return out
+
+    def _tell_roster(self) -> None:
+        if self.state.roster_version != self._roster_told:
+            self.bus.publish_nowait(self._roster_event())
+
+    def _roster_event(self) -> RosterChanged:
+        self._roster_told = self.state.roster_version
+        return RosterChanged(at=self.clock(), server=self.server, roster=dict(self.state.operator_seats()))
 
     async def resync(self) -> None:
         """After every (re)login: reconcile the state with what Asterisk says now."""
@@ -230,3 +257,7 @@ class CtiService:
                 self.publish(self.state.tick(self.clock()))
             except Exception:
                 log.exception("CTI tick failed")
+
+
+# what the web room drives: the bridge in this process, or the centre's bridges through the board
+Live = CtiService | CentreLive

@@ -93,7 +93,7 @@ return {epoch, last, gap and 1 or 0, redis.call('XRANGE', KEYS[2], from, '+')}
 """
 
 
-async def _within(aw: Awaitable[T], seconds: float) -> T:
+async def within(aw: Awaitable[T], seconds: float) -> T:
     # not asyncio.wait_for, which on Python 3.11 may return a result in place of a cancellation
     async with asyncio.timeout(seconds):
         return await aw
@@ -195,7 +195,7 @@ class RedisBus(LocalFanout):
         self._ensure, self._publish, self._replay = (self._cmd.register_script(s)
                                                      for s in (ENSURE_EPOCH, PUBLISH, REPLAY))
         try:
-            await _within(self._cmd.script_load(PUBLISH), self.timeout)
+            await within(self._cmd.script_load(PUBLISH), self.timeout)
             self.epoch, last = await self._epoch_now()
         except NETWORK_ERRORS as exc:
             await self._disconnect()
@@ -211,7 +211,7 @@ class RedisBus(LocalFanout):
         if self._waiting() and self._tasks:
             self._drained.clear()
             with contextlib.suppress(TimeoutError):
-                await _within(self._drained.wait(), self.timeout)
+                await within(self._drained.wait(), self.timeout)
         if self._waiting():
             log.error("bus closing with %d events not sent to Redis", self._waiting())
         self._closing = True  # the loops end by themselves too: redis-py can swallow a cancellation
@@ -226,7 +226,7 @@ class RedisBus(LocalFanout):
     async def _disconnect(self) -> None:
         for client in filter(None, (self._cmd, self._reader)):
             with contextlib.suppress(Exception):  # closing a connection Redis no longer answers on
-                await _within(client.aclose(), self.timeout)
+                await within(client.aclose(), self.timeout)
         self._cmd = self._reader = None
 
     def _waiting(self) -> int:
@@ -234,7 +234,7 @@ class RedisBus(LocalFanout):
 
     async def _epoch_now(self) -> tuple[str, int]:
         """The bus's epoch (made now if Redis lost it) and its last seq."""
-        epoch, last = await _within(
+        epoch, last = await within(
             self._ensure(keys=self._keys[:3], args=[uuid.uuid4().hex[:12], self._seen]), self.timeout)
         return epoch.decode(), int(last)
 
@@ -252,7 +252,7 @@ class RedisBus(LocalFanout):
         self._notify(Envelope(0, event))
         self._queue(out)
         try:
-            return await _within(out.future, self.timeout)  # type: ignore[arg-type]
+            return await within(out.future, self.timeout)  # type: ignore[arg-type]
         except TimeoutError:
             withdrawn = out in self._pending
             if withdrawn:  # not sent: withdrawn, so a caller may retry without a double
@@ -301,7 +301,7 @@ class RedisBus(LocalFanout):
                 if not payloads:
                     continue
             try:
-                first, _epoch = await _within(self._publish(
+                first, _epoch = await within(self._publish(
                     keys=self._keys, args=[uuid.uuid4().hex[:12], self._seen, self.capacity, token, *payloads],
                 ), self.timeout)
             except Exception as exc:  # Redis away, or answering oddly: the batch waits, and is said to
@@ -321,7 +321,7 @@ class RedisBus(LocalFanout):
             try:
                 if outage.since:  # back? the data may have gone while we were away
                     await self._check_epoch()
-                reply = await _within(
+                reply = await within(
                     self._reader.xread({self._keys[1]: self._last_id}, count=self.batch, block=self.block_ms),
                     self.block_ms / 1000 + self.timeout)
                 outage.over()
@@ -396,7 +396,7 @@ class RedisBus(LocalFanout):
         if self._cmd is None:
             raise BusUnavailable("the bus is not started")
         try:
-            current, last, gap, entries = await _within(self._replay(
+            current, last, gap, entries = await within(self._replay(
                 keys=self._keys[:3],
                 args=[uuid.uuid4().hex[:12], self._seen, int(since), "" if epoch is None else "=" + epoch],
             ), self.timeout)

@@ -31,6 +31,7 @@ from accounts import db as accounts_db
 from accounts.sessions import Sessions
 from accounts.store import Accounts
 from accounts.throttle import LoginThrottle
+from hotline.board import Board, board_of
 from hotline.bus import Bus, Envelope
 from hotline.calls import FinishedCall
 from hotline.db import make_engine, migration_lock
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from agi.server import FastAgiServer
     from agi.service import TicketLookups
     from cti.leader import Candidate, Lease
-    from cti.service import CtiService
+    from cti.service import BridgeDesk, CentreLive, CtiService, Live
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,9 @@ class Node:
     notifier: Notifier | None = None  # e-mail and SMS out, on a web node (its reminder sweep uses it)
     filer: CallFiler | None = None  # finished calls into the call log, journaled and retried
     leader: Candidate | None = None  # the bridge runs only while this node holds the Asterisk server's lease
+    board: Board | None = None  # beside a Redis bus: the bridges' live pictures and call-control requests
+    desk: BridgeDesk | None = None  # the active bridge's side of the board
+    live: CentreLive | None = None  # the centre's live state and call control, from the board (web, agi)
     freeze_heap: bool = False  # a long-running server's process: see :func:`freeze`
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _active: list[asyncio.Task[None]] = field(default_factory=list)  # the active bridge's own: stopped with it
@@ -86,6 +90,10 @@ class Node:
 
     async def start(self) -> None:
         await self.bus.start()  # first: a Redis bus that does not answer stops the node here, said plainly
+        if self.board is not None:
+            await self.board.start()
+        if self.live is not None:
+            await self.live.start()
         await asyncio.to_thread(warm_up)  # jieba and the geocoder: not on the first caller's lookup
         if self.cti is not None and self.leader is not None:
             self.follow_finished_calls()  # before any call can end
@@ -123,8 +131,18 @@ class Node:
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
+        if self.live is not None:
+            await self.live.stop()
+        if self.board is not None:
+            await self.board.close()
         await self.bus.close()  # after the bridge: what it published last still goes out
         self.engine.dispose()
+
+    @property
+    def live_cti(self) -> Live | None:
+        """What the web room and the AGI ask about the live state: the centre's through the board
+        beside a Redis bus, else this process's bridge (or none)."""
+        return self.live if self.live is not None else self.cti
 
     # --- the active bridge: started when this node wins the lease, stopped when it loses it -------
 
@@ -144,6 +162,8 @@ class Node:
             witness = CallWitness(self.settings, self.store.calls, self.filer, self.cti)
             self._spawn_active(witness.run(), "call-witness")
         self._spawn_active(recordings.service.catalog_loop(self.settings, self.engine, self.store.calls), "catalog")
+        if self.desk is not None:  # the centre's other nodes see this server's state and send it their actions
+            self._spawn_active(self.desk.run(), "cti-desk")
 
     async def deactivate(self, term: int) -> None:
         """Lost (or stopping): no more AMI at once, then the active bridge's tasks."""
@@ -218,19 +238,27 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
             accounts.ensure_demo()  # production creates none: its first admin comes from a setup token
     store = Store.on(context_from(settings, engine))
     node = Node(settings, roles, engine, store, accounts, bus_of(settings))
+    node.board = board_of(node.bus)
     node.filer = CallFiler(store.calls, engine, settings, Outbox(settings.call_outbox_dir))
     if "cti" in roles:
-        from cti.service import CtiService
+        from cti.service import BridgeDesk, CtiService
 
         node.cti = CtiService.from_settings(settings, bus=node.bus)
         node.leader = node.cti.leader = _candidate(node)
+        if node.board is not None:
+            node.desk = BridgeDesk(node.cti, node.board, owned=settings.seats)
+    if node.board is not None and roles & {"web", "agi"}:
+        from cti.service import CentreLive
+
+        # every server's bridge, this node's own among them (it may be the standby): one way for all
+        node.live = CentreLive(node.board)
     if "agi" in roles:
         _wire_agi(node)
     if "web" in roles:
         from agent_ui.lead import LeadConfig, LeadRuntime, LeadStore
 
         node.notifier = Notifier.from_settings(settings)
-        node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.cti,
+        node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.live_cti,
                                 store.digest, store.calls)
     return node
 
@@ -282,7 +310,7 @@ def _wire_agi(node: Node) -> None:
     node.lookups = TicketLookups(node.store, settings.cti_timezone)
     on_survey, on_callback_request = call_log_hooks(node.store.calls, node.lookups)
     by_setting = job_numbers_from(settings)
-    cti = node.cti
+    cti = node.live_cti
 
     def job_number(seat: str) -> str:
         """首问负责制: whoever is signed in at the seat (known where the bridge runs), else the setting."""
@@ -307,7 +335,7 @@ def web_app(settings: Settings, *, freeze_heap: bool = False, preflight: bool = 
             announce_setup(settings, token)
     node.freeze_heap = freeze_heap
     parts = WebParts(settings=settings, engine=node.engine, store=node.store, accounts=node.accounts, bus=node.bus,
-                     cti=node.cti, lead=node.lead)
+                     cti=node.live_cti, lead=node.lead)
     return create_app(parts, node)
 
 

@@ -27,7 +27,7 @@ from ticketing.calls import CallLog
 from ticketing.digest import Digest
 
 if TYPE_CHECKING:
-    from cti.service import CtiService
+    from cti.service import Live
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class LeadConfig:
 class LeadRuntime:
     """Feeds the alert engine from the bus and the clock; publishes what it raises."""
 
-    def __init__(self, config: LeadConfig, store: LeadStore, bus: InProcessBus, cti: CtiService | None,
+    def __init__(self, config: LeadConfig, store: LeadStore, bus: InProcessBus, cti: Live | None,
                  digest: Digest, calls: CallLog, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.store = store

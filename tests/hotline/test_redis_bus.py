@@ -69,6 +69,7 @@ SAMPLES: list[DomainEvent] = [
                        operator="op1025"),
     d.HandoverMeasured(at=T, from_seat="8001", to_seat="8003", gap_s=12.5, ok=True),
     d.LinkStatus(at=T, up=False, detail="AMI 连接中断"),
+    d.RosterChanged(at=T, server="ast1:5038", roster={"op1024": "8001", "张丽": "8002"}),
     TicketChanged(at=T, ticket_id=1024, number="HZ20241205000123", action="transfer", status="待签收",
                   department_ids=(3, 7), by="op1024"),
     SubmissionChanged(at=T, submission_id=77, channel="wechat", status="pending"),

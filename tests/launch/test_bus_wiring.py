@@ -5,7 +5,11 @@ one to the other catches up from where it was, and production refuses a Redis ot
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +25,8 @@ from launch.preflight import bus_problems
 from testkit import free_port
 from testkit.auth import Bearer, use
 from testkit.redis import RedisServer
+from tests.cti.conftest import Script
+from tests.cti.fake_ami import FakeAmi
 
 pytestmark = pytest.mark.timeout(120)
 LEAD = Bearer("lead", Role.LEAD)
@@ -107,3 +113,88 @@ async def test_a_web_node_publishes_while_redis_is_away_and_sends_when_back(tmp_
     assert got.event == LinkStatus(at=1.0, up=True, detail="kept")
     await follower.close()
     await bus.close()
+
+
+class Switch(FakeAmi):
+    """The fake AMI, answering a QueueAdd or QueuePause with the member event Asterisk 22 sends after it."""
+
+    def _answer(self, a: dict) -> bytes:
+        out = super()._answer(a)
+        seat = a.get("MemberName") or a.get("Interface", "").rpartition("/")[2]
+        member = {"Queue": a.get("Queue", "hotline"), "MemberName": seat, "Interface": a.get("Interface", ""),
+                  "StateInterface": a.get("Interface", ""), "Membership": "dynamic", "Status": "1"}
+        if a.get("Action") == "QueueAdd":
+            out += self.frame(Event="QueueMemberAdded", Privilege="agent,all", Paused="0", PausedReason="", **member)
+        elif a.get("Action") == "QueuePause":
+            paused = "1" if a.get("Paused") == "true" else "0"
+            out = self.frame(Response="Success", ActionID=a.get("ActionID", ""), Message="Interface paused")
+            out += self.frame(Event="QueueMemberPause", Privilege="agent,all", Paused=paused,
+                              PausedReason=a.get("Reason", ""), **member)
+        return out
+
+
+@pytest.fixture
+def switch() -> Iterator[tuple[Switch, Callable[[bytes], None]]]:
+    """The fake Asterisk on a loop of its own (the web nodes' loops are their TestClients')."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = asyncio.run_coroutine_threadsafe(Switch().start(), loop).result(5)
+
+    def push(data: bytes) -> None:
+        asyncio.run_coroutine_threadsafe(fake.push(data), loop).result(5)
+
+    yield fake, push
+    asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if got := check():
+            return got
+        time.sleep(0.02)
+    raise AssertionError("not in time")
+
+
+def test_a_web_node_without_the_bridge_signs_an_operator_in_and_pops_their_calls(
+        tmp_path: Path, redis_server: RedisServer, switch: tuple[Switch, Callable[[bytes], None]]) -> None:
+    fake, push = switch
+    shared = {"database_url": f"sqlite:///{tmp_path / 'centre.db'}", "bus_url": f"{redis_server.url}?prefix=split",
+              "ami_port": fake.port, "ami_secret": "pw", "seats": ["8001", "8002"]}
+    bridge_node = TestClient(web_app(Settings(var_dir=tmp_path / "a", services=["cti"], **shared)))
+    web_only = TestClient(web_app(Settings(var_dir=tmp_path / "b", services=[], **shared)))
+    op = Bearer("op1024", Role.OPERATOR, job_number="1024")
+    with bridge_node, web_only:
+        use(web_only)
+        until(lambda: web_only.app.state.cti.health()["logged_in"])  # node A's bridge reports in
+        assert list(web_only.app.state.cti.health()["servers"]) == [f"127.0.0.1:{fake.port}"]
+        queues = web_only.get("/api/queues", headers=dict(LEAD)).json()
+        assert {q["queue"] for q in queues} == {"hotline", "hotline_expert"}
+
+        signed = web_only.post("/api/seat/signin", json={"seat": "8001"}, headers=dict(op))
+        assert signed.status_code == 200, signed.text
+        [added] = [a for a in fake.actions if a.get("Action") == "QueueAdd"]  # sent by node A's bridge
+        assert added["MemberName"] == "8001"
+        mine = web_only.get("/api/seat", headers=dict(op)).json()["seat"]  # at once, not a poll later
+        assert mine["seat"] == "8001" and mine["operator"] == "op1024" and mine["state"] == "ready"
+        assert web_only.app.state.seat_of("op1024") == "8001"
+
+        with web_only.websocket_connect("/ws", headers=dict(op)) as ws:
+            assert ws.receive_json()["type"] == "hello"
+            s = Script(t0=time.time())
+            s.join(0.0, "1795.1", name="赵六")
+            s.called(0.1, "1795.1", "8001", "1795.2")
+            push(s.wire(greeting=False))
+            pop = ws.receive_json()
+            while pop["type"] != "screen_pop":
+                pop = ws.receive_json()
+            assert pop["seat"] == "8001" and pop["call_id"] == "1795.1" and pop["caller_name"] == "赵六"
+
+        busy = web_only.post("/api/seat/busy", json={"reason": "就餐"}, headers=dict(op))
+        assert busy.status_code == 200, busy.text
+        assert [a["Reason"] for a in fake.actions if a.get("Action") == "QueuePause"] == ["就餐"]
+        assert web_only.get("/api/seat", headers=dict(op)).json()["seat"]["state"] == "ringing"  # the call rings on
+        assert web_only.post("/api/seat/transfer", json={"target": "expert"}, headers=dict(op)).status_code == 409

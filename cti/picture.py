@@ -1,0 +1,117 @@
+"""One bridge's live picture, and the centre's picture made of every bridge's (issue #15). Pure.
+
+An active bridge posts its picture (:func:`picture`) twice a second on the board beside the bus
+(hotline/board.py); a web node without the bridge shows :func:`merge` of every Asterisk server's
+latest one. The views are the bridge's own (``queue_views``, ``seat_views``, ``call_views``), so a
+page looks the same whichever node serves it. A queue that several servers serve is one queue of
+the centre: its figures are summed from the counts each picture carries, never averaged from
+percentages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cti.state import CtiState
+from cti.stats import Figures
+
+SUMMED = ("waiting", "seats_ready", "seats_busy", "seats_on_call", "seats_ringing", "seats_wrap_up", "answered",
+          "abandoned", "abandoned_24h")
+COUNTS = ("offered_today", "answered", "within_rule_today", "offered_24h", "answered_24h", "within_rule_24h")
+
+
+def picture(state: CtiState, *, server: str, queues: Iterable[str], owned: Iterable[str], now: float,
+            logged_in: bool, leader: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What one active bridge knows now, JSON-ready. ``owned``: the seats this Asterisk server
+    serves (its ``HOTLINE_SEATS``): call control for them goes to this bridge."""
+    views = state.queue_views(now, queues=queues)
+    counts = {q["queue"]: _counts(state.figures(q["queue"], now)) for q in views}
+    return {
+        "server": server, "at": now, "logged_in": logged_in, "leader": dict(leader or {}),
+        "queues": views, "counts": counts, "seats": state.seat_views(now), "calls": state.call_views(now),
+        "owned": sorted(set(owned)),
+        "roster": state.operator_seats(), "roster_version": state.roster_version,
+        "job_numbers": {s.seat: s.job_number for s in state.seats.values() if s.signed_in and s.job_number},
+    }
+
+
+def _counts(f: Figures) -> dict[str, int]:
+    return {name: getattr(f, name) for name in COUNTS}
+
+
+def _pct(a: int, b: int) -> float | None:
+    return round(100.0 * a / b, 2) if b else None
+
+
+@dataclass(frozen=True, slots=True)
+class Centre:
+    """Every server's picture as one: what the web room's live views show."""
+
+    queues: list[dict[str, Any]] = field(default_factory=list)
+    seats: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    owners: dict[str, tuple[str, ...]] = field(default_factory=dict)  # seat → the servers that claim it
+    job_numbers: dict[str, str] = field(default_factory=dict)
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → at, logged_in, leader
+
+    def owner(self, seat: str) -> str | None:
+        """The one server that drives ``seat``; None when none does, ``ValueError`` when two claim it."""
+        found = self.owners.get(seat, ())
+        if len(found) > 1:
+            raise ValueError(f"坐席 {seat} 同时配置在交换机 {'、'.join(found)} 上，请管理员检查各节点的 HOTLINE_SEATS")
+        return found[0] if found else None
+
+
+def merge(pictures: Mapping[str, Mapping[str, Any]]) -> Centre:
+    """The centre's views from each server's latest picture (ordered by server name)."""
+    queues: dict[str, dict[str, Any]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    seats: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    owners: dict[str, list[str]] = {}
+    job_numbers: dict[str, str] = {}
+    servers: dict[str, dict[str, Any]] = {}
+    for name in sorted(pictures):
+        p = pictures[name]
+        servers[name] = {"at": p.get("at", 0.0), "logged_in": bool(p.get("logged_in")), "leader": p.get("leader", {})}
+        for q in p.get("queues", ()):
+            _add_queue(queues, counts, q, p.get("counts", {}).get(q["queue"], {}))
+        seats.extend({**s, "server": name} for s in p.get("seats", ()))
+        calls.extend({**c, "server": name} for c in p.get("calls", ()))
+        for seat in p.get("owned", ()):
+            owners.setdefault(seat, []).append(name)
+        job_numbers.update(p.get("job_numbers", {}))
+    for q, c in counts.items():
+        view = queues[q]
+        view["pct_within_rule_today"] = _pct(c["within_rule_today"], c["answered"])
+        view["pct_within_rule_24h"] = _pct(c["within_rule_24h"], c["answered_24h"])
+        view["completion_24h"] = _pct(c["answered_24h"], c["offered_24h"])
+    seats.sort(key=lambda s: s["seat"])
+    return Centre([queues[q] for q in sorted(queues)], seats, calls, {s: tuple(o) for s, o in owners.items()},
+                  job_numbers, servers)
+
+
+def _add_queue(queues: dict[str, dict[str, Any]], counts: dict[str, dict[str, int]], view: Mapping[str, Any],
+               mine: Mapping[str, int]) -> None:
+    name = view["queue"]
+    total = counts.setdefault(name, dict.fromkeys(COUNTS, 0))
+    for k in COUNTS:
+        total[k] += int(mine.get(k, 0))
+    if name not in queues:
+        queues[name] = {**view, "abandoned_waits_ms_24h": list(view.get("abandoned_waits_ms_24h", ()))}
+        return
+    into = queues[name]
+    for k in SUMMED:
+        into[k] = into.get(k, 0) + view.get(k, 0)
+    into["longest_wait_s"] = max(into.get("longest_wait_s", 0.0), view.get("longest_wait_s", 0.0))
+    into["abandoned_waits_ms_24h"] = sorted([*into["abandoned_waits_ms_24h"], *view.get("abandoned_waits_ms_24h", ())])
+
+
+def roster_of(pictures: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """operator username → seat, over every server."""
+    out: dict[str, str] = {}
+    for name in sorted(pictures):
+        out.update(pictures[name].get("roster", {}))
+    return out

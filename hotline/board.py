@@ -1,0 +1,216 @@
+"""Where the centre's CTI bridges and its web nodes meet beside the bus (issue #15).
+
+The bus carries what happened, in order, to everyone. Two things do not fit a stream of events:
+
+- **each active bridge's live picture** (queues, seats, calls: what ``GET /api/queues`` shows),
+  posted every half second under the Asterisk server's name and kept a few seconds: a web node
+  without the bridge reads the latest one instead of a replay of everything since the morning;
+- **call-control requests** (sign in, 示忙, transfer…) from a web node to the one bridge that drives
+  the seat's Asterisk server, each answered once, by whichever node holds that server's lease.
+
+:class:`RedisBoard` keeps both in the bus's Redis, under the bus's prefix: ``{prefix}:live:{server}``
+(the picture, expiring), ``{prefix}:live:servers`` (the names seen), ``{prefix}:cti:{server}:in``
+(the server's requests, a list) and ``{prefix}:cti:reply:{id}`` (one request's answer).
+:class:`MemoryBoard` is the same in one process. A request names a deadline: the bridge does not
+run one whose asker has given up, and an asker that gives up takes back its request if it is still
+waiting, so it can tell "not done" from "may have been done".
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections import defaultdict, deque
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from hotline.bus import Bus
+from hotline.redis_bus import NETWORK_ERRORS, BusUnavailable, RedisBus, within
+
+Request = dict[str, Any]
+
+
+class NotTaken(Exception):
+    """No bridge took the request before its deadline, and it was taken back: nothing was done."""
+
+
+class NoAnswer(Exception):
+    """A bridge took the request but its answer did not come in time: it may have been done."""
+
+
+class Board(abc.ABC):
+    """Live pictures and call-control requests, per Asterisk server."""
+
+    async def start(self) -> None:  # noqa: B027 (a board in process has nothing to start)
+        pass
+
+    async def close(self) -> None:  # noqa: B027
+        pass
+
+    @abc.abstractmethod
+    async def post(self, server: str, picture: str, ttl_s: float) -> None:
+        """The server's latest live picture (JSON), gone after ``ttl_s`` unless posted again."""
+
+    @abc.abstractmethod
+    async def pictures(self) -> dict[str, str]:
+        """Every server's latest picture that has not expired."""
+
+    @abc.abstractmethod
+    async def ask(self, server: str, request: Request, timeout: float) -> dict[str, Any]:
+        """Send ``request`` to the server's bridge and wait for its answer: :class:`NotTaken` or
+        :class:`NoAnswer` after ``timeout``. The request gets ``id`` and ``deadline`` (epoch s)."""
+
+    @abc.abstractmethod
+    async def take(self, server: str, wait_s: float) -> Request | None:
+        """The next request for ``server`` (the bridge's side), or None after ``wait_s``."""
+
+    @abc.abstractmethod
+    async def answer(self, request: Request, reply: dict[str, Any]) -> None:
+        """Answer a request taken with :meth:`take`."""
+
+
+def _stamp(request: Request, timeout: float) -> Request:
+    # the deadline is wall-clock time: the asker and the bridge are on different machines, whose
+    # clocks the centre keeps in step (the call log's times rely on it too)
+    return {**request, "id": uuid.uuid4().hex, "deadline": time.time() + timeout}
+
+
+class MemoryBoard(Board):
+    """The board in one process (tests, and the pure parts that follow it)."""
+
+    def __init__(self) -> None:
+        self._pictures: dict[str, tuple[str, float]] = {}
+        self._requests: dict[str, deque[Request]] = defaultdict(deque)
+        self._arrived: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def post(self, server: str, picture: str, ttl_s: float) -> None:
+        self._pictures[server] = (picture, time.monotonic() + ttl_s)
+
+    async def pictures(self) -> dict[str, str]:
+        now = time.monotonic()
+        return {s: p for s, (p, until) in self._pictures.items() if until > now}
+
+    async def ask(self, server: str, request: Request, timeout: float) -> dict[str, Any]:
+        request = _stamp(request, timeout)
+        reply = self._replies[request["id"]] = asyncio.get_running_loop().create_future()
+        self._requests[server].append(request)
+        self._arrived[server].set()
+        try:
+            async with asyncio.timeout(timeout):
+                return await reply
+        except TimeoutError:
+            if request in self._requests[server]:
+                self._requests[server].remove(request)
+                raise NotTaken(f"no CTI bridge of {server} took the request within {timeout} s") from None
+            raise NoAnswer(f"the CTI bridge of {server} did not answer within {timeout} s") from None
+        finally:
+            self._replies.pop(request["id"], None)
+
+    async def take(self, server: str, wait_s: float) -> Request | None:
+        queue, arrived = self._requests[server], self._arrived[server]
+        if not queue:
+            arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await arrived.wait()
+        return queue.popleft() if queue else None
+
+    async def answer(self, request: Request, reply: dict[str, Any]) -> None:
+        waiting = self._replies.get(request["id"])
+        if waiting is not None and not waiting.done():
+            waiting.set_result(reply)
+
+
+class RedisBoard(Board):
+    """The board in the bus's Redis (every call under a timeout, as the bus's own)."""
+
+    def __init__(self, url: str, *, prefix: str = "hotline", timeout: float = 2.0, max_wait_s: float = 60.0) -> None:
+        self.url, self.prefix, self.timeout = url, prefix, timeout
+        self.max_wait_s = max_wait_s  # the longest blocking wait a caller may ask for
+        self._client: aioredis.Redis | None = None
+
+    async def start(self) -> None:
+        if self._client is None:
+            # a blocked BLPOP holds its connection for its wait: the socket may wait that long too
+            self._client = aioredis.Redis.from_url(self.url, socket_timeout=self.max_wait_s + self.timeout,
+                                                   socket_connect_timeout=self.timeout, retry=Retry(NoBackoff(), 0),
+                                                   protocol=2)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await within(client.aclose(), self.timeout)
+
+    def _redis(self) -> aioredis.Redis:
+        if self._client is None:
+            raise BusUnavailable("the board is not started")
+        return self._client
+
+    async def _call(self, aw: Any, seconds: float | None = None) -> Any:
+        try:
+            out = await within(aw, self.timeout if seconds is None else seconds)
+        except NETWORK_ERRORS as exc:
+            raise BusUnavailable(f"the bus's Redis did not answer: {exc!r}") from exc
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # redis-py swallowed it inside a blocked read
+            raise asyncio.CancelledError
+        return out
+
+    async def post(self, server: str, picture: str, ttl_s: float) -> None:
+        pipe = self._redis().pipeline(transaction=False)
+        pipe.set(f"{self.prefix}:live:{server}", picture, px=max(1, round(ttl_s * 1000)))
+        pipe.sadd(f"{self.prefix}:live:servers", server)
+        await self._call(pipe.execute())
+
+    async def pictures(self) -> dict[str, str]:
+        redis = self._redis()
+        names = sorted(n.decode() for n in await self._call(redis.smembers(f"{self.prefix}:live:servers")))
+        if not names:
+            return {}
+        found = await self._call(redis.mget([f"{self.prefix}:live:{n}" for n in names]))
+        return {n: p.decode() for n, p in zip(names, found, strict=True) if p is not None}
+
+    async def ask(self, server: str, request: Request, timeout: float) -> dict[str, Any]:
+        redis, request = self._redis(), _stamp(request, timeout)
+        inbox, text = f"{self.prefix}:cti:{server}:in", json.dumps(request, ensure_ascii=False)
+        reply_key = f"{self.prefix}:cti:reply:{request['id']}"
+        started = time.monotonic()
+        await self._call(redis.rpush(inbox, text))
+        left = max(0.0, timeout - (time.monotonic() - started))
+        got = None
+        if left >= 0.01:  # a BLPOP timeout of 0 would wait for ever (Redis 6+ takes fractions of a second)
+            got = await self._call(redis.blpop([reply_key], timeout=left), left + self.timeout)
+        if got is not None:
+            return json.loads(got[1])
+        if await self._call(redis.lrem(inbox, 1, text)):
+            raise NotTaken(f"no CTI bridge of {server} took the request within {timeout} s")
+        raise NoAnswer(f"the CTI bridge of {server} did not answer within {timeout} s")
+
+    async def take(self, server: str, wait_s: float) -> Request | None:
+        got = await self._call(self._redis().blpop([f"{self.prefix}:cti:{server}:in"], timeout=wait_s),
+                               wait_s + self.timeout)
+        return json.loads(got[1]) if got is not None else None
+
+    async def answer(self, request: Request, reply: dict[str, Any]) -> None:
+        key = f"{self.prefix}:cti:reply:{request['id']}"
+        pipe = self._redis().pipeline(transaction=False)
+        pipe.rpush(key, json.dumps(reply, ensure_ascii=False))
+        pipe.expire(key, 60)  # an asker that gave up never reads it
+        await self._call(pipe.execute())
+
+
+def board_of(bus: Bus) -> Board | None:
+    """The board beside ``bus``: in its Redis, or None for a bus in one process (whose node runs its
+    bridge itself and needs no board)."""
+    if isinstance(bus, RedisBus):
+        return RedisBoard(bus.url, prefix=bus.prefix, timeout=bus.timeout)
+    return None
