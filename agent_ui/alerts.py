@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 KIND_LABELS = {
@@ -80,6 +80,7 @@ class AlertEngine:
     keep: int = 200  # acknowledged alerts kept for the list
     alerts: dict[int, Alert] = field(default_factory=dict)
     _ids: Iterable[int] = field(default_factory=lambda: itertools.count(1))
+    _floor: int = 1  # the lowest id the next alert may take (alerts adopted from another node sit below it)
     _open_keys: dict[str, int] = field(default_factory=dict)
     _seats: dict[str, _SeatWatch] = field(default_factory=dict)
     _low_queues: set[str] = field(default_factory=set)
@@ -90,7 +91,9 @@ class AlertEngine:
     def _raise(self, kind: str, key: str, at: float, detail: str = "", **kw: Any) -> list[Alert]:
         if key in self._open_keys:
             return []
-        alert = Alert(id=next(self._ids), kind=kind, key=key, at=at,  # type: ignore[call-overload]
+        next_id: int = next(self._ids)  # type: ignore[call-overload]
+        self._floor = max(self._floor, next_id + 1)
+        alert = Alert(id=next_id, kind=kind, key=key, at=at,  # type: ignore[call-overload]
                       title=KIND_LABELS[kind], detail=detail, **kw)
         self.alerts[alert.id] = alert
         self._open_keys[key] = alert.id
@@ -193,6 +196,22 @@ class AlertEngine:
         if alert.acked_at is None:
             alert.acked_by, alert.acked_at = by, now
             self._open_keys.pop(alert.key, None)
+        return alert
+
+    def adopt(self, view: Mapping[str, Any]) -> Alert:
+        """An alert the node on duty raised or acknowledged (agent_ui.lead: its view, as the bus
+        carried it), kept as if raised here: this node lists it, and raises its own above it if it
+        takes the duty over."""
+        alert = Alert(**{f.name: view[f.name] for f in fields(Alert) if f.name in view})
+        self.alerts[alert.id] = alert
+        if alert.acked_at is None:
+            self._open_keys[alert.key] = alert.id
+        elif self._open_keys.get(alert.key) == alert.id:
+            del self._open_keys[alert.key]
+        if alert.id >= self._floor:
+            self._floor = alert.id + 1
+            self._ids = itertools.count(self._floor)
+        self._trim()
         return alert
 
     def listing(self) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ SeatOf = Callable[[str], str | None]  # username → the seat they are signed in
 
 EVERYONE = frozenset({"link_status", "hello", "resync"})
 CENTRE_WORK = frozenset({"ticket_update", "intake_update"})  # the centre's desk and intake queue
-NODES_ONLY = frozenset({"cti_roster"})  # between the nodes (who sits where): no browser's business
+NODES_ONLY = frozenset({"cti_roster", "lead_alert_ack"})  # between the nodes: no browser's business
 
 
 @dataclass

@@ -123,8 +123,10 @@ class Candidate:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        label: str = "CTI lease",
     ) -> None:
         self.lease = lease
+        self.label = label  # what the log calls it: the bridge's lease, or the web nodes' duty
         self.on_active = on_active
         self.on_standby = on_standby
         self.election = Election(check_s, timeout_s)
@@ -164,17 +166,17 @@ class Candidate:
         if not done:
             return self._cannot_ask(f"租约请求 {self.acquire_timeout_s:g} 秒无应答")
         if self._trouble:
-            log.info("CTI lease %s reachable again", self.lease.name)
+            log.info("%s %s reachable again", self.label, self.lease.name)
             self._trouble = ""
         if term is None:
             if not self._waiting:  # once per wait, not every second
-                log.info("CTI lease %s held by another bridge: standing by", self.lease.name)
+                log.info("%s %s held by another node: standing by", self.label, self.lease.name)
                 self._waiting = True
             return False
         self._waiting = False
         self.election.won(term, asked)
         self.since = self.wall()
-        log.warning("CTI lease %s won: term %d; this bridge becomes the active one", self.lease.name, term)
+        log.warning("%s %s won: term %d; this node becomes the active one", self.label, self.lease.name, term)
         try:
             await self.on_active(term)
         except Exception as exc:
@@ -195,7 +197,7 @@ class Candidate:
             done, held = await self._within(self.lease.check(), limit)
         except Exception as exc:
             done, held = True, False
-            log.error("CTI lease %s check failed: %s", self.lease.name, exc)
+            log.error("%s %s check failed: %s", self.label, self.lease.name, exc)
         if done and held:
             e.confirmed(asked)
             return True
@@ -230,7 +232,7 @@ class Candidate:
         term = self.election.term
         self.election.stepped_down(reason)
         self.since = self.wall()
-        log.error("CTI lease %s lost (term %d): %s; the bridge stops and stands by", self.lease.name, term, reason)
+        log.error("%s %s lost (term %d): %s; this node stops and stands by", self.label, self.lease.name, term, reason)
         await self._stop_bridge(term)  # first: no AMI consumed past this point
         self.lease.abandon()  # then the connection: a later try opens a new one
 
@@ -242,7 +244,7 @@ class Candidate:
 
     def _cannot_ask(self, reason: str) -> bool:
         if reason != self._trouble:
-            log.warning("CTI lease %s: %s; standing by", self.lease.name, reason)
+            log.warning("%s %s: %s; standing by", self.label, self.lease.name, reason)
             self._trouble = reason
         self.lease.abandon()  # a half-open connection is not reused
         return False

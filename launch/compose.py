@@ -83,6 +83,10 @@ class Node:
     board: Board | None = None  # beside a Redis bus: the bridges' live pictures and call-control requests
     desk: BridgeDesk | None = None  # the active bridge's side of the board
     live: CentreLive | None = None  # the centre's live state and call control, from the board (web, agi)
+    # beside a Redis bus the centre may have several web nodes: the one holding this lease runs what
+    # must happen once for the centre (the lead's alert rules and spells, the deadline toasts)
+    duties: Candidate | None = None
+    _duty: list[asyncio.Task[None]] = field(default_factory=list)
     freeze_heap: bool = False  # a long-running server's process: see :func:`freeze`
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _active: list[asyncio.Task[None]] = field(default_factory=list)  # the active bridge's own: stopped with it
@@ -103,13 +107,18 @@ class Node:
         if self.agi is not None:
             await self.agi.start()
         if "web" in self.roles:
-            self._spawn(Housekeeping(self.store, self.bus).run(), "housekeeping")
-            if self.notifier is not None:
+            if self.notifier is not None:  # every node may sweep: the notification outbox leases each message
                 sweep = ReminderSweep(self.store, self.notifier, Rules.from_settings(self.settings),
                                       every_s=self.settings.notify_sweep_s)
                 self._spawn(sweep.run(), "reminders")
             if self.lead is not None:
+                self.lead.take_duty(self.duties is None)
                 await self.lead.start()
+            if self.duties is None:
+                await self.take_duties(0)
+            else:
+                await self.duties.campaign()
+                self._spawn(self.duties.run(), "web-duties")
         if self.freeze_heap:
             freeze()
 
@@ -121,6 +130,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await _cancel(self._active)
+        await _cancel(self._duty)
         if self.agi is not None:
             with contextlib.suppress(Exception):
                 await self.agi.stop()
@@ -171,6 +181,22 @@ class Node:
         await self.cti.stop()
         await _cancel(self._active)
         log.warning("CTI bridge standing by (term %d ended)", term)
+
+    # --- the centre's duties: one web node runs them ------------------------------------------
+
+    async def take_duties(self, term: int) -> None:
+        if term:
+            log.warning("web duties (term %d): the lead's alert rules and the deadline toasts run on this node", term)
+        if self.lead is not None:
+            self.lead.take_duty(True)
+        self._duty.append(asyncio.get_running_loop().create_task(Housekeeping(self.store, self.bus).run(),
+                                                                 name="housekeeping"))
+
+    async def drop_duties(self, term: int) -> None:
+        if self.lead is not None:
+            self.lead.take_duty(False)
+        await _cancel(self._duty)
+        log.warning("web duties (term %d ended): this node follows the node on duty", term)
 
     def _spawn_active(self, coro: Any, name: str) -> None:
         self._active.append(asyncio.get_running_loop().create_task(coro, name=name))
@@ -224,7 +250,7 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         ticketing_db.migrate(engine)
         accounts_db.migrate(engine)
         recordings.db.migrate(engine)
-        if "cti" in roles and engine.dialect.name == "postgresql":
+        if roles & {"cti", "web"} and engine.dialect.name == "postgresql":
             from cti import lease
 
             lease.migrate(engine)  # the leases' terms (SQLite keeps its one term in the lock file)
@@ -260,6 +286,8 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         node.notifier = Notifier.from_settings(settings)
         node.lead = LeadRuntime(LeadConfig.from_settings(settings), LeadStore(engine), node.bus, node.live_cti,
                                 store.digest, store.calls)
+        if node.board is not None:  # a bus shared by several web nodes: one of them is on duty
+            node.duties = _duty_candidate(node)
     return node
 
 
@@ -281,12 +309,13 @@ def accounts_from(settings: Settings, engine: sa.Engine) -> Accounts:
     return Accounts(engine, sessions=sessions, throttle=throttle)
 
 
-def cti_lease(settings: Settings, engine: sa.Engine) -> Lease:
-    """The Asterisk server's lease, on the database the node uses: a PostgreSQL advisory lock (any
-    number of machines), or a flock beside the SQLite database (one machine)."""
+def cti_lease(settings: Settings, engine: sa.Engine, name: str = "") -> Lease:
+    """The Asterisk server's lease (or the lease ``name``), on the database the node uses: a
+    PostgreSQL advisory lock (any number of machines), or a flock beside the SQLite database (one
+    machine)."""
     from cti.lease import FileLease, PgLease, holder_id, lock_file, pg_conninfo
 
-    name = settings.cti_lease_name or f"{settings.ami_host}:{settings.ami_port}"
+    name = name or settings.cti_lease_name or f"{settings.ami_host}:{settings.ami_port}"
     if engine.dialect.name == "postgresql":
         return PgLease(pg_conninfo(engine.url), name, holder_id(), timeout_s=settings.cti_lease_timeout_s,
                        dead_s=settings.cti_lease_dead_s)
@@ -301,6 +330,15 @@ def _candidate(node: Node) -> Candidate:
         log.warning("CTI lease: HOTLINE_CTI_LEASE_DEAD_S should exceed check + timeout by a second or more")
     return Candidate(cti_lease(settings, node.engine), on_active=node.activate, on_standby=node.deactivate,
                      check_s=settings.cti_lease_check_s, timeout_s=settings.cti_lease_timeout_s)
+
+
+def _duty_candidate(node: Node) -> Candidate:
+    from cti.leader import Candidate
+
+    settings, prefix = node.settings, getattr(node.bus, "prefix", "hotline")
+    return Candidate(cti_lease(settings, node.engine, f"web-duties:{prefix}"), on_active=node.take_duties,
+                     on_standby=node.drop_duties, check_s=settings.cti_lease_check_s,
+                     timeout_s=settings.cti_lease_timeout_s, label="web duty lease")
 
 
 def _wire_agi(node: Node) -> None:

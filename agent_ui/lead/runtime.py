@@ -2,6 +2,12 @@
 whose alerts go back out on the bus; seat spells and acknowledgements go to the :class:`LeadStore`,
 open emergencies come from the ticket store's digest, today's seat totals from the call log.
 
+A centre of several web nodes raises each alert once and writes each spell once: only the node on
+duty (``launch.compose``: the one that holds the centre's duty lease) runs the rules. The others
+keep the alerts it publishes (:meth:`AlertEngine.adopt <agent_ui.alerts.AlertEngine.adopt>`), so
+every node lists them, and send a lead's acknowledgement to it over the bus
+(:class:`LeadAlertAck`). The node that takes the duty over goes on from the alerts it kept.
+
 Runs on the loop that CTI and AGI share: the CTI bridge's views are read there (it mutates them
 there), every database call goes to a thread.
 
@@ -46,6 +52,15 @@ class LeadAlert(DomainEvent):
     alert: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadAlertAck(DomainEvent):
+    """A lead acknowledged an alert on a node that is not on duty: the node on duty logs it once."""
+
+    type: ClassVar[str] = "lead_alert_ack"
+    alert_id: int
+    by: str
+
+
 @dataclass
 class LeadConfig:
     rules: AlertRules = field(default_factory=AlertRules)
@@ -75,20 +90,30 @@ class LeadRuntime:
         self._spells: dict[str, tuple[str, str, str, float]] = {}  # seat → (state, reason, operator, since)
         self._last_completed = 0.0
         self._totals: tuple[tuple[datetime, float], float, dict[str, dict[str, float]]] | None = None
+        self.on_duty = True  # alone, or holding the centre's duty lease: the rules run here
+
+    def take_duty(self, on: bool) -> None:
+        """On duty from now (the rules run here, from the seats as they are) or not (follow the one that is)."""
+        if on and not self.on_duty:
+            self._seed()
+        self.on_duty = on
 
     def _publish(self, alerts: Iterable[Alert]) -> None:
         for a in alerts:
             self.bus.publish_nowait(LeadAlert(at=a.at, alert=a.view()))
 
     async def start(self) -> None:
+        self._seed()
+        self._tasks = [asyncio.create_task(self._listen(), name="lead-alerts"),
+                       asyncio.create_task(self._tick(), name="lead-tick")]
+
+    def _seed(self) -> None:
         if self.cti is not None:
             views = self.cti.seats()
             self.engine.seed_seats(views)
             for v in views:
                 self._spells[str(v["seat"])] = (str(v["state"]), str(v.get("reason") or ""),
                                                 str(v.get("operator") or ""), float(v.get("since") or self.clock()))
-        self._tasks = [asyncio.create_task(self._listen(), name="lead-alerts"),
-                       asyncio.create_task(self._tick(), name="lead-tick")]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -102,6 +127,14 @@ class LeadRuntime:
             async for env in sub:
                 msg = env.message()
                 if msg.get("type") == "lead_alert":
+                    if not self.on_duty:
+                        self.engine.adopt(msg["alert"])
+                    continue
+                if msg.get("type") == "lead_alert_ack":
+                    if self.on_duty:
+                        await self._ack_for(int(msg["alert_id"]), str(msg["by"]))
+                    continue
+                if not self.on_duty:
                     continue
                 if msg.get("event") == "CallCompleted":
                     self._last_completed = self.clock()  # the seat totals are stale now
@@ -120,6 +153,8 @@ class LeadRuntime:
         next_poll = 0.0
         while True:
             await asyncio.sleep(TICK_S)
+            if not self.on_duty:
+                continue
             now = self.clock()
             try:
                 self._publish(self.engine.check(now, self.cti.queues() if self.cti is not None else ()))
@@ -159,14 +194,22 @@ class LeadRuntime:
                              started_at=datetime.fromtimestamp(start, UTC), ended_at=datetime.fromtimestamp(end, UTC))
 
     async def ack(self, alert_id: int, who: str) -> dict[str, Any]:
-        """On the loop (the engine and the bus live there); the log row is written in a thread."""
+        """On the loop (the engine and the bus live there); the log row is written in a thread, by
+        the node on duty (this one, or the one the acknowledgement is sent to)."""
+        if not self.on_duty:
+            alert = self.engine.ack(alert_id, who, self.clock())  # shown at once; the duty's publish follows
+            self.bus.publish_nowait(LeadAlertAck(at=self.clock(), alert_id=alert_id, by=who))
+            return alert.view()
+        return (await self._ack_for(alert_id, who)).view()
+
+    async def _ack_for(self, alert_id: int, who: str) -> Alert:
         known = self.engine.alerts.get(alert_id)
         first = known is not None and known.acked_at is None  # a second click is not logged again
         alert = self.engine.ack(alert_id, who, self.clock())
         if first:
             await asyncio.to_thread(self._log_ack, alert, who)
             self._publish([alert])
-        return alert.view()
+        return alert
 
     def _log_ack(self, alert: Alert, who: str) -> None:
         self.store.log_ack(kind=alert.kind, key=alert.key, title=alert.title, detail=alert.detail,
@@ -186,4 +229,4 @@ def _seat_totals(call_log: CallLog, since: datetime) -> dict[str, dict[str, floa
     return totals
 
 
-__all__ = ["LeadAlert", "LeadConfig", "LeadRuntime"]
+__all__ = ["LeadAlert", "LeadAlertAck", "LeadConfig", "LeadRuntime"]

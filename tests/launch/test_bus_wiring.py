@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from cti.domain import LinkStatus, SeatRinging
+from cti.domain import AnswerRuleBreached, LinkStatus, SeatRinging
 from hotline.bus import InProcessBus
 from hotline.identity import Role
 from hotline.redis_bus import BusUnavailable, RedisBus
@@ -198,3 +198,47 @@ def test_a_web_node_without_the_bridge_signs_an_operator_in_and_pops_their_calls
         assert [a["Reason"] for a in fake.actions if a.get("Action") == "QueuePause"] == ["就餐"]
         assert web_only.get("/api/seat", headers=dict(op)).json()["seat"]["state"] == "ringing"  # the call rings on
         assert web_only.post("/api/seat/transfer", json={"target": "expert"}, headers=dict(op)).status_code == 409
+
+
+def test_two_web_nodes_raise_each_alert_once_and_either_takes_an_acknowledgement(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    shared = {"database_url": f"sqlite:///{tmp_path / 'centre.db'}", "services": [],
+              "bus_url": f"{redis_server.url}?prefix=duties", "cti_lease_check_s": 0.2, "cti_lease_timeout_s": 0.5}
+    a = TestClient(web_app(Settings(var_dir=tmp_path / "a", **shared)))
+    b = TestClient(web_app(Settings(var_dir=tmp_path / "b", **shared)))
+    a.__enter__()
+    a_up = True
+    try:
+        with b:
+            use(a)
+            assert [n for n in (a, b) if n.app.state.lead.on_duty] == [a]  # the first up holds the lease
+            bridge = RedisBus(redis_server.url, prefix="duties", timeout=2.0)
+            b.portal.call(bridge.start)
+            try:
+                def breach(call: str) -> None:
+                    b.portal.call(bridge.publish, AnswerRuleBreached(
+                        at=time.time(), call_id=call, queue="hotline", caller_num="13953012345", waited_ms=16000,
+                        rule_s=15, seats_rung=()))
+
+                breach("1795.7")
+                listed = [until(lambda n=n: n.get("/api/lead/alerts", headers=dict(LEAD)).json()) for n in (a, b)]
+                assert listed[0] == listed[1] and len(listed[0]) == 1  # raised once, listed by both nodes
+                alert = listed[0][0]
+                acked = b.post(f"/api/lead/alerts/{alert['id']}/ack", headers=dict(LEAD))  # on the node off duty
+                assert acked.status_code == 200 and acked.json()["acked_by"] == "lead"
+                log = until(lambda: a.get("/api/lead/alerts/log", headers=dict(LEAD)).json())
+                assert [(r["title"], r["acked_by"]) for r in log] == [(alert["title"], "lead")]  # logged once
+                until(lambda: a.get("/api/lead/alerts", headers=dict(LEAD)).json()[0]["acked_at"])
+
+                a.__exit__(None, None, None)  # the node on duty stops: B takes over, with the alerts it kept
+                a_up = False
+                until(lambda: b.app.state.lead.on_duty)
+                breach("1795.8")
+                after = until(lambda: len(b.get("/api/lead/alerts", headers=dict(LEAD)).json()) == 2 and
+                              b.get("/api/lead/alerts", headers=dict(LEAD)).json())
+                assert [x["id"] for x in after] == [alert["id"] + 1, alert["id"]]  # the new one above the kept
+            finally:
+                b.portal.call(bridge.close)
+    finally:
+        if a_up:
+            a.__exit__(None, None, None)

@@ -92,7 +92,7 @@ def test_the_standby_takes_over_within_5_s_of_a_kill_and_every_call_is_logged_on
     try:
         a.wait_for(RESYNCED, 60)  # it won at once (term 1) and its login resynced from Asterisk
         b = Bridge("b", env | {"HOTLINE_VAR_DIR": str(tmp_path / "b")}, tmp_path)
-        b.wait_for("held by another bridge", 60)
+        b.wait_for("held by another node", 60)
         time.sleep(2.0)
         assert ACTIVE not in b.text() and RESYNCED not in b.text()  # standing by: no AMI at all
 
