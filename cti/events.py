@@ -295,6 +295,7 @@ class QueueMember(AmiEvent):
     paused_reason: str = ""
     status: int = 0
     in_call: bool = False
+    last_call: int = 0  # epoch s its last call ended (0: none since it joined)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

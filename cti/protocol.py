@@ -419,7 +419,7 @@ BUILDERS: dict[str, Builder] = {
         ts=ts, queue=_s(h.get("Queue")), member_name=_s(h.get("Name")) or _s(h.get("MemberName")),
         interface=_s(h.get("Location")) or _s(h.get("Interface")), state_interface=_s(h.get("StateInterface")),
         membership=_s(h.get("Membership")), paused=_b(h.get("Paused")), paused_reason=_s(h.get("PausedReason")),
-        status=_i(h.get("Status")), in_call=_b(h.get("InCall")),
+        status=_i(h.get("Status")), in_call=_b(h.get("InCall")), last_call=_i(h.get("LastCall")),
     ),
     "QueueEntry": lambda h, ts: ev.QueueEntry(
         **_chan(h, ts), queue=_s(h.get("Queue")), position=_i(h.get("Position")), wait_s=_i(h.get("Wait"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cti import events as ev
 from cti.calls import CallBook
 from cti.domain import CallOffered, CallState, DomainEvent
-from cti.seats import seat_id
+from cti.seats import WRAPUP_REASON, seat_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,10 @@ class Reconciler(CallBook):
             seat = self._seat(sid, m.interface)
             seat.queues.add(m.queue)
             seat.paused, seat.reason = m.paused, m.paused_reason
+            if m.paused and m.paused_reason == WRAPUP_REASON and seat.wrapup_until is None:
+                # paused for 话后处理 by a bridge that is gone (it died, this one took over): the wrap-up
+                # runs its course from the seat's last call, and ends here, unpausing the seat
+                seat.wrapup_until = max((m.last_call or now) + self.wrapup_s, now + 1.0)
         self.roster_version += 1
         restore: list[SeatToRestore] = []
         for seat in self.seats.values():

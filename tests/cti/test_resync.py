@@ -57,3 +57,31 @@ def test_resync_keeps_live_calls_and_adopts_unknown_waiting_callers(script) -> N
     assert offered.resynced and offered.call_id == "5.1"
     [alert] = f.tick(40.0)  # waited 20 s already
     assert alert.call_id == "5.1" and alert.waited_ms == 20000
+
+
+def test_a_seat_another_bridge_paused_for_wrap_up_is_unpaused_when_its_wrap_up_is_over() -> None:
+    """The active bridge died while a seat was in 话后处理 (paused in Asterisk): the bridge that takes
+    over finds the pause, lets the wrap-up run its course from the seat's last call, then ends it."""
+    f = Feed()  # a fresh bridge: it knows nothing of the seats yet
+    now = T0 + 100
+    paused = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", paused=True,
+                            paused_reason="wrapup", last_call=int(now) - 10)
+    busy = ev.QueueMember(ts=now, queue="hotline", member_name="8002", interface="PJSIP/8002", paused=True,
+                          paused_reason="就餐")
+    res = f.st.resync(members=[paused, busy], entries=[], channels=[], now=now)
+    assert f.st.seats["8001"].state == SeatState.WRAP_UP and f.st.seats["8002"].state == SeatState.BUSY
+    assert res.seats_to_restore == []
+    assert f.st.tick(now + 9) == []  # the 20 s wrap-up counts from the last call, 10 s ago: not over yet
+    [over] = [e for e in f.st.tick(now + 10) if isinstance(e, d.SeatStateChanged)]
+    assert (over.seat, over.previous, over.state) == ("8001", SeatState.WRAP_UP, SeatState.READY)
+    assert f.st.seats["8002"].state == SeatState.BUSY  # a pause of the operator's own stays
+
+
+def test_a_wrap_up_pause_long_over_ends_at_the_next_tick() -> None:
+    f = Feed()
+    now = T0 + 100
+    old = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", paused=True,
+                         paused_reason="wrapup", last_call=int(now) - 3600)
+    f.st.resync(members=[old], entries=[], channels=[], now=now)
+    [over] = [e for e in f.st.tick(now + 1) if isinstance(e, d.SeatStateChanged)]
+    assert over.previous == SeatState.WRAP_UP and over.state == SeatState.READY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -186,5 +187,20 @@ async def test_the_job_number_of_whoever_is_signed_in_at_a_seat(fake: FakeAmi, w
         s.member("QueueMemberRemoved", 0.0, "8001")
         await fake.push(s.wire(greeting=False))
         await Probe().wait(lambda: svc.job_number_at("8001") == "")  # signed out: nobody to announce
+    finally:
+        await svc.stop()
+
+
+async def test_a_bridge_that_takes_over_unpauses_a_seat_the_last_one_paused_for_wrap_up(fake: FakeAmi) -> None:
+    """The bridge that paused the seat for 话后处理 died; this one finds it paused in Asterisk, and
+    unpauses it when the wrap-up is over, instead of leaving the seat out of the queue for good."""
+    fake.members = [{"Queue": "hotline", "Name": "8001", "Location": "PJSIP/8001", "Status": "1", "Paused": "1",
+                     "PausedReason": "wrapup", "LastCall": str(int(time.time()) - 3600)}]
+    svc = make(fake)
+    await svc.start(wait=5)
+    try:
+        await Probe().wait(lambda: any(a.get("Action") == "QueuePause" for a in fake.actions))
+        [resume] = [a for a in fake.actions if a.get("Action") == "QueuePause"]
+        assert resume["Interface"] == "PJSIP/8001" and resume["Paused"] == "false"
     finally:
         await svc.stop()
