@@ -52,20 +52,21 @@ class Operator:
         assert r.status_code == 200, r.text
 
 
-def browsers_main(conn, url: str, sessions: list[tuple[str, str]]) -> None:
+def browsers_main(conn, sessions: list[tuple[str, str, str]]) -> None:
     import uvloop
 
-    uvloop.run(_browsers(conn, url, sessions))
+    uvloop.run(_browsers(conn, sessions))
 
 
-async def _browsers(conn, url: str, sessions: list[tuple[str, str]]) -> None:
-    """One /ws per operator, opened as the console opens it (its session cookie, its Origin);
-    every pop timed on arrival, then checked for the caller's history."""
+async def _browsers(conn, sessions: list[tuple[str, str, str]]) -> None:
+    """One /ws per operator (user, session cookie, the node host:port they use), opened as the
+    console opens it (its session cookie, its Origin); every pop timed on arrival, then checked for
+    the caller's history."""
     pops: dict[str, tuple[float, str, tuple[str, ...]]] = {}
     completed: set[str] = set()
     opened = asyncio.Queue[str]()
 
-    async def follow(user: str, token: str) -> None:
+    async def follow(user: str, token: str, url: str) -> None:
         async with websockets.connect(f"ws://{url}/ws", origin=f"http://{url}",  # type: ignore[arg-type]
                                       additional_headers={"Cookie": f"hotline_token={token}"},
                                       max_size=None, ping_interval=None) as ws:
@@ -83,7 +84,7 @@ async def _browsers(conn, url: str, sessions: list[tuple[str, str]]) -> None:
                 elif '"ping"' in raw and json.loads(raw).get("type") == "ping":  # type: ignore[operator]
                     await ws.send('{"type":"pong"}')
 
-    tasks = [asyncio.create_task(follow(u, t)) for u, t in sessions]
+    tasks = [asyncio.create_task(follow(u, t, where)) for u, t, where in sessions]
     for _ in sessions:
         await asyncio.wait_for(opened.get(), 30)
     loop = asyncio.get_running_loop()

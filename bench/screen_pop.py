@@ -38,8 +38,16 @@ The 50 clients stand in for 50 browsers on 50 PCs: one process of their own (uvl
 the one playing Asterisk. A few pops are also timed to the moment they are *visible* in Debian's
 chromium (an operator's /console, signed in through the login form).
 
-Run from the repo root: ``.venv/bin/python bench/screen_pop.py [--calls 50] [--rounds 21]``.
-Last line: ``calls=50 samples=… p50_ms=… p99_ms=… browser_p50_ms=…`` (goal: p99 ≤ 50 ms).
+**Two web nodes** (``--nodes 2``, issue #15): the centre's bus is a Redis stream (a redis-server of
+this run's own); the first node runs the bridge and FastAGI as above, the second only the web room
+(``HOTLINE_SERVICES`` empty), on the same database. Half the operators sign in and follow ``/ws`` on
+each node, so half the pops cross Redis to a node without the bridge: its seat sign-ins go to the
+bridge through the board, and it routes each pop by the roster the bus carries. Both nodes read the
+bus from Redis, the first one's own events included: every pop is timed from the AMI event to its
+client across the stream.
+
+Run from the repo root: ``.venv/bin/python bench/screen_pop.py [--calls 50] [--rounds 21] [--nodes 2]``.
+Last line: ``calls=50 nodes=1 samples=… p50_ms=… p99_ms=… browser_p50_ms=…`` (goal: p99 ≤ 50 ms).
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ from _screen_pop_store import call_log_count, prepare  # noqa: E402
 from hotline.settings import Settings  # noqa: E402
 from testkit import free_port  # noqa: E402
 from testkit.benchrun import pct  # noqa: E402
+from testkit.redis import start_server  # noqa: E402
 
 APP = """
 import json, logging, sys, uvicorn
@@ -158,6 +167,7 @@ async def main() -> None:
     ap.add_argument("--callers", type=int, default=500, help="numbers with a history the calls come from")
     ap.add_argument("--browser-samples", type=int, default=10)
     ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--nodes", type=int, default=1, choices=(1, 2), help="web nodes (2: on a Redis bus)")
     args = ap.parse_args()
     n = args.calls
     seats = [f"9{i:03d}" for i in range(1, n + 1)]
@@ -168,34 +178,45 @@ async def main() -> None:
               "ami_secret": "bench", "seats": seats, "cti_shifts": [], "web_host": "127.0.0.1", "web_port": web_port,
               "agi_host": "127.0.0.1", "agi_port": agi_port,
               "agi_announce_job_number": False}  # the recorded call has no announcement before the bridge
+    redis = None
+    configs = [config]
+    if args.nodes == 2:  # the second node: the web room alone, on the same database and a shared bus
+        redis = start_server()
+        config |= {"bus_url": f"{redis.url}?prefix=bench", "database_url": Settings(**config).db_url}
+        configs.append(config | {"var_dir": tempfile.mkdtemp(prefix="screen-pop-b-"), "services": [],
+                                 "web_port": free_port()})
     callers, history = await asyncio.to_thread(prepare, Settings(**config), args.tickets, args.callers, passwords,
                                                args.seed)
     assert len(callers) >= n, f"only {len(callers)} numbers with a history: more --tickets"
     asterisk = Asterisk(load_recording(), agi_port, args.pace, n)
     server = await asterisk.serve(ami_port)
     # started once, before anything is measured
-    proc = subprocess.Popen([sys.executable, "-c", APP, json.dumps(config)], cwd=ROOT,  # noqa: ASYNC220
-                            env=os.environ | {"PYTHONPATH": str(ROOT)})
-    url = f"127.0.0.1:{web_port}"
-    ops = [Operator(u, p, s, httpx.AsyncClient(base_url=f"http://{url}", timeout=30, headers={"Origin": f"http://{url}"}))
-           for (u, p), s in zip(passwords.items(), seats, strict=True)]
+    procs = [subprocess.Popen([sys.executable, "-c", APP, json.dumps(c)], cwd=ROOT,  # noqa: ASYNC220
+                              env=os.environ | {"PYTHONPATH": str(ROOT)}) for c in configs]
+    urls = [f"127.0.0.1:{c['web_port']}" for c in configs]
+    url = urls[0]
+    ops = [Operator(u, p, s, httpx.AsyncClient(base_url=f"http://{urls[i % len(urls)]}", timeout=30,
+                                               headers={"Origin": f"http://{urls[i % len(urls)]}"}))
+           for i, ((u, p), s) in enumerate(zip(passwords.items(), seats, strict=True))]
     browsers = None
     try:
         deadline = time.monotonic() + 90
         while True:
             try:
-                if (await ops[0].http.get("/login")).status_code == 200 and asterisk.logged_in.is_set():
+                if all([(await op.http.get("/login")).status_code == 200 for op in ops[:len(urls)]]) \
+                        and asterisk.logged_in.is_set():
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline and proc.poll() is None, "the app did not start"
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "the app did not start"
             await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)  # the bridge's resync after login
+        await asyncio.sleep(1.0 if args.nodes == 1 else 2.0)  # the bridge's resync; its first picture posted
         for op in ops:
             await op.sign_in()
         ctx = mp.get_context("spawn")
         conn, child = ctx.Pipe()
-        browsers = ctx.Process(target=browsers_main, args=(child, url, [(op.user, op.cookie) for op in ops]))
+        sessions = [(op.user, op.cookie, str(op.http.base_url.netloc.decode())) for op in ops]
+        browsers = ctx.Process(target=browsers_main, args=(child, sessions))
         browsers.start()
         assert await asyncio.to_thread(conn.recv) == "ready"
         bench = Bench(args, asterisk, ops, callers)
@@ -231,8 +252,11 @@ async def main() -> None:
     finally:
         if browsers is not None and browsers.is_alive():
             browsers.kill()
-        proc.terminate()
-        proc.wait(10)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        if redis is not None:
+            redis.close()
         for op in ops:
             await op.http.aclose()
         for w in list(asterisk.writers):
@@ -241,7 +265,8 @@ async def main() -> None:
         await asyncio.sleep(0.2)  # the AMI session tasks see their socket close and end
     if browser:
         print(f"browser samples {len(browser)}: " + ", ".join(f"{b:.0f}" for b in browser) + " ms")
-    line = (f"calls={n} samples={len(latencies)} p50_ms={pct(latencies, 50):.1f} p99_ms={pct(latencies, 99):.1f}")
+    line = (f"calls={n} nodes={args.nodes} samples={len(latencies)} p50_ms={pct(latencies, 50):.1f} "
+            f"p99_ms={pct(latencies, 99):.1f}")
     print(line + (f" browser_p50_ms={pct(browser, 50):.1f}" if browser else ""))
 
 
