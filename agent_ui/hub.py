@@ -19,7 +19,6 @@ figures, the centre's tickets and intake) still goes to every operator's filter.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -27,6 +26,7 @@ from typing import Any, cast
 from agent_ui.audience import OPERATOR_UNSEATED, Audience
 from hotline.bus import Bus, BusLagged, Envelope, LocalFanout, Subscription
 from hotline.identity import Role
+from hotline.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,8 @@ class Hub:
             sub.close()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
 
     @property
     def sockets(self) -> int:

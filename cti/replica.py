@@ -32,6 +32,7 @@ from hotline.board import Board, NoAnswer, NotTaken
 from hotline.bus import Envelope
 from hotline.codec import from_message
 from hotline.redis_bus import BusUnavailable
+from hotline.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,8 @@ class CentreLive:
         self._task = asyncio.create_task(self._follow(), name="cti-replica")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
 
     async def _follow(self) -> None:
         while True:

@@ -18,10 +18,12 @@ recorder (``tests/fixtures/ami/*.ami``) are used as well when they exist.
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator
 
 import pytest
 
 from testkit.ami import FIXTURES, FLOWS, GREETING, THREE_PARTY, chunks, frame_bytes, load_jsonl, to_wire
+from tests.cti.fake_ami import FakeAmi
 
 __all__ = ["FIXTURES", "FLOWS", "GREETING", "THREE_PARTY", "Script", "chunks", "frame_bytes", "load_jsonl", "to_wire"]
 
@@ -265,3 +267,11 @@ class _Helpers:
 @pytest.fixture(scope="session")
 def wire() -> type[_Helpers]:
     return _Helpers
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAmi]:
+    """A fake AMI server on a free port, for the test alone."""
+    server = await FakeAmi().start()
+    yield server
+    await server.stop()

@@ -50,13 +50,6 @@ class Probe:
             await asyncio.sleep(0.01)
 
 
-@pytest.fixture
-async def fake():
-    server = await FakeAmi().start()
-    yield server
-    await server.stop()
-
-
 def make_link(fake: FakeAmi, probe: Probe, secret: str = "pw", **kw) -> AmiLink:
     link = AmiLink(
         "127.0.0.1",

@@ -25,13 +25,6 @@ from tests.cti.test_link import Probe
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-async def fake():
-    server = await FakeAmi().start()
-    yield server
-    await server.stop()
-
-
 def bridge(fake: FakeAmi, server: str = "ast1") -> CtiService:
     return CtiService(host="127.0.0.1", port=fake.port, username="hotline", secret="pw", tick_s=0.05, server=server,
                       link_options={"ping_interval": 0.3, "ping_timeout": 0.3, "backoff": (0.05, 0.2)})

@@ -17,13 +17,6 @@ from tests.cti.test_link import Probe
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-async def fake():
-    server = await FakeAmi().start()
-    yield server
-    await server.stop()
-
-
 def make(fake: FakeAmi, finished: list[FinishedCall] | None = None) -> CtiService:
     svc = CtiService(
         host="127.0.0.1",
