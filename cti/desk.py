@@ -17,16 +17,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cti.actions import ActionFailed, ActionResult, NotOnCall, RuleViolation
 from cti.link import AmiNotSent
 from cti.picture import picture
+from cti.state import CtiState
 from hotline.board import Board, Request
 from hotline.redis_bus import BusUnavailable
-
-if TYPE_CHECKING:
-    from cti.service import CtiService
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +60,22 @@ def error_of(exc: Exception) -> dict[str, Any]:
     return out
 
 
+class Bridge(Protocol):
+    """What the desk uses of :class:`cti.service.CtiService` (which builds a desk: named here, not
+    imported, so the two do not import each other)."""
+
+    server: str
+    state: CtiState
+    queue_names: tuple[str, ...]
+    link: Any  # .logged_in
+    leader: Any  # cti.leader.Candidate or None: .status()
+    actions: Any  # cti.actions.CtiActions
+
+
 class BridgeDesk:
     """Posts the bridge's picture and runs the requests for its Asterisk server while it is active."""
 
-    def __init__(self, service: CtiService, board: Board, *, owned: Iterable[str], every_s: float = 0.5,
+    def __init__(self, service: Bridge, board: Board, *, owned: Iterable[str], every_s: float = 0.5,
                  ttl_s: float = 5.0, wait_s: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         self.service, self.board, self.owned = service, board, tuple(owned)
         self.every_s, self.ttl_s, self.wait_s, self.clock = every_s, ttl_s, wait_s, clock
