@@ -164,6 +164,8 @@ class Ticket(TicketBase, table=True):
                  "created_at"),  # migration 0010
         sa.Index("ix_ticket_created", "created_at"),
         sa.Index("ix_ticket_current_due", "current_due"),
+        sa.Index("ix_ticket_place_created", "matter_place", "created_at"),  # migration 0011
+        sa.Index("ix_ticket_district_category_created", "district", "category", "created_at"),  # migration 0011
     )
 
     id: int | None = Field(default=None, primary_key=True)
