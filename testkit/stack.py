@@ -10,7 +10,13 @@ killed by its pid alone:
   bridge, the call-log writer and the recordings catalog), ``hotline agi`` and ``hotline
   transcribe -w N``: each process's CPU is its own;
 * topology ``up``: ``hotline web`` with the bridge and FastAGI in-process, and ``hotline
-  transcribe`` beside it: what ``hotline up`` starts (it runs the same two).
+  transcribe`` beside it: what ``hotline up`` starts (it runs the same two);
+* topology ``asterisk``: Asterisk alone; the caller adds the services it wants with
+  :meth:`Stack.spawn` (one server of a centre of several: tests/launch/test_centre_nodes.py).
+
+Several stacks may run side by side in one process: each claims its ports (:func:`claim_port`), so
+two stacks made one after the other never pick the same ones before either has bound them. The
+seats are ``seats`` extensions from 8001, or the extensions given (8101…: another server's).
 
 A supervisor thread restarts a service that died, at once, as systemd's ``Restart=always``
 would; :meth:`Stack.kill` is ``kill -9`` of one service (or one transcription worker) and the
@@ -83,6 +89,34 @@ def free_port(start: int, kind: int = socket.SOCK_STREAM, span: int = 1) -> int:
     raise RuntimeError(f"no free ports from {start}")
 
 
+_CLAIMED: set[tuple[int, int]] = set()  # (socket kind, port) claimed by the stacks of this process
+_CLAIM_LOCK = threading.Lock()
+
+
+def claim_port(start: int, kind: int = socket.SOCK_STREAM, span: int = 1, reserve: int | None = None,
+               into: set[tuple[int, int]] | None = None) -> int:
+    """:func:`free_port`, skipping the ports another stack of this process claimed (free now only
+    because its Asterisk or service has not bound them yet); claims ``reserve`` ports (default
+    ``span``) from the one returned, noted in ``into`` too. :func:`release_ports` gives them back."""
+    reserve = reserve or span
+    with _CLAIM_LOCK:
+        port = start
+        while True:
+            port = free_port(port, kind, span)
+            block = {(kind, p) for p in range(port, port + reserve)}
+            if not block & _CLAIMED:
+                _CLAIMED.update(block)
+                if into is not None:
+                    into.update(block)
+                return port
+            port += span
+
+
+def release_ports(ports: set[tuple[int, int]]) -> None:
+    with _CLAIM_LOCK:
+        _CLAIMED.difference_update(ports)
+
+
 def seat_names(n: int) -> list[str]:
     """``n`` seat extensions: 8001, 8002… (past 8099 the numbering simply goes on: 8100…)."""
     return [str(8000 + i) for i in range(1, n + 1)]
@@ -96,6 +130,7 @@ class Service:
     argv: list[str]
     env: dict[str, str]
     log: Path
+    restart: bool = True  # the stack's supervisor starts it again when it dies
     popen: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     restarts: int = 0
@@ -220,19 +255,22 @@ class CpuMeter:
 class Stack:
     """Asterisk and the hotline services on a copy of the installed chroot; see the module docstring."""
 
-    def __init__(self, base: Settings, *, seats: int, topology: str = "split", workers: int = 2,
+    def __init__(self, base: Settings, *, seats: int | list[str], topology: str = "split", workers: int = 2,
                  wrapup_s: float = 3.0, lease_s: int = 20, folder: Path | None = None,
                  say: Callable[[str], None] = print) -> None:
-        if topology not in ("split", "up"):
-            raise ValueError(f"topology {topology!r}: split or up")
+        if topology not in ("split", "up", "asterisk"):
+            raise ValueError(f"topology {topology!r}: split, up or asterisk")
         self.base, self.topology, self.workers, self.say = base, topology, workers, say
         self.var = folder or Path(tempfile.mkdtemp(prefix="stack-", dir=_scratch(base)))
-        self.seats = seat_names(seats)
-        web = free_port(8600)
+        self.seats = seat_names(seats) if isinstance(seats, int) else list(seats)
+        self.ports: set[tuple[int, int]] = set()  # claimed for this stack; given back by remove()
+        web = claim_port(8600, into=self.ports)
+        udp = socket.SOCK_DGRAM
+        rtp = claim_port(22000, udp, span=200, reserve=2000, into=self.ports)
         self.fields: dict[str, Any] = {
-            "var_dir": self.var, "mode": "demo", "sip_port": free_port(5160, socket.SOCK_DGRAM),
-            "ami_port": free_port(5140), "agi_port": free_port(4673, span=1), "web_port": web,
-            "rtp_start": (rtp := free_port(22000, socket.SOCK_DGRAM, span=200)), "rtp_end": rtp + 1999,
+            "var_dir": self.var, "mode": "demo", "sip_port": claim_port(5160, udp, into=self.ports),
+            "ami_port": claim_port(5140, into=self.ports), "agi_port": claim_port(4673, into=self.ports),
+            "web_port": web, "rtp_start": rtp, "rtp_end": rtp + 1999,
             "seats": self.seats, "cti_wrapup_s": wrapup_s, "transcribe_workers": workers,
             "transcribe_lease_s": lease_s,
             # Asterisk's own records compared with the call log often, where that comparison exists
@@ -247,10 +285,11 @@ class Stack:
         self._lead: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ set-up
-    def env(self, services: str) -> dict[str, str]:
-        """The environment of a service: the stack's settings, nothing of the caller's HOTLINE_*."""
+    def env(self, services: str, **overrides: Any) -> dict[str, str]:
+        """The environment of a service: the stack's settings (with ``overrides``, by setting name),
+        nothing of the caller's HOTLINE_*."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-        for key, value in self.fields.items():
+        for key, value in (self.fields | overrides).items():
             env[f"HOTLINE_{key.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
         env["HOTLINE_SERVICES"] = services
         env["PYTHONPATH"] = str(ROOT)
@@ -286,8 +325,11 @@ class Stack:
         if self.topology == "split":
             plan = {"web": (["web"], ""), "cti": (["cti"], "cti"), "agi": (["agi"], "agi"),
                     "transcribe": (workers, "")}
-        else:
+        elif self.topology == "up":
             plan = {"web": (["web"], "cti,agi"), "transcribe": (workers, "")}
+        else:  # Asterisk alone: the caller spawns the services
+            self._supervise_start()
+            return
         deadline = time.monotonic() + timeout
         for name, (args, services) in plan.items():
             log = self.var / "logs" / f"{name}.log"
@@ -295,11 +337,28 @@ class Stack:
             self.services[name].start()
             if name == "web":  # it creates every table: the others started at once raced it on a new database
                 self._wait(self.web_ready, deadline)
+        self._supervise_start()
+        for probe in (self.web_ready, self.bridge_ready, self.agi_ready, self.workers_ready):
+            self._wait(probe, deadline)
+
+    def _supervise_start(self) -> None:
         self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
         self._supervising.set()
         self._supervisor.start()
-        for probe in (self.web_ready, self.bridge_ready, self.agi_ready, self.workers_ready):
-            self._wait(probe, deadline)
+
+    def spawn(self, name: str, args: list[str], *, services: str = "", restart: bool = False,
+              **overrides: Any) -> Service:
+        """Start one more ``hotline`` process (``args``: ``["cti"]``, ``["web"]``…) on this stack's
+        settings with ``overrides`` (e.g. its own ``var_dir``, the centre's ``database_url``); the
+        supervisor restarts it when it dies only if ``restart``. Stopped by :meth:`stop`."""
+        if name in self.services:
+            raise ValueError(f"{name} already runs on this stack")
+        (self.var / "logs").mkdir(parents=True, exist_ok=True)
+        svc = Service(name, [sys.executable, "-m", "launch.cli", *args], self.env(services, **overrides),
+                      self.var / "logs" / f"{name}.log", restart=restart)
+        self.services[name] = svc
+        svc.start()
+        return svc
 
     def _wait(self, probe: Callable[[], bool], deadline: float) -> None:
         while not probe():
@@ -311,7 +370,7 @@ class Stack:
     def _supervise(self) -> None:
         while self._supervising.is_set():
             for name, svc in list(self.services.items()):
-                if name not in self._stopping and svc.dead():
+                if svc.restart and name not in self._stopping and svc.dead():
                     svc.deaths.append(time.monotonic())
                     svc.restarts += 1
                     svc.start()
@@ -322,10 +381,9 @@ class Stack:
         self._supervising.clear()
         if self._supervisor is not None:
             self._supervisor.join(5)
-        for name in ("web", "cti", "agi", "transcribe"):
-            if name in self.services:
-                self._stopping.add(name)
-                self.services[name].stop()
+        for name in list(self.services):  # in the order they started (web, cti, agi, transcribe)
+            self._stopping.add(name)
+            self.services[name].stop()
         process.stop(self.settings)
 
     def remove(self, keep: Path | None = None) -> None:
@@ -342,6 +400,7 @@ class Stack:
         if any(line.split()[1].startswith(str(self.var)) for line in Path("/proc/mounts").read_text().splitlines()):
             raise RuntimeError(f"{self.var} still has a mount; not removing it")
         subprocess.run(["rm", "-rf", "--one-file-system", str(self.var)], check=False)
+        release_ports(self.ports)
 
     # ------------------------------------------------------------------ who is who
     def asterisk_pid(self) -> int | None:
