@@ -19,7 +19,7 @@ help:
 	@echo "make test   set up everything and run every test"
 	@echo "make fuzz   the fuzzers for minutes (HOTLINE_FUZZ_SECONDS a target, default 120)"
 	@echo "make soak   load through the whole stack while its parts are killed (HOTLINE_SOAK_SECONDS, default 300)"
-	@echo "make test-nodes  a centre of two Asterisk servers and two web nodes under more load (HOTLINE_NODES_CALLS)"
+	@echo "make test-nodes  two Asterisk servers, two web nodes, more load, the console in chromium (HOTLINE_NODES_CALLS)"
 	@echo "make setup  install without starting;  make bench  benchmarks;  make lint  ruff"
 	@echo "make stop   stop Asterisk (nothing left mounted);  make clean  remove var/ and .venv"
 
@@ -73,13 +73,14 @@ soak: setup
 
 # issue #15's centre (tests/launch/test_centre_nodes.py): two Asterisk servers on copies of the chroot,
 # three CTI candidates, a FastAGI each, two web nodes without the bridge, one PostgreSQL and one Redis;
-# a bridge and a web node are killed -9 under load. `make test` places 10 calls a server at 1/s; here
-# HOTLINE_NODES_CALLS a server at HOTLINE_NODES_RATE a second (default 60 at 2/s)
+# a bridge and a web node are killed -9 under load. `make test` places 10 calls a server at 1/s and
+# follows the operator's live link with a websocket client; here HOTLINE_NODES_CALLS a server at
+# HOTLINE_NODES_RATE a second (default 60 at 2/s), the operator in the real console page in chromium
 HOTLINE_NODES_CALLS ?= 60
 HOTLINE_NODES_RATE ?= 2
 test-nodes: setup
-	HOTLINE_NODES_CALLS=$(HOTLINE_NODES_CALLS) HOTLINE_NODES_RATE=$(HOTLINE_NODES_RATE) $(PY) -m pytest -s \
-	  -p no:cacheprovider tests/launch/test_centre_nodes.py
+	HOTLINE_NODES_CALLS=$(HOTLINE_NODES_CALLS) HOTLINE_NODES_RATE=$(HOTLINE_NODES_RATE) HOTLINE_NODES_BROWSER=1 \
+	  $(PY) -m pytest -s -p no:cacheprovider tests/launch/test_centre_nodes.py
 
 # every bench/*.py in turn (BENCH="store screen_pop" for some), then one table of their last lines,
 # written to var/bench/summary.json with each figure beside the previous run's (bench/README.md)

@@ -12,9 +12,14 @@ and B without the bridge (``HOTLINE_SERVICES`` empty), every process its own.
    away among them; the bus's seqs are contiguous and none reaches the page twice.
 4. Then ``/api/calls`` (as a lead, on node B) holds every call SIPp placed into either server, once.
 
-The operator's page is a websocket client (not a browser) that does what live.js does: the last seq
-it saw, the epoch, the reconnection with both; a balancer in front of the two nodes is modelled by
-trying them in turn, the next attempt going to whichever answers.
+In ``make test`` the operator's page is a websocket client that does what live.js does (the last
+seq it saw, the epoch, the reconnection with both; a balancer in front of the two nodes is modelled
+by trying them in turn). ``make test-nodes`` (``HOTLINE_NODES_BROWSER=1``, more calls, faster) runs
+the real console page in chromium behind a layer-4 balancer, signing in with its seat picker, its
+websocket watched frame by frame.
+
+``test_two_servers_never_give_two_calls_one_id`` pins a product bug (strict xfail): two servers give
+one uniqueid to two calls made in the same second; the centre test works around it (offset_ids).
 """
 
 from __future__ import annotations
@@ -56,11 +61,13 @@ TAKEOVER_LIMIT_S = 5.0
 LOAD_CALLS = int(os.environ.get("HOTLINE_NODES_CALLS", "10"))
 RATE = float(os.environ.get("HOTLINE_NODES_RATE", "1"))
 RING_S, TALK_S, AFTER_S = 1.0, 3.0, 1.0
+BROWSER = os.environ.get("HOTLINE_NODES_BROWSER") == "1"  # make test-nodes: the operator's console in chromium
 ID_OFFSET = max(400, 20 * LOAD_CALLS)  # server 2's uniqueids start this far above server 1's (offset_ids)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.timeout(240 + int(3 * LOAD_CALLS / RATE)),
-              pytest.mark.skipif(os.geteuid() != 0, reason="the chroot needs root")]
+              pytest.mark.skipif(os.geteuid() != 0, reason="the chroot needs root"),
+              *([pytest.mark.browser] if BROWSER else [])]
 
 
 async def offset_ids(stack: Stack, channels: int) -> None:
@@ -169,17 +176,21 @@ class Console:
             delay = min(delay * 2, 10.0)
 
     def _take(self, ws: Any, node: str, link: dict[str, Any], msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "ping":
+        if msg.get("type") == "ping":
             asyncio.get_running_loop().create_task(ws.send('{"type":"pong"}'))
             return
+        self._seen(node, link, msg)
+
+    def _seen(self, node: str, link: dict[str, Any], msg: dict[str, Any]) -> None:
+        """What live.js keeps of one message: the epoch, the last seq (and here, every message)."""
+        kind = msg.get("type")
         if kind == "hello":
             def hello() -> None:
                 fresh = self.epoch is not None and msg["epoch"] != self.epoch
                 self.epoch = msg["epoch"]
                 if self.last_seq is None or fresh:
                     self.last_seq = msg["last_seq"]
-                link["hello"] = msg
+                link["hello"], link["hello_at"] = msg, time.monotonic()
             self._note(hello)
             return
         if kind == "resync":
@@ -193,6 +204,151 @@ class Console:
                 self.last_seq = max(self.last_seq or 0, msg["seq"])
                 self.messages.append((node, msg))
             self._note(seen)
+
+
+class Balancer:
+    """A layer-4 balancer in front of the web nodes, as a centre puts one: each new connection goes to
+    the first node that accepts it. While ``back`` is cleared new connections wait (the page stays
+    offline). Notes which node each websocket went to."""
+
+    def __init__(self, nodes: dict[str, str], back: threading.Event, port: int) -> None:
+        self.nodes, self.back, self.port = nodes, back, port
+        self.websockets: list[str] = []  # the node of each /ws connection, in order
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._up = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="balancer", daemon=True)
+
+    def start(self) -> Balancer:
+        self._thread.start()
+        assert self._up.wait(10), "the balancer did not start"
+        return self
+
+    def close(self) -> None:
+        self.back.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def _main(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", self.port))
+        self._up.set()
+        loop.run_forever()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.to_thread(self.back.wait)
+        to = ""
+        for node, host in self.nodes.items():
+            with contextlib.suppress(OSError):
+                up_reader, up_writer = await asyncio.open_connection(*host.split(":"))
+                to = node
+                break
+        if not to:
+            writer.close()
+            return
+        first = await reader.read(65536)
+        if first.startswith(b"GET /ws"):
+            self.websockets.append(to)
+        up_writer.write(first)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+class BrowserConsole(Console):
+    """The operator's real console (/console, its live.js) in Debian's chromium, through a
+    :class:`Balancer` in front of the two nodes: the page's own websocket, watched frame by frame."""
+
+    def __init__(self, nodes: dict[str, str], username: str, password: str) -> None:
+        super().__init__(nodes, "")
+        self.username, self.password = username, password
+        self.balancer = Balancer(nodes, self.back, claim_port(8700))
+        self.url = f"http://127.0.0.1:{self.balancer.port}"
+        self._jobs: list[tuple[Callable[[Any], Any], list[Any], threading.Event]] = []
+        self._stop = threading.Event()
+        self.failed: BaseException | None = None
+
+    def start(self) -> Console:
+        self.balancer.start()
+        self._thread.start()
+        assert self.wait(lambda: self.failed is not None or (bool(self.links) and self.links[-1]["hello"] is not None),
+                         60), "no hello"
+        assert self.failed is None, self.failed
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(20)
+        self.balancer.close()
+
+    def do(self, fn: Callable[[Any], Any], timeout: float = 30) -> Any:
+        """Run ``fn(page)`` in the browser's thread (Playwright's objects live there)."""
+        done, out = threading.Event(), []
+        self._jobs.append((fn, out, done))
+        assert done.wait(timeout), "the browser did not answer"
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        return out[0]
+
+    def _main(self) -> None:
+        from tests.support.browser import chromium
+
+        try:
+            with chromium() as browser:
+                context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")  # type: ignore[attr-defined]
+                page = context.new_page()
+                page.on("websocket", self._socket)
+                page.goto(f"{self.url}/login")
+                page.fill("input[name=username]", self.username)
+                page.fill("input[name=password]", self.password)
+                page.press("input[name=password]", "Enter")
+                page.wait_for_url(f"{self.url}/console", timeout=20_000)
+                while not self._stop.is_set():
+                    while self._jobs:
+                        fn, out, done = self._jobs.pop(0)
+                        try:
+                            out.append(fn(page))
+                        except Exception as exc:  # said in the test's thread
+                            out.append(exc)
+                        done.set()
+                    page.wait_for_timeout(30)  # Playwright hands over the page's events meanwhile
+        except Exception as exc:
+            self._note(lambda exc=exc: setattr(self, "failed", exc))  # type: ignore[misc]
+
+    def _socket(self, ws: Any) -> None:
+        if "/ws" not in ws.url:
+            return
+        query = dict(part.split("=", 1) for part in ws.url.partition("?")[2].split("&") if "=" in part)
+        link = {"node": "", "since": int(query["since"]) if "since" in query else None,
+                "epoch": query.get("epoch"), "hello": None, "opened": time.monotonic(), "closed": None}
+        self._note(lambda: self.links.append(link))
+
+        def frame(payload: str | bytes) -> None:
+            msg = json.loads(payload)
+            if not link["node"]:  # the balancer sent this socket's connection to…
+                link["node"] = self.balancer.websockets[-1] if self.balancer.websockets else "?"
+            if msg.get("type") != "ping":  # live.js answers it
+                self._seen(str(link["node"]), link, msg)
+
+        def closed(_: Any) -> None:
+            link["closed"] = time.monotonic()
+            self._note(lambda: None)
+
+        ws.on("framereceived", frame)
+        ws.on("close", closed)
+
+
+def ui_sign_in(page: Any, seat: str) -> None:
+    """The console's own seat picker, as an operator signs in."""
+    page.select_option("#seat-pick", seat)
+    page.click("#signin")
+    page.wait_for_function(f"document.getElementById('seat-no').textContent === '{seat}'", timeout=15_000)
 
 
 class Centre:
@@ -360,10 +516,17 @@ def test_a_centre_of_two_servers_and_two_web_nodes_survives_a_bridge_and_a_web_n
               "web nodes A and B")
 
         # 1. signed in on node A to a seat of server 2; a call into server 2 pops on A -------------------
-        console = Console({"a": c.web["a"], "b": c.web["b"]}, operator_token).start()
-        first = console.links[0]["hello"]["last_seq"]
-        signed = operator.post("/api/seat/signin", json={"seat": SEAT})
-        assert signed.status_code == 200, signed.text
+        nodes = {"a": c.web["a"], "b": c.web["b"]}
+        if BROWSER:  # the console page in chromium, behind a balancer; it signs in with its seat picker
+            console = BrowserConsole(nodes, *OPERATOR).start()
+            first = console.links[0]["hello"]["last_seq"]
+            console.do(lambda page: ui_sign_in(page, SEAT))
+        else:  # the page's live link as a websocket client; the seat signed in through node A's API
+            console = Console(nodes, operator_token).start()
+            first = console.links[0]["hello"]["last_seq"]
+            signed = operator.post("/api/seat/signin", json={"seat": SEAT})
+            assert signed.status_code == 200, signed.text
+        assert console.links[0]["node"] == "a"
         mine = operator.get("/api/seat").json()["seat"]
         assert mine["seat"] == SEAT and mine["operator"] == OPERATOR[0] and mine["server"] == server2, mine
         two.call(calls=1, rate=1, concurrency=1, ring_s=RING_S, talk_s=TALK_S, after_s=AFTER_S)
@@ -372,8 +535,13 @@ def test_a_centre_of_two_servers_and_two_web_nodes_survives_a_bridge_and_a_web_n
         [number] = two.ledger()
         assert node == "a" and pop["seat"] == SEAT and pop["caller_num"] == number, pop
         assert pop["variables"].get("HL_LOCATION") == "山东省菏泽市", pop  # server 2's FastAGI looked the caller up
+        if isinstance(console, BrowserConsole):  # and the page shows it
+            strip = console.do(lambda page: (page.wait_for_selector("#pop:not([hidden])", timeout=10_000),
+                                             page.inner_text("#pop-loc"))[1])
+            assert "山东省菏泽市" in strip, strip
         print(f"1. {OPERATOR[0]} signed in on node A to seat {SEAT} of server 2 ({server2}); the SIPp call "
-              f"from {number} into server 2 popped on A ({pop['variables']['HL_LOCATION']})")
+              f"from {number} into server 2 popped on A ({pop['variables']['HL_LOCATION']}) in "
+              f"{'the console page in chromium' if BROWSER else 'a websocket client kept as live.js keeps it'}")
 
         # 2. load into both servers; server 1's active bridge killed -9 --------------------------------
         two.held = {SEAT}
@@ -421,7 +589,7 @@ def test_a_centre_of_two_servers_and_two_web_nodes_survives_a_bridge_and_a_web_n
         console.back.set()
         assert console.wait(lambda: console.links[-1]["node"] == "b" and console.links[-1]["hello"] is not None, 20)
         moved = console.links[-1]
-        print(f"3. node A killed -9: the page reconnected to node B {moved['opened'] - gone:.2f} s later with "
+        print(f"3. node A killed -9: the page reconnected to node B {moved['hello_at'] - gone:.2f} s later with "
               f"?since={moved['since']}&epoch={moved['epoch']} (a pop was published while it was away)")
         assert moved["since"] == last_on_a and moved["epoch"] == console.links[0]["hello"]["epoch"]
         assert moved["hello"]["epoch"] == moved["epoch"] and console.resyncs == 0
