@@ -120,6 +120,15 @@ def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: C
     base = call.recording_base or (base_of(call.recordings[0]) if call.recordings else "")
     if not base:
         return None  # unanswered: nothing was recorded
+    try:
+        return _register(engine, settings, call, calls, base)
+    except sa.exc.IntegrityError:
+        # another writer made the row between our read and our insert (two reports of one call
+        # filed at once, or the spool scan): it is there now, so this is an update
+        return _register(engine, settings, call, calls, base)
+
+
+def _register(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None, base: str) -> int | None:
     with Session(engine) as session:
         rec = session.exec(select(Recording).where(Recording.base == base)).first()
         if rec is None:

@@ -9,6 +9,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, select
 
 from hotline.calls import FinishedCall
@@ -280,3 +281,31 @@ def test_an_identical_spool_copy_of_a_stored_file_that_is_gone_or_changed_is_put
     assert sorted(e.leg for e in repaired) == ["citizen", "operator"]
     [evidence] = (catalog.storage_dir(rec_settings) / "duplicates").glob("*/damaged-*-out.wav")
     assert sha(evidence) != after["operator"].sha256  # the changed copy kept aside, not overwritten
+
+
+def test_one_call_reported_by_several_writers_at_once_is_one_recording(engine, rec_settings):
+    """Two reports of one call filed at the same moment (a bridge and its successor, a retried
+    outbox entry): each reads no row, both insert; the second must update instead of failing."""
+    import threading
+
+    base = "hotline-20261123-101500-1763866800.7"
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def report() -> None:
+        start.wait()
+        try:
+            catalog.register_call(engine, rec_settings, call_record(base))
+        except BaseException as exc:
+            errors.append(exc)
+
+    for _ in range(5):  # the race is the scheduler's: give it several chances
+        workers = [threading.Thread(target=report) for _ in range(8)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(10)
+        with Session(engine) as s:
+            s.exec(sa_delete(Recording))
+            s.commit()
+    assert errors == []
