@@ -4,11 +4,19 @@ server-side session of it, so every route sees exactly what it sees in productio
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from accounts import store as account_store
 from accounts.store import Accounts
 from hotline.identity import Principal, Role
+
+#: the password of the accounts :func:`session_for` makes: random per process, never told to anyone
+#: (they sign in by session, not by password)
+THROWAWAY_PASSWORD = secrets.token_urlsafe(16)
 
 
 def _accounts(where: Any) -> Accounts:
@@ -30,7 +38,7 @@ def session_for(where: Any, principal: Principal | str, role: Role | str | None 
               "centre": principal.centre, "dept_lead": principal.dept_lead}
     have = accounts.get(principal.username)
     if have is None or not have.active or any(getattr(have, k) != v for k, v in wanted.items()):
-        accounts.upsert(principal.username, secrets.token_urlsafe(16), **wanted)
+        accounts.upsert(principal.username, THROWAWAY_PASSWORD, **wanted)
     return accounts.sessions.open(principal.username)
 
 
@@ -85,6 +93,48 @@ class Bearer(Mapping[str, str]):
 
     def __ror__(self, other: Mapping[str, str]) -> dict[str, str]:
         return dict(other) | self._header()
+
+
+class _HashedOnce:
+    """``hash_password`` for the passwords of ``sizes``: each of them hashed for real (argon2id at the
+    product's parameters) ``size`` times, then those hashes handed out in turn, so that accounts
+    sharing a password in one database (the three departments' ``demodept``) still get distinct
+    salts; any other password is hashed anew on every call."""
+
+    def __init__(self, real: Callable[[str], str], sizes: Mapping[str, int]) -> None:
+        self.real, self.sizes = real, dict(sizes)
+        self.made: dict[str, list[str]] = {}
+        self.turn: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, password: str) -> str:
+        size = self.sizes.get(password)
+        if size is None:
+            return self.real(password)
+        with self.lock:
+            made = self.made.setdefault(password, [])
+            i = self.turn[password] % size
+            self.turn[password] += 1
+            if i == len(made):
+                made.append(self.real(password))
+            return made[i]
+
+
+@contextmanager
+def demo_hashes_once() -> Iterator[None]:
+    """The README's demo accounts' password hashes (and :func:`session_for`'s) made once per test
+    session instead of for every app: each app a test starts (``launch.compose.web_app`` in demo
+    mode) makes its eight demo accounts, eight argon2 hashes of a tenth to a quarter of a second
+    each on a 2-core box. Every sign-in still verifies a real argon2id hash; every other password
+    (an admin's new account, a changed or reset password) is still hashed anew."""
+    sizes = Counter(str(spec["password"]) for spec in account_store.DEMO_ACCOUNTS)
+    sizes[THROWAWAY_PASSWORD] = 1
+    real = account_store.hash_password
+    account_store.hash_password = _HashedOnce(real, sizes)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        account_store.hash_password = real
 
 
 def with_sessions(app: Any, engine: Any) -> Accounts:

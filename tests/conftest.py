@@ -25,6 +25,7 @@ from hotline.asterisk.errors import AsteriskError
 from hotline.settings import Settings, get_settings
 from hotline.simulate import audio
 from hotline.simulate.sipp import SippRunner
+from testkit.auth import demo_hashes_once
 from testkit.stack import machine_lock  # machine-wide, like the ports
 from tests.support.ami import AmiRecorder
 
@@ -40,6 +41,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     fuzz = sys.modules.get("testkit.fuzz")
     for line in fuzz.summary() if fuzz is not None else []:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _demo_hashes_once() -> Iterator[None]:
+    """Each app a test starts makes the demo accounts: their argon2 hashes are made once per session
+    (testkit.auth.demo_hashes_once), not eight for every app."""
+    with demo_hashes_once():
+        yield
 
 
 @pytest.fixture(scope="session")
