@@ -52,6 +52,7 @@ class PostgresServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     user: str | None = None  # system user the server runs as (None: the current one)
+    max_connections: int = 50
     proc: subprocess.Popen | None = None
 
     @property
@@ -110,7 +111,7 @@ class PostgresServer:
                 "-c",
                 "full_page_writes=off",
                 "-c",
-                "max_connections=50",
+                f"max_connections={self.max_connections}",
                 "-c",
                 "shared_buffers=128MB",
             ),
@@ -165,7 +166,7 @@ class PostgresServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_server(base: Path = BASE) -> PostgresServer:
+def start_server(base: Path = BASE, max_connections: int = 50) -> PostgresServer:
     """Start a cluster; the caller stops it. Raises ``LookupError`` when PostgreSQL is absent."""
     bindir = find_bindir()
     if bindir is None:
@@ -180,7 +181,8 @@ def start_server(base: Path = BASE) -> PostgresServer:
     if user is not None and not _reachable(user, base):
         base = Path(tempfile.gettempdir()) / "hotline-test-pg"
     return PostgresServer(
-        bindir=bindir, workdir=base / f"{os.getpid()}-{uuid.uuid4().hex[:6]}", user=user
+        bindir=bindir, workdir=base / f"{os.getpid()}-{uuid.uuid4().hex[:6]}", user=user,
+        max_connections=max_connections
     ).start()
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from hotline.db import make_engine
 from hotline.identity import Principal, Role
+from tests.support import migrated
 from tests.support.postgres import postgres_server  # noqa: F401  (session fixture)
 from ticketing.calendar import TZ
 from ticketing.context import StoreContext
@@ -45,15 +46,16 @@ def backend(request) -> str:
 
 @pytest.fixture
 def engine(backend: str, tmp_path, request) -> Iterator[sa.Engine]:
+    # a new database of its own, migrated: a copy of the one migrated once this session (tests.support.migrated)
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tickets.db'}"
+        url = migrated.sqlite_url(tmp_path / "tickets.db", migrate)
         name = None
     else:
         server = request.getfixturevalue("postgres_server")
-        url = server.create_database()
+        url = migrated.postgres_url(server, migrate)
         name = url.rsplit("/", 1)[-1]
     eng = make_engine(url)
-    migrate(eng)
+    migrate(eng)  # at head already: nothing to do, as on any restart
     yield eng
     eng.dispose()
     if name:
