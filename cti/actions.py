@@ -78,6 +78,7 @@ class Dialplan:
     call_id_variable: str = "HL_UID"  # one id for the call across every leg
     hotline_number: str = "12345"
     wrapup_reason: str = WRAPUP_REASON  # QueuePause reason while a seat is in 话后处理
+    system_name: str = ""  # asterisk.conf systemname: the ids we give originated calls carry it as Asterisk's do
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +256,8 @@ class CtiActions:
 
     def new_call_id(self) -> str:
         """An id for a call we are about to originate (see :meth:`originate_callback`)."""
-        return f"{int(self.clock())}.{next(self._originated)}"
+        uid = f"{int(self.clock())}.{next(self._originated)}"
+        return f"{self.dp.system_name}-{uid}" if self.dp.system_name else uid
 
     async def originate_callback(self, seat: str, number: str, *, call_id: str = "",
                                  channel_id: str = "") -> ActionResult:

@@ -117,7 +117,7 @@ class CtiService:
             state=state,
             shifts=settings.cti_shifts,
             tz=settings.cti_timezone,
-            dialplan=Dialplan(hotline_number=settings.hotline_number),
+            dialplan=Dialplan(hotline_number=settings.hotline_number, system_name=settings.asterisk_systemname),
             server=settings.cti_lease_name or f"{settings.ami_host}:{settings.ami_port}",
             **kw,
         )

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # --- Asterisk: our own chroot (default), one already on the machine, or a remote one
     asterisk_mode: Literal["chroot", "system", "remote"] = "chroot"
     asterisk_suites: CsvList = ["forky", "sid"]
+    # one centre, several Asterisk servers: each must name itself, or two servers hand out the same
+    # uniqueid (<second>.<counter>) in the same second and the call log, one row per uniqueid, keeps one
+    asterisk_systemname: str = Field("", pattern=r"^[A-Za-z0-9]{0,16}$",
+                                     description="asterisk.conf systemname: the server's uniqueids become "
+                                     "<name>-<second>.<counter>; letters and digits, distinct per server")
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     rtp_start: int = 20000

@@ -42,7 +42,9 @@ log = logging.getLogger("recordings.catalog")
 retention_log = logging.getLogger("recordings.retention")
 
 # hotline-20261123-024701-1763866021.42 (queue calls), callback-… (callbacks from the seats)
-BASE_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<date>\d{8})-(?P<time>\d{6})-(?P<uid>\d+\.\d+)$")
+# the uid: Asterisk's uniqueid, "<second>.<counter>", or "<systemname>-<second>.<counter>" on a server
+# that names itself (one centre, several servers: HOTLINE_ASTERISK_SYSTEMNAME)
+BASE_RE = re.compile(r"^(?P<kind>[a-z]+)-(?P<date>\d{8})-(?P<time>\d{6})-(?P<uid>(?:[A-Za-z0-9]+-)?\d+\.\d+)$")
 SETTLE_S = 2.0  # a file of an ended call unchanged this long is closed by MixMonitor
 ORPHAN_SETTLE_S = 120.0  # without the call's end event, wait longer (the call may be on hold)
 MISSING_AFTER_S = 600.0  # an announced recording whose files never came is flagged missing
@@ -94,15 +96,18 @@ def uniqueid_of(base: str) -> str:
 
     >>> uniqueid_of("hotline-20261123-024701-1763866021.42"), uniqueid_of("odd-name")
     ('1763866021.42', '')
+    >>> uniqueid_of("hotline-20261123-024701-ast2-1763866021.42")
+    'ast2-1763866021.42'
+
     """
     m = BASE_RE.match(base)
     return m.group("uid") if m else ""
 
 
 def started_of(base: str) -> datetime | None:
-    # a uniqueid is "<epoch of the channel's creation>.<counter>": the call's start, in UTC
+    # a uniqueid is "[<systemname>-]<epoch of the channel's creation>.<counter>": the call's start, in UTC
     uid = uniqueid_of(base)
-    return datetime.fromtimestamp(int(uid.split(".")[0]), UTC) if uid else None
+    return datetime.fromtimestamp(int(uid.rpartition("-")[2].split(".")[0]), UTC) if uid else None
 
 
 def operator_of(settings: Any, seat: str, job_number: str = "") -> str:

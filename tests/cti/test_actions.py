@@ -157,6 +157,8 @@ async def test_callback_and_restore_and_dialplan_names(on_call) -> None:
     # the call's own id (the seat channel's Uniqueid, its recording's tail), known before it rings
     assert o["ChannelId"] == first.call_id and first.call_id != second.call_id
     assert re.fullmatch(r"\d+\.9\d{5}", first.call_id)
+    named = CtiActions(link, on_call, dialplan=Dialplan(system_name="ast2"), settle_s=0)
+    assert re.fullmatch(r"ast2-\d+\.9\d{5}", named.new_call_id())  # as that server's own uniqueids
     link.sent.pop()
     await acts.restore([SeatToRestore("8002", "PJSIP/8002", "hotline", True, "meal")])
     assert link.sent[1] == {

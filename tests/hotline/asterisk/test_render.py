@@ -75,3 +75,12 @@ def test_every_rendered_file_parses_as_ini(rendered: dict[str, str]) -> None:
                                            inline_comment_prefixes=(";",), comment_prefixes=(";", "#"),
                                            delimiters=("=", "=>"))
         parser.read_string(re.sub(r"^\[([^\]]+)\]\(.*\)$", r"[\1]", text, flags=re.M), source=name)
+
+
+def test_a_server_of_several_names_itself_so_its_uniqueids_are_its_own(tmp_path: Path) -> None:
+    alone = sections(render_config(Settings(var_dir=tmp_path, ami_secret="x"))["asterisk.conf"])["options"]
+    assert not [line for line in alone if line.startswith("systemname")]  # one server: Asterisk's own ids
+    named = Settings(var_dir=tmp_path, ami_secret="x", asterisk_systemname="ast2")
+    assert "systemname = ast2" in sections(render_config(named)["asterisk.conf"])["options"]
+    with pytest.raises(ValueError, match="asterisk_systemname"):
+        Settings(var_dir=tmp_path, asterisk_systemname="ast-2")  # a dash would split the uniqueid
