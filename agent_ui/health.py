@@ -184,4 +184,6 @@ def _replica_health(stats: dict[str, Any]) -> tuple[str, str]:
         term = (s.get("leader") or {}).get("term")
         said = "已登录 AMI" if s.get("logged_in") else "未连接 AMI，正在重试"
         parts.append(f"{name}：{said}{f'（任期 {term}）' if term else ''}，{s.get('age_s', 0)} 秒前报告")
+    if stats.get("unnamed"):  # calls are being lost: as loud as a bridge that is down
+        return "down", f"{stats['problem']}；" + "；".join(parts)
     return ("ok" if stats.get("logged_in") else "down"), "；".join(parts)

@@ -86,7 +86,7 @@ class BridgeDesk:
         s = self.service
         leader = s.leader.status() if s.leader is not None else {}
         return picture(s.state, server=s.server, queues=s.queue_names, owned=self.owned, now=self.clock(),
-                       logged_in=s.link.logged_in, leader=leader)
+                       logged_in=s.link.logged_in, leader=leader, system_name=s.actions.dp.system_name)
 
     async def post(self) -> dict[str, Any]:
         p = self.picture()

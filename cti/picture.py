@@ -23,13 +23,13 @@ COUNTS = ("offered_today", "answered", "within_rule_today", "offered_24h", "answ
 
 
 def picture(state: CtiState, *, server: str, queues: Iterable[str], owned: Iterable[str], now: float,
-            logged_in: bool, leader: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            logged_in: bool, leader: Mapping[str, Any] | None = None, system_name: str = "") -> dict[str, Any]:
     """What one active bridge knows now, JSON-ready. ``owned``: the seats this Asterisk server
     serves (its ``HOTLINE_SEATS``): call control for them goes to this bridge."""
     views = state.queue_views(now, queues=queues)
     counts = {q["queue"]: _counts(state.figures(q["queue"], now)) for q in views}
     return {
-        "server": server, "at": now, "logged_in": logged_in, "leader": dict(leader or {}),
+        "server": server, "at": now, "logged_in": logged_in, "leader": dict(leader or {}), "system_name": system_name,
         "queues": views, "counts": counts, "seats": state.seat_views(now), "calls": state.call_views(now),
         "owned": sorted(set(owned)),
         "roster": state.operator_seats(), "roster_version": state.roster_version,
@@ -75,7 +75,8 @@ def merge(pictures: Mapping[str, Mapping[str, Any]]) -> Centre:
     servers: dict[str, dict[str, Any]] = {}
     for name in sorted(pictures):
         p = pictures[name]
-        servers[name] = {"at": p.get("at", 0.0), "logged_in": bool(p.get("logged_in")), "leader": p.get("leader", {})}
+        servers[name] = {"at": p.get("at", 0.0), "logged_in": bool(p.get("logged_in")), "leader": p.get("leader", {}),
+                         "system_name": p.get("system_name", "")}
         for q in p.get("queues", ()):
             _add_queue(queues, counts, q, p.get("counts", {}).get(q["queue"], {}))
         seats.extend({**s, "server": name} for s in p.get("seats", ()))
@@ -107,6 +108,15 @@ def _add_queue(queues: dict[str, dict[str, Any]], counts: dict[str, dict[str, in
         into[k] = into.get(k, 0) + view.get(k, 0)
     into["longest_wait_s"] = max(into.get("longest_wait_s", 0.0), view.get("longest_wait_s", 0.0))
     into["abandoned_waits_ms_24h"] = sorted([*into["abandoned_waits_ms_24h"], *view.get("abandoned_waits_ms_24h", ())])
+
+
+def unnamed(centre: Centre) -> list[str]:
+    """The servers whose uniqueids could collide with another's: with more than one, each needs a
+    systemname of its own (HOTLINE_ASTERISK_SYSTEMNAME), or the call log loses calls."""
+    if len(centre.servers) < 2:
+        return []
+    names = [s.get("system_name", "") for s in centre.servers.values()]
+    return [n for n, s in centre.servers.items() if not s.get("system_name") or names.count(s["system_name"]) > 1]
 
 
 def roster_of(pictures: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

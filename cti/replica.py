@@ -26,7 +26,7 @@ from typing import Any
 from cti.actions import ActionFailed, ActionResult, NotOnCall, RuleViolation
 from cti.domain import RosterChanged
 from cti.link import AmiNotSent, AmiTimeout
-from cti.picture import Centre, merge
+from cti.picture import Centre, merge, unnamed
 from cti.rules import Decision
 from hotline.board import Board, NoAnswer, NotTaken
 from hotline.bus import Envelope
@@ -150,7 +150,11 @@ class CentreLive:
         now = self.clock()
         servers = {name: {**s, "age_s": round(now - float(s["at"]), 1)} for name, s in self._centre.servers.items()}
         fresh = [s for s in servers.values() if s["age_s"] <= self.stale_s]
-        return {"replica": True, "servers": servers, "problem": self.problem,
+        clash = unnamed(self._centre)
+        lost = (f"交换机 {'、'.join(clash)} 未设置各自不同的 HOTLINE_ASTERISK_SYSTEMNAME："
+                "同一秒的来电会得到相同的通话编号，通话记录会丢失")
+        problem = self.problem or (lost if clash else "")
+        return {"replica": True, "servers": servers, "problem": problem, "unnamed": clash,
                 "logged_in": bool(servers) and len(fresh) == len(servers) and all(s["logged_in"] for s in fresh)}
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cti import events as ev
-from cti.picture import merge, picture, roster_of
+from cti.picture import merge, picture, roster_of, unnamed
 from cti.state import CtiState
 from cti.stats import Outcome
 
@@ -68,3 +68,15 @@ def test_a_seat_two_servers_claim_is_refused_by_name() -> None:
 def test_no_picture_no_views() -> None:
     centre = merge({})
     assert centre.queues == centre.seats == centre.calls == [] and centre.owner("8001") is None
+
+
+def test_servers_of_one_centre_without_names_of_their_own_are_named_as_losing_calls() -> None:
+    s = state_with("8001", "op1", [])
+
+    def named(server: str, name: str) -> dict:
+        return {**snap(s, server, ()), "system_name": name}
+
+    assert unnamed(merge({"ast1": named("ast1", "")})) == []  # one server: its own ids are unique
+    assert unnamed(merge({"ast1": named("ast1", ""), "ast2": named("ast2", "b")})) == ["ast1"]
+    assert unnamed(merge({"ast1": named("ast1", "a"), "ast2": named("ast2", "a")})) == ["ast1", "ast2"]
+    assert unnamed(merge({"ast1": named("ast1", "a"), "ast2": named("ast2", "b")})) == []
