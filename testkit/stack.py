@@ -11,12 +11,9 @@ killed by its pid alone:
   transcribe -w N``: each process's CPU is its own;
 * topology ``up``: ``hotline web`` with the bridge and FastAGI in-process, and ``hotline
   transcribe`` beside it: what ``hotline up`` starts (it runs the same two);
-* topology ``asterisk``: Asterisk alone; the caller adds the services it wants with
-  :meth:`Stack.spawn` (one server of a centre of several: tests/launch/test_centre_nodes.py).
-
-Several stacks may run side by side in one process: each claims its ports (:func:`claim_port`), so
-two stacks made one after the other never pick the same ones before either has bound them. The
-seats are ``seats`` extensions from 8001, or the extensions given (8101…: another server's).
+* topology ``asterisk``: Asterisk alone, the caller's own services added with :meth:`Stack.spawn`
+  (a server of a centre of several, on the seats given: tests/launch/test_centre_nodes.py). Stacks
+  made in a row claim their ports, so two never pick the same ones before either has bound them.
 
 A supervisor thread restarts a service that died, at once, as systemd's ``Restart=always``
 would; :meth:`Stack.kill` is ``kill -9`` of one service (or one transcription worker) and the
@@ -79,42 +76,23 @@ def _free(port: int, kind: int) -> bool:
     return True
 
 
-def free_port(start: int, kind: int = socket.SOCK_STREAM, span: int = 1) -> int:
-    """The first port ≥ ``start`` with ``span`` ports free (TCP or UDP) from there."""
+_CLAIMED: set[tuple[int, int]] = set()  # (kind, port) taken by this process's stacks, maybe not bound yet
+
+
+def free_port(start: int, kind: int = socket.SOCK_STREAM, span: int = 1, into: set[tuple[int, int]] | None = None,
+              reserve: int = 0) -> int:
+    """The first port ≥ ``start`` with ``span`` ports free (TCP or UDP) from there and unclaimed; with
+    ``into``, claims ``reserve`` ports (default ``span``) from it, noted there too (stacks are made in one thread)."""
     port = start
     while port + span < 65000:
-        if all(_free(p, kind) for p in range(port, port + span)):
+        block = {(kind, p) for p in range(port, port + (reserve or span))}
+        if not block & _CLAIMED and all(_free(p, kind) for p in range(port, port + span)):
+            if into is not None:
+                _CLAIMED.update(block)
+                into.update(block)
             return port
         port += span
     raise RuntimeError(f"no free ports from {start}")
-
-
-_CLAIMED: set[tuple[int, int]] = set()  # (socket kind, port) claimed by the stacks of this process
-_CLAIM_LOCK = threading.Lock()
-
-
-def claim_port(start: int, kind: int = socket.SOCK_STREAM, span: int = 1, reserve: int | None = None,
-               into: set[tuple[int, int]] | None = None) -> int:
-    """:func:`free_port`, skipping the ports another stack of this process claimed (free now only
-    because its Asterisk or service has not bound them yet); claims ``reserve`` ports (default
-    ``span``) from the one returned, noted in ``into`` too. :func:`release_ports` gives them back."""
-    reserve = reserve or span
-    with _CLAIM_LOCK:
-        port = start
-        while True:
-            port = free_port(port, kind, span)
-            block = {(kind, p) for p in range(port, port + reserve)}
-            if not block & _CLAIMED:
-                _CLAIMED.update(block)
-                if into is not None:
-                    into.update(block)
-                return port
-            port += span
-
-
-def release_ports(ports: set[tuple[int, int]]) -> None:
-    with _CLAIM_LOCK:
-        _CLAIMED.difference_update(ports)
 
 
 def seat_names(n: int) -> list[str]:
@@ -264,13 +242,11 @@ class Stack:
         self.var = folder or Path(tempfile.mkdtemp(prefix="stack-", dir=_scratch(base)))
         self.seats = seat_names(seats) if isinstance(seats, int) else list(seats)
         self.ports: set[tuple[int, int]] = set()  # claimed for this stack; given back by remove()
-        web = claim_port(8600, into=self.ports)
-        udp = socket.SOCK_DGRAM
-        rtp = claim_port(22000, udp, span=200, reserve=2000, into=self.ports)
+        web, udp = free_port(8600, into=self.ports), socket.SOCK_DGRAM
         self.fields: dict[str, Any] = {
-            "var_dir": self.var, "mode": "demo", "sip_port": claim_port(5160, udp, into=self.ports),
-            "ami_port": claim_port(5140, into=self.ports), "agi_port": claim_port(4673, into=self.ports),
-            "web_port": web, "rtp_start": rtp, "rtp_end": rtp + 1999,
+            "var_dir": self.var, "mode": "demo", "sip_port": free_port(5160, udp, into=self.ports),
+            "ami_port": free_port(5140, into=self.ports), "agi_port": free_port(4673, into=self.ports),
+            "web_port": web, "rtp_start": (rtp := free_port(22000, udp, 200, self.ports, 2000)), "rtp_end": rtp + 1999,
             "seats": self.seats, "cti_wrapup_s": wrapup_s, "transcribe_workers": workers,
             "transcribe_lease_s": lease_s,
             # Asterisk's own records compared with the call log often, where that comparison exists
@@ -327,9 +303,8 @@ class Stack:
                     "transcribe": (workers, "")}
         elif self.topology == "up":
             plan = {"web": (["web"], "cti,agi"), "transcribe": (workers, "")}
-        else:  # Asterisk alone: the caller spawns the services
-            self._supervise_start()
-            return
+        else:
+            plan = {}  # Asterisk alone: the caller spawns the services
         deadline = time.monotonic() + timeout
         for name, (args, services) in plan.items():
             log = self.var / "logs" / f"{name}.log"
@@ -337,26 +312,19 @@ class Stack:
             self.services[name].start()
             if name == "web":  # it creates every table: the others started at once raced it on a new database
                 self._wait(self.web_ready, deadline)
-        self._supervise_start()
-        for probe in (self.web_ready, self.bridge_ready, self.agi_ready, self.workers_ready):
-            self._wait(probe, deadline)
-
-    def _supervise_start(self) -> None:
         self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
         self._supervising.set()
         self._supervisor.start()
+        for probe in (self.web_ready, self.bridge_ready, self.agi_ready, self.workers_ready) if plan else ():
+            self._wait(probe, deadline)
 
     def spawn(self, name: str, args: list[str], *, services: str = "", restart: bool = False,
               **overrides: Any) -> Service:
-        """Start one more ``hotline`` process (``args``: ``["cti"]``, ``["web"]``…) on this stack's
-        settings with ``overrides`` (e.g. its own ``var_dir``, the centre's ``database_url``); the
-        supervisor restarts it when it dies only if ``restart``. Stopped by :meth:`stop`."""
-        if name in self.services:
-            raise ValueError(f"{name} already runs on this stack")
+        """One more ``hotline`` process (``args``: ``["cti"]``…) on this stack's settings with ``overrides``
+        (its own ``var_dir``, the centre's ``database_url``…), restarted if it dies only if ``restart``."""
         (self.var / "logs").mkdir(parents=True, exist_ok=True)
-        svc = Service(name, [sys.executable, "-m", "launch.cli", *args], self.env(services, **overrides),
-                      self.var / "logs" / f"{name}.log", restart=restart)
-        self.services[name] = svc
+        svc = self.services[name] = Service(name, [sys.executable, "-m", "launch.cli", *args],
+                                            self.env(services, **overrides), self.var / "logs" / f"{name}.log", restart)
         svc.start()
         return svc
 
@@ -400,7 +368,7 @@ class Stack:
         if any(line.split()[1].startswith(str(self.var)) for line in Path("/proc/mounts").read_text().splitlines()):
             raise RuntimeError(f"{self.var} still has a mount; not removing it")
         subprocess.run(["rm", "-rf", "--one-file-system", str(self.var)], check=False)
-        release_ports(self.ports)
+        _CLAIMED.difference_update(self.ports)
 
     # ------------------------------------------------------------------ who is who
     def asterisk_pid(self) -> int | None:

@@ -46,7 +46,9 @@ import redis
 import websockets
 
 from hotline.settings import Settings
-from testkit.stack import LEAD, OPERATOR, Service, Stack, claim_port, wait_until
+from testkit import free_port
+from testkit.stack import LEAD, OPERATOR, Service, Stack, wait_until
+from testkit.stack import free_port as stack_port  # one that no other stack of this process took
 from testkit.tally import api_calls
 from testkit.traffic import Traffic
 from tests.support.ami import AmiRecorder
@@ -268,7 +270,7 @@ class BrowserConsole(Console):
     def __init__(self, nodes: dict[str, str], username: str, password: str) -> None:
         super().__init__(nodes, "")
         self.username, self.password = username, password
-        self.balancer = Balancer(nodes, self.back, claim_port(8700))
+        self.balancer = Balancer(nodes, self.back, free_port())
         self.url = f"http://127.0.0.1:{self.balancer.port}"
         self._jobs: list[tuple[Callable[[Any], Any], list[Any], threading.Event]] = []
         self._stop = threading.Event()
@@ -378,7 +380,7 @@ class Centre:
 
     def web_node(self, name: str) -> Service:
         """``hotline web`` without the bridge, on every seat of the centre (served on server 1's stack)."""
-        port = self.one.fields["web_port"] if not self.web else claim_port(8600, into=self.one.ports)
+        port = self.one.fields["web_port"] if not self.web else stack_port(8600, into=self.one.ports)
         self.web[name] = f"127.0.0.1:{port}"
         (self.folder / f"web-{name}").mkdir()
         return self.one.spawn(f"web-{name}", ["web"], services="", var_dir=self.folder / f"web-{name}",
