@@ -234,7 +234,7 @@ class Stack:
     """Asterisk and the hotline services on a copy of the installed chroot; see the module docstring."""
 
     def __init__(self, base: Settings, *, seats: int | list[str], topology: str = "split", workers: int = 2,
-                 wrapup_s: float = 3.0, lease_s: int = 20, folder: Path | None = None,
+                 wrapup_s: float = 3.0, lease_s: int = 20, folder: Path | None = None, systemname: str = "",
                  say: Callable[[str], None] = print) -> None:
         if topology not in ("split", "up", "asterisk"):
             raise ValueError(f"topology {topology!r}: split, up or asterisk")
@@ -251,6 +251,7 @@ class Stack:
             "transcribe_lease_s": lease_s,
             # Asterisk's own records compared with the call log often, where that comparison exists
             "witness_check_s": 5, "witness_grace_s": 5,
+            "asterisk_systemname": systemname,  # one server of a centre of several names itself
         }
         self.settings = Settings(**{k: v for k, v in self.fields.items() if k in Settings.model_fields})
         self.url = f"http://127.0.0.1:{web}"

@@ -18,8 +18,9 @@ by trying them in turn). ``make test-nodes`` (``HOTLINE_NODES_BROWSER=1``, more 
 the real console page in chromium behind a layer-4 balancer, signing in with its seat picker, its
 websocket watched frame by frame.
 
-``test_two_servers_never_give_two_calls_one_id`` pins a product bug (strict xfail): two servers give
-one uniqueid to two calls made in the same second; the centre test works around it (offset_ids).
+Each server names itself (``HOTLINE_ASTERISK_SYSTEMNAME``): without it two servers gave one uniqueid
+to two calls made in the same second and the call log kept one of them (found here, 1d979ad);
+``test_two_servers_never_give_two_calls_one_id`` keeps it so.
 """
 
 from __future__ import annotations
@@ -64,26 +65,12 @@ LOAD_CALLS = int(os.environ.get("HOTLINE_NODES_CALLS", "10"))
 RATE = float(os.environ.get("HOTLINE_NODES_RATE", "1"))
 RING_S, TALK_S, AFTER_S = 1.0, 3.0, 1.0
 BROWSER = os.environ.get("HOTLINE_NODES_BROWSER") == "1"  # make test-nodes: the operator's console in chromium
-ID_OFFSET = max(400, 20 * LOAD_CALLS)  # server 2's uniqueids start this far above server 1's (offset_ids)
+NAMES = ("hz1", "hz2")  # the two servers' systemnames: their uniqueids are hz1-<second>.<counter>, hz2-…
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.timeout(240 + int(3 * LOAD_CALLS / RATE)),
               pytest.mark.skipif(os.geteuid() != 0, reason="the chroot needs root"),
               *([pytest.mark.browser] if BROWSER else [])]
-
-
-async def offset_ids(stack: Stack, channels: int) -> None:
-    """Make Asterisk of ``stack`` use up ``channels`` uniqueids (Local channels into the ``default``
-    context, which hangs up at once: no call, nothing in the call log or its witness)."""
-    ami = AmiRecorder("127.0.0.1", stack.settings.ami_port, stack.settings.ami_user,
-                      stack.settings.resolved_ami_secret())
-    await ami.connect()
-    try:
-        for _ in range(channels // 2):  # a Local channel is two
-            await ami.action({"Action": "Originate", "Channel": "Local/00@default", "Application": "Wait",
-                              "Data": "0", "Async": "false", "Timeout": "2000"})
-    finally:
-        await ami.close()
 
 
 class Seats(Traffic):
@@ -359,8 +346,9 @@ class Centre:
     def __init__(self, base: Settings, folder: Path, database_url: str, redis_url: str, prefix: str) -> None:
         self.folder, self.database_url, self.redis_url, self.prefix = folder, database_url, redis_url, prefix
         self.bus_url = f"{redis_url}?prefix={prefix}"  # every node's: one stream, one board
-        self.one = Stack(base, seats=SERVER1, topology="asterisk", wrapup_s=1.0)
-        self.two = Stack(base, seats=SERVER2, topology="asterisk", wrapup_s=1.0)
+        # each server names itself (HOTLINE_ASTERISK_SYSTEMNAME), as a centre of several must
+        self.one = Stack(base, seats=SERVER1, topology="asterisk", wrapup_s=1.0, systemname=NAMES[0])
+        self.two = Stack(base, seats=SERVER2, topology="asterisk", wrapup_s=1.0, systemname=NAMES[1])
         self.recordings = folder / "recordings"  # the centre's shared storage
         self.web: dict[str, str] = {}  # node name → host:port
 
@@ -384,7 +372,7 @@ class Centre:
         self.web[name] = f"127.0.0.1:{port}"
         (self.folder / f"web-{name}").mkdir()
         return self.one.spawn(f"web-{name}", ["web"], services="", var_dir=self.folder / f"web-{name}",
-                              web_port=port, seats=SERVER1 + SERVER2, **self.common())
+                              web_port=port, seats=SERVER1 + SERVER2, asterisk_systemname="", **self.common())
 
     def bridge(self, stack: Stack, name: str) -> Service:
         """One `hotline cti` candidate of ``stack``'s server: a var folder of its own (its call outbox:
@@ -481,9 +469,6 @@ def test_a_centre_of_two_servers_and_two_web_nodes_survives_a_bridge_and_a_web_n
         url_a = f"http://{c.web['a']}"
         assert wait_until(lambda: answers(url_a), 90) is not None, log_of(web_a)[-3000:]
         asterisks.result()
-    # the uniqueid bug's workaround (test_two_servers_never_give_two_calls_one_id): server 2's ids start
-    # far above server 1's, so that the call log here counts what this test is about
-    asyncio.run(offset_ids(c.two, ID_OFFSET))
     web_b = c.web_node("b")
     url_b = f"http://{c.web['b']}"
     cti_1a, cti_2 = c.bridge(c.one, "cti-1a"), c.bridge(c.two, "cti-2")
@@ -630,6 +615,8 @@ def test_a_centre_of_two_servers_and_two_web_nodes_survives_a_bridge_and_a_web_n
               f"Asterisk's records; each number {sorted(set(counts.values()))} time(s)")
         missing, doubled = sorted(placed - set(counts)), sorted(n for n, k in counts.items() if k > 1)
         assert counts == Counter(placed), f"missing {missing}, doubled {doubled}, not placed {set(counts) - placed}"
+        into = {n: name for farm, name in ((one, NAMES[0]), (two, NAMES[1])) for n in farm.ledger()}
+        assert all(r["id"].startswith(f"{into[r['caller']]}-") for r in rows), [r["id"] for r in rows]
         print(f"   the whole test: {time.monotonic() - began:.0f} s")
     finally:
         if console is not None:
@@ -640,15 +627,13 @@ def test_a_centre_of_two_servers_and_two_web_nodes_survives_a_bridge_and_a_web_n
             client.close()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="asterisk-config/asterisk.conf sets no systemname: every server's uniqueids are "
-                          "<epoch second>.<counter from 0>, so two servers give one id to two calls made in the "
-                          "same second, and the call log (unique by uniqueid) keeps one of them")
 def test_two_servers_never_give_two_calls_one_id(asterisk, settings: Settings) -> None:
     """The call log, the witness, the pops' call ids and the hub's routing all take Asterisk's uniqueid
     for a call's identity in the centre: two servers must never hand out the same one. Each server
-    here makes one channel in the same second, as two servers of a centre do all day."""
-    stacks = [Stack(settings, seats=SERVER1, topology="asterisk"), Stack(settings, seats=SERVER2, topology="asterisk")]
+    here makes one channel in the same second, as two servers of a centre do all day: fresh, both
+    counters at 0, without a systemname each they gave the same id."""
+    stacks = [Stack(settings, seats=SERVER1, topology="asterisk", systemname=NAMES[0]),
+              Stack(settings, seats=SERVER2, topology="asterisk", systemname=NAMES[1])]
     try:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda st: (st.prepare(), st.start()), stacks))
@@ -670,6 +655,7 @@ def test_two_servers_never_give_two_calls_one_id(asterisk, settings: Settings) -
         one, two = asyncio.run(first_ids())
         print(f"\nserver 1's first uniqueids {sorted(one)}, server 2's {sorted(two)}")
         assert one and two and one.isdisjoint(two), f"both servers gave {sorted(one & two)}"
+        assert all(i.startswith(f"{NAMES[0]}-") for i in one) and all(i.startswith(f"{NAMES[1]}-") for i in two)
     finally:
         for st in stacks:
             st.stop()
