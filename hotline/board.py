@@ -10,7 +10,8 @@ The bus carries what happened, in order, to everyone. Two things do not fit a st
 
 :class:`RedisBoard` keeps both in the bus's Redis, under the bus's prefix: ``{prefix}:live:{server}``
 (the picture, expiring), ``{prefix}:live:servers`` (the names seen), ``{prefix}:cti:{server}:in``
-(the server's requests, a list) and ``{prefix}:cti:reply:{id}`` (one request's answer).
+(the server's requests, a list) and ``{prefix}:cti:replies:{node}`` (the answers to one node's
+requests: one reader per node, however many requests wait).
 :class:`MemoryBoard` is the same in one process. A request names a deadline: the bridge does not
 run one whose asker has given up, and an asker that gives up takes back its request if it is still
 waiting, so it can tell "not done" from "may have been done".
@@ -132,23 +133,39 @@ class MemoryBoard(Board):
 class RedisBoard(Board):
     """The board in the bus's Redis (every call under a timeout, as the bus's own)."""
 
-    def __init__(self, url: str, *, prefix: str = "hotline", timeout: float = 2.0, max_wait_s: float = 60.0) -> None:
+    def __init__(self, url: str, *, prefix: str = "hotline", timeout: float = 2.0, max_wait_s: float = 60.0,
+                 poll_s: float = 1.0) -> None:
         self.url, self.prefix, self.timeout = url, prefix, timeout
         self.max_wait_s = max_wait_s  # the longest blocking wait a caller may ask for
+        self.poll_s = poll_s  # the reply reader's one BLPOP waits this long, then looks again
         self._client: aioredis.Redis | None = None
+        # the answers to this node's requests come to one list, read by one task: a hundred operators
+        # clicking at once hold one connection, not a hundred blocked BLPOPs (redis-py's pool has 100)
+        self._reply_key = f"{prefix}:cti:replies:{uuid.uuid4().hex[:12]}"
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self._client is None:
-            # a blocked BLPOP holds its connection for its wait: the socket may wait that long too
-            self._client = aioredis.Redis.from_url(self.url, socket_timeout=self.max_wait_s + self.timeout,
-                                                   socket_connect_timeout=self.timeout, retry=Retry(NoBackoff(), 0),
-                                                   protocol=2)
+            # a blocked BLPOP holds its connection for its wait: the socket may wait that long too. A
+            # burst of requests waits its turn for one of 32 connections (within the timeout) rather
+            # than failing as redis-py's default pool does past 100
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=32, timeout=self.timeout, socket_timeout=self.max_wait_s + self.timeout,
+                socket_connect_timeout=self.timeout, retry=Retry(NoBackoff(), 0), protocol=2)
+            self._client = aioredis.Redis(connection_pool=pool)
 
     async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader], timeout=self.poll_s + self.timeout)
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 await within(client.aclose(), self.timeout)
+            with contextlib.suppress(Exception):  # a pool given to the client is not closed with it
+                await within(client.connection_pool.disconnect(), self.timeout)
 
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
@@ -180,20 +197,43 @@ class RedisBoard(Board):
         return {n: p.decode() for n, p in zip(names, found, strict=True) if p is not None}
 
     async def ask(self, server: str, request: Request, timeout: float) -> dict[str, Any]:
-        redis, request = self._redis(), _stamp(request, timeout)
+        redis, request = self._redis(), {**_stamp(request, timeout), "reply_to": self._reply_key}
         inbox, text = f"{self.prefix}:cti:{server}:in", json.dumps(request, ensure_ascii=False)
-        reply_key = f"{self.prefix}:cti:reply:{request['id']}"
-        started = time.monotonic()
-        await self._call(redis.rpush(inbox, text))
-        left = max(0.0, timeout - (time.monotonic() - started))
-        got = None
-        if left >= 0.01:  # a BLPOP timeout of 0 would wait for ever (Redis 6+ takes fractions of a second)
-            got = await self._call(redis.blpop([reply_key], timeout=left), left + self.timeout)
-        if got is not None:
-            return json.loads(got[1])
-        if await self._call(redis.lrem(inbox, 1, text)):
-            raise NotTaken(f"no CTI bridge of {server} took the request within {timeout} s")
-        raise NoAnswer(f"the CTI bridge of {server} did not answer within {timeout} s")
+        answer = self._waiting[request["id"]] = asyncio.get_running_loop().create_future()
+        if self._reader is None or self._reader.done():  # after the wait is known: a reader ending sees it
+            self._reader = asyncio.create_task(self._read_replies(), name="board-replies")
+        try:
+            started = time.monotonic()
+            await self._call(redis.rpush(inbox, text))
+            try:
+                async with asyncio.timeout(max(0.0, timeout - (time.monotonic() - started))):
+                    return await answer
+            except TimeoutError:
+                pass
+            if await self._call(redis.lrem(inbox, 1, text)):
+                raise NotTaken(f"no CTI bridge of {server} took the request within {timeout} s")
+            raise NoAnswer(f"the CTI bridge of {server} did not answer within {timeout} s")
+        finally:
+            self._waiting.pop(request["id"], None)
+
+    async def _read_replies(self) -> None:
+        """This node's one reader of its answers, while any request waits (it ends when none does)."""
+        while self._waiting and self._client is not None:
+            try:
+                got = await self._call(self._redis().blpop([self._reply_key], timeout=self.poll_s),
+                                       self.poll_s + self.timeout)
+            except BusUnavailable:
+                await asyncio.sleep(min(self.poll_s, 0.2))
+                continue
+            if got is None:
+                continue
+            try:
+                reply = json.loads(got[1])
+            except ValueError:
+                continue
+            waiting = self._waiting.get(str(reply.get("id", "")))
+            if waiting is not None and not waiting.done():
+                waiting.set_result(reply.get("reply", {}))
 
     async def take(self, server: str, wait_s: float) -> Request | None:
         got = await self._call(self._redis().blpop([f"{self.prefix}:cti:{server}:in"], timeout=wait_s),
@@ -201,10 +241,12 @@ class RedisBoard(Board):
         return json.loads(got[1]) if got is not None else None
 
     async def answer(self, request: Request, reply: dict[str, Any]) -> None:
-        key = f"{self.prefix}:cti:reply:{request['id']}"
+        key = str(request.get("reply_to") or "")
+        if not key.startswith(f"{self.prefix}:cti:replies:"):
+            return  # nobody to tell (an old node's request, or not ours to write to)
         pipe = self._redis().pipeline(transaction=False)
-        pipe.rpush(key, json.dumps(reply, ensure_ascii=False))
-        pipe.expire(key, 60)  # an asker that gave up never reads it
+        pipe.rpush(key, json.dumps({"id": request["id"], "reply": reply}, ensure_ascii=False))
+        pipe.expire(key, 60)  # a node that went away never reads it
         await self._call(pipe.execute())
 
 
