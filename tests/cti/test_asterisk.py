@@ -238,8 +238,22 @@ async def test_three_party_conference_through_the_bridge_records_all_three(
     _, conf = await bridge.wait_for(lambda e: isinstance(e, d.CallConferenced) and e.parties == 3, 20, "3 parties")
     assert conf.call_id == answered.call_id
     assert bridge.svc.state.seats[seat].state == "on_call"  # redirected out of the queue, still talking
+    # the dialplan's side (hotline-conf): the three in the room, the citizen with the marked profile
+    # (its own extension), everyone else as end_marked members
+    room = result.detail
+
+    def joined(e) -> bool:
+        return e.get("Event") == "ConfbridgeJoin" and e.get("Conference") == room
+
+    assert await until(lambda: len([e for e in ami.events if joined(e)]) >= 3, 10)
+    roles = {str(e["Channel"]).rsplit("-", 1)[0]: e["Exten"] for e in ami.events if joined(e)}
+    assert roles == {"PJSIP/trunk-in": "citizen", f"PJSIP/{seat}": "member", f"PJSIP/{dept}": "member"}
     _, done = await bridge.wait_for(lambda e: isinstance(e, d.CallCompleted), 45, "CallCompleted")
     assert await asyncio.get_running_loop().run_in_executor(None, caller.wait, 10) == 0
+    # the citizen hung up (30 s after answer): the bridge ended and took everyone with it
+    end = await ami.wait_for("ConfbridgeEnd", 10, Conference=room)
+    leaves = [e for e in ami.events if e.get("Event") == "ConfbridgeLeave" and e.get("Conference") == room]
+    assert len(leaves) == 3 and ts(end) >= max(ts(e) for e in leaves)
     r = done.call
     assert r.conference == result.detail and r.seat == seat and r.talk_s > 20
     assert await until(lambda: bridge.svc.state.seats[seat].state == "wrap_up", 5)
