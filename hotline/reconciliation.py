@@ -45,6 +45,7 @@ class Report:
 
 def write(var_dir: Path, report: Report) -> None:
     path = Path(var_dir) / FILE
+    path.parent.mkdir(parents=True, exist_ok=True)  # a CTI node's var folder may hold nothing else yet
     tmp = path.with_name(f".{FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(report), ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, path)

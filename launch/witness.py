@@ -223,7 +223,8 @@ class CallWitness:
             since = max(since, self.started - LOOK_BACK_S + LONGEST_CALL_S)
         until = now - self.grace_s
         theirs = self.witness.finished(until, since)
-        ours = [c for c in self.calls.recent(datetime.fromtimestamp(since, UTC)) if c.ended_at < until]
+        logged = self.calls.recent(datetime.fromtimestamp(since, UTC))
+        ours = [c for c in logged if c.ended_at < until and self._mine(c)]
         diff = compare(theirs, ours)
         report = self._report(diff)
         if diff.count:
@@ -244,6 +245,18 @@ class CallWitness:
         except OSError as exc:
             log.warning("witness report not written: %s", exc)
         return report
+
+    def _mine(self, call: FinishedCall) -> bool:
+        """Whether a logged call is this Asterisk server's: the call log is the centre's, and another
+        server's calls are not missing from this one's records. A server of several names itself
+        (HOTLINE_ASTERISK_SYSTEMNAME) and its uniqueids carry the name; a callback a web node
+        numbered carries none, and is this server's when its seat is."""
+        name = str(getattr(self.settings, "asterisk_systemname", "") or "")
+        if not name:
+            return True  # one server (several without names lose calls: the health page says so)
+        if call.call_id.startswith(f"{name}-"):
+            return True
+        return "-" not in call.call_id and call.seat in self.settings.seats
 
     def _logged(self, ids: list[str]) -> dict[str, FinishedCall]:
         return {c.call_id: c for c in (self.calls.get(i) for i in ids) if c is not None}

@@ -129,6 +129,20 @@ def test_differences_and_missing_records_turn_the_health_check_red(parts, tmp_pa
 
 
 
+def test_a_server_of_several_checks_its_own_calls_not_the_other_servers(parts) -> None:
+    """The call log is the centre's: server hz1's witness must not call hz2's calls missing from its
+    records (they are in hz2's), nor miss its own."""
+    settings, node, filer = parts
+    hz1 = settings.model_copy(update={"asterisk_systemname": "hz1", "seats": ["8001"]})
+    for call_id, seat in (("hz2-1796472076.0", "8101"), ("hz1-1796472077.1", "8001"), ("1796472078.900001", "8001"),
+                          ("1796472079.900002", "8101")):
+        node.store.calls.record(FinishedCall(call_id=call_id, caller_num="13953010000", offered_at=LATER - 600,
+                                             ended_at=LATER - 500, seat=seat))
+    report = CallWitness(hz1, node.store.calls, filer, clock=lambda: LATER).check()
+    # its own, and the callback a web node numbered for one of its seats: in the call log, not in its records
+    assert sorted(report.unknown_to_asterisk) == ["1796472078.900001", "hz1-1796472077.1"]
+
+
 class _Link:
     """The bridge's AMI link as the witness uses it: logged in or not, and the live channels."""
 
