@@ -66,6 +66,7 @@ class Bridge(Protocol):
 
     server: str
     state: CtiState
+    synced: bool  # resynced with Asterisk since its link last came up
     queue_names: tuple[str, ...]
     link: Any  # .logged_in
     leader: Any  # cti.leader.Candidate or None: .status()
@@ -108,7 +109,14 @@ class BridgeDesk:
                     await t
 
     async def _posting(self) -> None:
+        # a bridge that just took over knows no seats until its first resync: the last holder's
+        # picture (kept ttl_s) shows the wall meanwhile, not an empty one. If the resync does not come
+        # (Asterisk away), its own picture goes up after ttl_s and says the link is down
+        began = self.clock()
         while True:
+            if not self.service.synced and self.clock() - began < self.ttl_s:
+                await asyncio.sleep(min(self.every_s, 0.05))
+                continue
             try:
                 await self.post()
             except BusUnavailable as exc:  # the board is the bus's Redis: it says so itself, and comes back

@@ -97,6 +97,7 @@ class CtiService:
         self._unlisten: Callable[[], None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
+        self.synced = False  # resynced with Asterisk since the link last came up (what the board shows is whole)
         self.leader: Any = None  # cti.leader.Candidate: the bridge runs while its node holds the server's lease
 
     @classmethod
@@ -126,6 +127,7 @@ class CtiService:
 
     async def start(self, wait: float | None = 10.0) -> None:
         # listening before the link is up: the first resync's seat changes count too
+        self.synced = False
         self._unlisten = self.bus.add_listener(self._wrapup_hold)
         await self.link.start(wait=wait)
         self._ticker = asyncio.create_task(self._tick_loop(), name="cti-tick")
@@ -211,6 +213,7 @@ class CtiService:
         ]
         res = self.state.resync(members, entries, channels, self.clock())
         self.resyncs += 1
+        self.synced = True
         log.info(
             "CTI resync: %d members, %d waiting, %d channels; dropped %s, adopted %s, re-adding %d seats",
             len(members),
@@ -238,6 +241,8 @@ class CtiService:
             self._spawn(self.actions.wrapup_resume(e.seat))
 
     def _on_status(self, up: bool, detail: str) -> None:
+        if not up:
+            self.synced = False
         self.publish([LinkStatus(at=self.clock(), up=up, detail=detail)])
 
     def _spawn(self, aw: Any) -> None:
