@@ -24,7 +24,7 @@ import hotline.redis_bus
 from agent_ui.alerts import Alert
 from agent_ui.approvals import ApprovalChanged
 from agent_ui.hub import Hub
-from agent_ui.lead.runtime import LeadAlert
+from agent_ui.lead.runtime import LeadAlert, LeadAlertAck
 from cti import domain as d
 from hotline.bus import BusLagged, DomainEvent, Envelope, InProcessBus, Subscription
 from hotline.calls import FinishedCall
@@ -77,6 +77,7 @@ SAMPLES: list[DomainEvent] = [
                    department_id=3),
     TicketReminder(at=T, ticket_id=1025, number="HZ20241205000124", state="yellow", due="2024-12-10T18:00:00+08:00"),
     LeadAlert(at=T, alert=ALERT),
+    LeadAlertAck(at=T, alert_id=12, by="lead"),
     ApprovalChanged(at=T, approval_id=12, seat="8001", kind="busy", reason="就餐", state="approved",
                     requested_by="op1024", decided_by="lead", note="同意"),
 ]
