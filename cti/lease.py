@@ -110,7 +110,7 @@ class PgLease:
     async def release(self) -> None:
         session, self._session = self._session, None
         if session is not None:  # closed on its own thread, after anything still running there
-            closed = session.pool.submit(session.close)
+            closed = session.pool.submit(self._give_back, session)
             session.pool.shutdown(wait=False)
             await asyncio.wrap_future(closed)
 
@@ -153,6 +153,17 @@ class PgLease:
         except BaseException:
             session.close()  # a lock taken without its term is given back with the session
             raise
+
+    @staticmethod
+    def _give_back(session: _Session) -> None:
+        """A graceful release unlocks before it closes: the lock is free when this returns, not when
+        the server's backend has finished exiting (a standby asking at once was refused under load)."""
+        if session.conn is not None:
+            try:
+                session.conn.execute("SELECT pg_advisory_unlock_all()")
+            except Exception as exc:  # the session's end frees it anyway
+                log.debug("CTI lease unlock: %s", exc)
+        session.close()
 
     def _check(self, session: _Session) -> bool:
         if session.conn is None:
