@@ -247,6 +247,12 @@ async def main() -> None:
         print(f"{len(latencies)} pops counted (burst 0 warms up), each with its caller's {min(sizes)}–{max(sizes)} "
               f"latest tickets: p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms, "
               f"p99 {pct(latencies, 99):.1f} ms, max {max(latencies):.1f} ms", flush=True)
+        if args.nodes > 1:  # the node with the bridge and the one without: where does the time go?
+            node_of = {op.user: i % len(urls) for i, op in enumerate(ops)}
+            for k, where in enumerate(urls):
+                mine = [pops[c.call_id][0] for c in counted if node_of[f"op{c.seat}"] == k]
+                print(f"node {k + 1} ({'bridge, FastAGI and web' if k == 0 else 'web only'}, {where}): "
+                      f"{len(mine)} pops, p50 {pct(mine, 50):.1f} ms, p99 {pct(mine, 99):.1f} ms", flush=True)
         browser = await asyncio.to_thread(browser_samples, url, ops[0], bench, args.browser_samples,
                                           asyncio.get_running_loop())
     finally:
