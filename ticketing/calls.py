@@ -9,7 +9,10 @@ requests form the callback list (未接来电回拨) that operators and leads wo
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -18,6 +21,22 @@ from hotline.calls import SURVEY_LABELS, FinishedCall
 from hotline.db import session_scope
 from ticketing.callers import location_of, normalize_number
 from ticketing.models import MEDIUM, CallRecord, Ticket, TicketEvent
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _once_more(fn: F) -> F:
+    """A write that makes a call's row if it is missing: when another writer made it between our
+    read and our insert (the survey and the finished call arrive together; two reports of one call),
+    the second try finds it and updates it, instead of losing the survey or sending the call back to
+    the outbox."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except sa.exc.IntegrityError:
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def _at(epoch: float | None) -> datetime | None:
@@ -79,6 +98,7 @@ class CallLog:
             s.add(rec)
         return rec
 
+    @_once_more
     def record(self, call: FinishedCall) -> int:
         """Store a finished call; idempotent on its id, keeping a survey or callback request already merged."""
         with session_scope(self.engine) as s:
@@ -116,6 +136,7 @@ class CallLog:
             s.flush()
             return int(rec.id or 0)
 
+    @_once_more
     def record_survey(self, uniqueid: str, score: int | None, caller: str = "", by: str = "ivr") -> None:
         """The post-call survey: on the call, and in the history of the ticket the call produced."""
         if score not in SURVEY_LABELS:
@@ -130,6 +151,7 @@ class CallLog:
                                   action="survey", from_status=ticket.status, to_status=ticket.status,
                                   note=f"来电满意度评价：{SURVEY_LABELS[score]}"))
 
+    @_once_more
     def request_callback(self, uniqueid: str, caller: str, reason: str = "", message: str = "") -> None:
         """The citizen asked to be called back, or left a voice message (after hours, all seats busy):
         onto the callback list. ``message`` is the message's recording base (the call's only recording)."""
@@ -209,6 +231,7 @@ class CallLog:
             s.flush()
             return as_dict(rec)
 
+    @_once_more
     def link_ticket(self, uniqueid: str, ticket_id: int) -> None:
         with session_scope(self.engine) as s:
             if s.get(Ticket, ticket_id) is None:
