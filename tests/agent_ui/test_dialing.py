@@ -8,6 +8,7 @@ link, or the fake AMI server on a real socket for the process that is killed."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import sys
 import threading
@@ -31,6 +32,7 @@ from hotline.settings import Settings
 from launch.compose import web_app
 from testkit import ROOT
 from testkit.auth import Bearer, use
+from testkit.concurrent import at_once
 from tests.cti.fake_ami import FakeAmi
 from tests.cti.test_actions import FakeLink
 from tests.support.postgres import postgres_server  # noqa: F401  (session fixture)
@@ -72,21 +74,14 @@ async def dial(engine: sa.Engine, link: FakeLink, after: int = 0, by: str = "op1
 def test_of_many_claims_at_once_one_wins(engine: sa.Engine) -> None:
     won: list[dialing.Dial] = []
     lost: list[AlreadyDialled] = []
-    start = threading.Barrier(8)
-
     def click(n: int) -> None:
-        start.wait()
         try:
             won.append(dialing.claim(engine, "call:1.5", 0, number=NUMBER, seat=f"80{n:02d}", by=f"op{n}",
                                      new_id=lambda: f"1795400000.90000{n}"))
         except AlreadyDialled as exc:
             lost.append(exc)
 
-    threads = [threading.Thread(target=click, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(*(functools.partial(click, n) for n in range(8)))
     assert len(won) == 1 and len(lost) == 7 and won[0].attempt == 1
     assert {e.latest["call_id"] for e in lost if e.latest} == {won[0].channel_id}
     assert all("正在回拨" in str(e) and "请勿重复拨打" in str(e) for e in lost)

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from hotline.calls import FinishedCall
 from recordings import catalog, service
 from recordings.models import AccessLog, Recording, RecordingFile, TranscriptionJob
+from testkit.concurrent import at_once
 from ticketing.calls import CallLog
 
 LATER = 10_000_000_000.0  # "now" far after the files were written: every file has settled
@@ -286,25 +287,17 @@ def test_an_identical_spool_copy_of_a_stored_file_that_is_gone_or_changed_is_put
 def test_one_call_reported_by_several_writers_at_once_is_one_recording(engine, rec_settings):
     """Two reports of one call filed at the same moment (a bridge and its successor, a retried
     outbox entry): each reads no row, both insert; the second must update instead of failing."""
-    import threading
-
     base = "hotline-20261123-101500-1763866800.7"
-    start = threading.Barrier(8)
     errors: list[BaseException] = []
 
     def report() -> None:
-        start.wait()
         try:
             catalog.register_call(engine, rec_settings, call_record(base))
         except BaseException as exc:
             errors.append(exc)
 
     for _ in range(5):  # the race is the scheduler's: give it several chances
-        workers = [threading.Thread(target=report) for _ in range(8)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(10)
+        at_once(*[report] * 8)
         with Session(engine) as s:
             s.exec(sa_delete(Recording))
             s.commit()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hotline.calls import FinishedCall
+from testkit.concurrent import at_once
 from tests.ticketing.conftest import intake
 from ticketing.calls import CallLog
 from ticketing.models import TicketEvent
@@ -90,25 +92,17 @@ def test_the_survey_and_the_finished_call_arriving_together_are_one_row_with_bot
     """The caller presses a key and hangs up: the FastAGI stores the survey while the bridge files the
     call. Each writer may read no row and insert one; the loser must update, not fail (a lost survey,
     a call sent back to the outbox)."""
-    import threading
-
     errors: list[BaseException] = []
     for n in range(6):  # the race is the scheduler's: several chances
         uid = f"9.{n}"
-        start = threading.Barrier(6)
 
-        def write(kind: int, uid: str = uid, start: threading.Barrier = start) -> None:
-            start.wait()
+        def write(kind: int, uid: str = uid) -> None:
             try:
                 calls.record(entry(uid)) if kind % 2 else calls.record_survey(uid, 1)
             except BaseException as exc:
                 errors.append(exc)
 
-        workers = [threading.Thread(target=write, args=(k,)) for k in range(6)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(10)
+        at_once(*(functools.partial(write, k) for k in range(6)))
         [row] = [r for r in calls.list() if r["id"] == uid]
         assert row["survey"] == 1 and row["talk_s"] == 55.0
     assert errors == []
