@@ -25,6 +25,7 @@ from cti.picture import picture
 from cti.state import CtiState
 from hotline.board import Board, Request
 from hotline.redis_bus import BusUnavailable
+from hotline.tasks import Coalesced
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class BridgeDesk:
         self.every_s, self.ttl_s, self.wait_s, self.clock = every_s, ttl_s, wait_s, clock
         self.served = self.expired = 0
         self._running: set[asyncio.Task[None]] = set()
+        # one picture for the requests answered in the same moment, and for the periodic post
+        self.fresh = Coalesced(self.post)
 
     def picture(self) -> dict[str, Any]:
         s = self.service
@@ -118,7 +121,7 @@ class BridgeDesk:
                 await asyncio.sleep(min(self.every_s, 0.05))
                 continue
             try:
-                await self.post()
+                await self.fresh()
             except BusUnavailable as exc:  # the board is the bus's Redis: it says so itself, and comes back
                 log.debug("CTI desk: picture not posted: %s", exc)
             except Exception:
@@ -147,7 +150,11 @@ class BridgeDesk:
             log.warning("CTI desk: answer to %s not delivered: %s", request.get("action"), exc)
 
     async def handle(self, request: Request) -> dict[str, Any] | None:
-        """Run one request; its answer (with the picture after it), or None when it came too late."""
+        """Run one request; its answer, or None when it came too late. The answer says when the picture
+        posted after the action was taken (``picture_at``): the asker reads the board once it is older.
+
+        The picture itself is not in the answer: at 200 seats it is some 100 kB of JSON, and a burst of
+        wrap-ups made one per request, each encoded twice, on the loop that reads AMI (issue #15)."""
         name, args = request.get("action"), request.get("args") or {}
         if float(request.get("deadline", 0)) < self.clock():
             self.expired += 1
@@ -165,5 +172,5 @@ class BridgeDesk:
                 log.exception("CTI desk: %s for seat %s failed", name, seat)
             out = error_of(exc)
         with contextlib.suppress(Exception):  # the asker's page reloads next: it must see what it did
-            out["picture"] = await self.post()
+            out["picture_at"] = (await self.fresh())["at"]
         return out

@@ -32,7 +32,7 @@ from hotline.board import Board, NoAnswer, NotTaken
 from hotline.bus import Envelope
 from hotline.codec import from_message
 from hotline.redis_bus import BusUnavailable
-from hotline.tasks import stop_task
+from hotline.tasks import Coalesced, stop_task
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class CentreLive:
         self._task: asyncio.Task[None] | None = None
         self.read_at = 0.0  # when the board last answered
         self.problem = ""
+        self.fresh = Coalesced(self.refresh)  # one read of the board for the askers of one moment
 
     # --- following the board ------------------------------------------------------------------
 
@@ -70,7 +71,7 @@ class CentreLive:
         while True:
             await asyncio.sleep(self.every_s)
             try:
-                await self.refresh()
+                await self.fresh()
             except BusUnavailable as exc:
                 self.problem = str(exc)
             except Exception:
@@ -80,6 +81,20 @@ class CentreLive:
         found = {name: json.loads(text) for name, text in (await self.board.pictures()).items()}
         self.read_at, self.problem = self.clock(), ""
         self._install(found)
+
+    async def catch_up(self, server: str, at: float) -> None:
+        """After an action on ``server``'s bridge: read the board unless this node's picture of that
+        server is already as new as the one the bridge posted after the action (``at``), so a page
+        reloaded next shows what the action did. A board that does not answer leaves the picture as
+        it is (the action itself was done; the next read brings it)."""
+        if float(self._pictures.get(server, {}).get("at", 0.0)) >= at:
+            return
+        try:
+            await self.fresh()
+        except BusUnavailable as exc:
+            self.problem = str(exc)
+        except Exception:
+            log.exception("CTI replica: the board's pictures could not be read")
 
     def take(self, picture: dict[str, Any]) -> None:
         """A picture that came with an action's answer: newer than the last one read."""
@@ -173,7 +188,9 @@ class RemoteActions:
             raise AmiNotSent(f"话务桥（{server}）未接收操作：{exc}") from None
         except NoAnswer as exc:  # taken, no word back: it may have been done
             raise AmiTimeout(f"话务桥（{server}）未应答，操作结果未知：{exc}") from None
-        if isinstance(reply.get("picture"), dict):
+        if isinstance(reply.get("picture_at"), int | float):
+            await self.live.catch_up(server, float(reply["picture_at"]))
+        elif isinstance(reply.get("picture"), dict):  # a bridge of the release before: its answer held it
             self.live.take(reply["picture"])
         if "result" in reply:
             return from_message(ActionResult, reply["result"])

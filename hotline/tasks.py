@@ -1,10 +1,11 @@
-"""Stopping a background task the same way everywhere."""
+"""Background tasks done the same way everywhere: stopping one, and sharing one run among callers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 
 async def stop_task(task: asyncio.Task[Any] | None) -> None:
@@ -13,3 +14,57 @@ async def stop_task(task: asyncio.Task[Any] | None) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+T = TypeVar("T")
+
+
+class Coalesced(Generic[T]):
+    """One run of ``fn`` shared by every caller that asks while none has started: a burst of callers
+    costs one run, and each caller still gets a run that *began after it asked* (so what it did just
+    before is in the result). A caller arriving while a run is under way waits for the next one.
+
+    Why: the bridge posts its whole live picture after each web node's request, and a burst of 100
+    wrap-ups was 100 pictures of every seat, computed and encoded on the loop that reads AMI."""
+
+    def __init__(self, fn: Callable[[], Awaitable[T]]) -> None:
+        self.fn = fn
+        self.runs = 0
+        self._next: asyncio.Future[T] | None = None  # what the callers not yet served wait on
+        self._driver: asyncio.Task[None] | None = None
+
+    async def __call__(self) -> T:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            self._next.add_done_callback(_retrieved)
+        waiting = self._next
+        if self._driver is None:
+            self._driver = asyncio.create_task(self._drive(), name="coalesced")
+        return await asyncio.shield(waiting)  # one caller cancelled does not cancel the others' run
+
+    async def _drive(self) -> None:
+        try:
+            while self._next is not None:
+                await asyncio.sleep(0)  # callers of this same moment join the run
+                waiting, self._next = self._next, None
+                self.runs += 1
+                try:
+                    result = await self.fn()
+                except asyncio.CancelledError:
+                    waiting.cancel()
+                    raise
+                except Exception as exc:
+                    waiting.set_exception(exc)
+                else:
+                    waiting.set_result(result)
+        finally:
+            self._driver = None
+            if self._next is not None:  # stopped (cancelled) with callers left waiting
+                self._next.cancel()
+                self._next = None
+
+
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    # a run's failure goes to its callers; with every caller gone it is not "never retrieved"
+    if not fut.cancelled():
+        fut.exception()

@@ -129,3 +129,20 @@ def test_two_servers_claiming_a_seat_refuse_its_actions() -> None:
     with pytest.raises(ActionFailed, match="HOTLINE_SEATS"):
         live.owner("8001")
     assert merge({}).owner("8001") is None
+
+
+async def test_a_burst_of_requests_is_answered_with_one_picture_not_one_each(fake: FakeAmi) -> None:
+    svc = bridge(fake)
+    board = MemoryBoard()
+    desk = BridgeDesk(svc, board, owned=("8001", "8002"))
+    await svc.start(wait=5)
+    try:
+        burst = [{"id": str(i), "action": "hangup_seat_call", "args": {"seat": "8001"}, "deadline": time.time() + 5}
+                 for i in range(40)]
+        answers = await asyncio.gather(*(desk.handle(r) for r in burst))
+        assert all(a["error"] == "not_on_call" for a in answers)
+        # every answer names the picture posted after it; one picture served the whole burst
+        assert {a["picture_at"] for a in answers} == {json.loads((await board.pictures())["ast1"])["at"]}
+        assert desk.fresh.runs == 1
+    finally:
+        await svc.stop()
