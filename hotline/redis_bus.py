@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from redis.exceptions import RedisError
 
 from hotline.bus import Bus, DomainEvent, Envelope, InProcessBus, LocalFanout, Replay, event_class
 from hotline.codec import encode, from_message
+from hotline.redis_wire import RespError, Wire, WireLost
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ end
 redis.call('SET', KEYS[4], ARGV[4] .. ' ' .. first, 'EX', 86400)
 return {first, epoch}
 """
+
+PUBLISH_SHA = hashlib.sha1(PUBLISH.encode()).hexdigest()
 
 # ARGV[3]: since; ARGV[4]: '=' and the consumer's epoch, or '' when it gave none.
 REPLAY = _EPOCH + """
@@ -165,8 +169,12 @@ class RedisBus(LocalFanout):
         self._last_id: bytes | str = b"0-0"  # where the reader is in the stream
         self._left: set[str] = set()  # epochs this node left: their entries are old news
         self._pending: deque[_Outgoing] = deque()
-        self._inflight: list[_Outgoing] = []
-        self._wake = asyncio.Event()
+        self._inflight: list[_Outgoing] = []  # the batch on its way (sent again, same token, until answered)
+        self._batch: tuple[str, list[str]] = ("", [])  # its token and messages
+        self._wire: Wire | None = None  # the writer's connection (hotline.redis_wire)
+        self._sent_on: Wire | None = None  # the connection the batch in flight was last sent on
+        self._reply_timer: asyncio.TimerHandle | None = None
+        self._writer_outage = _Outage("bus writer")
         self._drained = asyncio.Event()  # the writer has nothing left to send
         self._dropped = 0
         self._closing = False
@@ -192,8 +200,7 @@ class RedisBus(LocalFanout):
             return
         self._closing, self._cmd = False, self._client(self.timeout)
         self._reader = self._client(self.block_ms / 1000 + self.timeout)  # a blocked XREAD outlives its BLOCK
-        self._ensure, self._publish, self._replay = (self._cmd.register_script(s)
-                                                     for s in (ENSURE_EPOCH, PUBLISH, REPLAY))
+        self._ensure, self._replay = (self._cmd.register_script(s) for s in (ENSURE_EPOCH, REPLAY))
         try:
             await within(self._cmd.script_load(PUBLISH), self.timeout)
             self.epoch, last = await self._epoch_now()
@@ -215,6 +222,8 @@ class RedisBus(LocalFanout):
         if self._waiting():
             log.error("bus closing with %d events not sent to Redis", self._waiting())
         self._closing = True  # the loops end by themselves too: redis-py can swallow a cancellation
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -270,7 +279,7 @@ class RedisBus(LocalFanout):
             if self._dropped == 1 or self._dropped % 1000 == 0:
                 log.error("bus: Redis away and %d events waiting: DROPPED the oldest (%d dropped so far)",
                           self.backlog, self._dropped)
-        self._wake.set()
+        self._send_next()
 
     def _next_batch(self) -> list[str]:
         """Move what waits (up to a batch) in flight; its messages."""
@@ -287,33 +296,96 @@ class RedisBus(LocalFanout):
             self._inflight.append(out)
         return payloads
 
+    # The writer. Events go out from publish_nowait itself when no batch is on its way, and the next
+    # batch from the read callback that got the last one's answer (hotline/redis_wire.py says why):
+    # one batch in flight, sent again with the same token until answered, so a batch whose answer
+    # was lost is not published twice (PUBLISH keeps the node's last token).
+
+    def _send_next(self) -> None:
+        """Send the batch in flight again on a new connection, or the next one, unless one is on its way."""
+        wire = self._wire
+        if wire is None or (self._inflight and self._sent_on is wire):
+            return
+        if not self._inflight:
+            if not self._pending:
+                self._drained.set()
+                return
+            payloads = self._next_batch()
+            if not payloads:  # none could be encoded (each said so): look again
+                self._send_next()
+                return
+            self._batch = (uuid.uuid4().hex[:12], payloads)
+        self._send(wire, "EVALSHA", PUBLISH_SHA)
+
+    def _send(self, wire: Wire, verb: str, script: str) -> None:
+        token, payloads = self._batch
+        try:
+            wire.send(self._answered, verb, script, len(self._keys), *self._keys,
+                      uuid.uuid4().hex[:12], self._seen, self.capacity, token, *payloads)
+        except WireLost:
+            return  # the writer task reconnects and sends it again
+        self._sent_on = wire
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+        self._reply_timer = asyncio.get_running_loop().call_later(self.timeout, self._no_answer, wire)
+
+    def _no_answer(self, wire: Wire) -> None:
+        # every call to Redis has a timeout: a Redis that stopped answering is left, and the batch
+        # goes again on the next connection
+        if wire is self._wire:
+            wire.close(f"no answer within {self.timeout} s")
+
+    def _answered(self, reply: object) -> None:
+        wire = self._wire
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+            self._reply_timer = None
+        if isinstance(reply, WireLost) or wire is None:
+            return  # the writer task reconnects and sends the batch again
+        if isinstance(reply, RespError):
+            if str(reply).startswith("NOSCRIPT"):  # a restarted Redis forgot the script: send it whole
+                self._send(wire, "EVAL", PUBLISH)
+            else:  # answering oddly: the batch waits, and is said to
+                log.warning("bus writer: Redis refused the batch: %s", reply)
+                wire.close(str(reply))
+            return
+        try:
+            first = int(reply[0])  # type: ignore[index]
+        except (TypeError, ValueError, IndexError):
+            log.warning("bus writer: an answer that is not the script's: %.200r", reply)
+            wire.close("odd answer")
+            return
+        self._writer_outage.over(self._waiting_note)
+        for i, out in enumerate(self._inflight):
+            if out.future is not None and not out.future.done():
+                out.future.set_result(Envelope(first + i, out.event))
+        self._seen = max(self._seen, first + len(self._inflight) - 1)
+        self._inflight, self._batch = [], ("", [])
+        self._send_next()
+
+    def _waiting_note(self) -> str:
+        return f"; {self._waiting()} events waiting"
+
     async def _write_loop(self) -> None:
-        outage = _Outage("bus writer")
-        waiting = lambda: f"; {self._waiting()} events waiting"  # noqa: E731
+        """Keeps the writer connected: connect, send what waits, and when the connection goes, again."""
+        outage = self._writer_outage
         while not self._closing:
-            if not self._inflight:
-                if not self._pending:
-                    self._drained.set()
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                payloads, token = self._next_batch(), uuid.uuid4().hex[:12]  # one token for every retry
-                if not payloads:
-                    continue
             try:
-                first, _epoch = await within(self._publish(
-                    keys=self._keys, args=[uuid.uuid4().hex[:12], self._seen, self.capacity, token, *payloads],
-                ), self.timeout)
-            except Exception as exc:  # Redis away, or answering oddly: the batch waits, and is said to
-                await outage.failed(exc, waiting)
+                wire = await Wire.open(self.url, self.timeout)
+            except Exception as exc:  # Redis away: what waits is kept (up to the backlog)
+                await outage.failed(exc, self._waiting_note)
                 continue
-            outage.over(waiting)
-            first = int(first)
-            for i, out in enumerate(self._inflight):
-                if out.future is not None and not out.future.done():
-                    out.future.set_result(Envelope(first + i, out.event))
-            self._seen = max(self._seen, first + len(self._inflight) - 1)
-            self._inflight = []
+            self._wire = wire
+            try:
+                self._send_next()
+                lost = await wire.lost
+            finally:
+                self._wire = None
+                wire.close("the bus is closing")
+            if self._closing:
+                break
+            if self._waiting():
+                await outage.failed(lost, self._waiting_note)
 
     async def _read_loop(self) -> None:
         outage = _Outage("bus reader")
@@ -359,6 +431,10 @@ class RedisBus(LocalFanout):
                 self._adopt(epoch)
                 return  # and read again from the new stream's start
             seq = int(entry_id.split(b"-", 1)[0])
+            if not self._subs:  # nobody here follows the stream (a bridge node): no need to decode it
+                self._delivered = seq
+                self._seen = max(self._seen, seq)
+                continue
             env = self._envelope(seq, fields.get(b"m"))
             if env is not None:
                 self._delivered = seq

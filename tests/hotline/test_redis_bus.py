@@ -363,7 +363,8 @@ async def test_an_event_unknown_here_reaches_websockets_and_subscribers_get_a_pl
     assert got[0].message() == {"type": "future_thing", "seq": got[0].seq, "event": "FutureEvent", "at": T,
                                 "level": 1, "tags": ["x"]}
     assert isinstance(got[1].event, UnknownEvent) and got[2].event == d.LinkStatus(at=T, up=True)
-    assert caplog.text.count("is not known here") == 2  # once per node (the publisher reads it back too)
+    # said once, by the node that follows the stream: the publisher has no subscription to decode it for
+    assert caplog.text.count("is not known here") == 1
 
 
 # ---------------------------------------------------------------------------------------- replay
@@ -395,8 +396,11 @@ async def test_replay_since_and_its_gaps(buses: Buses) -> None:
 async def test_a_batch_sent_twice_is_published_once(buses: Buses) -> None:
     a = await buses()
     args = [uuid.uuid4().hex[:12], 0, a.capacity, "tok123", encode(_ev(1)), encode(_ev(2))]
-    first = await a._publish(keys=a._keys, args=args)
-    assert await a._publish(keys=a._keys, args=args) == first  # the answer was lost, the writer sent it again
+    raw = buses.raw()
+    publish = raw.register_script(hotline.redis_bus.PUBLISH)
+    first = await publish(keys=a._keys, args=args)
+    assert await publish(keys=a._keys, args=args) == first  # the answer was lost, the writer sent it again
+    await raw.aclose()
     r = await a.replay(0, a.epoch)
     assert [e.event for e in r.envelopes] == [_ev(1), _ev(2)]
 
@@ -565,5 +569,8 @@ async def test_past_the_backlog_the_oldest_are_dropped_loudly(own: Buses, caplog
     own.server.start()
     await until(lambda: len(heard) >= 5, timeout=20)
     await asyncio.sleep(0.3)
-    assert [e.event for e in heard] == [_ev(i) for i in range(7, 12)]  # the newest five
+    # five kept: the newest, after what was already on its way when Redis died (the writer sends at
+    # once, and a batch in flight is sent again, never dropped)
+    events = [e.event for e in heard]
+    assert events in ([_ev(i) for i in range(7, 12)], [_ev(0), *(_ev(i) for i in range(8, 12))])
     recorder.cancel()
