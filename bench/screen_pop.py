@@ -84,12 +84,18 @@ from testkit.redis import start_server  # noqa: E402
 
 APP = """
 import json, logging, sys, uvicorn
-from launch.compose import server_config
+from launch.compose import serve, server_config
 from hotline.settings import Settings
 # the witness still runs; it is only not told to print every call, as none is in Asterisk's own
 # records here (no CEL without Asterisk): a warning listing a thousand call ids per check
 logging.getLogger('launch.witness').setLevel(logging.ERROR)
-uvicorn.Server(server_config(Settings(**json.loads(sys.argv[1])), log_level='warning')).run()
+settings = Settings(**json.loads(sys.argv[1]))
+if sys.argv[2] == 'web':
+    uvicorn.Server(server_config(settings, log_level='warning')).run()
+else:  # hotline cti + hotline agi in one process, no web room (deploy.md's bridge node)
+    import uvloop
+    logging.basicConfig(level=logging.WARNING, format='%(message)s')
+    uvloop.run(serve(settings, settings.services))
 """
 
 
@@ -168,6 +174,8 @@ async def main() -> None:
     ap.add_argument("--browser-samples", type=int, default=10)
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--nodes", type=int, default=1, choices=(1, 2), help="web nodes (2: on a Redis bus)")
+    ap.add_argument("--bridge-on-web", action="store_true",
+                    help="with --nodes 2: the bridge and FastAGI in the first web node, not a node of their own")
     args = ap.parse_args()
     n = args.calls
     seats = [f"9{i:03d}" for i in range(1, n + 1)]
@@ -179,21 +187,26 @@ async def main() -> None:
               "agi_host": "127.0.0.1", "agi_port": agi_port,
               "agi_announce_job_number": False}  # the recorded call has no announcement before the bridge
     redis = None
-    configs = [config]
-    if args.nodes == 2:  # the second node: the web room alone, on the same database and a shared bus
+    nodes = [("web", config)]  # (how it runs, its settings)
+    if args.nodes == 2:  # two web nodes on the same database and a shared bus
         redis = start_server()
         config |= {"bus_url": f"{redis.url}?prefix=bench", "database_url": Settings(**config).db_url}
-        configs.append(config | {"var_dir": tempfile.mkdtemp(prefix="screen-pop-b-"), "services": [],
-                                 "web_port": free_port()})
+        web = config | {"services": []}
+        second = web | {"var_dir": tempfile.mkdtemp(prefix="screen-pop-b-"), "web_port": free_port()}
+        if args.bridge_on_web:  # the first web node also runs the bridge and FastAGI
+            nodes = [("web", config), ("web", second)]
+        else:  # deploy.md's topology: the bridge and FastAGI on a node of their own
+            nodes = [("roles", config), ("web", web | {"var_dir": tempfile.mkdtemp(prefix="screen-pop-a-")}),
+                     ("web", second)]
     callers, history = await asyncio.to_thread(prepare, Settings(**config), args.tickets, args.callers, passwords,
                                                args.seed)
     assert len(callers) >= n, f"only {len(callers)} numbers with a history: more --tickets"
     asterisk = Asterisk(load_recording(), agi_port, args.pace, n)
     server = await asterisk.serve(ami_port)
     # started once, before anything is measured
-    procs = [subprocess.Popen([sys.executable, "-c", APP, json.dumps(c)], cwd=ROOT,  # noqa: ASYNC220
-                              env=os.environ | {"PYTHONPATH": str(ROOT)}) for c in configs]
-    urls = [f"127.0.0.1:{c['web_port']}" for c in configs]
+    procs = [subprocess.Popen([sys.executable, "-c", APP, json.dumps(c), how], cwd=ROOT,  # noqa: ASYNC220
+                              env=os.environ | {"PYTHONPATH": str(ROOT)}) for how, c in nodes]
+    urls = [f"127.0.0.1:{c['web_port']}" for how, c in nodes if how == "web"]
     url = urls[0]
     ops = [Operator(u, p, s, httpx.AsyncClient(base_url=f"http://{urls[i % len(urls)]}", timeout=30,
                                                headers={"Origin": f"http://{urls[i % len(urls)]}"}))
@@ -251,7 +264,8 @@ async def main() -> None:
             node_of = {op.user: i % len(urls) for i, op in enumerate(ops)}
             for k, where in enumerate(urls):
                 mine = [pops[c.call_id][0] for c in counted if node_of[f"op{c.seat}"] == k]
-                print(f"node {k + 1} ({'bridge, FastAGI and web' if k == 0 else 'web only'}, {where}): "
+                role = "bridge, FastAGI and web" if k == 0 and args.bridge_on_web else "web only"
+                print(f"node {k + 1} ({role}, {where}): "
                       f"{len(mine)} pops, p50 {pct(mine, 50):.1f} ms, p99 {pct(mine, 99):.1f} ms", flush=True)
         browser = await asyncio.to_thread(browser_samples, url, ops[0], bench, args.browser_samples,
                                           asyncio.get_running_loop())
