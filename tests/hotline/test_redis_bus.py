@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 import hotline.bus
 import hotline.redis_bus
@@ -30,6 +31,7 @@ from hotline.bus import BusLagged, DomainEvent, Envelope, InProcessBus, Subscrip
 from hotline.calls import FinishedCall
 from hotline.codec import encode, from_message
 from hotline.redis_bus import BusUnavailable, RedisBus, UnknownEvent, bus_from_url
+from hotline.redis_publish import PUBLISH
 from testkit import ROOT, free_port
 from testkit.redis import RedisServer
 from ticketing.schemas import SubmissionChanged, TicketChanged, TicketReminder
@@ -395,14 +397,21 @@ async def test_replay_since_and_its_gaps(buses: Buses) -> None:
 
 async def test_a_batch_sent_twice_is_published_once(buses: Buses) -> None:
     a = await buses()
-    args = [uuid.uuid4().hex[:12], 0, a.capacity, "tok123", encode(_ev(1)), encode(_ev(2))]
     raw = buses.raw()
-    publish = raw.register_script(hotline.redis_bus.PUBLISH)
-    first = await publish(keys=a._keys, args=args)
-    assert await publish(keys=a._keys, args=args) == first  # the answer was lost, the writer sent it again
+    publish = raw.register_script(PUBLISH)
+
+    def batch(no: int, *events: DomainEvent) -> list[object]:
+        return [uuid.uuid4().hex[:12], 0, a.capacity, no, *(encode(e) for e in events)]
+
+    first = await publish(keys=a._keys, args=batch(1, _ev(1), _ev(2)))
+    assert await publish(keys=a._keys, args=batch(1, _ev(1), _ev(2))) == first  # its answer was lost: sent again
+    with pytest.raises(redis.exceptions.ResponseError, match="GAP batch 3 after 1"):  # 2 first, or never
+        await publish(keys=a._keys, args=batch(3, _ev(4)))
+    second = await publish(keys=a._keys, args=batch(2, _ev(3)))
+    assert second[0] == first[0] + 2 and await publish(keys=a._keys, args=batch(3, _ev(4)))
     await raw.aclose()
     r = await a.replay(0, a.epoch)
-    assert [e.event for e in r.envelopes] == [_ev(1), _ev(2)]
+    assert [e.event for e in r.envelopes] == [_ev(1), _ev(2), _ev(3), _ev(4)]
 
 
 async def test_close_sends_what_waits(buses: Buses) -> None:
@@ -562,15 +571,13 @@ async def test_past_the_backlog_the_oldest_are_dropped_loudly(own: Buses, caplog
     heard, recorder = record(b)
     await asyncio.sleep(0)
     own.server.kill()
-    for i in range(12):
+    await until(lambda: a._out._wire is None, what="the writer saw its connection go")  # else all 12 are
+    for i in range(12):  # on their way (sent at once, sent again after), not waiting
         a.publish_nowait(_ev(i))
     assert "DROPPED the oldest" in caplog.text
     await asyncio.sleep(0.3)
     own.server.start()
     await until(lambda: len(heard) >= 5, timeout=20)
     await asyncio.sleep(0.3)
-    # five kept: the newest, after what was already on its way when Redis died (the writer sends at
-    # once, and a batch in flight is sent again, never dropped)
-    events = [e.event for e in heard]
-    assert events in ([_ev(i) for i in range(7, 12)], [_ev(0), *(_ev(i) for i in range(8, 12))])
+    assert [e.event for e in heard] == [_ev(i) for i in range(7, 12)]  # the newest five
     recorder.cancel()
