@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from hotline.bus import Bus, DomainEvent, Envelope, InProcessBus, LocalFanout, Replay, event_class
 from hotline.codec import from_message
 from hotline.redis_publish import EPOCH, BusUnavailable, Outage, Outgoing, StreamPublisher
+from hotline.redis_wire import RespError, Wire, WireLost
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,9 @@ class RedisBus(LocalFanout):
         self._closing = False
         self._unknown: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._checks: set[asyncio.Task[None]] = set()
         self._cmd: aioredis.Redis | None = None
-        self._reader: aioredis.Redis | None = None
+        self._read_timer: asyncio.TimerHandle | None = None
 
     @property
     def last_seq(self) -> int:
@@ -122,7 +124,6 @@ class RedisBus(LocalFanout):
         if self._tasks:
             return
         self._closing, self._cmd = False, self._client(self.timeout)
-        self._reader = self._client(self.block_ms / 1000 + self.timeout)  # a blocked XREAD outlives its BLOCK
         self._ensure, self._replay = (self._cmd.register_script(s) for s in (ENSURE_EPOCH, REPLAY))
         try:
             self.epoch, last = await self._epoch_now()
@@ -145,7 +146,7 @@ class RedisBus(LocalFanout):
             log.error("bus closing with %d events not sent to Redis", self._out.waiting())
         self._closing = True  # the loops end by themselves too: redis-py can swallow a cancellation
         self._out.close()
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._checks], []
         for task in tasks:
             task.cancel()
         if tasks and (await asyncio.wait(tasks, timeout=self.timeout))[1]:
@@ -154,10 +155,10 @@ class RedisBus(LocalFanout):
         await self._disconnect()
 
     async def _disconnect(self) -> None:
-        for client in filter(None, (self._cmd, self._reader)):
+        for client in filter(None, (self._cmd,)):
             with contextlib.suppress(Exception):  # closing a connection Redis no longer answers on
                 await within(client.aclose(), self.timeout)
-        self._cmd = self._reader = None
+        self._cmd = None
 
     def _published(self, last: int) -> None:
         self._seen = max(self._seen, last)
@@ -188,24 +189,66 @@ class RedisBus(LocalFanout):
             raise BusUnavailable(f"the bus's Redis ({self._where}) did not take the event within {self.timeout} s"
                                  + ("" if withdrawn else " (it was on its way: it may still be published)")) from None
 
+    # The reader. Each XREAD's answer is handed on inside the read that got it, and the next XREAD
+    # goes from there (hotline/redis_wire.py says why); an empty answer (BLOCK ran out) checks the
+    # epoch first, in a task of its own.
+
     async def _read_loop(self) -> None:
         outage = Outage("bus reader")
         while not self._closing:
+            wire = None
             try:
+                wire = await Wire.open(self.url, self.timeout)
                 if outage.since:  # back? the data may have gone while we were away
                     await self._check_epoch()
-                reply = await within(
-                    self._reader.xread({self._keys[1]: self._last_id}, count=self.batch, block=self.block_ms),
-                    self.block_ms / 1000 + self.timeout)
-                outage.over()
-                if not reply:  # nothing new: was the stream lost (FLUSHALL) under a place it never reaches again?
-                    await self._check_epoch()
-                    continue
+                self._read_next(wire, outage)
+                lost: BaseException = await wire.lost
             except Exception as exc:  # whatever it is, the reader must go on
-                if not self._closing:
-                    await outage.failed(exc)
-                continue
-            self._take(reply[0][1])
+                lost = exc
+            finally:
+                if wire is not None:
+                    wire.close("the reader stopped")
+                if self._read_timer is not None:
+                    self._read_timer.cancel()
+            if not self._closing:
+                await outage.failed(lost)
+
+    def _read_next(self, wire: Wire, outage: Outage) -> None:
+        try:
+            wire.send(lambda reply: self._read(wire, outage, reply), "XREAD", "COUNT", self.batch,
+                      "BLOCK", self.block_ms, "STREAMS", self._keys[1], self._last_id)
+        except WireLost:
+            return
+        # a blocked XREAD outlives its BLOCK by the timeout at most: then Redis is not answering
+        self._read_timer = asyncio.get_running_loop().call_later(
+            self.block_ms / 1000 + self.timeout, wire.close, "no answer to XREAD in time")
+
+    def _read(self, wire: Wire, outage: Outage, reply: object) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+        if isinstance(reply, Exception) or self._closing:
+            if isinstance(reply, RespError):
+                wire.close(f"XREAD refused: {reply}")
+            return
+        outage.over()
+        if not reply:  # nothing new: was the stream lost (FLUSHALL) under a place it never reaches again?
+            task = asyncio.create_task(self._idle(wire, outage), name=f"bus-reader-check-{self.prefix}")
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+            return
+        try:
+            self._take([(i, dict(zip(f[::2], f[1::2], strict=False))) for i, f in reply[0][1]])  # type: ignore[index]
+        except Exception:  # a bug here must not stop the bus: said, and the next read goes on
+            log.exception("bus reader: entries up to %r not handed on", self._last_id)
+        self._read_next(wire, outage)
+
+    async def _idle(self, wire: Wire, outage: Outage) -> None:
+        try:
+            await self._check_epoch()
+        except Exception as exc:
+            wire.close(f"epoch check failed: {exc!r}")
+            return
+        self._read_next(wire, outage)
 
     async def _check_epoch(self) -> None:
         epoch, _last = await self._epoch_now()
