@@ -96,6 +96,22 @@ class Parser:
         raise ValueError(f"not a RESP reply: {bytes(self._buf[at:at + 40])!r}")
 
 
+def tls_context(opts: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS of a ``rediss://`` URL, from the query options redis-py reads there too
+    (``ssl_ca_certs``, ``ssl_cert_reqs``, ``ssl_check_hostname``, ``ssl_certfile``, ``ssl_keyfile``)."""
+    ctx = ssl.create_default_context(cafile=opts.get("ssl_ca_certs"))
+    if "ssl_check_hostname" in opts:
+        ctx.check_hostname = bool(opts["ssl_check_hostname"])
+    reqs = str(opts.get("ssl_cert_reqs", "required")).lower()
+    if reqs == "none":
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    elif reqs == "optional":
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    if opts.get("ssl_certfile"):
+        ctx.load_cert_chain(opts["ssl_certfile"], opts.get("ssl_keyfile"))
+    return ctx
+
+
 class Wire(asyncio.Protocol):
     """One connection: :meth:`send` writes now; each reply goes to its callback, in order, as read."""
 
@@ -115,7 +131,7 @@ class Wire(asyncio.Protocol):
             if klass is UnixDomainSocketConnection:
                 _, wire = await loop.create_unix_connection(cls, opts["path"])
             else:
-                tls = ssl.create_default_context() if klass is SSLConnection else None
+                tls = tls_context(opts) if klass is SSLConnection else None
                 _, wire = await loop.create_connection(cls, opts.get("host", "127.0.0.1"), opts.get("port", 6379),
                                                        ssl=tls)
             try:

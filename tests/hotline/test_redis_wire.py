@@ -4,11 +4,18 @@ real redis-server (the bus's writer speaks through it)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from cti.domain import LinkStatus
+from hotline.redis_bus import RedisBus
 from hotline.redis_wire import Parser, RespError, Wire, WireLost, pack
-from testkit.redis import RedisServer
+from testkit import free_port
+from testkit.redis import RedisServer, find_binary
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -67,3 +74,60 @@ async def test_a_connection_that_goes_fails_what_it_had_not_answered(own_redis: 
     own_redis.kill()
     with pytest.raises(OSError):
         await Wire.open(own_redis.url, 1)
+
+
+def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1, made by openssl."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hotline test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "san.ext", "-out", "server.pem")
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
+
+
+async def test_the_bus_over_tls_publishes_and_reads_with_the_urls_ca(tmp_path: Path) -> None:
+    """rediss:// with the centre's own CA (``?ssl_ca_certs=``): the writer and the reader speak TLS
+    through this module, the epoch and replays through redis-py, all with the same URL."""
+    binary = find_binary()
+    if binary is None or shutil.which("openssl") is None:
+        pytest.skip("redis-server or openssl absent")
+    ca, cert, key = _tls_files(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen([str(binary), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",  # noqa: ASYNC220
+                             "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
+                             "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
+    a = b = None
+    try:
+        for _ in range(100):
+            if proc.poll() is not None:
+                pytest.skip(f"this redis-server has no TLS: {proc.stdout.read()[-300:]!r}")  # type: ignore[union-attr]
+            try:
+                (await Wire.open(url, 1)).close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        with pytest.raises(ssl.SSLError, match="CERTIFICATE_VERIFY_FAILED"):  # not without the centre's CA
+            await Wire.open(f"rediss://127.0.0.1:{port}/0", 2)
+        a, b = RedisBus(url, prefix="tls"), RedisBus(url, prefix="tls")
+        await a.start()
+        await b.start()
+        sub = b.subscribe()
+        events = [LinkStatus(at=float(i), up=True, detail=f"#{i}") for i in range(20)]
+        for e in events:
+            a.publish_nowait(e)
+        got = [await asyncio.wait_for(sub.__anext__(), 5) for _ in events]
+        assert [g.event for g in got] == events and [g.seq for g in got] == list(range(1, 21))
+        assert [e.event for e in (await b.replay(10, b.epoch)).envelopes] == events[10:]
+    finally:
+        for bus in (a, b):
+            if bus is not None:
+                await bus.close()
+        proc.kill()
+        proc.wait(10)
