@@ -39,12 +39,13 @@ the one playing Asterisk. A few pops are also timed to the moment they are *visi
 chromium (an operator's /console, signed in through the login form).
 
 **Two web nodes** (``--nodes 2``, issue #15): the centre's bus is a Redis stream (a redis-server of
-this run's own); the first node runs the bridge and FastAGI as above, the second only the web room
-(``HOTLINE_SERVICES`` empty), on the same database. Half the operators sign in and follow ``/ws`` on
-each node, so half the pops cross Redis to a node without the bridge: its seat sign-ins go to the
-bridge through the board, and it routes each pop by the roster the bus carries. Both nodes read the
-bus from Redis, the first one's own events included: every pop is timed from the AMI event to its
-client across the stream.
+this run's own), and the topology is docs/deploy.md's: the CTI bridge and FastAGI run on a node of
+their own (``hotline cti`` + ``hotline agi`` in one process, no web room), and two web nodes run only
+the web room (``HOTLINE_SERVICES`` empty), all on the same database. Half the operators sign in and
+follow ``/ws`` on each web node, so every pop crosses Redis: the seat sign-ins and wrap-ups go to the
+bridge through the board, and each web node routes a pop by the roster the bus carries. Every pop is
+timed from the AMI event to its client across the stream. ``--bridge-on-web`` runs the bridge and
+FastAGI inside the first web node instead (the topology of the first two-node runs).
 
 Run from the repo root: ``.venv/bin/python bench/screen_pop.py [--calls 50] [--rounds 21] [--nodes 2]``.
 Last line: ``calls=50 nodes=1 samples=… p50_ms=… p99_ms=… browser_p50_ms=…`` (goal: p99 ≤ 50 ms).

@@ -9,7 +9,7 @@ know are adopted, and seats Asterisk forgot are handed back to be re-added (``Qu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cti import events as ev
 from cti.calls import CallBook
@@ -34,6 +34,7 @@ class ResyncResult:
     seats_to_restore: list[SeatToRestore]
     calls_dropped: list[str]
     calls_adopted: list[str]
+    seats_in_calls: list[str] = field(default_factory=list)  # talking on calls this bridge never saw
 
 
 class Reconciler(CallBook):
@@ -54,6 +55,7 @@ class Reconciler(CallBook):
         self._shutting_down = False  # a new Asterisk session
         members = list(members)
         entries = list(entries)
+        channels = list(channels)
         live = {c.uniqueid for c in channels} | {e.uniqueid for e in entries}
         out: list[DomainEvent] = []
         dropped: list[str] = []
@@ -93,6 +95,7 @@ class Reconciler(CallBook):
                 # runs its course from the seat's last call, and ends here, unpausing the seat
                 seat.wrapup_until = max((m.last_call or now) + self.wrapup_s, now + 1.0)
         self.roster_version += 1
+        talking = self._seats_in_calls(channels)
         restore: list[SeatToRestore] = []
         for seat in self.seats.values():
             if seat.activity != "idle" and seat.channel_uid not in live:
@@ -101,4 +104,33 @@ class Reconciler(CallBook):
                 if (seat.seat, q) not in in_asterisk:
                     restore.append(SeatToRestore(seat.seat, seat.interface, q, seat.paused, seat.reason))
             self._touch(seat, now, out)
-        return ResyncResult(out, restore, dropped, adopted)
+        return ResyncResult(out, restore, dropped, adopted, talking)
+
+    def _seats_in_calls(self, channels: list[ev.CoreShowChannel]) -> list[str]:
+        """Seats talking on a call this bridge never saw (it took over from one that died mid-call):
+        on a call again, so the wall shows them busy and their leg's hang-up starts 话后处理 as after
+        any call. Without this, the seat showed ready while talking and went back to the queue the
+        moment the call ended, with no wrap-up.
+
+        The call itself is not adopted: this bridge does not know when it was queued or answered,
+        and a call filed without its wait would count against the 15 s rule. The witness files it
+        from Asterisk's CEL, with its real times, once it ends (补录)."""
+        by_interface = {s.interface: s for s in self.seats.values() if s.interface}
+        found: list[str] = []
+        in_bridge: dict[str, list[ev.CoreShowChannel]] = {}
+        for c in channels:
+            if c.bridge_id:
+                in_bridge.setdefault(c.bridge_id, []).append(c)
+        for c in channels:
+            seat = by_interface.get(c.channel.rsplit("-", 1)[0])
+            if seat is None or not c.bridge_id or seat.activity != "idle" or c.uniqueid in self._leg_call:
+                continue
+            peers = [p for p in in_bridge[c.bridge_id] if p.uniqueid != c.uniqueid]
+            caller = next((p for p in peers if p.uniqueid == c.linkedid), peers[0] if peers else None)
+            if caller is None:  # alone in a bridge: not talking to anyone
+                continue
+            seat.activity, seat.call_id = "on_call", caller.uniqueid
+            seat.channel_uid, seat.channel = c.uniqueid, c.channel
+            self._leg_call[c.uniqueid] = caller.uniqueid
+            found.append(seat.seat)
+        return found

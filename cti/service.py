@@ -215,13 +215,15 @@ class CtiService:
         self.resyncs += 1
         self.synced = True
         log.info(
-            "CTI resync: %d members, %d waiting, %d channels; dropped %s, adopted %s, re-adding %d seats",
+            "CTI resync: %d members, %d waiting, %d channels; dropped %s, adopted %s, re-adding %d seats; "
+            "seats on calls begun before %s",
             len(members),
             len(entries),
             len(channels),
             res.calls_dropped,
             res.calls_adopted,
             len(res.seats_to_restore),
+            res.seats_in_calls,
         )
         self.publish(res.events)
         if res.seats_to_restore:

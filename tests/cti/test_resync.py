@@ -85,3 +85,34 @@ def test_a_wrap_up_pause_long_over_ends_at_the_next_tick() -> None:
     f.st.resync(members=[old], entries=[], channels=[], now=now)
     [over] = [e for e in f.st.tick(now + 1) if isinstance(e, d.SeatStateChanged)]
     assert over.previous == SeatState.WRAP_UP and over.state == SeatState.READY
+
+
+def test_a_bridge_taking_over_mid_call_shows_the_seat_on_call_and_starts_its_wrap_up_after() -> None:
+    """The active bridge died while 8001 talked to a citizen: the new one finds the two channels in
+    one bridge (CoreShowChannels) and the seat busy, so the wall shows it on a call and the seat's
+    hang-up starts 话后处理. The call itself is the witness's to file (from CEL, with its real times):
+    the bridge, which never saw it queued or answered, files nothing."""
+    f = Feed()  # a fresh bridge
+    now = T0 + 100
+    member = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
+    other = ev.QueueMember(ts=now, queue="hotline", member_name="8002", interface="PJSIP/8002")
+    channels = [
+        ev.CoreShowChannel(ts=now, channel="PJSIP/citizen-00000007", uniqueid="ast1-1795344900.7",
+                           linkedid="ast1-1795344900.7", application="Queue", bridge_id="b-1"),
+        ev.CoreShowChannel(ts=now, channel="PJSIP/8001-00000008", uniqueid="ast1-1795344905.8",
+                           linkedid="ast1-1795344900.7", application="AppQueue", bridge_id="b-1"),
+        # 8002's phone is up but in no bridge (ringing, or dialling out): not on a call
+        ev.CoreShowChannel(ts=now, channel="PJSIP/8002-00000009", uniqueid="ast1-1795344990.9",
+                           linkedid="ast1-1795344990.9"),
+    ]
+    res = f.st.resync(members=[member, other], entries=[], channels=channels, now=now)
+    assert res.calls_adopted == [] and f.st.calls == {} and res.seats_in_calls == ["8001"]
+    assert f.st.seats["8001"].state == SeatState.ON_CALL and f.st.seats["8001"].call_id == "ast1-1795344900.7"
+    assert f.st.seats["8002"].state == SeatState.READY
+    # the operator hangs up: 话后处理, as after any call
+    out = f.st.handle(ev.Hangup(ts=now + 30, channel="PJSIP/8001-00000008", uniqueid="ast1-1795344905.8"))
+    [changed] = [e for e in out if isinstance(e, d.SeatStateChanged)]
+    assert (changed.previous, changed.state) == (SeatState.ON_CALL, SeatState.WRAP_UP)
+    # the citizen's channel ends: nothing filed here (the witness does it from CEL)
+    out = f.st.handle(ev.Hangup(ts=now + 35, channel="PJSIP/citizen-00000007", uniqueid="ast1-1795344900.7"))
+    assert not [e for e in out if isinstance(e, d.CallCompleted)]
