@@ -70,12 +70,17 @@ class CentreLive:
     async def _follow(self) -> None:
         while True:
             await asyncio.sleep(self.every_s)
-            try:
-                await self.fresh()
-            except BusUnavailable as exc:
-                self.problem = str(exc)
-            except Exception:
-                log.exception("CTI replica: the board's pictures could not be read")
+            await self._read_board()
+
+    async def _read_board(self) -> None:
+        """One read of the board, shared with whoever asks at the same moment; a failure is said (the
+        health page shows it) and the pictures stay as they were."""
+        try:
+            await self.fresh()
+        except BusUnavailable as exc:
+            self.problem = str(exc)
+        except Exception:
+            log.exception("CTI replica: the board's pictures could not be read")
 
     async def refresh(self) -> None:
         found = {name: json.loads(text) for name, text in (await self.board.pictures()).items()}
@@ -87,17 +92,11 @@ class CentreLive:
         server is already as new as the one the bridge posted after the action (``at``), so a page
         reloaded next shows what the action did. A board that does not answer leaves the picture as
         it is (the action itself was done; the next read brings it)."""
-        if float(self._pictures.get(server, {}).get("at", 0.0)) >= at:
-            return
-        try:
-            await self.fresh()
-        except BusUnavailable as exc:
-            self.problem = str(exc)
-        except Exception:
-            log.exception("CTI replica: the board's pictures could not be read")
+        if float(self._pictures.get(server, {}).get("at", 0.0)) < at:
+            await self._read_board()
 
     def take(self, picture: dict[str, Any]) -> None:
-        """A picture that came with an action's answer: newer than the last one read."""
+        """A picture that came inside an action's answer (from a bridge of the release before)."""
         self._install({**self._pictures, picture["server"]: picture})
 
     def _install(self, pictures: dict[str, dict[str, Any]]) -> None:
