@@ -70,68 +70,102 @@ def _offered_at(o: Outcome) -> float:
     return o.offered_at
 
 
+@dataclass(slots=True)
+class _Tally:
+    """Counts over a set of outcomes, kept as outcomes come and go (not recounted per figure)."""
+
+    offered: int = 0
+    answered: int = 0
+    within: int = 0
+    wait_sum: int = 0  # of the answered
+
+    def count(self, o: Outcome, rule_ms: int, sign: int = 1) -> None:
+        self.offered += sign
+        if o.answered:
+            self.answered += sign
+            self.wait_sum += sign * o.wait_ms
+            self.within += sign * (o.wait_ms <= rule_ms)
+
+    def copy(self) -> _Tally:
+        return _Tally(self.offered, self.answered, self.within, self.wait_sum)
+
+
 class AnswerStats:
-    """Outcomes of the last 24 h (and today), kept in offer order; figures on demand."""
+    """Outcomes of the last 24 h (and today), kept in offer order, with their counts kept as they
+    come and go: the figures are asked for every live picture (twice a second per queue, issue #15),
+    and a 500-seat centre's day is tens of thousands of calls, each counted again every time."""
 
     def __init__(self, rule_ms: int = 15000) -> None:
         self.rule_ms = rule_ms
         self._outcomes: deque[Outcome] = deque()
+        self._abandoned: deque[Outcome] = deque()  # the same, abandoned ones only (their waits are listed)
+        self._all = _Tally()  # every outcome held
+        self._today = _Tally()  # those offered since _today_start
+        self._today_start: float | None = None
 
     def add(self, o: Outcome) -> None:
         # outcomes arrive nearly in order (a call is judged when answered or abandoned, so one
         # offered earlier may come after one offered later): kept sorted, so pruning stays O(1),
         # each put in its place (after any offered at the same moment), not the day sorted again
-        q = self._outcomes
-        if not q or q[-1].offered_at <= o.offered_at:
-            q.append(o)
-        else:
-            q.insert(bisect.bisect_right(q, o.offered_at, key=_offered_at), o)
+        _insert(self._outcomes, o)
+        if not o.answered:
+            _insert(self._abandoned, o)
+        self._all.count(o, self.rule_ms)
+        if self._today_start is not None and o.offered_at >= self._today_start:
+            self._today.count(o, self.rule_ms)
 
     def prune(self, now: float, day_start: float) -> None:
         horizon = min(now - DAY_S, day_start)
         q = self._outcomes
         while q and q[0].offered_at < horizon:
-            q.popleft()
+            gone = q.popleft()
+            self._all.count(gone, self.rule_ms, -1)
+            if self._today_start is not None and gone.offered_at >= self._today_start:
+                self._today.count(gone, self.rule_ms, -1)
+        while self._abandoned and self._abandoned[0].offered_at < horizon:
+            self._abandoned.popleft()
 
     def figures(self, now: float, day_start: float) -> Figures:
         self.prune(now, day_start)
+        if self._today_start != day_start:  # a new day (or the first figures): today's counts once
+            self._today_start, self._today = day_start, _Tally()
+            for o in reversed(self._outcomes):
+                if o.offered_at < day_start:
+                    break
+                self._today.count(o, self.rule_ms)
         since24 = now - DAY_S
         rule = self.rule_ms
-        off_t = ans_t = ab_t = win_t = 0
-        wait_sum_t = 0
-        off_24 = ans_24 = win_24 = 0
-        ab_waits: list[int] = []
-        for o in self._outcomes:
-            if o.offered_at > now:
-                continue
-            within = o.answered and o.wait_ms <= rule
-            if o.offered_at >= day_start:
-                off_t += 1
-                if o.answered:
-                    ans_t += 1
-                    wait_sum_t += o.wait_ms
-                    win_t += within
-                else:
-                    ab_t += 1
+        today, day = self._today.copy(), self._all.copy()
+        for o in self._outcomes:  # held but older than 24 h: only on a day of 25 hours (DST)
             if o.offered_at >= since24:
-                off_24 += 1
-                if o.answered:
-                    ans_24 += 1
-                    win_24 += within
-                else:
-                    ab_waits.append(o.wait_ms)
+                break
+            day.count(o, rule, -1)
+        for o in reversed(self._outcomes):  # offered after ``now`` (a clock a little behind Asterisk's)
+            if o.offered_at <= now:
+                break
+            day.count(o, rule, -1)
+            if o.offered_at >= day_start:
+                today.count(o, rule, -1)
+        ab_waits = tuple(o.wait_ms for o in self._abandoned if since24 <= o.offered_at <= now)
         return Figures(
-            offered_today=off_t,
-            answered=ans_t,
-            abandoned=ab_t,
-            within_rule_today=win_t,
-            pct_within_rule_today=_pct(win_t, ans_t),
-            offered_24h=off_24,
-            answered_24h=ans_24,
-            within_rule_24h=win_24,
-            pct_within_rule_24h=_pct(win_24, ans_24),
-            completion_24h=_pct(ans_24, off_24),
+            offered_today=today.offered,
+            answered=today.answered,
+            abandoned=today.offered - today.answered,
+            within_rule_today=today.within,
+            pct_within_rule_today=_pct(today.within, today.answered),
+            offered_24h=day.offered,
+            answered_24h=day.answered,
+            within_rule_24h=day.within,
+            pct_within_rule_24h=_pct(day.within, day.answered),
+            completion_24h=_pct(day.answered, day.offered),
             abandoned_24h=len(ab_waits),
-            abandoned_waits_ms_24h=tuple(ab_waits),
-            mean_wait_ms_today=round(wait_sum_t / ans_t, 1) if ans_t else None,
+            abandoned_waits_ms_24h=ab_waits,
+            mean_wait_ms_today=round(today.wait_sum / today.answered, 1) if today.answered else None,
         )
+
+
+def _insert(q: deque[Outcome], o: Outcome) -> None:
+    if not q or q[-1].offered_at <= o.offered_at:
+        q.append(o)
+    else:
+        q.insert(bisect.bisect_right(q, o.offered_at, key=_offered_at), o)
