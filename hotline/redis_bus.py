@@ -150,15 +150,15 @@ class RedisBus(LocalFanout):
         for task in tasks:
             task.cancel()
         if tasks and (await asyncio.wait(tasks, timeout=self.timeout))[1]:
-            await self._disconnect()  # a read still waiting fails now
+            await self._disconnect()  # an epoch check or replay still waiting fails now
             await asyncio.wait(tasks, timeout=self.timeout)
         await self._disconnect()
 
     async def _disconnect(self) -> None:
-        for client in filter(None, (self._cmd,)):
+        client, self._cmd = self._cmd, None
+        if client is not None:
             with contextlib.suppress(Exception):  # closing a connection Redis no longer answers on
                 await within(client.aclose(), self.timeout)
-        self._cmd = None
 
     def _published(self, last: int) -> None:
         self._seen = max(self._seen, last)

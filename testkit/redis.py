@@ -40,6 +40,7 @@ class RedisServer:
     binary: Path
     workdir: Path
     port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ()  # more of redis-server's options (a TLS port, a password…)
     proc: subprocess.Popen | None = None
 
     @property
@@ -51,7 +52,7 @@ class RedisServer:
         log = open(self.workdir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(
             [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"],
+             "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning", *self.args],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()  # the child has its own copy

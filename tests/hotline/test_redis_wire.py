@@ -98,21 +98,16 @@ async def test_the_bus_over_tls_publishes_and_reads_with_the_urls_ca(tmp_path: P
         pytest.skip("redis-server or openssl absent")
     ca, cert, key = _tls_files(tmp_path)
     port = free_port()
-    proc = subprocess.Popen([str(binary), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",  # noqa: ASYNC220
-                             "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
-                             "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = RedisServer(binary, tmp_path / "redis", args=(
+        "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"))
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.skip(f"this redis-server has no TLS: {exc}")
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
     a = b = None
     try:
-        for _ in range(100):
-            if proc.poll() is not None:
-                pytest.skip(f"this redis-server has no TLS: {proc.stdout.read()[-300:]!r}")  # type: ignore[union-attr]
-            try:
-                (await Wire.open(url, 1)).close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
         with pytest.raises(ssl.SSLError, match="CERTIFICATE_VERIFY_FAILED"):  # not without the centre's CA
             await Wire.open(f"rediss://127.0.0.1:{port}/0", 2)
         a, b = RedisBus(url, prefix="tls"), RedisBus(url, prefix="tls")
@@ -129,5 +124,4 @@ async def test_the_bus_over_tls_publishes_and_reads_with_the_urls_ca(tmp_path: P
         for bus in (a, b):
             if bus is not None:
                 await bus.close()
-        proc.kill()
-        proc.wait(10)
+        server.close()
