@@ -67,6 +67,13 @@ class Settings(BaseSettings):
 
     # --- seats, departments, queues
     seats: CsvList = [f"80{n:02d}" for n in range(1, 11)]  # extensions 8001..8010
+    browser_seats: CsvList = Field(
+        ["8009", "8010"], description="seats whose phone is the console itself (WebRTC: the operator's browser "
+        "registers the seat over SIP/WebSocket); every other seat rings a desk or soft phone")
+    browser_auto_answer: bool = Field(False, description="a browser phone answers by itself once the pop is shown")
+    asterisk_http_port: int = Field(8088, description="Asterisk's HTTP server on sip_host: SIP over WebSocket "
+                                    "(ws://…/ws) for the browser phones, on only when there are browser seats")
+    asterisk_https_port: int = Field(8089, description="wss://…/ws with the console's certificate (tls_certfile)")
     department_lines: CsvList = [f"20{n:02d}" for n in range(1, 6)]  # 2001..2005 (SIP endpoints)
     queue_name: str = "hotline"
     specialist_queue: str = "hotline_expert"
@@ -113,7 +120,8 @@ class Settings(BaseSettings):
             raise ValueError("HOTLINE_BUS_URL: memory://, redis://, rediss:// or unix:// expected")
         return v
 
-    @field_validator("seats", "department_lines", "asterisk_suites", "services", "allowed_hosts", mode="before")
+    @field_validator("seats", "browser_seats", "department_lines", "asterisk_suites", "services", "allowed_hosts",
+                     mode="before")
     @classmethod
     def _split_csv(cls, v: object) -> object:
         # "8001,8002" in an environment variable is friendlier than a JSON list; both are accepted
@@ -157,6 +165,15 @@ class Settings(BaseSettings):
     @property
     def attachments_path(self) -> Path:
         return self.attachments_dir or self.var_dir / "attachments"
+
+    @property
+    def browser_phone_seats(self) -> list[str]:
+        """The seats answered in the browser (``browser_seats`` that are seats at all)."""
+        return [s for s in self.seats if s in set(self.browser_seats)]
+
+    @property
+    def desk_phone_seats(self) -> list[str]:
+        return [s for s in self.seats if s not in set(self.browser_seats)]
 
     @property
     def tls(self) -> bool:

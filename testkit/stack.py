@@ -247,7 +247,8 @@ class Stack:
             "var_dir": self.var, "mode": "demo", "sip_port": free_port(5160, udp, into=self.ports),
             "ami_port": free_port(5140, into=self.ports), "agi_port": free_port(4673, into=self.ports),
             "web_port": web, "rtp_start": (rtp := free_port(22000, udp, 200, self.ports, 2000)), "rtp_end": rtp + 1999,
-            "seats": self.seats, "cti_wrapup_s": wrapup_s, "transcribe_workers": workers,
+            "seats": self.seats, "browser_seats": [],  # SIPp bots answer every seat of a stack
+            "cti_wrapup_s": wrapup_s, "transcribe_workers": workers,
             "transcribe_lease_s": lease_s,
             # Asterisk's own records compared with the call log often, where that comparison exists
             "witness_check_s": 5, "witness_grace_s": 5,

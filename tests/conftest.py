@@ -179,7 +179,7 @@ def spare(settings: Settings, asterisk) -> Iterator[Settings]:
     subprocess.run(["cp", "-a", "--one-file-system", str(settings.asterisk_root), str(var / "asterisk" / "root")],
                    check=True)
     spare = Settings(var_dir=var, sip_port=5070, ami_port=5039, agi_port=4579, rtp_start=21000, rtp_end=21099,
-                     ami_secret="", web_port=8765)
+                     ami_secret="", web_port=8765, asterisk_http_port=8098, asterisk_https_port=8099)
     yield spare
     process.stop(spare)
     shutil.rmtree(var, ignore_errors=True)

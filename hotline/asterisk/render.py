@@ -6,6 +6,7 @@ import ipaddress
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -34,7 +35,7 @@ CHANNEL_VARS = [
 ]
 
 # rendered files that hold a secret (the AMI user's, the SIP lines'): root and Asterisk's group only
-SECRET_FILES = ("manager.conf", "pjsip.conf")
+SECRET_FILES = ("manager.conf", "pjsip.conf", "http-tls.key")
 QUEUE_TIMEOUT_S = 600  # how long a citizen may wait in queue before the closed/callback path
 PSTN_PORT = 5090  # the simulated outside world for callbacks (a SIPp UAS in demos and tests)
 
@@ -62,11 +63,13 @@ def host_path(settings: Settings, asterisk_path: str) -> Path:
     return Path(asterisk_path)
 
 
-def lines(settings: Settings) -> list[dict[str, str]]:
+def lines(settings: Settings) -> list[dict[str, Any]]:
     """Seats and department lines with their own generated passwords (hotline/asterisk/secrets.py)."""
     secrets.ensure_passwords(settings)
+    browser = set(settings.browser_phone_seats)
     return [{"name": sip.line, "label": f"{'Seat' if sip.kind == 'seat' else 'Dept'} {sip.line}",
-             "password": sip.password} for sip in secrets.lines(settings)]
+             "password": sip.password, "browser": sip.kind == "seat" and sip.line in browser}
+            for sip in secrets.lines(settings)]
 
 
 def ami_permit(settings: Settings) -> list[str]:
@@ -100,8 +103,14 @@ def render_config(settings: Settings) -> dict[str, str]:
         "trunk_match": "127.0.0.1",
         "pstn_port": PSTN_PORT,
         "queue_timeout": QUEUE_TIMEOUT_S,
+        "browser_seats": settings.browser_phone_seats,
     }
-    return {t.name: env.get_template(t.name).render(context) for t in sorted(TEMPLATE_DIR.glob("*.conf"))}
+    rendered = {t.name: env.get_template(t.name).render(context) for t in sorted(TEMPLATE_DIR.glob("*.conf"))}
+    if settings.browser_phone_seats and settings.tls:
+        # wss:// for the browser phones with the console's own certificate, where Asterisk can read it
+        rendered["http-tls.crt"] = Path(settings.tls_certfile).read_text()
+        rendered["http-tls.key"] = Path(settings.tls_keyfile).read_text()
+    return rendered
 
 
 def config_dir(settings: Settings) -> Path:

@@ -51,7 +51,7 @@ def run(settings: Settings, plan: Plan, log: Callable[[str], None] = print) -> O
     lang = plan.language
     seat_media = audio.timeline(audio_dir, [("say", f"agent_{lang}"), ("sil", plan.talk + 60)])
     caller_media = audio.timeline(audio_dir, [("sil", 0.5), ("say", f"caller_{lang}"), ("sil", 300)])
-    bots = settings.seats[: plan.seats]
+    bots = settings.desk_phone_seats[: plan.seats]  # a browser seat is answered by a person, not a bot
     local = settings.asterisk_mode != "remote"
     started = time.monotonic()
     before = queue_counters(settings) if local else None

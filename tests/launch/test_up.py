@@ -20,7 +20,7 @@ def test_up_serves_the_console_and_ctrl_c_stops_everything(spare) -> None:
     env = {**os.environ, "HOTLINE_VAR_DIR": str(spare.var_dir), "HOTLINE_SIP_PORT": str(spare.sip_port),
            "HOTLINE_AMI_PORT": str(spare.ami_port), "HOTLINE_AGI_PORT": str(spare.agi_port),
            "HOTLINE_RTP_START": str(spare.rtp_start), "HOTLINE_RTP_END": str(spare.rtp_end),
-           "HOTLINE_WEB_PORT": str(spare.web_port)}
+           "HOTLINE_WEB_PORT": str(spare.web_port), "HOTLINE_ASTERISK_HTTP_PORT": str(spare.asterisk_http_port)}
     up = subprocess.Popen([sys.executable, "-m", "launch.cli", "up"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{spare.web_port}"

@@ -26,7 +26,7 @@ async def test_simulate_places_five_real_calls_answered_by_bots(pbx, ami, settin
     assert len(joins) == 5 and len({j["CallerIDNum"] for j in joins}) == 5
     connects = ami.find("AgentConnect", Queue=settings.queue_name)
     assert {chanvars(c)["HL_CALLER"] for c in connects} == {j["CallerIDNum"] for j in joins}
-    assert {c["Interface"] for c in connects} <= {f"PJSIP/{s}" for s in settings.seats[:2]}
+    assert {c["Interface"] for c in connects} <= {f"PJSIP/{s}" for s in settings.desk_phone_seats[:2]}
     shown = pbx.cli(f"queue show {settings.queue_name}")
     assert re.search(r"C:5, A:0", shown), shown
     assert "No Members" in shown  # the bots signed out again

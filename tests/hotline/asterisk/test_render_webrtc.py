@@ -1,0 +1,55 @@
+"""The browser phones' part of the rendered Asterisk config: SIP over WebSocket on Asterisk's HTTP
+server, WebRTC media on the browser seats only, ICE only when there is one, wss with the console's
+certificate under TLS."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from hotline.asterisk import render
+from hotline.asterisk.render import render_config
+from hotline.settings import Settings
+from tests.hotline.asterisk.test_render import sections
+from tests.support.tls import self_signed
+
+
+def test_browser_seats_get_webrtc_media_over_a_websocket_and_desk_seats_keep_theirs(tmp_path: Path) -> None:
+    s = Settings(var_dir=tmp_path, ami_secret="x", seats=["8001", "8002", "8009"], browser_seats=["8009", "9999"],
+                 asterisk_http_port=8188)
+    assert s.browser_phone_seats == ["8009"] and s.desk_phone_seats == ["8001", "8002"]  # 9999 is no seat
+    out = render_config(s)
+    pjsip = sections(out["pjsip.conf"])
+    assert "protocol = ws" in pjsip["transport-ws"] and "transport-wss" not in pjsip
+    assert "webrtc = yes" in pjsip["browser-seat-tpl"] and "allow = opus,ulaw" in pjsip["browser-seat-tpl"]
+    assert "[8009](browser-seat-tpl)" in out["pjsip.conf"]
+    assert "[8001](seat-tpl)" in out["pjsip.conf"] and "[2001](seat-tpl)" in out["pjsip.conf"]  # desk and dept
+    http = sections(out["http.conf"])["general"]
+    assert "enabled = yes" in http and "bindaddr = 127.0.0.1" in http and "bindport = 8188" in http
+    assert not [line for line in http if line.startswith("tls")]
+    assert "icesupport = yes" in out["rtp.conf"]
+    assert "load = res_pjsip_transport_websocket.so" in out["modules.conf"]
+
+
+def test_without_browser_seats_asterisk_serves_no_http_and_gathers_no_ice(tmp_path: Path) -> None:
+    out = render_config(Settings(var_dir=tmp_path, ami_secret="x", browser_seats=[]))
+    assert sections(out["http.conf"])["general"] == ["enabled = no"]
+    assert "transport-ws" not in out["pjsip.conf"]
+    assert "[8009](seat-tpl)" in out["pjsip.conf"]
+    assert "icesupport = no" in out["rtp.conf"]
+
+
+def test_under_tls_the_browser_phones_use_wss_with_the_consoles_certificate_kept_private(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "hotline.example", "DNS:hotline.example")
+    s = Settings(var_dir=tmp_path / "var", ami_secret="x", tls_certfile=cert, tls_keyfile=key,
+                 asterisk_mode="system", asterisk_https_port=8189)
+    out = render_config(s)
+    http = sections(out["http.conf"])["general"]
+    etc = render.directories(s)["etc"]
+    assert "tlsenable = yes" in http and "tlsbindaddr = 127.0.0.1:8189" in http
+    assert f"tlscertfile = {etc}/http-tls.crt" in http and f"tlsprivatekey = {etc}/http-tls.key" in http
+    assert "protocol = wss" in sections(out["pjsip.conf"])["transport-wss"]
+    assert out["http-tls.crt"] == cert.read_text() and out["http-tls.key"] == key.read_text()
+    target = render.install_config(s)
+    assert (target / "http-tls.key").read_text() == key.read_text()
+    assert not stat.S_IMODE((target / "http-tls.key").stat().st_mode) & 0o007  # never readable by all
