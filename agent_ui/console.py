@@ -134,7 +134,26 @@ async def seat_status(who: Operators, cti: CtiDep, request: Request) -> dict[str
         pending = await run_in_threadpool(approvals.list_approvals, request.app.state.engine, "pending",
                                           mine["seat"], 10)
     return {"seat": mine, "free_seats": free, "job_number": who.job_number, "busy_reasons": list(BUSY_REASONS),
-            "approvals": pending}
+            "approvals": pending, "browser_seats": request.app.state.settings.browser_phone_seats}
+
+
+@router.get("/api/seat/phone")
+async def seat_phone(mine: MySeat, request: Request) -> JSONResponse:
+    """The browser phone of the seat the operator is signed in to: where Asterisk's SIP-over-WebSocket
+    listens and the seat's own SIP credentials. Only for a browser seat, only to its operator, never
+    cached; a seat with a desk phone has none (404)."""
+    settings = request.app.state.settings
+    if mine.seat not in settings.browser_phone_seats:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"坐席 {mine.seat} 使用桌面话机，不是浏览器话机")
+    password = await run_in_threadpool(settings.seat_password, mine.seat)
+    if not password:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "坐席的 SIP 密码尚未生成：请先安装并启动交换机")
+    scheme, port = ("wss", settings.asterisk_https_port) if settings.tls else ("ws", settings.asterisk_http_port)
+    host = settings.sip_host
+    return JSONResponse({
+        "seat": mine.seat, "ws_url": f"{scheme}://{host}:{port}/ws", "uri": f"sip:{mine.seat}@{host}",
+        "username": mine.seat, "password": password, "auto_answer": settings.browser_auto_answer,
+    }, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/api/seat/signin")

@@ -165,6 +165,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/seat/transfer"): R(OP, ADMIN),
     ("POST", "/api/seat/conference"): R(OP, ADMIN),
     ("POST", "/api/seat/hangup"): R(OP, ADMIN),
+    ("GET", "/api/seat/phone"): R(OP, ADMIN),  # the browser phone: only for the seat signed in to
     ("POST", "/api/seat/callback"): R(OP, ADMIN),
     ("POST", "/api/console/duplicates"): R(OP, ADMIN),
     ("GET", "/api/console/suggest"): R(OP, ADMIN),

@@ -32,10 +32,10 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @contextmanager
-def running_stack(settings: Settings, tmp_path: Path, shifts: list[str]) -> Iterator[tuple[str, object]]:
+def running_stack(settings: Settings, tmp_path: Path, shifts: list[str], **extra: object) -> Iterator[tuple[str, object]]:
     port = free_port()
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
-                   web_port=port, cti_shifts=shifts)
+                   web_port=port, cti_shifts=shifts, **extra)
     app = web_app(cfg)
     with serving(app, port, lambda: app.state.cti.link.logged_in,
                  what="the app did not start or the bridge did not log in to AMI"):

@@ -19,6 +19,7 @@
   let directory = [];
 
   const {esc, notice, run} = window.hotlineUi;
+  const phone = window.ConsolePhone({api, notice});
   function carrier(num) {
     const m = /^1(3[4-9]|4[78]|5[0-27-9]|7[28]|8[2-478]|9[578])/.test(num) ? "移动"
       : /^1(3[0-2]|4[56]|5[56]|6[67]|7[156]|8[56]|96)/.test(num) ? "联通"
@@ -35,9 +36,12 @@
     seat = got.seat;
     if (got.job_number) $("job").textContent = got.job_number;
     renderSeat(seat && seat.state, seat && seat.reason, seat && seat.wrapup_remaining_s);
+    const browserSeats = got.browser_seats || [];
+    phone.seat(seat && seat.state !== "signed_out" ? seat.seat : null, !!seat && browserSeats.includes(seat.seat));
     const pick = $("seat-pick");
     const keep = pick.value;
-    pick.innerHTML = got.free_seats.map((s) => `<option>${esc(s)}</option>`).join("");
+    pick.innerHTML = got.free_seats.map((s) =>
+      `<option value="${esc(s)}">${esc(s)}${browserSeats.includes(s) ? " · 浏览器话机" : ""}</option>`).join("");
     if (got.free_seats.includes(keep)) pick.value = keep;
     showApproval((got.approvals || [])[0]);
   }
@@ -121,6 +125,7 @@
     }));
     if (v.HL_TICKETS === undefined) loadHistory(msg.caller_num);
     renderScripts();
+    phone.popShown(msg.call_id);
     window.__lastPop = {call_id: msg.call_id, at: performance.now()};
   }
   function tickWait() {
@@ -141,6 +146,7 @@
     $("pop").hidden = true;
     if (why) notice(why);
     call = null;
+    phone.popClosed();
     renderScripts();
   }
   function onCallUpdate(msg) {
@@ -151,6 +157,7 @@
         if (msg.seat !== mySeat) { popClose("该来电已由其他坐席接听"); return; }
         call.state = "answered"; call.answeredAt = performance.now(); call.wait_ms = msg.wait_ms;
         $("pop-state").textContent = "通话中";
+        phone.bridged();
         ticket.focusFirstEmpty();
         break;
       case "SeatRingNoAnswer":
@@ -168,12 +175,15 @@
         break;
       case "CallTransferred":
         call.state = "transferred"; $("pop-state").textContent = `已转接 ${msg.target}`;
+        phone.callEnded();
         break;
       case "CallAbandoned":
+        phone.callEnded();
         popClose("来电人已挂机（放弃）");
         break;
       case "CallCompleted":
         $("pop-state").textContent = "通话结束";
+        phone.callEnded();
         setTimeout(loadToday, 1000);  // the call log has it a moment later
         call.state = "ended";
         clearInterval(waitTimer);
@@ -201,6 +211,7 @@
   // 回拨 from a ticket of the caller's history: the seat's phone rings first, then the citizen's
   $("history").addEventListener("click", async (ev) => {
     const b = ev.target.closest("button"); if (!b) return;
+    phone.expectCall();
     if (await run(() => window.hotlineCallBack({number: b.dataset.num, ticket_id: Number(b.dataset.ticket)}))) {
       notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
     }
@@ -257,7 +268,11 @@
   $("to-expert").onclick = async () => {
     if (await run(() => api("/api/seat/transfer", {method: "POST", body: JSON.stringify({target: "expert"})}))) notice("已转专业席");
   };
-  $("hangup").onclick = async () => { if (await run(() => api("/api/seat/hangup", {method: "POST"}))) notice("已挂断"); };
+  // the browser phone hangs up its own call (a BYE from the browser); a desk phone's through the CTI
+  $("hangup").onclick = async () => {
+    if (phone.inCall()) { phone.hangup(); notice("已挂断"); return; }
+    if (await run(() => api("/api/seat/hangup", {method: "POST"}))) notice("已挂断");
+  };
 
   // ------------------------------------------------------------------ knowledge base
   let kbTimer = null;
@@ -301,6 +316,7 @@
       return;
     }
     // the server marks the missed call called back with the dial itself (nothing left for a second request)
+    phone.expectCall();
     const got = await run(() => window.hotlineCallBack({number: b.dataset.num, call_id: b.dataset.id}));
     if (got) notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
     loadCallbacks();
