@@ -8,6 +8,7 @@ var/audio/) and silences, made with sox, so the real Vosk models hear speech, no
 from __future__ import annotations
 
 import array
+import math
 import subprocess
 import wave
 from pathlib import Path
@@ -64,3 +65,23 @@ def loud_seconds(path: Path | str, threshold: int = 1500) -> float:
     loud = sum(1 for i in range(0, len(samples) - window, window)
                if sum(abs(s) for s in samples[i:i + window]) / window > threshold)
     return loud / 10
+
+
+def tone_windows(path: Path | str, hz: float, window_s: float = 0.5) -> list[tuple[float, float]]:
+    """Per window of the recording: its RMS (16-bit scale) and the share of its energy at ``hz``
+    (Goertzel: about 1 for a pure tone at that frequency, near 0 for speech, music or silence)."""
+    with wave.open(str(path)) as w:
+        samples = array.array("h", w.readframes(w.getnframes()))
+        rate = w.getframerate()
+    n = int(rate * window_s)
+    coeff = 2 * math.cos(2 * math.pi * hz / rate)
+    out = []
+    for i in range(0, len(samples) - n + 1, n):
+        block = samples[i:i + n]
+        s1 = s2 = 0.0
+        for x in block:
+            s1, s2 = x + coeff * s1 - s2, s1
+        energy = sum(x * x for x in block)
+        at_hz = (s1 * s1 + s2 * s2 - coeff * s1 * s2) * 2 / n  # ≈ energy of the block's component at hz
+        out.append((math.sqrt(energy / n), at_hz / energy if energy else 0.0))
+    return out

@@ -41,7 +41,8 @@ def speech_wav(audio_dir: Path, name: str) -> Path:
 
 
 def timeline(audio_dir: Path, parts: list[tuple[str, float | str]]) -> Path:
-    """Raw PCMU of ``[("sil", 2.0), ("say", "caller_ko"), ("sil", 30)]`` for SIPp's rtp_stream."""
+    """Raw PCMU of ``[("sil", 2.0), ("say", "caller_ko"), ("tone", "1000x30"), ("sil", 30)]`` for SIPp's
+    rtp_stream (a tone: its frequency in Hz x its length in seconds)."""
     key = hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
     out = audio_dir / f"tl-{key}.ulaw"
     if out.exists():
@@ -52,11 +53,13 @@ def timeline(audio_dir: Path, parts: list[tuple[str, float | str]]) -> Path:
     for i, (kind, value) in enumerate(parts):
         if kind == "say":
             inputs.append(str(speech_wav(audio_dir, str(value))))
-        elif kind == "sil":
-            sil = audio_dir / f"_sil-{key}-{i}.wav"
-            _run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(sil), "trim", "0", str(value))
-            temps.append(sil)
-            inputs.append(str(sil))
+        elif kind in ("sil", "tone"):
+            part = audio_dir / f"_{kind}-{key}-{i}.wav"
+            hz, _, seconds = str(value).partition("x")
+            make = ["trim", "0", str(value)] if kind == "sil" else ["synth", seconds, "sine", hz, "vol", "0.5"]
+            _run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(part), *make)
+            temps.append(part)
+            inputs.append(str(part))
         else:
             raise ValueError(f"unknown timeline part {kind!r}")
     tmp = out.with_suffix(".tmp")

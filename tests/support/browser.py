@@ -32,12 +32,12 @@ def require_chromium() -> None:
 
 
 @contextmanager
-def chromium() -> Iterator[object]:
+def chromium(extra: tuple[str, ...] = ()) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     require_chromium()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra], headless=True)
         try:
             yield browser
         finally:
