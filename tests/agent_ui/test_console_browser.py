@@ -32,7 +32,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @contextmanager
-def running_stack(settings: Settings, tmp_path: Path, shifts: list[str], **extra: object) -> Iterator[tuple[str, object]]:
+def running_stack(settings: Settings, tmp_path: Path, shifts: list[str],
+                  **extra: object) -> Iterator[tuple[str, object]]:
     port = free_port()
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
                    web_port=port, cti_shifts=shifts, **extra)

@@ -3,6 +3,7 @@ connection through it is closed at once, and new ones are refused until it is he
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -34,10 +35,8 @@ class Relay:
             pairs, self._pairs = self._pairs, []
         for a, b in pairs:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
 
     def _accept(self) -> None:
