@@ -1,12 +1,15 @@
 """回访 in Debian's chromium against the whole stack on a real Asterisk: an operator signed in to a
-seat (a SIPp phone that answers) opens the callback list from the console, presses Enter on the
-replied ticket, the seat's phone rings and then the citizen's, a SIPp phone on the simulated outside
+browser seat (the console is the phone: chromium with a fake microphone) opens the callback list from
+the console, presses Enter on the replied ticket, the seat's phone in the console tab rings and
+answers by itself (the operator's own dial), then the citizen's rings, a SIPp phone on the simulated outside
 line the callback trunk dials; during the call the operator records 不满意 with the reason, and the
 ticket is back with the department at once (办理中, redone once), the callback call linked to it."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +24,7 @@ from hotline.simulate.sipp import scenario_text
 from recordings import catalog
 from tests.agent_ui.test_console_browser import console_of, running_stack, sign_in
 from tests.conftest import speech
-from tests.support.browser import chromium, require_chromium, screenshot
+from tests.support.browser import chromium, fake_media, phone_is, require_chromium, screenshot
 from ticketing.schemas import SystemActor
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
@@ -30,9 +33,12 @@ ADMIN = SystemActor()
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser(tmp_path: Path) -> Iterator[object]:
     require_chromium()
-    with chromium() as b:
+    mic = tmp_path / "mic.wav"
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(mic), "synth", "60", "sine", "440", "vol",
+                    "0.5"], check=True)
+    with chromium(fake_media(mic)) as b:
         yield b
 
 
@@ -50,8 +56,9 @@ def outside_channels(pbx) -> list[str]:
 
 def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_the_department(
         pbx, browser, phones, settings: Settings, tmp_path: Path, audio_dir: Path) -> None:
-    seat = settings.seats[0]
+    seat = settings.browser_phone_seats[0]
     media = speech(audio_dir, ("sil", 60))
+    shutil.copytree(settings.secrets_dir / "sip", tmp_path / "var" / "secrets" / "sip")  # the seat's, for its browser
     with running_stack(settings, tmp_path, []) as (url, app):
         store = app.state.store
         city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 井盖"}, ADMIN).id
@@ -71,9 +78,9 @@ def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_
         store.calls.record_survey(f"{int(now) - 3600}.11", 2)
 
         citizen = citizen_phone(phones, media)
-        phones.seat(seat, settings.seat_password(seat), media, ring_ms=1000, talk_ms=120_000)
         console = console_of(browser, url, "op1024", "demo1024")
         sign_in(console, seat)
+        phone_is(console, "registered")
         with console.context.expect_page() as opened:
             console.click(".statusbar a:has-text('回访')")
         page = opened.value
@@ -93,6 +100,7 @@ def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_
             assert time.monotonic() < deadline, pbx.cli("core show channels concise")
             assert citizen.running(), citizen.errors()[-400:]
             time.sleep(0.2)
+        assert console.evaluate("window.__phone.state") == "talking"  # answered in the console's tab
         assert page.is_visible("#v-form")  # the result form stays open during the call
         screenshot(page, "callbacks-dialled-1366")
 

@@ -19,19 +19,12 @@ from hotline.simulate.audio import timeline
 from testkit.audio import tone_windows
 from tests.agent_ui.test_console_browser import console_of, running_stack, sign_in
 from tests.conftest import speech
-from tests.support.browser import chromium, require_chromium
+from tests.support.browser import chromium, fake_media, phone_is, require_chromium
 from tests.support.relay import Relay
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
 HEZE = "13953012345"
 CITIZEN_HZ, MIC_HZ = 1000, 440
-
-
-def fake_media(wav: Path) -> tuple[str, ...]:
-    return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
-            # the host's only candidates may be loopback ones; no mDNS names Asterisk cannot resolve
-            "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns")
 
 
 def runs(flags: list[bool]) -> list[tuple[int, int]]:
@@ -48,13 +41,6 @@ def runs(flags: list[bool]) -> list[tuple[int, int]]:
 
 def state_is(page, text: str, timeout: float = 10_000) -> None:
     page.wait_for_function(f"document.getElementById('pop-state').textContent.includes('{text}')", timeout=timeout)
-
-
-def phone_is(page, state: str, timeout: float = 15_000) -> None:
-    try:
-        page.wait_for_function(f"window.__phone.state === '{state}'", timeout=timeout)
-    except Exception as exc:  # say what the phone line showed instead
-        raise AssertionError(f"phone {page.inner_text('#phone-state')!r}, not {state}: {exc}") from None
 
 
 def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
@@ -177,3 +163,27 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
     held = [r for r in runs(music) if r[0] > muted[0][0] and r[1] >= 4]  # ≥ 2 s of music on hold
     assert held, windows
     assert any(mic_on[held[0][0] + held[0][1]:]), windows  # …and the operator back after it
+
+
+def test_without_a_microphone_or_its_permission_the_phone_says_so_and_takes_no_calls(
+        pbx, settings: Settings, tmp_path: Path) -> None:
+    require_chromium()
+    seat = settings.browser_phone_seats[0]
+    shutil.copytree(settings.secrets_dir / "sip", tmp_path / "var" / "secrets" / "sip")
+    cases = [((), "nomic", "未找到麦克风"),  # a machine with no microphone at all
+             (("--use-fake-device-for-media-stream",), "denied", "权限被拒绝")]  # one the operator refused
+    with running_stack(settings, tmp_path, []) as (url, _app):
+        for flags, state, words in cases:
+            with chromium(flags) as browser:
+                page = console_of(browser, url, "op1024", "demo1024")
+                sign_in(page, seat)
+                phone_is(page, state, 10_000)
+                shown = page.inner_text("#phone-state")
+                assert words in shown and "来电不会分配到本坐席" in shown
+                assert page.is_disabled("#ph-answer")
+                members = pbx.cli(f"queue show {settings.queue_name}").splitlines()
+                line = next(x for x in members if f"PJSIP/{seat}" in x)
+                assert "Unavailable" in line, line  # not registered: the queue rings other seats
+                page.click("#signout")
+                page.wait_for_function("document.getElementById('seat-no').textContent === '未签入'", timeout=10_000)
+                assert page.locator("#phone").is_hidden()

@@ -44,6 +44,23 @@ def chromium(extra: tuple[str, ...] = ()) -> Iterator[object]:
             browser.close()
 
 
+def fake_media(wav: Path) -> tuple[str, ...]:
+    """Chromium's flags for a browser phone under test: a fake microphone playing ``wav`` (looped),
+    granted without a prompt, sound without a click, loopback ICE candidates, no mDNS names."""
+    return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
+            # the host's only candidates may be loopback ones; no mDNS names Asterisk cannot resolve
+            "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns")
+
+
+def phone_is(page, state: str, timeout: float = 15_000) -> None:
+    """Wait for the console's browser phone (phone.js) to reach ``state``; else say what it showed."""
+    try:
+        page.wait_for_function(f"window.__phone.state === '{state}'", timeout=timeout)
+    except Exception as exc:
+        raise AssertionError(f"phone {page.inner_text('#phone-state')!r}, not {state}: {exc}") from None
+
+
 @contextmanager
 def serving(app, port: int, ready: Callable[[], bool] = lambda: True, timeout: float = 30,
             what: str = "the app did not start") -> Iterator[asyncio.AbstractEventLoop]:

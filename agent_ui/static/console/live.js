@@ -77,6 +77,9 @@ window.hotlineApi = async function hotlineApi(path, opts = {}) {
 // naming the attempt it has seen. Returns the answer, or null when the operator declines.
 window.hotlineCallBack = async function hotlineCallBack(body) {
   const post = (b) => window.hotlineApi("/api/seat/callback", {method: "POST", body: JSON.stringify(b)});
+  // the seat's ring that comes first is this operator's own dial: a browser phone (in the console,
+  // maybe another tab) answers it by itself (phone.js)
+  if (window.BroadcastChannel) new BroadcastChannel("hotline-phone").postMessage({type: "callback"});
   try {
     return await post(body);
   } catch (e) {

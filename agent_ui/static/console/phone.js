@@ -12,6 +12,7 @@ window.ConsolePhone = function ({api, notice}) {
   const LABEL = {
     off: "未启用", connecting: "正在连接交换机…", registered: "就绪", ringing: "来电振铃", talking: "通话中",
     held: "保持中", reconnecting: "与交换机的连接中断，正在重连…", failed: "注册失败",
+    elsewhere: "已在本浏览器的另一个工作台窗口中使用（刷新本页可取回）",
     nomic: "未找到麦克风：话机未注册，来电不会分配到本坐席", denied: "麦克风权限被拒绝：话机未注册，来电不会分配到本坐席",
   };
   const S = {state: "off", seat: null, rms: 0, micRms: 0, invites: 0, answeredAt: null, inviteAt: null,
@@ -131,6 +132,7 @@ window.ConsolePhone = function ({api, notice}) {
   async function start(seat) {
     S.seat = seat;
     bar.hidden = false;
+    if (channel) channel.postMessage({type: "taken", seat, tab: TAB});
     if (!window.JsSIP) { set("failed", "话机组件未加载"); return; }
     set("connecting");
     if (!(await openMic())) return;
@@ -160,12 +162,14 @@ window.ConsolePhone = function ({api, notice}) {
     ua.on("newRTCSession", ({session: s, originator}) => { if (originator === "remote") incoming(s); });
     ua.start();
   }
-  function stop() {
+  function stop(elsewhere) {
     ring(false);
     if (session) { try { session.terminate(); } catch (_) { /* already ending */ } }
     if (ua) { ua.stop(); ua = null; }
     if (mic) { mic.getTracks().forEach((t) => t.stop()); mic = null; }
-    session = null; S.seat = null; creds = null;
+    session = null; creds = null;
+    if (elsewhere) { set("elsewhere"); return; }  // the line stays, saying where the phone went
+    S.seat = null;
     bar.hidden = true;
     set("off");
   }
@@ -179,6 +183,7 @@ window.ConsolePhone = function ({api, notice}) {
       pc.addEventListener("iceconnectionstatechange", () => {
         S.ice = pc.iceConnectionState;
         if (S.ice === "connected" && !S.iceAt) S.iceAt = performance.now();
+        if (S.ice === "failed") notice("话机：与交换机的媒体连接失败（ICE），双方听不到声音：请检查网络，或挂断后重新接听", true);
       });
       pc.addEventListener("track", (ev) => {
         const stream = ev.streams[0] || new MediaStream([ev.track]);
@@ -193,7 +198,13 @@ window.ConsolePhone = function ({api, notice}) {
     });
     // no STUN/TURN: the 200 OK goes with the first candidate instead of after gathering times out
     s.on("icecandidate", (ev) => ev.ready());
-    s.on("accepted", () => { S.answeredAt = performance.now(); ring(false); set("talking"); });
+    s.on("accepted", () => {
+      S.answeredAt = performance.now(); ring(false); set("talking");
+      // pjproject offers no loopback address: on a host with no other interface Asterisk has no ICE
+      // candidate to give, and the call would be silent with nothing on screen saying why
+      const sdp = s.connection && s.connection.remoteDescription ? s.connection.remoteDescription.sdp : "";
+      if (sdp && !/a=candidate/.test(sdp)) notice("话机：交换机没有提供媒体地址（ICE 候选），将听不到声音：交换机主机需要一个非回环网络地址", true);
+    });
     s.on("hold", () => { S.held = true; set("held"); });
     s.on("unhold", () => { S.held = false; set("talking"); });
     s.on("muted", () => { S.muted = true; set(S.state); });
@@ -225,9 +236,10 @@ window.ConsolePhone = function ({api, notice}) {
     session.answer({mediaStream: mic, pcConfig: ICE, rtcOfferConstraints: {offerToReceiveAudio: true}});
   }
   function maybeAutoAnswer() {
-    if (!session || S.state !== "ringing" || !$("ph-auto").checked) return;
-    // only a call the console knows: the pop shown for this seat, or the callback just asked for
-    if (S.popFor || performance.now() < S.expectUntil) answer();
+    if (!session || S.state !== "ringing") return;
+    // the seat's ring of a callback the operator just asked for is answered whatever the setting;
+    // a citizen's call only with 自动接听 on, and only once its pop is shown
+    if (performance.now() < S.expectUntil || (S.popFor && $("ph-auto").checked)) answer();
   }
   function hold() {
     if (!session || !session.isEstablished()) return;
@@ -254,6 +266,16 @@ window.ConsolePhone = function ({api, notice}) {
     else if (k === "m") { ev.preventDefault(); mute(); }
   });
   window.addEventListener("beforeunload", () => { if (ua) ua.stop(); });
+  // one phone per seat in this browser: a console opened in another tab takes the phone over (the
+  // seat's registration holds one contact), this one stops and says where it went
+  const TAB = Math.random().toString(36).slice(2);
+  const channel = window.BroadcastChannel ? new BroadcastChannel("hotline-phone") : null;
+  if (channel) {
+    channel.onmessage = ({data}) => {
+      if (data.type === "callback") phone.expectCall();
+      else if (data.type === "taken" && data.tab !== TAB && data.seat === S.seat && !session) { stop(true); }
+    };
+  }
 
   // what the tests read (the levels are the analysers' RMS; peakHz the loudest band of the far end)
   window.__phone = {
@@ -269,7 +291,7 @@ window.ConsolePhone = function ({api, notice}) {
     },
   };
 
-  return {
+  const phone = {
     // the console tells the phone which seat it is signed in to (null: none or a desk-phone seat)
     seat(seatNo, browser) {
       if (browser && seatNo && S.seat !== seatNo) { if (S.seat) stop(); start(seatNo); }
@@ -286,4 +308,5 @@ window.ConsolePhone = function ({api, notice}) {
     inCall() { return !!session; },
     hangup() { if (session) session.terminate(); },
   };
+  return phone;
 };
