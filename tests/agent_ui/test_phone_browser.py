@@ -2,8 +2,9 @@
 microphone playing a 440 Hz tone signs in to a browser seat, a SIPp citizen playing a 1 kHz tone
 calls 12345 and is queued to it; the operator answers in the browser. The citizen's tone is heard
 in the browser (an analyser on the far end's track), the browser's tone reaches the citizen (the
-recording's operator leg), mute is silence and hold is music to the citizen, and the operator
-transfers the call to the specialist queue from the console."""
+recording's operator leg), mute is silence and hold is music to the citizen, the operator
+transfers the call to the specialist queue from the console; the next call is answered by itself,
+joined by a department (三方) and left with Alt+H."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.agent_ui.test_console_browser import console_of, running_stack, sign_
 from tests.conftest import speech
 from tests.support.browser import chromium, fake_media, phone_is, require_chromium
 from tests.support.relay import Relay
+from ticketing.schemas import SystemActor
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
 HEZE = "13953012345"
@@ -51,6 +53,8 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
     subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(mic), "synth", "120", "sine", str(MIC_HZ),
                     "vol", "0.5"], check=True)
     phones.seat(expert, settings.seat_password(expert), speech(audio_dir, ("sil", 60)), ring_ms=500, talk_ms=60_000)
+    dept = settings.department_lines[0]
+    phones.seat(dept, settings.seat_password(dept), speech(audio_dir, ("sil", 60)), ring_ms=500, talk_ms=60_000)
     pbx.sign_in(expert, settings.specialist_queue)
     spool = settings.recordings_spool
     before = {p.name for p in spool.glob("*-out.wav")}
@@ -59,8 +63,10 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
     shutil.copytree(settings.secrets_dir / "sip", tmp_path / "var" / "secrets" / "sip")
     # the browser reaches Asterisk's SIP WebSocket through a relay the test can cut (a network drop)
     with Relay((settings.sip_host, settings.asterisk_http_port)) as relay, \
-            running_stack(settings, tmp_path, [], asterisk_http_port=relay.port) as (url, _app), \
+            running_stack(settings, tmp_path, [], asterisk_http_port=relay.port) as (url, app), \
             chromium(fake_media(mic)) as browser:
+        app.state.store.directory.save({"name": "菏泽市供水测试公司", "duties": "供水", "sip_line": dept,
+                                         "phones": dept}, SystemActor())
         page = console_of(browser, url, "op1024", "demo1024")
         page.on("console", lambda m: print("console:", m.text) if m.type in ("error", "warning") else None)
         assert page.locator("#phone").is_hidden()  # no phone line before a browser seat is signed in to
@@ -138,13 +144,23 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
         page.wait_for_selector("#wrapup-done:not([hidden])", timeout=10_000)
         page.click("#wrapup-done")  # 话后处理 done: ready for the next call
         page.wait_for_function("document.getElementById('seat-state').textContent.startsWith('示闲')", timeout=10_000)
-        phones.callers(["13800000001"], settings.hotline_number, timeline(audio_dir, [("tone", f"{CITIZEN_HZ}x30")]),
-                       hangup_ms=12_000)
+        phones.callers(["13800000001"], settings.hotline_number, timeline(audio_dir, [("tone", f"{CITIZEN_HZ}x60")]),
+                       hangup_ms=60_000)
         page.wait_for_function(f"window.__phone.stats.invites === {invites + 1}", timeout=30_000)
         phone_is(page, "talking", 10_000)
         state_is(page, "通话中", 15_000)
-        state_is(page, "通话结束", 20_000)  # the citizen hung up: the browser's leg ended with the call
+        time.sleep(2.5)  # talking (the recording shows the microphone's tone)
+        # 三方 with a department from the browser seat, then the operator leaves with Alt+H (the browser's BYE)
+        page.fill("#dept-filter", "供水测试")
+        page.click(f"#directory button[data-conf='{dept}']")
+        page.wait_for_function("document.getElementById('pop-conf').textContent.includes('3 方')", timeout=20_000)
+        assert "conf-" in pbx.cli("confbridge list")
+        time.sleep(1.5)
+        assert abs(page.evaluate("window.__phone.peakHz()") - CITIZEN_HZ) <= 50  # the citizen still heard
+        page.keyboard.press("Alt+h")
         phone_is(page, "registered", 5_000)
+        assert not [x for x in pbx.cli("core show channels concise").splitlines() if f"PJSIP/{seat}-" in x]
+        pbx.cli("channel request hangup all")
 
     deadline = time.monotonic() + 10
     while len(new := sorted(p for p in spool.glob("*-out.wav") if p.name not in before)) < 2:
