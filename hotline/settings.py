@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     asterisk_http_port: int = Field(8088, description="Asterisk's HTTP server on sip_host: SIP over WebSocket "
                                     "(ws://…/ws) for the browser phones, on only when there are browser seats")
     asterisk_https_port: int = Field(8089, description="wss://…/ws with the console's certificate (tls_certfile)")
+    browser_sip_url: str = Field("", pattern=r"^(wss?://\S+)?$", description="where browsers reach Asterisk's SIP "
+                                 "WebSocket when not at sip_host's own port, e.g. wss://hotline.example/sip behind "
+                                 "an HTTPS reverse proxy that forwards it to ws://<sip_host>:<asterisk_http_port>/ws")
     department_lines: CsvList = [f"20{n:02d}" for n in range(1, 6)]  # 2001..2005 (SIP endpoints)
     queue_name: str = "hotline"
     specialist_queue: str = "hotline_expert"
@@ -174,6 +177,16 @@ class Settings(BaseSettings):
     @property
     def desk_phone_seats(self) -> list[str]:
         return [s for s in self.seats if s not in set(self.browser_seats)]
+
+    @property
+    def browser_phone_url(self) -> str:
+        """The SIP WebSocket the browser phones register at: ``browser_sip_url``, else Asterisk's own
+        (wss with the console's certificate under TLS, ws otherwise)."""
+        if self.browser_sip_url:
+            return self.browser_sip_url
+        scheme, port = ("wss", self.asterisk_https_port) if self.tls else ("ws", self.asterisk_http_port)
+        host = f"[{self.sip_host}]" if ":" in self.sip_host else self.sip_host
+        return f"{scheme}://{host}:{port}/ws"
 
     @property
     def tls(self) -> bool:

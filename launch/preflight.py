@@ -73,9 +73,23 @@ def problems(settings: Settings, accounts: Accounts, engine: sa.Engine) -> list[
                      "HOTLINE_CTI_LEASE_CHECK_S 与 HOTLINE_CTI_LEASE_TIMEOUT_S 之和至少大 1 秒，"
                      "否则断网的主用话务桥尚未停止，备用话务桥就可能接管（同一 Asterisk 上两个话务桥）")
     found += bus_problems(settings)
+    found += browser_phone_problems(settings)
     if settings.smtp_password.get_secret_value() and not settings.smtp_starttls and not loopback(settings.smtp_host):
         found.append("邮件服务器密码将以明文发送：请设置 HOTLINE_SMTP_STARTTLS=true")
     return found
+
+
+def browser_phone_problems(settings: Settings) -> list[str]:
+    """A browser phone off this machine needs a secure page and a secure SIP socket: on plain ws:// the
+    seat's SIP digest could be replayed from the wire, and an HTTPS console may not open it at all."""
+    if settings.mode != "production" or not settings.browser_phone_seats:
+        return []
+    off_box = not (loopback(settings.sip_host) and loopback(settings.web_host))
+    if off_box and settings.browser_phone_url.startswith("ws://"):
+        return [f"浏览器话机（坐席 {'、'.join(settings.browser_phone_seats)}）的 SIP 信令将经明文 ws:// 传输："
+                "请设置 HOTLINE_TLS_CERTFILE/KEYFILE（交换机以 wss:// 提供），或由 HTTPS 反向代理转发并设置 "
+                "HOTLINE_BROWSER_SIP_URL=wss://…；不用浏览器话机时设置 HOTLINE_BROWSER_SEATS= （空）"]
+    return []
 
 
 def refuse_unsafe(settings: Settings, accounts: Accounts, engine: sa.Engine) -> None:
