@@ -36,6 +36,7 @@ KIND_LABELS = {
     "handover": "交接班间隔超 30 秒",
     "emergency": "重大紧急工单",
     "link": "实时链路中断",
+    "phone_offline": "坐席话机离线",
 }
 
 
@@ -134,6 +135,13 @@ class AlertEngine:
             if watch.state != msg["state"]:
                 watch.state, watch.since, watch.raised = str(msg["state"]), at, False
             watch.reason = str(msg.get("reason") or "")
+        if event == "SeatPhoneChanged":
+            seat = str(msg["seat"])
+            if msg.get("reachable", True) or not msg.get("signed_in"):
+                return []  # back (an open alert stays until the lead acknowledges it), or nobody expects calls
+            who = f"（{msg['operator']}）" if msg.get("operator") else ""
+            return self._raise("phone_offline", f"phone:{seat}", at,
+                               f"坐席 {seat}{who}已签入，但话机未注册：来电不会分配到该坐席", subject_seat=seat)
         if event == "LinkStatus" and not msg.get("up", True):
             return self._raise("link", f"link:{at}", at, str(msg.get("detail") or "与 Asterisk 的连接中断"))
         return []

@@ -176,6 +176,18 @@ class SeatStateChanged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SeatPhoneChanged(DomainEvent):
+    """A seat's phone came or went as Asterisk sees it (its registration: a desk phone unplugged, a
+    browser phone without its microphone). A signed-in seat whose phone is gone takes no calls."""
+
+    type: ClassVar[str] = "seat_update"
+    seat: str
+    reachable: bool
+    operator: str = ""
+    signed_in: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HandoverMeasured(DomainEvent):
     """One seat signed out and the next signed in: the gap, against the 30 s rule."""
 

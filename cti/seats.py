@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cti import events as ev
-from cti.domain import DomainEvent, SeatState, SeatStateChanged
+from cti.domain import DomainEvent, SeatPhoneChanged, SeatState, SeatStateChanged
 
 Clock = Callable[[], float]
 
@@ -36,6 +36,10 @@ def seat_id(member_name: str, interface: str) -> str:
     return tail
 
 
+# AST_DEVICE_INVALID and AST_DEVICE_UNAVAILABLE: no phone registered for the seat
+UNREACHABLE = frozenset({4, 5})
+
+
 @dataclass(slots=True)
 class Seat:
     seat: str
@@ -52,6 +56,7 @@ class Seat:
     wrapup_until: float | None = None
     state: SeatState = SeatState.SIGNED_OUT
     since: float = 0.0
+    phone_reachable: bool = True  # Asterisk's device state of the seat's phone (its registration)
 
     @property
     def signed_in(self) -> bool:
@@ -81,6 +86,7 @@ class Seat:
             "reason": self.reason if self.state == SeatState.BUSY else "",
             "since": self.since,
             "call_id": self.call_id,
+            "phone_reachable": self.phone_reachable,
             "wrapup_remaining_s": (
                 max(0.0, round(self.wrapup_until - now, 1))
                 if self.state == SeatState.WRAP_UP and self.wrapup_until
@@ -145,6 +151,12 @@ class SeatBook:
         seat.reason = e.paused_reason if e.paused else ""
         out: list[DomainEvent] = []
         self._touch(seat, e.ts, out)
+        if e.status:  # 0: the event did not say
+            reachable = e.status not in UNREACHABLE
+            if reachable != seat.phone_reachable:
+                seat.phone_reachable = reachable
+                out.append(SeatPhoneChanged(at=e.ts, seat=seat.seat, reachable=reachable, operator=seat.operator,
+                                            signed_in=seat.signed_in))
         return out
 
     def _on_member_removed(self, e: ev.QueueMemberRemoved) -> list[DomainEvent]:

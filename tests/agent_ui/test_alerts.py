@@ -103,3 +103,16 @@ def test_bridge_alerts_are_raised_once_and_acknowledged() -> None:
     engine.ack(a.id, "lead", 100.0)
     assert [x["id"] for x in engine.listing()][-1] == a.id and engine.listing()[-1]["acked_by"] == "lead"
     assert engine.feed(breach | {"at": 120.0}) != []  # acknowledged: the key is free again
+
+
+def test_a_signed_in_seat_whose_phone_is_gone_alerts_once_until_acknowledged() -> None:
+    engine = AlertEngine(AlertRules())
+    gone = {"event": "SeatPhoneChanged", "seat": "8009", "reachable": False, "operator": "op1024", "signed_in": True,
+            "at": 10.0}
+    [a] = engine.feed(gone)
+    assert a.kind == "phone_offline" and a.subject_seat == "8009" and "op1024" in a.detail and "未注册" in a.detail
+    assert engine.feed(gone | {"reachable": True, "at": 12.0}) == []  # back
+    assert engine.feed(gone | {"at": 14.0}) == []  # flapping: still the one open alert
+    assert engine.feed(gone | {"seat": "8010", "signed_in": False}) == []  # nobody expects calls there
+    engine.ack(a.id, "lead", 20.0)
+    assert [x.kind for x in engine.feed(gone | {"at": 30.0})] == ["phone_offline"]

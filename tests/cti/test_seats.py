@@ -87,3 +87,19 @@ def test_who_sits_where_follows_operators_sign_ins_and_sign_outs(wire) -> None:
     signed_out.member("QueueMemberRemoved", 1.0, "8001")
     f.bytes(signed_out.wire())
     assert f.st.operator_seats() == {"op1025": "8002"}
+
+
+def test_a_signed_in_seat_whose_phone_goes_away_and_comes_back(script) -> None:
+    # a browser phone without its microphone never registers: Asterisk says UNAVAILABLE (5) from the
+    # sign-in; then the phone registers (NOT_INUSE, 1), rings (6), and its network drops (5 again)
+    script.member("QueueMemberAdded", 0.0, "8009", status="5")
+    script.member("QueueMemberAdded", 0.1, "8009", queue="hotline_expert", status="5")  # said again: one event
+    script.member("QueueMemberStatus", 5.0, "8009", status="1")
+    script.member("QueueMemberStatus", 6.0, "8009", status="6")
+    script.member("QueueMemberStatus", 9.0, "8009", status="5")
+    f = Feed()
+    f.bytes(script.wire())
+    changes = [(e.seat, e.reachable, e.signed_in, round(e.at - T0, 1)) for e in f.of(d.SeatPhoneChanged)]
+    assert changes == [("8009", False, True, 0.0), ("8009", True, True, 5.0), ("8009", False, True, 9.0)]
+    [view] = f.st.seat_views()
+    assert view["phone_reachable"] is False and view["state"] == "ready"  # signed in, but rung by no call

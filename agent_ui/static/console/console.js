@@ -52,7 +52,8 @@
     $("signin-box").hidden = signed;
     $("seat-actions").hidden = !signed;
     const st = $("seat-state");
-    st.textContent = signed ? (STATE_LABELS[state] || state) + (reason ? `（${reason}）` : "") : "尚未签入坐席 — 请选择坐席并签入";
+    st.textContent = signed ? (STATE_LABELS[state] || state) + (reason ? `（${reason}）` : "")
+      + (seat.phone_reachable === false ? " · 话机离线，来电不会分配到本坐席" : "") : "尚未签入坐席 — 请选择坐席并签入";
     st.className = `st st-${state || "signed_out"}`;
     clearInterval(wrapTimer);
     $("wrapup-done").hidden = state !== "wrap_up";
@@ -344,6 +345,7 @@
       if (msg.event === "ApprovalChanged") { showApproval({state: msg.state, kind: msg.kind, reason: msg.reason, decided_by: msg.decided_by, note: msg.note}); loadSeat(); return; }
       if (msg.event === "SeatStateChanged" && seat && msg.seat === seat.seat) { seat.state = msg.state; renderSeat(msg.state, msg.reason, msg.wrapup_until ? msg.wrapup_until - Date.now() / 1000 : null); }
       else if (msg.event === "SeatStateChanged") loadSeat();
+      else if (msg.event === "SeatPhoneChanged" && seat && msg.seat === seat.seat) loadSeat();
     }
   }
   // 今日接听 · 平均通话: the operator's own answered calls since local midnight (the call log)

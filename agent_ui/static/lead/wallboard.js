@@ -144,6 +144,7 @@
         data-since="${s.since || 0}" data-alerted="${open.has(s.seat) ? 1 : 0}">
       <div class="seat-top"><b>${esc(s.seat)}</b><span class="op">${esc(s.operator || "—")}</span></div>
       <div class="seat-state">${STATE[s.state] || s.state}${s.reason ? ` · ${esc(s.reason)}` : ""}${held.has(s.seat) ? " · 保持中" : ""}
+        ${s.signed_in && s.phone_reachable === false ? `<span class="phone-off" title="话机未注册：来电不会分配到该坐席">话机离线</span>` : ""}
         <span class="flag">振铃未接</span></div>
       <div class="seat-since">${s.signed_in ? "已签入" : "未签入"}${s.since ? ` · 自 ${hhmm(s.since)}` : ""} · <span class="dur"></span></div>
       <div class="seat-calls">接听 ${s.calls_today} · 通话 ${mmss(s.talk_s_today)}</div></div>`).join("");
