@@ -235,7 +235,7 @@ class Stack:
 
     def __init__(self, base: Settings, *, seats: int | list[str], topology: str = "split", workers: int = 2,
                  wrapup_s: float = 3.0, lease_s: int = 20, folder: Path | None = None, systemname: str = "",
-                 say: Callable[[str], None] = print) -> None:
+                 say: Callable[[str], None] = print, extra: dict[str, Any] | None = None) -> None:
         if topology not in ("split", "up", "asterisk"):
             raise ValueError(f"topology {topology!r}: split, up or asterisk")
         self.base, self.topology, self.workers, self.say = base, topology, workers, say
@@ -254,6 +254,7 @@ class Stack:
             "witness_check_s": 5, "witness_grace_s": 5,
             "asterisk_systemname": systemname,  # one server of a centre of several names itself
         }
+        self.fields.update(extra or {})  # any other setting of this stack's, by name
         self.settings = Settings(**{k: v for k, v in self.fields.items() if k in Settings.model_fields})
         self.url = f"http://127.0.0.1:{web}"
         self.services: dict[str, Service] = {}

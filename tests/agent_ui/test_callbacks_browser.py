@@ -8,8 +8,6 @@ ticket is back with the department at once (办理中, redone once), the callbac
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from hotline.simulate.sipp import scenario_text
 from recordings import catalog
+from testkit.phone import tone_wav
 from tests.agent_ui.test_console_browser import console_of, running_stack, sign_in
 from tests.conftest import speech
 from tests.support.browser import chromium, fake_media, phone_is, require_chromium, screenshot
@@ -36,8 +35,7 @@ ADMIN = SystemActor()
 def browser(tmp_path: Path) -> Iterator[object]:
     require_chromium()
     mic = tmp_path / "mic.wav"
-    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(mic), "synth", "60", "sine", "440", "vol",
-                    "0.5"], check=True)
+    tone_wav(mic, 440, 60)
     with chromium(fake_media(mic)) as b:
         yield b
 
@@ -58,7 +56,6 @@ def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_
         pbx, browser, phones, settings: Settings, tmp_path: Path, audio_dir: Path) -> None:
     seat = settings.browser_phone_seats[0]
     media = speech(audio_dir, ("sil", 60))
-    shutil.copytree(settings.secrets_dir / "sip", tmp_path / "var" / "secrets" / "sip")  # the seat's, for its browser
     with running_stack(settings, tmp_path, []) as (url, app):
         store = app.state.store
         city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 井盖"}, ADMIN).id

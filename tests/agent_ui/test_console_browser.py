@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +22,9 @@ import uvicorn
 from hotline.settings import Settings
 from launch.compose import web_app
 from testkit.auth import signed_in
+from testkit.phone import tone_wav
 from tests.conftest import speech
-from tests.support.browser import chromium, free_port, require_chromium, serving
+from tests.support.browser import chromium, fake_media, free_port, phone_is, require_chromium, serving
 from ticketing.schemas import SystemActor
 
 pytestmark = pytest.mark.browser
@@ -37,6 +39,10 @@ def running_stack(settings: Settings, tmp_path: Path, shifts: list[str],
     port = free_port()
     cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
                    web_port=port, cti_shifts=shifts, **extra)
+    # a web node hands a browser seat's operator the seat's SIP password: the secrets Asterisk was given
+    sip = settings.secrets_dir / "sip"
+    if sip.is_dir() and not (cfg.secrets_dir / "sip").exists():
+        shutil.copytree(sip, cfg.secrets_dir / "sip")
     app = web_app(cfg)
     with serving(app, port, lambda: app.state.cti.link.logged_in,
                  what="the app did not start or the bridge did not log in to AMI"):
@@ -81,23 +87,30 @@ def member_line(pbx, queue: str, seat: str) -> str:
 
 
 @pytest.mark.asterisk
-def test_operator_console_pops_files_conferences_and_goes_busy(stack, browser, pbx, phones, settings: Settings,
-                                                               audio_dir: Path) -> None:
+def test_operator_console_pops_files_conferences_and_goes_busy(stack, pbx, phones, settings: Settings,
+                                                               audio_dir: Path, tmp_path: Path) -> None:
     url, app = stack
-    seat, other_seat, dept_line = settings.seats[0], settings.seats[1], settings.department_lines[0]
+    # the operator's phone is the console (a browser seat); the other operator's seat has no phone
+    seat, other_seat, dept_line = settings.browser_phone_seats[0], settings.seats[1], settings.department_lines[0]
     store = app.state.store
     earlier = store.tickets.create({"caller_number": HEZE, "category": "一般诉求", "title": "小区路灯不亮",
                               "matter_place": "牡丹区花园小区", "matter_demand": "尽快修复路灯"}, SystemActor())
     store.directory.save({"name": "菏泽市供水测试公司", "duties": "供水 停水 水管 水表", "sip_line": dept_line,
                              "phones": dept_line}, SystemActor())
-    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("say", "agent_cmn"), ("sil", 120)),
-                ring_ms=5000, talk_ms=120_000)
     phones.seat(dept_line, settings.seat_password(dept_line), speech(audio_dir, ("sil", 120)),
                 ring_ms=1000, talk_ms=120_000)
 
+    with chromium(fake_media(tone_wav(tmp_path / "mic.wav", 440, 120))) as browser:
+        _pops_files_conferences_and_goes_busy(browser, url, pbx, phones, settings, audio_dir, store, earlier, seat,
+                                              other_seat, dept_line)
+
+
+def _pops_files_conferences_and_goes_busy(browser, url, pbx, phones, settings, audio_dir, store, earlier, seat,
+                                          other_seat, dept_line) -> None:
     mine = console_of(browser, url, "op1024", "demo1024")
     other = console_of(browser, url, "op1025", "demo1025")
     sign_in(mine, seat)
+    phone_is(mine, "registered")
     sign_in(other, other_seat)  # no phone registered there: Asterisk never rings it
     assert f"PJSIP/{seat}" in pbx.members(settings.queue_name)
     assert "1024号话务员为您服务" in mine.inner_text("#scripts")
@@ -107,13 +120,15 @@ def test_operator_console_pops_files_conferences_and_goes_busy(stack, browser, p
     assert "山东省菏泽市" in mine.inner_text("#pop-loc") and "移动" in mine.inner_text("#pop-loc")
     mine.wait_for_function(f"document.getElementById('history').textContent.includes('{earlier.number}')",
                            timeout=3_000)
-    assert mine.inner_text("#pop-state") == "振铃中"  # all of it before the bot picks up (5 s ring)
+    assert mine.inner_text("#pop-state") == "振铃中"  # all of it while the console's phone rings
     assert "重复来电" in mine.inner_text("#pop-flags")
     assert mine.input_value("input[name=caller_number]") == HEZE  # the form opened with the caller
     SHOTS.mkdir(parents=True, exist_ok=True)
     mine.screenshot(path=str(SHOTS / "console-ringing.png"))
 
-    mine.wait_for_function("document.getElementById('pop-state').textContent === '通话中'", timeout=15_000)
+    phone_is(mine, "ringing", 5_000)
+    mine.keyboard.press("Alt+a")  # 接听
+    mine.wait_for_function("document.getElementById('pop-state').textContent === '通话中'", timeout=20_000)
     mine.fill("input[name=title]", "小区停水三天")
     mine.fill("textarea[name=matter_course]", "花园小区自周一起停水，水管维修一直未完成")
     mine.fill("textarea[name=matter_demand]", "请供水公司尽快恢复供水")

@@ -8,16 +8,17 @@ joined by a department (三方) and left with Alt+H."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hotline.settings import Settings
 from hotline.simulate.audio import timeline
 from testkit.audio import tone_windows
+from testkit.auth import signed_in
+from testkit.phone import tone_wav
 from tests.agent_ui.test_console_browser import console_of, running_stack, sign_in
 from tests.conftest import speech
 from tests.support.browser import chromium, fake_media, phone_is, require_chromium
@@ -50,8 +51,7 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
     require_chromium()
     seat, expert = settings.browser_phone_seats[0], settings.desk_phone_seats[1]
     mic = tmp_path / "mic.wav"
-    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(mic), "synth", "120", "sine", str(MIC_HZ),
-                    "vol", "0.5"], check=True)
+    tone_wav(mic, MIC_HZ, 120)
     phones.seat(expert, settings.seat_password(expert), speech(audio_dir, ("sil", 60)), ring_ms=500, talk_ms=60_000)
     dept = settings.department_lines[0]
     phones.seat(dept, settings.seat_password(dept), speech(audio_dir, ("sil", 60)), ring_ms=500, talk_ms=60_000)
@@ -59,8 +59,6 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
     spool = settings.recordings_spool
     before = {p.name for p in spool.glob("*-out.wav")}
 
-    # the web node hands the seat's SIP password to its browser: it reads the secrets Asterisk was given
-    shutil.copytree(settings.secrets_dir / "sip", tmp_path / "var" / "secrets" / "sip")
     # the browser reaches Asterisk's SIP WebSocket through a relay the test can cut (a network drop)
     with Relay((settings.sip_host, settings.asterisk_http_port)) as relay, \
             running_stack(settings, tmp_path, [], asterisk_http_port=relay.port) as (url, app), \
@@ -185,10 +183,10 @@ def test_without_a_microphone_or_its_permission_the_phone_says_so_and_takes_no_c
         pbx, settings: Settings, tmp_path: Path) -> None:
     require_chromium()
     seat = settings.browser_phone_seats[0]
-    shutil.copytree(settings.secrets_dir / "sip", tmp_path / "var" / "secrets" / "sip")
     cases = [((), "nomic", "未找到麦克风"),  # a machine with no microphone at all
              (("--use-fake-device-for-media-stream",), "denied", "权限被拒绝")]  # one the operator refused
     with running_stack(settings, tmp_path, []) as (url, _app):
+        lead = signed_in(url, "lead", "demolead")
         for flags, state, words in cases:
             with chromium(flags) as browser:
                 page = console_of(browser, url, "op1024", "demo1024")
@@ -200,6 +198,13 @@ def test_without_a_microphone_or_its_permission_the_phone_says_so_and_takes_no_c
                 members = pbx.cli(f"queue show {settings.queue_name}").splitlines()
                 line = next(x for x in members if f"PJSIP/{seat}" in x)
                 assert "Unavailable" in line, line  # not registered: the queue rings other seats
+                # the lead sees it on the wall and gets an alert; the operator's own status line says it too
+                board = httpx.get(f"{url}/api/lead/board", headers=lead, timeout=5).json()
+                assert next(v for v in board["seats"] if v["seat"] == seat)["phone_reachable"] is False
+                assert any(a["kind"] == "phone_offline" and a["subject_seat"] == seat and not a["acked_at"]
+                           for a in board["alerts"]), board["alerts"]
+                page.wait_for_function("document.getElementById('seat-state').textContent.includes('话机离线')",
+                                       timeout=5_000)
                 page.click("#signout")
                 page.wait_for_function("document.getElementById('seat-no').textContent === '未签入'", timeout=10_000)
                 assert page.locator("#phone").is_hidden()

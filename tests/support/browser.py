@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from testkit.phone import fake_media  # noqa: F401  (the browser phone's tests take it from here)
+
 CHROMIUM = "/usr/bin/chromium"
 # without the background-networking flags chromium keeps dialling hosts this machine cannot reach
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -42,15 +44,6 @@ def chromium(extra: tuple[str, ...] = ()) -> Iterator[object]:
             yield browser
         finally:
             browser.close()
-
-
-def fake_media(wav: Path) -> tuple[str, ...]:
-    """Chromium's flags for a browser phone under test: a fake microphone playing ``wav`` (looped),
-    granted without a prompt, sound without a click, loopback ICE candidates, no mDNS names."""
-    return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
-            # the host's only candidates may be loopback ones; no mDNS names Asterisk cannot resolve
-            "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns")
 
 
 def phone_is(page, state: str, timeout: float = 15_000) -> None:

@@ -16,7 +16,7 @@ window.ConsolePhone = function ({api, notice}) {
     nomic: "未找到麦克风：话机未注册，来电不会分配到本坐席", denied: "麦克风权限被拒绝：话机未注册，来电不会分配到本坐席",
   };
   const S = {state: "off", seat: null, rms: 0, micRms: 0, invites: 0, answeredAt: null, inviteAt: null,
-             firstAudioAt: null, answerClickAt: null, muted: false, held: false, popFor: null, expectUntil: 0};
+             firstAudioAt: null, answerClickAt: null, calls: [], muted: false, held: false, popFor: null, expectUntil: 0};
   let ua = null, creds = null, session = null, mic = null, ringing = null, retried = false;
   let audioCtx = null, remoteAnalyser = null, micAnalyser = null;
   const remote = new Audio();
@@ -102,7 +102,6 @@ window.ConsolePhone = function ({api, notice}) {
     if (!S.seat) return;
     S.micRms = S.muted ? 0 : rms(micAnalyser);
     S.rms = rms(remoteAnalyser);
-    if (S.rms > 0.01 && session && !S.firstAudioAt) S.firstAudioAt = performance.now();
     $("ph-mic-level").value = Math.min(1, S.micRms * 4);
     $("ph-spk-level").value = Math.min(1, S.rms * 4);
   }, 100);
@@ -191,9 +190,15 @@ window.ConsolePhone = function ({api, notice}) {
         const spk = $("ph-spk").value;
         if (remote.setSinkId && spk) remote.setSinkId(spk).catch(() => {});
         remote.play().catch(() => {});
-        remoteAnalyser = ctx().createAnalyser();
-        remoteAnalyser.fftSize = 2048;
-        ctx().createMediaStreamSource(stream).connect(remoteAnalyser);
+        const analyser = remoteAnalyser = ctx().createAnalyser();
+        analyser.fftSize = 2048;
+        ctx().createMediaStreamSource(stream).connect(analyser);
+        // when the far end is first heard, to 10 ms (the note's "answer to two-way audio")
+        const since = performance.now();
+        const first = setInterval(() => {
+          if (rms(analyser) > 0.01) S.firstAudioAt = performance.now();
+          if (S.firstAudioAt || remoteAnalyser !== analyser || performance.now() - since > 20000) clearInterval(first);
+        }, 10);
       });
     });
     // no STUN/TURN: the 200 OK goes with the first candidate instead of after gathering times out
@@ -212,6 +217,9 @@ window.ConsolePhone = function ({api, notice}) {
     const over = (e) => {
       ring(false);
       if (session !== s) return;
+      S.calls.push({inviteAt: S.inviteAt, answerClickAt: S.answerClickAt, answeredAt: S.answeredAt, iceAt: S.iceAt,
+                    bridgedAt: S.bridgedAt, firstAudioAt: S.firstAudioAt, endedAt: performance.now()});
+      if (S.calls.length > 50) S.calls.shift();
       session = null; remoteAnalyser = null; S.muted = false; S.held = false;
       set(ua && ua.isRegistered() ? "registered" : ua && ua.isConnected() ? "connecting" : "reconnecting");
       if (e && e.cause && e.originator === "remote" && e.cause !== JsSIP.C.causes.BYE && e.cause !== JsSIP.C.causes.CANCELED) {
@@ -265,7 +273,11 @@ window.ConsolePhone = function ({api, notice}) {
     else if (k === "p") { ev.preventDefault(); hold(); }
     else if (k === "m") { ev.preventDefault(); mute(); }
   });
-  window.addEventListener("beforeunload", () => { if (ua) ua.stop(); });
+  window.addEventListener("beforeunload", (ev) => {
+    // leaving the page ends the call's audio: the browser asks first while a call is up
+    if (session && session.isEstablished()) { ev.preventDefault(); ev.returnValue = ""; return; }
+    if (ua) ua.stop();
+  });
   // one phone per seat in this browser: a console opened in another tab takes the phone over (the
   // seat's registration holds one contact), this one stops and says where it went
   const TAB = Math.random().toString(36).slice(2);

@@ -4,10 +4,16 @@ certificate under TLS."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import ssl
 import stat
 from pathlib import Path
 
-from hotline.asterisk import render
+import pytest
+import websockets
+
+from hotline.asterisk import process, render
 from hotline.asterisk.render import render_config
 from hotline.settings import Settings
 from tests.hotline.asterisk.test_render import sections
@@ -53,3 +59,33 @@ def test_under_tls_the_browser_phones_use_wss_with_the_consoles_certificate_kept
     target = render.install_config(s)
     assert (target / "http-tls.key").read_text() == key.read_text()
     assert not stat.S_IMODE((target / "http-tls.key").stat().st_mode) & 0o007  # never readable by all
+
+
+@pytest.mark.asterisk
+def test_asterisk_serves_the_browser_phones_sip_over_wss_with_the_consoles_certificate(spare: Settings,
+                                                                                    tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "127.0.0.1", "IP:127.0.0.1")
+    s = spare.model_copy(update={"tls_certfile": cert, "tls_keyfile": key})
+    assert s.browser_phone_url == f"wss://127.0.0.1:{s.asterisk_https_port}/ws"
+    process.start(s)
+    try:
+        status = process.cli(s, "http show status")
+        assert f"HTTPS Server Enabled and Bound to 127.0.0.1:{s.asterisk_https_port}" in status, status
+        seat = s.browser_phone_seats[0]
+        branch = secrets.token_hex(6)
+        register = (f"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WSS hl.invalid;branch=z9hG4bK{branch}"
+                    f"\r\nMax-Forwards: 70\r\nTo: <sip:{seat}@127.0.0.1>\r\nFrom: <sip:{seat}@127.0.0.1>;tag=t1\r\n"
+                    f"Call-ID: {secrets.token_hex(8)}\r\nCSeq: 1 REGISTER\r\nContact: <sip:hl@hl.invalid;transport=ws>"
+                    "\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n")
+
+        async def first_reply(ctx: ssl.SSLContext) -> str:
+            async with websockets.connect(s.browser_phone_url, subprotocols=["sip"], ssl=ctx, open_timeout=5) as ws:
+                await ws.send(register)
+                return str(await asyncio.wait_for(ws.recv(), 5))
+
+        # the seat's REGISTER over wss gets Asterisk's digest challenge: SIP over TLS end to end
+        assert asyncio.run(first_reply(ssl.create_default_context(cafile=str(cert)))).startswith("SIP/2.0 401")
+        with pytest.raises(ssl.SSLCertVerificationError):  # and it is the console's certificate that is served
+            asyncio.run(first_reply(ssl.create_default_context()))
+    finally:
+        process.stop(s)
