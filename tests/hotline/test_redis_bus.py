@@ -69,6 +69,7 @@ SAMPLES: list[DomainEvent] = [
     d.SeatStateChanged(at=T, seat="8001", state="busy", previous="ready", reason="就餐", operator="op1024"),
     d.SeatStateChanged(at=T, seat="8002", state="wrap_up", previous="on_call", call_id=CID, wrapup_until=T + 30,
                        operator="op1025"),
+    d.SeatPhoneChanged(at=T, seat="8009", reachable=False, operator="op1024", signed_in=True),
     d.HandoverMeasured(at=T, from_seat="8001", to_seat="8003", gap_s=12.5, ok=True),
     d.LinkStatus(at=T, up=False, detail="AMI 连接中断"),
     d.RosterChanged(at=T, server="ast1:5038", roster={"op1024": "8001", "张丽": "8002"}),
