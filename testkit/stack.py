@@ -269,7 +269,8 @@ class Stack:
         nothing of the caller's HOTLINE_*."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
         for key, value in (self.fields | overrides).items():
-            env[f"HOTLINE_{key.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+            # lists as JSON: every list setting reads it (the comma form is only for some)
+            env[f"HOTLINE_{key.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
         env["HOTLINE_SERVICES"] = services
         env["PYTHONPATH"] = str(ROOT)
         return env
