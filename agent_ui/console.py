@@ -148,9 +148,8 @@ async def seat_phone(mine: MySeat, request: Request) -> JSONResponse:
     password = await run_in_threadpool(settings.seat_password, mine.seat)
     if not password:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "坐席的 SIP 密码尚未生成：请先安装并启动交换机")
-    host = f"[{settings.sip_host}]" if ":" in settings.sip_host else settings.sip_host
     return JSONResponse({
-        "seat": mine.seat, "ws_url": settings.browser_phone_url, "uri": f"sip:{mine.seat}@{host}",
+        "seat": mine.seat, "ws_url": settings.browser_phone_url, "uri": f"sip:{mine.seat}@{settings.sip_host_in_uri}",
         "username": mine.seat, "password": password, "auto_answer": settings.browser_auto_answer,
     }, headers={"Cache-Control": "no-store"})
 

@@ -20,9 +20,8 @@ import httpx
 import websockets
 from _screen_pop_asterisk import Call
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from testkit.chromium import ARGS, CHROMIUM
+
 XRW = {"X-Requested-With": "hotline"}  # what the console's scripts send with a POST
 
 

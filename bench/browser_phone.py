@@ -28,7 +28,6 @@ citizen_heard_p50_ms=… answer_p50_ms=… cpu_ms_per_call_desk=… cpu_ms_per_c
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import tempfile
@@ -44,12 +43,11 @@ from hotline.asterisk import process  # noqa: E402
 from hotline.settings import get_settings  # noqa: E402
 from hotline.simulate.audio import timeline  # noqa: E402
 from hotline.simulate.sipp import SippRunner  # noqa: E402
+from testkit import benchrun  # noqa: E402
+from testkit.chromium import ARGS, CHROMIUM  # noqa: E402
 from testkit.phone import fake_media, first_tone_ms, tone_wav  # noqa: E402
 from testkit.stack import Stack, cpu_seconds, free_port, machine_lock  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 DESK, BROWSER = "8001", "8002"
 CITIZEN_HZ, PHONE_HZ = 1000, 440
 HANGUP_S = 7.0  # from the trunk's answer: the greeting and lookup, the queue, then about 4 s with the seat
@@ -58,11 +56,8 @@ BATCH = 10  # calls per SIPp run, well inside its time-out
 
 
 def pct(xs: list[float], p: float) -> float:
-    """The nearest-rank percentile (nan of nothing)."""
-    if not xs:
-        return float("nan")
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, math.ceil(p / 100 * len(xs)) - 1))]
+    """The nearest-rank percentile (``testkit.benchrun``'s), nan of nothing (a phase with no answered call)."""
+    return benchrun.pct(xs, p) if xs else float("nan")
 
 
 def calls(stack: Stack, runner: SippRunner, n: int, audio: Path) -> tuple[list[Path], float]:

@@ -185,8 +185,12 @@ class Settings(BaseSettings):
         if self.browser_sip_url:
             return self.browser_sip_url
         scheme, port = ("wss", self.asterisk_https_port) if self.tls else ("ws", self.asterisk_http_port)
-        host = f"[{self.sip_host}]" if ":" in self.sip_host else self.sip_host
-        return f"{scheme}://{host}:{port}/ws"
+        return f"{scheme}://{self.sip_host_in_uri}:{port}/ws"
+
+    @property
+    def sip_host_in_uri(self) -> str:
+        """``sip_host`` as it stands in a URI (an IPv6 address in brackets)."""
+        return f"[{self.sip_host}]" if ":" in self.sip_host else self.sip_host
 
     @property
     def tls(self) -> bool:

@@ -20,10 +20,10 @@ from hotline.identity import Principal, Role
 from hotline.settings import Settings
 from hotline.simulate.sipp import scenario_text
 from recordings import catalog
-from testkit.phone import tone_wav
+from testkit.phone import fake_media, tone_wav
 from tests.agent_ui.test_console_browser import console_of, running_stack, sign_in
 from tests.conftest import speech
-from tests.support.browser import chromium, fake_media, phone_is, require_chromium, screenshot
+from tests.support.browser import chromium, phone_is, require_chromium, screenshot
 from ticketing.schemas import SystemActor
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]

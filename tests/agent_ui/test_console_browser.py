@@ -22,9 +22,9 @@ import uvicorn
 from hotline.settings import Settings
 from launch.compose import web_app
 from testkit.auth import signed_in
-from testkit.phone import tone_wav
+from testkit.phone import fake_media, tone_wav
 from tests.conftest import speech
-from tests.support.browser import chromium, fake_media, free_port, phone_is, require_chromium, serving
+from tests.support.browser import chromium, free_port, phone_is, require_chromium, serving
 from ticketing.schemas import SystemActor
 
 pytestmark = pytest.mark.browser

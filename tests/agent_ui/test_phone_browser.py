@@ -18,10 +18,10 @@ from hotline.settings import Settings
 from hotline.simulate.audio import timeline
 from testkit.audio import tone_windows
 from testkit.auth import signed_in
-from testkit.phone import tone_wav
-from tests.agent_ui.test_console_browser import console_of, running_stack, sign_in
+from testkit.phone import fake_media, tone_wav
+from tests.agent_ui.test_console_browser import console_of, member_line, running_stack, sign_in
 from tests.conftest import speech
-from tests.support.browser import chromium, fake_media, phone_is, require_chromium
+from tests.support.browser import chromium, phone_is, require_chromium
 from tests.support.relay import Relay
 from ticketing.schemas import SystemActor
 
@@ -74,8 +74,7 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
         assert page.inner_text("#phone-state") == "就绪"
         assert page.locator("#ph-mic option").count() >= 1  # the fake microphone, listed to choose from
         deadline = time.monotonic() + 10  # the seat's device state follows the browser's registration
-        while "Not in use" not in (line := next((x for x in pbx.cli(f"queue show {settings.queue_name}").splitlines()
-                                                 if f"PJSIP/{seat}" in x), "")):
+        while "Not in use" not in (line := member_line(pbx, settings.queue_name, seat)):
             assert time.monotonic() < deadline, line
             time.sleep(0.2)
 
@@ -195,8 +194,7 @@ def test_without_a_microphone_or_its_permission_the_phone_says_so_and_takes_no_c
                 shown = page.inner_text("#phone-state")
                 assert words in shown and "来电不会分配到本坐席" in shown
                 assert page.is_disabled("#ph-answer")
-                members = pbx.cli(f"queue show {settings.queue_name}").splitlines()
-                line = next(x for x in members if f"PJSIP/{seat}" in x)
+                line = member_line(pbx, settings.queue_name, seat)
                 assert "Unavailable" in line, line  # not registered: the queue rings other seats
                 # the lead sees it on the wall and gets an alert; the operator's own status line says it too
                 board = httpx.get(f"{url}/api/lead/board", headers=lead, timeout=5).json()

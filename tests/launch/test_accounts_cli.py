@@ -140,4 +140,3 @@ def test_production_starts_with_no_default_password_and_a_one_time_setup_token(t
     finally:
         proc.terminate()
         proc.wait(15)
-

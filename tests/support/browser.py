@@ -14,12 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from testkit.phone import fake_media  # noqa: F401  (the browser phone's tests take it from here)
-
-CHROMIUM = "/usr/bin/chromium"
-# without the background-networking flags chromium keeps dialling hosts this machine cannot reach
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from testkit.chromium import ARGS, CHROMIUM
 
 
 def free_port() -> int:
