@@ -37,6 +37,8 @@ KIND_LABELS = {
     "emergency": "重大紧急工单",
     "link": "实时链路中断",
     "phone_offline": "坐席话机离线",
+    "live_forbidden": "通话中出现服务禁语",
+    "live_emergency": "来电人提及紧急情况",
 }
 
 
@@ -142,6 +144,13 @@ class AlertEngine:
             who = f"（{msg['operator']}）" if msg.get("operator") else ""
             return self._raise("phone_offline", f"phone:{seat}", at,
                                f"坐席 {seat}{who}已签入，但话机未注册：来电不会分配到该坐席", subject_seat=seat)
+        if event == "LiveFlagRaised":  # said on a live call (issue #16): the lead can open its live transcript
+            kind = "live_emergency" if msg.get("flag") == "emergency" else "live_forbidden"
+            who = "来电人" if msg.get("speaker") == "citizen" else f"话务员{msg.get('operator') or ''}"
+            return self._raise(kind, f"live:{msg['call_id']}:{msg.get('flag')}:{msg.get('phrase')}", at,
+                               f"坐席 {msg.get('seat', '')}：{who}说“{msg.get('phrase', '')}”——"
+                               f"{msg.get('text', '')[:60]}",
+                               subject_seat=str(msg.get("seat", "")), call_id=str(msg["call_id"]))
         if event == "LinkStatus" and not msg.get("up", True):
             return self._raise("link", f"link:{at}", at, str(msg.get("detail") or "与 Asterisk 的连接中断"))
         return []

@@ -112,7 +112,8 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     ]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (auth.router, api.router, pages.router, admin.router, ws.router, live.router, lead.router,
-                   console.router, approvals.router, qa.router, oversight.router, desk.router, dept.router,
+                   lead.transcripts_router, console.router, approvals.router, qa.router, oversight.router,
+                   desk.router, dept.router,
                    ticketing.attachment_routes.router,  # before ticketing.routes: its /{action} would take it
                    ticketing.routes.router, recordings.routes.router, notify.routes.router,
                    intake.router, intake.bridge_router, public.router):

@@ -15,7 +15,10 @@ SeatOf = Callable[[str], str | None]  # username → the seat they are signed in
 
 EVERYONE = frozenset({"link_status", "hello", "resync"})
 CENTRE_WORK = frozenset({"ticket_update", "intake_update"})  # the centre's desk and intake queue
-NODES_ONLY = frozenset({"cti_roster", "lead_alert_ack"})  # between the nodes: no browser's business
+NODES_ONLY = frozenset({"cti_roster", "lead_alert_ack", "listen_status", "listen_assign"})  # between the nodes
+# the live transcript and the assistant: for the call's own operator only; a lead reads a call's
+# transcript through a logged request (agent_ui/lead/live.py), never from the broadcast
+SEAT_ONLY = frozenset({"live_transcript", "live_assist"})
 
 
 @dataclass
@@ -48,6 +51,9 @@ class Audience:
             return True
         if kind in NODES_ONLY:
             return False
+        if kind in SEAT_ONLY:
+            seat = self.seat_of(self._username) if self._operator else None
+            return bool(seat) and msg.get("seat") == seat
         if self._sees_all:
             return self.scope.has_message(msg, self.seat_queues)
         if self._department is not None:

@@ -351,3 +351,18 @@ class CtiActions:
     async def hangup_seat_call(self, seat: str) -> ActionResult:
         seat_chan, _, _ = self._on_call(seat)
         return await self.hangup(seat_chan)
+
+    # ------------------------------------------------------------------ the live transcript's spies
+
+    def channels_of(self, seat: str) -> tuple[str, str, str]:
+        """(seat channel, citizen channel, call id) of the seat's call; ``NotOnCall`` else."""
+        return self._on_call(seat)
+
+    async def spy(self, audiosocket: str, spied: str, options: str) -> ActionResult:
+        """An ``AudioSocket/host:port/uuid`` channel running ChanSpy on ``spied`` (cti.spies)."""
+        reply = await self._send({
+            "Action": "Originate", "Channel": audiosocket, "Application": "ChanSpy",
+            "Data": f"{spied},{options}", "Async": "true", "Timeout": "5000",
+            "CallerID": "live <live>",
+        })
+        return ActionResult("spy", (reply,), detail=spied)

@@ -33,6 +33,7 @@ from cti.link import AmiLink
 from cti.replica import CentreLive
 from cti.rules import parse_shifts
 from cti.seats import WRAPUP_REASON
+from cti.spies import Spies
 from cti.state import CtiState
 from hotline.bus import Bus, Envelope, InProcessBus
 
@@ -95,6 +96,10 @@ class CtiService:
         )
         self._ticker: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
+        # the live transcript: each answered call's legs to a listening node (none known: off)
+        self.spies = Spies(self.actions.channels_of, self.actions.spy, self._hang_up_spy, self.publish, self._spawn,
+                           self.job_number_at, clock)
+        self._unlisten_spies: Callable[[], None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
         self.synced = False  # resynced with Asterisk since the link last came up (what the board shows is whole)
@@ -129,6 +134,7 @@ class CtiService:
         # listening before the link is up: the first resync's seat changes count too
         self.synced = False
         self._unlisten = self.bus.add_listener(self._wrapup_hold)
+        self._unlisten_spies = self.bus.add_listener(self.spies.on_envelope)
         await self.link.start(wait=wait)
         self._ticker = asyncio.create_task(self._tick_loop(), name="cti-tick")
 
@@ -138,9 +144,10 @@ class CtiService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self.link.close()
-        if self._unlisten is not None:
-            self._unlisten()
-            self._unlisten = None
+        for unlisten in (self._unlisten, self._unlisten_spies):
+            if unlisten is not None:
+                unlisten()
+        self._unlisten = self._unlisten_spies = None
         for t in list(self._pending):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(t, 2)
@@ -241,6 +248,10 @@ class CtiService:
             self._spawn(self.actions.wrapup_pause(e.seat))
         elif e.previous == SeatState.WRAP_UP and seat.paused and seat.reason == WRAPUP_REASON:
             self._spawn(self.actions.wrapup_resume(e.seat))
+
+    async def _hang_up_spy(self, channel: str) -> None:
+        with contextlib.suppress(Exception):  # gone already: what a spy normally is by then
+            await self.actions.hangup(channel)
 
     def _on_status(self, up: bool, detail: str) -> None:
         if not up:

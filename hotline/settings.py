@@ -105,8 +105,9 @@ class Settings(BaseSettings):
                                           "none: POST /api/intake/{channel} refuses every request")
     lead_busy_limit_s: float = Field(600, description="alert: a seat busy longer than this")
     lead_ring_limit_s: float = Field(12, description="alert: a signed-in seat letting its phone ring this long")
-    services: CsvList = Field(["cti", "agi", "transcribe"],
-                                description="what this node runs: cti and agi in the web app, transcribe as workers")
+    services: CsvList = Field(["cti", "agi", "transcribe", "listen"],
+                                description="what this node runs: cti, agi and listen (the live transcript) in the "
+                                            "web app or alone, transcribe as workers")
 
     # --- storage and the bus
     database_url: str = ""  # empty: sqlite under var/
@@ -297,6 +298,16 @@ class Settings(BaseSettings):
     transcribe_max_attempts: int = 3
     transcribe_nice: int = Field(10, description="the workers' niceness: calls (Asterisk, the bridge) go first")
     transcribe_lease_s: int = Field(60, description="renewed while working; a dead worker's job is retried after")
+    # --- the live transcript (issue #16): a listening node (service "listen") and the bridge's spies
+    listen_host: str = Field("127.0.0.1", description="the listening node's AudioSocket server binds here")
+    listen_port: int = Field(9293, ge=0, le=65535, description="its port (0: any free one, for tests)")
+    listen_address: str = Field("", description="host:port Asterisk connects to for this node; empty: listen_host:port")
+    listen_legs: int = Field(0, ge=0, description="legs this node holds in real time (two a call); 0: 4 per core")
+    listen_max_lag_s: float = Field(4.0, gt=0, description="a leg this far behind is dropped (post-call instead)")
+    listen_nice: int = Field(10, ge=0, le=19, description="the recognisers' niceness: calls and pops go first")
+    live_emergency_phrases: list[str] = Field(default_factory=list,
+                                              description="citizen's words that alert a lead at once; empty: the "
+                                                          "built-in list (救命, 着火, 煤气泄漏 …)")
     qa_greeting_window_s: float = 10.0
     qa_greeting_phrases: list[str] = Field(default_factory=lambda: ["您好"])
     qa_hotline_names: list[str] = Field(default_factory=lambda: ["12345", "政务服务热线", "热线"])

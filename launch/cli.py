@@ -94,6 +94,12 @@ def _agi(_args: argparse.Namespace) -> int:
     return _serve(serve(get_settings(), {"agi"}))
 
 
+def _listen(_args: argparse.Namespace) -> int:
+    from launch.compose import serve
+
+    return _serve(serve(get_settings(), {"listen"}))
+
+
 def _transcribe(args: argparse.Namespace) -> int:
     from launch.compose import transcribe
 
@@ -199,6 +205,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("cti", help="the CTI bridge alone (AMI → state → bus → call log, recordings catalog)"
                    ).set_defaults(fn=_cti)
     sub.add_parser("agi", help="the FastAGI server alone (lookup, survey, status query)").set_defaults(fn=_agi)
+    sub.add_parser("listen", help="a listening node alone: live transcript of calls (AudioSocket + Vosk)"
+                   ).set_defaults(fn=_listen)
     t = sub.add_parser("transcribe", help="transcription workers (Vosk) over the recordings backlog")
     t.add_argument("-w", "--workers", type=int, default=None, help="worker processes (default: the setting)")
     t.add_argument("--drain", action="store_true", help="stop when the backlog is empty")

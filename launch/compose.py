@@ -9,7 +9,8 @@ call log and files the recordings; a FastAGI server anywhere stores the survey a
 requests.
 
 Roles: ``cti`` (the AMI bridge, the call-log writer, the recordings catalog), ``agi`` (FastAGI),
-``web`` (the app, the lead's alert runtime, the deadline housekeeping).
+``web`` (the app, the lead's alert runtime, the deadline housekeeping), ``listen`` (a listening node:
+the live transcript's AudioSocket server and recognisers; ``hotline listen`` runs it alone).
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ if TYPE_CHECKING:
     from agi.service import TicketLookups
     from cti.leader import Candidate, Lease
     from cti.service import BridgeDesk, CentreLive, CtiService, Live
+    from live import ListenNode
 
 log = logging.getLogger(__name__)
 
-ROLES = frozenset({"cti", "agi", "web"})
+ROLES = frozenset({"cti", "agi", "web", "listen"})
 HISTORY_S = 24 * 3600  # the bridge's rolling figures look back 24 h
 
 
@@ -86,6 +88,7 @@ class Node:
     # beside a Redis bus the centre may have several web nodes: the one holding this lease runs what
     # must happen once for the centre (the lead's alert rules and spells, the deadline toasts)
     duties: Candidate | None = None
+    listen: ListenNode | None = None  # the live transcript's recognisers (role listen)
     _duty: list[asyncio.Task[None]] = field(default_factory=list)
     freeze_heap: bool = False  # a long-running server's process: see :func:`freeze`
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -99,6 +102,8 @@ class Node:
         if self.live is not None:
             await self.live.start()
         await asyncio.to_thread(warm_up)  # jieba and the geocoder: not on the first caller's lookup
+        if self.listen is not None:  # before the bridge: its first answered call finds a node with room
+            await self.listen.start()
         if self.cti is not None and self.leader is not None:
             self.follow_finished_calls()  # before any call can end
             # alone (`hotline up` on one box) it wins here, before the web serves; else it stands by
@@ -143,6 +148,8 @@ class Node:
         self._unlisten.clear()
         if self.live is not None:
             await self.live.stop()
+        if self.listen is not None:
+            await self.listen.stop()
         if self.board is not None:
             await self.board.close()
         await self.bus.close()  # after the bridge: what it published last still goes out
@@ -280,6 +287,10 @@ def build(settings: Settings, roles: Iterable[str]) -> Node:
         node.live = CentreLive(node.board)
     if "agi" in roles:
         _wire_agi(node)
+    if "listen" in roles:
+        from live import listen_node
+
+        node.listen = listen_node(settings, node.bus, store, engine)
     if "web" in roles:
         from agent_ui.lead import LeadConfig, LeadRuntime, LeadStore
 

@@ -162,7 +162,8 @@ def log_access(session: Session, principal: Any, recording_id: int | None, leg: 
 
 ACTION_LABELS = {"play": "收听", "download": "下载", "waveform": "波形", "denied": "拒绝访问", "purge": "到期删除",
                  "request": "申请", "approve": "批准", "refuse": "驳回", "export": "导出记录",
-                 "damaged": "校验失败", "missing": "文件缺失", "repaired": "文件修复"}  # the last three: integrity.py
+                 "damaged": "校验失败", "missing": "文件缺失", "repaired": "文件修复",  # these three: integrity.py
+                 "live": "实时转写"}  # a lead opened a live call's transcript (agent_ui/lead/transcripts.py)
 
 
 def access_log(engine: sa.Engine, recording_id: int | None = None, limit: int = 200, *, username: str = "",

@@ -191,4 +191,26 @@ class AccessLog(SQLModel, table=True):
 OURS = {
     "recording", "recording_file", "recording_job", "recording_job_run", "recording_transcript",
     "qa_check_item", "qa_score", "recording_access_request", "recording_access_log", "recording_orphan",
+    "recording_live_leg",
 }
+
+
+class LiveLeg(SQLModel, table=True):
+    """One leg of a call as the live transcript heard it (issue #16): its settled sentences and
+    words, written as each sentence settles, so a node that dies loses at most the sentence in hand.
+    ``state``: listening, complete (every second it was sent was recognised: the post-call
+    transcription takes its words instead of hearing the leg again), dropped (fell behind)."""
+
+    __tablename__ = "recording_live_leg"
+    __table_args__ = (sa.UniqueConstraint("call_id", "speaker"),)
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(max_length=64, index=True)
+    speaker: str = Field(max_length=16)
+    seat: str = Field(default="", max_length=32)
+    node: str = Field(default="", max_length=100)
+    model: str = Field(default="", max_length=200)
+    state: str = Field(default="listening", max_length=16)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=TZ)  # type: ignore[call-overload]
+    audio_s: float = 0.0
+    lines: list = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]
+    words: list = Field(default_factory=list, sa_type=sa.JSON)  # type: ignore[call-overload]

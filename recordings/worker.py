@@ -26,9 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from recordings import catalog, integrity, rules
+from recordings import catalog, integrity, live_legs, rules
 from recordings.models import Recording, RecordingFile, Transcript, TranscriptionJob, TranscriptionRun
-from recordings.transcribe import load_model, model_path, read_pcm, recognise, transcribe_legs
+from recordings.transcribe import load_model, model_path, path_of, read_pcm, recognise, transcribe_legs
 
 log = logging.getLogger("recordings.worker")
 # an idle worker's look for work: a recording that lands waits at most this long for it (the
@@ -191,6 +191,7 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
         rec = session.get(Recording, c.recording_id)
         job_number, survey = (rec.operator, rec.survey) if rec else ("", "")
         message = bool(rec and catalog.is_message(rec.base))
+        live = live_legs.of_call(session, rec.uniqueid) if rec and rec.uniqueid else {}
     last = [time.monotonic()]
 
     def heartbeat() -> None:
@@ -200,7 +201,14 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
 
     cfg = rules.RuleConfig.from_settings(settings)
     t0 = time.perf_counter()
-    words, audio_s = transcribe_legs(model, legs, grammar=grammar, heartbeat=heartbeat)
+    used = path_of(model) or model_path(settings)  # what this worker loaded (a model switched since: not it)
+    # heard while the call was up: only what the live audio missed is heard now
+    if grammar is None and live_legs.usable(live, legs):
+        words, audio_s, again_s = live_legs.words_with_live(model, legs, live, heartbeat=heartbeat)
+        used = f"live:{live['citizen'].model}" if live.get("citizen") else used
+        log.info("recording %d: live transcript reused, %.1f of %.1f s heard again", c.recording_id, again_s, audio_s)
+    else:
+        words, audio_s = transcribe_legs(model, legs, grammar=grammar, heartbeat=heartbeat)
     spotted: list[rules.Word] = []
     if getattr(settings, "qa_phrase_spotting", False) and "operator" in legs:
         # a second, grammar-constrained pass over the operator's leg: phrases the free
@@ -213,8 +221,9 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
     # a voice message (留言) has no operator to hold to the greeting or the job number: words only
     found = [] if message else rules.check([rules.Word.from_dict(w) for w in words], cfg, job_number=job_number,
                                             survey=survey, spotted=spotted)
-    return complete(engine, c, words, [f.as_dict() for f in found], model_path(settings), round(audio_s, 3),
-                    round(wall, 3))
+    # the model this worker loaded, not today's active one (hotline model use may have changed it)
+    return complete(engine, c, words, [f.as_dict() for f in found], used,
+                    round(audio_s, 3), round(wall, 3))
 
 
 def worker_name() -> str:
@@ -229,7 +238,9 @@ def work(settings: Any, *, drain: bool = False, stop: Any = None, poll_s: float 
     from recordings.db import make_engine
 
     engine = make_engine(settings.db_url)
-    model = load_model(model_path(settings))
+    path = model_path(settings)
+    model = load_model(path)
+    log.info("worker %s: Vosk model loaded from %s", worker_name(), path)
     lease_s = lease_s or settings.transcribe_lease_s
     name, done = worker_name(), 0
     parent = os.getppid()

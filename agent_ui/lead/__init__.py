@@ -11,5 +11,6 @@ from __future__ import annotations
 from agent_ui.lead.routes import router
 from agent_ui.lead.runtime import LeadAlert, LeadConfig, LeadRuntime
 from agent_ui.lead.store import LeadStore
+from agent_ui.lead.transcripts import router as transcripts_router
 
-__all__ = ["LeadAlert", "LeadConfig", "LeadRuntime", "LeadStore", "router"]
+__all__ = ["LeadAlert", "LeadConfig", "LeadRuntime", "LeadStore", "router", "transcripts_router"]

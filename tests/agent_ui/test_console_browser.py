@@ -37,8 +37,8 @@ SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 def running_stack(settings: Settings, tmp_path: Path, shifts: list[str],
                   **extra: object) -> Iterator[tuple[str, object]]:
     port = free_port()
-    cfg = Settings(var_dir=tmp_path / "var", ami_secret=settings.resolved_ami_secret(), services=["cti", "agi"],
-                   web_port=port, cti_shifts=shifts, **extra)
+    cfg = Settings(**{"var_dir": tmp_path / "var", "ami_secret": settings.resolved_ami_secret(),
+                      "services": ["cti", "agi"], "web_port": port, "cti_shifts": shifts, **extra})
     # a web node hands a browser seat's operator the seat's SIP password: the secrets Asterisk was given
     sip = settings.secrets_dir / "sip"
     if sip.is_dir() and not (cfg.secrets_dir / "sip").exists():

@@ -27,6 +27,7 @@ from agent_ui.approvals import ApprovalChanged
 from agent_ui.hub import Hub
 from agent_ui.lead.runtime import LeadAlert, LeadAlertAck
 from cti import domain as d
+from hotline import listening as ls
 from hotline.bus import BusLagged, DomainEvent, Envelope, InProcessBus, Subscription
 from hotline.calls import FinishedCall
 from hotline.codec import encode, from_message
@@ -83,6 +84,21 @@ SAMPLES: list[DomainEvent] = [
     LeadAlertAck(at=T, alert_id=12, by="lead"),
     ApprovalChanged(at=T, approval_id=12, seat="8001", kind="busy", reason="就餐", state="approved",
                     requested_by="op1024", decided_by="lead", note="同意"),
+    # the live transcript (hotline.listening)
+    ls.ListenerStatus(at=T, node="listen@10.0.0.7:9293", address="10.0.0.7:9293", capacity=8, active=2,
+                      overloaded=False, engine="vosk:vosk-model-cn-0.22"),
+    ls.LegsAssigned(at=T, call_id=CID, seat="8002", operator="1025", node="listen@10.0.0.7:9293",
+                    legs={"2f0c5a8e-4a1c-4c55-9c1e-0a7b9d3e5f10": "citizen",
+                          "8d6e1f2a-3b4c-4d5e-8f90-1a2b3c4d5e6f": "operator"}),
+    ls.TranscriptLine(at=T, call_id=CID, seat="8002", speaker="citizen", line=3, text="我家楼下工地晚上施工",
+                      final=True, start_s=12.48, end_s=15.1),
+    ls.LiveState(at=T, call_id=CID, seat="8002", state="degraded", speaker="citizen", detail="识别跟不上"),
+    ls.AssistOffered(at=T, call_id=CID, seat="8002",
+                     articles=[{"id": 7, "title": "夜间施工噪音投诉", "topic": "城市管理", "hits": ["施工", "噪音"]}],
+                     proposals=[{"field": "lead_department_id", "value": "3", "label": "承办单位",
+                                 "source": "我家楼下工地晚上施工", "display": "菏泽市城市管理局"}]),
+    ls.LiveFlagRaised(at=T, call_id=CID, seat="8002", operator="1025", flag="emergency", phrase="着火",
+                      speaker="citizen", text="楼道里着火了"),
 ]
 
 

@@ -127,6 +127,7 @@
     if (v.HL_TICKETS === undefined) loadHistory(msg.caller_num);
     renderScripts();
     phone.popShown(msg.call_id);
+    if (transcriptCall !== msg.call_id) { transcriptCall = msg.call_id; transcript.reset(msg.call_id); }
     window.__lastPop = {call_id: msg.call_id, at: performance.now()};
   }
   function tickWait() {
@@ -146,7 +147,7 @@
     clearInterval(waitTimer);
     $("pop").hidden = true;
     if (why) notice(why);
-    call = null;
+    call = null;  // the transcript stays until the next call: its proposals serve the ticket still being filed
     phone.popClosed();
     renderScripts();
   }
@@ -237,6 +238,10 @@
 
   // ------------------------------------------------------------------ ticket form (ticket.js)
   const ticket = window.ConsoleTicket({form, user: USER, api, run, notice, esc, callId: () => call && call.call_id});
+  // the live transcript under the pop; a pushed article opens in the 知识库 card
+  const transcript = window.ConsoleTranscript({form, esc, showArticle: (a) => {
+    $("kb-q").value = a.title; $("kb-q").dispatchEvent(new Event("input"));
+  }});
 
   // ------------------------------------------------------------------ directory, transfer, conference
   async function loadDirectory() {
@@ -338,7 +343,9 @@
   });
 
   // ------------------------------------------------------------------ live link
+  let transcriptCall = null;  // the call the transcript shows: kept through a re-pop of the same call
   function onMessage(msg) {
+    if (msg.type === "live_transcript" || msg.type === "live_assist") { transcript.onMessage(msg); return; }
     if (msg.type === "screen_pop") { popShow(msg); return; }
     if (msg.type === "call_update") { onCallUpdate(msg); return; }
     if (msg.type === "seat_update") {

@@ -147,7 +147,9 @@
         ${s.signed_in && s.phone_reachable === false ? `<span class="phone-off" title="话机未注册：来电不会分配到该坐席">话机离线</span>` : ""}
         <span class="flag">振铃未接</span></div>
       <div class="seat-since">${s.signed_in ? "已签入" : "未签入"}${s.since ? ` · 自 ${hhmm(s.since)}` : ""} · <span class="dur"></span></div>
-      <div class="seat-calls">接听 ${s.calls_today} · 通话 ${mmss(s.talk_s_today)}</div></div>`).join("");
+      <div class="seat-calls">接听 ${s.calls_today} · 通话 ${mmss(s.talk_s_today)}
+        ${s.state === "on_call" && s.call_id ? `<button type="button" class="small live-open" data-call="${esc(s.call_id)}"
+          data-seat="${esc(s.seat)}" title="查看该通话的实时转写（访问将被记录）">实时转写</button>` : ""}</div></div>`).join("");
     $("#no-seats").hidden = board.seats.some((s) => s.signed_in);
   }
 
@@ -158,6 +160,8 @@
     $("#alert-count").textContent = open.length ? `${open.length} 条待确认` : "";
     const html = board.alerts.slice(0, 50).map((a) => `<li class="alert k-${a.kind}${a.acked_at ? " acked" : ""}" data-id="${a.id}">
       <span class="when">${hhmm(a.at)}</span><b>${esc(a.title)}</b> <span>${esc(a.detail)}</span>
+      ${a.kind.startsWith("live_") && a.call_id ? `<button type="button" class="small live-open" data-call="${esc(a.call_id)}"
+        data-seat="${esc(a.subject_seat || "")}">实时转写</button>` : ""}
       ${a.acked_at ? `<span class="ack-by">已确认 ${esc(a.acked_by)} ${hhmm(a.acked_at)}</span>`
                    : `<button type="button" class="ack small" data-id="${a.id}">确认</button>`}</li>`).join("");
     // the board refreshes every second: rebuilding an unchanged list would swallow a click
@@ -191,6 +195,43 @@
     $("#sound").setAttribute("aria-pressed", String(soundOn));
     if (soundOn) beep();
   });
+
+  // ---------------------------------------------------------------- a call's live transcript
+  // asked every second while open; the server logs the lead's access (the recordings' access log)
+  let liveCall = null, liveTimer = null;
+  const SPEAKER = {citizen: "来电人", operator: "话务员"};
+  async function liveLoad() {
+    if (!liveCall) return;
+    try {
+      const got = await api(`/api/lead/live/${encodeURIComponent(liveCall)}`);
+      const legs = Object.entries(got.legs).map(([sp, l]) => `${SPEAKER[sp] || sp}：${esc(l.label)}`).join(" · ");
+      $("#live-state").textContent = legs;
+      const list = $("#live-lines");
+      const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+      list.innerHTML = got.lines.map((l) => `<li class="tr-${l.speaker}"><b>${SPEAKER[l.speaker] || esc(l.speaker)}</b>
+        <span>${esc(l.text)}</span></li>`).join("") || `<li class="empty">尚无识别结果</li>`;
+      if (atEnd) list.scrollTop = list.scrollHeight;
+      if (Object.values(got.legs).every((l) => l.state !== "listening")) { clearInterval(liveTimer); liveTimer = null; }
+    } catch (err) {
+      $("#live-state").textContent = err.message;
+    }
+  }
+  function liveOpen(callId, seatNo) {
+    liveCall = callId;
+    $("#live-title").textContent = `坐席 ${seatNo || ""} · 通话 ${callId}`;
+    $("#live-lines").innerHTML = "";
+    $("#live").hidden = false;
+    clearInterval(liveTimer);
+    liveTimer = setInterval(liveLoad, 1000);
+    liveLoad();
+  }
+  function liveClose() { liveCall = null; clearInterval(liveTimer); liveTimer = null; $("#live").hidden = true; }
+  document.addEventListener("click", (e) => {
+    const btn = e.target.closest("button.live-open");
+    if (btn) { e.preventDefault(); liveOpen(btn.dataset.call, btn.dataset.seat); }
+  });
+  $("#live-close").addEventListener("click", liveClose);
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && liveCall) liveClose(); });
 
   $("#alerts").addEventListener("click", async (e) => {
     const btn = e.target.closest("button.ack");

@@ -1,0 +1,150 @@
+"""One leg's recognition, in a thread of its own, fed from the event loop without ever blocking it.
+
+The AudioSocket reader hands each 20 ms frame to :meth:`LegRecogniser.feed`, which only appends to a
+queue: the call's audio never waits for the recogniser. The thread takes the audio in steps of
+``step_s`` and says what it heard through ``emit`` (called in the thread; the node moves it to the
+loop). When the queue holds more than ``max_lag_s`` of audio the recogniser cannot keep up: the leg
+is dropped (its words so far are kept, the rest is left to the post-call transcription) and
+``feed`` says so, which the node turns into a visible ``degraded`` state and no new calls.
+
+The thread runs at a lower priority (``nice``): on a box shared with Asterisk and the web, calls and
+pops go first; Linux applies a niceness per thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from live.engine import Engine, Heard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """Which call and speaker an AudioSocket connection carries."""
+
+    id: str  # the AudioSocket uuid
+    call_id: str
+    seat: str
+    speaker: str
+    operator: str = ""
+
+
+Emit = Callable[[Leg, Heard, int], None]  # (leg, what was heard, the line number) — from the thread
+
+
+class LegRecogniser:
+    def __init__(self, leg: Leg, engine: Engine, rate: int, emit: Emit, *, step_s: float = 0.2,
+                 partial_every_s: float = 0.4, max_lag_s: float = 4.0, nice: int = 10,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.leg, self.rate, self.emit = leg, rate, emit
+        self.step = int(rate * step_s) * 2
+        self.partial_every_s, self.max_lag_s, self.nice, self.clock = partial_every_s, max_lag_s, nice, clock
+        self._engine = engine
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._queued = 0  # bytes fed and not yet recognised (the thread subtracts what it took)
+        self._lock = threading.Lock()
+        self.dropped = False  # fell behind: no more audio is taken
+        self.fed_s = 0.0
+        self.heard_s = 0.0
+        self.cpu_s = 0.0
+        self.lines = 0  # finals said
+        self.error = ""
+        self._thread = threading.Thread(target=self._run, name=f"listen-{leg.speaker}-{leg.call_id}", daemon=True)
+        self._thread.start()
+
+    # --- the loop's side ------------------------------------------------------------------
+
+    @property
+    def lag_s(self) -> float:
+        """Audio waiting for the recogniser, in seconds."""
+        return self._queued / 2 / self.rate
+
+    def feed(self, pcm: bytes) -> bool:
+        """Queue a frame; False once the leg is dropped (too far behind, or the recogniser failed)."""
+        if self.dropped:
+            return False
+        with self._lock:
+            self._queued += len(pcm)
+        self.fed_s += len(pcm) / 2 / self.rate
+        if self.lag_s > self.max_lag_s:
+            self.dropped = True
+            self._queue.put(None)
+            log.warning("live: %s leg of %s dropped, %.1f s behind", self.leg.speaker, self.leg.call_id, self.lag_s)
+            return False
+        self._queue.put(pcm)
+        return True
+
+    def close(self) -> None:
+        """The leg ended: the thread says what it still heard, then stops."""
+        if not self.dropped:
+            self._queue.put(None)
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def complete(self) -> bool:
+        """Everything the leg sent was recognised (the post-call transcription may use it)."""
+        return not self.dropped and not self.error and not self._thread.is_alive()
+
+    # --- the thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        if self.nice:
+            with contextlib.suppress(OSError):  # per thread on Linux; elsewhere the whole process
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+        try:
+            stream = self._engine.open(self.rate)
+            buf = bytearray()
+            last_partial, said = 0.0, ""
+            while True:
+                chunk = self._queue.get()
+                if chunk is None:
+                    break
+                buf += chunk
+                if len(buf) < self.step:
+                    continue
+                c0 = time.thread_time()
+                heard = stream.accept(bytes(buf))
+                self.cpu_s += time.thread_time() - c0
+                self._took(len(buf))
+                buf.clear()
+                if heard is None:
+                    continue
+                if heard.final:
+                    self.lines += 1
+                    said = ""
+                    self.emit(self.leg, heard, self.lines)
+                elif heard.text != said and self.clock() - last_partial >= self.partial_every_s:
+                    said, last_partial = heard.text, self.clock()
+                    self.emit(self.leg, heard, self.lines + 1)
+            if self.dropped:
+                return
+            if buf:
+                stream.accept(bytes(buf))
+                self._took(len(buf))
+            c0 = time.thread_time()
+            heard = stream.finish()
+            self.cpu_s += time.thread_time() - c0
+            if heard is not None:
+                self.lines += 1
+                self.emit(self.leg, heard, self.lines)
+        except Exception as exc:  # a broken model or engine: this leg only, said, never the call
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.dropped = True
+            log.exception("live: recogniser of %s leg of %s failed", self.leg.speaker, self.leg.call_id)
+
+    def _took(self, n: int) -> None:
+        with self._lock:
+            self._queued -= n
+        self.heard_s += n / 2 / self.rate

@@ -1,0 +1,300 @@
+"""A listening node: the AudioSocket server, one recogniser per leg, and what it says on the bus.
+
+It runs in the web app on one box (``HOTLINE_SERVICES`` with ``listen``, the default) or alone on
+any number of recognition machines (``hotline listen``): recognition is where the cores go
+(≈ 0.15 core-second per second of a leg here), so each node says every ``every_s`` how many legs it
+holds (:class:`hotline.listening.ListenerStatus`) and the bridge sends a call's legs to one with
+room (admission, not overload). A node that falls behind says it is overloaded, drops the leg
+that fell behind (its call is transcribed after it ends, as before) and takes no new calls until
+it has caught up; the call itself, its pop and its recording never wait for recognition.
+
+What is heard goes out as :class:`TranscriptLine` (partials throttled, finals as they settle), and
+each final is written to the database (``recordings.live_legs``) and given to the call's
+:class:`live.assist.Assistant`, whose articles, proposals and flags go out too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cti.domain import CallCompleted
+from hotline.bus import Bus, DomainEvent, Envelope
+from hotline.listening import AssistOffered, LegsAssigned, ListenerStatus, LiveFlagRaised, LiveState, TranscriptLine
+from live.assist import Assistant, Help
+from live.engine import Engine, Heard
+from live.legs import Leg, LegRecogniser
+from live.receiver import Receiver
+
+log = logging.getLogger(__name__)
+
+SaveLeg = Callable[..., None]  # recordings.live_legs.save's keywords
+LEGS_PER_CORE = 4  # measured ≈ 6.9 legs a core for Vosk alone; the rest of the box needs its share
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 9293
+    address: str = ""  # as Asterisk reaches it; empty: host:port
+    capacity: int = 0  # legs; 0: LEGS_PER_CORE a core
+    max_lag_s: float = 4.0
+    nice: int = 10
+    every_s: float = 2.0
+    claim_s: float = 2.0  # a connection whose uuid was not announced yet waits this long for it
+
+    @classmethod
+    def from_settings(cls, s: Any) -> NodeConfig:
+        return cls(name=f"listen@{s.listen_address or f'{s.listen_host}:{s.listen_port}'}", host=s.listen_host,
+                   port=s.listen_port, address=s.listen_address, capacity=s.listen_legs,
+                   max_lag_s=s.listen_max_lag_s, nice=s.listen_nice)
+
+
+@dataclass
+class _Heard:
+    """A leg's settled sentences and words so far (what is written to the database)."""
+
+    leg: Leg
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    words: list[dict[str, Any]] = field(default_factory=list)
+    rec: LegRecogniser | None = None
+
+
+class ListenNode:
+    def __init__(self, cfg: NodeConfig, bus: Bus, load_engine: Callable[[], Engine], *,
+                 save_leg: SaveLeg | None = None, assistant: Callable[[], Assistant] | None = None) -> None:
+        self.cfg, self.bus = cfg, bus
+        self.capacity = cfg.capacity or LEGS_PER_CORE * (os.cpu_count() or 1)
+        self._load_engine, self._save, self._new_assistant = load_engine, save_leg, assistant
+        self.engine: Engine | None = None
+        self.receiver = Receiver(self._claim, host=cfg.host, port=cfg.port)
+        self._expected: dict[str, tuple[Leg, float]] = {}  # uuid → leg, when announced
+        self._legs: dict[str, _Heard] = {}  # uuid → a leg streaming now
+        self._assistants: dict[str, Assistant] = {}  # call → its assistant
+        self._arrived = asyncio.Event()
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
+        self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unlisten: Callable[[], None] | None = None
+        self.behind_until = 0.0  # overloaded until then (a leg was dropped): no new calls
+        self.dropped = 0
+
+    @property
+    def address(self) -> str:
+        return self.cfg.address or f"{self.cfg.host}:{self.receiver.port}"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.engine = await asyncio.to_thread(self._load_engine)  # seconds, and up to a gigabyte: not on the loop
+        await self.receiver.start()
+        self._unlisten = self.bus.add_listener(self._on_bus)
+        self._tasks.append(self._loop.create_task(self._heartbeat(), name="listen-heartbeat"))
+        log.info("live: listening node %s on %s, %d legs, %s", self.cfg.name, self.address, self.capacity,
+                 self.engine.name)
+
+    async def stop(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        with contextlib.suppress(Exception):  # the last word: no room here any more
+            self.bus.publish_nowait(self._status(capacity=0))
+        await self.receiver.stop()
+        for h in list(self._legs.values()):
+            if h.rec is not None:
+                h.rec.close()
+        self._db.shutdown(wait=True)
+        self._assist.shutdown(wait=False, cancel_futures=True)
+
+    # --- admission ------------------------------------------------------------------------
+
+    @property
+    def active(self) -> int:
+        return len(self._legs) + len(self._expected)
+
+    @property
+    def overloaded(self) -> bool:
+        if time.monotonic() < self.behind_until:
+            return True
+        return any(h.rec is not None and h.rec.lag_s > self.cfg.max_lag_s / 2 for h in self._legs.values())
+
+    def _status(self, capacity: int | None = None) -> ListenerStatus:
+        return ListenerStatus(at=time.time(), node=self.cfg.name, address=self.address,
+                              capacity=self.capacity if capacity is None else capacity, active=self.active,
+                              overloaded=self.overloaded, engine=self.engine.name if self.engine else "",
+                              every_s=self.cfg.every_s)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self._forget_unclaimed()
+            self.bus.publish_nowait(self._status())
+            await asyncio.sleep(self.cfg.every_s)
+
+    def _forget_unclaimed(self) -> None:
+        """Legs announced that never connected (the Originate failed): their room is free again."""
+        old = time.monotonic() - 30
+        for uid in [u for u, (_, t) in self._expected.items() if t < old]:
+            leg, _ = self._expected.pop(uid)
+            log.warning("live: %s leg of %s never connected", leg.speaker, leg.call_id)
+
+    # --- the bus --------------------------------------------------------------------------
+
+    def _on_bus(self, env: Envelope) -> None:
+        ev = env.event
+        if isinstance(ev, LegsAssigned) and ev.node == self.cfg.name:
+            now = time.monotonic()
+            for uid, speaker in ev.legs.items():
+                self._expected[uid] = (Leg(uid, ev.call_id, ev.seat, speaker, ev.operator), now)
+            self._arrived.set()
+        elif isinstance(ev, CallCompleted):  # the call is over: a spy still up is cut (watchdog)
+            for uid, h in list(self._legs.items()):
+                if h.leg.call_id == ev.call_id:
+                    self.receiver.hang_up(uid)
+            self._assistants.pop(ev.call_id, None)
+
+    async def _claim(self, uid: str) -> _Sink | None:
+        deadline = time.monotonic() + self.cfg.claim_s
+        while uid not in self._expected:
+            self._arrived.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
+        leg, _ = self._expected.pop(uid)
+        self._legs[uid] = _Heard(leg)
+        self._publish(LiveState(at=time.time(), call_id=leg.call_id, seat=leg.seat, state="listening",
+                                speaker=leg.speaker, detail=self.engine.name if self.engine else ""))
+        return _Sink(self, uid)
+
+    def _publish(self, ev: DomainEvent) -> None:
+        try:
+            self.bus.publish_nowait(ev)
+        except Exception:  # the bus said why in its own log; the call goes on without this line
+            log.warning("live: not published: %s", type(ev).__name__)
+
+    # --- one leg --------------------------------------------------------------------------
+
+    def _audio(self, uid: str, pcm: bytes, rate: int) -> None:
+        h = self._legs.get(uid)
+        if h is None:
+            return
+        if h.rec is None:
+            assert self.engine is not None
+            h.rec = LegRecogniser(h.leg, self.engine, rate, self._from_thread, max_lag_s=self.cfg.max_lag_s,
+                                  nice=self.cfg.nice)
+        if h.rec.dropped:
+            return
+        if not h.rec.feed(pcm):
+            self.dropped += 1
+            self.behind_until = time.monotonic() + 30
+            self._publish(LiveState(at=time.time(), call_id=h.leg.call_id, seat=h.leg.seat, state="degraded",
+                                    speaker=h.leg.speaker, detail=h.rec.error or "识别跟不上，本路改为通话结束后转写"))
+
+    def _ended(self, uid: str, why: str) -> None:
+        h = self._legs.get(uid)
+        if h is None:
+            return
+        if h.rec is not None:
+            h.rec.close()
+        assert self._loop is not None
+        self._loop.create_task(self._finish(uid, h, why), name=f"listen-end-{uid}")
+
+    async def _finish(self, uid: str, h: _Heard, why: str) -> None:
+        if h.rec is not None:
+            await asyncio.to_thread(h.rec.join, 30)  # the last sentence comes out of FinalResult
+        self._legs.pop(uid, None)
+        complete = h.rec is not None and h.rec.complete
+        self._write(h, "complete" if complete else "dropped")
+        log.info("live: %s leg of %s ended (%s), %d lines, %s", h.leg.speaker, h.leg.call_id, why, len(h.lines),
+                 "complete" if complete else "incomplete")
+        if not any(o.leg.call_id == h.leg.call_id for o in self._legs.values()):
+            self._publish(LiveState(at=time.time(), call_id=h.leg.call_id, seat=h.leg.seat, state="ended"))
+
+    def _write(self, h: _Heard, state: str) -> None:
+        if self._save is None:
+            return
+        rec, leg = h.rec, h.leg
+        kw = dict(call_id=leg.call_id, speaker=leg.speaker, seat=leg.seat, node=self.cfg.name,
+                  model=self.engine.name if self.engine else "", state=state, started_at=h.started_at,
+                  audio_s=rec.heard_s if rec else 0.0, lines=list(h.lines), words=list(h.words))
+        self._db.submit(self._save_logged, kw)
+
+    def _save_logged(self, kw: dict[str, Any]) -> None:
+        try:
+            assert self._save is not None
+            self._save(**kw)
+        except Exception:  # the live lines are also on the bus; the recording is transcribed anyway
+            log.exception("live: leg %s/%s not saved", kw["call_id"], kw["speaker"])
+
+    # --- what was heard -------------------------------------------------------------------
+
+    def _from_thread(self, leg: Leg, heard: Heard, line: int) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._heard, leg, heard, line)
+
+    def _heard(self, leg: Leg, heard: Heard, line: int) -> None:
+        self._publish(TranscriptLine(at=time.time(), call_id=leg.call_id, seat=leg.seat, speaker=leg.speaker,
+                                     line=line, text=heard.text, final=heard.final, start_s=heard.start_s,
+                                     end_s=heard.end_s))
+        if not heard.final:
+            return
+        h = self._legs.get(leg.id)
+        if h is not None:
+            h.lines.append({"line": line, "text": heard.text, "start": heard.start_s, "end": heard.end_s})
+            h.words.extend(heard.words)
+            self._write(h, "listening")
+        if self._new_assistant is not None:
+            assistant = self._assistants.get(leg.call_id)
+            if assistant is None:
+                assistant = self._assistants[leg.call_id] = self._new_assistant()
+            fut = self._assist.submit(assistant.hear, leg.speaker, heard.text)
+            fut.add_done_callback(lambda f: self._from_assist(leg, heard, f))
+
+    def _from_assist(self, leg: Leg, heard: Heard, fut: Any) -> None:
+        loop = self._loop
+        if fut.cancelled() or loop is None or loop.is_closed():
+            return
+        if fut.exception() is not None:
+            log.warning("live: assistant failed on %s: %s", leg.call_id, fut.exception())
+            return
+        loop.call_soon_threadsafe(self._offer, leg, fut.result())
+
+    def _offer(self, leg: Leg, got: Help) -> None:
+        now = time.time()
+        if got.articles or got.proposals:
+            self._publish(AssistOffered(
+                at=now, call_id=leg.call_id, seat=leg.seat,
+                articles=[{"id": a.id, "title": a.title, "topic": a.topic, "hits": list(a.hits)} for a in got.articles],
+                proposals=[{"field": p.field, "value": p.value, "label": p.label, "source": p.source,
+                            "display": p.shown or p.value} for p in got.proposals]))
+        for f in got.flags:
+            self._publish(LiveFlagRaised(at=now, call_id=leg.call_id, seat=leg.seat, operator=leg.operator,
+                                         flag=f.kind, phrase=f.phrase, speaker=f.speaker, text=f.text))
+
+
+class _Sink:
+    """One connection's leg, as the receiver sees it."""
+
+    def __init__(self, node: ListenNode, uid: str) -> None:
+        self.node, self.uid = node, uid
+
+    def audio(self, pcm: bytes, rate: int) -> None:
+        self.node._audio(self.uid, pcm, rate)
+
+    def ended(self, why: str) -> None:
+        self.node._ended(self.uid, why)

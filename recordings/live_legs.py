@@ -1,0 +1,93 @@
+"""The live transcript's legs in the database, and their use after the call.
+
+A listening node writes each leg as its sentences settle (:func:`save`: one row per call and
+speaker, replaced whole, so a retry or a second write never doubles a line). When the recording
+is transcribed, a leg the node heard completely (:data:`COMPLETE`) is not heard again: its words
+are placed on the recording's timeline, and only what the live audio did not cover (the IVR and
+the queue before the seat answered, the survey after the operator left) is recognised from the
+file (:func:`words_with_live`).
+
+Placing: the citizen's spy and the citizen's recording both end when the citizen hangs up, so the
+live audio starts ``recording length − live length`` into the recording; both spies start
+together, so the operator's leg takes the same offset. No clock of two machines is compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from recordings.models import LiveLeg, utcnow
+from recordings.transcribe import SPEAKER_OF_LEG, read_pcm, recognise
+
+LISTENING, COMPLETE, DROPPED = "listening", "complete", "dropped"
+MIN_GAP_S = 0.5  # a stretch of the recording shorter than this outside the live audio is not heard again
+
+
+def save(engine: sa.Engine, *, call_id: str, speaker: str, seat: str = "", node: str = "", model: str = "",
+         state: str = LISTENING, started_at: datetime | None = None, audio_s: float = 0.0,
+         lines: Iterable[Mapping[str, Any]] = (), words: Iterable[Mapping[str, Any]] = ()) -> None:
+    """The leg as heard so far (or in full): replaces what was written of it before."""
+    with Session(engine) as s:
+        row = s.exec(select(LiveLeg).where(LiveLeg.call_id == call_id, LiveLeg.speaker == speaker)).first()
+        if row is None:
+            row = LiveLeg(call_id=call_id, speaker=speaker, started_at=started_at or utcnow())
+        row.seat, row.node, row.model, row.state, row.audio_s = seat, node, model, state, round(audio_s, 3)
+        row.lines, row.words = [dict(x) for x in lines], [dict(w) for w in words]
+        s.add(row)
+        s.commit()
+
+
+def of_call(engine_or_session: sa.Engine | Session, call_id: str) -> dict[str, LiveLeg]:
+    """The call's legs by speaker."""
+    if isinstance(engine_or_session, Session):
+        rows = engine_or_session.exec(select(LiveLeg).where(LiveLeg.call_id == call_id)).all()
+    else:
+        with Session(engine_or_session) as s:
+            rows = s.exec(select(LiveLeg).where(LiveLeg.call_id == call_id)).all()
+            for r in rows:
+                s.expunge(r)
+    return {r.speaker: r for r in rows}
+
+
+def usable(live: Mapping[str, LiveLeg], legs: Iterable[str]) -> bool:
+    """Every leg of the recording was heard live in full (a leg missing or dropped: hear the file)."""
+    speakers = [SPEAKER_OF_LEG.get(leg, leg) for leg in legs]
+    return bool(speakers) and all(sp in live and live[sp].state == COMPLETE for sp in speakers)
+
+
+def words_with_live(model: Any, legs: Mapping[str, str | Path | bytes], live: Mapping[str, LiveLeg], *,
+                    heartbeat: Callable[[], None] | None = None) -> tuple[list[dict[str, Any]], float, float]:
+    """Both legs' words as :func:`recordings.transcribe.transcribe_legs` gives them, taking the
+    live words where the live audio covered the recording. Returns (words, audio seconds of the
+    recording, seconds recognised from the file here)."""
+    read = {leg: read_pcm(src) for leg, src in legs.items()}
+    citizen = live.get("citizen")
+    offset = 0.0
+    if citizen is not None and "citizen" in read:
+        offset = max(0.0, read["citizen"][2] - citizen.audio_s)
+    words: list[dict[str, Any]] = []
+    audio_s = heard_here = 0.0
+    for leg, (pcm, rate, seconds) in read.items():
+        speaker = SPEAKER_OF_LEG.get(leg, leg)
+        audio_s += seconds
+        heard = live[speaker]
+        start, end = min(offset, seconds), min(seconds, offset + heard.audio_s)
+        for w in heard.words:
+            words.append({"speaker": speaker, **w, "start": round(w["start"] + offset, 3),
+                          "end": round(w["end"] + offset, 3)})
+        for a, b in ((0.0, start), (end, seconds)):  # what the spy did not hear: before it, after it
+            if b - a < MIN_GAP_S:
+                continue
+            part = pcm[int(a * rate) * 2:int(b * rate) * 2]
+            heard_here += b - a
+            for w in recognise(model, part, rate=rate, heartbeat=heartbeat):
+                words.append({"speaker": speaker, **w, "start": round(w["start"] + a, 3),
+                              "end": round(w["end"] + a, 3)})
+    words.sort(key=lambda w: (w["start"], w["speaker"]))
+    return words, audio_s, heard_here

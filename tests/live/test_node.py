@@ -1,0 +1,157 @@
+"""The listening node with the real Vosk model: legs announced on the bus, streamed over AudioSocket
+by a client that frames audio as Asterisk does (testkit.audiosocket), words out on the bus and in
+the database; refusals, a leg that falls behind, and the heartbeat that says so."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hotline.bus import InProcessBus
+from hotline.listening import LegsAssigned, ListenerStatus, LiveState, TranscriptLine
+from hotline.settings import Settings
+from live import ListenNode, NodeConfig
+from live.engine import VoskEngine
+from recordings import live_legs
+from recordings.db import make_engine, migrate
+from recordings.transcribe import model_path
+from testkit import audio
+from testkit.audiosocket import read_wav, stream_leg
+
+
+@pytest.fixture(scope="module")
+def engine_vosk() -> VoskEngine:
+    return VoskEngine(model_path(Settings()))
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, int]:
+    folder = tmp_path_factory.mktemp("legs")
+    path = audio.leg(folder / "citizen.wav", [("sil", 0.3), ("say", "caller_ko"), ("sil", 1.2)], 9.0)
+    return read_wav(path)
+
+
+@pytest.fixture
+def db(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'live.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+class Heard:
+    def __init__(self, bus: InProcessBus) -> None:
+        self.events: list = []
+        bus.add_listener(lambda env: self.events.append(env.event))
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def node_on(bus: InProcessBus, engine: VoskEngine, db, **cfg) -> ListenNode:
+    config = NodeConfig(name="listen-test", port=0, every_s=0.2, **cfg)
+    return ListenNode(config, bus, lambda: engine, save_leg=lambda **kw: live_legs.save(db, **kw))
+
+
+async def _until(check, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def test_two_legs_are_heard_apart_said_on_the_bus_and_kept(engine_vosk, speech, db) -> None:
+    pcm, rate = speech
+
+    async def scenario() -> None:
+        bus = InProcessBus()
+        heard = Heard(bus)
+        node = node_on(bus, engine_vosk, db)
+        await node.start()
+        try:
+            legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c1", seat="8001", operator="1024",
+                                            node="listen-test", legs=legs))
+            silent = b"\0" * len(pcm)
+            port = node.receiver.port
+            sent = await asyncio.gather(*(stream_leg("127.0.0.1", port, uid, pcm if sp == "citizen" else silent, rate,
+                                                     pace=3.0) for uid, sp in legs.items()))
+            await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
+            for s in sent:  # every frame answered with silence of its own size: ChanSpy stays awake
+                assert s.echoed >= s.frames_sent - 5 and s.echoed_bytes == {rate // 50 * 2}
+            lines = heard.of(TranscriptLine)
+            citizen = [e for e in lines if e.speaker == "citizen"]
+            assert any(not e.final for e in citizen), "partials while the citizen speaks"
+            finals = [e for e in citizen if e.final]
+            assert finals and all(e.text for e in finals) and all(e.seat == "8001" for e in finals)
+            said = [e for e in lines if e.speaker == "operator" and e.final and e.text.strip()]
+            assert not said, "silence says nothing"
+            kept = live_legs.of_call(db, "c1")
+            assert set(kept) == {"citizen", "operator"}
+            assert kept["citizen"].state == live_legs.COMPLETE and kept["citizen"].words
+            assert abs(kept["citizen"].audio_s - len(pcm) / 2 / rate) < 0.05
+            assert [ln["text"] for ln in kept["citizen"].lines] == [e.text for e in finals]
+            states = [e.state for e in heard.of(LiveState)]
+            assert states.count("listening") == 2 and states[-1] == "ended"
+            assert node.active == 0
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_leg_nobody_announced_and_a_stream_that_is_not_audiosocket_are_refused(engine_vosk, speech, db) -> None:
+    pcm, rate = speech
+
+    async def scenario() -> None:
+        bus = InProcessBus()
+        node = node_on(bus, engine_vosk, db, claim_s=0.3)
+        node.receiver.hello_s = 1.0
+        await node.start()
+        try:
+            sent = await stream_leg("127.0.0.1", node.receiver.port, uuid.uuid4(), pcm[:rate * 2], rate, pace=1.0)
+            assert sent.closed_by_peer and sent.echoed == 0
+            reader, writer = await asyncio.open_connection("127.0.0.1", node.receiver.port)
+            writer.write(b"GET / HTTP/1.1\r\n\r\n")  # a kind byte of 'G', then a length: waits, then refused
+            writer.write(b"\x01\x00\x03abc")
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
+            assert node.receiver.refused + node.receiver.bad_frames >= 2
+            assert live_legs.of_call(db, "") == {}
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_leg_that_falls_behind_is_dropped_said_and_the_node_takes_no_new_calls(engine_vosk, speech, db) -> None:
+    pcm, rate = speech
+
+    async def scenario() -> None:
+        bus = InProcessBus()
+        heard = Heard(bus)
+        node = node_on(bus, engine_vosk, db, max_lag_s=0.3, capacity=6)
+        await node.start()
+        try:
+            uid = str(uuid.uuid4())
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c2", seat="8002", node="listen-test",
+                                            legs={uid: "citizen"}))
+            # 9 s of audio in well under a second: no recogniser keeps up with that
+            await stream_leg("127.0.0.1", node.receiver.port, uid, pcm, rate, pace=60.0)
+            await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
+            degraded = [e for e in heard.of(LiveState) if e.state == "degraded"]
+            assert degraded and degraded[0].speaker == "citizen" and degraded[0].detail
+            assert live_legs.of_call(db, "c2")["citizen"].state == live_legs.DROPPED
+            await _until(lambda: heard.of(ListenerStatus) and heard.of(ListenerStatus)[-1].overloaded, 3)
+            status = heard.of(ListenerStatus)[-1]
+            assert status.capacity == 6 and status.node == "listen-test" and status.address.endswith(
+                f":{node.receiver.port}")
+        finally:
+            await node.stop()
+        assert heard.of(ListenerStatus)[-1].capacity == 0, "a node that stops says it has no room"
+
+    asyncio.run(scenario())
