@@ -96,6 +96,7 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     state = app.state
     for name in ("settings", "engine", "store", "accounts", "bus", "cti", "lead"):
         setattr(state, name, getattr(parts, name))
+    state.runtime = runtime  # the node's parts, for the health page and the tests that look inside
     state.sessions = parts.accounts.sessions  # what a token means: hotline.identity asks it on every request
     state.setup_token = SetupToken(parts.settings.secrets_dir)
     # who sits where (the bridge keeps the map; none without it): the websockets' audiences ask it,

@@ -52,6 +52,9 @@ def up(settings: Settings) -> None:
         print(f"Asterisk 运行中 (pid {status.pid})", flush=True)
     try:
         transcription = _start_transcription(settings)
+        if "listen" in settings.services:
+            where = settings.listen_address or f"{settings.listen_host}:{settings.listen_port}"
+            print(f"实时转写：通话音频经 AudioSocket 接入 {where}（识别模型随控制台加载）", flush=True)
         config = server_config(settings)
         print(f"控制台: http://{settings.web_host}:{settings.web_port}  (Ctrl-C 停止全部服务)", flush=True)
         # uvicorn re-raises the Ctrl-C it handled; its lifespan has stopped the in-process services,

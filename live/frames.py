@@ -116,6 +116,15 @@ def parse(kind: int, payload: bytes) -> Frame:
     return Unknown(kind, payload)
 
 
+def kind_of(frame: Frame) -> int:
+    """The kind byte a frame came with."""
+    if isinstance(frame, Audio):
+        return KIND_OF_RATE[frame.rate]
+    if isinstance(frame, Unknown):
+        return frame.kind
+    return {Hello: UUID, Dtmf: DTMF, Hangup: HANGUP, Failed: ERROR}[type(frame)]
+
+
 def encode(kind: int, payload: bytes = b"") -> bytes:
     if len(payload) > MAX_PAYLOAD:
         raise FrameError(f"payload of {len(payload)} bytes does not fit a frame")

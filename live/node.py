@@ -89,6 +89,7 @@ class ListenNode:
         self._unlisten: Callable[[], None] | None = None
         self.behind_until = 0.0  # overloaded until then (a leg was dropped): no new calls
         self.dropped = 0
+        self._stopping = False
 
     @property
     def address(self) -> str:
@@ -104,6 +105,7 @@ class ListenNode:
                  self.engine.name)
 
     async def stop(self) -> None:
+        self._stopping = True  # the legs cut now are not whole: the recording is heard after the call
         if self._unlisten is not None:
             self._unlisten()
         for t in self._tasks:
@@ -217,7 +219,9 @@ class ListenNode:
         if h.rec is not None:
             await asyncio.to_thread(h.rec.join, 30)  # the last sentence comes out of FinalResult
         self._legs.pop(uid, None)
-        complete = h.rec is not None and h.rec.complete
+        # whole only if Asterisk ended it (the spied leg hung up) and every second was recognised: a
+        # leg cut by a timeout, a broken connection or this node stopping is not placed on the recording
+        complete = h.rec is not None and h.rec.complete and why in ("eof", "hangup") and not self._stopping
         self._write(h, "complete" if complete else "dropped")
         log.info("live: %s leg of %s ended (%s), %d lines, %s", h.leg.speaker, h.leg.call_id, why, len(h.lines),
                  "complete" if complete else "incomplete")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -42,6 +43,9 @@ class Receiver:
         self._conns: dict[str, asyncio.StreamWriter] = {}  # uuid → its connection (closed on hang-up)
         self.refused = 0
         self.bad_frames = 0
+        # (kind byte, payload length) of every frame after the uuid: what Asterisk really sends, not
+        # what the documentation says (22.10: 0x10 × 320 for a channel without a codec)
+        self.kinds: Counter[tuple[int, int]] = Counter()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -82,8 +86,14 @@ class Receiver:
                 return
             self._conns[leg_id] = writer
             pending = got[1:]
+            first = True
             while True:
                 for f in pending:
+                    kind = frames.kind_of(f)
+                    self.kinds[kind, len(getattr(f, "pcm", getattr(f, "payload", b"")))] += 1
+                    if first:
+                        first = False
+                        log.info("live: leg %s: first frame kind 0x%02x (%s)", leg_id, kind, type(f).__name__)
                     if isinstance(f, frames.Audio):
                         sink.audio(f.pcm, f.rate)
                         writer.write(frames.audio(b"\0" * len(f.pcm), f.rate))

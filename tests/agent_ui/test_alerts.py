@@ -116,3 +116,16 @@ def test_a_signed_in_seat_whose_phone_is_gone_alerts_once_until_acknowledged() -
     assert engine.feed(gone | {"seat": "8010", "signed_in": False}) == []  # nobody expects calls there
     engine.ack(a.id, "lead", 20.0)
     assert [x.kind for x in engine.feed(gone | {"at": 30.0})] == ["phone_offline"]
+
+
+def test_words_said_on_a_live_call_raise_one_alert_each_for_the_leads() -> None:
+    eng = AlertEngine(AlertRules())
+    said = {"event": "LiveFlagRaised", "type": "alert", "kind": "live_qa", "call_id": "1.5", "seat": "8001",
+            "operator": "1024", "flag": "emergency", "phrase": "着火", "speaker": "citizen", "text": "楼道里着火了",
+            "at": 10.0}
+    [alert] = eng.feed(said)
+    assert (alert.kind, alert.call_id, alert.subject_seat) == ("live_emergency", "1.5", "8001")
+    assert "着火" in alert.detail and alert.view()["label"] == "来电人提及紧急情况"
+    assert eng.feed(said) == []  # once per call and phrase
+    [rude] = eng.feed(said | {"flag": "forbidden", "phrase": "我不知道", "speaker": "operator", "text": "我不知道"})
+    assert rude.kind == "live_forbidden" and "话务员1024" in rude.detail

@@ -109,6 +109,9 @@ def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its
             page.wait_for_function("window.__transcript.states.includes('ended')", timeout=60_000)
             caller.stop()
 
+        # what Asterisk 22.10 sends a channel without a codec: the uuid, then 20 ms of 8 kHz slin (0x10)
+        kinds = app.state.runtime.listen.receiver.kinds
+        assert set(kinds) == {(0x10, 320)} and sum(kinds.values()) > 2 * 50 * 10, kinds
         legs = live_legs.of_call(app.state.engine, call_id)
         assert {sp: leg.state for sp, leg in legs.items()} == {"citizen": "complete", "operator": "complete"}
         # the recording, once stored, is transcribed from the live words (only the gaps heard again);
