@@ -20,6 +20,7 @@ from pathlib import Path
 from hotline.asterisk.render import CHANNEL_VARS
 from testkit import ROOT
 from testkit.agi import AgiClient, header
+from testkit.audiosocket import stream_leg
 
 TRANSCRIPT = ROOT / "tests/fixtures/ami/test_sip_call_is_answered_by_a_signed_in_seat_in_3_s_and_recorded.ami"
 PAUSE_TRANSCRIPT = ROOT / "tests/cti/transcripts/seat_holds_the_call.ami"  # a QueueMemberPause of ours
@@ -183,6 +184,7 @@ class Call:
     lookup_ms: float = 0.0
     called_at: float = 0.0  # the AgentCalled Timestamp: where the measured latency starts
     rung: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # its last events sent: its spies end
     times: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -220,8 +222,15 @@ class Asterisk:
     """Just enough of our Asterisk for the bridge and the dialplan: AMI login, the list actions,
     queue members, whole calls from the recording, and the FastAGI sessions of each call."""
 
-    def __init__(self, rec: Recording, agi_port: int, pace: float, seats_logged: int) -> None:
+    def __init__(self, rec: Recording, agi_port: int, pace: float, seats_logged: int,
+                 voices: dict[str, tuple[bytes, int]] | None = None) -> None:
         self.rec, self.agi_port, self.pace, self.seats_logged = rec, agi_port, pace, seats_logged
+        # the live transcript's spies (bench/screen_pop.py --live): each leg's voice, streamed over
+        # AudioSocket from the Originate the bridge sends until the call ends, as chan_audiosocket does
+        self.voices = voices or {}
+        self.calls: dict[str, Call] = {}  # channel → its call, while it is up
+        self.spies: list[asyncio.Task[object]] = []
+        self.spied = 0
         self.writers: list[asyncio.StreamWriter] = []
         self.members: dict[str, Member] = {}
         self.waiting = 0  # callers in the queue (QueueCallerJoin/Leave's Position and Count)
@@ -254,7 +263,9 @@ class Asterisk:
                    "login": "Authentication accepted"}.get(name, "Success")
         w.write(f"Response: Success\r\nActionID: {aid}\r\nMessage: {message}\r\n\r\n".encode())
         now = time.time()
-        if name == "login":  # as Asterisk does once booted; the bridge waits for it before resyncing
+        if name == "originate" and a.get("Channel", "").startswith("AudioSocket/"):
+            self._spy(a["Channel"], a.get("Data", "").split(",")[0])
+        elif name == "login":  # as Asterisk does once booted; the bridge waits for it before resyncing
             w.write(self.rec.fully_booted.format().encode())
             self.logged_in.set()
         elif name == "queueadd":
@@ -269,6 +280,24 @@ class Asterisk:
             m.changed.set()
             self.send([self.rec.member_pause.format(ts=f"{now:.6f}", seat=m.seat, **m.fields())])
 
+    def _spy(self, channel: str, spied: str) -> None:
+        """``AudioSocket/host:port/uuid`` spying ``spied``: its leg's voice, looped, until the call ends."""
+        address, leg = channel.split("/")[1:3]
+        call = self.calls.get(spied)
+        if call is None or not self.voices:
+            return
+        pcm, rate = self.voices["citizen" if spied == call.fields["chan0"] else "operator"]
+        host, port = address.rsplit(":", 1)
+
+        async def stream() -> object:
+            go = asyncio.create_task(stream_leg(host, int(port), leg, pcm * 20, rate))
+            await call.ended.wait()
+            go.cancel()  # the leg hung up: Asterisk closes the socket
+            return await asyncio.gather(go, return_exceptions=True)
+
+        self.spied += 1
+        self.spies.append(asyncio.create_task(stream()))
+
     def send(self, frames: list[str]) -> None:
         data = "".join(frames).encode()
         for w in self.writers:
@@ -280,6 +309,7 @@ class Asterisk:
         start = loop.time()
         member = self.members[call.seat]
         blocks = call.variables()
+        self.calls[call.fields["chan0"]] = self.calls[call.fields["chan1"]] = call
         for phase in self.rec.phases:
             delay = start + phase.at * self.pace - loop.time()
             if delay > 0:
@@ -299,6 +329,9 @@ class Asterisk:
             self.send(frames)
             if phase.frees_seat:
                 freed.set()
+        call.ended.set()
+        self.calls.pop(call.fields["chan0"], None)
+        self.calls.pop(call.fields["chan1"], None)
 
     def _bookkeeping(self, call: Call, member: Member, event: str, now: float) -> dict[str, object]:
         """What Asterisk counts as the call goes: the queue's length, the member's calls, durations."""

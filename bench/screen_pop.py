@@ -177,6 +177,9 @@ async def main() -> None:
     ap.add_argument("--nodes", type=int, default=1, choices=(1, 2), help="web nodes (2: on a Redis bus)")
     ap.add_argument("--bridge-on-web", action="store_true",
                     help="with --nodes 2: the bridge and FastAGI in the first web node, not a node of their own")
+    ap.add_argument("--live", action="store_true",
+                    help="the live transcript on, as hotline up runs it: the bridge spies on every answered call, "
+                         "the web node's listening node recognises as many legs as it admits")
     args = ap.parse_args()
     n = args.calls
     seats = [f"9{i:03d}" for i in range(1, n + 1)]
@@ -199,10 +202,14 @@ async def main() -> None:
         else:  # deploy.md's topology: the bridge and FastAGI on a node of their own
             nodes = [("roles", config), ("web", web | {"var_dir": tempfile.mkdtemp(prefix="screen-pop-a-")}),
                      ("web", second)]
+    voices = None
+    if args.live:  # the one box's default: the listening node inside the web node that runs the bridge
+        config |= {"services": [*config["services"], "listen"], "listen_port": free_port()}
+        voices = await asyncio.to_thread(live_voices, Path(var))
     callers, history = await asyncio.to_thread(prepare, Settings(**config), args.tickets, args.callers, passwords,
                                                args.seed)
     assert len(callers) >= n, f"only {len(callers)} numbers with a history: more --tickets"
-    asterisk = Asterisk(load_recording(), agi_port, args.pace, n)
+    asterisk = Asterisk(load_recording(), agi_port, args.pace, n, voices)
     server = await asterisk.serve(ami_port)
     # started once, before anything is measured
     procs = [subprocess.Popen([sys.executable, "-c", APP, json.dumps(c), how], cwd=ROOT,  # noqa: ASYNC220
@@ -235,8 +242,20 @@ async def main() -> None:
         assert await asyncio.to_thread(conn.recv) == "ready"
         bench = Bench(args, asterisk, ops, callers)
         started = time.monotonic()
+        cpu0 = cpu_of(procs)
         await bench.run()
         await asyncio.sleep(0.5)  # the last pops and completions in flight
+        await asyncio.gather(*asterisk.spies)
+        live_line = ""
+        if args.live:  # what the listening node heard meanwhile: the legs it admitted, its CPU
+            legs = await asyncio.to_thread(live_legs_of, Settings(**config))
+            cpu_s = cpu_of(procs) - cpu0
+            heard = sum(a for _, a in legs)
+            print(f"live transcript: {asterisk.spied} legs spied of {2 * len([c for b in bench.calls for c in b])} "
+                  f"answered legs (the rest refused for room), {len(legs)} kept, "
+                  f"{sum(st == 'complete' for st, _ in legs)} complete, {heard:.0f} s of audio heard; "
+                  f"the web node's CPU {cpu_s:.1f} s over {time.monotonic() - started:.0f} s", flush=True)
+            live_line = f" live_legs={asterisk.spied} live_audio_s={heard:.0f}"
         conn.send("stop")
         pops, completed = await asyncio.to_thread(conn.recv)
         browsers.join(10)
@@ -288,7 +307,43 @@ async def main() -> None:
         print(f"browser samples {len(browser)}: " + ", ".join(f"{b:.0f}" for b in browser) + " ms")
     line = (f"calls={n} nodes={args.nodes} samples={len(latencies)} p50_ms={pct(latencies, 50):.1f} "
             f"p99_ms={pct(latencies, 99):.1f}")
-    print(line + (f" browser_p50_ms={pct(browser, 50):.1f}" if browser else ""))
+    print(line + (f" browser_p50_ms={pct(browser, 50):.1f}" if browser else "") + live_line)
+
+
+def live_voices(var: Path) -> dict[str, tuple[bytes, int]]:
+    """Each leg's voice for the spies: the simulator's Korean phrases (what the test model hears)."""
+    from testkit.audio import leg
+    from testkit.audiosocket import read_wav
+
+    citizen = leg(var / "live-citizen.wav", [("sil", 0.3), ("say", "caller_ko"), ("sil", 0.8)], 9.0)
+    operator = leg(var / "live-operator.wav", [("sil", 0.5), ("say", "agent_ko"), ("sil", 1.0)], 5.0)
+    return {"citizen": read_wav(citizen), "operator": read_wav(operator)}
+
+
+def live_legs_of(settings: Settings) -> list[tuple[str, float]]:
+    import sqlalchemy as sa
+
+    from hotline.db import make_engine
+
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT state, audio_s FROM recording_live_leg"))
+            return [(r.state, r.audio_s) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def cpu_of(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU seconds of the app's processes so far (Linux /proc)."""
+    total = 0.0
+    for p in procs:
+        try:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 if __name__ == "__main__":

@@ -219,9 +219,10 @@ class ListenNode:
         if h.rec is not None:
             await asyncio.to_thread(h.rec.join, 30)  # the last sentence comes out of FinalResult
         self._legs.pop(uid, None)
-        # whole only if Asterisk ended it (the spied leg hung up) and every second was recognised: a
-        # leg cut by a timeout, a broken connection or this node stopping is not placed on the recording
-        complete = h.rec is not None and h.rec.complete and why in ("eof", "hangup") and not self._stopping
+        # whole only if the call ended it (Asterisk closed it, or we did on CallCompleted) and every second was
+        # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the recording
+        ended_by_call = why in ("eof", "hangup", "hung up") and not self._stopping
+        complete = h.rec is not None and h.rec.complete and ended_by_call
         self._write(h, "complete" if complete else "dropped")
         log.info("live: %s leg of %s ended (%s), %d lines, %s", h.leg.speaker, h.leg.call_id, why, len(h.lines),
                  "complete" if complete else "incomplete")

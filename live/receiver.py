@@ -94,6 +94,9 @@ class Receiver:
                     if first:
                         first = False
                         log.info("live: leg %s: first frame kind 0x%02x (%s)", leg_id, kind, type(f).__name__)
+                    if writer.is_closing():  # hung up here (the call ended): what is left is not read
+                        why = "hung up"
+                        return
                     if isinstance(f, frames.Audio):
                         sink.audio(f.pcm, f.rate)
                         writer.write(frames.audio(b"\0" * len(f.pcm), f.rate))
@@ -116,7 +119,7 @@ class Receiver:
             self.bad_frames += 1
             why = f"bad frame: {exc}"
             log.warning("live: leg %s: %s", leg_id or "?", exc)
-        except (ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError, RuntimeError) as exc:  # uvloop: RuntimeError on a closed transport
             why = f"connection: {exc}"
         finally:
             if leg_id:

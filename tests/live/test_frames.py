@@ -139,3 +139,12 @@ def test_what_we_send_reads_back_the_same() -> None:
     sent = frames.hello(LEG) + frames.audio(ramp(320), 8000) + frames.audio(ramp(640), 16000)
     assert reader.feed(sent) == EXPECTED
     assert frames.hello(LEG) == frame(0x01, LEG.bytes)
+
+
+def test_every_frame_tells_the_kind_it_came_with() -> None:
+    # what the receiver counts to learn what Asterisk really sends
+    sent = {0x00: b"", 0x01: LEG.bytes, 0x03: b"5", 0xFF: b"\x04", 0x42: b"?",
+            **{kind: ramp(rate // 50 * 2) for kind, rate in frames.RATES.items()}}
+    for kind, payload in sent.items():
+        [got] = Reader().feed(frame(kind, payload))
+        assert frames.kind_of(got) == kind, hex(kind)
