@@ -156,3 +156,43 @@ def test_a_leg_that_falls_behind_is_dropped_said_and_the_node_takes_no_new_calls
         assert heard.of(ListenerStatus)[-1].capacity == 0, "a node that stops says it has no room"
 
     asyncio.run(scenario())
+
+
+def test_each_settled_sentence_goes_to_the_calls_assistant_and_what_it_offers_goes_out(engine_vosk, speech,
+                                                                                         db) -> None:
+    from hotline.listening import AssistOffered, LiveFlagRaised
+    from live.assist import Article, Flag, Help, Proposal
+
+    pcm, rate = speech
+    heard_by_assistant: list[tuple[str, str]] = []
+
+    class Assistant:  # the real one is tests/live/test_assist.py's: here, what the node does with its answers
+        def hear(self, speaker: str, text: str) -> Help:
+            heard_by_assistant.append((speaker, text))
+            return Help((Article(7, "道路坑洼报修指引", "城市管理", ("도로",)),),
+                        (Proposal("lead_department_id", "3", "承办单位", text, "市政局"),),
+                        (Flag("emergency", "救命", speaker, text),))
+
+    async def scenario() -> None:
+        bus = InProcessBus()
+        heard = Heard(bus)
+        node = ListenNode(NodeConfig(name="listen-test", port=0, every_s=0.2, max_lag_s=60.0, nice=0), bus,
+                          lambda: engine_vosk, assistant=Assistant)
+        await node.start()
+        try:
+            uid = str(uuid.uuid4())
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c3", seat="8003", operator="1026",
+                                            node="listen-test", legs={uid: "citizen"}))
+            await stream_leg("127.0.0.1", node.receiver.port, uid, pcm, rate, pace=2.0)
+            await _until(lambda: heard.of(LiveFlagRaised) and heard.of(AssistOffered))
+        finally:
+            await node.stop()
+        finals = [e.text for e in heard.of(TranscriptLine) if e.final]
+        assert heard_by_assistant and [t for _, t in heard_by_assistant] == finals[:len(heard_by_assistant)]
+        offer = heard.of(AssistOffered)[0]
+        assert (offer.call_id, offer.seat) == ("c3", "8003")
+        assert offer.articles[0]["id"] == 7 and offer.proposals[0]["display"] == "市政局"
+        flag = heard.of(LiveFlagRaised)[0]
+        assert (flag.flag, flag.phrase, flag.operator, flag.type) == ("emergency", "救命", "1026", "alert")
+
+    asyncio.run(scenario())
