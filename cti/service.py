@@ -35,7 +35,8 @@ from cti.rules import parse_shifts
 from cti.seats import WRAPUP_REASON
 from cti.spies import Spies
 from cti.state import CtiState
-from hotline.bus import Bus, Envelope, InProcessBus
+from hotline.bus import Bus, Envelope, InProcessBus, follow
+from hotline.tasks import stop_task
 
 if TYPE_CHECKING:
     from hotline.settings import Settings
@@ -99,7 +100,7 @@ class CtiService:
         # the live transcript: each answered call's legs to a listening node (none known: off)
         self.spies = Spies(self.actions.channels_of, self.actions.spy, self._hang_up_spy, self.publish, self._spawn,
                            self.job_number_at, clock)
-        self._unlisten_spies: Callable[[], None] | None = None
+        self._spying: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self.resyncs = 0
         self.synced = False  # resynced with Asterisk since the link last came up (what the board shows is whole)
@@ -134,7 +135,8 @@ class CtiService:
         # listening before the link is up: the first resync's seat changes count too
         self.synced = False
         self._unlisten = self.bus.add_listener(self._wrapup_hold)
-        self._unlisten_spies = self.bus.add_listener(self.spies.on_envelope)
+        # the listening nodes' heartbeats come from other processes: a subscription, not a listener
+        self._spying = asyncio.create_task(follow(self.bus, self.spies.on_envelope, Spies.wanted), name="cti-spies")
         await self.link.start(wait=wait)
         self._ticker = asyncio.create_task(self._tick_loop(), name="cti-tick")
 
@@ -144,10 +146,11 @@ class CtiService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self.link.close()
-        for unlisten in (self._unlisten, self._unlisten_spies):
-            if unlisten is not None:
-                unlisten()
-        self._unlisten = self._unlisten_spies = None
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        task, self._spying = self._spying, None
+        await stop_task(task)
         for t in list(self._pending):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(t, 2)

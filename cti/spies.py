@@ -56,6 +56,11 @@ class Spies:
         self.spied: dict[str, list[str]] = {}  # call → its spy channels (hung up with the call)
         self.refused = 0
 
+    @staticmethod
+    def wanted(env: Envelope) -> bool:
+        """What the bridge follows for this (its own calls' answers and ends, every node's heartbeat)."""
+        return isinstance(env.event, (ListenerStatus, CallAnswered, CallCompleted))
+
     def on_envelope(self, env: Envelope) -> None:
         e = env.event
         if isinstance(e, ListenerStatus):
@@ -84,8 +89,8 @@ class Spies:
             return
         try:
             seat_channel, citizen_channel, _ = self.channels(e.seat)
-        except ActionError as exc:  # the seat left the call already
-            log.warning("live: no channels to spy on for %s: %s", e.call_id, exc)
+        except ActionError as exc:  # the seat left the call already, or it is another server's call
+            log.debug("live: no channels to spy on for %s: %s", e.call_id, exc)
             return
         legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
         node.reserved += 2

@@ -34,7 +34,7 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -317,3 +317,28 @@ class InProcessBus(LocalFanout):
         start = max(0, since - oldest + 1)
         envs = [ring[i] for i in range(start, len(ring))] if not gap else list(ring)
         return Replay(envs, gap, self._seq, self.epoch)
+
+
+def follow(bus: Bus, handle: Callable[[Envelope], None], accept: Accept | None = None,
+           maxsize: int = 10_000) -> Coroutine[Any, Any, None]:
+    """A task's body that hands ``handle`` every envelope ``accept`` lets through, whichever process
+    published it. (A listener sees only what this process publishes: a listening node on a machine
+    of its own and the bridge that sends it calls hear each other only this way.) Subscribed at the
+    call, not when the task first runs: what is published from then on is seen. Falling behind is
+    said and the following goes on; a handler that raises is logged and the next envelope comes."""
+    return _follow(bus.subscribe(maxsize=maxsize, accept=accept), handle)
+
+
+async def _follow(sub: Subscription, handle: Callable[[Envelope], None]) -> None:
+    try:
+        while True:
+            try:
+                async for env in sub:
+                    try:
+                        handle(env)
+                    except Exception:
+                        log.exception("bus follower %r failed on seq %d", handle, env.seq)
+            except BusLagged as lag:
+                log.warning("bus follower %r fell behind after seq %d; events were skipped", handle, lag.last_seq)
+    finally:
+        sub.close()

@@ -106,7 +106,7 @@ class LegRecogniser:
         try:
             stream = self._engine.open(self.rate)
             buf = bytearray()
-            last_partial, said = 0.0, ""
+            last_partial, said = float("-inf"), ""
             while True:
                 chunk = self._queue.get()
                 if chunk is None:
@@ -130,15 +130,15 @@ class LegRecogniser:
                     self.emit(self.leg, heard, self.lines + 1)
             if self.dropped:
                 return
-            if buf:
-                stream.accept(bytes(buf))
-                self._took(len(buf))
             c0 = time.thread_time()
-            heard = stream.finish()
+            # the last short step may end a sentence: Vosk hands it out there, and finish() then has nothing
+            tail = stream.accept(bytes(buf)) if buf else None
+            self._took(len(buf))
+            for heard in (tail if tail is not None and tail.final else None, stream.finish()):
+                if heard is not None:
+                    self.lines += 1
+                    self.emit(self.leg, heard, self.lines)
             self.cpu_s += time.thread_time() - c0
-            if heard is not None:
-                self.lines += 1
-                self.emit(self.leg, heard, self.lines)
         except Exception as exc:  # a broken model or engine: this leg only, said, never the call
             self.error = f"{type(exc).__name__}: {exc}"
             self.dropped = True

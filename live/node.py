@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cti.domain import CallCompleted
-from hotline.bus import Bus, DomainEvent, Envelope
+from hotline.bus import Bus, DomainEvent, Envelope, follow
 from hotline.listening import AssistOffered, LegsAssigned, ListenerStatus, LiveFlagRaised, LiveState, TranscriptLine
 from live.assist import Assistant, Help
 from live.engine import Engine, Heard
@@ -86,7 +86,6 @@ class ListenNode:
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._unlisten: Callable[[], None] | None = None
         self.behind_until = 0.0  # overloaded until then (a leg was dropped): no new calls
         self.dropped = 0
         self._stopping = False
@@ -99,15 +98,14 @@ class ListenNode:
         self._loop = asyncio.get_running_loop()
         self.engine = await asyncio.to_thread(self._load_engine)  # seconds, and up to a gigabyte: not on the loop
         await self.receiver.start()
-        self._unlisten = self.bus.add_listener(self._on_bus)
+        # the bridge that announces legs is usually another process: a subscription, not a listener
+        self._tasks.append(self._loop.create_task(follow(self.bus, self._on_bus, self._wanted), name="listen-bus"))
         self._tasks.append(self._loop.create_task(self._heartbeat(), name="listen-heartbeat"))
         log.info("live: listening node %s on %s, %d legs, %s", self.cfg.name, self.address, self.capacity,
                  self.engine.name)
 
     async def stop(self) -> None:
         self._stopping = True  # the legs cut now are not whole: the recording is heard after the call
-        if self._unlisten is not None:
-            self._unlisten()
         for t in self._tasks:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -153,6 +151,10 @@ class ListenNode:
             log.warning("live: %s leg of %s never connected", leg.speaker, leg.call_id)
 
     # --- the bus --------------------------------------------------------------------------
+
+    def _wanted(self, env: Envelope) -> bool:
+        e = env.event
+        return (isinstance(e, LegsAssigned) and e.node == self.cfg.name) or isinstance(e, CallCompleted)
 
     def _on_bus(self, env: Envelope) -> None:
         ev = env.event

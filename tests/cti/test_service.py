@@ -131,8 +131,7 @@ async def test_wrapup_pauses_the_seat_in_asterisk_then_resumes(fake: FakeAmi, wi
     svc = make(fake)
     svc.state.wrapup_s = 0.3
     await svc.start(wait=5)
-    # the wrap-up hold and the live transcript's spies follow the bus from the start
-    assert [f.__name__ for f in svc.bus._listeners] == ["_wrapup_hold", "on_envelope"]
+    assert len(svc.bus._listeners) == 1  # the wrap-up hold follows the bus from the start
     try:
         s = wire.Script(t0=svc.clock())
         s.member("QueueMemberAdded", 0.0, "8001")

@@ -212,8 +212,6 @@ def test_heard_s_is_the_audio_fed_a_last_short_step_included() -> None:
     assert sum(stream.taken) == (3 * STEP + 7) * len(FRAME), "the tail shorter than a step is recognised too"
 
 
-@pytest.mark.xfail(strict=True, reason="live/legs.py _run: the result of accept() on the last short chunk is "
-                                       "discarded, so a sentence that ends in it is never emitted")
 def test_a_sentence_that_ends_in_the_last_short_chunk_is_said() -> None:
     # VoskStream.accept takes the result when Vosk detects the end of a sentence (Result()), after
     # which finish() has nothing left: a final returned for the tail is the only copy of it
