@@ -65,8 +65,8 @@ def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its
         with chromium() as browser:
             page = console_of(browser, url, "op1024", "demo1024")
             sign_in(page, seat)
-            says = [("sil", 5.0)] + [("say", "caller_ko"), ("sil", 1.5)] * 3 + [("sil", 90)]
-            caller = phones.callers([HEZE], settings.hotline_number, speech(audio_dir, *says), hangup_ms=34_000)
+            says = [("sil", 4.0)] + [("say", "caller_ko"), ("sil", 1.5)] * 2 + [("sil", 90)]
+            caller = phones.callers([HEZE], settings.hotline_number, speech(audio_dir, *says), hangup_ms=27_000)
             page.wait_for_selector("#pop:not([hidden])", timeout=30_000)
             call_id = page.evaluate("window.__lastPop.call_id")
             page.wait_for_selector("#transcript:not([hidden])", timeout=5_000)
