@@ -69,8 +69,9 @@ def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its
             caller = phones.callers([HEZE], settings.hotline_number, speech(audio_dir, *says), hangup_ms=27_000)
             page.wait_for_selector("#pop:not([hidden])", timeout=30_000)
             call_id = page.evaluate("window.__lastPop.call_id")
-            page.wait_for_selector("#transcript:not([hidden])", timeout=5_000)
+            assert page.is_hidden("#transcript")  # until the call is heard
             page.wait_for_function("window.__transcript.states.includes('listening')", timeout=20_000)
+            assert page.is_visible("#transcript")
             # partial, then final words of both legs while the call is up
             for who in ("operator", "citizen"):
                 seen = f"window.__transcript.partials.{who} > 0 && window.__transcript.finals.{who} > 0"

@@ -16,9 +16,9 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle}) 
   function reset(id) {
     callId = id; proposals = []; articles = new Map(); lines = new Map();
     list.innerHTML = ""; props.innerHTML = ""; arts.innerHTML = "";
-    $("tr-state").textContent = "等待接通";
+    $("tr-state").textContent = "";
     $("tr-assist").hidden = true;
-    box.hidden = !id;
+    box.hidden = true;  // shown by the call's first word of it: a centre without listening nodes sees nothing
   }
   function state(msg) {
     const s = {listening: "转写中", unavailable: "不可用", degraded: "部分中断", ended: "通话结束，转写已保存"}[msg.state] || msg.state;
@@ -98,6 +98,7 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle}) 
   function onMessage(msg) {
     if (!msg.call_id) return;
     if (msg.call_id !== callId) return;  // another call's (a pop that moved on): not this screen's
+    box.hidden = false;
     if (msg.type === "live_assist") { assist(msg); return; }
     if (msg.event === "LiveState") { state(msg); return; }
     if (msg.event === "TranscriptLine") line(msg);
