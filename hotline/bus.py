@@ -199,10 +199,13 @@ class Subscription:
         try:
             self._q.put_nowait(env)
         except asyncio.QueueFull:
-            # never block the bridge for a slow consumer: drop its queue, tell it to replay
+            # never block the bridge for a slow consumer: drop its queue, tell it to replay — and wake
+            # it: a consumer already waiting on the queue would otherwise wait for ever (every later
+            # event is dropped while it is lagged), which stopped the lead's alerts after a burst
             self._lagged = True
             while not self._q.empty():
                 self._q.get_nowait()
+            self._q.put_nowait(_RESYNC)
 
     def _resync(self) -> None:
         """Tell the consumer to resync now, even one waiting on an empty queue (the bus's seqs

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent_ui.alerts import Alert, AlertEngine, AlertRules
 from agent_ui.lead.store import LeadStore
-from hotline.bus import DomainEvent, InProcessBus
+from hotline.bus import BusLagged, DomainEvent, InProcessBus, Subscription
 from hotline.settings import Settings
 from ticketing.calls import CallLog
 from ticketing.digest import Digest
@@ -122,32 +122,39 @@ class LeadRuntime:
                 await t
 
     async def _listen(self) -> None:
-        sub = self.bus.subscribe()
+        sub = self.bus.subscribe(maxsize=10_000)
         try:
-            async for env in sub:
-                msg = env.message()
-                if msg.get("type") == "lead_alert":
-                    if not self.on_duty:
-                        self.engine.adopt(msg["alert"])
-                    continue
-                if msg.get("type") == "lead_alert_ack":
-                    if self.on_duty:
-                        await self._ack_for(int(msg["alert_id"]), str(msg["by"]))
-                    continue
-                if not self.on_duty:
-                    continue
-                if msg.get("event") == "CallCompleted":
-                    self._last_completed = self.clock()  # the seat totals are stale now
+            while True:
                 try:
-                    self._publish(self.engine.feed(msg))
-                    if msg.get("event") == "SeatStateChanged":
-                        closed = self._spell(msg)
-                        if closed is not None:
-                            await asyncio.to_thread(self._store_spell, *closed)
-                except Exception:
-                    log.exception("alert rule failed on %s", msg.get("event"))
+                    await self._follow(sub)
+                except BusLagged as lag:  # a burst (live transcripts, a resync) outran it: go on, said
+                    log.warning("lead alerts fell behind the bus after seq %d; events were skipped", lag.last_seq)
         finally:
             sub.close()
+
+    async def _follow(self, sub: Subscription) -> None:
+        async for env in sub:
+            msg = env.message()
+            if msg.get("type") == "lead_alert":
+                if not self.on_duty:
+                    self.engine.adopt(msg["alert"])
+                continue
+            if msg.get("type") == "lead_alert_ack":
+                if self.on_duty:
+                    await self._ack_for(int(msg["alert_id"]), str(msg["by"]))
+                continue
+            if not self.on_duty:
+                continue
+            if msg.get("event") == "CallCompleted":
+                self._last_completed = self.clock()  # the seat totals are stale now
+            try:
+                self._publish(self.engine.feed(msg))
+                if msg.get("event") == "SeatStateChanged":
+                    closed = self._spell(msg)
+                    if closed is not None:
+                        await asyncio.to_thread(self._store_spell, *closed)
+            except Exception:
+                log.exception("alert rule failed on %s", msg.get("event"))
 
     async def _tick(self) -> None:
         next_poll = 0.0

@@ -129,3 +129,39 @@ def test_words_said_on_a_live_call_raise_one_alert_each_for_the_leads() -> None:
     assert eng.feed(said) == []  # once per call and phrase
     [rude] = eng.feed(said | {"flag": "forbidden", "phrase": "我不知道", "speaker": "operator", "text": "我不知道"})
     assert rude.kind == "live_forbidden" and "话务员1024" in rude.detail
+
+
+def test_the_lead_runtime_goes_on_after_falling_behind_the_bus() -> None:
+    # a burst (a centre's live transcripts) can outrun the lead runtime's queue: it used to end the
+    # task with BusLagged, and no alert was raised again until the node restarted
+    import asyncio
+
+    from agent_ui.lead import LeadConfig, LeadRuntime
+    from hotline.bus import InProcessBus
+
+    async def scenario() -> list[str]:
+        bus = InProcessBus()
+        raised: list[str] = []
+        bus.add_listener(lambda env: raised.append(env.message().get("alert", {}).get("kind", "")))
+        runtime = LeadRuntime(LeadConfig(), None, bus, None, None, None)  # type: ignore[arg-type]
+        runtime.take_duty(True)
+        task = asyncio.create_task(runtime._listen())
+        await asyncio.sleep(0)
+        said = {"flag": "emergency", "phrase": "着火", "speaker": "citizen", "text": "着火了", "seat": "8001"}
+        from hotline.listening import LiveFlagRaised, TranscriptLine
+
+        for n in range(25_000):  # more than its queue holds, before it reads one
+            bus.publish_nowait(TranscriptLine(at=1.0, call_id="1.1", seat="8001", speaker="citizen", line=n,
+                                              text="…", final=False))
+        await asyncio.sleep(0.01)
+        bus.publish_nowait(LiveFlagRaised(at=2.0, call_id="1.2", **said))
+        for _ in range(100):
+            if "live_emergency" in raised or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not task.done(), task
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return raised
+
+    assert "live_emergency" in asyncio.run(scenario())
