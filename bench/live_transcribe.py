@@ -1,46 +1,52 @@
-"""Live transcript under load (issue #16): concurrent legs streamed to a listening node in real time,
+"""Live transcript under load (issue #16): concurrent legs streamed in real time to a listening node;
 the lag from the end of each utterance to its final line at the operator's websocket, and the most
-legs this box holds in real time, against Vosk alone on the same audio in the same run.
+legs this box holds in real time; against Vosk alone on the same audio in the same run.
 
 **Ours** is a web node as ``hotline up`` serves it (``launch.compose.server_config``) with the role
-``listen`` (the AudioSocket server, a recogniser thread per leg at ``listen_nice`` 10, the finals
+``listen`` (the AudioSocket server; a recogniser thread per leg at ``listen_nice`` 10; each final
 written to the database and given to the call's assistant), in a process of its own. No CTI runs:
 the bench says on the node's bus what the bridge would (``LegsAssigned``: a call's two legs, each
 call on its own seat), and who sits where is given to the web room as the console tests give it
 (``app.state.roster``). The operators are accounts signed in with their password
-(``POST /api/auth/login``), each following ``/ws`` with the session cookie and the page's Origin;
-their clients and the legs' AudioSocket streams (``testkit.audiosocket.stream_leg``, 20 ms frames at
-real-time pace, as Asterisk sends them) run in this process: what an Asterisk and the operators'
-PCs would be. Each leg is a sentence of Korean speech every 4–5 s over a line's noise floor
-(``testkit.livebench``); starts are staggered over 4 s.
+(``POST /api/auth/login``), each following ``/ws`` with the session cookie and the page's Origin.
+Their clients and the legs' streams (``testkit.audiosocket.stream_leg``: 20 ms frames at real-time
+pace, as Asterisk sends them) run in this process: what Asterisk and the operators' PCs would be.
 
-**Lag** of an utterance = the arrival at its operator's websocket of the first final of its leg
-whose last word ends no earlier than 0.3 s before the utterance does − the moment the utterance's
-last sample was due to be sent. It has two parts, shown apart: the **endpoint** (Vosk decides a
-sentence is over only after some trailing silence; where in the audio it decides is the same at
-any load, known from decoding each leg once unloaded, ``testkit.livebench``) and the **delay** from
-that point of the audio being sent to the line on the operator's socket (the recogniser's backlog,
-the bus, the websocket: what load and our code add). Each final the node says is checked against
-the unloaded decode (same text, same times).
+**Legs** (``testkit.livebench``): Korean espeak-ng sentences (1.3–5.3 s), each followed by 1.5–2.5 s
+of the leg being quiet while the other party talks, over a -64 dBFS noise floor. A call is answered
+every ``--answer-every`` s (both legs start then) and the earlier calls say more, so that the last
+sentences of all legs are spoken at the same time.
+
+**Lag** of an utterance: its leg's first final whose last word ends no earlier than 0.3 s before the
+utterance does, arriving at the operator's websocket, minus the moment the utterance's last sample
+was due (Asterisk sends a frame once it is whole: one frame after stream_leg's clock starts).
 
 **Held in real time** at N legs: no leg dropped (``LiveState`` degraded), every utterance answered,
-and the delay's p95 ≤ ``--max-delay`` (1 s). The search starts at the node's default capacity (4 legs
-a core), goes up by half until a level fails, then halves the gap (levels of ``--level-s``). At the
-largest level held, the **measured** run: ``--samples`` utterances (400: p95 from 400) in two rounds
-against the baseline, ours / Vosk / Vosk / ours on two sets of legs.
+and no recogniser ever more than ``--max-behind`` (2 s: where the node calls itself overloaded and
+takes no new calls) of audio behind. That backlog is the node's own ``LegRecogniser.lag_s``, read
+every 0.1 s by a probe the bench adds to the node's process (it keeps a weak set of the recognisers
+and a thread; nothing else of the node is changed). The search starts at the node's default
+capacity (4 legs a core), goes up by 2 legs a core until a level fails, then tries between; its
+short levels need a 25 % margin (1.5 s). At the largest level that passes: a **burst** (every call
+answered within 4 s, said apart: each new recogniser spends ≈ 0.44 s of CPU on its first second),
+then the **measured** run, ``--samples`` utterances a side in rounds ours / Vosk / Vosk / ours on two
+sets of legs, pooled; if ours is not held there, one call fewer.
 
-**Baseline** (not our code; this file with ``--baseline``, a process that imports only Vosk and the
-standard library, checked): per leg a thread with Vosk's ``KaldiRecognizer`` (``SetWords(True)``)
-fed the same audio in the same 20 ms frames at the same real-time pace and stagger, asking
-``PartialResult`` every 0.2 s as the node does; its lag is to ``AcceptWaveform`` returning True. No
-AudioSocket, bus, database, assistant or websocket, and nice 0.
+**Baseline** (not our code; this file with ``--baseline``, a process importing only Vosk and the
+standard library, checked): a thread per leg with Vosk's ``KaldiRecognizer`` (``SetWords(True)``)
+fed the same wavs in 20 ms frames at the same pace and start times, ``PartialResult`` every 0.2 s
+as the node asks it, ``FinalResult`` at the end; its lag is to ``AcceptWaveform`` returning True
+(where in the audio that happened gives Vosk's own endpoint wait, the same for both sides). No
+AudioSocket, bus, database, assistant or websocket; nice 0.
 
-CPU: the node's process (``/proc``; its threads at nice 10 are the recognisers, the main thread the
-event loop) and the baseline's, per second of leg audio streamed.
+**CPU** per second of leg audio: the node's process from ``/proc`` (split by thread: nice 10 = the
+recognisers, the main thread = the event loop, the rest) and the baseline's process.
 
-Run from the repo root: ``.venv/bin/python bench/live_transcribe.py [--max-legs 40] [--samples 400]
-[--quick]``. Last line: ``legs=… lag_p50_ms=… lag_p95_ms=… legs_per_core=…`` then the parts of the
-lag, the baseline's, the ratio, drops and CPU (goals: lag p95 ≤ 2.5 s, ≥ 4 legs a core).
+Run from the repo root: ``.venv/bin/python bench/live_transcribe.py [--samples 400] [--max-legs 40]
+[--quick]``: 13–15 min on 2 cores (400 utterances a side at 10 legs is 3 min of speech a side, and
+the search before it); ``--quick``: 100 a side, about 5 min. Last line: ``legs=… lag_p50_ms=…
+lag_p95_ms=… legs_per_core=…``, then Vosk alone's lag, the ratio, its endpoint wait, the backlog,
+drops and CPU (goals: lag p95 ≤ 2.5 s, ≥ 4 legs a core).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -74,6 +81,7 @@ def pct(values: list[float], p: float) -> float:
 
     return nearest_rank(values, p)
 
+
 # ------------------------------------------------------------------ the baseline: Vosk alone
 
 _MARKS = re.compile(r"\[[^\]\s]*\]")  # [unk], [noise]: not words (the node leaves them out too)
@@ -93,7 +101,7 @@ def baseline_main(model_dir: str) -> None:
         for spec in job["legs"]:
             with wave.open(spec["wav"]) as w:
                 rate = w.getframerate()
-                pcm = w.readframes(w.getnframes())[:spec["bytes"]]
+                pcm = w.readframes(w.getnframes())
             legs.append({"pcm": pcm, "rate": rate, "finals": [], "late": 0.0})
         t0 = time.monotonic() + 0.5
         for d, spec in zip(legs, job["legs"], strict=True):
@@ -120,7 +128,11 @@ def baseline_main(model_dir: str) -> None:
                                             " ".join(w["word"] for w in words)])
                 elif (n + 1) % 10 == 0:
                     rec.PartialResult()
-            rec.FinalResult()
+            got = json.loads(rec.FinalResult()).get("result", [])  # the leg hung up: what it still heard
+            words = [w for w in got if not _MARKS.fullmatch(w["word"])]
+            if words:
+                d["finals"].append([time.monotonic(), len(d["pcm"]) / 2 / d["rate"], words[-1]["end"],
+                                    " ".join(w["word"] for w in words)])
 
         c0 = time.process_time()
         threads = [threading.Thread(target=leg, args=(d,)) for d in legs]
@@ -137,13 +149,32 @@ def baseline_main(model_dir: str) -> None:
 # ------------------------------------------------------------------ the node, in its own process
 
 NODE = """
-import asyncio, json, logging, sys, threading, time
+import json, logging, sys, threading, time, weakref
 import uvicorn, uvloop
+import live.legs
 from launch.compose import server_config
 from hotline.settings import Settings
 from hotline.listening import LegsAssigned
 logging.basicConfig(level=logging.WARNING, format='node: %(name)s: %(message)s')
 logging.getLogger('launch.witness').setLevel(logging.ERROR)
+
+# the bench's probe: every recogniser this process makes, and how many seconds of audio the one
+# furthest behind has waiting (LegRecogniser.lag_s, what the node drops a leg on), every 0.1 s
+recognisers = weakref.WeakSet()
+made = live.legs.LegRecogniser.__init__
+def tracked(self, *a, **kw):
+    made(self, *a, **kw)
+    recognisers.add(self)
+live.legs.LegRecogniser.__init__ = tracked
+behind = []
+def probe():
+    while True:
+        time.sleep(0.1)
+        lags = [r.lag_s for r in list(recognisers) if not r.dropped and not r.join(0)]
+        if lags:
+            behind.append(max(lags))
+threading.Thread(target=probe, daemon=True).start()
+
 settings = Settings(**json.loads(sys.argv[1]))
 roster = json.loads(sys.argv[2])
 config = server_config(settings, log_level='warning')
@@ -151,11 +182,18 @@ config.app.state.roster = lambda: roster  # no CTI here: who sits where is given
 server = uvicorn.Server(config)
 
 async def main():
+    import asyncio
     loop = asyncio.get_running_loop()
-    def commands():  # the bridge's part: each line a call's legs, said on this node's bus
+    def commands():  # the bridge's part: a call's legs, said on this node's bus; and the probe's samples
         for line in sys.stdin:
-            ev = LegsAssigned(at=time.time(), **json.loads(line))
-            loop.call_soon_threadsafe(config.app.state.bus.publish_nowait, ev)
+            cmd = json.loads(line)
+            if 'assign' in cmd:
+                ev = LegsAssigned(at=time.time(), **cmd['assign'])
+                loop.call_soon_threadsafe(config.app.state.bus.publish_nowait, ev)
+            else:
+                got = behind[:]
+                behind.clear()
+                print('BENCH ' + json.dumps(got), flush=True)
         server.should_exit = True
     threading.Thread(target=commands, daemon=True).start()
     await server.serve()
@@ -288,7 +326,7 @@ class Planned:
     seat: str
     user: str
     speaker: str
-    audio: Any  # testkit.livebench.LegAudio
+    wav: Path
     pcm: bytes
     ends: list[float]
     delay: float
@@ -299,71 +337,94 @@ class Outcome:
     side: str
     n: int
     lags: list[float] = field(default_factory=list)
-    delays: list[float] = field(default_factory=list)
-    endpoints: list[float] = field(default_factory=list)
+    endpoints: list[float] = field(default_factory=list)  # Vosk alone: utterance end → where it decided
+    behind: list[float] = field(default_factory=list)  # ours: the recogniser furthest behind, every 0.1 s
     missing: int = 0
     dropped: int = 0
-    differ: int = 0  # finals not as the unloaded decode says them
     audio_s: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
     client_cpu_s: float = 0.0
-    late_s: float = 0.0  # the streams' worst lateness
+    late_s: float = 0.0  # the streams' (Vosk alone: the feeding threads') worst lateness
 
-    def held(self, max_delay: float) -> bool:
-        return (not self.dropped and not self.missing and bool(self.delays)
-                and pct(self.delays, 95) <= max_delay)
+    def held(self, max_behind: float) -> bool:
+        return not self.dropped and not self.missing and bool(self.lags) and max(self.behind, default=0) <= max_behind
 
     def __add__(self, o: Outcome) -> Outcome:
-        return Outcome(self.side, self.n, self.lags + o.lags, self.delays + o.delays, self.endpoints + o.endpoints,
-                       self.missing + o.missing, self.dropped + o.dropped, self.differ + o.differ,
-                       self.audio_s + o.audio_s, {k: self.cpu.get(k, 0) + o.cpu.get(k, 0) for k in {*self.cpu, *o.cpu}},
+        return Outcome(self.side, self.n, self.lags + o.lags, self.endpoints + o.endpoints, self.behind + o.behind,
+                       self.missing + o.missing, self.dropped + o.dropped, self.audio_s + o.audio_s,
+                       {k: self.cpu.get(k, 0) + o.cpu.get(k, 0) for k in {*self.cpu, *o.cpu}},
                        self.client_cpu_s + o.client_cpu_s, max(self.late_s, o.late_s))
+
+    def cpu_per_leg_s(self, part: str = "total") -> float:
+        return self.cpu.get(part, 0.0) / max(self.audio_s, 1e-9)
 
     def line(self) -> str:
         ms = lambda v, p: f"{pct(v, p) * 1000:.0f}" if v else "-"  # noqa: E731
-        cpu = self.cpu.get("total", 0.0) / max(self.audio_s, 1e-9)
-        parts = "" if "loop" not in self.cpu else (
-            f" (recognisers {self.cpu['recognisers'] / self.audio_s:.3f}, loop {self.cpu['loop'] / self.audio_s:.3f},"
-            f" other threads {self.cpu['other'] / self.audio_s:.3f}; streams+consoles "
-            f"{self.client_cpu_s / self.audio_s:.3f})")
-        return (f"{self.side:>8} {self.n:>2} legs: {len(self.lags)} utterances, lag p50 {ms(self.lags, 50)} p95 "
-                f"{ms(self.lags, 95)} ms = endpoint p50 {ms(self.endpoints, 50)} p95 {ms(self.endpoints, 95)} + delay "
-                f"p50 {ms(self.delays, 50)} p95 {ms(self.delays, 95)} max {ms(self.delays, 100)} ms; dropped "
-                f"{self.dropped}, unanswered {self.missing}, finals unlike the unloaded decode {self.differ}; "
-                f"worst stream lateness {self.late_s * 1000:.0f} ms; CPU {cpu:.3f} core-s per leg-s{parts}")
+        text = (f"{self.side:>4} {self.n:>2} legs: {len(self.lags)} utterances, lag p50 {ms(self.lags, 50)} "
+                f"p95 {ms(self.lags, 95)} max {ms(self.lags, 100)} ms")
+        if self.endpoints:
+            text += f" (Vosk's endpoint alone p50 {ms(self.endpoints, 50)} p95 {ms(self.endpoints, 95)})"
+        if self.behind:
+            text += (f"; recognisers behind p50 {ms(self.behind, 50)} p99 {ms(self.behind, 99)} "
+                     f"max {ms(self.behind, 100)} ms")
+        text += (f"; dropped {self.dropped}, unanswered {self.missing}; late {self.late_s * 1000:.0f} ms; "
+                 f"CPU {self.cpu_per_leg_s():.3f} core-s a leg-s")
+        if "loop" in self.cpu:
+            text += (f" (recognisers {self.cpu_per_leg_s('recognisers'):.3f}, loop {self.cpu_per_leg_s('loop'):.3f}, "
+                     f"other threads {self.cpu_per_leg_s('other'):.3f}; streams+consoles "
+                     f"{self.client_cpu_s / max(self.audio_s, 1e-9):.3f})")
+        return text
 
 
 class Bench:
     def __init__(self, node: subprocess.Popen[str], node_name: str, listen_port: int, consoles: Consoles,
-                 baseline: subprocess.Popen[str], operators: list[tuple[str, str]]) -> None:
+                 baseline: subprocess.Popen[str], operators: list[tuple[str, str]], legs: Any) -> None:
         self.node, self.node_name, self.listen_port = node, node_name, listen_port
-        self.consoles, self.baseline, self.operators = consoles, baseline, operators
+        self.consoles, self.baseline, self.operators, self.legs = consoles, baseline, operators, legs
         self.level = 0
 
-    def plan(self, audio: list[Any], n: int, length_s: float) -> list[Planned]:
+    def plan(self, first: int, n: int, utterances: int, answer_every_s: float) -> list[Planned]:
+        """``n`` legs (``first``, ``first`` + 1, … of the seed's), two a call, each call on its own seat.
+        A call is answered every ``answer_every_s`` (both its legs start then), and the earlier calls say
+        more, so that all end together: the last ``utterances`` sentences of every leg overlap. With
+        ``answer_every_s`` 0, every call is answered within the same 4 s."""
         self.level += 1
+        calls = (n + 1) // 2
         out = []
         for j in range(n):
-            a = audio[j % len(audio)]
-            pcm, ends = a.cut(length_s)
-            user, seat = self.operators[j // 2]
+            c = j // 2
+            ramp = (calls - 1 - c) * answer_every_s
+            wav, pcm, ends = self.legs.leg(first + j, utterances + round(ramp / self.legs.period_s))
+            user, seat = self.operators[c]
             speaker = ("citizen", "operator")[j % 2]
-            out.append(Planned(str(uuid.uuid4()), f"lt{self.level}-{j // 2}", seat, user, speaker, a, pcm, ends,
-                               j * STAGGER_S / n))
+            out.append(Planned(str(uuid.uuid4()), f"lt{self.level}-{c}", seat, user, speaker, wav, pcm, ends,
+                               c * answer_every_s if answer_every_s else j * STAGGER_S / n))
         return out
 
-    async def ours(self, audio: list[Any], n: int, length_s: float) -> Outcome:
+    def _send(self, proc: subprocess.Popen[str], msg: dict[str, Any]) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(msg) + "\n")
+        proc.stdin.flush()
+
+    async def _behind(self) -> list[float]:
+        """The node's probe samples since the last call."""
+        self._send(self.node, {"probe": 1})
+        assert self.node.stdout is not None
+        while not (line := await asyncio.to_thread(self.node.stdout.readline)).startswith("BENCH "):
+            assert line, "the node ended"
+        return json.loads(line[6:])
+
+    async def ours(self, first: int, n: int, utterances: int, answer_every_s: float) -> Outcome:
         from testkit.audiosocket import stream_leg
         from testkit.livebench import RATE, match
 
-        plan = self.plan(audio, n, length_s)
-        assert self.node.stdin is not None
+        plan = self.plan(first, n, utterances, answer_every_s)
         for call in sorted({p.call for p in plan}):
             mine = [p for p in plan if p.call == call]
-            self.node.stdin.write(json.dumps({"call_id": call, "seat": mine[0].seat, "operator": mine[0].user,
-                                              "node": self.node_name, "legs": {p.uid: p.speaker for p in mine}}) + "\n")
-        self.node.stdin.flush()
+            self._send(self.node, {"assign": {"call_id": call, "seat": mine[0].seat, "operator": mine[0].user,
+                                              "node": self.node_name, "legs": {p.uid: p.speaker for p in mine}}})
         await asyncio.sleep(0.3)
+        await self._behind()
         meter = ThreadCpu(self.node.pid)
         meter.start()
         own0 = time.process_time()
@@ -379,64 +440,45 @@ class Bench:
             self.consoles.changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.consoles.changed.wait(), deadline - time.monotonic())
-        await asyncio.sleep(0.2)
-        out = Outcome("ours", n, cpu=meter.stop(), client_cpu_s=time.process_time() - own0)
+        out = Outcome("ours", n, cpu=meter.stop(), client_cpu_s=time.process_time() - own0,
+                      behind=await self._behind())
         for p, s in zip(plan, sent, strict=True):
+            # stream_leg sends each 20 ms frame as it begins, Asterisk once it is whole: the leg's audio
+            # started one frame before its first frame went
+            t0 = s.started - FRAME_S
             out.audio_s += len(p.pcm) / 2 / RATE
             out.late_s = max(out.late_s, s.ended - s.started - (s.frames_sent - 1) * FRAME_S)
             out.dropped += (p.call, p.speaker) in self.consoles.degraded
             live = self.consoles.finals.get((p.call, p.speaker), [])
-            heard = match(p.ends, [(end, None) for _, end, _ in live])
-            unloaded = match(p.ends, [(f.end_s, None) for f in p.audio.finals])
-            for e, i, k in zip(p.ends, heard, unloaded, strict=True):
-                f = p.audio.finals[k]
-                out.endpoints.append(f.at_s - e)
+            for e, i in zip(p.ends, match(p.ends, [(end, None) for _, end, _ in live]), strict=True):
                 if i is None:
                     out.missing += 1
-                    continue
-                arrived, end, text = live[i]
-                out.lags.append(arrived - (s.started + e))
-                if text == f.text and abs(end - f.end_s) < 1e-6:
-                    out.delays.append(arrived - (s.started + f.at_s))
-            said = {(text, round(end, 3)) for _, end, text in live}
-            out.differ += sum((f.text, round(f.end_s, 3)) not in said for f in p.audio.finals
-                              if f.at_s <= len(p.pcm) / 2 / RATE)
+                else:
+                    out.lags.append(live[i][0] - (t0 + e))
         return out
 
-    async def vosk_alone(self, audio: list[Any], n: int, length_s: float) -> Outcome:
+    async def vosk_alone(self, first: int, n: int, utterances: int, answer_every_s: float) -> Outcome:
         from testkit.livebench import RATE, match
 
-        plan = self.plan(audio, n, length_s)
-        assert self.baseline.stdin is not None and self.baseline.stdout is not None
-        job = {"legs": [{"wav": str(p.audio.path), "bytes": len(p.pcm), "delay": p.delay} for p in plan]}
-        self.baseline.stdin.write(json.dumps(job) + "\n")
-        self.baseline.stdin.flush()
+        plan = self.plan(first, n, utterances, answer_every_s)
+        self._send(self.baseline, {"legs": [{"wav": str(p.wav), "delay": p.delay} for p in plan]})
+        assert self.baseline.stdout is not None
         got = json.loads(await asyncio.to_thread(self.baseline.stdout.readline))
         if got["ours"]:
             raise SystemExit(f"the baseline imported our code: {got['ours']}")
         out = Outcome("vosk", n, cpu={"total": got["cpu_s"]})
         for p, leg in zip(plan, got["legs"], strict=True):
+            t0 = leg["start"] - FRAME_S  # its first frame is taken as it begins, as stream_leg sends it
             out.audio_s += len(p.pcm) / 2 / RATE
             out.late_s = max(out.late_s, leg["late"])
-            finals = leg["finals"]  # [returned at, audio position, last word's end, text]
+            finals = leg["finals"]  # [said at, where in the audio, its last word's end, text]
             for e, i in zip(p.ends, match(p.ends, [(f[2], None) for f in finals]), strict=True):
                 if i is None:
                     out.missing += 1
-                    continue
-                said, at_s, _, _ = finals[i]
-                out.lags.append(said - (leg["start"] + e))
-                out.endpoints.append(at_s - e)
-                out.delays.append(said - (leg["start"] + at_s))
+                else:
+                    out.lags.append(finals[i][0] - (t0 + e))
+                    out.endpoints.append(finals[i][1] - e)
         return out
-
-
-def length_for(audio: list[Any], n: int, samples: int) -> float:
-    """Seconds of each leg for ``samples`` utterances over ``n`` legs of ``audio`` (at most all of it)."""
-    longest = min(a.seconds for a in audio)
-    t = 10.0
-    while t < longest and sum(len(audio[j % len(audio)].cut(t)[1]) for j in range(n)) < samples:
-        t += 2.0
-    return min(t, longest)
 
 
 def even(x: float) -> int:
@@ -469,24 +511,27 @@ async def run(args: argparse.Namespace) -> None:
     from hotline.settings import Settings
     from live.node import LEGS_PER_CORE
     from recordings.transcribe import model_path
-    from testkit import free_port, livebench
+    from testkit import free_port
+    from testkit.livebench import Legs
 
     cores = len(os.sched_getaffinity(0))
     model = model_path(Settings())
-    print(f"{cores} cores, load average {os.getloadavg()[0]:.2f}; model {Path(model).parent.name}", flush=True)
-    audio = livebench.legs(model, 8, args.leg_s, args.seed)
-    sets = [audio[:4], audio[4:]]
+    var = Path(tempfile.mkdtemp(prefix="live-transcribe-"))
+    legs = Legs(var, args.seed)
+    print(f"{cores} cores, load average {os.getloadavg()[0]:.2f}; model {Path(model).parent.name}; "
+          f"{len(legs.said)} Korean sentences of {min(len(s) for s in legs.said) / 8000:.1f}–"
+          f"{max(len(s) for s in legs.said) / 8000:.1f} s", flush=True)
     calls = (args.max_legs + 1) // 2
     operators = [(f"live{c + 1:02d}", f"9{c + 1:03d}") for c in range(calls)]
     passwords = {u: secrets.token_urlsafe(12) + "-Q7" for u, _ in operators}
     web_port, listen_port = free_port(), free_port()
-    config = {"var_dir": tempfile.mkdtemp(prefix="live-transcribe-"), "services": ["listen"],
-              "web_host": "127.0.0.1", "web_port": web_port, "listen_port": listen_port,
-              "listen_legs": 4 * args.max_legs}
+    config = {"var_dir": str(var / "node"), "services": ["listen"], "web_host": "127.0.0.1", "web_port": web_port,
+              "listen_port": listen_port, "listen_legs": 4 * args.max_legs}
     await asyncio.to_thread(make_accounts, Settings(**config), passwords)
     # both started once, before anything is measured
     node = subprocess.Popen([sys.executable, "-c", NODE, json.dumps(config), json.dumps(dict(operators))],  # noqa: ASYNC220
-                            cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     baseline = subprocess.Popen([sys.executable, __file__, "--baseline", model],  # noqa: ASYNC220
                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     consoles = Consoles(f"127.0.0.1:{web_port}")
@@ -494,59 +539,63 @@ async def run(args: argparse.Namespace) -> None:
         deadline = time.monotonic() + 90
         while True:
             assert node.poll() is None and time.monotonic() < deadline, "the node did not start"
-            try:
-                socket.create_connection(("127.0.0.1", listen_port), 1).close()
+            try:  # the web serves once its lifespan has started the listening node
                 socket.create_connection(("127.0.0.1", web_port), 1).close()
                 break
             except OSError:
                 await asyncio.sleep(0.2)
         assert json.loads(await asyncio.to_thread(baseline.stdout.readline))["ready"]  # type: ignore[union-attr]
         await consoles.open(passwords)
-        bench = Bench(node, f"listen@127.0.0.1:{listen_port}", listen_port, consoles, baseline, operators)
-        print("warm-up (not counted): 2 legs, 8 s", flush=True)
-        await bench.ours(sets[0], 2, 8.0)
+        bench = Bench(node, f"listen@127.0.0.1:{listen_port}", listen_port, consoles, baseline, operators, legs)
+        every = args.answer_every
+        print("warm-up (not counted): ours and Vosk alone, 2 legs, 2 sentences each", flush=True)
+        await bench.ours(10_000, 2, 2, every)
+        await bench.vosk_alone(10_000, 2, 2, every)
 
-        # the search: up by half from the node's default capacity until a level fails, then halve the gap
+        # the search: from the node's default capacity up by 2 legs a core until a level fails, then
+        # the level between; down by one call at a time if the first fails
         tried: dict[int, Outcome] = {}
         n = even(args.start_legs or LEGS_PER_CORE * cores)
-        held, failed = 0, 0
-        print(f"search: levels of {args.level_s:.0f} s a leg; held = no leg dropped, every utterance answered, "
-              f"delay p95 ≤ {args.max_delay * 1000:.0f} ms", flush=True)
+        step = 2 * cores
+        margin = 0.75 * args.max_behind  # short levels see fewer spikes than the measured run: a margin
+        print(f"search: a call answered every {every:g} s, then {args.level_utts} sentences a leg on all legs at "
+              f"once; a level passes with no leg dropped, every utterance answered and no recogniser more than "
+              f"{margin:g} s of audio behind", flush=True)
         while n not in tried and 2 <= n <= args.max_legs:
-            r = tried[n] = await bench.ours(sets[0], n, args.level_s)
-            ok = r.held(args.max_delay)
-            print(r.line() + (" → held" if ok else " → NOT held"), flush=True)
-            if ok:
-                held = max(held, n)
-            else:
-                failed = min(failed or n, n)
+            r = tried[n] = await bench.ours(1000 * len(tried), n, args.level_utts, every)
+            print(r.line() + (" → passes" if r.held(margin) else " → fails"), flush=True)
+            held = max((k for k, v in tried.items() if v.held(margin)), default=0)
+            failed = min((k for k, v in tried.items() if not v.held(margin)), default=0)
             if not failed:
-                n = min(args.max_legs, even(n * 1.5))
+                n += step
             elif not held:
-                n = even(n / 2) if n > 2 else 0
+                n -= 2
             else:
-                n = even((held + failed) / 2)
-                if n <= held:
-                    n = held + 2 if held + 2 < failed else 0
-        n = held or 2
+                n = even((held + failed) / 2) if failed - held > 2 else 0
+        n = max((k for k, v in tried.items() if v.held(margin)), default=2)
+        burst = await bench.ours(50_000, n, args.level_utts, 0)
+        print(f"burst: all {n} legs answered within {STAGGER_S:g} s (not a test of held, said apart):", flush=True)
+        print(burst.line(), flush=True)
 
-        # the measured run at the largest level held: two rounds, ours / Vosk / Vosk / ours
+        # the measured run at the largest level held: ours / Vosk / Vosk / ours, two sets of legs
         while True:
-            length = [length_for(sets[k], n, math.ceil(args.samples / 2)) for k in (0, 1)]
-            print(f"measured: {n} legs, {args.samples} utterances a side in two rounds "
-                  f"({length[0]:.0f} + {length[1]:.0f} s a leg)", flush=True)
-            a = await bench.ours(sets[0], n, length[0])
-            print(a.line(), flush=True)
-            b = await bench.vosk_alone(sets[0], n, length[0])
-            print(b.line(), flush=True)
-            b2 = await bench.vosk_alone(sets[1], n, length[1])
-            print(b2.line(), flush=True)
-            a2 = await bench.ours(sets[1], n, length[1])
-            print(a2.line(), flush=True)
-            ours, vosk = a + a2, b + b2
-            if ours.held(args.max_delay) or n <= 2:
-                break
-            print(f"{n} legs not held over the measured run: one level down", flush=True)
+            ramp = sum(round(((n + 1) // 2 - 1 - j // 2) * every / legs.period_s) for j in range(n))
+            each = max(3, math.ceil((args.samples / 2 - ramp) / n))
+            print(f"measured: {n} legs, a call answered every {every:g} s, then {each} sentences a leg on all at once;"
+                  f" two rounds a side", flush=True)
+            rounds = []
+            for side, first in (("ours", 100), ("vosk", 100), ("vosk", 200), ("ours", 200)):
+                r = await (bench.ours if side == "ours" else bench.vosk_alone)(first * 1000, n, each, every)
+                print(r.line(), flush=True)
+                rounds.append(r)
+                if side == "ours" and not r.held(args.max_behind) and n > 2:
+                    break  # not held at this level: measuring the rest of it would say nothing more
+            if len(rounds) == 4:
+                ours, vosk = rounds[0] + rounds[3], rounds[1] + rounds[2]
+                if ours.held(args.max_behind) or n <= 2:
+                    break
+            print(f"{n} legs not held over the measured run (no recogniser more than {args.max_behind:g} s behind): "
+                  f"one call fewer", flush=True)
             n -= 2
     finally:
         await consoles.close()
@@ -558,29 +607,28 @@ async def run(args: argparse.Namespace) -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    report(args, cores, n, ours, vosk)
+        shutil.rmtree(var, ignore_errors=True)
+    report(args, cores, n, ours, vosk, burst)
 
 
-def report(args: argparse.Namespace, cores: int, n: int, ours: Outcome, vosk: Outcome) -> None:
+def report(args: argparse.Namespace, cores: int, n: int, ours: Outcome, vosk: Outcome, burst: Outcome) -> None:
     ms = lambda v, p: pct(v, p) * 1000  # noqa: E731
     print(f"pooled: {ours.line()}")
     print(f"pooled: {vosk.line()}")
-    held = ours.held(args.max_delay)
     lag95 = ms(ours.lags, 95)
-    print(f"at {n} legs ({n / cores:.1f} a core, goal ≥ 4): {'held' if held else 'NOT held'}; lag p95 "
-          f"{lag95:.0f} ms (goal ≤ 2500: {'met' if lag95 <= 2500 else 'NOT met'}), of which the endpoint alone "
-          f"(unloaded, the same at any load) p95 {ms(ours.endpoints, 95):.0f} ms; Vosk alone p95 "
-          f"{ms(vosk.lags, 95):.0f} ms")
-    if len(ours.lags) < 400:
-        print(f"note: p95 from {len(ours.lags)} samples (fewer than 400)")
-    cpu = ours.cpu["total"] / ours.audio_s
+    print(f"at {n} legs ({n / cores:.1f} a core; goal ≥ 4): {'held' if ours.held(args.max_behind) else 'NOT held'}; "
+          f"lag p95 {lag95:.0f} ms (goal ≤ 2500: {'met' if lag95 <= 2500 else 'NOT met'}); Vosk alone on the same "
+          f"audio p95 {ms(vosk.lags, 95):.0f} ms, of which its endpointer's wait p95 {ms(vosk.endpoints, 95):.0f} ms")
+    if min(len(ours.lags), len(vosk.lags)) < 400:
+        print(f"note: p95 from {len(ours.lags)} and {len(vosk.lags)} samples (fewer than 400)")
     print(f"legs={n} lag_p50_ms={ms(ours.lags, 50):.0f} lag_p95_ms={lag95:.0f} legs_per_core={n / cores:.1f} "
-          f"samples={len(ours.lags)} endpoint_p95_ms={ms(ours.endpoints, 95):.0f} "
-          f"delay_p50_ms={ms(ours.delays, 50):.0f} delay_p95_ms={ms(ours.delays, 95):.0f} "
-          f"vosk_lag_p50_ms={ms(vosk.lags, 50):.0f} vosk_lag_p95_ms={ms(vosk.lags, 95):.0f} "
-          f"ratio={lag95 / ms(vosk.lags, 95):.2f} dropped={ours.dropped} unanswered={ours.missing} "
-          f"differ={ours.differ} cpu_per_leg_s={cpu:.3f} vosk_cpu_per_leg_s={vosk.cpu['total'] / vosk.audio_s:.3f} "
-          f"cpu_ratio={cpu / (vosk.cpu['total'] / vosk.audio_s):.2f}")
+          f"samples={len(ours.lags)} vosk_lag_p50_ms={ms(vosk.lags, 50):.0f} vosk_lag_p95_ms={ms(vosk.lags, 95):.0f} "
+          f"ratio={lag95 / ms(vosk.lags, 95):.2f} endpoint_p95_ms={ms(vosk.endpoints, 95):.0f} "
+          f"behind_max_ms={max(ours.behind, default=0) * 1000:.0f} "
+          f"burst_behind_max_ms={max(burst.behind, default=0) * 1000:.0f} "
+          f"dropped={ours.dropped} unanswered={ours.missing} "
+          f"cpu_per_leg_s={ours.cpu_per_leg_s():.3f} vosk_cpu_per_leg_s={vosk.cpu_per_leg_s():.3f} "
+          f"cpu_ratio={ours.cpu_per_leg_s() / vosk.cpu_per_leg_s():.2f}")
 
 
 def main() -> None:
@@ -591,14 +639,15 @@ def main() -> None:
     ap.add_argument("--max-legs", type=int, default=40, help="the search stops here")
     ap.add_argument("--start-legs", type=int, default=0, help="the first level (default: 4 legs a core)")
     ap.add_argument("--samples", type=int, default=400, help="utterances of the measured run, each side")
-    ap.add_argument("--level-s", type=float, default=20.0, help="seconds of audio per leg in a search level")
-    ap.add_argument("--max-delay", type=float, default=1.0, help="held: the delay's p95 at most this (s)")
-    ap.add_argument("--leg-s", type=float, default=150.0, help="longest leg audio (decoded once, cached)")
+    ap.add_argument("--level-utts", type=int, default=5, help="sentences a leg in a search level")
+    ap.add_argument("--answer-every", type=float, default=2.0, help="seconds between two calls' starts")
+    ap.add_argument("--max-behind", type=float, default=2.0,
+                    help="held: no recogniser more than this many seconds of audio behind (the node's overloaded)")
     ap.add_argument("--seed", type=int, default=16)
-    ap.add_argument("--quick", action="store_true", help="a short check: 100 samples, 12 s levels, 60 s legs")
+    ap.add_argument("--quick", action="store_true", help="a short check: 100 samples, 3 sentences a level")
     args = ap.parse_args()
     if args.quick:
-        args.samples, args.level_s, args.leg_s = min(args.samples, 100), 12.0, 60.0
+        args.samples, args.level_utts = min(args.samples, 100), 3
     sys.path.insert(0, str(ROOT))
     import uvloop
 
