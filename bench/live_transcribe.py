@@ -32,7 +32,7 @@ answered within 4 s, said apart: each new recogniser spends ≈ 0.44 s of CPU on
 then the **measured** run, ``--samples`` utterances a side in rounds ours / Vosk / Vosk / ours on two
 sets of legs, pooled; if ours is not held there, one call fewer.
 
-**Baseline** (not our code; this file with ``--baseline``, a process importing only Vosk and the
+**Baseline** (not our code; ``bench/_live_baseline.py``, a process importing only Vosk and the
 standard library, checked): a thread per leg with Vosk's ``KaldiRecognizer`` (``SetWords(True)``)
 fed the same wavs in 20 ms frames at the same pace and start times, ``PartialResult`` every 0.2 s
 as the node asks it, ``FinalResult`` at the end; its lag is to ``AcceptWaveform`` returning True
@@ -57,263 +57,24 @@ import contextlib
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# the parts live beside this file, named with a leading "_" (make bench does not run them); run as
+# bench/live_transcribe.py, this folder is first on the path, so they import by name
+from _live_node import NODE, Consoles, ThreadCpu
+
+from testkit.benchrun import pct
+
 ROOT = Path(__file__).resolve().parents[1]
-OURS = ("hotline", "recordings", "testkit", "ticketing", "accounts", "cti", "agi", "agent_ui", "notify", "launch",
-        "live")
 STAGGER_S = 4.0
 FRAME_S = 0.02
-
-
-def pct(values: list[float], p: float) -> float:
-    from testkit.benchrun import pct as nearest_rank  # not at the top: the baseline's process imports none of ours
-
-    return nearest_rank(values, p)
-
-
-# ------------------------------------------------------------------ the baseline: Vosk alone
-
-_MARKS = re.compile(r"\[[^\]\s]*\]")  # [unk], [noise]: not words (the node leaves them out too)
-
-
-def baseline_main(model_dir: str) -> None:
-    """Jobs on stdin (one JSON line each), answers on stdout: Vosk's public API and the standard
-    library only, one thread per leg fed 20 ms frames at real-time pace."""
-    import vosk
-
-    vosk.SetLogLevel(-1)
-    model = vosk.Model(model_dir)
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        job = json.loads(line)
-        legs = []
-        for spec in job["legs"]:
-            with wave.open(spec["wav"]) as w:
-                rate = w.getframerate()
-                pcm = w.readframes(w.getnframes())
-            legs.append({"pcm": pcm, "rate": rate, "finals": [], "late": 0.0})
-        t0 = time.monotonic() + 0.5
-        for d, spec in zip(legs, job["legs"], strict=True):
-            d["start"] = t0 + spec["delay"]
-
-        def leg(d: dict) -> None:
-            rec = vosk.KaldiRecognizer(model, d["rate"])
-            rec.SetWords(True)
-            step = int(d["rate"] * FRAME_S) * 2
-            start = d["start"]
-            for n, i in enumerate(range(0, len(d["pcm"]), step)):
-                due = start + n * FRAME_S
-                now = time.monotonic()
-                if now < due:
-                    time.sleep(due - now)
-                else:
-                    d["late"] = max(d["late"], now - due)
-                if rec.AcceptWaveform(d["pcm"][i:i + step]):
-                    said = time.monotonic()
-                    got = json.loads(rec.Result()).get("result", [])
-                    words = [w for w in got if not _MARKS.fullmatch(w["word"])]
-                    if words:  # when it was said, where in the audio, its last word's end, the text
-                        d["finals"].append([said, (n + 1) * FRAME_S, words[-1]["end"],
-                                            " ".join(w["word"] for w in words)])
-                elif (n + 1) % 10 == 0:
-                    rec.PartialResult()
-            got = json.loads(rec.FinalResult()).get("result", [])  # the leg hung up: what it still heard
-            words = [w for w in got if not _MARKS.fullmatch(w["word"])]
-            if words:
-                d["finals"].append([time.monotonic(), len(d["pcm"]) / 2 / d["rate"], words[-1]["end"],
-                                    " ".join(w["word"] for w in words)])
-
-        c0 = time.process_time()
-        threads = [threading.Thread(target=leg, args=(d,)) for d in legs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        ours = sorted(m for m in sys.modules if m.split(".")[0] in OURS)
-        print(json.dumps({"cpu_s": time.process_time() - c0, "ours": ours,
-                          "legs": [{"start": d["start"], "finals": d["finals"], "late": d["late"]} for d in legs]}),
-              flush=True)
-
-
-# ------------------------------------------------------------------ the node, in its own process
-
-NODE = """
-import json, logging, sys, threading, time, weakref
-import uvicorn, uvloop
-import live.legs
-from launch.compose import server_config
-from hotline.settings import Settings
-from hotline.listening import LegsAssigned
-logging.basicConfig(level=logging.WARNING, format='node: %(name)s: %(message)s')
-logging.getLogger('launch.witness').setLevel(logging.ERROR)
-
-# the bench's probe: every recogniser this process makes, and how many seconds of audio the one
-# furthest behind has waiting (LegRecogniser.lag_s, what the node drops a leg on), every 0.1 s
-recognisers = weakref.WeakSet()
-made = live.legs.LegRecogniser.__init__
-def tracked(self, *a, **kw):
-    made(self, *a, **kw)
-    recognisers.add(self)
-live.legs.LegRecogniser.__init__ = tracked
-behind = []
-def probe():
-    while True:
-        time.sleep(0.1)
-        lags = [r.lag_s for r in list(recognisers) if not r.dropped and not r.join(0)]
-        if lags:
-            behind.append(max(lags))
-threading.Thread(target=probe, daemon=True).start()
-
-settings = Settings(**json.loads(sys.argv[1]))
-roster = json.loads(sys.argv[2])
-config = server_config(settings, log_level='warning')
-config.app.state.roster = lambda: roster  # no CTI here: who sits where is given (as the console tests do)
-server = uvicorn.Server(config)
-
-async def main():
-    import asyncio
-    loop = asyncio.get_running_loop()
-    def commands():  # the bridge's part: a call's legs, said on this node's bus; and the probe's samples
-        for line in sys.stdin:
-            cmd = json.loads(line)
-            if 'assign' in cmd:
-                ev = LegsAssigned(at=time.time(), **cmd['assign'])
-                loop.call_soon_threadsafe(config.app.state.bus.publish_nowait, ev)
-            else:
-                got = behind[:]
-                behind.clear()
-                print('BENCH ' + json.dumps(got), flush=True)
-        server.should_exit = True
-    threading.Thread(target=commands, daemon=True).start()
-    await server.serve()
-
-uvloop.run(main())
-"""
-
-
-class ThreadCpu:
-    """CPU of one process split by its threads (``/proc/PID/task``), sampled every 0.25 s so that the
-    recognisers' threads, which end with their leg, are not missed: nice ≥ 10 (the recognisers), the
-    main thread (the event loop: AudioSocket, bus, websockets) and the other threads."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.tick = os.sysconf("SC_CLK_TCK")
-        self.seen: dict[int, tuple[int, float]] = {}  # tid → (nice, cpu s) at its last sample
-        self.base: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            try:
-                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
-                    fields = f.read().rsplit(") ", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            self.seen[int(tid)] = (int(fields[16]), (int(fields[11]) + int(fields[12])) / self.tick)
-
-    def total(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(") ", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self.tick
-
-    def start(self) -> None:
-        self._sample()
-        self.base = {tid: cpu for tid, (_, cpu) in self.seen.items()}
-        self.total0 = self.total()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.25):
-            self._sample()
-
-    def stop(self) -> dict[str, float]:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
-        self._sample()
-        total = self.total() - self.total0
-        delta = {tid: cpu - self.base.get(tid, 0.0) for tid, (_, cpu) in self.seen.items()}
-        loop = delta.get(self.pid, 0.0)
-        other = sum(d for tid, d in delta.items() if tid != self.pid and self.seen[tid][0] < 10)
-        return {"total": total, "loop": loop, "other": other, "recognisers": max(0.0, total - loop - other)}
-
-
-# ------------------------------------------------------------------ the operators' consoles
-
-
-class Consoles:
-    """One ``/ws`` per operator, signed in with the password as a person signs in; every
-    ``live_transcript`` message timed on arrival (``time.monotonic``, the streams' clock)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        # (call, speaker) → every final: its arrival, its end_s, its text
-        self.finals: dict[tuple[str, str], list[tuple[float, float, str]]] = {}
-        self.partials = 0
-        self.degraded: set[tuple[str, str]] = set()
-        self.ended: set[str] = set()
-        self.changed = asyncio.Event()
-        self.tasks: list[asyncio.Task[None]] = []
-
-    async def open(self, passwords: dict[str, str]) -> None:
-        import httpx
-
-        opened: asyncio.Queue[str] = asyncio.Queue()
-        async with httpx.AsyncClient(base_url=f"http://{self.url}", headers={"Origin": f"http://{self.url}"},
-                                     timeout=30) as http:
-            for user, password in passwords.items():
-                http.cookies.clear()
-                r = await http.post("/api/auth/login", json={"username": user, "password": password})
-                assert r.status_code == 200, r.text
-                self.tasks.append(asyncio.create_task(self._follow(user, http.cookies["hotline_token"], opened)))
-        for _ in passwords:
-            await asyncio.wait_for(opened.get(), 30)
-
-    async def _follow(self, user: str, token: str, opened: asyncio.Queue[str]) -> None:
-        import websockets
-
-        async with websockets.connect(f"ws://{self.url}/ws", origin=f"http://{self.url}",  # type: ignore[arg-type]
-                                      additional_headers={"Cookie": f"hotline_token={token}"},
-                                      max_size=None, ping_interval=None) as ws:
-            assert json.loads(await ws.recv())["type"] == "hello"
-            opened.put_nowait(user)
-            async for raw in ws:
-                arrived = time.monotonic()
-                if '"live_transcript"' in raw:  # type: ignore[operator]
-                    msg = json.loads(raw)
-                    key = (msg["call_id"], msg.get("speaker", ""))
-                    if msg["event"] == "TranscriptLine":
-                        if msg["final"]:
-                            self.finals.setdefault(key, []).append((arrived, msg["end_s"], msg["text"]))
-                        else:
-                            self.partials += 1
-                    elif msg.get("state") == "degraded":
-                        self.degraded.add(key)
-                    elif msg.get("state") == "ended":
-                        self.ended.add(msg["call_id"])
-                        self.changed.set()
-                elif '"ping"' in raw and json.loads(raw).get("type") == "ping":  # type: ignore[operator]
-                    await ws.send('{"type":"pong"}')
-
-    async def close(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 # ------------------------------------------------------------------ one level
@@ -532,7 +293,7 @@ async def run(args: argparse.Namespace) -> None:
     node = subprocess.Popen([sys.executable, "-c", NODE, json.dumps(config), json.dumps(dict(operators))],  # noqa: ASYNC220
                             cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
-    baseline = subprocess.Popen([sys.executable, __file__, "--baseline", model],  # noqa: ASYNC220
+    baseline = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_live_baseline.py"), model],  # noqa: ASYNC220
                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     consoles = Consoles(f"127.0.0.1:{web_port}")
     try:
@@ -632,9 +393,6 @@ def report(args: argparse.Namespace, cores: int, n: int, ours: Outcome, vosk: Ou
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--baseline":
-        baseline_main(sys.argv[2])
-        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-legs", type=int, default=40, help="the search stops here")
     ap.add_argument("--start-legs", type=int, default=0, help="the first level (default: 4 legs a core)")
