@@ -306,6 +306,9 @@ class Settings(BaseSettings):
     listen_legs: int = Field(0, ge=0, description="legs this node holds in real time (two a call); 0: 4 per core")
     listen_max_lag_s: float = Field(4.0, gt=0, description="a leg this far behind is dropped (post-call instead)")
     listen_nice: int = Field(10, ge=0, le=19, description="the recognisers' niceness: calls and pops go first")
+    listen_pause_s: float = Field(0.6, ge=0, le=5, description="a pause this long after words settles the sentence "
+                                                                "on screen; 0: only the model's own rule (seconds "
+                                                                "late on a noisy line)")
     live_emergency_phrases: list[str] = Field(default_factory=list,
                                               description="citizen's words that alert a lead at once; empty: the "
                                                           "built-in list (救命, 着火, 煤气泄漏 …)")

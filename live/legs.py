@@ -3,9 +3,12 @@
 The AudioSocket reader hands each 20 ms frame to :meth:`LegRecogniser.feed`, which only appends to a
 queue: the call's audio never waits for the recogniser. The thread takes the audio in steps of
 ``step_s`` and says what it heard through ``emit`` (called in the thread; the node moves it to the
-loop). When the queue holds more than ``max_lag_s`` of audio the recogniser cannot keep up: the leg
-is dropped (its words so far are kept, the rest is left to the post-call transcription) and
-``feed`` says so, which the node turns into a visible ``degraded`` state and no new calls.
+loop). A sentence is settled when the recogniser ends it or, sooner, when the leg has paused for
+``pause_s`` (:mod:`live.endpoint`: the recogniser's own rule waits seconds on a noisy line).
+
+When the queue holds more than ``max_lag_s`` of audio the recogniser cannot keep up: the leg is
+dropped (its words so far are kept, the rest is left to the post-call transcription) and ``feed``
+says so, which the node turns into a visible ``degraded`` state and no new calls.
 
 The thread runs at a lower priority (``nice``): on a box shared with Asterisk and the web, calls and
 pops go first; Linux applies a niceness per thread.
@@ -22,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from live.endpoint import Endpointer
 from live.engine import Engine, Heard
 
 log = logging.getLogger(__name__)
@@ -43,12 +47,14 @@ Emit = Callable[[Leg, Heard, int], None]  # (leg, what was heard, the line numbe
 
 class LegRecogniser:
     def __init__(self, leg: Leg, engine: Engine, rate: int, emit: Emit, *, step_s: float = 0.2,
-                 partial_every_s: float = 0.4, max_lag_s: float = 4.0, nice: int = 10,
+                 partial_every_s: float = 0.4, max_lag_s: float = 4.0, nice: int = 10, pause_s: float = 0.6,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.leg, self.rate, self.emit = leg, rate, emit
         self.step = int(rate * step_s) * 2
         self.partial_every_s, self.max_lag_s, self.nice, self.clock = partial_every_s, max_lag_s, nice, clock
         self._engine = engine
+        self._endpoint = Endpointer(rate, pause_s=pause_s) if pause_s > 0 else None  # 0: the engine's rule only
+        self.cuts = 0  # sentences settled at a pause rather than by the engine
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._queued = 0  # bytes fed and not yet recognised (the thread subtracts what it took)
         self._lock = threading.Lock()
@@ -116,6 +122,14 @@ class LegRecogniser:
                     continue
                 c0 = time.thread_time()
                 heard = stream.accept(bytes(buf))
+                paused = self._endpoint is not None and self._endpoint.push(bytes(buf))
+                if heard is not None and heard.final:
+                    if self._endpoint is not None:
+                        self._endpoint.reset()
+                elif paused and heard is not None:
+                    # the leg paused after words the engine has not settled yet: settle them now
+                    heard = stream.cut()
+                    self.cuts += heard is not None
                 self.cpu_s += time.thread_time() - c0
                 self._took(len(buf))
                 buf.clear()

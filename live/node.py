@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,7 @@ class NodeConfig:
     capacity: int = 0  # legs; 0: LEGS_PER_CORE a core
     max_lag_s: float = 4.0
     nice: int = 10
+    pause_s: float = 0.6  # live.endpoint: a pause this long settles a sentence
     every_s: float = 2.0
     claim_s: float = 2.0  # a connection whose uuid was not announced yet waits this long for it
 
@@ -56,7 +57,7 @@ class NodeConfig:
     def from_settings(cls, s: Any) -> NodeConfig:
         return cls(name=f"listen@{s.listen_address or f'{s.listen_host}:{s.listen_port}'}", host=s.listen_host,
                    port=s.listen_port, address=s.listen_address, capacity=s.listen_legs,
-                   max_lag_s=s.listen_max_lag_s, nice=s.listen_nice)
+                   max_lag_s=s.listen_max_lag_s, nice=s.listen_nice, pause_s=s.listen_pause_s)
 
 
 @dataclass
@@ -199,7 +200,7 @@ class ListenNode:
         if h.rec is None:
             assert self.engine is not None
             h.rec = LegRecogniser(h.leg, self.engine, rate, self._from_thread, max_lag_s=self.cfg.max_lag_s,
-                                  nice=self.cfg.nice)
+                                  nice=self.cfg.nice, pause_s=self.cfg.pause_s)
         if h.rec.dropped:
             return
         if not h.rec.feed(pcm):
@@ -225,20 +226,22 @@ class ListenNode:
         # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the recording
         ended_by_call = why in ("eof", "hangup", "hung up") and not self._stopping
         complete = h.rec is not None and h.rec.complete and ended_by_call
-        self._write(h, "complete" if complete else "dropped")
+        saved = self._write(h, "complete" if complete else "dropped")
+        if saved is not None:  # "ended" tells the console the transcript is saved: only once it is
+            await asyncio.wait({asyncio.wrap_future(saved)}, timeout=30)  # on a timeout the write still goes on
         log.info("live: %s leg of %s ended (%s), %d lines, %s", h.leg.speaker, h.leg.call_id, why, len(h.lines),
                  "complete" if complete else "incomplete")
         if not any(o.leg.call_id == h.leg.call_id for o in self._legs.values()):
             self._publish(LiveState(at=time.time(), call_id=h.leg.call_id, seat=h.leg.seat, state="ended"))
 
-    def _write(self, h: _Heard, state: str) -> None:
+    def _write(self, h: _Heard, state: str) -> Future[None] | None:
         if self._save is None:
-            return
+            return None
         rec, leg = h.rec, h.leg
         kw = dict(call_id=leg.call_id, speaker=leg.speaker, seat=leg.seat, node=self.cfg.name,
                   model=self.engine.name if self.engine else "", state=state, started_at=h.started_at,
                   audio_s=rec.heard_s if rec else 0.0, lines=list(h.lines), words=list(h.words))
-        self._db.submit(self._save_logged, kw)
+        return self._db.submit(self._save_logged, kw)
 
     def _save_logged(self, kw: dict[str, Any]) -> None:
         try:

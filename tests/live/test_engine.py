@@ -120,3 +120,25 @@ def test_finish_on_pure_silence_is_none(vosk: VoskEngine) -> None:
     stream = vosk.open(16000)
     stream.accept(bytes(16000 * 2))
     assert stream.finish() is None
+
+
+def test_a_cut_settles_what_was_heard_and_the_stream_goes_on_in_the_legs_time(
+        vosk: VoskEngine, speech: tuple[bytes, int]) -> None:
+    # cut 4 s in (mid-phrase: live.endpoint cuts at pauses, this is harder): the words so far come
+    # out final and end by then; what follows is heard as a new sentence timed from the leg's start
+    pcm, rate = speech
+    step = int(rate * STEP_S) * 2
+    at = int(4.0 / STEP_S) * step
+    stream = vosk.open(rate)
+    before = [h for i in range(0, at, step) if (h := stream.accept(pcm[i:i + step])) is not None and h.final]
+    cut = stream.cut()
+    assert cut is not None and cut.final and cut.words, "words were being heard 4 s in"
+    assert cut.end_s <= 4.0 + 0.05
+    after = [h for i in range(at, len(pcm), step) if (h := stream.accept(pcm[i:i + step])) is not None and h.final]
+    last = stream.finish()
+    after += [last] if last is not None else []
+    assert after, "the rest of the phrase is heard after the cut"
+    times = [w["start"] for h in [*before, cut, *after] for w in h.words]
+    assert times == sorted(times)
+    assert after[0].words[0]["start"] >= 4.0 - 0.05, "times go on from the leg's start, not from the cut"
+    assert after[-1].end_s <= len(pcm) / 2 / rate + 0.05

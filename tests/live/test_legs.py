@@ -44,6 +44,8 @@ class FakeStream:
         self.now = 100.0  # the clock the recogniser is given: audio time, moved on by each step
         self.taken: list[int] = []
         self.finished = False
+        self.cut_at: list[int] = []  # the step (1-based) after which the recogniser asked for a cut
+        self.on_cut: list[Heard | None] = []  # what each cut says, in turn
 
     def accept(self, pcm: bytes) -> Heard | None:
         if self.gate is not None:
@@ -53,6 +55,10 @@ class FakeStream:
         self.taken.append(len(pcm))
         self.now += 0.25
         return self.script.pop(0) if self.script else None
+
+    def cut(self) -> Heard | None:
+        self.cut_at.append(len(self.taken))
+        return self.on_cut.pop(0) if self.on_cut else None
 
     def finish(self) -> Heard | None:
         self.finished = True
@@ -91,11 +97,21 @@ def recogniser(stream: FakeStream, said: Said, engine: FakeEngine | None = None,
                          clock=lambda: stream.now, **kw)  # type: ignore[arg-type]
 
 
-def run(rec: LegRecogniser, frames: int) -> None:
-    for _ in range(frames):
-        assert rec.feed(FRAME)
+def run(rec: LegRecogniser, frames: int | list[bytes]) -> None:
+    for frame in [FRAME] * frames if isinstance(frames, int) else frames:
+        assert rec.feed(frame)
     rec.close()
     assert rec.join(JOIN_S)
+
+
+def spoken(seconds: float) -> list[bytes]:
+    """20 ms frames of a loud square wave (-6 dBFS): a voice to live.endpoint."""
+    loud = (b"\x00\x40" * 10 + b"\x00\xc0" * 10) * (len(FRAME) // 40)
+    return [loud] * round(seconds / 0.02)
+
+
+def quiet(seconds: float) -> list[bytes]:
+    return [FRAME] * round(seconds / 0.02)
 
 
 def test_finals_are_numbered_and_partials_said_when_changed_and_not_too_often() -> None:
@@ -220,3 +236,36 @@ def test_a_sentence_that_ends_in_the_last_short_chunk_is_said() -> None:
     rec = recogniser(stream, said)
     run(rec, STEP + 5)
     assert said.lines() == [(True, "最后的话", 1)]
+
+
+def test_a_pause_after_words_settles_the_sentence_at_once() -> None:
+    # 1 s of voice (steps 1–5), then the leg is quiet: the 0.6 s pause is complete at the end of
+    # step 8; the engine's own rule has not ended the sentence, so the recogniser cuts it there
+    stream = FakeStream([P("路"), P("路灯"), P("路灯"), P("路灯不"), P("路灯不亮"), P("路灯不亮"),
+                         P("路灯不亮"), P("路灯不亮"), None, None, None, None])
+    stream.on_cut = [F("路灯不亮")]
+    said = Said()
+    rec = recogniser(stream, said, partial_every_s=0.0)
+    run(rec, spoken(1.0) + quiet(1.4))
+    assert stream.cut_at == [8], "cut once, when the pause reached 0.6 s"
+    assert said.lines()[-1] == (True, "路灯不亮", 1)
+    assert rec.cuts == 1 and rec.lines == 1
+
+
+def test_no_cut_without_words_or_after_the_engine_settled_them() -> None:
+    # the engine ends the sentence itself at step 6: the pause that follows has nothing left to cut;
+    # then a cough with no words heard: nothing to cut either
+    stream = FakeStream([P("请"), P("请快"), P("请快修"), P("请快修"), P("请快修"), F("请快修"),
+                         None, None, None, None, None, None, None, None, None])
+    said = Said()
+    rec = recogniser(stream, said)
+    run(rec, spoken(1.0) + quiet(1.2) + spoken(0.4) + quiet(1.4))
+    assert stream.cut_at == []
+    assert [x for x in said.lines() if x[0]] == [(True, "请快修", 1)]
+
+
+def test_pause_s_zero_leaves_sentences_to_the_engine() -> None:
+    stream = FakeStream([P("路灯")] * 12)
+    rec = recogniser(stream, Said(), pause_s=0.0)
+    run(rec, spoken(1.0) + quiet(1.4))
+    assert stream.cut_at == [] and rec.cuts == 0
