@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from live.endpoint import Endpointer
-from live.engine import Engine, Heard
+from live.engine import Engine, Heard, Stream
 
 log = logging.getLogger(__name__)
 
@@ -111,52 +111,56 @@ class LegRecogniser:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         try:
             stream = self._engine.open(self.rate)
-            buf = bytearray()
-            last_partial, said = float("-inf"), ""
-            while True:
-                chunk = self._queue.get()
-                if chunk is None:
-                    break
-                buf += chunk
-                if len(buf) < self.step:
-                    continue
-                c0 = time.thread_time()
-                heard = stream.accept(bytes(buf))
-                paused = self._endpoint is not None and self._endpoint.push(bytes(buf))
-                if heard is not None and heard.final:
-                    if self._endpoint is not None:
-                        self._endpoint.reset()
-                elif paused and heard is not None:
-                    # the leg paused after words the engine has not settled yet: settle them now
-                    heard = stream.cut()
-                    self.cuts += heard is not None
-                self.cpu_s += time.thread_time() - c0
-                self._took(len(buf))
-                buf.clear()
-                if heard is None:
-                    continue
-                if heard.final:
-                    self.lines += 1
-                    said = ""
-                    self.emit(self.leg, heard, self.lines)
-                elif heard.text != said and self.clock() - last_partial >= self.partial_every_s:
-                    said, last_partial = heard.text, self.clock()
-                    self.emit(self.leg, heard, self.lines + 1)
-            if self.dropped:
-                return
-            c0 = time.thread_time()
-            # the last short step may end a sentence: Vosk hands it out there, and finish() then has nothing
-            tail = stream.accept(bytes(buf)) if buf else None
-            self._took(len(buf))
-            for heard in (tail if tail is not None and tail.final else None, stream.finish()):
-                if heard is not None:
-                    self.lines += 1
-                    self.emit(self.leg, heard, self.lines)
-            self.cpu_s += time.thread_time() - c0
+            self._hear(stream)
+            stream.close()  # finished or dropped, the engine may keep what it held for the next leg
         except Exception as exc:  # a broken model or engine: this leg only, said, never the call
             self.error = f"{type(exc).__name__}: {exc}"
             self.dropped = True
             log.exception("live: recogniser of %s leg of %s failed", self.leg.speaker, self.leg.call_id)
+
+    def _hear(self, stream: Stream) -> None:
+        buf = bytearray()
+        last_partial, said = float("-inf"), ""
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                break
+            buf += chunk
+            if len(buf) < self.step:
+                continue
+            c0 = time.thread_time()
+            heard = stream.accept(bytes(buf))
+            paused = self._endpoint is not None and self._endpoint.push(bytes(buf))
+            if heard is not None and heard.final:
+                if self._endpoint is not None:
+                    self._endpoint.reset()
+            elif paused and heard is not None:
+                # the leg paused after words the engine has not settled yet: settle them now
+                heard = stream.cut()
+                self.cuts += heard is not None
+            self.cpu_s += time.thread_time() - c0
+            self._took(len(buf))
+            buf.clear()
+            if heard is None:
+                continue
+            if heard.final:
+                self.lines += 1
+                said = ""
+                self.emit(self.leg, heard, self.lines)
+            elif heard.text != said and self.clock() - last_partial >= self.partial_every_s:
+                said, last_partial = heard.text, self.clock()
+                self.emit(self.leg, heard, self.lines + 1)
+        if self.dropped:
+            return
+        c0 = time.thread_time()
+        # the last short step may end a sentence: Vosk hands it out there, and finish() then has nothing
+        tail = stream.accept(bytes(buf)) if buf else None
+        self._took(len(buf))
+        for heard in (tail if tail is not None and tail.final else None, stream.finish()):
+            if heard is not None:
+                self.lines += 1
+                self.emit(self.leg, heard, self.lines)
+        self.cpu_s += time.thread_time() - c0
 
     def _took(self, n: int) -> None:
         with self._lock:

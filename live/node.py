@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SaveLeg = Callable[..., None]  # recordings.live_legs.save's keywords
 LEGS_PER_CORE = 4  # measured ≈ 6.9 legs a core for Vosk alone; the rest of the box needs its share
+SPY_RATE = 8000  # cti.spies originates the AudioSocket channel without a codec: Asterisk sends 8 kHz slin
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +100,27 @@ class ListenNode:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.engine = await asyncio.to_thread(self._load_engine)  # seconds, and up to a gigabyte: not on the loop
+        # the recognisers' start-up cost, paid now at low priority rather than when calls come; legs that
+        # come before it is done open fresh ones
+        threading.Thread(target=self._warm, name="listen-warm", daemon=True).start()
         await self.receiver.start()
         # the bridge that announces legs is usually another process: a subscription, not a listener
         self._tasks.append(self._loop.create_task(follow(self.bus, self._on_bus, self._wanted), name="listen-bus"))
         self._tasks.append(self._loop.create_task(self._heartbeat(), name="listen-heartbeat"))
         log.info("live: listening node %s on %s, %d legs, %s", self.cfg.name, self.address, self.capacity,
                  self.engine.name)
+
+    def _warm(self) -> None:
+        if self.cfg.nice:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.cfg.nice)
+        try:
+            assert self.engine is not None
+            t0 = time.monotonic()
+            n = self.engine.warm(self.capacity, SPY_RATE)
+            log.info("live: %d recognisers warm in %.1f s", n, time.monotonic() - t0)
+        except Exception:  # legs then open fresh recognisers: slower to start, nothing lost
+            log.exception("live: warming the recognisers failed")
 
     async def stop(self) -> None:
         self._stopping = True  # the legs cut now are not whole: the recording is heard after the call

@@ -142,3 +142,56 @@ def test_a_cut_settles_what_was_heard_and_the_stream_goes_on_in_the_legs_time(
     assert times == sorted(times)
     assert after[0].words[0]["start"] >= 4.0 - 0.05, "times go on from the leg's start, not from the cut"
     assert after[-1].end_s <= len(pcm) / 2 / rate + 0.05
+
+
+# --- warm recognisers ----------------------------------------------------------------------
+
+
+def test_warm_recognisers_are_made_before_the_calls_and_reused(speech: tuple[bytes, int]) -> None:
+    engine = VoskEngine(model_path(Settings()), keep=0)
+    assert engine.warm(2, 8000) == 2 and engine.made == 2 and engine.keep == 2
+    assert engine.warm(2, 8000) == 2 and engine.made == 2, "already warm: none made"
+    pcm, rate = speech
+    said = []
+    for _ in range(3):  # three legs one after another on the warm recognisers: none made
+        stream = engine.open(rate)
+        said.append(feed_all(stream, pcm, rate))
+        stream.close()
+    assert engine.made == 2 and engine.idle(8000) == 2
+    # a reused recogniser has heard seconds before this leg (the warm-up, the legs before): the
+    # words are still timed from the start of this leg
+    length = len(pcm) / 2 / rate
+    for finals in said:
+        assert finals, "each leg heard"
+        words = [w for h in finals for w in h.words]
+        assert words[0]["start"] >= 0.3 and words[-1]["end"] <= length + 0.05, (words[0], words[-1])
+    firsts = [finals[0].words[0]["start"] for finals in said]
+    assert max(firsts) - min(firsts) < 0.3, firsts
+    # another rate has recognisers of its own; no more are kept idle than asked for
+    engine.open(16000).close()
+    assert engine.made == 3 and engine.idle(16000) == 1
+    extra = [engine.open(8000) for _ in range(3)]
+    for s in extra:
+        s.close()
+    assert engine.made == 4 and engine.idle(8000) == 2
+
+
+def test_a_dropped_legs_half_sentence_does_not_start_the_next_leg(speech: tuple[bytes, int]) -> None:
+    engine = VoskEngine(model_path(Settings()), keep=1)
+    pcm, rate = speech
+    step = int(rate * STEP_S) * 2
+    stream = engine.open(rate)
+    for i in range(0, int(3.0 / STEP_S) * step, step):  # 3 s into the phrase, then dropped unfinished
+        stream.accept(pcm[i:i + step])
+    stream.close()
+    stream = engine.open(rate)
+    assert engine.made == 1
+    stream.accept(bytes(2 * rate))  # a second of silence on the new leg
+    assert stream.finish() is None, "nothing of the last leg's words"
+
+
+def feed_all(stream, pcm: bytes, rate: int) -> list[Heard]:
+    step = int(rate * STEP_S) * 2
+    finals = [h for i in range(0, len(pcm), step) if (h := stream.accept(pcm[i:i + step])) is not None and h.final]
+    last = stream.finish()
+    return finals + ([last] if last is not None else [])

@@ -44,6 +44,7 @@ class FakeStream:
         self.now = 100.0  # the clock the recogniser is given: audio time, moved on by each step
         self.taken: list[int] = []
         self.finished = False
+        self.closed = False  # given back to the engine
         self.cut_at: list[int] = []  # the step (1-based) after which the recogniser asked for a cut
         self.on_cut: list[Heard | None] = []  # what each cut says, in turn
 
@@ -63,6 +64,9 @@ class FakeStream:
     def finish(self) -> Heard | None:
         self.finished = True
         return self.last
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakeEngine:
@@ -135,6 +139,7 @@ def test_finals_are_numbered_and_partials_said_when_changed_and_not_too_often() 
     assert rec.lines == 3
     assert stream.taken == [STEP * len(FRAME)] * 9, "audio taken in 0.2 s steps"
     assert rec.complete
+    assert stream.finished and stream.closed, "finished, then given back to the engine"
 
 
 def test_the_stream_is_opened_at_the_legs_rate() -> None:
@@ -170,6 +175,7 @@ def test_a_leg_that_falls_behind_is_dropped_and_feed_says_so() -> None:
     assert not rec.complete and not rec.error
     assert said.lines() == [(True, "先说的", 1)], "the words so far are kept, nothing more is said"
     assert not rec.feed(FRAME)
+    assert stream.closed and not stream.finished, "given back to the engine unfinished: it resets it"
 
 
 def test_a_recogniser_that_keeps_up_is_never_dropped() -> None:
@@ -200,6 +206,7 @@ def test_a_broken_engine_drops_its_leg_and_never_raises_into_the_caller(where: s
     assert rec.error == "RuntimeError: model file damaged"
     assert rec.feed(FRAME) is False
     rec.close()
+    assert not stream.closed, "a stream that failed is not given back for another leg"
 
 
 def test_complete_only_once_the_whole_leg_was_recognised() -> None:
