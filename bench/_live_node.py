@@ -54,6 +54,9 @@ async def main():
             if 'assign' in cmd:
                 ev = LegsAssigned(at=time.time(), **cmd['assign'])
                 loop.call_soon_threadsafe(config.app.state.bus.publish_nowait, ev)
+            elif 'warm' in cmd:  # has the node warmed a recogniser for every leg it holds?
+                listen = getattr(getattr(config.app.state, 'runtime', None), 'listen', None)
+                print('BENCH ' + json.dumps(bool(listen is not None and listen.warmed)), flush=True)
             else:
                 got = behind[:]
                 behind.clear()

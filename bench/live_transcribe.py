@@ -42,7 +42,7 @@ AudioSocket, bus, database, assistant or websocket; nice 0.
 **CPU** per second of leg audio: the node's process from ``/proc`` (split by thread: nice 10 = the
 recognisers, the main thread = the event loop, the rest) and the baseline's process.
 
-Run from the repo root: ``.venv/bin/python bench/live_transcribe.py [--samples 400] [--max-legs 40]
+Run from the repo root: ``.venv/bin/python bench/live_transcribe.py [--samples 400] [--max-legs 24]
 [--quick]``: 13–15 min on 2 cores (400 utterances a side at 10 legs is 3 min of speech a side, and
 the search before it); ``--quick``: 100 a side, about 5 min. Last line: ``legs=… lag_p50_ms=…
 lag_p95_ms=… legs_per_core=…``, then Vosk alone's lag, the ratio, its endpoint wait, the backlog,
@@ -167,13 +167,24 @@ class Bench:
         proc.stdin.write(json.dumps(msg) + "\n")
         proc.stdin.flush()
 
-    async def _behind(self) -> list[float]:
-        """The node's probe samples since the last call."""
-        self._send(self.node, {"probe": 1})
+    async def _ask(self, cmd: dict[str, Any]) -> Any:
+        self._send(self.node, cmd)
         assert self.node.stdout is not None
         while not (line := await asyncio.to_thread(self.node.stdout.readline)).startswith("BENCH "):
             assert line, "the node ended"
         return json.loads(line[6:])
+
+    async def _behind(self) -> list[float]:
+        """The node's probe samples since the last call."""
+        return await self._ask({"probe": 1})
+
+    async def warmed(self, timeout_s: float) -> float:
+        """Wait until the node has a warm recogniser for every leg it holds; the seconds it took."""
+        t0 = time.monotonic()
+        while not await self._ask({"warm": 1}):
+            assert time.monotonic() - t0 < timeout_s, "the node's recognisers did not warm"
+            await asyncio.sleep(0.5)
+        return time.monotonic() - t0
 
     async def ours(self, first: int, n: int, utterances: int, answer_every_s: float) -> Outcome:
         from testkit.audiosocket import stream_leg
@@ -287,7 +298,7 @@ async def run(args: argparse.Namespace) -> None:
     passwords = {u: secrets.token_urlsafe(12) + "-Q7" for u, _ in operators}
     web_port, listen_port = free_port(), free_port()
     config = {"var_dir": str(var / "node"), "services": ["listen"], "web_host": "127.0.0.1", "web_port": web_port,
-              "listen_port": listen_port, "listen_legs": 4 * args.max_legs}
+              "listen_port": listen_port, "listen_legs": args.max_legs}
     await asyncio.to_thread(make_accounts, Settings(**config), passwords)
     # both started once, before anything is measured
     node = subprocess.Popen([sys.executable, "-c", NODE, json.dumps(config), json.dumps(dict(operators))],  # noqa: ASYNC220
@@ -308,6 +319,9 @@ async def run(args: argparse.Namespace) -> None:
         assert json.loads(await asyncio.to_thread(baseline.stdout.readline))["ready"]  # type: ignore[union-attr]
         await consoles.open(passwords)
         bench = Bench(node, f"listen@127.0.0.1:{listen_port}", listen_port, consoles, baseline, operators, legs)
+        # the node warms a recogniser per leg it holds (--max-legs) as it starts, as a centre's node does
+        # before its first calls: nothing is measured until then
+        print(f"the node warmed {args.max_legs} recognisers in {await bench.warmed(600):.0f} s", flush=True)
         every = args.answer_every
         print("warm-up (not counted): ours and Vosk alone, 2 legs, 2 sentences each", flush=True)
         await bench.ours(10_000, 2, 2, every)
@@ -394,7 +408,7 @@ def report(args: argparse.Namespace, cores: int, n: int, ours: Outcome, vosk: Ou
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--max-legs", type=int, default=40, help="the search stops here")
+    ap.add_argument("--max-legs", type=int, default=24, help="the search stops here (the node warms this many)")
     ap.add_argument("--start-legs", type=int, default=0, help="the first level (default: 4 legs a core)")
     ap.add_argument("--samples", type=int, default=400, help="utterances of the measured run, each side")
     ap.add_argument("--level-utts", type=int, default=5, help="sentences a leg in a search level")

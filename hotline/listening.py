@@ -35,6 +35,7 @@ class ListenerStatus(DomainEvent):
     active: int
     overloaded: bool = False  # a leg fell behind: no new calls until it caught up
     engine: str = ""
+    warm: int = 0  # recognisers ready for new legs (warmed at start, then those of legs that ended)
     every_s: float = 2.0  # the next heartbeat is due within this: a node silent for 3 of them is gone
 
 

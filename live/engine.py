@@ -67,6 +67,10 @@ class Engine(Protocol):
         nothing); returns how many are ready."""
         ...
 
+    def idle(self, rate: int) -> int:
+        """Streams ready at ``rate`` (warm, not in use)."""
+        ...
+
 
 class _Recogniser:
     """A ``KaldiRecognizer`` and the audio it took in its life. Vosk times words from the first

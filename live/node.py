@@ -92,6 +92,7 @@ class ListenNode:
         self.behind_until = 0.0  # overloaded until then (a leg was dropped): no new calls
         self.dropped = 0
         self._stopping = False
+        self.warmed = False  # a recogniser is warm for every leg the node holds
 
     @property
     def address(self) -> str:
@@ -117,8 +118,12 @@ class ListenNode:
         try:
             assert self.engine is not None
             t0 = time.monotonic()
-            n = self.engine.warm(self.capacity, SPY_RATE)
-            log.info("live: %d recognisers warm in %.1f s", n, time.monotonic() - t0)
+            for k in range(1, self.capacity + 1):  # one at a time: a node stopping stops this within a second
+                if self._stopping:
+                    return
+                self.engine.warm(k, SPY_RATE)
+            self.warmed = True
+            log.info("live: %d recognisers warm in %.1f s", self.capacity, time.monotonic() - t0)
         except Exception:  # legs then open fresh recognisers: slower to start, nothing lost
             log.exception("live: warming the recognisers failed")
 
@@ -153,7 +158,7 @@ class ListenNode:
         return ListenerStatus(at=time.time(), node=self.cfg.name, address=self.address,
                               capacity=self.capacity if capacity is None else capacity, active=self.active,
                               overloaded=self.overloaded, engine=self.engine.name if self.engine else "",
-                              every_s=self.cfg.every_s)
+                              warm=self.engine.idle(SPY_RATE) if self.engine else 0, every_s=self.cfg.every_s)
 
     async def _heartbeat(self) -> None:
         while True:
