@@ -5,6 +5,7 @@ serves what it is given and runs the root's start/stop in its lifespan.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from agent_ui import (
 from agent_ui.csrf import CsrfMiddleware
 from agent_ui.guard import GuardMiddleware
 from agent_ui.hub import Hub
-from hotline.bus import Bus
+from hotline.bus import Bus, follow
 from hotline.identity import PasswordChangeRequired
 from hotline.params import serve_refusals_described
 from hotline.settings import Settings
@@ -83,9 +84,12 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime is not None:
             await runtime.start()
+        seen = asyncio.get_running_loop().create_task(
+            follow(parts.bus, app.state.listeners.on_envelope, health.Listeners.wanted), name="health-listeners")
         try:
             yield
         finally:
+            seen.cancel()
             await app.state.hub.stop()
             if runtime is not None:
                 await runtime.stop()
@@ -105,11 +109,12 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
     state.seat_of = lambda username: state.roster().get(username)
     # this node's one reader of the bus for its websockets
     state.hub = Hub(parts.bus, lambda: state.roster(), observe=getattr(parts.cti, "observe", None))
+    state.listeners = health.Listeners()  # the listening nodes' heartbeats, for the health page
     state.probes = [
         health.asterisk_probe(parts.settings), health.ami_probe(parts.settings), health.cti_probe(parts.cti),
         health.agi_probe(parts.settings), health.database_probe(parts.engine), health.disk_probe(parts.settings),
         health.call_log_probe(parts.settings), health.witness_probe(parts.settings),
-        health.recordings_probe(parts.engine),
+        health.recordings_probe(parts.engine), health.listen_probe(state.listeners),
     ]
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in (auth.router, api.router, pages.router, admin.router, ws.router, live.router, lead.router,

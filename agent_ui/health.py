@@ -15,6 +15,8 @@ import sqlalchemy as sa
 
 import recordings.service
 from hotline import reconciliation
+from hotline.bus import Envelope
+from hotline.listening import ListenerStatus
 from hotline.outbox import Outbox
 from hotline.settings import Settings
 
@@ -187,3 +189,48 @@ def _replica_health(stats: dict[str, Any]) -> tuple[str, str]:
     if stats.get("unnamed"):  # calls are being lost: as loud as a bridge that is down
         return "down", f"{stats['problem']}；" + "；".join(parts)
     return ("ok" if stats.get("logged_in") else "down"), "；".join(parts)
+
+
+class Listeners:
+    """The centre's listening nodes as their heartbeats say (followed on the bus by every web node:
+    a node on a machine of its own is seen too)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.seen: dict[str, tuple[ListenerStatus, float]] = {}
+
+    @staticmethod
+    def wanted(env: Envelope) -> bool:
+        return isinstance(env.event, ListenerStatus)
+
+    def on_envelope(self, env: Envelope) -> None:
+        e = env.event
+        if isinstance(e, ListenerStatus):
+            self.seen[e.node] = (e, self.clock())
+
+    def check(self) -> tuple[str, str]:
+        if not self.seen:
+            return "off", "没有实时转写节点（通话结束后转写；启用：HOTLINE_SERVICES 含 listen 或运行 hotline listen）"
+        now, parts, room, alive = self.clock(), [], 0, 0
+        for name, (st, at) in sorted(self.seen.items()):
+            age = now - at
+            if st.capacity == 0 and age > 3 * st.every_s:
+                continue  # said goodbye (capacity 0) a while ago: a node stopped on purpose
+            if age > 3 * st.every_s:
+                parts.append(f"{name}：{age:.0f} 秒无心跳")
+                continue
+            alive += 1
+            room += max(0, st.capacity - st.active) if not st.overloaded else 0
+            busy = "，跟不上（暂不接新通话）" if st.overloaded else ""
+            parts.append(f"{name}：{st.active}/{st.capacity} 路，预热 {st.warm}{busy}")
+        if not parts:
+            return "off", "实时转写节点均已停止"
+        state = "ok" if alive and room >= 2 else "down"
+        return state, f"可接 {room // 2} 通；" + "；".join(parts)
+
+
+def listen_probe(listeners: Listeners) -> Probe:
+    async def probe() -> tuple[str, str]:
+        return listeners.check()
+
+    return lambda: _timed("listen", "实时转写节点", probe, 1)

@@ -27,17 +27,19 @@ takes no new calls) of audio behind. That backlog is the node's own ``LegRecogni
 every 0.1 s by a probe the bench adds to the node's process (it keeps a weak set of the recognisers
 and a thread; nothing else of the node is changed). The search starts at the node's default
 capacity (4 legs a core), goes up by 2 legs a core until a level fails, then tries between; its
-short levels need a 25 % margin (1.5 s). At the largest level that passes: a **burst** (every call
-answered within 4 s, said apart: each new recogniser spends ≈ 0.44 s of CPU on its first second),
-then the **measured** run, ``--samples`` utterances a side in rounds ours / Vosk / Vosk / ours on two
-sets of legs, pooled; if ours is not held there, one call fewer.
+short levels need a 25 % margin (1.5 s). The node holds ``--max-legs`` legs and, as it does when a
+centre starts it, warms a recogniser for each before anything is measured (a fresh one spends about
+a second of CPU on its first second of audio here). At the largest level that passes: a **burst**
+(every call answered within 4 s, said apart), then the **measured** run, ``--samples`` utterances a
+side in rounds ours / Vosk / Vosk / ours on two sets of legs, pooled; if ours is not held there, one call fewer.
 
 **Baseline** (not our code; ``bench/_live_baseline.py``, a process importing only Vosk and the
 standard library, checked): a thread per leg with Vosk's ``KaldiRecognizer`` (``SetWords(True)``)
 fed the same wavs in 20 ms frames at the same pace and start times, ``PartialResult`` every 0.2 s
-as the node asks it, ``FinalResult`` at the end; its lag is to ``AcceptWaveform`` returning True
-(where in the audio that happened gives Vosk's own endpoint wait, the same for both sides). No
-AudioSocket, bus, database, assistant or websocket; nice 0.
+as the node asks it, ``FinalResult`` at the end, a new recogniser per leg; its lag is to
+``AcceptWaveform`` returning True (where in the audio that happened is Vosk's own end-of-sentence
+wait, which the node does not have: it settles a sentence at the leg's pause, ``live/endpoint.py``).
+No AudioSocket, bus, database, assistant or websocket; nice 0.
 
 **CPU** per second of leg audio: the node's process from ``/proc`` (split by thread: nice 10 = the
 recognisers, the main thread = the event loop, the rest) and the baseline's process.

@@ -54,6 +54,7 @@ class Spies:
         self.publish, self.spawn, self.operator_at, self.clock = publish, spawn, operator_at, clock
         self.nodes: dict[str, _Node] = {}
         self.spied: dict[str, list[str]] = {}  # call → its spy channels (hung up with the call)
+        self.heard_by: dict[str, tuple[str, str, str]] = {}  # call → (node, its address, the seat spied now)
         self.refused = 0
 
     @staticmethod
@@ -66,9 +67,12 @@ class Spies:
         if isinstance(e, ListenerStatus):
             self.nodes[e.node] = _Node(e, self.clock())
         elif isinstance(e, CallAnswered):
-            if e.call_id not in self.spied:  # a second answer (a transfer) keeps the first spies
+            if e.call_id not in self.spied:
                 self._spy(e)
+            elif e.call_id in self.heard_by and self.heard_by[e.call_id][2] != e.seat:
+                self._follow_transfer(e)
         elif isinstance(e, CallCompleted):
+            self.heard_by.pop(e.call_id, None)
             for channel in self.spied.pop(e.call_id, []):
                 self.spawn(self.hang_up(channel))  # a spy that outlived its call (see live.receiver)
 
@@ -98,9 +102,30 @@ class Spies:
                                    node=node.status.node, legs=legs)])
         address = node.status.address
         self.spied[e.call_id] = [f"AudioSocket/{address}-{uid}" for uid in legs]
+        self.heard_by[e.call_id] = (node.status.node, address, e.seat)
         for uid, speaker in legs.items():
             spied = citizen_channel if speaker == "citizen" else seat_channel
             self.spawn(self._originate(e, address, uid, spied, speaker))
+
+    def _follow_transfer(self, e: CallAnswered) -> None:
+        """The citizen was transferred and another seat answered: the citizen's spy goes on (same
+        channel, same node); the new operator is heard by a spy of their own on that node, and the
+        node sends the call's lines to the new seat from now on (the first seat's spy ended with it)."""
+        name, address, _ = self.heard_by[e.call_id]
+        node = self.nodes.get(name)
+        try:
+            seat_channel, _, _ = self.channels(e.seat)
+        except ActionError as exc:
+            log.debug("live: no channel to spy on for %s at %s: %s", e.call_id, e.seat, exc)
+            return
+        uid = str(uuid.uuid4())
+        if node is not None:
+            node.reserved += 1
+        self.heard_by[e.call_id] = (name, address, e.seat)
+        self.publish([LegsAssigned(at=self.clock(), call_id=e.call_id, seat=e.seat, operator=self.operator_at(e.seat),
+                                   node=name, legs={uid: "operator"})])
+        self.spied[e.call_id].append(f"AudioSocket/{address}-{uid}")
+        self.spawn(self._originate(e, address, uid, seat_channel, "operator"))
 
     async def _originate(self, e: CallAnswered, address: str, uid: str, spied: str, speaker: str) -> None:
         try:

@@ -50,6 +50,7 @@ class Endpointer:
     speech_s: float = 0.0  # speech since the last end
     quiet_s: float = 0.0  # the pause so far
     heard_s: float = 0.0  # audio taken
+    voiced: bool = False  # the last push held speech
     _rest: bytes = b""  # a part frame, kept for the next push
 
     def push(self, pcm: bytes) -> bool:
@@ -58,7 +59,7 @@ class Endpointer:
         data = self._rest + pcm
         whole = len(data) - len(data) % size
         self._rest = data[whole:]
-        ended = False
+        ended = self.voiced = False
         samples = array.array("h", data[:whole])
         if sys.byteorder != "little":  # slin on the wire is little-endian
             samples.byteswap()
@@ -87,6 +88,7 @@ class Endpointer:
         else:
             self.floor_dbfs += (self.learn_rise_db_s if self.heard_s <= self.learn_s else self.rise_db_s) * FRAME_S
         if db > self.threshold_dbfs:
+            self.voiced = True
             self.speech_s += FRAME_S
             self.quiet_s = 0.0
             return False

@@ -40,6 +40,7 @@ class Leg:
     seat: str
     speaker: str
     operator: str = ""
+    part: int = 1  # the speaker's n-th leg of the call: 2 for the operator after a transfer
 
 
 Emit = Callable[[Leg, Heard, int], None]  # (leg, what was heard, the line number) — from the thread
@@ -48,6 +49,7 @@ Emit = Callable[[Leg, Heard, int], None]  # (leg, what was heard, the line numbe
 class LegRecogniser:
     def __init__(self, leg: Leg, engine: Engine, rate: int, emit: Emit, *, step_s: float = 0.2,
                  partial_every_s: float = 0.4, max_lag_s: float = 4.0, nice: int = 10, pause_s: float = 0.6,
+                 skip_quiet: bool = True, preroll_s: float = 0.4,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.leg, self.rate, self.emit = leg, rate, emit
         self.step = int(rate * step_s) * 2
@@ -55,6 +57,9 @@ class LegRecogniser:
         self._engine = engine
         self._endpoint = Endpointer(rate, pause_s=pause_s) if pause_s > 0 else None  # 0: the engine's rule only
         self.cuts = 0  # sentences settled at a pause rather than by the engine
+        self.skip_quiet = skip_quiet and self._endpoint is not None
+        self.preroll = int(rate * preroll_s) * 2
+        self.given_s = 0.0  # of the leg's audio, what the engine was given (the rest was quiet)
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._queued = 0  # bytes fed and not yet recognised (the thread subtracts what it took)
         self._lock = threading.Lock()
@@ -121,6 +126,14 @@ class LegRecogniser:
     def _hear(self, stream: Stream) -> None:
         buf = bytearray()
         last_partial, said = float("-inf"), ""
+        ep = self._endpoint
+        # Between sentences, once the leg has been quiet for a pause with nothing left unsettled, its
+        # audio is not given to the engine (the other party is talking: half a call's time), only
+        # the endpointer hears it; the last ``preroll`` of it goes in ahead of the next voice. The
+        # engine then times words by the audio it was given: ``shift`` puts them back on the leg's
+        # time (constant within a sentence: the gap is only ever between two).
+        gated, pre, shift = False, bytearray(), 0.0
+        leg_at = given = 0  # bytes of the leg taken so far, bytes of it given to the engine
         while True:
             chunk = self._queue.get()
             if chunk is None:
@@ -129,24 +142,41 @@ class LegRecogniser:
             if len(buf) < self.step:
                 continue
             c0 = time.thread_time()
-            heard = stream.accept(bytes(buf))
-            paused = self._endpoint is not None and self._endpoint.push(bytes(buf))
+            paused = ep is not None and ep.push(bytes(buf))
+            if gated and not (ep is not None and ep.voiced):
+                pre += buf
+                del pre[:-self.preroll]
+                self._step_done(buf, c0)
+                leg_at += len(buf)
+                buf.clear()
+                continue
+            if gated:  # a voice again: the engine hears it from a little before
+                gated, shift = False, (leg_at - len(pre) - given) / 2 / self.rate
+                audio = bytes(pre) + bytes(buf)
+                pre.clear()
+            else:
+                audio = bytes(buf)
+            heard = stream.accept(audio)
+            given += len(audio)
+            self.given_s = given / 2 / self.rate
             if heard is not None and heard.final:
-                if self._endpoint is not None:
-                    self._endpoint.reset()
+                if ep is not None:
+                    ep.reset()
             elif paused and heard is not None:
                 # the leg paused after words the engine has not settled yet: settle them now
                 heard = stream.cut()
                 self.cuts += heard is not None
-            self.cpu_s += time.thread_time() - c0
-            self._took(len(buf))
+            if ep is not None and self.skip_quiet and ep.quiet_s >= ep.pause_s and (heard is None or heard.final):
+                gated = True
+            self._step_done(buf, c0)
+            leg_at += len(buf)
             buf.clear()
             if heard is None:
                 continue
             if heard.final:
                 self.lines += 1
                 said = ""
-                self.emit(self.leg, heard, self.lines)
+                self.emit(self.leg, _shifted(heard, shift), self.lines)
             elif heard.text != said and self.clock() - last_partial >= self.partial_every_s:
                 said, last_partial = heard.text, self.clock()
                 self.emit(self.leg, heard, self.lines + 1)
@@ -154,15 +184,27 @@ class LegRecogniser:
             return
         c0 = time.thread_time()
         # the last short step may end a sentence: Vosk hands it out there, and finish() then has nothing
-        tail = stream.accept(bytes(buf)) if buf else None
+        tail = stream.accept(bytes(buf)) if buf and not gated else None
         self._took(len(buf))
         for heard in (tail if tail is not None and tail.final else None, stream.finish()):
             if heard is not None:
                 self.lines += 1
-                self.emit(self.leg, heard, self.lines)
+                self.emit(self.leg, _shifted(heard, shift), self.lines)
         self.cpu_s += time.thread_time() - c0
+
+    def _step_done(self, buf: bytearray, c0: float) -> None:
+        self.cpu_s += time.thread_time() - c0
+        self._took(len(buf))
 
     def _took(self, n: int) -> None:
         with self._lock:
             self._queued -= n
         self.heard_s += n / 2 / self.rate
+
+
+def _shifted(heard: Heard, by: float) -> Heard:
+    """A final's times moved by ``by`` seconds (the quiet the engine was not given before it)."""
+    if not by or not heard.final:
+        return heard
+    words = tuple({**w, "start": round(w["start"] + by, 3), "end": round(w["end"] + by, 3)} for w in heard.words)
+    return Heard(heard.text, True, round(heard.start_s + by, 3), round(heard.end_s + by, 3), words)

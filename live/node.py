@@ -84,6 +84,9 @@ class ListenNode:
         self._expected: dict[str, tuple[Leg, float]] = {}  # uuid → leg, when announced
         self._legs: dict[str, _Heard] = {}  # uuid → a leg streaming now
         self._assistants: dict[str, Assistant] = {}  # call → its assistant
+        # call → the seat and operator it is with now: after a transfer the citizen's words go to the new seat
+        self._with: dict[str, tuple[str, str]] = {}
+        self._parts: dict[tuple[str, str], int] = {}  # (call, speaker) → legs of that speaker so far
         self._arrived = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
@@ -183,8 +186,13 @@ class ListenNode:
         ev = env.event
         if isinstance(ev, LegsAssigned) and ev.node == self.cfg.name:
             now = time.monotonic()
+            moved = self._with.get(ev.call_id, (ev.seat, ev.operator))[0] != ev.seat
+            self._with[ev.call_id] = (ev.seat, ev.operator)
+            if moved:  # a transfer: the new operator's assistant starts afresh, for their form
+                self._assistants.pop(ev.call_id, None)
             for uid, speaker in ev.legs.items():
-                self._expected[uid] = (Leg(uid, ev.call_id, ev.seat, speaker, ev.operator), now)
+                part = self._parts[ev.call_id, speaker] = self._parts.get((ev.call_id, speaker), 0) + 1
+                self._expected[uid] = (Leg(uid, ev.call_id, ev.seat, speaker, ev.operator, part), now)
             self._arrived.set()
         elif isinstance(ev, CallCompleted):  # the call is over: a spy still up is cut (watchdog)
             for uid, h in list(self._legs.items()):
@@ -207,6 +215,10 @@ class ListenNode:
                                 speaker=leg.speaker, detail=self.engine.name if self.engine else ""))
         return _Sink(self, uid)
 
+    def _seat(self, leg: Leg) -> str:
+        """Where the call's lines go now: the seat it was last given to (a transfer moves it)."""
+        return self._with.get(leg.call_id, (leg.seat, ""))[0]
+
     def _publish(self, ev: DomainEvent) -> None:
         try:
             self.bus.publish_nowait(ev)
@@ -228,7 +240,7 @@ class ListenNode:
         if not h.rec.feed(pcm):
             self.dropped += 1
             self.behind_until = time.monotonic() + 30
-            self._publish(LiveState(at=time.time(), call_id=h.leg.call_id, seat=h.leg.seat, state="degraded",
+            self._publish(LiveState(at=time.time(), call_id=h.leg.call_id, seat=self._seat(h.leg), state="degraded",
                                     speaker=h.leg.speaker, detail=h.rec.error or "识别跟不上，本路改为通话结束后转写"))
 
     def _ended(self, uid: str, why: str) -> None:
@@ -253,14 +265,19 @@ class ListenNode:
             await asyncio.wait({asyncio.wrap_future(saved)}, timeout=30)  # on a timeout the write still goes on
         log.info("live: %s leg of %s ended (%s), %d lines, %s", h.leg.speaker, h.leg.call_id, why, len(h.lines),
                  "complete" if complete else "incomplete")
-        if not any(o.leg.call_id == h.leg.call_id for o in self._legs.values()):
-            self._publish(LiveState(at=time.time(), call_id=h.leg.call_id, seat=h.leg.seat, state="ended"))
+        call = h.leg.call_id
+        if not any(o.leg.call_id == call for o in self._legs.values()) and \
+                not any(leg.call_id == call for leg, _ in self._expected.values()):
+            self._publish(LiveState(at=time.time(), call_id=call, seat=self._seat(h.leg), state="ended"))
+            self._with.pop(call, None)
+            for key in [k for k in self._parts if k[0] == call]:
+                del self._parts[key]
 
     def _write(self, h: _Heard, state: str) -> Future[None] | None:
         if self._save is None:
             return None
         rec, leg = h.rec, h.leg
-        kw = dict(call_id=leg.call_id, speaker=leg.speaker, seat=leg.seat, node=self.cfg.name,
+        kw = dict(call_id=leg.call_id, speaker=leg.speaker, part=leg.part, seat=leg.seat, node=self.cfg.name,
                   model=self.engine.name if self.engine else "", state=state, started_at=h.started_at,
                   audio_s=rec.heard_s if rec else 0.0, lines=list(h.lines), words=list(h.words))
         return self._db.submit(self._save_logged, kw)
@@ -280,7 +297,7 @@ class ListenNode:
             loop.call_soon_threadsafe(self._heard, leg, heard, line)
 
     def _heard(self, leg: Leg, heard: Heard, line: int) -> None:
-        self._publish(TranscriptLine(at=time.time(), call_id=leg.call_id, seat=leg.seat, speaker=leg.speaker,
+        self._publish(TranscriptLine(at=time.time(), call_id=leg.call_id, seat=self._seat(leg), speaker=leg.speaker,
                                      line=line, text=heard.text, final=heard.final, start_s=heard.start_s,
                                      end_s=heard.end_s))
         if not heard.final:
@@ -310,12 +327,15 @@ class ListenNode:
         now = time.time()
         if got.articles or got.proposals:
             self._publish(AssistOffered(
-                at=now, call_id=leg.call_id, seat=leg.seat,
+                at=now, call_id=leg.call_id, seat=self._seat(leg),
                 articles=[{"id": a.id, "title": a.title, "topic": a.topic, "hits": list(a.hits)} for a in got.articles],
                 proposals=[{"field": p.field, "value": p.value, "label": p.label, "source": p.source,
                             "display": p.shown or p.value} for p in got.proposals]))
         for f in got.flags:
-            self._publish(LiveFlagRaised(at=now, call_id=leg.call_id, seat=leg.seat, operator=leg.operator,
+            # the operator who said a forbidden phrase is the leg's own; a citizen's words, the call's now
+            seat, operator = (leg.seat, leg.operator) if leg.speaker == "operator" else \
+                self._with.get(leg.call_id, (leg.seat, leg.operator))
+            self._publish(LiveFlagRaised(at=now, call_id=leg.call_id, seat=seat, operator=operator,
                                          flag=f.kind, phrase=f.phrase, speaker=f.speaker, text=f.text))
 
 

@@ -1,7 +1,8 @@
 """The live transcript's legs in the database, and their use after the call.
 
-A listening node writes each leg as its sentences settle (:func:`save`: one row per call and
-speaker, replaced whole, so a retry or a second write never doubles a line). When the recording
+A listening node writes each leg as its sentences settle (:func:`save`: one row per call, speaker
+and part, replaced whole, so a retry or a second write never doubles a line; a citizen transferred
+to another seat keeps one leg, the operator after the transfer is part 2). When the recording
 is transcribed, a leg the node heard completely (:data:`COMPLETE`) is not heard again: its words
 are placed on the recording's timeline, and only what the live audio did not cover (the IVR and
 the queue before the seat answered, the survey after the operator left) is recognised from the
@@ -29,30 +30,45 @@ LISTENING, COMPLETE, DROPPED = "listening", "complete", "dropped"
 MIN_GAP_S = 0.5  # a stretch of the recording shorter than this outside the live audio is not heard again
 
 
-def save(engine: sa.Engine, *, call_id: str, speaker: str, seat: str = "", node: str = "", model: str = "",
-         state: str = LISTENING, started_at: datetime | None = None, audio_s: float = 0.0,
+def save(engine: sa.Engine, *, call_id: str, speaker: str, part: int = 1, seat: str = "", node: str = "",
+         model: str = "", state: str = LISTENING, started_at: datetime | None = None, audio_s: float = 0.0,
          lines: Iterable[Mapping[str, Any]] = (), words: Iterable[Mapping[str, Any]] = ()) -> None:
     """The leg as heard so far (or in full): replaces what was written of it before."""
     with Session(engine) as s:
-        row = s.exec(select(LiveLeg).where(LiveLeg.call_id == call_id, LiveLeg.speaker == speaker)).first()
+        row = s.exec(select(LiveLeg).where(LiveLeg.call_id == call_id, LiveLeg.speaker == speaker,
+                                           LiveLeg.part == part)).first()
         if row is None:
-            row = LiveLeg(call_id=call_id, speaker=speaker, started_at=started_at or utcnow())
+            row = LiveLeg(call_id=call_id, speaker=speaker, part=part, started_at=started_at or utcnow())
         row.seat, row.node, row.model, row.state, row.audio_s = seat, node, model, state, round(audio_s, 3)
         row.lines, row.words = [dict(x) for x in lines], [dict(w) for w in words]
         s.add(row)
         s.commit()
 
 
-def of_call(engine_or_session: sa.Engine | Session, call_id: str) -> dict[str, LiveLeg]:
-    """The call's legs by speaker."""
+def legs_of(engine_or_session: sa.Engine | Session, call_id: str) -> list[LiveLeg]:
+    """Every leg of the call, by speaker and part."""
+    query = select(LiveLeg).where(LiveLeg.call_id == call_id).order_by(LiveLeg.speaker, LiveLeg.part)
     if isinstance(engine_or_session, Session):
-        rows = engine_or_session.exec(select(LiveLeg).where(LiveLeg.call_id == call_id)).all()
-    else:
-        with Session(engine_or_session) as s:
-            rows = s.exec(select(LiveLeg).where(LiveLeg.call_id == call_id)).all()
-            for r in rows:
-                s.expunge(r)
-    return {r.speaker: r for r in rows}
+        return list(engine_or_session.exec(query).all())
+    with Session(engine_or_session) as s:
+        rows = list(s.exec(query).all())
+        for r in rows:
+            s.expunge(r)
+    return rows
+
+
+def of_call(engine_or_session: sa.Engine | Session, call_id: str) -> dict[str, LiveLeg]:
+    """The call's legs by speaker; a speaker with two (a transfer) by the later."""
+    return {r.speaker: r for r in legs_of(engine_or_session, call_id)}
+
+
+def whole_legs(engine_or_session: sa.Engine | Session, call_id: str) -> dict[str, LiveLeg]:
+    """The legs the post-call transcription may take in place of the recording: by speaker, only
+    if each speaker had one (after a transfer the operator's recording holds two operators, and the
+    live legs do not place on it: the file is heard again)."""
+    legs = legs_of(engine_or_session, call_id)
+    by = {r.speaker: r for r in legs}
+    return by if len(by) == len(legs) else {}
 
 
 def usable(live: Mapping[str, LiveLeg], legs: Iterable[str]) -> bool:

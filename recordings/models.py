@@ -199,13 +199,15 @@ class LiveLeg(SQLModel, table=True):
     """One leg of a call as the live transcript heard it (issue #16): its settled sentences and
     words, written as each sentence settles, so a node that dies loses at most the sentence in hand.
     ``state``: listening, complete (every second it was sent was recognised: the post-call
-    transcription takes its words instead of hearing the leg again), dropped (fell behind)."""
+    transcription takes its words instead of hearing the leg again), dropped (fell behind).
+    ``part``: a speaker's n-th leg of the call (the operator the citizen was transferred to is 2)."""
 
     __tablename__ = "recording_live_leg"
-    __table_args__ = (sa.UniqueConstraint("call_id", "speaker"),)
+    __table_args__ = (sa.UniqueConstraint("call_id", "speaker", "part", name="uq_recording_live_leg_part"),)
     id: int | None = Field(default=None, primary_key=True)
     call_id: str = Field(max_length=64, index=True)
     speaker: str = Field(max_length=16)
+    part: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # 2: the operator after a transfer
     seat: str = Field(default="", max_length=32)
     node: str = Field(default="", max_length=100)
     model: str = Field(default="", max_length=200)

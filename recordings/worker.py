@@ -191,7 +191,7 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
         rec = session.get(Recording, c.recording_id)
         job_number, survey = (rec.operator, rec.survey) if rec else ("", "")
         message = bool(rec and catalog.is_message(rec.base))
-        live = live_legs.of_call(session, rec.uniqueid) if rec and rec.uniqueid else {}
+        live = live_legs.whole_legs(session, rec.uniqueid) if rec and rec.uniqueid else {}
     last = [time.monotonic()]
 
     def heartbeat() -> None:

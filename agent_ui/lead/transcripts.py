@@ -29,7 +29,7 @@ STATES = {"listening": "转写中", "complete": "已完成", "dropped": "已中�
 
 def read(engine: Any, who: Any, call_id: str, client: str) -> dict[str, Any] | None:
     """The call's legs, or None if nothing was heard of it; the access is logged (once a while)."""
-    legs = live_legs.of_call(engine, call_id)
+    legs = live_legs.legs_of(engine, call_id)
     if not legs:
         return None
     detail = f"通话 {call_id}"
@@ -39,12 +39,19 @@ def read(engine: Any, who: Any, call_id: str, client: str) -> dict[str, Any] | N
             AccessLog.at > utcnow() - LOGGED_FOR)).first()
         if recent is None:
             log_access(s, who, None, "", "live", True, detail, client)
-    seat = next(iter(legs.values())).seat
-    lines = sorted(({"speaker": sp, **ln} for sp, leg in legs.items() for ln in leg.lines),
-                   key=lambda ln: (ln.get("start", 0.0), ln["speaker"]))
-    return {"call_id": call_id, "seat": seat, "lines": lines,
-            "legs": {sp: {"state": leg.state, "label": STATES.get(leg.state, leg.state), "model": leg.model,
-                          "audio_s": leg.audio_s} for sp, leg in legs.items()}}
+    latest = max(legs, key=lambda leg: leg.started_at)
+    # each leg's times count from its own start: a transfer's second operator leg starts later
+    t0 = min(leg.started_at for leg in legs)
+    lines = sorted(({"speaker": leg.speaker, "seat": leg.seat, **ln,
+                     "at": (leg.started_at - t0).total_seconds() + ln.get("start", 0.0)}
+                    for leg in legs for ln in leg.lines), key=lambda ln: (ln["at"], ln["speaker"]))
+    return {"call_id": call_id, "seat": latest.seat, "lines": lines,
+            "legs": {_key(leg): {"state": leg.state, "label": STATES.get(leg.state, leg.state), "model": leg.model,
+                                 "seat": leg.seat, "audio_s": leg.audio_s} for leg in legs}}
+
+
+def _key(leg: Any) -> str:
+    return leg.speaker if leg.part == 1 else f"{leg.speaker}{leg.part}"  # operator2: after a transfer
 
 
 @router.get("/api/lead/live/{call_id}")
@@ -52,8 +59,8 @@ async def live_transcript(call_id: str, request: Request, who: Leads) -> dict[st
     if len(call_id) > 64:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "通话编号过长")
     engine = request.app.state.engine
-    legs = await run_in_threadpool(live_legs.of_call, engine, call_id)
-    seat = next(iter(legs.values())).seat if legs else ""
+    legs = await run_in_threadpool(live_legs.legs_of, engine, call_id)
+    seat = legs[0].seat if legs else ""
     if not legs or not scope(request.app, who).has_seat_queues(seat_queues(request.app)(seat)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "该通话没有实时转写")  # another centre's: as unknown
     client = request.client.host if request.client else ""

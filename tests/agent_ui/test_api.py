@@ -38,6 +38,7 @@ def test_health_needs_a_lead_or_admin(client: TestClient) -> None:
     assert states["database"] == "ok" and states["ami"] == "down" and states["agi"] == "off"
     assert states["call_log"] == "ok" and body["ok"] is False
     assert states["recordings"] == "ok" and states["witness"] == "off"  # no CTI node has compared yet
+    assert states["listen"] == "off"  # no listening node: transcribed after the call, nothing wrong
     # a finished call the database refused waits in the outbox: the page says so until it is stored
     from hotline.calls import FinishedCall
     from hotline.outbox import Outbox

@@ -193,13 +193,25 @@ def test_with_nodes_but_no_room_the_console_is_told_and_nothing_is_spied() -> No
     assert b.spies.refused == 1
 
 
-def test_a_second_answer_of_the_same_call_keeps_the_first_spies() -> None:
+def test_a_transfer_answered_at_another_seat_spies_the_new_operator_on_the_same_node() -> None:
     b = Bridge()
     b.heartbeat("listen-a", capacity=10)
+    b.heartbeat("listen-b", capacity=4)
     b.answer("c1", seat="8001")
-    before = list(b.log)
-    b.answer("c1", seat="8002")  # a transfer: answered again, at another seat
-    assert b.log == before
+    [first] = b.published(LegsAssigned)
+    b.answer("c1", seat="8001")  # the same seat again (a resync): nothing new
+    assert len(b.published(LegsAssigned)) == 1
+    b.heartbeat("listen-b", capacity=40)  # more room elsewhere now: the call stays where its citizen is heard
+    b.answer("c1", seat="8002")  # transferred to the specialist queue, answered at 8002
+    assert len(b.published(LegsAssigned)) == 2
+    moved = b.published(LegsAssigned)[1]
+    assert (moved.call_id, moved.seat, moved.operator, moved.node) == ("c1", "8002", "job-8002", first.node)
+    assert list(moved.legs.values()) == ["operator"], "the citizen's spy goes on: only the new operator is added"
+    [uid] = moved.legs
+    assert b.of("originate")[-1] == (f"AudioSocket/{address(first.node)}/{uid}", SEATS["8002"][0], "qEoS")
+    assert len(b.of("originate")) == 3
+    b.complete("c1")  # every spy of the call, the new one too, is hung up with it
+    assert sorted(b.of("hangup")) == sorted(f"AudioSocket/{address(first.node)}-{u}" for u in [*first.legs, uid])
 
 
 def test_the_calls_end_hangs_up_its_spies() -> None:

@@ -227,7 +227,7 @@ def test_complete_only_once_the_whole_leg_was_recognised() -> None:
 
 def test_heard_s_is_the_audio_fed_a_last_short_step_included() -> None:
     stream = FakeStream()
-    rec = recogniser(stream, Said())
+    rec = recogniser(stream, Said(), skip_quiet=False)  # all silence: else the engine is given none of it
     run(rec, 3 * STEP + 7)
     assert rec.fed_s == pytest.approx(0.74)
     assert rec.heard_s == pytest.approx(rec.fed_s)
@@ -276,3 +276,35 @@ def test_pause_s_zero_leaves_sentences_to_the_engine() -> None:
     rec = recogniser(stream, Said(), pause_s=0.0)
     run(rec, spoken(1.0) + quiet(1.4))
     assert stream.cut_at == [] and rec.cuts == 0
+
+
+def test_quiet_between_sentences_is_not_given_to_the_engine_and_the_times_stay_the_legs() -> None:
+    # voice 1 s, quiet 3 s, voice 1 s, quiet 1 s (30 steps). The first sentence is cut at step 8
+    # (0.6 s of pause); steps 9–20 are quiet and not given; at step 21 the voice is back and the
+    # engine gets the last 0.4 s of the quiet ahead of it; the second sentence is cut at step 28
+    stream = FakeStream([P("路灯")] * 8 + [P("请修")] * 8)
+    stream.on_cut = [F("路灯不亮"), F("请快修")]
+    said = Said()
+    rec = recogniser(stream, said, partial_every_s=0.0, max_lag_s=60.0)  # fed at once, not in real time
+    run(rec, spoken(1.0) + quiet(3.0) + spoken(1.0) + quiet(1.0))
+    step = STEP * len(FRAME)
+    assert stream.cut_at == [8, 16]
+    assert stream.taken == [step] * 8 + [step + 4 * len(FRAME) * 10 // 2] + [step] * 7
+    finals = [h for _, h, _ in said.calls if h.final]
+    assert [h.text for h in finals] == ["路灯不亮", "请快修"]
+    # the engine said 0.5–1.0 s into what it was given; 2.0 s of the leg were not given before the
+    # second sentence (12 quiet steps less the 0.4 s ahead of the voice)
+    assert (finals[0].start_s, finals[0].end_s) == (0.5, 1.0)
+    assert (finals[1].start_s, finals[1].end_s) == (2.5, 3.0)
+    assert finals[1].words[0]["start"] == 2.5 and finals[1].words[0]["end"] == 3.0
+    assert rec.heard_s == pytest.approx(6.0) and rec.given_s == pytest.approx(3.6)
+    assert rec.complete, "quiet not given is still heard: the leg is whole"
+
+
+def test_a_word_left_unsettled_keeps_the_engine_listening_through_the_quiet() -> None:
+    # the engine still shows a partial after the pause and no cut settles it (a click, not speech):
+    # the quiet is given to it until it lets go of the word
+    stream = FakeStream([P("嗯")] * 12)
+    rec = recogniser(stream, Said(), partial_every_s=0.0)
+    run(rec, spoken(0.1) + quiet(2.3))
+    assert len(stream.taken) == 12 and stream.cut_at == []

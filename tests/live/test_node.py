@@ -196,3 +196,47 @@ def test_each_settled_sentence_goes_to_the_calls_assistant_and_what_it_offers_go
         assert (flag.flag, flag.phrase, flag.operator, flag.type) == ("emergency", "救命", "1026", "alert")
 
     asyncio.run(scenario())
+
+
+def test_after_a_transfer_the_citizens_words_go_to_the_new_seat_and_its_operator_is_a_second_leg(
+        engine_vosk, speech, db) -> None:
+    pcm, rate = speech
+    half = len(pcm) // 2 // (rate // 50 * 2) * (rate // 50 * 2)
+
+    async def scenario() -> None:
+        bus = InProcessBus()
+        heard = Heard(bus)
+        node = node_on(bus, engine_vosk, db)
+        await node.start()
+        try:
+            first = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c7", seat="8001", operator="1024",
+                                            node="listen-test", legs=first))
+            port = node.receiver.port
+            citizen = next(u for u, sp in first.items() if sp == "citizen")
+            operator = next(u for u, sp in first.items() if sp == "operator")
+            # the citizen talks on one connection throughout; the first operator's leg ends at the transfer
+            talk = asyncio.ensure_future(stream_leg("127.0.0.1", port, citizen, pcm + pcm, rate, pace=2.0))
+            await stream_leg("127.0.0.1", port, operator, b"\0" * half, rate, pace=2.0)
+            await _until(lambda: any(e.speaker == "citizen" and e.seat == "8001" for e in heard.of(TranscriptLine)))
+            assert not any(e.state == "ended" for e in heard.of(LiveState)), "the citizen is still heard"
+            second = {str(uuid.uuid4()): "operator"}
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c7", seat="8002", operator="2048",
+                                            node="listen-test", legs=second))
+            await stream_leg("127.0.0.1", port, next(iter(second)), b"\0" * half, rate, pace=2.0)
+            await talk
+            await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
+            moved = len([e for e in heard.events if isinstance(e, LegsAssigned)])
+            assert moved == 2
+            lines = [e for e in heard.of(TranscriptLine) if e.speaker == "citizen" and e.final]
+            assert lines[-1].seat == "8002", "after the transfer the citizen's words reach the new seat"
+            assert heard.of(LiveState)[-1].seat == "8002"
+            legs = live_legs.legs_of(db, "c7")
+            assert [(leg.speaker, leg.part, leg.seat) for leg in legs] == [
+                ("citizen", 1, "8001"), ("operator", 1, "8001"), ("operator", 2, "8002")]
+            assert all(leg.state == live_legs.COMPLETE for leg in legs)
+            assert live_legs.whole_legs(db, "c7") == {}, "two operators on one recording: the file is heard again"
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())

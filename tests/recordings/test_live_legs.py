@@ -96,6 +96,22 @@ def test_a_call_has_a_row_per_speaker(db: sa.Engine) -> None:
     assert live_legs.of_call(db, "c3") == {}
 
 
+def test_a_transferred_call_keeps_both_operators_and_is_heard_again_from_the_file(db: sa.Engine) -> None:
+    for part, seat in ((1, "8001"), (2, "8002")):
+        live_legs.save(db, call_id="c1", speaker="operator", part=part, seat=seat, state=live_legs.COMPLETE,
+                       lines=[{"line": 1, "text": seat, "start": 0.0, "end": 1.0}])
+        live_legs.save(db, call_id="c1", speaker="operator", part=part, seat=seat, state=live_legs.COMPLETE,
+                       lines=[{"line": 1, "text": seat, "start": 0.0, "end": 1.0}])  # written again: replaced
+    live_legs.save(db, call_id="c1", speaker="citizen", seat="8001", state=live_legs.COMPLETE)
+    legs = live_legs.legs_of(db, "c1")
+    assert [(r.speaker, r.part, r.seat) for r in legs] == [("citizen", 1, "8001"), ("operator", 1, "8001"),
+                                                          ("operator", 2, "8002")]
+    assert live_legs.of_call(db, "c1")["operator"].seat == "8002", "by speaker: the later operator"
+    assert live_legs.whole_legs(db, "c1") == {}, "two operators on one operator recording: not placed"
+    live_legs.save(db, call_id="c2", speaker="citizen", state=live_legs.COMPLETE)
+    assert set(live_legs.whole_legs(db, "c2")) == {"citizen"}
+
+
 def test_the_live_words_are_used_only_when_every_recorded_leg_was_heard_in_full(db: sa.Engine) -> None:
     live_legs.save(db, call_id="c1", speaker="citizen", state=live_legs.COMPLETE)
     live_legs.save(db, call_id="c1", speaker="operator", state=live_legs.COMPLETE)

@@ -85,3 +85,45 @@ def test_the_sweep_gives_the_old_rows_their_checksums_too(old_catalog, rec_setti
     assert {leg: f.sha256_source for leg, f in rows.items()} == {"mixed": "catalog", "citizen": "late",
                                                                    "operator": "late"}
     assert all(f.sha256 == integrity.sha256_of(files[leg]) for leg, f in rows.items())
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_live_legs_get_parts_and_keep_their_rows(dialect: str, rec_settings, request) -> None:
+    # rec0006: a speaker may have two legs (the operator before and after a transfer); a leg written
+    # before keeps its row as part 1. On both databases: rec0005's unnamed constraint is found
+    if dialect == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database()
+    else:
+        url = rec_settings.db_url
+    eng = make_engine(url)
+    try:
+        migrate(eng, "rec0005")
+        with eng.begin() as c:
+            c.execute(sa.text("INSERT INTO recording_live_leg (call_id, speaker, seat, node, model, state, started_at, "
+                              "audio_s, lines, words) VALUES ('c1', 'operator', '8001', 'n', 'm', 'complete', "
+                              "'2026-12-06 10:00:00+00', 3.0, '[]', '[]')"))
+        migrate(eng)
+        from recordings import live_legs
+
+        [old] = live_legs.legs_of(eng, "c1")
+        assert (old.speaker, old.part, old.seat) == ("operator", 1, "8001")
+        live_legs.save(eng, call_id="c1", speaker="operator", part=2, seat="8002")
+        assert [r.part for r in live_legs.legs_of(eng, "c1")] == [1, 2]
+        with pytest.raises(sa.exc.IntegrityError), eng.begin() as c:  # still one row per call, speaker and part
+            c.execute(sa.text("INSERT INTO recording_live_leg (call_id, speaker, part, seat, node, model, state, "
+                              "started_at, audio_s, lines, words) VALUES ('c1', 'operator', 2, '', '', '', "
+                              "'listening', '2026-12-06 10:00:00+00', 0, '[]', '[]')"))
+        from alembic import command
+        from alembic.config import Config
+
+        from recordings.db import MIGRATIONS
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with eng.begin() as conn:  # and back: the second operator's leg goes, the first stays
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "rec0005")
+        with eng.connect() as c:
+            assert c.execute(sa.text("SELECT call_id, speaker FROM recording_live_leg")).all() == [("c1", "operator")]
+    finally:
+        eng.dispose()

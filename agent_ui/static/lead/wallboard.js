@@ -199,16 +199,16 @@
   // ---------------------------------------------------------------- a call's live transcript
   // asked every second while open; the server logs the lead's access (the recordings' access log)
   let liveCall = null, liveTimer = null;
-  const SPEAKER = {citizen: "来电人", operator: "话务员"};
+  const SPEAKER = {citizen: "来电人", operator: "话务员", operator2: "转接后话务员"};
   async function liveLoad() {
     if (!liveCall) return;
     try {
       const got = await api(`/api/lead/live/${encodeURIComponent(liveCall)}`);
       const legs = Object.entries(got.legs).map(([sp, l]) => `${SPEAKER[sp] || sp}：${esc(l.label)}`).join(" · ");
-      $("#live-state").textContent = legs;
+      $("#live-state").innerHTML = legs;
       const list = $("#live-lines");
       const atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-      list.innerHTML = got.lines.map((l) => `<li class="tr-${l.speaker}"><b>${SPEAKER[l.speaker] || esc(l.speaker)}</b>
+      list.innerHTML = got.lines.map((l) => `<li class="tr-${l.speaker}"><b>${SPEAKER[l.speaker] || esc(l.speaker)}${l.speaker === "operator" && l.seat ? " " + esc(l.seat) : ""}</b>
         <span>${esc(l.text)}</span></li>`).join("") || `<li class="empty">尚无识别结果</li>`;
       if (atEnd) list.scrollTop = list.scrollHeight;
       if (Object.values(got.legs).every((l) => l.state !== "listening")) { clearInterval(liveTimer); liveTimer = null; }
