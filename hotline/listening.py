@@ -69,7 +69,8 @@ class TranscriptLine(DomainEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveState(DomainEvent):
     """How the listening to a call goes: ``listening``, ``unavailable`` (no node had room: the call
-    is transcribed after it ends), ``degraded`` (a leg fell behind and was dropped), ``ended``."""
+    is transcribed after it ends), ``degraded`` (a leg fell behind and was dropped), ``moved`` (to the
+    seat that had the call before a transfer: its lines go to the new seat now), ``ended``."""
 
     type: ClassVar[str] = "live_transcript"
     call_id: str

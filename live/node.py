@@ -186,10 +186,12 @@ class ListenNode:
         ev = env.event
         if isinstance(ev, LegsAssigned) and ev.node == self.cfg.name:
             now = time.monotonic()
-            moved = self._with.get(ev.call_id, (ev.seat, ev.operator))[0] != ev.seat
+            before = self._with.get(ev.call_id, (ev.seat, ev.operator))[0]
             self._with[ev.call_id] = (ev.seat, ev.operator)
-            if moved:  # a transfer: the new operator's assistant starts afresh, for their form
+            if before != ev.seat:  # a transfer: the new operator's assistant starts afresh, for their form
                 self._assistants.pop(ev.call_id, None)
+                self._publish(LiveState(at=time.time(), call_id=ev.call_id, seat=before, state="moved",
+                                        detail=f"实时转写随通话转至 {ev.seat}"))
             for uid, speaker in ev.legs.items():
                 part = self._parts[ev.call_id, speaker] = self._parts.get((ev.call_id, speaker), 0) + 1
                 self._expected[uid] = (Leg(uid, ev.call_id, ev.seat, speaker, ev.operator, part), now)

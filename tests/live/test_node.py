@@ -226,11 +226,12 @@ def test_after_a_transfer_the_citizens_words_go_to_the_new_seat_and_its_operator
             await stream_leg("127.0.0.1", port, next(iter(second)), b"\0" * half, rate, pace=2.0)
             await talk
             await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
-            moved = len([e for e in heard.events if isinstance(e, LegsAssigned)])
-            assert moved == 2
+            assert len([e for e in heard.events if isinstance(e, LegsAssigned)]) == 2
             lines = [e for e in heard.of(TranscriptLine) if e.speaker == "citizen" and e.final]
             assert lines[-1].seat == "8002", "after the transfer the citizen's words reach the new seat"
             assert heard.of(LiveState)[-1].seat == "8002"
+            [moved_state] = [e for e in heard.of(LiveState) if e.state == "moved"]
+            assert moved_state.seat == "8001" and "8002" in moved_state.detail, "the first seat is told"
             legs = live_legs.legs_of(db, "c7")
             assert [(leg.speaker, leg.part, leg.seat) for leg in legs] == [
                 ("citizen", 1, "8001"), ("operator", 1, "8001"), ("operator", 2, "8002")]
