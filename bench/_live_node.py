@@ -152,12 +152,9 @@ class Consoles:
             await asyncio.wait_for(opened.get(), 30)
 
     async def _follow(self, user: str, token: str, opened: asyncio.Queue[str]) -> None:
-        import websockets
+        from testkit.console import console_socket
 
-        async with websockets.connect(f"ws://{self.url}/ws", origin=f"http://{self.url}",  # type: ignore[arg-type]
-                                      additional_headers={"Cookie": f"hotline_token={token}"},
-                                      max_size=None, ping_interval=None) as ws:
-            assert json.loads(await ws.recv())["type"] == "hello"
+        async with console_socket(self.url, token) as ws:
             opened.put_nowait(user)
             async for raw in ws:
                 arrived = time.monotonic()

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
-import websockets
 from _screen_pop_asterisk import Call
 
 from testkit.chromium import ARGS, CHROMIUM
+from testkit.console import console_socket
 
 XRW = {"X-Requested-With": "hotline"}  # what the console's scripts send with a POST
 
@@ -66,10 +66,7 @@ async def _browsers(conn, sessions: list[tuple[str, str, str]]) -> None:
     opened = asyncio.Queue[str]()
 
     async def follow(user: str, token: str, url: str) -> None:
-        async with websockets.connect(f"ws://{url}/ws", origin=f"http://{url}",  # type: ignore[arg-type]
-                                      additional_headers={"Cookie": f"hotline_token={token}"},
-                                      max_size=None, ping_interval=None) as ws:
-            assert json.loads(await ws.recv())["type"] == "hello"
+        async with console_socket(url, token) as ws:
             opened.put_nowait(user)
             async for raw in ws:
                 arrived = time.time()

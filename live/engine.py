@@ -103,7 +103,7 @@ class VoskStream:
         return self._final(self._live().rec.FinalResult())
 
     def finish(self) -> Heard | None:
-        return self._final(self._live().rec.FinalResult())
+        return self.cut()  # the same flush: what follows a finish is only close()
 
     def close(self) -> None:
         r, self._r = self._r, None

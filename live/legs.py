@@ -43,6 +43,13 @@ class Leg:
     part: int = 1  # the speaker's n-th leg of the call: 2 for the operator after a transfer
 
 
+def lower_priority(nice: int) -> None:
+    """This thread at ``nice`` (per thread on Linux; elsewhere the whole process): calls first."""
+    if nice:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
 Emit = Callable[[Leg, Heard, int], None]  # (leg, what was heard, the line number) — from the thread
 
 
@@ -111,9 +118,7 @@ class LegRecogniser:
     # --- the thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        if self.nice:
-            with contextlib.suppress(OSError):  # per thread on Linux; elsewhere the whole process
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+        lower_priority(self.nice)
         try:
             stream = self._engine.open(self.rate)
             self._hear(stream)

@@ -32,7 +32,7 @@ from hotline.bus import Bus, DomainEvent, Envelope, follow
 from hotline.listening import AssistOffered, LegsAssigned, ListenerStatus, LiveFlagRaised, LiveState, TranscriptLine
 from live.assist import Assistant, Help
 from live.engine import Engine, Heard
-from live.legs import Leg, LegRecogniser
+from live.legs import Leg, LegRecogniser, lower_priority
 from live.receiver import Receiver
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,7 @@ class ListenNode:
                  self.engine.name)
 
     def _warm(self) -> None:
-        if self.cfg.nice:
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.cfg.nice)
+        lower_priority(self.cfg.nice)
         try:
             assert self.engine is not None
             t0 = time.monotonic()
