@@ -157,10 +157,10 @@ class CtiActions:
         s = self.state.seats.get(seat)
         if s is None or s.activity != "on_call" or not s.channel:
             raise NotOnCall(f"seat {seat} is not on a call")
-        call = self.state.calls.get(s.call_id)
-        if call is None or not call.channel:
+        citizen = self.state.citizen_channel(s.call_id)  # a call begun before a takeover too
+        if not citizen:
             raise NotOnCall(f"seat {seat}: call {s.call_id} unknown")
-        return s.channel, call.channel, call.call_id
+        return s.channel, citizen, s.call_id
 
     # ------------------------------------------------------------------ seats
 

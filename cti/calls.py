@@ -136,6 +136,10 @@ class CallBook(SeatBook):
         self.ignored = 0  # events about calls/seats we do not know (e.g. before a resync)
         self._leg_call: dict[str, str] = {}  # seat leg uniqueid → call id
         self._conf_call: dict[str, str] = {}  # conference name → call id
+        # calls found talking at a takeover (cti.resync): call id → the citizen's channel. Not Calls:
+        # this bridge never saw them queued or answered and files nothing for them (the witness
+        # does, from CEL), but the seat's transfer, 三方 and hang-up need the citizen's channel
+        self.unfiled: dict[str, str] = {}
         self._shutting_down = False  # Asterisk said Shutdown: its hang-ups are not the citizens' doing
 
     def seed_history(self, calls: Iterable[FinishedCall]) -> int:
@@ -196,6 +200,11 @@ class CallBook(SeatBook):
                 }
             )
         return out
+
+    def citizen_channel(self, call_id: str) -> str:
+        """The citizen's channel of a call in progress, filed here or found at a takeover ("" if none)."""
+        call = self.calls.get(call_id)
+        return call.channel if call is not None else self.unfiled.get(call_id, "")
 
     # ------------------------------------------------------------ helpers
 

@@ -83,6 +83,8 @@ class Reconciler(CallBook):
         # seat legs that no longer exist: nobody is ringing or talking there any more
         for uid in [u for u in self._leg_call if u not in live]:
             del self._leg_call[uid]
+        for cid in [c for c in self.unfiled if c not in live]:
+            del self.unfiled[cid]
         in_asterisk: dict[tuple[str, str], ev.QueueMember] = {}
         for m in members:
             sid = seat_id(m.member_name, m.interface)
@@ -114,7 +116,8 @@ class Reconciler(CallBook):
 
         The call itself is not adopted: this bridge does not know when it was queued or answered,
         and a call filed without its wait would count against the 15 s rule. The witness files it
-        from Asterisk's CEL, with its real times, once it ends (补录)."""
+        from Asterisk's CEL, with its real times, once it ends (补录). Its citizen's channel is kept
+        (``unfiled``): the operator's transfer, 三方 and hang-up work on it as on any call."""
         by_interface = {s.interface: s for s in self.seats.values() if s.interface}
         found: list[str] = []
         in_bridge: dict[str, list[ev.CoreShowChannel]] = {}
@@ -132,5 +135,7 @@ class Reconciler(CallBook):
             seat.activity, seat.call_id = "on_call", caller.uniqueid
             seat.channel_uid, seat.channel = c.uniqueid, c.channel
             self._leg_call[c.uniqueid] = caller.uniqueid
+            if caller.uniqueid not in self.calls:
+                self.unfiled[caller.uniqueid] = caller.channel
             found.append(seat.seat)
         return found

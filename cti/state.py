@@ -307,6 +307,7 @@ class CtiState(Reconciler):
                 call.conf_channels.discard(e.channel)
             if call is not None and uid in call.holding:  # the held phone hung up (a transfer): the hold ends
                 self._hold(call, uid, False, e.ts, out)
+        self.unfiled.pop(uid, None)  # a call found at a takeover ended: the witness files it
         call = self.calls.get(uid)
         if call is not None:
             self._merge_vars(call, e.chanvars)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from panoramisk.message import Message
 
+from cti import events as ev
 from cti.actions import ActionFailed, CtiActions, Dialplan, NotOnCall, RuleViolation
 from cti.resync import SeatToRestore
 from cti.rules import parse_shifts
@@ -144,6 +145,38 @@ async def test_not_on_call_and_ami_errors(on_call) -> None:
     link.fail["BlindTransfer"] = "Channel not found"
     with pytest.raises(ActionFailed, match="Channel not found"):
         await acts.transfer_to_specialist("8001")
+
+
+async def test_a_call_begun_before_a_takeover_is_transferred_conferenced_and_hung_up() -> None:
+    """The bridge that took over never saw this call queued or answered (it files nothing for it),
+    but the operator talking on it still transfers it, brings a department in, and hangs up: the
+    channels are the ones Asterisk listed at the resync."""
+    f = Feed()
+    now = NOON
+    member = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
+    channels = [
+        ev.CoreShowChannel(ts=now, channel="PJSIP/citizen-00000007", uniqueid="ast1-1.7", linkedid="ast1-1.7",
+                           application="Queue", bridge_id="b-1"),
+        ev.CoreShowChannel(ts=now, channel="PJSIP/8001-00000008", uniqueid="ast1-1.8", linkedid="ast1-1.7",
+                           application="AppQueue", bridge_id="b-1"),
+    ]
+    f.st.resync(members=[member], entries=[], channels=channels, now=now)
+    acts, link = make(f.st)
+    await acts.transfer_to_department("8001", "2003")
+    await acts.conference("8001", "2001")
+    await acts.hangup_seat_call("8001")
+    transfer, *conf, hangup = link.sent
+    assert (transfer["Action"], transfer["Channel"]) == ("BlindTransfer", "PJSIP/8001-00000008")
+    redirect = next(a for a in conf if a["Action"] == "Redirect")
+    assert (redirect["Channel"], redirect["ExtraChannel"]) == ("PJSIP/citizen-00000007", "PJSIP/8001-00000008")
+    assert any(a.get("Value") == "conf-ast1-1.7" for a in conf if a["Action"] == "Setvar")
+    assert (hangup["Action"], hangup["Channel"]) == ("Hangup", "PJSIP/8001-00000008")
+    # the citizen hangs up: the call is over, and nothing is left to act on
+    f.st.handle(ev.Hangup(ts=now + 40, channel="PJSIP/8001-00000008", uniqueid="ast1-1.8"))
+    f.st.handle(ev.Hangup(ts=now + 41, channel="PJSIP/citizen-00000007", uniqueid="ast1-1.7"))
+    assert f.st.unfiled == {}
+    with pytest.raises(NotOnCall):
+        await acts.hangup_seat_call("8001")
 
 
 async def test_callback_and_restore_and_dialplan_names(on_call) -> None:

@@ -107,6 +107,7 @@ def test_a_bridge_taking_over_mid_call_shows_the_seat_on_call_and_starts_its_wra
     ]
     res = f.st.resync(members=[member, other], entries=[], channels=channels, now=now)
     assert res.calls_adopted == [] and f.st.calls == {} and res.seats_in_calls == ["8001"]
+    assert f.st.unfiled == {"ast1-1795344900.7": "PJSIP/citizen-00000007"}  # for its call control
     assert f.st.seats["8001"].state == SeatState.ON_CALL and f.st.seats["8001"].call_id == "ast1-1795344900.7"
     assert f.st.seats["8002"].state == SeatState.READY
     # the operator hangs up: 话后处理, as after any call
@@ -116,3 +117,20 @@ def test_a_bridge_taking_over_mid_call_shows_the_seat_on_call_and_starts_its_wra
     # the citizen's channel ends: nothing filed here (the witness does it from CEL)
     out = f.st.handle(ev.Hangup(ts=now + 35, channel="PJSIP/citizen-00000007", uniqueid="ast1-1795344900.7"))
     assert not [e for e in out if isinstance(e, d.CallCompleted)]
+    assert f.st.unfiled == {}
+
+
+def test_a_call_found_at_a_takeover_that_ended_while_the_link_was_down_is_forgotten() -> None:
+    f = Feed()
+    now = T0 + 100
+    member = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
+    channels = [
+        ev.CoreShowChannel(ts=now, channel="PJSIP/citizen-00000007", uniqueid="c.7", linkedid="c.7",
+                           application="Queue", bridge_id="b-1"),
+        ev.CoreShowChannel(ts=now, channel="PJSIP/8001-00000008", uniqueid="c.8", linkedid="c.7",
+                           application="AppQueue", bridge_id="b-1"),
+    ]
+    f.st.resync(members=[member], entries=[], channels=channels, now=now)
+    assert f.st.seats["8001"].call_id == "c.7"
+    f.st.resync(members=[member], entries=[], channels=[], now=now + 60)  # its Hangup was never heard
+    assert f.st.unfiled == {} and f.st.seats["8001"].state != SeatState.ON_CALL
