@@ -88,12 +88,17 @@ class AlertEngine:
     _seats: dict[str, _SeatWatch] = field(default_factory=dict)
     _low_queues: set[str] = field(default_factory=set)
     _seen_tickets: set[int] = field(default_factory=set)
+    # every episode raised here or adopted from the node on duty, acknowledged or not: a node taking
+    # the duty over replays what the dead one may not have acted on (catch_up) without raising twice
+    _known_keys: dict[str, float] = field(default_factory=dict)
+    _catching_up: bool = False
 
     # ------------------------------------------------------------------ raising
 
     def _raise(self, kind: str, key: str, at: float, detail: str = "", **kw: Any) -> list[Alert]:
-        if key in self._open_keys:
+        if key in self._open_keys or (self._catching_up and key in self._known_keys):
             return []
+        self._know(key, at)
         next_id: int = next(self._ids)  # type: ignore[call-overload]
         self._floor = max(self._floor, next_id + 1)
         alert = Alert(id=next_id, kind=kind, key=key, at=at,  # type: ignore[call-overload]
@@ -102,6 +107,12 @@ class AlertEngine:
         self._open_keys[key] = alert.id
         self._trim()
         return [alert]
+
+    def _know(self, key: str, at: float) -> None:
+        self._known_keys[key] = at
+        if len(self._known_keys) > 4 * self.keep:  # the oldest half goes: a catch-up looks back a minute
+            for k, _ in sorted(self._known_keys.items(), key=lambda kv: kv[1])[: len(self._known_keys) // 2]:
+                del self._known_keys[k]
 
     def _trim(self) -> None:
         acked = [a for a in self.alerts.values() if a.acked_at is not None]
@@ -154,6 +165,21 @@ class AlertEngine:
         if event == "LinkStatus" and not msg.get("up", True):
             return self._raise("link", f"link:{at}", at, str(msg.get("detail") or "与 Asterisk 的连接中断"))
         return []
+
+    def catch_up(self, msgs: Iterable[Mapping[str, Any]]) -> list[Alert]:
+        """Taking the duty over: the alerts the bus messages of the last moments raise that the node
+        on duty (dead now) never published. An episode it published (adopted here), acknowledged
+        since or not, is not raised again; seat states are not replayed (the seats are seeded as
+        they are now)."""
+        out: list[Alert] = []
+        self._catching_up = True
+        try:
+            for msg in msgs:
+                if msg.get("event") != "SeatStateChanged":
+                    out += self.feed(msg)
+        finally:
+            self._catching_up = False
+        return out
 
     def seed_seats(self, views: Iterable[Mapping[str, Any]]) -> None:
         """Seats as they are now (at start, or after a resync)."""
@@ -221,6 +247,9 @@ class AlertEngine:
         takes the duty over."""
         alert = Alert(**{f.name: view[f.name] for f in fields(Alert) if f.name in view})
         self.alerts[alert.id] = alert
+        self._know(alert.key, alert.at)
+        if alert.ticket_id is not None:  # the emergency poll, on this node once on duty, knows it too
+            self._seen_tickets.add(alert.ticket_id)
         if alert.acked_at is None:
             self._open_keys[alert.key] = alert.id
         elif self._open_keys.get(alert.key) == alert.id:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,11 @@ log = logging.getLogger(__name__)
 TICK_S = 0.5
 EMERGENCY_POLL_S = 10.0
 TOTALS_TTL_S = 5.0
+# what a node not on duty keeps of the bus's alert sources, to replay if it takes the duty over: the
+# node on duty may have died after an event and before its alert went out (a lease lapses in 5 s)
+CATCH_UP_S = 60.0
+ALERT_SOURCES = frozenset({"AnswerRuleBreached", "HandoverMeasured", "SeatRingNoAnswer", "SeatPhoneChanged",
+                           "LiveFlagRaised", "LinkStatus"})
 
 Spell = tuple[str, str, str, str, float, float]  # seat, operator, state, reason, start, end
 
@@ -91,12 +97,46 @@ class LeadRuntime:
         self._last_completed = 0.0
         self._totals: tuple[tuple[datetime, float], float, dict[str, dict[str, float]]] | None = None
         self.on_duty = True  # alone, or holding the centre's duty lease: the rules run here
+        self._heard: deque[tuple[float, dict[str, Any]]] = deque()  # alert sources while not on duty
+        self._acks_sent: dict[int, str] = {}  # acknowledged here, not yet seen logged by the node on duty
 
     def take_duty(self, on: bool) -> None:
-        """On duty from now (the rules run here, from the seats as they are) or not (follow the one that is)."""
+        """On duty from now (the rules run here, from the seats as they are) or not (follow the one that is).
+
+        Taking it over from a node that died: the alerts of the last moments' events that it never
+        published are raised here, and the acknowledgements sent to it that it never logged are logged."""
         if on and not self.on_duty:
             self._seed()
+            self.on_duty = True
+            self._catch_up()
         self.on_duty = on
+
+    def _catch_up(self) -> None:
+        self._forget_heard()
+        caught = self.engine.catch_up(msg for _, msg in self._heard)
+        self._heard.clear()
+        if caught:
+            log.warning("lead alerts: %d raised on taking the duty over (the last node on duty had not)",
+                        len(caught))
+        self._publish(caught)
+        acks, self._acks_sent = self._acks_sent, {}
+        for alert_id, who in acks.items():  # take_duty is called on the loop (launch.compose)
+            alert = self.engine.alerts.get(alert_id)
+            if alert is not None:
+                self._tasks.append(asyncio.get_running_loop().create_task(self._log_sent_ack(alert, who)))
+
+    async def _log_sent_ack(self, alert: Alert, who: str) -> None:
+        try:
+            await asyncio.to_thread(self._log_ack, alert, who)
+        except Exception:
+            log.exception("lead alerts: acknowledgement of alert %d not logged", alert.id)
+            return
+        self._publish([alert])
+
+    def _forget_heard(self) -> None:
+        horizon = self.clock() - CATCH_UP_S
+        while self._heard and self._heard[0][0] < horizon:
+            self._heard.popleft()
 
     def _publish(self, alerts: Iterable[Alert]) -> None:
         for a in alerts:
@@ -137,13 +177,18 @@ class LeadRuntime:
             msg = env.message()
             if msg.get("type") == "lead_alert":
                 if not self.on_duty:
-                    self.engine.adopt(msg["alert"])
+                    alert = self.engine.adopt(msg["alert"])
+                    if alert.acked_at is not None:
+                        self._acks_sent.pop(alert.id, None)  # logged by the node on duty
                 continue
             if msg.get("type") == "lead_alert_ack":
                 if self.on_duty:
                     await self._ack_for(int(msg["alert_id"]), str(msg["by"]))
                 continue
             if not self.on_duty:
+                if msg.get("event") in ALERT_SOURCES:
+                    self._heard.append((self.clock(), msg))
+                    self._forget_heard()
                 continue
             if msg.get("event") == "CallCompleted":
                 self._last_completed = self.clock()  # the seat totals are stale now
@@ -205,6 +250,7 @@ class LeadRuntime:
         the node on duty (this one, or the one the acknowledgement is sent to)."""
         if not self.on_duty:
             alert = self.engine.ack(alert_id, who, self.clock())  # shown at once; the duty's publish follows
+            self._acks_sent.setdefault(alert_id, who)
             self.bus.publish_nowait(LeadAlertAck(at=self.clock(), alert_id=alert_id, by=who))
             return alert.view()
         return (await self._ack_for(alert_id, who)).view()
