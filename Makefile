@@ -48,8 +48,11 @@ run: setup
 	$(HOTLINE) seed
 	$(HOTLINE) up
 
+# two workers: the real-Asterisk tests (one Asterisk, one after another) on one, the rest on the other
+# (tests/conftest.py groups them); TEST_WORKERS=0 runs everything in one process, as pytest alone does
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 test-fast: venv
 	$(PY) -m pytest -m "not asterisk and not browser and not postgres"

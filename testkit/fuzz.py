@@ -16,6 +16,7 @@ pytest was started from). Figures go to the terminal at the end of the run and t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -91,21 +92,42 @@ def run(target: str, test: Callable[[], None]) -> Figures:
     return fig
 
 
+def reset(path: Path = FIGURES_FILE) -> None:
+    """A new run: the last run's figures go (called once per run, by the process that reports)."""
+    path.unlink(missing_ok=True)
+
+
 def write(path: Path = FIGURES_FILE) -> None:
+    """This process's figures into the run's file, beside those of the other test processes (make test
+    runs two: pytest-xdist), under a lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "long" if LONG else "bounded"
-    path.write_text(json.dumps({"mode": mode, "targets": [asdict(f) for f in FIGURES.values()]},
-                               ensure_ascii=False, indent=1), encoding="utf-8")
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        targets = {t["target"]: t for t in _read(path)}
+        targets.update({f.target: asdict(f) for f in FIGURES.values()})
+        mode = "long" if LONG else "bounded"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"mode": mode, "targets": list(targets.values())}, ensure_ascii=False, indent=1),
+                       encoding="utf-8")
+        os.replace(tmp, path)
 
 
-def summary() -> list[str]:
-    """The figures as lines for the end of a pytest run (none when no fuzz target ran)."""
-    if not FIGURES:
+def _read(path: Path) -> list[dict]:
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")).get("targets", []))
+    except (OSError, ValueError):
+        return []
+
+
+def summary(path: Path = FIGURES_FILE) -> list[str]:
+    """The run's figures as lines for its end (none when no fuzz target ran): this process's, or
+    what the test processes wrote to ``path`` since :func:`reset`."""
+    found = [Figures(**t) for t in _read(path)] or list(FIGURES.values())
+    if not found:
         return []
     mode = f"long, {SECONDS:.0f} s a target" if LONG else "bounded, derandomized"
     lines = [f"fuzzing ({mode}): inputs tried and crashes per target"]
-    for f in FIGURES.values():
+    for f in found:
         lines.append(f"  {f.target:<44} {f.tried:>9} inputs  {f.crashes} crashes  {f.seconds:7.1f} s")
-    lines.append(f"  {'total':<44} {sum(f.tried for f in FIGURES.values()):>9} inputs  "
-                 f"{sum(f.crashes for f in FIGURES.values())} crashes")
+    lines.append(f"  {'total':<44} {sum(f.tried for f in found):>9} inputs  {sum(f.crashes for f in found)} crashes")
     return lines

@@ -36,10 +36,36 @@ FIXTURES = Path(__file__).parent / "fixtures"
 os.environ.setdefault("HOTLINE_ALLOWED_HOSTS", "testserver")
 
 
+def _reporting(config: pytest.Config) -> bool:
+    """The process that reports the run: pytest alone, or pytest-xdist's controller (not a worker)."""
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _reporting(session.config):
+        from testkit import fuzz
+
+        fuzz.reset()  # the workers add their figures to the run's file
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs two pytest-xdist workers (``--dist loadgroup``): the real-Asterisk tests all
+    go to one of them, one after another, as in a plain run (they share the machine's Asterisk, its
+    ports and its lock: tests.conftest's ``asterisk``, testkit.stack's ``machine_lock``), while the
+    other worker takes the rest. They are the longest part of the run (about 16 of 29 minutes)."""
+    for item in items:
+        if item.get_closest_marker("asterisk") or "asterisk" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("asterisk"))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The fuzzers' figures (inputs tried, crashes per target), when any ran (testkit.fuzz)."""
+    if not _reporting(terminalreporter.config):
+        return
     fuzz = sys.modules.get("testkit.fuzz")
-    for line in fuzz.summary() if fuzz is not None else []:
+    if fuzz is None:
+        from testkit import fuzz
+    for line in fuzz.summary():
         terminalreporter.write_line(line)
 
 

@@ -8,6 +8,7 @@ phone streams RTP for the whole call, as real phones do (recordings only grow wh
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -32,11 +33,15 @@ def speech_wav(audio_dir: Path, name: str) -> Path:
     out = audio_dir / f"{name}.{key}.wav"
     if not out.exists():
         audio_dir.mkdir(parents=True, exist_ok=True)
-        raw = out.with_suffix(".espeak.wav")
+        # this process's own temporaries, renamed into place: two test processes (make test runs two)
+        # may make the same phrase at once, and neither may read the other's half-written file
+        raw = out.with_suffix(f".{os.getpid()}.espeak.wav")
+        done = out.with_suffix(f".{os.getpid()}.tmp.wav")
         # klatt reads Korean more clearly for the small Korean model
         _run("espeak-ng", "-v", f"{voice}+klatt" if voice == "ko" else voice, "-s", "130", "-w", str(raw), text)
-        _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out))
+        _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(done))
         raw.unlink()
+        os.replace(done, out)
     return out
 
 
@@ -54,7 +59,7 @@ def timeline(audio_dir: Path, parts: list[tuple[str, float | str]]) -> Path:
         if kind == "say":
             inputs.append(str(speech_wav(audio_dir, str(value))))
         elif kind in ("sil", "tone"):
-            part = audio_dir / f"_{kind}-{key}-{i}.wav"
+            part = audio_dir / f"_{kind}-{key}-{i}.{os.getpid()}.wav"
             hz, _, seconds = str(value).partition("x")
             make = ["trim", "0", str(value)] if kind == "sil" else ["synth", seconds, "sine", hz, "vol", "0.5"]
             _run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(part), *make)
@@ -62,9 +67,9 @@ def timeline(audio_dir: Path, parts: list[tuple[str, float | str]]) -> Path:
             inputs.append(str(part))
         else:
             raise ValueError(f"unknown timeline part {kind!r}")
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
     _run("sox", *inputs, "-t", "ul", str(tmp))
-    tmp.rename(out)
+    os.replace(tmp, out)
     for t in temps:
         t.unlink()
     return out
