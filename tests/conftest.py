@@ -48,6 +48,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         fuzz.reset()  # the workers add their figures to the run's file
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the group into each test's id
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``make test`` runs two pytest-xdist workers (``--dist loadgroup``): the real-Asterisk tests all
     go to one of them, one after another, as in a plain run (they share the machine's Asterisk, its
