@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cti.domain import CallCompleted
+from cti.domain import CallCompleted, SeatState, SeatStateChanged
 from hotline.bus import Bus, DomainEvent, Envelope, follow
 from hotline.listening import AssistOffered, LegsAssigned, ListenerStatus, LiveFlagRaised, LiveState, TranscriptLine
 from live.assist import Assistant, Help
@@ -87,6 +87,10 @@ class ListenNode:
         # call → the seat and operator it is with now: after a transfer the citizen's words go to the new seat
         self._with: dict[str, tuple[str, str]] = {}
         self._parts: dict[tuple[str, str], int] = {}  # (call, speaker) → legs of that speaker so far
+        # calls whose seat left while the citizen stays on (a transfer to a department's line, or the
+        # operator hung up before the survey): nothing more goes to that seat's screen; the words are
+        # still kept, and still flagged to the leads
+        self._left: set[str] = set()
         self._arrived = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
@@ -178,7 +182,8 @@ class ListenNode:
 
     def _wanted(self, env: Envelope) -> bool:
         e = env.event
-        return (isinstance(e, LegsAssigned) and e.node == self.cfg.name) or isinstance(e, CallCompleted)
+        return ((isinstance(e, LegsAssigned) and e.node == self.cfg.name) or isinstance(e, CallCompleted)
+                or (isinstance(e, SeatStateChanged) and e.previous == SeatState.ON_CALL))
 
     def _on_bus(self, env: Envelope) -> None:
         ev = env.event
@@ -190,15 +195,29 @@ class ListenNode:
                 self._assistants.pop(ev.call_id, None)
                 self._publish(LiveState(at=time.time(), call_id=ev.call_id, seat=before, state="moved",
                                         detail=f"实时转写随通话转至 {ev.seat}"))
+            self._left.discard(ev.call_id)  # a seat has it again
             for uid, speaker in ev.legs.items():
                 part = self._parts[ev.call_id, speaker] = self._parts.get((ev.call_id, speaker), 0) + 1
                 self._expected[uid] = (Leg(uid, ev.call_id, ev.seat, speaker, ev.operator, part), now)
             self._arrived.set()
+        elif isinstance(ev, SeatStateChanged):
+            self._seat_left(ev.seat)
         elif isinstance(ev, CallCompleted):  # the call is over: a spy still up is cut (watchdog)
             for uid, h in list(self._legs.items()):
                 if h.leg.call_id == ev.call_id:
                     self.receiver.hang_up(uid)
             self._assistants.pop(ev.call_id, None)
+
+    def _seat_left(self, seat: str) -> None:
+        """A seat's phone left its call (its leg hung up) while this node still hears the call's citizen."""
+        for call, (with_seat, _) in self._with.items():
+            if with_seat != seat or call in self._left:
+                continue
+            if any(h.leg.call_id == call and h.leg.speaker == "citizen" for h in self._legs.values()):
+                self._left.add(call)
+                self._assistants.pop(call, None)
+                self._publish(LiveState(at=time.time(), call_id=call, seat=seat, state="left",
+                                        detail="本坐席已离开通话，来电人之后的话语不再推送至本坐席"))
 
     async def _claim(self, uid: str) -> _Sink | None:
         deadline = time.monotonic() + self.cfg.claim_s
@@ -270,6 +289,7 @@ class ListenNode:
                 not any(leg.call_id == call for leg, _ in self._expected.values()):
             self._publish(LiveState(at=time.time(), call_id=call, seat=self._seat(h.leg), state="ended"))
             self._with.pop(call, None)
+            self._left.discard(call)
             for key in [k for k in self._parts if k[0] == call]:
                 del self._parts[key]
 
@@ -297,9 +317,11 @@ class ListenNode:
             loop.call_soon_threadsafe(self._heard, leg, heard, line)
 
     def _heard(self, leg: Leg, heard: Heard, line: int) -> None:
-        self._publish(TranscriptLine(at=time.time(), call_id=leg.call_id, seat=self._seat(leg), speaker=leg.speaker,
-                                     line=line, text=heard.text, final=heard.final, start_s=heard.start_s,
-                                     end_s=heard.end_s))
+        seated = leg.call_id not in self._left
+        if seated:
+            self._publish(TranscriptLine(at=time.time(), call_id=leg.call_id, seat=self._seat(leg),
+                                         speaker=leg.speaker, line=line, text=heard.text, final=heard.final,
+                                         start_s=heard.start_s, end_s=heard.end_s))
         if not heard.final:
             return
         h = self._legs.get(leg.id)
@@ -325,7 +347,7 @@ class ListenNode:
 
     def _offer(self, leg: Leg, got: Help) -> None:
         now = time.time()
-        if got.articles or got.proposals:
+        if (got.articles or got.proposals) and leg.call_id not in self._left:
             self._publish(AssistOffered(
                 at=now, call_id=leg.call_id, seat=self._seat(leg),
                 articles=[{"id": a.id, "title": a.title, "topic": a.topic, "hits": list(a.hits)} for a in got.articles],

@@ -241,3 +241,49 @@ def test_after_a_transfer_the_citizens_words_go_to_the_new_seat_and_its_operator
             await node.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_seat_that_leaves_a_call_the_citizen_stays_on_gets_no_more_of_its_words(engine_vosk, speech, db) -> None:
+    """A blind transfer to a department's line (or the operator hanging up before the survey): the
+    seat's leg is gone, the citizen talks on. The seat is told, its screen gets nothing more of the
+    call; the words are still kept for the recording."""
+    from cti.domain import SeatStateChanged
+
+    pcm, rate = speech
+    half = len(pcm) // 2 // (rate // 50 * 2) * (rate // 50 * 2)
+
+    async def scenario() -> None:
+        bus = InProcessBus()
+        heard = Heard(bus)
+        node = node_on(bus, engine_vosk, db)
+        await node.start()
+        try:
+            legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c9", seat="8001", operator="1024",
+                                            node="listen-test", legs=legs))
+            port = node.receiver.port
+            citizen = next(u for u, sp in legs.items() if sp == "citizen")
+            operator = next(u for u, sp in legs.items() if sp == "operator")
+            talk = asyncio.ensure_future(stream_leg("127.0.0.1", port, citizen, pcm + pcm, rate, pace=2.0))
+            await stream_leg("127.0.0.1", port, operator, b"\0" * half, rate, pace=2.0)
+            await _until(lambda: any(e.speaker == "citizen" and e.final for e in heard.of(TranscriptLine)))
+            bus.publish_nowait(SeatStateChanged(at=time.time(), seat="8002", state="wrap_up", previous="on_call"))
+            await asyncio.sleep(0.1)
+            assert not any(e.state == "left" for e in heard.of(LiveState)), "another seat's hang-up is not this call's"
+            bus.publish_nowait(SeatStateChanged(at=time.time(), seat="8001", state="wrap_up", previous="on_call"))
+            await _until(lambda: any(e.state == "left" for e in heard.of(LiveState)))
+            left_at = len(heard.events)
+            await talk
+            await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
+            [left] = [e for e in heard.of(LiveState) if e.state == "left"]
+            assert left.seat == "8001" and left.call_id == "c9"
+            after = [e for e in heard.events[left_at:] if isinstance(e, TranscriptLine)]
+            assert after == [], "nothing of the call reaches the seat once it left"
+            [kept] = [leg for leg in live_legs.legs_of(db, "c9") if leg.speaker == "citizen"]
+            lines_on_bus = {e.line for e in heard.of(TranscriptLine) if e.speaker == "citizen" and e.final}
+            assert len(kept.lines) > len(lines_on_bus), "the words said after it left are kept"
+            assert kept.state == live_legs.COMPLETE
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())

@@ -21,7 +21,7 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle}) 
     box.hidden = true;  // shown by the call's first word of it: a centre without listening nodes sees nothing
   }
   function state(msg) {
-    const s = {listening: "转写中", unavailable: "不可用", degraded: "部分中断", moved: "已转接", ended: "通话结束，转写已保存"}[msg.state] || msg.state;
+    const s = {listening: "转写中", unavailable: "不可用", degraded: "部分中断", moved: "已转接", left: "已离开通话", ended: "通话结束，转写已保存"}[msg.state] || msg.state;
     seen.states.push(msg.state);
     const el = $("tr-state");
     el.textContent = s + (msg.detail && msg.state !== "listening" ? `：${msg.detail}` : "");
