@@ -41,14 +41,15 @@ chromium (an operator's /console, signed in through the login form).
 **Two web nodes** (``--nodes 2``, issue #15): the centre's bus is a Redis stream (a redis-server of
 this run's own), and the topology is docs/deploy.md's: the CTI bridge and FastAGI run on a node of
 their own (``hotline cti`` + ``hotline agi`` in one process, no web room), and two web nodes run only
-the web room (``HOTLINE_SERVICES`` empty), all on the same database. Half the operators sign in and
+the web room (``HOTLINE_SERVICES`` empty), all on the same database (SQLite, or with ``--db postgres``
+a PostgreSQL of the run's own, as a centre of several nodes runs). Half the operators sign in and
 follow ``/ws`` on each web node, so every pop crosses Redis: the seat sign-ins and wrap-ups go to the
 bridge through the board, and each web node routes a pop by the roster the bus carries. Every pop is
 timed from the AMI event to its client across the stream. ``--bridge-on-web`` runs the bridge and
 FastAGI inside the first web node instead (the topology of the first two-node runs).
 
 Run from the repo root: ``.venv/bin/python bench/screen_pop.py [--calls 50] [--rounds 21] [--nodes 2]``.
-Last line: ``calls=50 nodes=1 samples=… p50_ms=… p99_ms=… browser_p50_ms=…`` (goal: p99 ≤ 50 ms).
+Last line: ``calls=50 nodes=1 db=sqlite samples=… p50_ms=… p99_ms=… browser_p50_ms=…`` (goal: p99 ≤ 50 ms).
 """
 
 from __future__ import annotations
@@ -177,6 +178,9 @@ async def main() -> None:
     ap.add_argument("--nodes", type=int, default=1, choices=(1, 2), help="web nodes (2: on a Redis bus)")
     ap.add_argument("--bridge-on-web", action="store_true",
                     help="with --nodes 2: the bridge and FastAGI in the first web node, not a node of their own")
+    ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite",
+                    help="the store: SQLite in the var folder, or a throwaway PostgreSQL of the run's own (as a "
+                         "centre of several nodes runs, docs/deploy.md)")
     ap.add_argument("--live", action="store_true",
                     help="the live transcript on, as hotline up runs it: the bridge spies on every answered call, "
                          "the web node's listening node recognises as many legs as it admits")
@@ -190,7 +194,12 @@ async def main() -> None:
               "ami_secret": "bench", "seats": seats, "cti_shifts": [], "web_host": "127.0.0.1", "web_port": web_port,
               "agi_host": "127.0.0.1", "agi_port": agi_port,
               "agi_announce_job_number": False}  # the recorded call has no announcement before the bridge
-    redis = None
+    redis = pg = None
+    if args.db == "postgres":
+        from testkit.postgres import start_server as start_postgres
+
+        pg = start_postgres(max_connections=200)
+        config |= {"database_url": pg.create_database("screen_pop")}
     nodes = [("web", config)]  # (how it runs, its settings)
     if args.nodes == 2:  # two web nodes on the same database and a shared bus
         redis = start_server()
@@ -297,6 +306,8 @@ async def main() -> None:
             proc.wait(10)
         if redis is not None:
             redis.close()
+        if pg is not None:
+            pg.stop()
         for op in ops:
             await op.http.aclose()
         for w in list(asterisk.writers):
@@ -305,7 +316,7 @@ async def main() -> None:
         await asyncio.sleep(0.2)  # the AMI session tasks see their socket close and end
     if browser:
         print(f"browser samples {len(browser)}: " + ", ".join(f"{b:.0f}" for b in browser) + " ms")
-    line = (f"calls={n} nodes={args.nodes} samples={len(latencies)} p50_ms={pct(latencies, 50):.1f} "
+    line = (f"calls={n} nodes={args.nodes} db={args.db} samples={len(latencies)} p50_ms={pct(latencies, 50):.1f} "
             f"p99_ms={pct(latencies, 99):.1f}")
     print(line + (f" browser_p50_ms={pct(browser, 50):.1f}" if browser else "") + live_line)
 

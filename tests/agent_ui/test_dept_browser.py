@@ -77,6 +77,8 @@ def test_a_department_carries_a_ticket_through_its_portal(served, browser, tmp_p
     row = page.locator(f'#tickets tr[data-number="{ticket.number}"]')
     row.wait_for(timeout=10_000)
     assert "签收" in row.locator("td.waits").inner_text()
+    # the counts come by their own request: '–' until then
+    page.wait_for_function("/^\\d+$/.test(document.getElementById('c-new').textContent.trim())", timeout=10_000)
     assert int(text_of(page, "#c-new")) >= 1
     page.wait_for_selector("#a-score", timeout=10_000)  # the department's own assessment
     reloads = page.evaluate("performance.getEntriesByType('navigation').length")
