@@ -15,6 +15,7 @@ from cti import events as ev
 from cti.actions import ActionFailed, CtiActions, Dialplan, NotOnCall, RuleViolation
 from cti.resync import SeatToRestore
 from cti.rules import parse_shifts
+from tests.cti.test_resync import taken_over_mid_call
 from tests.cti.test_state import Feed
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -153,14 +154,7 @@ async def test_a_call_begun_before_a_takeover_is_transferred_conferenced_and_hun
     channels are the ones Asterisk listed at the resync."""
     f = Feed()
     now = NOON
-    member = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
-    channels = [
-        ev.CoreShowChannel(ts=now, channel="PJSIP/citizen-00000007", uniqueid="ast1-1.7", linkedid="ast1-1.7",
-                           application="Queue", bridge_id="b-1"),
-        ev.CoreShowChannel(ts=now, channel="PJSIP/8001-00000008", uniqueid="ast1-1.8", linkedid="ast1-1.7",
-                           application="AppQueue", bridge_id="b-1"),
-    ]
-    f.st.resync(members=[member], entries=[], channels=channels, now=now)
+    taken_over_mid_call(f, now, "ast1-1.7", "ast1-1.8")
     acts, link = make(f.st)
     await acts.transfer_to_department("8001", "2003")
     await acts.conference("8001", "2001")

@@ -120,17 +120,23 @@ def test_a_bridge_taking_over_mid_call_shows_the_seat_on_call_and_starts_its_wra
     assert f.st.unfiled == {}
 
 
+def taken_over_mid_call(f: Feed, now: float, call: str, leg: str) -> None:
+    """A bridge that takes over finds 8001 talking: the citizen (``call``) and the seat's leg in one bridge."""
+    member = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
+    channels = [
+        ev.CoreShowChannel(ts=now, channel="PJSIP/citizen-00000007", uniqueid=call, linkedid=call,
+                           application="Queue", bridge_id="b-1"),
+        ev.CoreShowChannel(ts=now, channel="PJSIP/8001-00000008", uniqueid=leg, linkedid=call,
+                           application="AppQueue", bridge_id="b-1"),
+    ]
+    f.st.resync(members=[member], entries=[], channels=channels, now=now)
+
+
 def test_a_call_found_at_a_takeover_that_ended_while_the_link_was_down_is_forgotten() -> None:
     f = Feed()
     now = T0 + 100
     member = ev.QueueMember(ts=now, queue="hotline", member_name="8001", interface="PJSIP/8001", in_call=True)
-    channels = [
-        ev.CoreShowChannel(ts=now, channel="PJSIP/citizen-00000007", uniqueid="c.7", linkedid="c.7",
-                           application="Queue", bridge_id="b-1"),
-        ev.CoreShowChannel(ts=now, channel="PJSIP/8001-00000008", uniqueid="c.8", linkedid="c.7",
-                           application="AppQueue", bridge_id="b-1"),
-    ]
-    f.st.resync(members=[member], entries=[], channels=channels, now=now)
+    taken_over_mid_call(f, now, "c.7", "c.8")
     assert f.st.seats["8001"].call_id == "c.7"
     f.st.resync(members=[member], entries=[], channels=[], now=now + 60)  # its Hangup was never heard
     assert f.st.unfiled == {} and f.st.seats["8001"].state != SeatState.ON_CALL

@@ -198,6 +198,22 @@ def test_each_settled_sentence_goes_to_the_calls_assistant_and_what_it_offers_go
     asyncio.run(scenario())
 
 
+async def _operator_leaves(bus: InProcessBus, node: ListenNode, call: str, pcm: bytes, rate: int) -> asyncio.Future:
+    """A call at 8001 whose citizen talks on one connection throughout (``pcm`` twice) while the
+    first operator's leg ends half-way (a transfer, or a hang-up before the survey): returns the
+    citizen's stream, still going."""
+    half = len(pcm) // 2 // (rate // 50 * 2) * (rate // 50 * 2)
+    legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
+    bus.publish_nowait(LegsAssigned(at=time.time(), call_id=call, seat="8001", operator="1024",
+                                    node="listen-test", legs=legs))
+    port = node.receiver.port
+    citizen = next(u for u, sp in legs.items() if sp == "citizen")
+    operator = next(u for u, sp in legs.items() if sp == "operator")
+    talk = asyncio.ensure_future(stream_leg("127.0.0.1", port, citizen, pcm + pcm, rate, pace=2.0))
+    await stream_leg("127.0.0.1", port, operator, b"\0" * half, rate, pace=2.0)
+    return talk
+
+
 def test_after_a_transfer_the_citizens_words_go_to_the_new_seat_and_its_operator_is_a_second_leg(
         engine_vosk, speech, db) -> None:
     pcm, rate = speech
@@ -209,15 +225,8 @@ def test_after_a_transfer_the_citizens_words_go_to_the_new_seat_and_its_operator
         node = node_on(bus, engine_vosk, db)
         await node.start()
         try:
-            first = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
-            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c7", seat="8001", operator="1024",
-                                            node="listen-test", legs=first))
+            talk = await _operator_leaves(bus, node, "c7", pcm, rate)  # the first operator's leg ends at the transfer
             port = node.receiver.port
-            citizen = next(u for u, sp in first.items() if sp == "citizen")
-            operator = next(u for u, sp in first.items() if sp == "operator")
-            # the citizen talks on one connection throughout; the first operator's leg ends at the transfer
-            talk = asyncio.ensure_future(stream_leg("127.0.0.1", port, citizen, pcm + pcm, rate, pace=2.0))
-            await stream_leg("127.0.0.1", port, operator, b"\0" * half, rate, pace=2.0)
             await _until(lambda: any(e.speaker == "citizen" and e.seat == "8001" for e in heard.of(TranscriptLine)))
             assert not any(e.state == "ended" for e in heard.of(LiveState)), "the citizen is still heard"
             second = {str(uuid.uuid4()): "operator"}
@@ -250,7 +259,6 @@ def test_a_seat_that_leaves_a_call_the_citizen_stays_on_gets_no_more_of_its_word
     from cti.domain import SeatStateChanged
 
     pcm, rate = speech
-    half = len(pcm) // 2 // (rate // 50 * 2) * (rate // 50 * 2)
 
     async def scenario() -> None:
         bus = InProcessBus()
@@ -258,14 +266,7 @@ def test_a_seat_that_leaves_a_call_the_citizen_stays_on_gets_no_more_of_its_word
         node = node_on(bus, engine_vosk, db)
         await node.start()
         try:
-            legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
-            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c9", seat="8001", operator="1024",
-                                            node="listen-test", legs=legs))
-            port = node.receiver.port
-            citizen = next(u for u, sp in legs.items() if sp == "citizen")
-            operator = next(u for u, sp in legs.items() if sp == "operator")
-            talk = asyncio.ensure_future(stream_leg("127.0.0.1", port, citizen, pcm + pcm, rate, pace=2.0))
-            await stream_leg("127.0.0.1", port, operator, b"\0" * half, rate, pace=2.0)
+            talk = await _operator_leaves(bus, node, "c9", pcm, rate)
             await _until(lambda: any(e.speaker == "citizen" and e.final for e in heard.of(TranscriptLine)))
             bus.publish_nowait(SeatStateChanged(at=time.time(), seat="8002", state="wrap_up", previous="on_call"))
             await asyncio.sleep(0.1)
