@@ -91,6 +91,7 @@ class ListenNode:
         # operator hung up before the survey): nothing more goes to that seat's screen; the words are
         # still kept, and still flagged to the leads
         self._left: set[str] = set()
+        self._over: set[str] = set()  # calls whose citizen hung up (CallCompleted): their seat did not leave
         self._arrived = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
@@ -203,6 +204,8 @@ class ListenNode:
         elif isinstance(ev, SeatStateChanged):
             self._seat_left(ev.seat)
         elif isinstance(ev, CallCompleted):  # the call is over: a spy still up is cut (watchdog)
+            if ev.call_id in self._with:
+                self._over.add(ev.call_id)  # the seat's own hang-up follows: the last words still go to it
             for uid, h in list(self._legs.items()):
                 if h.leg.call_id == ev.call_id:
                     self.receiver.hang_up(uid)
@@ -211,7 +214,7 @@ class ListenNode:
     def _seat_left(self, seat: str) -> None:
         """A seat's phone left its call (its leg hung up) while this node still hears the call's citizen."""
         for call, (with_seat, _) in self._with.items():
-            if with_seat != seat or call in self._left:
+            if with_seat != seat or call in self._left or call in self._over:
                 continue
             if any(h.leg.call_id == call and h.leg.speaker == "citizen" for h in self._legs.values()):
                 self._left.add(call)
@@ -290,6 +293,7 @@ class ListenNode:
             self._publish(LiveState(at=time.time(), call_id=call, seat=self._seat(h.leg), state="ended"))
             self._with.pop(call, None)
             self._left.discard(call)
+            self._over.discard(call)
             for key in [k for k in self._parts if k[0] == call]:
                 del self._parts[key]
 

@@ -5,6 +5,7 @@ the database; refusals, a leg that falls behind, and the heartbeat that says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from pathlib import Path
@@ -284,6 +285,37 @@ def test_a_seat_that_leaves_a_call_the_citizen_stays_on_gets_no_more_of_its_word
             lines_on_bus = {e.line for e in heard.of(TranscriptLine) if e.speaker == "citizen" and e.final}
             assert len(kept.lines) > len(lines_on_bus), "the words said after it left are kept"
             assert kept.state == live_legs.COMPLETE
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vosk, speech, db) -> None:
+    """The citizen hangs up first (CallCompleted), the seat's leg a moment later: the call ended, the
+    seat did not leave it; the last words still reach the seat, and no 已离开通话 is said."""
+    from cti.domain import CallCompleted, SeatStateChanged
+    from hotline.calls import FinishedCall
+
+    pcm, rate = speech
+
+    async def scenario() -> None:
+        bus = InProcessBus()
+        heard = Heard(bus)
+        node = node_on(bus, engine_vosk, db)
+        await node.start()
+        try:
+            talk = await _operator_leaves(bus, node, "c10", pcm, rate)
+            now = time.time()
+            bus.publish_nowait(CallCompleted(at=now, call_id="c10",
+                                             call=FinishedCall(call_id="c10", caller_num="13800000001",
+                                                               offered_at=now - 30, ended_at=now)))
+            bus.publish_nowait(SeatStateChanged(at=now, seat="8001", state="wrap_up", previous="on_call"))
+            with contextlib.suppress(ConnectionError):  # the node closes the citizen's socket (the watchdog)
+                await talk
+            await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
+            assert [e.state for e in heard.of(LiveState) if e.call_id == "c10"][-1] == "ended"
+            assert not any(e.state == "left" for e in heard.of(LiveState))
         finally:
             await node.stop()
 
