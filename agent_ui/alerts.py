@@ -42,6 +42,11 @@ KIND_LABELS = {
 }
 
 
+# the bus events AlertEngine.feed raises alerts from (seat states only feed the timed rules)
+ALERT_SOURCES = frozenset({"AnswerRuleBreached", "HandoverMeasured", "SeatRingNoAnswer", "SeatPhoneChanged",
+                           "LiveFlagRaised", "LinkStatus"})
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRules:
     busy_limit_s: float = 600.0  # 示忙 longer than this needs the lead's eye

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from agent_ui.alerts import Alert, AlertEngine, AlertRules
+from agent_ui.alerts import ALERT_SOURCES, Alert, AlertEngine, AlertRules
 from agent_ui.lead.store import LeadStore
 from hotline.bus import BusLagged, DomainEvent, InProcessBus, Subscription
 from hotline.settings import Settings
@@ -44,8 +44,6 @@ TOTALS_TTL_S = 5.0
 # what a node not on duty keeps of the bus's alert sources, to replay if it takes the duty over: the
 # node on duty may have died after an event and before its alert went out (a lease lapses in 5 s)
 CATCH_UP_S = 60.0
-ALERT_SOURCES = frozenset({"AnswerRuleBreached", "HandoverMeasured", "SeatRingNoAnswer", "SeatPhoneChanged",
-                           "LiveFlagRaised", "LinkStatus"})
 
 Spell = tuple[str, str, str, str, float, float]  # seat, operator, state, reason, start, end
 
@@ -107,7 +105,6 @@ class LeadRuntime:
         published are raised here, and the acknowledgements sent to it that it never logged are logged."""
         if on and not self.on_duty:
             self._seed()
-            self.on_duty = True
             self._catch_up()
         self.on_duty = on
 
@@ -186,7 +183,7 @@ class LeadRuntime:
                     await self._ack_for(int(msg["alert_id"]), str(msg["by"]))
                 continue
             if not self.on_duty:
-                if msg.get("event") in ALERT_SOURCES:
+                if msg.get("event") in ALERT_SOURCES:  # the events AlertEngine.feed raises alerts from
                     self._heard.append((self.clock(), msg))
                     self._forget_heard()
                 continue

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,19 @@ def node_on(bus: InProcessBus, engine: VoskEngine, db, **cfg) -> ListenNode:
     return ListenNode(config, bus, lambda: engine, save_leg=lambda **kw: live_legs.save(db, **kw))
 
 
+@contextlib.asynccontextmanager
+async def running(engine: VoskEngine, db, **cfg) -> AsyncIterator[tuple[InProcessBus, Heard, ListenNode]]:
+    """A started node on a bus of its own, and what the bus carries; stopped at the end."""
+    bus = InProcessBus()
+    heard = Heard(bus)
+    node = node_on(bus, engine, db, **cfg)
+    await node.start()
+    try:
+        yield bus, heard, node
+    finally:
+        await node.stop()
+
+
 async def _until(check, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -70,11 +84,7 @@ def test_two_legs_are_heard_apart_said_on_the_bus_and_kept(engine_vosk, speech, 
     pcm, rate = speech
 
     async def scenario() -> None:
-        bus = InProcessBus()
-        heard = Heard(bus)
-        node = node_on(bus, engine_vosk, db)
-        await node.start()
-        try:
+        async with running(engine_vosk, db) as (bus, heard, node):
             legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
             bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c1", seat="8001", operator="1024",
                                             node="listen-test", legs=legs))
@@ -100,8 +110,6 @@ def test_two_legs_are_heard_apart_said_on_the_bus_and_kept(engine_vosk, speech, 
             states = [e.state for e in heard.of(LiveState)]
             assert states.count("listening") == 2 and states[-1] == "ended"
             assert node.active == 0
-        finally:
-            await node.stop()
 
     asyncio.run(scenario())
 
@@ -134,11 +142,7 @@ def test_a_leg_that_falls_behind_is_dropped_said_and_the_node_takes_no_new_calls
     pcm, rate = speech
 
     async def scenario() -> None:
-        bus = InProcessBus()
-        heard = Heard(bus)
-        node = node_on(bus, engine_vosk, db, max_lag_s=0.3, capacity=6)
-        await node.start()
-        try:
+        async with running(engine_vosk, db, max_lag_s=0.3, capacity=6) as (bus, heard, node):
             uid = str(uuid.uuid4())
             bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c2", seat="8002", node="listen-test",
                                             legs={uid: "citizen"}))
@@ -152,8 +156,6 @@ def test_a_leg_that_falls_behind_is_dropped_said_and_the_node_takes_no_new_calls
             status = heard.of(ListenerStatus)[-1]
             assert status.capacity == 6 and status.node == "listen-test" and status.address.endswith(
                 f":{node.receiver.port}")
-        finally:
-            await node.stop()
         assert heard.of(ListenerStatus)[-1].capacity == 0, "a node that stops says it has no room"
 
     asyncio.run(scenario())
@@ -221,11 +223,7 @@ def test_after_a_transfer_the_citizens_words_go_to_the_new_seat_and_its_operator
     half = len(pcm) // 2 // (rate // 50 * 2) * (rate // 50 * 2)
 
     async def scenario() -> None:
-        bus = InProcessBus()
-        heard = Heard(bus)
-        node = node_on(bus, engine_vosk, db)
-        await node.start()
-        try:
+        async with running(engine_vosk, db) as (bus, heard, node):
             talk = await _operator_leaves(bus, node, "c7", pcm, rate)  # the first operator's leg ends at the transfer
             port = node.receiver.port
             await _until(lambda: any(e.speaker == "citizen" and e.seat == "8001" for e in heard.of(TranscriptLine)))
@@ -247,8 +245,6 @@ def test_after_a_transfer_the_citizens_words_go_to_the_new_seat_and_its_operator
                 ("citizen", 1, "8001"), ("operator", 1, "8001"), ("operator", 2, "8002")]
             assert all(leg.state == live_legs.COMPLETE for leg in legs)
             assert live_legs.whole_legs(db, "c7") == {}, "two operators on one recording: the file is heard again"
-        finally:
-            await node.stop()
 
     asyncio.run(scenario())
 
@@ -262,11 +258,7 @@ def test_a_seat_that_leaves_a_call_the_citizen_stays_on_gets_no_more_of_its_word
     pcm, rate = speech
 
     async def scenario() -> None:
-        bus = InProcessBus()
-        heard = Heard(bus)
-        node = node_on(bus, engine_vosk, db)
-        await node.start()
-        try:
+        async with running(engine_vosk, db) as (bus, heard, node):
             talk = await _operator_leaves(bus, node, "c9", pcm, rate)
             await _until(lambda: any(e.speaker == "citizen" and e.final for e in heard.of(TranscriptLine)))
             bus.publish_nowait(SeatStateChanged(at=time.time(), seat="8002", state="wrap_up", previous="on_call"))
@@ -285,8 +277,6 @@ def test_a_seat_that_leaves_a_call_the_citizen_stays_on_gets_no_more_of_its_word
             lines_on_bus = {e.line for e in heard.of(TranscriptLine) if e.speaker == "citizen" and e.final}
             assert len(kept.lines) > len(lines_on_bus), "the words said after it left are kept"
             assert kept.state == live_legs.COMPLETE
-        finally:
-            await node.stop()
 
     asyncio.run(scenario())
 
@@ -300,11 +290,7 @@ def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vo
     pcm, rate = speech
 
     async def scenario() -> None:
-        bus = InProcessBus()
-        heard = Heard(bus)
-        node = node_on(bus, engine_vosk, db)
-        await node.start()
-        try:
+        async with running(engine_vosk, db) as (bus, heard, node):
             talk = await _operator_leaves(bus, node, "c10", pcm, rate)
             now = time.time()
             bus.publish_nowait(CallCompleted(at=now, call_id="c10",
@@ -316,7 +302,5 @@ def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vo
             await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
             assert [e.state for e in heard.of(LiveState) if e.call_id == "c10"][-1] == "ended"
             assert not any(e.state == "left" for e in heard.of(LiveState))
-        finally:
-            await node.stop()
 
     asyncio.run(scenario())
