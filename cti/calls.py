@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from cti import events as ev
-from cti.domain import AnswerRuleBreached, CallAbandoned, CallCompleted, CallState, DomainEvent, SeatState
+from cti.domain import (
+    AnswerRuleBreached,
+    CallAbandoned,
+    CallCompleted,
+    CallState,
+    DomainEvent,
+    OutboundEnded,
+    SeatState,
+)
 from cti.seats import Clock, SeatBook
 from cti.stats import AnswerStats, Figures, Outcome, local_midnight
 from hotline.calls import FinishedCall
@@ -122,6 +130,22 @@ class Call:
         )
 
 
+@dataclass(slots=True)
+class Outbound:
+    """A call out of the centre (回拨 / 回访) that the citizen answered: its seat is on it until one of
+    its two channels hangs up. Not a :class:`Call`: no queue, no wait, nothing for the call log."""
+
+    call_id: str  # the seat channel's Uniqueid, chosen by the Originate (cti.actions.originate_callback)
+    seat: str
+    number: str  # the citizen's, as dialled
+    citizen_uid: str
+    answered_at: float
+
+    def ended(self, at: float, *, lost: bool = False) -> OutboundEnded:
+        return OutboundEnded(at=at, call_id=self.call_id, seat=self.seat, number=self.number,
+                             talk_s=round(max(0.0, at - self.answered_at), 3), lost=lost)
+
+
 class CallBook(SeatBook):
     """The calls by id, the seat legs and conferences that lead to them, and each queue's figures."""
 
@@ -136,10 +160,12 @@ class CallBook(SeatBook):
         self.ignored = 0  # events about calls/seats we do not know (e.g. before a resync)
         self._leg_call: dict[str, str] = {}  # seat leg uniqueid → call id
         self._conf_call: dict[str, str] = {}  # conference name → call id
-        # calls found talking at a takeover (cti.resync): call id → the citizen's channel. Not Calls:
-        # this bridge never saw them queued or answered and files nothing for them (the witness
-        # does, from CEL), but the seat's transfer, 三方 and hang-up need the citizen's channel
+        # calls this bridge files nothing for: found talking at a takeover (cti.resync; the witness
+        # files them from CEL) or dialled out (回拨 / 回访, cti.outbound). Call id → the citizen's
+        # channel: the seat's transfer, 三方 and hang-up need it as for any call
         self.unfiled: dict[str, str] = {}
+        self.outbound: dict[str, Outbound] = {}  # calls out answered, by call id (cti.outbound)
+        self._outbound_leg: dict[str, str] = {}  # their citizen channels' Uniqueids → call id
         self._shutting_down = False  # Asterisk said Shutdown: its hang-ups are not the citizens' doing
 
     def seed_history(self, calls: Iterable[FinishedCall]) -> int:
@@ -200,6 +226,12 @@ class CallBook(SeatBook):
                 }
             )
         return out
+
+    def _end_outbound(self, call_id: str, at: float, *, lost: bool = False) -> OutboundEnded:
+        o = self.outbound.pop(call_id)
+        self._outbound_leg.pop(o.citizen_uid, None)
+        self.unfiled.pop(call_id, None)
+        return o.ended(at, lost=lost)
 
     def citizen_channel(self, call_id: str) -> str:
         """The citizen's channel of a call in progress, filed here or found at a takeover ("" if none)."""

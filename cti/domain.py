@@ -155,6 +155,36 @@ class CallCompleted(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundAnswered(DomainEvent):
+    """A call out of the centre (回拨 / 回访, :meth:`cti.actions.CtiActions.originate_callback`) was
+    answered by the citizen: the seat that dialled it is on it. ``call_id`` is the id chosen for it
+    before it rang (its seat channel's Uniqueid, its recording's name). Not a queue call: no wait,
+    no 15 s rule, and the call log does not file it (the dial is kept by agent_ui.dialing)."""
+
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    seat: str
+    number: str  # the citizen's, as dialled
+    operator: str = ""
+    state: str = CallState.ANSWERED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundEnded(DomainEvent):
+    """That call is over: one of its two channels hung up (the other follows at once; which one
+    asked first is not in the order of their Hangups), or a resync found it gone (``lost``: its
+    ``talk_s`` then runs to the resync)."""
+
+    type: ClassVar[str] = "call_update"
+    call_id: str
+    seat: str
+    number: str
+    talk_s: float
+    lost: bool = False
+    state: str = CallState.COMPLETED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallbackRequested(DomainEvent):
     """The citizen asked to be called back (after hours / no seat): for the 回拨 list."""
 

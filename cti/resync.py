@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cti import events as ev
-from cti.calls import CallBook
+from cti.calls import CallBook, Outbound
 from cti.domain import CallOffered, CallState, DomainEvent
 from cti.seats import WRAPUP_REASON, seat_id
 
@@ -83,6 +83,8 @@ class Reconciler(CallBook):
         # seat legs that no longer exist: nobody is ringing or talking there any more
         for uid in [u for u in self._leg_call if u not in live]:
             del self._leg_call[uid]
+        for cid in [c for c in self.outbound if c not in live]:  # a call out that ended unseen
+            out.append(self._end_outbound(cid, now, lost=True))
         for cid in [c for c in self.unfiled if c not in live]:
             del self.unfiled[cid]
         in_asterisk: dict[tuple[str, str], ev.QueueMember] = {}
@@ -97,7 +99,7 @@ class Reconciler(CallBook):
                 # runs its course from the seat's last call, and ends here, unpausing the seat
                 seat.wrapup_until = max((m.last_call or now) + self.wrapup_s, now + 1.0)
         self.roster_version += 1
-        talking = self._seats_in_calls(channels)
+        talking = self._seats_in_calls(channels, now)
         restore: list[SeatToRestore] = []
         for seat in self.seats.values():
             if seat.activity != "idle" and seat.channel_uid not in live:
@@ -108,7 +110,7 @@ class Reconciler(CallBook):
             self._touch(seat, now, out)
         return ResyncResult(out, restore, dropped, adopted, talking)
 
-    def _seats_in_calls(self, channels: list[ev.CoreShowChannel]) -> list[str]:
+    def _seats_in_calls(self, channels: list[ev.CoreShowChannel], now: float) -> list[str]:
         """Seats talking on a call this bridge never saw (it took over from one that died mid-call):
         on a call again, so the wall shows them busy and their leg's hang-up starts 话后处理 as after
         any call. Without this, the seat showed ready while talking and went back to the queue the
@@ -132,10 +134,29 @@ class Reconciler(CallBook):
             caller = next((p for p in peers if p.uniqueid == c.linkedid), peers[0] if peers else None)
             if caller is None:  # alone in a bridge: not talking to anyone
                 continue
-            seat.activity, seat.call_id = "on_call", caller.uniqueid
+            # the seat's own channel began the call: a call out (回拨 / 回访), named by that channel
+            call_id = c.uniqueid if c.uniqueid == c.linkedid else caller.uniqueid
+            seat.activity, seat.call_id = "on_call", call_id
             seat.channel_uid, seat.channel = c.uniqueid, c.channel
-            self._leg_call[c.uniqueid] = caller.uniqueid
-            if caller.uniqueid not in self.calls:
-                self.unfiled[caller.uniqueid] = caller.channel
+            self._leg_call[c.uniqueid] = call_id
+            if call_id not in self.calls:
+                self.unfiled[call_id] = caller.channel
+            if call_id == c.uniqueid and call_id not in self.outbound:
+                self.outbound[call_id] = Outbound(call_id, seat.seat, c.exten, caller.uniqueid,
+                                                  now - _seconds(c.duration))
+                self._outbound_leg[caller.uniqueid] = call_id
             found.append(seat.seat)
         return found
+
+
+def _seconds(duration: str) -> float:
+    """``CoreShowChannels``' Duration (``HH:MM:SS``) in seconds; 0 when it says something else.
+
+    >>> _seconds("00:01:05"), _seconds("1:00:00"), _seconds("")
+    (65.0, 3600.0, 0.0)
+    """
+    try:
+        h, m, sec = (int(x) for x in duration.split(":"))
+    except ValueError:
+        return 0.0
+    return float(h * 3600 + m * 60 + sec)

@@ -108,11 +108,13 @@ class CtiService:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> CtiService:
+        dialplan = Dialplan(hotline_number=settings.hotline_number, system_name=settings.asterisk_systemname)
         state = CtiState(
             rule_s=settings.answer_rule_s,
             wrapup_s=settings.cti_wrapup_s,
             tz=settings.cti_timezone,
             inbound_context=settings.cti_inbound_context,
+            outbound_context=dialplan.callback_context,  # where the callbacks it dials run
             clock=kw.get("clock", time.time),  # the service's clock is the state's too
         )
         return cls(
@@ -124,7 +126,7 @@ class CtiService:
             state=state,
             shifts=settings.cti_shifts,
             tz=settings.cti_timezone,
-            dialplan=Dialplan(hotline_number=settings.hotline_number, system_name=settings.asterisk_systemname),
+            dialplan=dialplan,
             server=settings.cti_lease_name or f"{settings.ami_host}:{settings.ami_port}",
             **kw,
         )

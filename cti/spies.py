@@ -1,5 +1,6 @@
 """The live transcript's ears on the active bridge: when a seat is bridged to a citizen, send both
-legs' audio to a listening node with room (issue #16).
+legs' audio to a listening node with room (issue #16). A call out (回拨 / 回访) is heard from the
+citizen's answer as a queue call is from the seat's.
 
 Route: one AMI ``Originate`` per leg of an ``AudioSocket/<node>/<uuid>`` channel into ``ChanSpy``
 on that leg with ``qEoS``: quiet (no beep), the spied channel's own audio only (so the citizen's
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cti.actions import ActionError
-from cti.domain import CallAnswered, CallCompleted, DomainEvent
+from cti.domain import CallAnswered, CallCompleted, DomainEvent, OutboundAnswered, OutboundEnded
 from hotline.bus import Envelope
 from hotline.listening import LegsAssigned, ListenerStatus, LiveState
 
@@ -60,18 +61,18 @@ class Spies:
     @staticmethod
     def wanted(env: Envelope) -> bool:
         """What the bridge follows for this (its own calls' answers and ends, every node's heartbeat)."""
-        return isinstance(env.event, (ListenerStatus, CallAnswered, CallCompleted))
+        return isinstance(env.event, (ListenerStatus, CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded))
 
     def on_envelope(self, env: Envelope) -> None:
         e = env.event
         if isinstance(e, ListenerStatus):
             self.nodes[e.node] = _Node(e, self.clock())
-        elif isinstance(e, CallAnswered):
+        elif isinstance(e, (CallAnswered, OutboundAnswered)):  # OutboundAnswered: a callback (回拨 / 回访)
             if e.call_id not in self.spied:
                 self._spy(e)
-            elif e.call_id in self.heard_by and self.heard_by[e.call_id][2] != e.seat:
+            elif isinstance(e, CallAnswered) and e.call_id in self.heard_by and self.heard_by[e.call_id][2] != e.seat:
                 self._follow_transfer(e)
-        elif isinstance(e, CallCompleted):
+        elif isinstance(e, (CallCompleted, OutboundEnded)):
             self.heard_by.pop(e.call_id, None)
             for channel in self.spied.pop(e.call_id, []):
                 self.spawn(self.hang_up(channel))  # a spy that outlived its call (see live.receiver)
@@ -82,7 +83,7 @@ class Spies:
         ok = [n for n in alive if not n.status.overloaded and n.room() >= 2]
         return max(ok, key=lambda n: n.room(), default=None)
 
-    def _spy(self, e: CallAnswered) -> None:
+    def _spy(self, e: CallAnswered | OutboundAnswered) -> None:
         if not self.nodes:
             return  # no listening node in the centre: the live transcript is off
         node = self.pick()
@@ -127,7 +128,8 @@ class Spies:
         self.spied[e.call_id].append(f"AudioSocket/{address}-{uid}")
         self.spawn(self._originate(e, address, uid, seat_channel, "operator"))
 
-    async def _originate(self, e: CallAnswered, address: str, uid: str, spied: str, speaker: str) -> None:
+    async def _originate(self, e: CallAnswered | OutboundAnswered, address: str, uid: str, spied: str,
+                         speaker: str) -> None:
         try:
             await self.originate(f"AudioSocket/{address}/{uid}", spied, SPY_OPTIONS)
         except Exception as exc:  # the call goes on unheard; the console says so

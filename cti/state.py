@@ -39,14 +39,14 @@ from cti.domain import (
     SeatRinging,
     SeatRingNoAnswer,
 )
-from cti.resync import Reconciler
+from cti.outbound import OutboundBook
 from cti.seats import Clock
 from hotline.calls import SURVEY_LABELS
 
 _SURVEY_KEYS = {str(k): k for k in SURVEY_LABELS}  # the digit the citizen pressed → the survey score
 
 
-class CtiState(Reconciler):
+class CtiState(OutboundBook):
     """Calls, seats and queues. Feed :meth:`handle` typed events; call :meth:`tick` every second."""
 
     def __init__(
@@ -56,11 +56,13 @@ class CtiState(Reconciler):
         wrapup_s: float = 30.0,
         tz: str = "Asia/Shanghai",
         inbound_context: str = "from-trunk",
+        outbound_context: str = "hotline-outbound",
         recbase_var: str = "HL_RECBASE",
         clock: Clock = time.time,
     ) -> None:
         super().__init__(rule_s=rule_s, wrapup_s=wrapup_s, tz=tz, recbase_var=recbase_var, clock=clock)
         self.inbound_context = inbound_context
+        self.outbound_context = outbound_context
         self._handlers: dict[type, Callable[[ev.AmiEvent], list[DomainEvent]]] = {
             ev.Newchannel: self._on_newchannel,
             ev.QueueCallerJoin: self._on_join,
@@ -218,6 +220,8 @@ class CtiState(Reconciler):
         return out
 
     def _on_dial_end(self, e: ev.DialEnd) -> list[DomainEvent]:
+        if self._is_outbound_answer(e):  # a callback's citizen answered (cti.outbound)
+            return self._outbound_answered(e)
         call_id = self._leg_call.get(e.dest_uniqueid)
         call = self.calls.get(call_id) if call_id else None
         if call is not None and e.dial_status == "ANSWER" and call.picked_up is None:
@@ -292,7 +296,7 @@ class CtiState(Reconciler):
         return out
 
     def _on_hangup(self, e: ev.Hangup) -> list[DomainEvent]:
-        out: list[DomainEvent] = []
+        out: list[DomainEvent] = self._outbound_hangup(e) if self.outbound else []
         uid = e.uniqueid
         cid = self._leg_call.pop(uid, None)
         if cid is not None:  # a seat's leg

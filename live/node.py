@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cti.domain import CallCompleted, SeatState, SeatStateChanged
+from cti.domain import CallCompleted, OutboundEnded, SeatState, SeatStateChanged
 from hotline.bus import Bus, DomainEvent, Envelope, follow
 from hotline.listening import AssistOffered, LegsAssigned, ListenerStatus, LiveFlagRaised, LiveState, TranscriptLine
 from live.assist import Assistant, Help
@@ -36,6 +36,7 @@ from live.legs import Leg, LegRecogniser, lower_priority
 from live.receiver import Receiver
 
 log = logging.getLogger(__name__)
+CALL_ENDS = (CallCompleted, OutboundEnded)  # a queue call's end, a callback's (回拨 / 回访)
 
 SaveLeg = Callable[..., None]  # recordings.live_legs.save's keywords
 LEGS_PER_CORE = 4  # measured ≈ 6.9 legs a core for Vosk alone; the rest of the box needs its share
@@ -91,7 +92,7 @@ class ListenNode:
         # operator hung up before the survey): nothing more goes to that seat's screen; the words are
         # still kept, and still flagged to the leads
         self._left: set[str] = set()
-        self._over: set[str] = set()  # calls whose citizen hung up (CallCompleted): their seat did not leave
+        self._over: set[str] = set()  # calls that ended (CALL_ENDS): their seat did not leave
         self._arrived = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
@@ -183,7 +184,7 @@ class ListenNode:
 
     def _wanted(self, env: Envelope) -> bool:
         e = env.event
-        return ((isinstance(e, LegsAssigned) and e.node == self.cfg.name) or isinstance(e, CallCompleted)
+        return ((isinstance(e, LegsAssigned) and e.node == self.cfg.name) or isinstance(e, CALL_ENDS)
                 or (isinstance(e, SeatStateChanged) and e.previous == SeatState.ON_CALL))
 
     def _on_bus(self, env: Envelope) -> None:
@@ -203,7 +204,7 @@ class ListenNode:
             self._arrived.set()
         elif isinstance(ev, SeatStateChanged):
             self._seat_left(ev.seat)
-        elif isinstance(ev, CallCompleted):  # the call is over: a spy still up is cut (watchdog)
+        elif isinstance(ev, CALL_ENDS):  # the call is over: a spy still up is cut (watchdog)
             if ev.call_id in self._with:
                 self._over.add(ev.call_id)  # the seat's own hang-up follows: the last words still go to it
             for uid, h in list(self._legs.items()):

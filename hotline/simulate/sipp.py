@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from hotline.asterisk.render import PSTN_PORT  # the one port the callback trunk dials
+
 SCENARIOS = resources.files("hotline.simulate") / "scenarios"
 
 
@@ -191,6 +193,15 @@ class SippRunner:
         proc = self.start(f"seat-{user}", scenario, ["-s", user, "-p", port, "-mp", mport])
         proc.sip_port = port
         return proc
+
+    def outside(self, number: str, media: Path, ring_ms: int = 1500, talk_ms: int = 120_000) -> SippProcess:
+        """A citizen's phone on the outside line (the PSTN the callback trunk dials, ``pstn-out``):
+        answers one call to ``number`` after ``ring_ms``, plays ``media`` and hangs up after ``talk_ms``
+        unless the call ends first."""
+        scenario = (scenario_text("seat.xml").replace("@HOLD@", "").replace("@RING_MS@", str(ring_ms))
+                    .replace("@TALK_MS@", str(talk_ms)).replace("@MEDIA@", str(media)))
+        return self.start(f"outside-{number}", scenario,
+                          ["-s", number, "-p", PSTN_PORT, "-mp", self.port(18000, 4), "-m", 1])
 
     def callers(self, numbers: list[str], service: str, media: Path, *, calls: int | None = None,
                 rate: float = 1.0, concurrency: int = 10, hangup_ms: int = 30_000,

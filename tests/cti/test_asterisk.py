@@ -18,6 +18,7 @@ import pytest
 from cti import domain as d
 from cti.service import CtiService
 from hotline.asterisk import process
+from testkit.audio import tone_windows
 from tests.conftest import local_call, speech
 from tests.support.ami import ts
 from tests.support.audio import loud_seconds
@@ -289,3 +290,49 @@ async def test_blind_transfer_to_the_specialist_queue_through_the_bridge(
     assert await until(lambda: bridge.svc.state.seats[seat].state == "wrap_up", 5)
     _, done = await bridge.wait_for(lambda e: isinstance(e, d.CallCompleted), 45, "CallCompleted")
     assert done.call.seat == seat and done.call.transferred_to == tr.target
+
+
+async def test_a_callback_puts_its_seat_on_the_call_until_the_call_ends(
+    pbx, ami, phones, settings, audio_dir, bridge
+) -> None:
+    """回拨 / 回访 (cti/outbound.py): the seat's phone rings first (the operator's own dial), then the
+    citizen's on the outside line. From the citizen's answer the seat is on that call, under the id
+    the dial chose (its recording's), with the citizen's channel at hand for transfer and hang-up; the
+    seat's hang-up ends it and starts 话后处理. The recording's legs are each party's: the citizen's
+    ``-in``, the operator's ``-out``, as for a queue call (told apart by a tone each plays)."""
+    from recordings import catalog
+
+    seat, citizen = settings.seats[0], "13953019876"
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("tone", "1000x5"), ("sil", 60)),
+                ring_ms=500, talk_ms=7_000)
+    phones.outside(citizen, speech(audio_dir, ("tone", "440x5"), ("sil", 60)), ring_ms=1_000)
+    await bridge.svc.actions.sign_in(seat, operator="op1024", job_number="1024")
+    dial = await bridge.svc.actions.originate_callback(seat, citizen)
+
+    _, answered = await bridge.wait_for(lambda e: isinstance(e, d.OutboundAnswered), 20, "OutboundAnswered")
+    assert (answered.call_id, answered.seat, answered.number, answered.operator) == (
+        dial.call_id, seat, citizen, "op1024")
+    assert bridge.svc.state.seats[seat].state == "on_call"
+    seat_channel, citizen_channel, call_id = bridge.svc.actions.channels_of(seat)
+    assert call_id == dial.call_id and citizen_channel.startswith("PJSIP/pstn-out-")
+    assert seat_channel.startswith(f"PJSIP/{seat}-")
+    _, ended = await bridge.wait_for(lambda e: isinstance(e, d.OutboundEnded), 20, "OutboundEnded")
+    assert ended.call_id == dial.call_id and 5.5 <= ended.talk_s <= 8.5
+    assert await until(lambda: bridge.svc.state.seats[seat].state == "wrap_up", 5)
+    assert not bridge.of(d.CallCompleted) and not bridge.of(d.CallAnswered)  # not a queue call
+
+    spool = catalog.spool_dir(settings)
+    [mixed] = [p for p in spool.glob(f"callback-*-{dial.call_id}.wav")]
+    legs = {leg: mixed.with_name(mixed.name.replace(".wav", f"-{leg}.wav")) for leg in ("in", "out")}
+    assert await until(lambda: all(p.exists() for p in legs.values()), 5)
+    await asyncio.sleep(0.5)  # MixMonitor closes its files a moment after the hang-up
+    heard = {leg: {hz: tone_share(path, hz) for hz in (440, 1000)} for leg, path in legs.items()}
+    assert heard["in"][440] > 0.5 > heard["in"][1000], heard  # -in: the citizen (440 Hz), as catalog says
+    assert heard["out"][1000] > 0.5 > heard["out"][440], heard  # -out: the operator (1 kHz)
+    keep(ami, "callback_answered")
+
+
+def tone_share(path: Path, hz: float) -> float:
+    """The share of the loud windows' energy at ``hz`` (0–1): whose voice a leg carries."""
+    loud = [share for rms, share in tone_windows(path, hz) if rms > 500]
+    return sum(loud) / len(loud) if loud else 0.0

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from cti.actions import NotOnCall
-from cti.domain import CallAnswered, CallCompleted
+from cti.domain import CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded
 from cti.spies import SPY_OPTIONS, Spies
 from hotline.bus import DomainEvent, Envelope
 from hotline.calls import FinishedCall
@@ -225,6 +225,22 @@ def test_the_calls_end_hangs_up_its_spies() -> None:
     b.complete("c1")  # told twice: hung up once
     b.complete("c9")  # never spied
     assert len(b.of("hangup")) == 2
+
+
+def test_a_callback_is_heard_from_the_citizen_s_answer_to_its_end() -> None:
+    """回拨 / 回访: the seat dialled out; when the citizen answers, both legs go to a node as for a queue
+    call, under the callback's own id (its recording's), and its end hangs the spies up."""
+    b = Bridge()
+    b.heartbeat("listen-a", capacity=10)
+    b.feed(OutboundAnswered(at=b.now, call_id="1795344900.900001", seat="8001", number="13953012345",
+                            operator="op1024"))
+    [assigned] = b.published(LegsAssigned)
+    assert (assigned.call_id, assigned.seat, assigned.node) == ("1795344900.900001", "8001", "listen-a")
+    seat_channel, citizen_channel, _ = SEATS["8001"]
+    assert sorted(spied for _, spied, _ in b.of("originate")) == sorted([seat_channel, citizen_channel])
+    b.feed(OutboundEnded(at=b.now + 30, call_id="1795344900.900001", seat="8001", number="13953012345",
+                         talk_s=30.0))
+    assert sorted(b.of("hangup")) == sorted(f"AudioSocket/{address('listen-a')}-{uid}" for uid in assigned.legs)
 
 
 @pytest.mark.parametrize("refused", ["citizen", "operator"])

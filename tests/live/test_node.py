@@ -281,10 +281,12 @@ def test_a_seat_that_leaves_a_call_the_citizen_stays_on_gets_no_more_of_its_word
     asyncio.run(scenario())
 
 
-def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vosk, speech, db) -> None:
-    """The citizen hangs up first (CallCompleted), the seat's leg a moment later: the call ended, the
-    seat did not leave it; the last words still reach the seat, and no 已离开通话 is said."""
-    from cti.domain import CallCompleted, SeatStateChanged
+@pytest.mark.parametrize("kind", ["queue call", "callback"])
+def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vosk, speech, db, kind: str) -> None:
+    """The citizen hangs up first (CallCompleted; for a callback, 回拨 / 回访, OutboundEnded), the seat's
+    leg a moment later: the call ended, the seat did not leave it; the last words still reach the
+    seat, and no 已离开通话 is said."""
+    from cti.domain import CallCompleted, OutboundEnded, SeatStateChanged
     from hotline.calls import FinishedCall
 
     pcm, rate = speech
@@ -293,9 +295,13 @@ def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vo
         async with running(engine_vosk, db) as (bus, heard, node):
             talk = await _operator_leaves(bus, node, "c10", pcm, rate)
             now = time.time()
-            bus.publish_nowait(CallCompleted(at=now, call_id="c10",
-                                             call=FinishedCall(call_id="c10", caller_num="13800000001",
-                                                               offered_at=now - 30, ended_at=now)))
+            if kind == "callback":
+                bus.publish_nowait(OutboundEnded(at=now, call_id="c10", seat="8001", number="13800000001",
+                                                 talk_s=30.0))
+            else:
+                bus.publish_nowait(CallCompleted(at=now, call_id="c10",
+                                                 call=FinishedCall(call_id="c10", caller_num="13800000001",
+                                                                   offered_at=now - 30, ended_at=now)))
             bus.publish_nowait(SeatStateChanged(at=now, seat="8001", state="wrap_up", previous="on_call"))
             with contextlib.suppress(ConnectionError):  # the node closes the citizen's socket (the watchdog)
                 await talk
