@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.asterisk.render import PSTN_PORT
 from hotline.calls import FinishedCall
 from hotline.identity import Principal, Role
 from hotline.settings import Settings
-from hotline.simulate.sipp import scenario_text
 from recordings import catalog
 from testkit.phone import fake_media, tone_wav
 from tests.agent_ui.test_console_browser import console_of, running_stack, sign_in
@@ -38,14 +36,6 @@ def browser(tmp_path: Path) -> Iterator[object]:
     tone_wav(mic, 440, 60)
     with chromium(fake_media(mic)) as b:
         yield b
-
-
-def citizen_phone(phones, media: Path, ring_ms: int = 1500):
-    """The citizen's phone on the outside line (the PSTN the callback trunk dials): it rings,
-    answers and talks until the call is hung up."""
-    scenario = (scenario_text("seat.xml").replace("@HOLD@", "").replace("@RING_MS@", str(ring_ms))
-                .replace("@TALK_MS@", "120000").replace("@MEDIA@", str(media)))
-    return phones.start("citizen", scenario, ["-s", CITIZEN, "-p", PSTN_PORT, "-mp", phones.port(18000, 4), "-m", 1])
 
 
 def outside_channels(pbx) -> list[str]:
@@ -74,7 +64,7 @@ def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_
         store.calls.link_ticket(f"{int(now) - 3600}.11", ticket.id)
         store.calls.record_survey(f"{int(now) - 3600}.11", 2)
 
-        citizen = citizen_phone(phones, media)
+        citizen = phones.outside(CITIZEN, media)
         console = console_of(browser, url, "op1024", "demo1024")
         sign_in(console, seat)
         phone_is(console, "registered")

@@ -324,3 +324,59 @@ def test_the_callback_list_shows_messages_and_a_withheld_callers_message_can_be_
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_callback_dialled_from_the_console_shows_its_answer_its_words_and_its_end(browser, tmp_path: Path) -> None:
+    """回拨 from the console's list: the transcript panel follows the call the dial made (not the last
+    pop), the answer and the end are said on the notice line. No CTI here: the dial's answer is the
+    server's, given by the test, and the call's events are published on the node's bus."""
+    from cti.domain import OutboundAnswered, OutboundEnded
+    from hotline.calls import FinishedCall
+    from hotline.listening import LiveState, TranscriptLine
+
+    require_chromium()
+    port = free_port()
+    app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    server, thread, loop = serve(app, port)
+    app.state.roster = {"op1024": "8001"}.copy
+
+    def publish(event) -> None:
+        asyncio.run_coroutine_threadsafe(app.state.bus.publish(event), loop).result(5)
+
+    try:
+        now = time.time()
+        app.state.store.calls.record(FinishedCall(call_id="1795400000.1", caller_num=HEZE, offered_at=now - 600,
+                                                  ended_at=now - 590, queue="hotline", abandoned=True, wait_ms=10_000))
+        page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
+        mine = {"seat": "8001", "state": "ready", "operator": "op1024", "reason": ""}
+        page.route("**/api/seat", lambda route: route.fulfill(json={
+            "seat": mine, "free_seats": [], "job_number": "1024", "busy_reasons": [], "approvals": []}))
+        dialled: list[dict] = []
+
+        def dial(route) -> None:
+            dialled.append(route.request.post_data_json)
+            route.fulfill(json={"call_id": "1795400300.900001", "dial": {"state": "dialled"}})
+
+        page.route("**/api/seat/callback", dial)
+        page.reload()
+        page.wait_for_function("document.getElementById('link').className.includes('on')", timeout=10_000)
+        page.click("#callbacks li button[data-num]", timeout=5_000)
+        page.wait_for_function("document.getElementById('notice').textContent.includes('正在回拨')", timeout=5_000)
+        assert dialled == [{"number": HEZE, "call_id": "1795400000.1"}]
+        publish(OutboundAnswered(at=time.time(), call_id="1795400300.900001", seat="8001", number=HEZE,
+                                 operator="op1024"))
+        page.wait_for_function(f"document.getElementById('notice').textContent.includes('回拨 {HEZE} 已接通')",
+                               timeout=5_000)
+        publish(LiveState(at=time.time(), call_id="1795400300.900001", seat="8001", state="listening"))
+        publish(TranscriptLine(at=time.time(), call_id="1795400300.900001", seat="8001", speaker="citizen", line=1,
+                               text="路灯还是不亮", final=True))
+        publish(TranscriptLine(at=time.time(), call_id="9.9", seat="8001", speaker="citizen", line=1,
+                               text="另一通电话", final=True))  # not the call the panel follows
+        page.wait_for_selector("#transcript:not([hidden]) #tr-lines li.tr-citizen", timeout=5_000)
+        assert page.inner_text("#tr-lines") == "来电人 路灯还是不亮"
+        publish(OutboundEnded(at=time.time(), call_id="1795400300.900001", seat="8001", number=HEZE, talk_s=83.0))
+        page.wait_for_function("document.getElementById('notice').textContent.includes('通话结束（通话 01:23）')",
+                               timeout=5_000)
+    finally:
+        server.should_exit = True
+        thread.join(10)

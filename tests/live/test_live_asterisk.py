@@ -148,3 +148,79 @@ def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its
         assert by["citizen"] and by["operator"]
         for w in tr.words:
             assert 0 <= w["start"] < w["end"] <= rec.duration_s + 0.5
+
+
+def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuses_its_words(
+        pbx, phones, settings: Settings, audio_dir: Path, tmp_path: Path) -> None:
+    """回访 with the live transcript: the operator dials a replied ticket's citizen from the 回访 page
+    (Enter), the desk phone answers its own ring, the citizen answers on the outside line; the page
+    says the call is up, shows partial then final words of both parties beside the result form, and
+    its end. The words are the callback's own (its id, its recording), and the recording's
+    transcription takes them: each party's words on its own leg (the callback's legs were swapped)."""
+    require_chromium()
+    seat = settings.desk_phone_seats[0]
+    with running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=free_port(),
+                       agi_announce_job_number=False) as (url, app):
+        store = app.state.store
+        city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 井盖"}, SystemActor()).id
+        ticket = store.tickets.create({"caller_number": HEZE, "caller_name": "王先生", "category": "一般诉求",
+                                       "title": "小区路灯不亮", "matter_place": "牡丹区花园小区"}, SystemActor())
+        store.actions.transfer(ticket.id, city, "请维修路灯", SystemActor())
+        for step in ("accept", "start"):
+            store.actions.act(ticket.id, step, None, SystemActor())
+        store.actions.reply(ticket.id, "已更换灯泡，路灯恢复照明", SystemActor())
+        phones.seat(seat, settings.seat_password(seat),
+                    speech(audio_dir, ("sil", 0.5), ("say", "agent_ko"), ("sil", 4.0), ("say", "agent_ko"),
+                           ("sil", 90)),
+                    ring_ms=500, talk_ms=120_000)
+        says = [("sil", 3.0)] + [("say", "caller_ko"), ("sil", 1.5)] * 2 + [("sil", 90)]
+        citizen = phones.outside(HEZE, speech(audio_dir, *says), ring_ms=1_000, talk_ms=26_000)
+        with chromium() as browser:
+            page = console_of(browser, url, "op1024", "demo1024")
+            sign_in(page, seat)
+            page.goto(f"{url}/callbacks")
+            page.locator("#due tbody tr", has_text=ticket.number).wait_for(timeout=10_000)
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Enter")  # dials: the seat's phone first, then the citizen's
+            page.wait_for_function("document.getElementById('v-call').textContent.includes('正在回拨')",
+                                   timeout=10_000)
+            page.wait_for_function("document.getElementById('v-call').textContent.includes('通话中')",
+                                   timeout=20_000)
+            page.wait_for_function("window.__transcript.states.includes('listening')", timeout=20_000)
+            for who in ("operator", "citizen"):
+                seen = f"window.__transcript.partials.{who} > 0 && window.__transcript.finals.{who} > 0"
+                page.wait_for_function(seen, timeout=30_000)
+            assert page.is_visible("#transcript") and page.is_visible("#v-form")  # beside the result form
+            assert page.inner_text("#transcript .legend .tr-citizen") == "市民"
+            assert page.is_hidden("#tr-assist"), "no ticket form here: nothing is proposed"
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "callbacks-live-transcript.png"))
+            page.wait_for_function("document.getElementById('v-call').textContent.includes('通话结束')",
+                                   timeout=40_000)
+            page.wait_for_function("window.__transcript.states.includes('ended')", timeout=30_000)
+            citizen.stop()
+        [linked] = store.calls.for_ticket(ticket.id)  # the 回访 page linked its call to the ticket
+        call_id = str(linked["id"])
+        legs = live_legs.of_call(app.state.engine, call_id)
+        assert {sp: leg.state for sp, leg in legs.items()} == {"citizen": "complete", "operator": "complete"}
+        local = settings.model_copy(update={"database_url": str(app.state.engine.url),
+                                            "recordings_dir": tmp_path / "store"})
+        spool = catalog.spool_dir(local)
+        [mixed] = spool.glob(f"callback-*-{call_id}.wav")
+        base = catalog.base_of(mixed.name)
+        files = [spool / f"{base}{x}.wav" for x in ("", "-in", "-out")]
+        deadline = time.monotonic() + 15
+        while not all(f.exists() for f in files) or time.time() - max(f.stat().st_mtime for f in files) < 2:
+            assert time.monotonic() < deadline, "the callback's recording was not closed"
+            time.sleep(0.5)
+        rec_id = catalog.store(app.state.engine, local, base, spool)
+        claim = worker.claim(app.state.engine, "live-test", lease_s=60)
+        assert claim is not None and claim.recording_id == rec_id
+        assert worker.process(app.state.engine, local, load_model(model_path(local)), claim, lease_s=60)
+        with Session(app.state.engine) as s:
+            tr, rec = s.get(Transcript, rec_id), s.get(Recording, rec_id)
+        assert rec.uniqueid == call_id and tr.model.startswith("live:")
+        by = {sp: [w for w in tr.words if w["speaker"] == sp] for sp in ("citizen", "operator")}
+        assert by["citizen"] and by["operator"]
+        # each party's words where that party spoke: the operator from 1 s in, the citizen from 4 s in
+        assert min(w["start"] for w in by["operator"]) < min(w["start"] for w in by["citizen"])

@@ -214,10 +214,21 @@
   $("history").addEventListener("click", async (ev) => {
     const b = ev.target.closest("button"); if (!b) return;
     phone.expectCall();
-    if (await run(() => window.hotlineCallBack({number: b.dataset.num, ticket_id: Number(b.dataset.ticket)}))) {
-      notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
-    }
+    const got = await run(() => window.hotlineCallBack({number: b.dataset.num, ticket_id: Number(b.dataset.ticket)}));
+    if (got) dialling(got, b.dataset.num);
   });
+  // a callback dialled from here: its live transcript takes the panel (the ticket form's proposals
+  // serve what the call brings up); the phone's answer and the call's end are said as they come
+  function dialling(got, number) {
+    notice(`正在回拨 ${number}：请先接起话机`);
+    transcriptCall = got.call_id;
+    transcript.reset(got.call_id);
+  }
+  function onCallback(msg) {
+    if (!seat || msg.seat !== seat.seat) return;
+    if (msg.event === "OutboundAnswered") notice(`回拨 ${msg.number} 已接通`);
+    else notice(`回拨 ${msg.number} 通话结束（通话 ${mmss(msg.talk_s)}）`);
+  }
 
   // ------------------------------------------------------------------ scripts (话术)
   const SCRIPTS = {
@@ -324,7 +335,7 @@
     // the server marks the missed call called back with the dial itself (nothing left for a second request)
     phone.expectCall();
     const got = await run(() => window.hotlineCallBack({number: b.dataset.num, call_id: b.dataset.id}));
-    if (got) notice(`正在回拨 ${b.dataset.num}：请先接起话机`);
+    if (got) dialling(got, b.dataset.num);
     loadCallbacks();
   });
 
@@ -347,6 +358,7 @@
   function onMessage(msg) {
     if (msg.type === "live_transcript" || msg.type === "live_assist") { transcript.onMessage(msg); return; }
     if (msg.type === "screen_pop") { popShow(msg); return; }
+    if (msg.event === "OutboundAnswered" || msg.event === "OutboundEnded") { onCallback(msg); return; }
     if (msg.type === "call_update") { onCallUpdate(msg); return; }
     if (msg.type === "seat_update") {
       if (msg.event === "ApprovalChanged") { showApproval({state: msg.state, kind: msg.kind, reason: msg.reason, decided_by: msg.decided_by, note: msg.note}); loadSeat(); return; }

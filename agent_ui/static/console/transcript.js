@@ -4,10 +4,12 @@
 // 建议填单: ticket fields proposed from the transcript, never written by themselves: Alt+1…9
 // (or a click) puts one into the form, which then shows it was taken.
 "use strict";
-window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle}) {
+// The 回访 page has no ticket form: it passes assist: false (its proposals and articles are not shown)
+// and its own name for the citizen (市民, who is called there, not calling).
+window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle, assist: withAssist = true, speakers = {}}) {
   const $ = (id) => document.getElementById(id);
   const box = $("transcript"), list = $("tr-lines"), props = $("tr-props"), arts = $("tr-articles");
-  const SPEAKER = {citizen: "来电人", operator: "话务员"};
+  const SPEAKER = {citizen: "来电人", operator: "话务员", ...speakers};
   const FIELD_OF = {lead_department_id: "department_id"};  // the assistant's ticket field → the form's
   let callId = null, proposals = [], articles = new Map(), lines = new Map();
   // what a test reads (partials are replaced within a second: counted as they come)
@@ -98,6 +100,7 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle}) 
   function onMessage(msg) {
     if (!msg.call_id) return;
     if (msg.call_id !== callId) return;  // another call's (a pop that moved on): not this screen's
+    if (msg.type === "live_assist" && !withAssist) return;
     box.hidden = false;
     if (msg.type === "live_assist") { assist(msg); return; }
     if (msg.event === "LiveState") { state(msg); return; }

@@ -67,9 +67,24 @@
     if (!got) return;
     // the call belongs to the ticket: its recording and its place in the ticket's calls
     const linked = await run(() => post("/api/console/link", {call_id: got.call_id, ticket_id: ticket.id}));
-    $("#v-call").textContent = `正在回拨 ${number}：请先接起话机${linked ? "（已关联工单）" : ""}`;
+    calling = {call_id: got.call_id, number, linked: linked ? "（已关联工单）" : ""};
+    $("#v-call").textContent = `正在回拨 ${number}：请先接起话机${calling.linked}`;
+    if (transcript) transcript.reset(got.call_id);  // the call's words appear as it is spoken
     form.querySelector("input[name=satisfaction_process]").focus();
   }
+
+  // the call itself, live: answered, its words (实时转写, when the centre has a listening node), its end
+  let calling = null;
+  const transcript = OPERATOR && window.ConsoleTranscript
+    ? window.ConsoleTranscript({form: null, esc, showArticle: () => {}, assist: false, speakers: {citizen: "市民"}}) : null;
+  function onLive(msg) {
+    if (msg.type === "live_transcript") { if (transcript) transcript.onMessage(msg); return; }
+    if (!calling || msg.call_id !== calling.call_id) return;
+    if (msg.event === "OutboundAnswered") $("#v-call").textContent = `通话中 ${calling.number}${calling.linked}`;
+    else if (msg.event === "OutboundEnded") $("#v-call").textContent = `通话结束（通话 ${mmss(msg.talk_s)}）${calling.linked}`;
+  }
+  const mmss = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+  if (OPERATOR) window.HotlineLive({onMessage: onLive, onResync: () => {}});
 
   function verdicts() {
     const pick = (name) => (form.querySelector(`input[name=${name}]:checked`) || {}).value || "";
