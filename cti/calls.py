@@ -140,10 +140,13 @@ class Outbound:
     number: str  # the citizen's, as dialled
     citizen_uid: str
     answered_at: float
+    job_number: str = ""  # of the operator who dialled it
+    recording_base: str = ""
 
     def ended(self, at: float, *, lost: bool = False) -> OutboundEnded:
         return OutboundEnded(at=at, call_id=self.call_id, seat=self.seat, number=self.number,
-                             talk_s=round(max(0.0, at - self.answered_at), 3), lost=lost)
+                             talk_s=round(max(0.0, at - self.answered_at), 3), job_number=self.job_number,
+                             recording_base=self.recording_base, lost=lost)
 
 
 class CallBook(SeatBook):

@@ -165,7 +165,9 @@ class OutboundAnswered(DomainEvent):
     call_id: str
     seat: str
     number: str  # the citizen's, as dialled
-    operator: str = ""
+    operator: str = ""  # who sits at the seat (username)
+    job_number: str = ""  # and their 工号
+    recording_base: str = ""  # the dialplan's (HL_RECBASE): callback-<date>-<time>-<call_id>
     state: str = CallState.ANSWERED
 
 
@@ -180,6 +182,8 @@ class OutboundEnded(DomainEvent):
     seat: str
     number: str
     talk_s: float
+    job_number: str = ""
+    recording_base: str = ""
     lost: bool = False
     state: str = CallState.COMPLETED
 

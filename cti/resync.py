@@ -143,7 +143,8 @@ class Reconciler(CallBook):
                 self.unfiled[call_id] = caller.channel
             if call_id == c.uniqueid and call_id not in self.outbound:
                 self.outbound[call_id] = Outbound(call_id, seat.seat, c.exten, caller.uniqueid,
-                                                  now - _seconds(c.duration))
+                                                  now - _seconds(c.duration), seat.job_number,
+                                                  c.chanvars.get(self.recbase_var, ""))
                 self._outbound_leg[caller.uniqueid] = call_id
             found.append(seat.seat)
         return found

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from agi.server import FastAgiServer
     from agi.service import TicketLookups
+    from cti.domain import OutboundEnded
     from cti.leader import Candidate, Lease
     from cti.service import BridgeDesk, CentreLive, CtiService, Live
     from live import ListenNode
@@ -213,18 +214,30 @@ class Node:
     def follow_finished_calls(self) -> None:
         """Every ``CallCompleted`` on the bus is filed (launch/filing.py: journaled, retried until
         stored) in a worker thread: the bus calls its listeners on the AMI read path, which must
-        not wait for the disk or the database."""
-        from cti.domain import CallCompleted
+        not wait for the disk or the database. A callback's end (``OutboundEnded``) registers its
+        recording with who dialled it; the call log does not file it (not a queue call)."""
+        from cti.domain import CallCompleted, OutboundEnded
 
         def on_envelope(env: Envelope) -> None:
             if isinstance(env.event, CallCompleted):
                 asyncio.get_running_loop().run_in_executor(None, self.file_call, env.event.call)
+            elif isinstance(env.event, OutboundEnded):
+                asyncio.get_running_loop().run_in_executor(None, self.file_callback, env.event)
 
         self._unlisten.append(self.bus.add_listener(on_envelope))
 
     def file_call(self, call: FinishedCall) -> None:
         assert self.filer is not None, "a node that follows finished calls has a filer"
         self.filer.file(call)
+
+    def file_callback(self, ended: OutboundEnded) -> None:
+        """A callback's recording into the catalog (logged, not retried: the spool scan still adopts
+        its files, with its ticket, if this fails)."""
+        assert self.filer is not None, "a node that follows finished calls has a filer"
+        f = self.filer
+        recordings.service.register_outbound(f.engine, f.settings, f.calls, base=ended.recording_base,
+                                             call_id=ended.call_id, seat=ended.seat, job_number=ended.job_number,
+                                             number=ended.number)
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(coro, name=name))

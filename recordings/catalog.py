@@ -125,24 +125,42 @@ def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: C
     base = call.recording_base or (base_of(call.recordings[0]) if call.recordings else "")
     if not base:
         return None  # unanswered: nothing was recorded
+    return _register(engine, settings, calls, base, call_id=call.call_id, seat=call.seat,
+                      job_number=call.job_number, caller_num=call.caller_num, survey=call.survey)
+
+
+def register_outbound(engine: sa.Engine, settings: Any, *, base: str, call_id: str, seat: str, job_number: str,
+                      number: str, calls: CallLog | None = None) -> int | None:
+    """Record what the CTI knows of a call out that ended (回拨 / 回访, ``cti.domain.OutboundEnded``):
+    the seat and job number that dialled it, the number called, the ticket the console linked it to.
+    Without it the spool scan still adopts the files, later, with the ticket but not the operator."""
+    if not base:
+        return None
+    return _register(engine, settings, calls, base, call_id=call_id, seat=seat, job_number=job_number,
+                     caller_num=number, survey=None)
+
+
+def _register(engine: sa.Engine, settings: Any, calls: CallLog | None, base: str, *, call_id: str, seat: str,
+              job_number: str, caller_num: str, survey: int | None) -> int | None:
     try:
-        return _register(engine, settings, call, calls, base)
+        return _upsert(engine, settings, calls, base, call_id, seat, job_number, caller_num, survey)
     except sa.exc.IntegrityError:
         # another writer made the row between our read and our insert (two reports of one call
         # filed at once, or the spool scan): it is there now, so this is an update
-        return _register(engine, settings, call, calls, base)
+        return _upsert(engine, settings, calls, base, call_id, seat, job_number, caller_num, survey)
 
 
-def _register(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None, base: str) -> int | None:
+def _upsert(engine: sa.Engine, settings: Any, calls: CallLog | None, base: str, call_id: str, seat: str,
+            job_number: str, caller_num: str, survey: int | None) -> int | None:
     with Session(engine) as session:
         rec = session.exec(select(Recording).where(Recording.base == base)).first()
         if rec is None:
             rec = Recording(base=base, started_at=started_of(base))
-        rec.uniqueid = call.call_id or uniqueid_of(base)
-        rec.seat = call.seat
-        rec.operator = operator_of(settings, call.seat, call.job_number) if call.seat else rec.operator
-        rec.caller_num = call.caller_num
-        rec.survey = str(call.survey) if call.survey is not None else rec.survey
+        rec.uniqueid = call_id or uniqueid_of(base)
+        rec.seat = seat
+        rec.operator = operator_of(settings, seat, job_number) if seat else rec.operator
+        rec.caller_num = caller_num
+        rec.survey = str(survey) if survey is not None else rec.survey
         if rec.ticket_id is None and calls is not None:
             rec.ticket_id = calls.ticket_of(rec.uniqueid)
         session.add(rec)

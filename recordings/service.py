@@ -73,6 +73,16 @@ def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: C
         return None
 
 
+def register_outbound(engine: sa.Engine, settings: Any, calls: CallLog | None = None, **call: str) -> int | None:
+    """A call out's recording into the catalog (:func:`recordings.catalog.register_outbound`'s
+    fields); logged, not raised: a callback's end must not break the node that hears it."""
+    try:
+        return catalog.register_outbound(engine, settings, calls=calls, **call)
+    except Exception:
+        log.exception("could not register the recording of callback %s", call.get("call_id", ""))
+        return None
+
+
 async def catalog_loop(settings: Any, engine: sa.Engine, calls: CallLog | None = None, every_s: float = 3.0,
                        stop: asyncio.Event | None = None, sweep_every_s: float = sweep.SWEEP_EVERY_S) -> None:
     """Scan the spool (and purge past retention, and sweep storage for damaged, missing and orphan

@@ -50,6 +50,9 @@ def test_a_recorded_callback_puts_its_seat_on_the_call_until_it_ends() -> None:
     assert answer.call_id.endswith(".900000")  # the id the Originate chose (cti.actions.new_call_id)
     [end] = f.of(d.OutboundEnded)
     assert (end.call_id, end.seat, end.lost) == (answer.call_id, "8001", False)
+    # the recording the dialplan named (HL_RECBASE): its catalog entry is made at the end, with the seat
+    assert answer.recording_base.startswith("callback-") and answer.recording_base.endswith(f"-{answer.call_id}")
+    assert end.recording_base == answer.recording_base
     assert end.talk_s == pytest.approx(6.0, abs=0.1)  # Asterisk's own times: answered → BYE
     # the seat was on that call, then in 话后处理 as after any call
     assert f.seat_states("8001") == ["ready", "on_call", "wrap_up"]

@@ -220,6 +220,8 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
         with Session(app.state.engine) as s:
             tr, rec = s.get(Transcript, rec_id), s.get(Recording, rec_id)
         assert rec.uniqueid == call_id and tr.model.startswith("live:")
+        # filed as the bridge said at its end: who dialled, the number, the ticket it was made for
+        assert (rec.seat, rec.operator, rec.caller_num, rec.ticket_id) == (seat, "1024", HEZE, ticket.id)
         by = {sp: [w for w in tr.words if w["speaker"] == sp] for sp in ("citizen", "operator")}
         assert by["citizen"] and by["operator"]
         # each party's words where that party spoke: the operator from 1 s in, the citizen from 4 s in

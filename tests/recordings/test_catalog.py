@@ -90,6 +90,30 @@ def test_a_recording_is_filed_under_the_job_number_of_whoever_answered(engine, r
     assert (rec.seat, rec.operator) == ("8005", "1024")
 
 
+def test_a_callback_s_recording_is_filed_with_who_dialled_it_and_its_ticket(engine, rec_settings, spool):
+    """回拨 / 回访: no queue call, nothing in the call log but the console's link to the ticket; the
+    bridge's OutboundEnded names the seat, the 工号 and the number called, and the files are taken as
+    soon as they settle (announced), not after the orphans' wait."""
+    from tests.recordings.conftest import CITIZEN_SAYS, OPERATOR_SAYS, two_leg_call
+
+    uid = "1796552212.900000"
+    base = f"callback-20261206-101653-{uid}"
+    two_leg_call(spool, base, CITIZEN_SAYS, OPERATOR_SAYS, 12.0)
+    ticket = ticket_for_call(engine, uid)  # the 回访 page links the call to the ticket it dials for
+    calls = CallLog(engine)
+    rid = service.register_outbound(engine, rec_settings, calls, base=base, call_id=uid, seat="8002",
+                                    job_number="1024", number="13953012345")
+    assert service.register_outbound(engine, rec_settings, calls, base=base, call_id=uid, seat="8002",
+                                     job_number="1024", number="13953012345") == rid  # told twice: one row
+    assert catalog.collect(engine, rec_settings, now=time.time() + catalog.SETTLE_S + 1, calls=calls) == [rid]
+    with Session(engine) as s:
+        rec = s.get(Recording, rid)
+    assert (rec.uniqueid, rec.seat, rec.operator, rec.caller_num, rec.ticket_id, rec.status) == (
+        uid, "8002", "1024", "13953012345", ticket, "ok")
+    assert service.register_outbound(engine, rec_settings, calls, base="", call_id=uid, seat="8002",
+                                     job_number="1024", number="13953012345") is None  # nothing recorded
+
+
 def test_an_unannounced_recording_is_adopted_with_seat_and_job_number_from_the_call_log(engine, rec_settings, spool,
                                                                                          make_call):
     base = make_call("1763866200.7")
