@@ -166,6 +166,25 @@ def _pops_files_conferences_and_goes_busy(browser, url, pbx, phones, settings, a
 # ------------------------------------------------------------------------------ without Asterisk
 
 
+@contextmanager
+def without_cti(tmp_path: Path) -> Iterator[tuple[str, object, object]]:
+    """A web node with no CTI, op1024 seated at 8001 in its roster: (url, app, publish), where
+    ``publish`` puts a domain event on the node's bus as a bridge would."""
+    port = free_port()
+    app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
+    server, thread, loop = serve(app, port)
+    app.state.roster = {"op1024": "8001"}.copy
+
+    def publish(event) -> None:
+        asyncio.run_coroutine_threadsafe(app.state.bus.publish(event), loop).result(5)
+
+    try:
+        yield f"http://127.0.0.1:{port}", app, publish
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread, asyncio.AbstractEventLoop]:
     """uvicorn on its own loop in a thread: the test publishes on the app's bus through that loop."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
@@ -263,16 +282,8 @@ def test_a_call_put_on_hold_shows_on_the_strip_with_its_time_on_hold(browser, tm
     from cti.domain import CallAnswered, CallHeld, SeatRinging, SeatStateChanged
 
     require_chromium()
-    port = free_port()
-    app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
-    server, thread, loop = serve(app, port)
-    app.state.roster = {"op1024": "8001"}.copy
-
-    def publish(event) -> None:
-        asyncio.run_coroutine_threadsafe(app.state.bus.publish(event), loop).result(5)
-
-    try:
-        page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
+    with without_cti(tmp_path) as (url, _app, publish):
+        page = console_of(browser, url, "op1024", "demo1024")
         # no CTI in this test: the seat the console asks for is given, then announced on the bus
         mine = {"seat": "8001", "state": "on_call", "operator": "op1024", "reason": ""}
         page.route("**/api/seat", lambda route: route.fulfill(json={
@@ -292,9 +303,6 @@ def test_a_call_put_on_hold_shows_on_the_strip_with_its_time_on_hold(browser, tm
         page.wait_for_function("document.getElementById('pop-state').textContent === '通话中'", timeout=5_000)
         assert "held" not in page.get_attribute("#pop", "class")
         assert "保持 00:03" in page.inner_text("#pop-talk")
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_the_callback_list_shows_messages_and_a_withheld_callers_message_can_be_closed(browser, tmp_path: Path) -> None:
@@ -335,19 +343,11 @@ def test_a_callback_dialled_from_the_console_shows_its_answer_its_words_and_its_
     from hotline.listening import LiveState, TranscriptLine
 
     require_chromium()
-    port = free_port()
-    app = web_app(Settings(var_dir=tmp_path / "var", services=[], web_port=port))
-    server, thread, loop = serve(app, port)
-    app.state.roster = {"op1024": "8001"}.copy
-
-    def publish(event) -> None:
-        asyncio.run_coroutine_threadsafe(app.state.bus.publish(event), loop).result(5)
-
-    try:
+    with without_cti(tmp_path) as (url, app, publish):
         now = time.time()
         app.state.store.calls.record(FinishedCall(call_id="1795400000.1", caller_num=HEZE, offered_at=now - 600,
                                                   ended_at=now - 590, queue="hotline", abandoned=True, wait_ms=10_000))
-        page = console_of(browser, f"http://127.0.0.1:{port}", "op1024", "demo1024")
+        page = console_of(browser, url, "op1024", "demo1024")
         mine = {"seat": "8001", "state": "ready", "operator": "op1024", "reason": ""}
         page.route("**/api/seat", lambda route: route.fulfill(json={
             "seat": mine, "free_seats": [], "job_number": "1024", "busy_reasons": [], "approvals": []}))
@@ -377,6 +377,3 @@ def test_a_callback_dialled_from_the_console_shows_its_answer_its_words_and_its_
         publish(OutboundEnded(at=time.time(), call_id="1795400300.900001", seat="8001", number=HEZE, talk_s=83.0))
         page.wait_for_function("document.getElementById('notice').textContent.includes('通话结束（通话 01:23）')",
                                timeout=5_000)
-    finally:
-        server.should_exit = True
-        thread.join(10)
