@@ -50,6 +50,13 @@ class OutboundBook(Reconciler):
         self._touch(seat, e.ts, out)
         return out
 
+    def seat_views(self, now: float | None = None) -> list[dict]:
+        """The seats, each saying whether the call it is on is a callback (the wall labels it 回拨)."""
+        views = super().seat_views(now)
+        for v in views:
+            v["callback"] = bool(v["call_id"]) and v["call_id"] in self.outbound
+        return views
+
     def _outbound_hangup(self, e: ev.Hangup) -> list[DomainEvent]:
         """The call's end at its first channel's Hangup, said before its seat's release so that a
         listener hears the end first."""

@@ -62,6 +62,7 @@ def test_a_recorded_callback_puts_its_seat_on_the_call_until_it_ends() -> None:
     assert not f.of(d.CallAnswered) and not f.of(d.CallCompleted) and not f.of(d.CallOffered)
     assert f.st.calls == {} and f.st.outbound == {} and f.st.unfiled == {}
     assert f.st.figures("hotline", now=end.at).answered == 0
+    assert [v["callback"] for v in f.st.seat_views(end.at)] == [False]
 
 
 def test_while_it_is_up_the_operator_s_transfer_and_hang_up_reach_the_citizen() -> None:
@@ -72,7 +73,8 @@ def test_while_it_is_up_the_operator_s_transfer_and_hang_up_reach_the_citizen() 
     seat_channel, citizen, call_id = actions.channels_of("8001")
     assert seat_channel.startswith("PJSIP/8001-") and citizen.startswith("PJSIP/pstn-out-")
     assert call_id == answer.call_id
-    assert f.st.seats["8001"].view(T0)["call_id"] == answer.call_id  # the wallboard's 实时转写 button
+    [view] = [v for v in f.st.seat_views(T0) if v["seat"] == "8001"]
+    assert view["call_id"] == answer.call_id and view["callback"]  # the wall's 实时转写 button, labelled 回拨
 
 
 @pytest.mark.parametrize("first", ["PJSIP/8001-", "PJSIP/pstn-out-"])

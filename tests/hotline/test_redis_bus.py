@@ -99,6 +99,11 @@ SAMPLES: list[DomainEvent] = [
                                  "source": "我家楼下工地晚上施工", "display": "菏泽市城市管理局"}]),
     ls.LiveFlagRaised(at=T, call_id=CID, seat="8002", operator="1025", flag="emergency", phrase="着火",
                       speaker="citizen", text="楼道里着火了"),
+    d.OutboundAnswered(at=T + 40, call_id="1795344900.900001", seat="8001", number="13953012345",
+                       operator="op1024", job_number="1024",
+                       recording_base="callback-20261123-101500-1795344900.900001"),
+    d.OutboundEnded(at=T + 70, call_id="1795344900.900001", seat="8001", number="13953012345", talk_s=30.0,
+                    job_number="1024", recording_base="callback-20261123-101500-1795344900.900001"),
 ]
 
 

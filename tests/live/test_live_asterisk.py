@@ -47,6 +47,17 @@ def offline_words(audio_dir: Path, tmp_path: Path) -> list[str]:
     return sorted({w["word"] for w in words if len(w["word"]) >= 2})
 
 
+def wallboard_of(browser, url: str):
+    """The demo lead signed in through the login page, on the wallboard."""
+    lead = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
+    lead.goto(f"{url}/login")
+    lead.fill("input[name=username]", "lead")
+    lead.fill("input[name=password]", "demolead")
+    lead.press("input[name=password]", "Enter")
+    lead.wait_for_url(f"{url}/lead", timeout=10_000)
+    return lead
+
+
 def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its_words(
         pbx, phones, settings: Settings, audio_dir: Path, tmp_path: Path) -> None:
     require_chromium()
@@ -80,12 +91,7 @@ def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its
             assert page.locator("#tr-lines li.tr-operator[data-final='1']").count() >= 1
             assert not page.evaluate("window.__transcript.states.includes('ended')"), "still live"
             # the lead opens the same call's transcript from the wallboard's seat tile
-            lead = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
-            lead.goto(f"{url}/login")
-            lead.fill("input[name=username]", "lead")
-            lead.fill("input[name=password]", "demolead")
-            lead.press("input[name=password]", "Enter")
-            lead.wait_for_url(f"{url}/lead", timeout=10_000)
+            lead = wallboard_of(browser, url)
             lead.click(f"#seats button.live-open[data-call='{call_id}']", timeout=10_000)
             lead.wait_for_selector("#live-lines li.tr-citizen", timeout=10_000)
             SHOTS.mkdir(parents=True, exist_ok=True)
@@ -155,8 +161,9 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
     """回访 with the live transcript: the operator dials a replied ticket's citizen from the 回访 page
     (Enter), the desk phone answers its own ring, the citizen answers on the outside line; the page
     says the call is up, shows partial then final words of both parties beside the result form, and
-    its end. The words are the callback's own (its id, its recording), and the recording's
-    transcription takes them: each party's words on its own leg (the callback's legs were swapped)."""
+    its end. The lead's wall shows the seat on a callback (回拨) and opens the same words (logged).
+    The words are the callback's own (its id, its recording), and the recording's transcription
+    takes them: each party's words on its own leg (the callback's legs were swapped)."""
     require_chromium()
     seat = settings.desk_phone_seats[0]
     with running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=free_port(),
@@ -195,6 +202,12 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
             assert page.is_hidden("#tr-assist"), "no ticket form here: nothing is proposed"
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / "callbacks-live-transcript.png"))
+            # the lead's wall shows the seat on a callback, and opens its live transcript (logged)
+            lead = wallboard_of(browser, url)
+            tile = lead.locator(f"#seats .seat[data-seat='{seat}']")
+            tile.locator(".seat-state", has_text="回拨").wait_for(timeout=10_000)
+            tile.locator("button.live-open").click()
+            lead.wait_for_selector("#live-lines li.tr-citizen", timeout=10_000)
             page.wait_for_function("document.getElementById('v-call').textContent.includes('通话结束')",
                                    timeout=40_000)
             page.wait_for_function("window.__transcript.states.includes('ended')", timeout=30_000)
@@ -222,6 +235,9 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
         assert rec.uniqueid == call_id and tr.model.startswith("live:")
         # filed as the bridge said at its end: who dialled, the number, the ticket it was made for
         assert (rec.seat, rec.operator, rec.caller_num, rec.ticket_id) == (seat, "1024", HEZE, ticket.id)
+        with Session(app.state.engine) as s:
+            logged = s.exec(select(AccessLog).where(AccessLog.action == "live")).all()
+        assert [(r.username, r.detail) for r in logged] == [("lead", f"通话 {call_id}")]
         by = {sp: [w for w in tr.words if w["speaker"] == sp] for sp in ("citizen", "operator")}
         assert by["citizen"] and by["operator"]
         # each party's words where that party spoke: the operator from 1 s in, the citizen from 4 s in

@@ -143,7 +143,7 @@
     $("#seats").innerHTML = seats.map((s) => `<div class="seat st-${s.state}" data-seat="${esc(s.seat)}" data-state="${s.state}"
         data-since="${s.since || 0}" data-alerted="${open.has(s.seat) ? 1 : 0}">
       <div class="seat-top"><b>${esc(s.seat)}</b><span class="op">${esc(s.operator || "—")}</span></div>
-      <div class="seat-state">${STATE[s.state] || s.state}${s.reason ? ` · ${esc(s.reason)}` : ""}${held.has(s.seat) ? " · 保持中" : ""}
+      <div class="seat-state">${STATE[s.state] || s.state}${s.callback && s.state === "on_call" ? " · 回拨" : ""}${s.reason ? ` · ${esc(s.reason)}` : ""}${held.has(s.seat) ? " · 保持中" : ""}
         ${s.signed_in && s.phone_reachable === false ? `<span class="phone-off" title="话机未注册：来电不会分配到该坐席">话机离线</span>` : ""}
         <span class="flag">振铃未接</span></div>
       <div class="seat-since">${s.signed_in ? "已签入" : "未签入"}${s.since ? ` · 自 ${hhmm(s.since)}` : ""} · <span class="dur"></span></div>
