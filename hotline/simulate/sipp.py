@@ -196,12 +196,14 @@ class SippRunner:
 
     def outside(self, number: str, media: Path, ring_ms: int = 1500, talk_ms: int = 120_000) -> SippProcess:
         """A citizen's phone on the outside line (the PSTN the callback trunk dials, ``pstn-out``):
-        answers one call to ``number`` after ``ring_ms``, plays ``media`` and hangs up after ``talk_ms``
-        unless the call ends first."""
+        answers calls to ``number`` after ``ring_ms``, plays ``media`` and hangs up after ``talk_ms``
+        unless the call ends first; it runs until stopped. (Not ``-m 1``: a BYE Asterisk still
+        retransmits for an earlier test's call to this port counted as that one call, and the phone
+        was gone before the callback rang.)"""
         scenario = (scenario_text("seat.xml").replace("@HOLD@", "").replace("@RING_MS@", str(ring_ms))
                     .replace("@TALK_MS@", str(talk_ms)).replace("@MEDIA@", str(media)))
         return self.start(f"outside-{number}", scenario,
-                          ["-s", number, "-p", PSTN_PORT, "-mp", self.port(18000, 4), "-m", 1])
+                          ["-s", number, "-p", PSTN_PORT, "-mp", self.port(18000, 4)])
 
     def callers(self, numbers: list[str], service: str, media: Path, *, calls: int | None = None,
                 rate: float = 1.0, concurrency: int = 10, hangup_ms: int = 30_000,
