@@ -100,7 +100,7 @@ class Spies:
         legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
         node.reserved += 2
         self.publish([LegsAssigned(at=self.clock(), call_id=e.call_id, seat=e.seat, operator=self.operator_at(e.seat),
-                                   node=node.status.node, legs=legs)])
+                                   node=node.status.node, legs=legs, callback=isinstance(e, OutboundAnswered))])
         address = node.status.address
         self.spied[e.call_id] = [f"AudioSocket/{address}-{uid}" for uid in legs]
         self.heard_by[e.call_id] = (node.status.node, address, e.seat)

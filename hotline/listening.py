@@ -49,6 +49,7 @@ class LegsAssigned(DomainEvent):
     operator: str = ""
     node: str
     legs: dict[str, str] = field(default_factory=dict)  # uuid (str) → speaker
+    callback: bool = False  # a call the seat dialled (回拨 / 回访): its assistant proposes the 回访 verdicts too
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

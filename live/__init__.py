@@ -29,9 +29,9 @@ def listen_node(settings: Any, bus: Bus, store: Store, engine: sa.Engine) -> Lis
     from recordings import live_legs
     from recordings.transcribe import model_path
 
-    def assistant() -> Assistant:
+    def assistant(*, visit: bool = False) -> Assistant:
         return Assistant(store_lookups(store), forbidden=settings.qa_forbidden_phrases,
-                         emergency=settings.live_emergency_phrases or EMERGENCY_PHRASES)
+                         emergency=settings.live_emergency_phrases or EMERGENCY_PHRASES, visit=visit)
 
     return ListenNode(NodeConfig.from_settings(settings), bus, lambda: VoskEngine(model_path(settings)),
                       save_leg=functools.partial(live_legs.save, engine), assistant=assistant)

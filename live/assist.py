@@ -8,6 +8,10 @@ named as ``ticketing.models.TicketBase`` names them, proposed again only when th
 operator or an emergency cue from the citizen, each phrase once per call. The operator's sentences
 count for the forbidden phrases only: an operator reading back a number is no second source of it.
 
+In a call the seat dialled (``visit``: 回拨 / 回访) the citizen's words also propose the 回访 form's
+two verdicts (:mod:`live.visit`). Each page offers the proposals its own form has a field for: the
+回访 page the verdicts, the console the ticket's fields.
+
 Pure logic: the store is reached through :class:`Lookups` (:func:`store_lookups` over the real one,
 a fake in tests); its reads block, so the listening node calls ``hear`` off the event loop.
 """
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from live import visit as visits
 from ticketing.duplicates import tokens
 from ticketing.models import Category
 from ticketing.schemas import FIELD_LABELS
@@ -214,8 +219,9 @@ def _phrase(p: str) -> re.Pattern[str]:
 
 class Assistant:
     def __init__(self, lookups: Lookups, *, forbidden: Iterable[str], emergency: Iterable[str] = EMERGENCY_PHRASES,
-                 max_articles: int = 3) -> None:
+                 max_articles: int = 3, visit: bool = False) -> None:
         self.lookups = lookups
+        self.visit = visit  # a call the seat dialled: the 回访 verdicts are proposed too
         self.max_articles = max_articles
         self._phrases = {"forbidden": [(p, _phrase(p)) for p in forbidden if p.strip()],
                          "emergency": [(p, _phrase(p)) for p in emergency if p.strip()]}
@@ -238,7 +244,9 @@ class Assistant:
         # 投诉, 咨询… say what kind of call it is, not what about: 旅游投诉 is no answer to 我要投诉
         matter = _CUES.sub("，", text)
         self._heard.append(matter)
-        return Help(self._articles(matter), self._fields(text), self._flags("emergency", speaker, text))
+        articles = self._articles(matter)
+        fields = self._fields(text) + (self._verdicts(text) if self.visit else ())
+        return Help(articles, fields, self._flags("emergency", speaker, text))
 
     def _flags(self, kind: str, speaker: str, text: str) -> tuple[Flag, ...]:
         seen = text
@@ -294,6 +302,20 @@ class Assistant:
             comma = cut.rfind("，")
             propose("title", cut[:comma] if len(course) > TITLE_MAX and comma >= 8 else cut.rstrip("。"))
             propose("matter_course", course)
+        return tuple(out)
+
+    def _verdicts(self, text: str) -> tuple[Proposal, ...]:
+        """The 回访 form's verdicts this sentence gives (each proposed again only when it changes), and
+        the sentence as the reason when one of them is 不满意 (the form asks for it then)."""
+        out: list[Proposal] = []
+        found = visits.verdicts(text)
+        for field, verdict in found:
+            if self._proposed.get(field) != verdict:
+                self._proposed[field] = verdict
+                out.append(Proposal(field, verdict, visits.LABELS[field], text))
+        if any(v == visits.UNSATISFIED for _, v in found) and self._proposed.get("result") != text:
+            self._proposed["result"] = text
+            out.append(Proposal("result", text, visits.LABELS["result"], text))
         return tuple(out)
 
     def _ask(self, lookup: Callable[..., list[T]], *args: object) -> list[T]:

@@ -76,7 +76,7 @@ class _Heard:
 
 class ListenNode:
     def __init__(self, cfg: NodeConfig, bus: Bus, load_engine: Callable[[], Engine], *,
-                 save_leg: SaveLeg | None = None, assistant: Callable[[], Assistant] | None = None) -> None:
+                 save_leg: SaveLeg | None = None, assistant: Callable[..., Assistant] | None = None) -> None:
         self.cfg, self.bus = cfg, bus
         self.capacity = cfg.capacity or LEGS_PER_CORE * (os.cpu_count() or 1)
         self._load_engine, self._save, self._new_assistant = load_engine, save_leg, assistant
@@ -85,6 +85,7 @@ class ListenNode:
         self._expected: dict[str, tuple[Leg, float]] = {}  # uuid → leg, when announced
         self._legs: dict[str, _Heard] = {}  # uuid → a leg streaming now
         self._assistants: dict[str, Assistant] = {}  # call → its assistant
+        self._visits: set[str] = set()  # callbacks (回拨 / 回访): their assistant proposes the verdicts too
         # call → the seat and operator it is with now: after a transfer the citizen's words go to the new seat
         self._with: dict[str, tuple[str, str]] = {}
         self._parts: dict[tuple[str, str], int] = {}  # (call, speaker) → legs of that speaker so far
@@ -198,6 +199,8 @@ class ListenNode:
                 self._publish(LiveState(at=time.time(), call_id=ev.call_id, seat=before, state="moved",
                                         detail=f"实时转写随通话转至 {ev.seat}"))
             self._left.discard(ev.call_id)  # a seat has it again
+            if ev.callback:
+                self._visits.add(ev.call_id)
             for uid, speaker in ev.legs.items():
                 part = self._parts[ev.call_id, speaker] = self._parts.get((ev.call_id, speaker), 0) + 1
                 self._expected[uid] = (Leg(uid, ev.call_id, ev.seat, speaker, ev.operator, part), now)
@@ -295,6 +298,7 @@ class ListenNode:
             self._with.pop(call, None)
             self._left.discard(call)
             self._over.discard(call)
+            self._visits.discard(call)
             for key in [k for k in self._parts if k[0] == call]:
                 del self._parts[key]
 
@@ -337,7 +341,7 @@ class ListenNode:
         if self._new_assistant is not None:
             assistant = self._assistants.get(leg.call_id)
             if assistant is None:
-                assistant = self._assistants[leg.call_id] = self._new_assistant()
+                assistant = self._assistants[leg.call_id] = self._new_assistant(visit=leg.call_id in self._visits)
             fut = self._assist.submit(assistant.hear, leg.speaker, heard.text)
             fut.add_done_callback(lambda f: self._from_assist(leg, heard, f))
 

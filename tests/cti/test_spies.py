@@ -122,6 +122,7 @@ def test_a_pick_announces_both_legs_then_spies_the_citizen_and_the_seat() -> Non
     b.answer("c1", seat="8001")
     [assigned] = b.published(LegsAssigned)
     assert (assigned.call_id, assigned.seat, assigned.operator, assigned.node) == ("c1", "8001", "job-8001", "listen-a")
+    assert not assigned.callback
     assert sorted(assigned.legs.values()) == ["citizen", "operator"]
     for uid in assigned.legs:
         assert str(uuid.UUID(uid)) == uid
@@ -236,6 +237,7 @@ def test_a_callback_is_heard_from_the_citizen_s_answer_to_its_end() -> None:
                             operator="op1024"))
     [assigned] = b.published(LegsAssigned)
     assert (assigned.call_id, assigned.seat, assigned.node) == ("1795344900.900001", "8001", "listen-a")
+    assert assigned.callback, "the node's assistant proposes the 回访 verdicts for it"
     seat_channel, citizen_channel, _ = SEATS["8001"]
     assert sorted(spied for _, spied, _ in b.of("originate")) == sorted([seat_channel, citizen_channel])
     b.feed(OutboundEnded(at=b.now + 30, call_id="1795344900.900001", seat="8001", number="13953012345",

@@ -161,15 +161,21 @@ def test_a_leg_that_falls_behind_is_dropped_said_and_the_node_takes_no_new_calls
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("callback", [False, True])
 def test_each_settled_sentence_goes_to_the_calls_assistant_and_what_it_offers_goes_out(engine_vosk, speech,
-                                                                                         db) -> None:
+                                                                                         db, callback: bool) -> None:
+    """A callback's (回拨 / 回访) assistant is made for a visit: it proposes the 回访 verdicts."""
     from hotline.listening import AssistOffered, LiveFlagRaised
     from live.assist import Article, Flag, Help, Proposal
 
     pcm, rate = speech
     heard_by_assistant: list[tuple[str, str]] = []
+    made: list[bool] = []
 
     class Assistant:  # the real one is tests/live/test_assist.py's: here, what the node does with its answers
+        def __init__(self, *, visit: bool = False) -> None:
+            made.append(visit)
+
         def hear(self, speaker: str, text: str) -> Help:
             heard_by_assistant.append((speaker, text))
             return Help((Article(7, "道路坑洼报修指引", "城市管理", ("도로",)),),
@@ -185,13 +191,14 @@ def test_each_settled_sentence_goes_to_the_calls_assistant_and_what_it_offers_go
         try:
             uid = str(uuid.uuid4())
             bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c3", seat="8003", operator="1026",
-                                            node="listen-test", legs={uid: "citizen"}))
+                                            node="listen-test", legs={uid: "citizen"}, callback=callback))
             await stream_leg("127.0.0.1", node.receiver.port, uid, pcm, rate, pace=2.0)
             await _until(lambda: heard.of(LiveFlagRaised) and heard.of(AssistOffered))
         finally:
             await node.stop()
         finals = [e.text for e in heard.of(TranscriptLine) if e.final]
         assert heard_by_assistant and [t for _, t in heard_by_assistant] == finals[:len(heard_by_assistant)]
+        assert made == [callback], "one assistant for the call, made for a visit when it is a callback"
         offer = heard.of(AssistOffered)[0]
         assert (offer.call_id, offer.seat) == ("c3", "8003")
         assert offer.articles[0]["id"] == 7 and offer.proposals[0]["display"] == "市政局"

@@ -2,11 +2,13 @@
 // replaced by the settled sentence; 来电人 and 话务员 in their own colours; scrolls with the call.
 // 知识推送: articles pushed from what the citizen said (click: opens it in the 知识库 card).
 // 建议填单: ticket fields proposed from the transcript, never written by themselves: Alt+1…9
-// (or a click) puts one into the form, which then shows it was taken.
+// (or a click) puts one into the form, which then shows it was taken. Only what the page's own
+// form has a field for is offered: the console's ticket, or the 回访 page's verdicts (智能回访).
 "use strict";
-// The 回访 page has no ticket form: it passes assist: false (its proposals and articles are not shown)
-// and its own name for the citizen (市民, who is called there, not calling).
-window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle, assist: withAssist = true, speakers = {}}) {
+// The 回访 page passes its result form, articles: false (no knowledge card there) and its own name
+// for the citizen (市民, who is called there, not calling).
+window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle, articles: withArticles = true,
+                                                       speakers = {}}) {
   const $ = (id) => document.getElementById(id);
   const box = $("transcript"), list = $("tr-lines"), props = $("tr-props"), arts = $("tr-articles");
   const SPEAKER = {citizen: "来电人", operator: "话务员", ...speakers};
@@ -46,12 +48,13 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle, a
     li.querySelector("span").textContent = msg.text;
     list.scrollTop = list.scrollHeight;
   }
+  const fieldOf = (p) => form && form.elements[FIELD_OF[p.field] || p.field];
   function assist(msg) {
-    for (const p of msg.proposals || []) {
+    for (const p of (msg.proposals || []).filter(fieldOf)) {
       const i = proposals.findIndex((x) => x.field === p.field);
       if (i >= 0) proposals[i] = {...p, taken: false}; else proposals.push({...p, taken: false});
     }
-    for (const a of msg.articles || []) articles.set(a.id, a);
+    for (const a of withArticles ? msg.articles || [] : []) articles.set(a.id, a);
     render();
   }
   function render() {
@@ -64,9 +67,17 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle, a
   }
   function take(i) {
     const p = proposals[i];
-    if (!p || !form) return false;
-    const el = form.elements[FIELD_OF[p.field] || p.field];
+    const el = p && fieldOf(p);
     if (!el) return false;
+    if (el instanceof RadioNodeList) {  // the 回访 verdicts: one of a group of radio buttons
+      const radio = [...el].find((r) => r.value === p.value);
+      if (!radio) return false;
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", {bubbles: true}));
+      p.taken = true;
+      render();
+      return true;
+    }
     if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === p.value || o.text === p.value)) return false;
     if (el.tagName === "SELECT") {
       const o = [...el.options].find((x) => x.value === p.value) || [...el.options].find((x) => x.text === p.value);
@@ -100,7 +111,6 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle, a
   function onMessage(msg) {
     if (!msg.call_id) return;
     if (msg.call_id !== callId) return;  // another call's (a pop that moved on): not this screen's
-    if (msg.type === "live_assist" && !withAssist) return;
     box.hidden = false;
     if (msg.type === "live_assist") { assist(msg); return; }
     if (msg.event === "LiveState") { state(msg); return; }

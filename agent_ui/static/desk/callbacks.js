@@ -2,7 +2,9 @@
 // the call that produced it. Enter on a row (or its 拨号 button) dials the citizen through the
 // operator's seat, links that call to the ticket and opens the result form, which stays open
 // during the call: 满意 / 基本满意 / 不满意 for 办理过程 and 办理结果, with notes; 不满意 needs the
-// reason, and the store sends the ticket straight back to the department.
+// reason, and the store sends the ticket straight back to the department. With a listening node the
+// call's words show beside the form, and what the citizen's words say of the two verdicts (and the
+// reason, when 不满意) is proposed (智能回访): Alt+1…9 or a click takes one, nothing is filled by itself.
 "use strict";
 (() => {
   const {api, post, esc, when, notice, run, daysLeft, debounced} = window.desk;
@@ -15,6 +17,8 @@
     const got = await run(() => api("/api/desk/callbacks"));
     if (!got) return;
     rows = got;
+    // the list is drawn again (a ticket changed, the link came back): the row the keyboard is on stays so
+    const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#due tbody tr");
     $("#due tbody").innerHTML = rows.map((r) => `<tr data-id="${r.id}" tabindex="0"
         class="dl-${esc(r.deadline_state)}${current && current.id === r.id ? " on" : ""}">
       <td class="dl"><span class="dot"></span>${when(r.callback_due)} <small>${daysLeft(r.working_days_left)}</small></td>
@@ -23,6 +27,7 @@
       <td>${esc(r.caller_number)}</td><td>${r.ivr_survey_label ? `<span class="survey s-${r.ivr_survey}">${esc(r.ivr_survey_label)}</span>` : ""}</td>
       <td>${r.redo_count ? `${r.redo_count} 次` : ""}</td>
       <td>${OPERATOR && numbers(r).length ? `<button type="button" class="small" data-dial>拨号</button>` : ""}</td></tr>`).join("");
+    if (focused) document.querySelector(`#due tbody tr[data-id="${focused.dataset.id}"]`)?.focus();
     $("#no-due").hidden = rows.length > 0;
     const wanted = Number(new URLSearchParams(location.search).get("ticket"));
     if (wanted && !current) { const r = rows.find((x) => x.id === wanted); if (r) show(r); }
@@ -76,15 +81,14 @@
   // the call itself, live: answered, its words (实时转写, when the centre has a listening node), its end
   let calling = null;
   const transcript = OPERATOR && window.ConsoleTranscript
-    ? window.ConsoleTranscript({form: null, esc, showArticle: () => {}, assist: false, speakers: {citizen: "市民"}}) : null;
+    ? window.ConsoleTranscript({form, esc, showArticle: () => {}, articles: false, speakers: {citizen: "市民"}}) : null;
   function onLive(msg) {
-    if (msg.type === "live_transcript") { if (transcript) transcript.onMessage(msg); return; }
+    if (msg.type === "live_transcript" || msg.type === "live_assist") { if (transcript) transcript.onMessage(msg); return; }
     if (!calling || msg.call_id !== calling.call_id) return;
     if (msg.event === "OutboundAnswered") $("#v-call").textContent = `通话中 ${calling.number}${calling.linked}`;
     else if (msg.event === "OutboundEnded") $("#v-call").textContent = `通话结束（通话 ${mmss(msg.talk_s)}）${calling.linked}`;
   }
   const mmss = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
-  if (OPERATOR) window.HotlineLive({onMessage: onLive, onResync: () => {}});
 
   function verdicts() {
     const pick = (name) => (form.querySelector(`input[name=${name}]:checked`) || {}).value || "";
@@ -111,7 +115,8 @@
   form.addEventListener("submit", (ev) => { ev.preventDefault(); submit(); });
   form.addEventListener("change", () => {
     const v = verdicts();
-    $("#v-redo").hidden = v.satisfaction !== "不满意" && v.satisfaction_process !== "不满意";
+    // only the result sends the ticket back (ticketing/steps.py); 办理过程 不满意 is kept on the ticket
+    $("#v-redo").hidden = v.satisfaction !== "不满意";
   });
   if ($("#v-dial")) $("#v-dial").onclick = dial;
   $("#v-close").onclick = hide;
@@ -138,6 +143,7 @@
   });
 
   const reload = debounced(load);  // replied or called back elsewhere: the list follows
-  window.__live = window.HotlineLive({onMessage: (msg) => { if (msg.type === "ticket_update") reload(); }, onResync: load});
+  window.__live = window.HotlineLive({onMessage: (msg) => (msg.type === "ticket_update" ? reload() : onLive(msg)),
+                                      onResync: load});
   load();
 })();
