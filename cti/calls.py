@@ -230,6 +230,14 @@ class CallBook(SeatBook):
             )
         return out
 
+    def _open_outbound(self, call: Outbound, seat_uid: str, citizen_channel: str) -> None:
+        """A call out answered (or found at a takeover): followed to its end, its citizen's channel at
+        hand for call control, the seat's leg leading to it (its Hangup starts 话后处理)."""
+        self.outbound[call.call_id] = call
+        self._outbound_leg[call.citizen_uid] = call.call_id
+        self.unfiled[call.call_id] = citizen_channel
+        self._leg_call[seat_uid] = call.call_id
+
     def _end_outbound(self, call_id: str, at: float, *, lost: bool = False) -> OutboundEnded:
         o = self.outbound.pop(call_id)
         self._outbound_leg.pop(o.citizen_uid, None)

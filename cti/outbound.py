@@ -39,10 +39,7 @@ class OutboundBook(Reconciler):
         seat = self._seat(self._iface_seat.get(iface) or seat_id("", iface), "")
         call = Outbound(e.uniqueid, seat.seat, e.exten, e.dest_uniqueid, e.ts, seat.job_number,
                         e.chanvars.get(self.recbase_var, ""))
-        self.outbound[call.call_id] = call
-        self._outbound_leg[e.dest_uniqueid] = call.call_id
-        self.unfiled[call.call_id] = e.dest_channel
-        self._leg_call[e.uniqueid] = call.call_id  # its Hangup releases the seat into 话后处理
+        self._open_outbound(call, e.uniqueid, e.dest_channel)
         seat.activity, seat.call_id, seat.channel_uid, seat.channel = "on_call", call.call_id, e.uniqueid, e.channel
         out: list[DomainEvent] = [OutboundAnswered(at=e.ts, call_id=call.call_id, seat=seat.seat, number=call.number,
                                                    operator=seat.operator, job_number=call.job_number,

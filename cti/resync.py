@@ -138,14 +138,14 @@ class Reconciler(CallBook):
             call_id = c.uniqueid if c.uniqueid == c.linkedid else caller.uniqueid
             seat.activity, seat.call_id = "on_call", call_id
             seat.channel_uid, seat.channel = c.uniqueid, c.channel
-            self._leg_call[c.uniqueid] = call_id
-            if call_id not in self.calls:
-                self.unfiled[call_id] = caller.channel
             if call_id == c.uniqueid and call_id not in self.outbound:
-                self.outbound[call_id] = Outbound(call_id, seat.seat, c.exten, caller.uniqueid,
-                                                  now - _seconds(c.duration), seat.job_number,
-                                                  c.chanvars.get(self.recbase_var, ""))
-                self._outbound_leg[caller.uniqueid] = call_id
+                self._open_outbound(Outbound(call_id, seat.seat, c.exten, caller.uniqueid, now - _seconds(c.duration),
+                                             seat.job_number, c.chanvars.get(self.recbase_var, "")),
+                                    c.uniqueid, caller.channel)
+            else:
+                self._leg_call[c.uniqueid] = call_id
+                if call_id not in self.calls:
+                    self.unfiled[call_id] = caller.channel
             found.append(seat.seat)
         return found
 
