@@ -142,6 +142,8 @@ class Outbound:
     answered_at: float
     job_number: str = ""  # of the operator who dialled it
     recording_base: str = ""
+    conference: str = ""  # a department brought in (三方): the ConfBridge it went on in
+    conf_channels: set[str] = field(default_factory=set)
 
     def ended(self, at: float, *, lost: bool = False) -> OutboundEnded:
         return OutboundEnded(at=at, call_id=self.call_id, seat=self.seat, number=self.number,
@@ -242,6 +244,8 @@ class CallBook(SeatBook):
         o = self.outbound.pop(call_id)
         self._outbound_leg.pop(o.citizen_uid, None)
         self.unfiled.pop(call_id, None)
+        if o.conference:
+            self._conf_call.pop(o.conference, None)
         return o.ended(at, lost=lost)
 
     def citizen_channel(self, call_id: str) -> str:

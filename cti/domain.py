@@ -122,13 +122,14 @@ class CallTransferred(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallConferenced(DomainEvent):
-    """A party joined the call's three-party conference."""
+    """A party joined the call's three-party conference (a queue call's, or a callback's)."""
 
     type: ClassVar[str] = "call_update"
     call_id: str
     conference: str
     channel: str
     parties: int
+    seat: str = ""  # whose call it is: the operator's page follows a callback by its seat
     state: str = CallState.CONFERENCE
 
 

@@ -10,6 +10,12 @@ follows, as Asterisk 22 sends it (``tests/cti/transcripts/callback_answered.ami`
   its 话后处理 follows the call) under the seat channel's Uniqueid, the id the console chose before
   it rang and the recording is named by. The citizen's channel is kept for transfer and hang-up.
 * The first ``Hangup`` of either channel: the call is over (Dial takes the other with it).
+* A department brought in (三方, :meth:`cti.actions.CtiActions.conference`, as for a queue call):
+  both channels are redirected out of the Dial into the ConfBridge ``conf-<call id>`` (no Hangup,
+  no new DialEnd), and each ``ConfbridgeJoin`` is a party more (``CallConferenced``, with the seat:
+  the operator's page knows its callback by it). The citizen is the room's marked user, so the
+  citizen's hang-up closes it on everyone, and the call ends at that first Hangup as before.
+  (``tests/cti/transcripts/callback_conferenced.ami``.)
 
 The first ``DialEnd`` (the Originate ringing the seat, no ``Channel``) and a citizen who never
 answers leave the seat as it was: nothing was said to anyone.
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 from cti import events as ev
 from cti.calls import Outbound
-from cti.domain import DomainEvent, OutboundAnswered
+from cti.domain import CallConferenced, DomainEvent, OutboundAnswered
 from cti.resync import Reconciler
 from cti.seats import seat_id
 
@@ -46,6 +52,17 @@ class OutboundBook(Reconciler):
                                                    recording_base=call.recording_base)]
         self._touch(seat, e.ts, out)
         return out
+
+    def _outbound_conferenced(self, call_id: str, e: ev.ConfbridgeJoin) -> list[DomainEvent]:
+        call = self.outbound.get(call_id)
+        if call is None:
+            self.ignored += 1
+            return []
+        self._conf_call[e.conference] = call.call_id
+        call.conference = e.conference
+        call.conf_channels.add(e.channel)
+        return [CallConferenced(at=e.ts, call_id=call.call_id, conference=e.conference, channel=e.channel,
+                                parties=len(call.conf_channels), seat=call.seat)]
 
     def seat_views(self, now: float | None = None) -> list[dict]:
         """The seats, each saying whether the call it is on is a callback (the wall labels it 回拨)."""

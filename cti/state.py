@@ -353,9 +353,8 @@ class CtiState(OutboundBook):
             if cid is None and e.conference.startswith("conf-"):  # our naming: conf-<call id>
                 cid = e.conference[5:]
         call = self.calls.get(cid) if cid else None
-        if call is None:
-            self.ignored += 1
-            return []
+        if call is None:  # a department brought into a callback (回访), or nothing of ours
+            return self._outbound_conferenced(cid or "", e)
         self._conf_call[e.conference] = call.call_id
         call.conference = e.conference
         call.conf_channels.add(e.channel)
@@ -367,12 +366,13 @@ class CtiState(OutboundBook):
                 conference=e.conference,
                 channel=e.channel,
                 parties=len(call.conf_channels),
+                seat=call.current_seat,
             )
         ]
 
     def _on_conf_leave(self, e: ev.ConfbridgeLeave) -> list[DomainEvent]:
-        cid = self._conf_call.get(e.conference)
-        call = self.calls.get(cid) if cid else None
+        cid = self._conf_call.get(e.conference) or ""
+        call = self.calls.get(cid) or self.outbound.get(cid)
         if call is not None:
             call.conf_channels.discard(e.channel)
         return []

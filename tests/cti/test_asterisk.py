@@ -332,6 +332,53 @@ async def test_a_callback_puts_its_seat_on_the_call_until_the_call_ends(
     keep(ami, "callback_answered")
 
 
+async def test_a_department_brought_into_a_callback_makes_it_a_three_party_call(
+    pbx, ami, phones, settings, audio_dir, bridge
+) -> None:
+    """回访 with a citizen who says the matter is not settled: the operator brings the department in
+    (三方, the same AMI as for a queue call). The bridge reports the call out as conferenced, party by
+    party, keeps its seat on it, and ends it when the citizen hangs up (the marked user: the room
+    closes on everyone). The operator's recording goes on through the conference: its ``-in`` leg
+    then carries the citizen and the department (a tone each), its ``-out`` the operator."""
+    from recordings import catalog
+
+    seat, dept, citizen = settings.seats[0], settings.department_lines[0], "13953018888"
+    phones.seat(seat, settings.seat_password(seat), speech(audio_dir, ("tone", "1000x30"), ("sil", 60)),
+                ring_ms=500, talk_ms=60_000)
+    phones.seat(dept, settings.seat_password(dept), speech(audio_dir, ("tone", "700x30"), ("sil", 60)),
+                ring_ms=500, talk_ms=60_000)
+    phones.outside(citizen, speech(audio_dir, ("tone", "440x30"), ("sil", 60)), ring_ms=1_000, talk_ms=12_000)
+    await bridge.svc.actions.sign_in(seat, operator="op1024", job_number="1024")
+    dial = await bridge.svc.actions.originate_callback(seat, citizen)
+    await bridge.wait_for(lambda e: isinstance(e, d.OutboundAnswered), 20, "OutboundAnswered")
+
+    result = await bridge.svc.actions.conference(seat, dept)
+    assert result.detail == f"conf-{dial.call_id}"
+    _, conf = await bridge.wait_for(lambda e: isinstance(e, d.CallConferenced) and e.parties == 3, 20, "3 parties")
+    assert conf.call_id == dial.call_id
+    assert [e.parties for e in bridge.of(d.CallConferenced)] == [1, 2, 3]
+    assert bridge.svc.state.seats[seat].state == "on_call" and bridge.svc.state.seats[seat].call_id == dial.call_id
+    assert not bridge.of(d.OutboundEnded)  # leaving the Dial for the room is not the call's end
+    views = {v["seat"]: v for v in bridge.svc.state.seat_views()}
+    assert views[seat]["callback"]
+
+    _, ended = await bridge.wait_for(lambda e: isinstance(e, d.OutboundEnded), 30, "OutboundEnded")
+    assert ended.call_id == dial.call_id and not ended.lost and 10 <= ended.talk_s <= 14
+    assert await ami.wait_for("ConfbridgeEnd", 10, Conference=result.detail)
+    assert await until(lambda: bridge.svc.state.seats[seat].state == "wrap_up", 5)
+    assert not bridge.of(d.CallCompleted)
+
+    spool = catalog.spool_dir(settings)
+    [mixed] = [p for p in spool.glob(f"callback-*-{dial.call_id}.wav")]
+    legs = {leg: mixed.with_name(mixed.name.replace(".wav", f"-{leg}.wav")) for leg in ("in", "out")}
+    assert await until(lambda: all(p.exists() for p in legs.values()), 5)
+    await asyncio.sleep(0.5)
+    heard = {leg: {hz: tone_share(path, hz) for hz in (440, 700, 1000)} for leg, path in legs.items()}
+    assert heard["in"][440] > 0.2 and heard["in"][700] > 0.1 and heard["in"][1000] < 0.1, heard
+    assert heard["out"][1000] > 0.5 and heard["out"][700] < 0.1, heard
+    keep(ami, "callback_conferenced")
+
+
 def tone_share(path: Path, hz: float) -> float:
     """The share of the loud windows' energy at ``hz`` (0–1): whose voice a leg carries."""
     loud = [share for rms, share in tone_windows(path, hz) if rms > 500]

@@ -136,3 +136,42 @@ def test_a_callback_that_ended_while_the_link_was_down_is_said_over_at_the_resyn
     [end] = [e for e in res.events if isinstance(e, d.OutboundEnded)]
     assert (end.call_id, end.lost, end.talk_s) == (answer.call_id, True, 30.0)
     assert f.st.outbound == {} and f.st.seats["8001"].state != SeatState.ON_CALL
+
+
+CONFERENCED = Path(__file__).parent / "transcripts" / "callback_conferenced.ami"
+DEPT = "PJSIP/2001-"
+
+
+def conferenced() -> list[bytes]:
+    """A 回访 made three-party (tests/cti/test_asterisk.py records it): the seat 8001 dialled
+    13953018888, the operator brought the department 2001 in, the citizen hung up 12 s after answering."""
+    return [f + b"\r\n\r\n" for f in CONFERENCED.read_bytes().split(b"\r\n\r\n") if f.strip()]
+
+
+def test_a_department_brought_into_a_callback_is_a_party_more_and_the_citizen_s_hang_up_ends_it() -> None:
+    parts = conferenced()
+    f = fed(parts)
+    [answer], [end] = f.of(d.OutboundAnswered), f.of(d.OutboundEnded)
+    confs = f.of(d.CallConferenced)
+    # citizen and operator redirected into the room, then the department originated into it
+    assert [c.parties for c in confs] == [1, 2, 3]
+    assert {c.call_id for c in confs} == {answer.call_id} and {c.seat for c in confs} == {"8001"}
+    assert {c.conference for c in confs} == {f"conf-{answer.call_id}"} and confs[-1].channel.startswith(DEPT)
+    # leaving the Dial for the room ended nothing: the seat was on the call throughout
+    assert f.out.index(confs[-1]) < f.out.index(end)
+    assert f.seat_states("8001") == ["ready", "on_call", "wrap_up"]
+    assert (end.call_id, end.lost) == (answer.call_id, False) and end.talk_s == pytest.approx(12.0, abs=0.3)
+    assert f.st.outbound == {} and f.st.unfiled == {} and f.st._conf_call == {}
+    assert not f.of(d.CallCompleted) and not f.of(d.CallAnswered)  # still not a queue call
+
+
+def test_in_the_room_the_operator_still_reaches_the_citizen() -> None:
+    parts = conferenced()
+    joined = [i for i, p in enumerate(parts) if p.startswith(b"Event: ConfbridgeJoin") and DEPT.encode() in p]
+    f = fed(parts[:joined[0] + 1])
+    [answer] = f.of(d.OutboundAnswered)
+    seat_channel, citizen, call_id = CtiActions(link=None, state=f.st).channels_of("8001")  # type: ignore[arg-type]
+    assert call_id == answer.call_id and citizen.startswith("PJSIP/pstn-out-")  # the hang-up button's target
+    assert f.st.outbound[call_id].conf_channels == {seat_channel, citizen, header(parts[joined[0]], "Channel")}
+    [view] = [v for v in f.st.seat_views(T0) if v["seat"] == "8001"]
+    assert view["callback"] and view["call_id"] == call_id
