@@ -210,19 +210,23 @@ async def transfer(body: Transfer, mine: MySeat, request: Request) -> dict[str, 
         return await _act(mine.cti.actions.transfer_to_specialist(mine.seat))
     if not NUMBER.match(body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "转接目标应为“expert”或部门号码")
-    # a department's line or directory phone only: a transfer must not carry the citizen anywhere
-    if body.target not in request.app.state.settings.department_lines and not await run_in_threadpool(
-            request.app.state.store.outside.department_number, body.target):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"{body.target} 不是部门号码：只能转接部门线路或部门名录中的电话")
+    await _department_only(request, body.target, "转接")  # a transfer must not carry the citizen anywhere
     return await _act(mine.cti.actions.transfer_to_department(mine.seat, body.target))
 
 
 @router.post("/api/seat/conference")
-async def conference(body: Conference, mine: MySeat) -> dict[str, Any]:
+async def conference(body: Conference, mine: MySeat, request: Request) -> dict[str, Any]:
     if not NUMBER.match(body.number):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "三方通话的部门号码格式不正确")
+    await _department_only(request, body.number, "邀请三方通话")  # nor bring just anyone into the call
     return await _act(mine.cti.actions.conference(mine.seat, body.number))
+
+
+async def _department_only(request: Request, number: str, what: str) -> None:
+    """A department's SIP line or a phone in the department directory, else 403."""
+    if number not in request.app.state.settings.department_lines and not await run_in_threadpool(
+            request.app.state.store.outside.department_number, number):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{number} 不是部门号码：只能{what}部门线路或部门名录中的电话")
 
 
 @router.post("/api/seat/hangup")

@@ -64,7 +64,11 @@ class Dialplan:
     """Contexts, extensions and variables the actions rely on (asterisk-config/extensions.conf)."""
 
     seat_interface: str = "PJSIP/{seat}"
-    department_channel: str = "PJSIP/{number}"
+    department_channel: str = "PJSIP/{number}"  # a department's own SIP line (one of department_lines)
+    # any other department number (a directory phone) is dialled out on the trunk, as hotline-transfer
+    # dials a department without a line
+    outside_channel: str = "PJSIP/{number}@pstn-out"
+    department_lines: tuple[str, ...] = ()  # settings.department_lines: the SIP endpoints of departments
     transfer_context: str = "hotline-transfer"  # exten = department number, or specialist_exten
     specialist_exten: str = "expert"  # → Queue(hotline_expert)
     conf_context: str = "hotline-conf"
@@ -331,7 +335,7 @@ class CtiActions:
             await self._send(
                 {
                     "Action": "Originate",
-                    "Channel": self.dp.department_channel.format(number=department),
+                    "Channel": self.department_channel(department),
                     "Context": self.dp.conf_context,
                     "Exten": self.dp.conf_department_exten,
                     "Priority": "1",
@@ -343,6 +347,11 @@ class CtiActions:
             )
         )
         return ActionResult("conference", tuple(replies), detail=conf)
+
+    def department_channel(self, number: str) -> str:
+        """The channel that rings a department: its SIP line, or its directory phone on the trunk."""
+        internal = number in self.dp.department_lines
+        return (self.dp.department_channel if internal else self.dp.outside_channel).format(number=number)
 
     async def hangup(self, channel: str, cause: int = 16) -> ActionResult:
         reply = await self._send({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})

@@ -108,7 +108,8 @@ class CtiService:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw: Any) -> CtiService:
-        dialplan = Dialplan(hotline_number=settings.hotline_number, system_name=settings.asterisk_systemname)
+        dialplan = Dialplan(hotline_number=settings.hotline_number, system_name=settings.asterisk_systemname,
+                            department_lines=tuple(settings.department_lines))
         state = CtiState(
             rule_s=settings.answer_rule_s,
             wrapup_s=settings.cti_wrapup_s,

@@ -12,17 +12,13 @@ Numbers are compared normalised (digits, the local area code on bare local numbe
 
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ticketing.callers import normalize_number
 from ticketing.context import StoreContext
+from ticketing.models import PHONE_IN_TEXT as _PHONE
 from ticketing.models import CallRecord, Department, Ticket
-
-# a phone number inside free text: digits with the spaces and dashes people write in them
-_PHONE = re.compile(r"\+?\d[\d \-]{3,}\d")
 
 
 class OutsideNumbers:

@@ -25,6 +25,7 @@ from ticketing.models import (
     Ticket,
     TicketDepartment,
     TicketEvent,
+    dial_line,
 )
 from ticketing.schemas import Actor, Forbidden
 
@@ -176,14 +177,16 @@ class Worklists:
                 for tid, survey in s.exec(select(CallRecord.ticket_id, CallRecord.survey).where(
                         CallRecord.ticket_id.in_(ids), CallRecord.survey.is_not(None))):  # type: ignore[attr-defined,union-attr]
                     surveys[tid] = survey
-            names = {d.id: d.name for d in s.exec(select(Department))}
+            depts = {d.id: d for d in s.exec(select(Department))}
         out = []
         for t in rows:
             colour = state(t.callback_due, now, cal, self.ctx.limits.yellow_days)
             out.append({
                 "id": t.id, "number": t.number, "title": t.title, "caller_number": t.caller_number,
                 "caller_name": t.caller_name, "contact": t.contact, "confidential": t.confidential,
-                "department": names.get(t.lead_department_id, ""), "reply_text": t.reply_text,
+                "department": dept.name if (dept := depts.get(t.lead_department_id)) else "",
+                "department_line": dial_line(dept.sip_line, dept.phones) if dept else "",  # 回访's 三方 rings it
+                "reply_text": t.reply_text,
                 "replied_at": t.replied_at.isoformat() if t.replied_at else None,
                 "callback_due": t.callback_due.isoformat() if t.callback_due else None,
                 "deadline_state": colour.value, "overdue": colour is DeadlineState.RED,

@@ -7,6 +7,7 @@ zone) and always hands back an aware value, so comparisons never mix naive and a
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
@@ -88,6 +89,19 @@ class Satisfaction(enum.StrEnum):
 
 
 # --- department directory -------------------------------------------------------------------
+
+
+# a phone number inside free text: digits with the spaces and dashes people write in them
+PHONE_IN_TEXT = re.compile(r"\+?\d[\d \-]{3,}\d")
+
+
+def dial_line(sip_line: str, phones: str) -> str:
+    """The number that rings a department (三方, transfer): its SIP line, else the first phone of
+    its directory entry, as digits ("0530-555 1234，…" → "05305551234"); "" if it has neither."""
+    if sip_line:
+        return sip_line
+    found = PHONE_IN_TEXT.search(phones or "")
+    return re.sub(r"[ \-]", "", found.group()) if found else ""
 
 
 class DepartmentBase(SQLModel):

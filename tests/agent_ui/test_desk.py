@@ -51,7 +51,8 @@ class Desk:
 def desk_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     with use(TestClient(web_app(Settings(var_dir=tmp_path_factory.mktemp("var"), services=[])))) as c:
         store: Store = c.app.state.store
-        city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 噪音 占道"}, ADMIN)
+        city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 噪音 占道",
+                                     "phones": "0530-555 1234（值班），0530-5555678"}, ADMIN)
         water = store.directory.save({"name": "菏泽市水务集团", "duties": "供水 停水 漏水"}, ADMIN)
         assert (city.id, water.id) == (1, 2)
         noise = store.tickets.create({"caller_number": "13953012345", "caller_name": "王先生", "category": "投诉举报",
@@ -234,6 +235,8 @@ def test_the_callback_worklist_carries_the_due_date_and_the_ivr_survey(desk_app:
     assert row["ivr_survey"] == 3 and row["ivr_survey_label"] == "不满意"
     assert row["reply_text"] == "已补装井盖" and row["department"] == "菏泽市城市管理局"
     assert row["contact"] == "0530-5550000"
+    # no SIP line: the 回访's 三方 rings its first directory phone, as digits the conference accepts
+    assert row["department_line"] == "05305551234"
 
 
 def test_the_seat_callback_names_its_call_for_the_link_and_refuses_variable_injection(tmp_path: Path) -> None:
@@ -252,8 +255,11 @@ def test_the_seat_callback_names_its_call_for_the_link_and_refuses_variable_inje
         t = store.tickets.create({"caller_number": "13953012345", "category": "咨询", "title": "路灯",
                                   "contact": "0530-5550000 王先生"}, OP)
         assert store.outside.may_call_back("05305550000") and store.outside.may_call_back("5550000")
-        out = c.post("/api/seat/transfer", json={"target": "013800138000"}, headers=bearer(OP))
-        assert out.status_code == 403 and "不是部门号码" in out.json()["detail"]
+        for path, body in (("/api/seat/transfer", {"target": "013800138000"}),
+                           ("/api/seat/conference", {"number": "013800138000"}),  # nor into a 三方
+                           ("/api/seat/conference", {"number": "8002"})):  # another seat is no department
+            out = c.post(path, json=body, headers=bearer(OP))
+            assert out.status_code == 403 and "不是部门号码" in out.json()["detail"], (path, body)
         about = c.post("/api/seat/callback", json={"number": "13953012345"}, headers=bearer(OP))  # about nothing
         assert about.status_code == 422 and "哪一通来电（call_id）或哪张工单（ticket_id）" in about.json()["detail"]
         got = c.post("/api/seat/callback", json={"number": "13953012345", "ticket_id": t.id}, headers=bearer(OP)).json()

@@ -52,7 +52,8 @@ def on_call(wire):
 def make(state, now: float = NOON) -> tuple[CtiActions, FakeLink]:
     link = FakeLink()
     clock = {"t": now}
-    acts = CtiActions(link, state, shifts=SHIFTS, clock=lambda: clock["t"], settle_s=0)
+    acts = CtiActions(link, state, shifts=SHIFTS, clock=lambda: clock["t"], settle_s=0,
+                      dialplan=Dialplan(department_lines=("2001", "2002")))
     acts._clock_box = clock  # type: ignore[attr-defined]
     return acts, link
 
@@ -116,6 +117,16 @@ async def test_three_party_conference_recipe(on_call) -> None:
         "member",
         ["HL_CONF=conf-1.1", "HL_UID=1.1"],
     )
+
+
+async def test_a_department_without_a_sip_line_is_brought_in_on_its_directory_phone(on_call) -> None:
+    """三方 with a department that has only a phone in the directory: rung on the trunk, as a transfer
+    to it is (hotline-transfer), not as a SIP endpoint of that name (which does not exist)."""
+    acts, link = make(on_call)
+    await acts.conference("8001", "05305551234")
+    org = link.sent[-1]
+    assert (org["Action"], org["Channel"], org["Exten"]) == ("Originate", "PJSIP/05305551234@pstn-out", "member")
+    assert acts.department_channel("2002") == "PJSIP/2002"
 
 
 async def test_transfers_and_hangup(on_call) -> None:

@@ -29,3 +29,16 @@ def test_a_transfer_goes_only_to_a_departments_line_or_directory_phone(svc: Stor
     assert out.department_number("2004") and out.department_number("05305551111")
     assert out.department_number("5551111") and not out.department_number("5551112")
     assert not out.department_number("013800138000") and not out.department_number("")
+
+
+def test_the_number_that_rings_a_department_is_its_line_else_its_first_phone_as_digits(svc: Store) -> None:
+    """The console's 三方 / 转接 and the 回访's 三方 dial it, and the seat API takes only digits."""
+    from ticketing.models import dial_line
+
+    assert dial_line("2004", "0530-95598") == "2004"
+    assert dial_line("", "值班 0530-555 1234，0530-5555678") == "05305551234"
+    assert dial_line("", "见官网") == ""
+    admin = Principal("admin", Role.ADMIN)
+    saved = svc.directory.save({"name": "菏泽市园林局", "phones": "0530-555 2222（值班）"}, admin)
+    assert saved.line == "05305552222" and saved.model_dump()["line"] == "05305552222"  # /api/departments has it
+    assert svc.outside.department_number(saved.line)  # … and a 三方 to it is let through
