@@ -2,8 +2,9 @@
 browser seat (the console is the phone: chromium with a fake microphone) opens the callback list from
 the console, presses Enter on the replied ticket, the seat's phone in the console tab rings and
 answers by itself (the operator's own dial), then the citizen's rings, a SIPp phone on the simulated outside
-line the callback trunk dials; during the call the operator records 不满意 with the reason, and the
-ticket is back with the department at once (办理中, redone once), the callback call linked to it."""
+line the callback trunk dials; the operator brings the department that replied into the call (三方,
+Alt+T), records 不满意 with the reason, and the ticket is back with the department at once (办理中,
+redone once), the callback call linked to it."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_
     media = speech(audio_dir, ("sil", 60))
     with running_stack(settings, tmp_path, []) as (url, app):
         store = app.state.store
-        city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 井盖"}, ADMIN).id
+        dept = settings.department_lines[0]  # the department's SIP line: the 三方 rings it
+        city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 井盖", "sip_line": dept}, ADMIN).id
         ticket = store.tickets.create({"caller_number": CITIZEN, "caller_name": "王先生", "category": "一般诉求",
                                        "title": "小区路灯不亮", "matter_place": "牡丹区花园小区"},
                                       Principal("op1024", Role.OPERATOR, job_number="1024"))
@@ -65,6 +67,7 @@ def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_
         store.calls.record_survey(f"{int(now) - 3600}.11", 2)
 
         citizen = phones.outside(CITIZEN, media)
+        phones.seat(dept, settings.seat_password(dept), media, ring_ms=500, talk_ms=120_000)
         console = console_of(browser, url, "op1024", "demo1024")
         sign_in(console, seat)
         phone_is(console, "registered")
@@ -90,6 +93,16 @@ def test_an_operator_calls_back_records_unsatisfied_and_the_ticket_goes_back_to_
         assert console.evaluate("window.__phone.state") == "talking"  # answered in the console's tab
         assert page.is_visible("#v-form")  # the result form stays open during the call
         screenshot(page, "callbacks-dialled-1366")
+
+        # the citizen says the lamp is still out: the operator brings the department that replied in
+        page.locator("#v-conf").wait_for(state="visible", timeout=10_000)
+        page.keyboard.press("Alt+t")
+        page.wait_for_function("document.getElementById('v-call').textContent.includes('三方通话中')", timeout=20_000)
+        assert "菏泽市城市管理局" in page.inner_text("#v-call") and page.is_hidden("#v-conf")
+        room = [line for line in pbx.cli("confbridge list").splitlines() if line.startswith("conf-")]
+        assert len(room) == 1 and room[0].split()[1] == "3", room  # citizen, operator, department
+        assert console.evaluate("window.__phone.state") == "talking"  # the operator's phone is still on it
+        screenshot(page, "callbacks-conference-1366")
 
         page.check("input[name=satisfaction_process][value=满意]")
         page.check("input[name=satisfaction][value=不满意]")

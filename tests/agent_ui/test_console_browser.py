@@ -338,7 +338,7 @@ def test_a_callback_dialled_from_the_console_shows_its_answer_its_words_and_its_
     """回拨 from the console's list: the transcript panel follows the call the dial made (not the last
     pop), the answer and the end are said on the notice line. No CTI here: the dial's answer is the
     server's, given by the test, and the call's events are published on the node's bus."""
-    from cti.domain import OutboundAnswered, OutboundEnded
+    from cti.domain import CallConferenced, OutboundAnswered, OutboundEnded
     from hotline.calls import FinishedCall
     from hotline.listening import LiveState, TranscriptLine
 
@@ -374,6 +374,11 @@ def test_a_callback_dialled_from_the_console_shows_its_answer_its_words_and_its_
                                text="另一通电话", final=True))  # not the call the panel follows
         page.wait_for_selector("#transcript:not([hidden]) #tr-lines li.tr-citizen", timeout=5_000)
         assert page.inner_text("#tr-lines") == "来电人 路灯还是不亮"
+        # the operator brought the department in (三方): the room's third party is said too
+        for parties, channel in ((1, "PJSIP/pstn-out-00000001"), (2, "PJSIP/8001-00000000"), (3, "PJSIP/2001-02")):
+            publish(CallConferenced(at=time.time(), call_id="1795400300.900001", conference="conf-1795400300.900001",
+                                    channel=channel, parties=parties, seat="8001"))
+        page.wait_for_function("document.getElementById('notice').textContent.includes('三方通话已接通')", timeout=5_000)
         publish(OutboundEnded(at=time.time(), call_id="1795400300.900001", seat="8001", number=HEZE, talk_s=83.0))
         page.wait_for_function("document.getElementById('notice').textContent.includes('通话结束（通话 01:23）')",
                                timeout=5_000)

@@ -264,7 +264,7 @@
     const q = $("dept-filter").value.trim();
     const rows = directory.filter((d) => !q || d.name.includes(q) || (d.duties || "").includes(q)).slice(0, 30);
     $("directory").innerHTML = rows.map((d) => {
-      const line = d.sip_line || (d.phones || "").split(/[,，\s]/)[0] || "";
+      const line = d.line || "";  // its SIP line, else its first directory phone, as digits (DepartmentRead.line)
       return `<li><span>${esc(d.name)} <small>${esc(line)}</small></span>
         <span>${line ? `<button type="button" class="quiet" data-conf="${esc(line)}" data-name="${esc(d.name)}">三方</button>
         <button type="button" class="quiet" data-xfer="${esc(line)}">转接</button>` : ""}</span></li>`;
@@ -359,6 +359,10 @@
     if (msg.type === "live_transcript" || msg.type === "live_assist") { transcript.onMessage(msg); return; }
     if (msg.type === "screen_pop") { popShow(msg); return; }
     if (msg.event === "OutboundAnswered" || msg.event === "OutboundEnded") { onCallback(msg); return; }
+    // a department brought into a callback dialled from here (no pop: the call is not a queue call's)
+    if (msg.event === "CallConferenced" && msg.call_id === transcriptCall && !(call && call.call_id === msg.call_id)) {
+      notice(msg.parties >= 3 ? "三方通话已接通" : "正在接通三方…"); return;
+    }
     if (msg.type === "call_update") { onCallUpdate(msg); return; }
     if (msg.type === "seat_update") {
       if (msg.event === "ApprovalChanged") { showApproval({state: msg.state, kind: msg.kind, reason: msg.reason, decided_by: msg.decided_by, note: msg.note}); loadSeat(); return; }

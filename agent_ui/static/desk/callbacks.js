@@ -5,6 +5,8 @@
 // reason, and the store sends the ticket straight back to the department. With a listening node the
 // call's words show beside the form, and what the citizen's words say of the two verdicts (and the
 // reason, when 不满意) is proposed (智能回访): Alt+1…9 or a click takes one, nothing is filled by itself.
+// While the citizen is on the line, 三方 (Alt+T) brings the department that replied into the call,
+// on its SIP line or its directory phone, as the console's 三方 does.
 "use strict";
 (() => {
   const {api, post, esc, when, notice, run, daysLeft, debounced} = window.desk;
@@ -53,6 +55,7 @@
     $("#v-dial-number").innerHTML = numbers(r).map((n) => `<option>${esc(n)}</option>`).join("")
       || `<option value="">（无可拨打的号码）</option>`;
     $("#v-call").textContent = "";
+    conferrable(false);
     form.reset();
     $("#v-redo").hidden = true;
     $("#visit").hidden = false;
@@ -72,7 +75,9 @@
     if (!got) return;
     // the call belongs to the ticket: its recording and its place in the ticket's calls
     const linked = await run(() => post("/api/console/link", {call_id: got.call_id, ticket_id: ticket.id}));
-    calling = {call_id: got.call_id, number, linked: linked ? "（已关联工单）" : ""};
+    calling = {call_id: got.call_id, number, linked: linked ? "（已关联工单）" : "",
+               department: ticket.department, line: ticket.department_line};
+    conferrable(false);
     $("#v-call").textContent = `正在回拨 ${number}：请先接起话机${calling.linked}`;
     if (transcript) transcript.reset(got.call_id);  // the call's words appear as it is spoken
     form.querySelector("input[name=satisfaction_process]").focus();
@@ -85,8 +90,30 @@
   function onLive(msg) {
     if (msg.type === "live_transcript" || msg.type === "live_assist") { if (transcript) transcript.onMessage(msg); return; }
     if (!calling || msg.call_id !== calling.call_id) return;
-    if (msg.event === "OutboundAnswered") $("#v-call").textContent = `通话中 ${calling.number}${calling.linked}`;
-    else if (msg.event === "OutboundEnded") $("#v-call").textContent = `通话结束（通话 ${mmss(msg.talk_s)}）${calling.linked}`;
+    if (msg.event === "OutboundAnswered") {
+      $("#v-call").textContent = `通话中 ${calling.number}${calling.linked}`;
+      conferrable(true);
+    } else if (msg.event === "CallConferenced") {
+      // citizen and operator go into the room first, the department once it answers
+      const dept = calling.department || "承办单位";
+      $("#v-call").textContent = msg.parties >= 3 ? `三方通话中（${calling.number}、${dept}）${calling.linked}`
+        : `正在接通 ${dept}…${calling.linked}`;
+      if (msg.parties >= 3) notice(`${dept} 已加入三方通话`);
+      conferrable(false);
+    } else if (msg.event === "OutboundEnded") {
+      $("#v-call").textContent = `通话结束（通话 ${mmss(msg.talk_s)}）${calling.linked}`;
+      conferrable(false);
+    }
+  }
+  // 三方 only while the citizen is on the line, and only with a department that has a number to ring
+  function conferrable(on) {
+    const b = $("#v-conf");
+    if (b) b.hidden = !(on && calling && calling.line);
+  }
+  async function conference() {
+    if (!calling || !calling.line || $("#v-conf").hidden) return;
+    const ok = await run(() => post("/api/seat/conference", {number: calling.line}));
+    if (ok) notice(`正在邀请 ${calling.department} 加入三方通话…`);
   }
   const mmss = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
 
@@ -119,6 +146,7 @@
     $("#v-redo").hidden = v.satisfaction !== "不满意";
   });
   if ($("#v-dial")) $("#v-dial").onclick = dial;
+  if ($("#v-conf")) $("#v-conf").onclick = conference;
   $("#v-close").onclick = hide;
 
   $("#due").addEventListener("click", (ev) => {
@@ -131,6 +159,7 @@
   document.addEventListener("keydown", (ev) => {
     const t = ev.target, typing = /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName);
     if (ev.key === "Escape") { if (typing) t.blur(); else if (!$("#visit").hidden) hide(); return; }
+    if (ev.altKey && ev.key.toLowerCase() === "t" && $("#v-conf") && !$("#v-conf").hidden) { ev.preventDefault(); conference(); return; }
     const list = [...document.querySelectorAll("#due tbody tr")], at = list.indexOf(t.closest ? t.closest("tr") : null);
     if (ev.key === "ArrowDown" && !typing) { ev.preventDefault(); (list[at + 1] || list[at] || list[0])?.focus(); }
     else if (ev.key === "ArrowUp" && at > 0) { ev.preventDefault(); list[at - 1].focus(); }
