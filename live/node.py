@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cti.domain import CallCompleted, OutboundEnded, SeatState, SeatStateChanged
+from cti.domain import CallCompleted, CallConferenced, OutboundEnded, SeatState, SeatStateChanged
 from hotline.bus import Bus, DomainEvent, Envelope, follow
 from hotline.listening import AssistOffered, LegsAssigned, ListenerStatus, LiveFlagRaised, LiveState, TranscriptLine
 from live.assist import Assistant, Help
@@ -94,6 +94,7 @@ class ListenNode:
         # still kept, and still flagged to the leads
         self._left: set[str] = set()
         self._over: set[str] = set()  # calls that ended (CALL_ENDS): their seat did not leave
+        self._conferenced: set[str] = set()  # calls a department was brought into (三方): not all heard
         self._arrived = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
@@ -186,7 +187,8 @@ class ListenNode:
     def _wanted(self, env: Envelope) -> bool:
         e = env.event
         return ((isinstance(e, LegsAssigned) and e.node == self.cfg.name) or isinstance(e, CALL_ENDS)
-                or (isinstance(e, SeatStateChanged) and e.previous == SeatState.ON_CALL))
+                or (isinstance(e, SeatStateChanged) and e.previous == SeatState.ON_CALL)
+                or (isinstance(e, CallConferenced) and e.parties >= 3))
 
     def _on_bus(self, env: Envelope) -> None:
         ev = env.event
@@ -207,6 +209,9 @@ class ListenNode:
             self._arrived.set()
         elif isinstance(ev, SeatStateChanged):
             self._seat_left(ev.seat)
+        elif isinstance(ev, CallConferenced):  # a department in the room: a voice no spy of ours hears
+            if ev.call_id in self._with:
+                self._conferenced.add(ev.call_id)
         elif isinstance(ev, CALL_ENDS):  # the call is over: a spy still up is cut (watchdog)
             if ev.call_id in self._with:
                 self._over.add(ev.call_id)  # the seat's own hang-up follows: the last words still go to it
@@ -286,7 +291,9 @@ class ListenNode:
         # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the recording
         ended_by_call = why in ("eof", "hangup", "hung up") and not self._stopping
         complete = h.rec is not None and h.rec.complete and ended_by_call
-        saved = self._write(h, "complete" if complete else "dropped")
+        # after a 三方 the legs are whole but the call is not: the department spoke unheard
+        saved = self._write(h, "dropped" if not complete else "partial" if h.leg.call_id in self._conferenced
+                            else "complete")
         if saved is not None:  # "ended" tells the console the transcript is saved: only once it is
             await asyncio.wait({asyncio.wrap_future(saved)}, timeout=30)  # on a timeout the write still goes on
         log.info("live: %s leg of %s ended (%s), %d lines, %s", h.leg.speaker, h.leg.call_id, why, len(h.lines),
@@ -299,6 +306,7 @@ class ListenNode:
             self._left.discard(call)
             self._over.discard(call)
             self._visits.discard(call)
+            self._conferenced.discard(call)
             for key in [k for k in self._parts if k[0] == call]:
                 del self._parts[key]
 

@@ -3,7 +3,7 @@
 A listening node writes each leg as its sentences settle (:func:`save`: one row per call, speaker
 and part, replaced whole, so a retry or a second write never doubles a line; a citizen transferred
 to another seat keeps one leg, the operator after the transfer is part 2). When the recording
-is transcribed, a leg the node heard completely (:data:`COMPLETE`) is not heard again: its words
+is transcribed, a leg the node heard completely (:data:`COMPLETE`, not :data:`PARTIAL`) is not heard again: its words
 are placed on the recording's timeline, and only what the live audio did not cover (the IVR and
 the queue before the seat answered, the survey after the operator left) is recognised from the
 file (:func:`words_with_live`).
@@ -27,6 +27,10 @@ from recordings.models import LiveLeg, utcnow
 from recordings.transcribe import SPEAKER_OF_LEG, read_pcm, recognise
 
 LISTENING, COMPLETE, DROPPED = "listening", "complete", "dropped"
+# heard in full, but a department brought into the call (三方) spoke too, and no spy heard it: its
+# words are only on the recording (the citizen's or the operator's leg hears the room), so the file is
+# heard again; the live words stay for the lead and QA to read
+PARTIAL = "partial"
 MIN_GAP_S = 0.5  # a stretch of the recording shorter than this outside the live audio is not heard again
 
 

@@ -317,3 +317,33 @@ def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vo
             assert not any(e.state == "left" for e in heard.of(LiveState))
 
     asyncio.run(scenario())
+
+
+def test_after_a_three_party_call_the_legs_are_kept_but_not_taken_for_the_recording(engine_vosk, speech, db) -> None:
+    """三方: the department's words are on the recording (the citizen's leg hears the room) and in no
+    spy's audio, so the live legs, whole as they are, must not stand in for the recording: the file is
+    heard again after the call. A conference of another call changes nothing here."""
+    from cti.domain import CallConferenced
+
+    pcm, rate = speech
+
+    async def scenario() -> None:
+        async with running(engine_vosk, db) as (bus, heard, node):
+            legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c3", seat="8001", operator="1024",
+                                            node="listen-test", legs=legs))
+            for call in ("other", "c3"):
+                for parties in (1, 2, 3):
+                    bus.publish_nowait(CallConferenced(at=time.time(), call_id=call, conference=f"conf-{call}",
+                                                       channel=f"PJSIP/x-{parties}", parties=parties, seat="8001"))
+            port = node.receiver.port
+            await asyncio.gather(*(stream_leg("127.0.0.1", port, uid, pcm, rate, pace=2.0) for uid in legs))
+            await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
+            kept = live_legs.of_call(db, "c3")
+            assert {sp: leg.state for sp, leg in kept.items()} == {"citizen": live_legs.PARTIAL,
+                                                                   "operator": live_legs.PARTIAL}
+            assert kept["citizen"].words  # still kept, and shown
+            assert not live_legs.usable(kept, ["in", "out"])  # the post-call transcription hears the file
+            assert not node._conferenced  # forgotten with the call
+
+    asyncio.run(scenario())
