@@ -378,7 +378,8 @@ def test_a_callback_dialled_from_the_console_shows_its_answer_its_words_and_its_
         for parties, channel in ((1, "PJSIP/pstn-out-00000001"), (2, "PJSIP/8001-00000000"), (3, "PJSIP/2001-02")):
             publish(CallConferenced(at=time.time(), call_id="1795400300.900001", conference="conf-1795400300.900001",
                                     channel=channel, parties=parties, seat="8001"))
-        page.wait_for_function("document.getElementById('notice').textContent.includes('三方通话已接通')", timeout=5_000)
+        page.wait_for_function("document.getElementById('notice').textContent.includes('三方通话已接通')",
+                               timeout=5_000)
         publish(OutboundEnded(at=time.time(), call_id="1795400300.900001", seat="8001", number=HEZE, talk_s=83.0))
         page.wait_for_function("document.getElementById('notice').textContent.includes('通话结束（通话 01:23）')",
                                timeout=5_000)
