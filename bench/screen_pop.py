@@ -225,7 +225,11 @@ async def main() -> None:
                               env=os.environ | {"PYTHONPATH": str(ROOT)}) for how, c in nodes]
     urls = [f"127.0.0.1:{c['web_port']}" for how, c in nodes if how == "web"]
     url = urls[0]
-    ops = [Operator(u, p, s, httpx.AsyncClient(base_url=f"http://{urls[i % len(urls)]}", timeout=30,
+    # an idle connection is dropped before uvicorn's 5 s keep-alive would close it under the request (a
+    # wrap-up click every burst or so hit that race, "Server disconnected"; a browser retries such a
+    # request, httpx does not)
+    idle = httpx.Limits(keepalive_expiry=2.0)
+    ops = [Operator(u, p, s, httpx.AsyncClient(base_url=f"http://{urls[i % len(urls)]}", timeout=30, limits=idle,
                                                headers={"Origin": f"http://{urls[i % len(urls)]}"}))
            for i, ((u, p), s) in enumerate(zip(passwords.items(), seats, strict=True))]
     browsers = None
