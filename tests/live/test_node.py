@@ -73,6 +73,14 @@ async def running(engine: VoskEngine, db, **cfg) -> AsyncIterator[tuple[InProces
         await node.stop()
 
 
+def assign_call(bus: InProcessBus, call_id: str) -> dict[str, str]:
+    """A call at 8001 (operator 1024) whose two legs the bridge's spies send this node: uuid → speaker."""
+    legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
+    bus.publish_nowait(LegsAssigned(at=time.time(), call_id=call_id, seat="8001", operator="1024",
+                                    node="listen-test", legs=legs))
+    return legs
+
+
 async def _until(check, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -85,9 +93,7 @@ def test_two_legs_are_heard_apart_said_on_the_bus_and_kept(engine_vosk, speech, 
 
     async def scenario() -> None:
         async with running(engine_vosk, db) as (bus, heard, node):
-            legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
-            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c1", seat="8001", operator="1024",
-                                            node="listen-test", legs=legs))
+            legs = assign_call(bus, "c1")
             silent = b"\0" * len(pcm)
             port = node.receiver.port
             sent = await asyncio.gather(*(stream_leg("127.0.0.1", port, uid, pcm if sp == "citizen" else silent, rate,
@@ -213,9 +219,7 @@ async def _operator_leaves(bus: InProcessBus, node: ListenNode, call: str, pcm: 
     first operator's leg ends half-way (a transfer, or a hang-up before the survey): returns the
     citizen's stream, still going."""
     half = len(pcm) // 2 // (rate // 50 * 2) * (rate // 50 * 2)
-    legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
-    bus.publish_nowait(LegsAssigned(at=time.time(), call_id=call, seat="8001", operator="1024",
-                                    node="listen-test", legs=legs))
+    legs = assign_call(bus, call)
     port = node.receiver.port
     citizen = next(u for u, sp in legs.items() if sp == "citizen")
     operator = next(u for u, sp in legs.items() if sp == "operator")
@@ -329,9 +333,7 @@ def test_after_a_three_party_call_the_legs_are_kept_but_not_taken_for_the_record
 
     async def scenario() -> None:
         async with running(engine_vosk, db) as (bus, heard, node):
-            legs = {str(uuid.uuid4()): "citizen", str(uuid.uuid4()): "operator"}
-            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c3", seat="8001", operator="1024",
-                                            node="listen-test", legs=legs))
+            legs = assign_call(bus, "c3")
             for call in ("other", "c3"):
                 for parties in (1, 2, 3):
                     bus.publish_nowait(CallConferenced(at=time.time(), call_id=call, conference=f"conf-{call}",
