@@ -13,7 +13,7 @@ from hotline.db import session_scope
 from ticketing import search
 from ticketing.context import StoreContext, role_of
 from ticketing.duplicates import tokens
-from ticketing.models import Department
+from ticketing.models import Department, dial_line
 from ticketing.schemas import Actor, DepartmentCreate, DepartmentRead, Forbidden, InvalidInput, NotFound, parse
 
 
@@ -25,6 +25,12 @@ class Suggestion:
     name: str
     sip_line: str
     hits: tuple[str, ...]
+
+
+def _read(d: Department) -> DepartmentRead:
+    """A department as read, with the number that rings it."""
+    return DepartmentRead.model_validate(d, from_attributes=True).model_copy(
+        update={"line": dial_line(d.sip_line, d.phones)})
 
 
 class Directory:
@@ -41,7 +47,7 @@ class Directory:
             stmt = stmt.where(Department.active.is_(True))
         with Session(self.ctx.engine) as s:
             return [
-                DepartmentRead.model_validate(d, from_attributes=True) for d in s.exec(stmt.order_by(Department.id))
+                _read(d) for d in s.exec(stmt.order_by(Department.id))
             ]
 
     def get(self, department_id: int) -> DepartmentRead:
@@ -49,7 +55,7 @@ class Directory:
             d = s.get(Department, department_id)
             if d is None:
                 raise NotFound("承办单位不存在")
-            return DepartmentRead.model_validate(d, from_attributes=True)
+            return _read(d)
 
     def save(
         self,
@@ -77,7 +83,7 @@ class Directory:
             d.updated_at = now
             s.flush()
             self._names.pop(d.id, None)
-            return DepartmentRead.model_validate(d, from_attributes=True)
+            return _read(d)
 
     def suggest(self, text: str, limit: int = 3) -> list[Suggestion]:
         """承办单位 suggested from the matter's words against each department's name and duties."""

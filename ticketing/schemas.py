@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlmodel import SQLModel
 
 from hotline.bus import DomainEvent
@@ -21,7 +21,6 @@ from ticketing.models import (
     DepartmentBase,
     HandlingMode,
     TicketBase,
-    dial_line,
 )
 
 
@@ -465,12 +464,7 @@ class DepartmentCreate(_Strict, DepartmentBase):
 
 class DepartmentRead(DepartmentBase):
     id: int
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def line(self) -> str:
-        """What the console's 三方 and 转接 dial: the SIP line, else the first directory phone."""
-        return dial_line(self.sip_line, self.phones)
+    line: str = ""  # what 三方 and 转接 dial: the SIP line, else the first phone (ticketing.models.dial_line)
 
 
 class ArticleCreate(_Strict, ArticleBase):
