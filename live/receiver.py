@@ -41,6 +41,7 @@ class Receiver:
         self.hello_s, self.idle_s = hello_s, idle_s
         self._server: asyncio.Server | None = None
         self._conns: dict[str, asyncio.StreamWriter] = {}  # uuid → its connection (closed on hang-up)
+        self._hung: set[str] = set()  # legs hung up here: whatever the last read saw, they ended with their call
         self.refused = 0
         self.bad_frames = 0
         # (kind byte, payload length) of every frame after the uuid: what Asterisk really sends, not
@@ -65,6 +66,7 @@ class Receiver:
         w = self._conns.get(leg_id)
         if w is None:
             return False
+        self._hung.add(leg_id)
         w.close()
         return True
 
@@ -124,6 +126,9 @@ class Receiver:
         finally:
             if leg_id:
                 self._conns.pop(leg_id, None)
+                if leg_id in self._hung:  # the read that follows our close ends any way (eof, half a frame)
+                    self._hung.discard(leg_id)
+                    why = "hung up"
             if sink is not None:
                 sink.ended(why)
             writer.close()
