@@ -1,6 +1,8 @@
 """The live transcript's ears on the active bridge: when a seat is bridged to a citizen, send both
 legs' audio to a listening node with room (issue #16). A call out (回拨 / 回访) is heard from the
-citizen's answer as a queue call is from the seat's.
+citizen's answer as a queue call is from the seat's. A department brought into the call (三方) is
+heard too, by a spy of its own on the same node (speaker ``department``), from the moment its channel
+joins the room.
 
 Route: one AMI ``Originate`` per leg of an ``AudioSocket/<node>/<uuid>`` channel into ``ChanSpy``
 on that leg with ``qEoS``: quiet (no beep), the spied channel's own audio only (so the citizen's
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cti.actions import ActionError
-from cti.domain import CallAnswered, CallCompleted, DomainEvent, OutboundAnswered, OutboundEnded
+from cti.domain import CallAnswered, CallCompleted, CallConferenced, DomainEvent, OutboundAnswered, OutboundEnded
 from hotline.bus import Envelope
 from hotline.listening import LegsAssigned, ListenerStatus, LiveState
 
@@ -56,12 +58,14 @@ class Spies:
         self.nodes: dict[str, _Node] = {}
         self.spied: dict[str, list[str]] = {}  # call → its spy channels (hung up with the call)
         self.heard_by: dict[str, tuple[str, str, str]] = {}  # call → (node, its address, the seat spied now)
+        self.rooms: dict[str, set[str]] = {}  # call → the channels of its 三方 room seen joining
         self.refused = 0
 
     @staticmethod
     def wanted(env: Envelope) -> bool:
         """What the bridge follows for this (its own calls' answers and ends, every node's heartbeat)."""
-        return isinstance(env.event, (ListenerStatus, CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded))
+        return isinstance(env.event, (ListenerStatus, CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded,
+                                      CallConferenced))
 
     def on_envelope(self, env: Envelope) -> None:
         e = env.event
@@ -72,8 +76,13 @@ class Spies:
                 self._spy(e)
             elif isinstance(e, CallAnswered) and e.call_id in self.heard_by and self.heard_by[e.call_id][2] != e.seat:
                 self._follow_transfer(e)
+        elif isinstance(e, CallConferenced):
+            if e.call_id in self.heard_by and e.channel not in self.rooms.setdefault(e.call_id, set()):
+                self.rooms[e.call_id].add(e.channel)
+                self._follow_conference(e)
         elif isinstance(e, (CallCompleted, OutboundEnded)):
             self.heard_by.pop(e.call_id, None)
+            self.rooms.pop(e.call_id, None)
             for channel in self.spied.pop(e.call_id, []):
                 self.spawn(self.hang_up(channel))  # a spy that outlived its call (see live.receiver)
 
@@ -128,8 +137,28 @@ class Spies:
         self.spied[e.call_id].append(f"AudioSocket/{address}-{uid}")
         self.spawn(self._originate(e, address, uid, seat_channel, "operator"))
 
-    async def _originate(self, e: CallAnswered | OutboundAnswered, address: str, uid: str, spied: str,
-                         speaker: str) -> None:
+    def _follow_conference(self, e: CallConferenced) -> None:
+        """A channel joined the call's room: the citizen and the operator are heard already (their spies
+        follow their channels into it); any other is a department, heard on the call's node."""
+        name, address, seat = self.heard_by[e.call_id]
+        try:
+            heard = self.channels(seat)[:2]
+        except ActionError as exc:  # the operator left the room: what joins now is not followed
+            log.debug("live: no call at %s for %s: %s", seat, e.call_id, exc)
+            return
+        if e.channel in heard:
+            return
+        node = self.nodes.get(name)
+        if node is not None:
+            node.reserved += 1
+        uid = str(uuid.uuid4())
+        self.publish([LegsAssigned(at=self.clock(), call_id=e.call_id, seat=seat, operator=self.operator_at(seat),
+                                   node=name, legs={uid: "department"})])
+        self.spied.setdefault(e.call_id, []).append(f"AudioSocket/{address}-{uid}")
+        self.spawn(self._originate(e, address, uid, e.channel, "department"))
+
+    async def _originate(self, e: CallAnswered | OutboundAnswered | CallConferenced, address: str, uid: str,
+                         spied: str, speaker: str) -> None:
         try:
             await self.originate(f"AudioSocket/{address}/{uid}", spied, SPY_OPTIONS)
         except Exception as exc:  # the call goes on unheard; the console says so

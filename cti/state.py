@@ -402,6 +402,7 @@ class CtiState(OutboundBook):
                     conference=call.conference,
                     channel=e.target_channel,
                     parties=3,
+                    seat=seat,
                 )
             ]
         call.state = CallState.TRANSFERRED

@@ -209,7 +209,7 @@ class ListenNode:
             self._arrived.set()
         elif isinstance(ev, SeatStateChanged):
             self._seat_left(ev.seat)
-        elif isinstance(ev, CallConferenced):  # a department in the room: a voice no spy of ours hears
+        elif isinstance(ev, CallConferenced):  # a department in the room: the recording mixes it into a leg
             if ev.call_id in self._with:
                 self._conferenced.add(ev.call_id)
         elif isinstance(ev, CALL_ENDS):  # the call is over: a spy still up is cut (watchdog)
@@ -291,7 +291,7 @@ class ListenNode:
         # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the recording
         ended_by_call = why in ("eof", "hangup", "hung up") and not self._stopping
         complete = h.rec is not None and h.rec.complete and ended_by_call
-        # after a 三方 the legs are whole but the call is not: the department spoke unheard
+        # after a 三方 the legs are whole but do not match the recording's (recordings.live_legs.PARTIAL)
         saved = self._write(h, "dropped" if not complete else "partial" if h.leg.call_id in self._conferenced
                             else "complete")
         if saved is not None:  # "ended" tells the console the transcript is saved: only once it is
@@ -346,7 +346,7 @@ class ListenNode:
             h.lines.append({"line": line, "text": heard.text, "start": heard.start_s, "end": heard.end_s})
             h.words.extend(heard.words)
             self._write(h, "listening")
-        if self._new_assistant is not None:
+        if self._new_assistant is not None and leg.speaker in ("citizen", "operator"):  # not a 三方's department
             assistant = self._assistants.get(leg.call_id)
             if assistant is None:
                 assistant = self._assistants[leg.call_id] = self._new_assistant(visit=leg.call_id in self._visits)

@@ -27,9 +27,10 @@ from recordings.models import LiveLeg, utcnow
 from recordings.transcribe import SPEAKER_OF_LEG, read_pcm, recognise
 
 LISTENING, COMPLETE, DROPPED = "listening", "complete", "dropped"
-# heard in full, but a department brought into the call (三方) spoke too, and no spy heard it: its
-# words are only on the recording (the citizen's or the operator's leg hears the room), so the file is
-# heard again; the live words stay for the lead and QA to read
+# heard in full, but the call became three-party (三方): the recording puts the room (the department
+# with the citizen in a callback, with the operator in a queue call) on one leg, which no live leg
+# matches, so the file is heard again; the live words (the department's on a leg of its own) stay
+# for the lead and QA to read
 PARTIAL = "partial"
 MIN_GAP_S = 0.5  # a stretch of the recording shorter than this outside the live audio is not heard again
 

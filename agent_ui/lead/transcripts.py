@@ -25,7 +25,7 @@ from recordings.models import AccessLog, utcnow
 router = APIRouter(dependencies=[NO_NUL])
 LOGGED_FOR = timedelta(minutes=10)  # one log row per lead and call while the page keeps asking
 STATES = {"listening": "转写中", "complete": "已完成", "dropped": "已中断（通话结束后转写）",
-          "partial": "已完成（三方通话：部门的发言见通话结束后的录音转写）"}
+          "partial": "已完成（三方通话：录音在通话结束后另行转写）"}
 
 
 def read(engine: Any, who: Any, call_id: str, client: str) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from cti.actions import NotOnCall
-from cti.domain import CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded
+from cti.domain import CallAnswered, CallCompleted, CallConferenced, OutboundAnswered, OutboundEnded
 from cti.spies import SPY_OPTIONS, Spies
 from hotline.bus import DomainEvent, Envelope
 from hotline.calls import FinishedCall
@@ -226,6 +226,40 @@ def test_the_calls_end_hangs_up_its_spies() -> None:
     b.complete("c1")  # told twice: hung up once
     b.complete("c9")  # never spied
     assert len(b.of("hangup")) == 2
+
+
+def test_a_department_brought_into_the_call_is_heard_by_a_spy_of_its_own_on_the_same_node() -> None:
+    """三方: the citizen and the operator join the room first (their spies follow their channels in),
+    then the department's channel: that one is spied, as speaker ``department``, on the node that
+    hears the call, once however often the room is counted again; the call's end hangs it up too."""
+    b = Bridge()
+    b.heartbeat("listen-a", capacity=10)
+    b.answer("c1", seat="8001")
+    [first] = b.published(LegsAssigned)
+    seat_channel, citizen_channel, _ = SEATS["8001"]
+    dept = "PJSIP/2001-00000009"
+
+    def joined(channel: str, parties: int, call: str = "c1") -> None:
+        b.feed(CallConferenced(at=b.now, call_id=call, conference=f"conf-{call}", channel=channel,
+                               parties=parties, seat="8001"))
+
+    joined(citizen_channel, 1)
+    joined(seat_channel, 2)
+    assert len(b.published(LegsAssigned)) == 1, "the citizen and the operator are heard already"
+    joined(dept, 3)
+    joined(dept, 3)  # told again: nothing more
+    assert len(b.published(LegsAssigned)) == 2
+    added = b.published(LegsAssigned)[1]
+    assert (added.call_id, added.seat, added.node, list(added.legs.values())) == (
+        "c1", "8001", first.node, ["department"])
+    [uid] = added.legs
+    assert b.of("originate")[-1] == (f"AudioSocket/{address(first.node)}/{uid}", dept, "qEoS")
+    assert len(b.of("originate")) == 3
+    joined("PJSIP/2002-0000000a", 3, call="c9")  # a room of a call nobody hears: nothing
+    assert len(b.of("originate")) == 3
+    b.complete("c1")
+    assert sorted(b.of("hangup")) == sorted(f"AudioSocket/{address(first.node)}-{u}" for u in [*first.legs, uid])
+    assert b.spies.rooms == {}
 
 
 def test_a_callback_is_heard_from_the_citizen_s_answer_to_its_end() -> None:

@@ -58,6 +58,38 @@ def wallboard_of(browser, url: str):
     return lead
 
 
+def replied_ticket(store, sip_line: str = ""):
+    """A ticket of HEZE's the department replied to: due for its 回访."""
+    city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 井盖", "sip_line": sip_line},
+                                SystemActor()).id
+    ticket = store.tickets.create({"caller_number": HEZE, "caller_name": "王先生", "category": "一般诉求",
+                                   "title": "小区路灯不亮", "matter_place": "牡丹区花园小区"}, SystemActor())
+    store.actions.transfer(ticket.id, city, "请维修路灯", SystemActor())
+    for step in ("accept", "start"):
+        store.actions.act(ticket.id, step, None, SystemActor())
+    store.actions.reply(ticket.id, "已更换灯泡，路灯恢复照明", SystemActor())
+    return ticket
+
+
+def transcribe_callback(app, settings: Settings, tmp_path: Path, call_id: str) -> int:
+    """The callback's recording, once MixMonitor closed it, catalogued and transcribed as the worker does."""
+    local = settings.model_copy(update={"database_url": str(app.state.engine.url),
+                                        "recordings_dir": tmp_path / "store"})
+    spool = catalog.spool_dir(local)
+    [mixed] = spool.glob(f"callback-*-{call_id}.wav")
+    base = catalog.base_of(mixed.name)
+    files = [spool / f"{base}{x}.wav" for x in ("", "-in", "-out")]
+    deadline = time.monotonic() + 15
+    while not all(f.exists() for f in files) or time.time() - max(f.stat().st_mtime for f in files) < 2:
+        assert time.monotonic() < deadline, "the callback's recording was not closed"
+        time.sleep(0.5)
+    rec_id = catalog.store(app.state.engine, local, base, spool)
+    claim = worker.claim(app.state.engine, "live-test", lease_s=60)
+    assert claim is not None and claim.recording_id == rec_id
+    assert worker.process(app.state.engine, local, load_model(model_path(local)), claim, lease_s=60)
+    return rec_id
+
+
 def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its_words(
         pbx, phones, settings: Settings, audio_dir: Path, tmp_path: Path) -> None:
     require_chromium()
@@ -169,13 +201,7 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
     with running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=free_port(),
                        agi_announce_job_number=False) as (url, app):
         store = app.state.store
-        city = store.directory.save({"name": "菏泽市城市管理局", "duties": "路灯 井盖"}, SystemActor()).id
-        ticket = store.tickets.create({"caller_number": HEZE, "caller_name": "王先生", "category": "一般诉求",
-                                       "title": "小区路灯不亮", "matter_place": "牡丹区花园小区"}, SystemActor())
-        store.actions.transfer(ticket.id, city, "请维修路灯", SystemActor())
-        for step in ("accept", "start"):
-            store.actions.act(ticket.id, step, None, SystemActor())
-        store.actions.reply(ticket.id, "已更换灯泡，路灯恢复照明", SystemActor())
+        ticket = replied_ticket(store)
         phones.seat(seat, settings.seat_password(seat),
                     speech(audio_dir, ("sil", 0.5), ("say", "agent_ko"), ("sil", 4.0), ("say", "agent_ko"),
                            ("sil", 90)),
@@ -216,20 +242,7 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
         call_id = str(linked["id"])
         legs = live_legs.of_call(app.state.engine, call_id)
         assert {sp: leg.state for sp, leg in legs.items()} == {"citizen": "complete", "operator": "complete"}
-        local = settings.model_copy(update={"database_url": str(app.state.engine.url),
-                                            "recordings_dir": tmp_path / "store"})
-        spool = catalog.spool_dir(local)
-        [mixed] = spool.glob(f"callback-*-{call_id}.wav")
-        base = catalog.base_of(mixed.name)
-        files = [spool / f"{base}{x}.wav" for x in ("", "-in", "-out")]
-        deadline = time.monotonic() + 15
-        while not all(f.exists() for f in files) or time.time() - max(f.stat().st_mtime for f in files) < 2:
-            assert time.monotonic() < deadline, "the callback's recording was not closed"
-            time.sleep(0.5)
-        rec_id = catalog.store(app.state.engine, local, base, spool)
-        claim = worker.claim(app.state.engine, "live-test", lease_s=60)
-        assert claim is not None and claim.recording_id == rec_id
-        assert worker.process(app.state.engine, local, load_model(model_path(local)), claim, lease_s=60)
+        rec_id = transcribe_callback(app, settings, tmp_path, call_id)
         with Session(app.state.engine) as s:
             tr, rec = s.get(Transcript, rec_id), s.get(Recording, rec_id)
         assert rec.uniqueid == call_id and tr.model.startswith("live:")
@@ -242,3 +255,58 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
         assert by["citizen"] and by["operator"]
         # each party's words where that party spoke: the operator from 1 s in, the citizen from 4 s in
         assert min(w["start"] for w in by["operator"]) < min(w["start"] for w in by["citizen"])
+
+
+def test_a_department_brought_into_a_callback_is_heard_live_and_the_recording_is_heard_again(
+        pbx, phones, settings: Settings, audio_dir: Path, tmp_path: Path) -> None:
+    """三方 in a 回访: the operator presses Alt+T on the 回访 page and the department that replied joins
+    the call. The bridge spies on the department's channel too, and its words show on the page under
+    承办单位 as it speaks; the lead's wall shows them. The department was heard on a leg of its own, but
+    the recording has the room on the citizen's leg, so the live legs are kept as ``partial`` and the
+    recording's transcription hears the file again instead of taking them."""
+    require_chromium()
+    seat, dept = settings.desk_phone_seats[0], settings.department_lines[0]
+    with running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=free_port(),
+                       agi_announce_job_number=False) as (url, app):
+        store = app.state.store
+        ticket = replied_ticket(store, sip_line=dept)
+        phones.seat(seat, settings.seat_password(seat),
+                    speech(audio_dir, ("sil", 0.5), ("say", "agent_ko"), ("sil", 90)), ring_ms=500, talk_ms=120_000)
+        phones.seat(dept, settings.seat_password(dept),
+                    speech(audio_dir, ("sil", 1.0), ("say", "dept_ko"), ("sil", 1.5), ("say", "dept_ko"), ("sil", 90)),
+                    ring_ms=500, talk_ms=120_000)
+        says = [("sil", 3.0), ("say", "caller_ko"), ("sil", 90)]
+        citizen = phones.outside(HEZE, speech(audio_dir, *says), ring_ms=1_000, talk_ms=32_000)
+        with chromium() as browser:
+            page = console_of(browser, url, "op1024", "demo1024")
+            sign_in(page, seat)
+            page.goto(f"{url}/callbacks")
+            page.locator("#due tbody tr", has_text=ticket.number).wait_for(timeout=10_000)
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Enter")
+            page.wait_for_function("document.getElementById('v-call').textContent.includes('通话中')",
+                                   timeout=20_000)
+            page.wait_for_function("window.__transcript.states.includes('listening')", timeout=20_000)
+            page.locator("#v-conf").wait_for(state="visible", timeout=10_000)
+            page.keyboard.press("Alt+t")
+            page.wait_for_function("document.getElementById('v-call').textContent.includes('三方通话中')",
+                                   timeout=20_000)
+            page.wait_for_function("(window.__transcript.finals.department || 0) > 0", timeout=30_000)
+            assert page.locator("#tr-lines li.tr-department b").first.inner_text() == "承办单位"
+            lead = wallboard_of(browser, url)
+            lead.locator(f"#seats .seat[data-seat='{seat}'] button.live-open").click()
+            lead.wait_for_selector("#live-lines li.tr-department", timeout=10_000)
+            page.wait_for_function("document.getElementById('v-call').textContent.includes('通话结束')",
+                                   timeout=40_000)
+            page.wait_for_function("window.__transcript.states.includes('ended')", timeout=30_000)
+            citizen.stop()
+        [linked] = store.calls.for_ticket(ticket.id)
+        call_id = str(linked["id"])
+        legs = live_legs.of_call(app.state.engine, call_id)
+        assert {sp: leg.state for sp, leg in legs.items()} == {
+            "citizen": live_legs.PARTIAL, "operator": live_legs.PARTIAL, "department": live_legs.PARTIAL}
+        assert legs["department"].words
+        rec_id = transcribe_callback(app, settings, tmp_path, call_id)
+        with Session(app.state.engine) as s:
+            tr = s.get(Transcript, rec_id)
+        assert not tr.model.startswith("live:"), "the room is on the recording: heard from the file"

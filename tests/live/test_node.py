@@ -54,18 +54,19 @@ class Heard:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def node_on(bus: InProcessBus, engine: VoskEngine, db, **cfg) -> ListenNode:
+def node_on(bus: InProcessBus, engine: VoskEngine, db, assistant=None, **cfg) -> ListenNode:
     # what is checked here is what is heard, not how fast: room to lag on a busy box, no niceness
     config = NodeConfig(**{"name": "listen-test", "port": 0, "every_s": 0.2, "max_lag_s": 60.0, "nice": 0, **cfg})
-    return ListenNode(config, bus, lambda: engine, save_leg=lambda **kw: live_legs.save(db, **kw))
+    return ListenNode(config, bus, lambda: engine, save_leg=lambda **kw: live_legs.save(db, **kw), assistant=assistant)
 
 
 @contextlib.asynccontextmanager
-async def running(engine: VoskEngine, db, **cfg) -> AsyncIterator[tuple[InProcessBus, Heard, ListenNode]]:
+async def running(engine: VoskEngine, db, assistant=None, **cfg
+                  ) -> AsyncIterator[tuple[InProcessBus, Heard, ListenNode]]:
     """A started node on a bus of its own, and what the bus carries; stopped at the end."""
     bus = InProcessBus()
     heard = Heard(bus)
-    node = node_on(bus, engine, db, **cfg)
+    node = node_on(bus, engine, db, assistant, **cfg)
     await node.start()
     try:
         yield bus, heard, node
@@ -324,27 +325,47 @@ def test_a_seat_hanging_up_after_the_citizen_did_is_not_a_seat_leaving(engine_vo
 
 
 def test_after_a_three_party_call_the_legs_are_kept_but_not_taken_for_the_recording(engine_vosk, speech, db) -> None:
-    """三方: the department's words are on the recording (the citizen's leg hears the room) and in no
-    spy's audio, so the live legs, whole as they are, must not stand in for the recording: the file is
-    heard again after the call. A conference of another call changes nothing here."""
+    """三方: the department is heard on a leg of its own from when it joins (its words on the bus and
+    kept, given to no assistant: the operator's proposals are from the citizen); but the recording
+    places the room on the citizen's and operator's legs, which the live legs do not match, so none of
+    them stands in for the recording: the file is heard again after the call. A conference of another
+    call changes nothing here."""
     from cti.domain import CallConferenced
+    from live.assist import Help
 
     pcm, rate = speech
+    assisted: list[str] = []
+
+    class Assistant:  # what the node hands the call's assistant
+        def __init__(self, *, visit: bool = False) -> None:
+            pass
+
+        def hear(self, speaker: str, text: str) -> Help:
+            assisted.append(speaker)
+            return Help()
 
     async def scenario() -> None:
-        async with running(engine_vosk, db) as (bus, heard, node):
+        async with running(engine_vosk, db, Assistant) as (bus, heard, node):
             legs = assign_call(bus, "c3")
             for call in ("other", "c3"):
                 for parties in (1, 2, 3):
                     bus.publish_nowait(CallConferenced(at=time.time(), call_id=call, conference=f"conf-{call}",
                                                        channel=f"PJSIP/x-{parties}", parties=parties, seat="8001"))
+            dept = str(uuid.uuid4())
+            bus.publish_nowait(LegsAssigned(at=time.time(), call_id="c3", seat="8001", operator="1024",
+                                            node="listen-test", legs={dept: "department"}))
             port = node.receiver.port
-            await asyncio.gather(*(stream_leg("127.0.0.1", port, uid, pcm, rate, pace=2.0) for uid in legs))
+            await asyncio.gather(*(stream_leg("127.0.0.1", port, uid, pcm, rate, pace=2.0) for uid in [*legs, dept]))
             await _until(lambda: any(e.state == "ended" for e in heard.of(LiveState)))
             kept = live_legs.of_call(db, "c3")
             assert {sp: leg.state for sp, leg in kept.items()} == {"citizen": live_legs.PARTIAL,
-                                                                   "operator": live_legs.PARTIAL}
-            assert kept["citizen"].words  # still kept, and shown
+                                                                   "operator": live_legs.PARTIAL,
+                                                                   "department": live_legs.PARTIAL}
+            assert kept["citizen"].words and kept["department"].words  # still kept, and shown
+            said = [e for e in heard.of(TranscriptLine) if e.speaker == "department" and e.final]
+            assert said and all(e.seat == "8001" for e in said)
+            assert not any(e.state == "moved" for e in heard.of(LiveState))  # same seat: nothing moved
+            assert "citizen" in assisted and "department" not in assisted
             assert not live_legs.usable(kept, ["in", "out"])  # the post-call transcription hears the file
             assert not node._conferenced  # forgotten with the call
 

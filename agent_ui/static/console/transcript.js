@@ -11,7 +11,7 @@ window.ConsoleTranscript = function ConsoleTranscript({form, esc, showArticle, a
                                                        speakers = {}}) {
   const $ = (id) => document.getElementById(id);
   const box = $("transcript"), list = $("tr-lines"), props = $("tr-props"), arts = $("tr-articles");
-  const SPEAKER = {citizen: "来电人", operator: "话务员", ...speakers};
+  const SPEAKER = {citizen: "来电人", operator: "话务员", department: "承办单位", ...speakers};  // department: 三方
   const FIELD_OF = {lead_department_id: "department_id"};  // the assistant's ticket field → the form's
   let callId = null, proposals = [], articles = new Map(), lines = new Map();
   // what a test reads (partials are replaced within a second: counted as they come)

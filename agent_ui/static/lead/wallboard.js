@@ -199,7 +199,7 @@
   // ---------------------------------------------------------------- a call's live transcript
   // asked every second while open; the server logs the lead's access (the recordings' access log)
   let liveCall = null, liveTimer = null;
-  const SPEAKER = {citizen: "来电人", operator: "话务员", operator2: "转接后话务员"};
+  const SPEAKER = {citizen: "来电人", operator: "话务员", operator2: "转接后话务员", department: "承办单位（三方）"};
   async function liveLoad() {
     if (!liveCall) return;
     try {
