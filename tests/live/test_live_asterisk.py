@@ -71,6 +71,18 @@ def replied_ticket(store, sip_line: str = ""):
     return ticket
 
 
+def visit_dialled(browser, url: str, seat: str, number: str):
+    """op1024 signed in to ``seat``, on the 回访 page, has pressed Enter on the ticket ``number``: the
+    seat's phone rings first, then the citizen's."""
+    page = console_of(browser, url, "op1024", "demo1024")
+    sign_in(page, seat)
+    page.goto(f"{url}/callbacks")
+    page.locator("#due tbody tr", has_text=number).wait_for(timeout=10_000)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    return page
+
+
 def transcribe_callback(app, settings: Settings, tmp_path: Path, call_id: str) -> int:
     """The callback's recording, once MixMonitor closed it, catalogued and transcribed as the worker does."""
     local = settings.model_copy(update={"database_url": str(app.state.engine.url),
@@ -209,12 +221,7 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
         says = [("sil", 3.0)] + [("say", "caller_ko"), ("sil", 1.5)] * 2 + [("sil", 90)]
         citizen = phones.outside(HEZE, speech(audio_dir, *says), ring_ms=1_000, talk_ms=26_000)
         with chromium() as browser:
-            page = console_of(browser, url, "op1024", "demo1024")
-            sign_in(page, seat)
-            page.goto(f"{url}/callbacks")
-            page.locator("#due tbody tr", has_text=ticket.number).wait_for(timeout=10_000)
-            page.keyboard.press("ArrowDown")
-            page.keyboard.press("Enter")  # dials: the seat's phone first, then the citizen's
+            page = visit_dialled(browser, url, seat, ticket.number)
             page.wait_for_function("document.getElementById('v-call').textContent.includes('正在回拨')",
                                    timeout=10_000)
             page.wait_for_function("document.getElementById('v-call').textContent.includes('通话中')",
@@ -278,12 +285,7 @@ def test_a_department_brought_into_a_callback_is_heard_live_and_the_recording_is
         says = [("sil", 3.0), ("say", "caller_ko"), ("sil", 90)]
         citizen = phones.outside(HEZE, speech(audio_dir, *says), ring_ms=1_000, talk_ms=32_000)
         with chromium() as browser:
-            page = console_of(browser, url, "op1024", "demo1024")
-            sign_in(page, seat)
-            page.goto(f"{url}/callbacks")
-            page.locator("#due tbody tr", has_text=ticket.number).wait_for(timeout=10_000)
-            page.keyboard.press("ArrowDown")
-            page.keyboard.press("Enter")
+            page = visit_dialled(browser, url, seat, ticket.number)
             page.wait_for_function("document.getElementById('v-call').textContent.includes('通话中')",
                                    timeout=20_000)
             page.wait_for_function("window.__transcript.states.includes('listening')", timeout=20_000)
