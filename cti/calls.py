@@ -21,6 +21,7 @@ from cti.domain import (
     AnswerRuleBreached,
     CallAbandoned,
     CallCompleted,
+    CallConferenced,
     CallState,
     DomainEvent,
     OutboundEnded,
@@ -247,6 +248,14 @@ class CallBook(SeatBook):
         if o.conference:
             self._conf_call.pop(o.conference, None)
         return o.ended(at, lost=lost)
+
+    def _joined(self, call: Call | Outbound, e: ev.ConfbridgeJoin, seat: str) -> CallConferenced:
+        """A channel joined the call's room (三方), a queue call's or a callback's: one party more."""
+        self._conf_call[e.conference] = call.call_id
+        call.conference = e.conference
+        call.conf_channels.add(e.channel)
+        return CallConferenced(at=e.ts, call_id=call.call_id, conference=e.conference, channel=e.channel,
+                               parties=len(call.conf_channels), seat=seat)
 
     def citizen_channel(self, call_id: str) -> str:
         """The citizen's channel of a call in progress, filed here or found at a takeover ("" if none)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from cti import events as ev
 from cti.calls import Outbound
-from cti.domain import CallConferenced, DomainEvent, OutboundAnswered
+from cti.domain import DomainEvent, OutboundAnswered
 from cti.resync import Reconciler
 from cti.seats import seat_id
 
@@ -58,11 +58,7 @@ class OutboundBook(Reconciler):
         if call is None:
             self.ignored += 1
             return []
-        self._conf_call[e.conference] = call.call_id
-        call.conference = e.conference
-        call.conf_channels.add(e.channel)
-        return [CallConferenced(at=e.ts, call_id=call.call_id, conference=e.conference, channel=e.channel,
-                                parties=len(call.conf_channels), seat=call.seat)]
+        return [self._joined(call, e, call.seat)]
 
     def seat_views(self, now: float | None = None) -> list[dict]:
         """The seats, each saying whether the call it is on is a callback (the wall labels it 回拨)."""

@@ -355,20 +355,8 @@ class CtiState(OutboundBook):
         call = self.calls.get(cid) if cid else None
         if call is None:  # a department brought into a callback (回访), or nothing of ours
             return self._outbound_conferenced(cid or "", e)
-        self._conf_call[e.conference] = call.call_id
-        call.conference = e.conference
-        call.conf_channels.add(e.channel)
         call.state = CallState.CONFERENCE
-        return [
-            CallConferenced(
-                at=e.ts,
-                call_id=call.call_id,
-                conference=e.conference,
-                channel=e.channel,
-                parties=len(call.conf_channels),
-                seat=call.current_seat,
-            )
-        ]
+        return [self._joined(call, e, call.current_seat)]
 
     def _on_conf_leave(self, e: ev.ConfbridgeLeave) -> list[DomainEvent]:
         cid = self._conf_call.get(e.conference) or ""

@@ -94,7 +94,7 @@ class ListenNode:
         # still kept, and still flagged to the leads
         self._left: set[str] = set()
         self._over: set[str] = set()  # calls that ended (CALL_ENDS): their seat did not leave
-        self._conferenced: set[str] = set()  # calls a department was brought into (三方): not all heard
+        self._conferenced: set[str] = set()  # calls a department was brought into (三方): legs saved partial
         self._arrived = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
