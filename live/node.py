@@ -285,7 +285,9 @@ class ListenNode:
 
     async def _finish(self, uid: str, h: _Heard, why: str) -> None:
         if h.rec is not None:
-            await asyncio.to_thread(h.rec.join, 30)  # the last sentence comes out of FinalResult
+            # the last sentence comes out of FinalResult, after up to max_lag_s of audio still queued: a recogniser
+            # on a loaded box may hear it at a third of real time before it is given up for the file
+            await asyncio.to_thread(h.rec.join, max(30.0, 3 * self.cfg.max_lag_s))
         self._legs.pop(uid, None)
         # whole only if the call ended it (Asterisk closed it, or we did on CallCompleted) and every second was
         # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the recording

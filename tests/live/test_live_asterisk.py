@@ -47,6 +47,16 @@ def offline_words(audio_dir: Path, tmp_path: Path) -> list[str]:
     return sorted({w["word"] for w in words if len(w["word"]) >= 2})
 
 
+def live_stack(settings: Settings, tmp_path: Path):
+    """The web node with the bridge, FastAGI and the listening node. In CI this box's two cores are
+    shared with the other worker's Asterisk, SIPp and chromium: at the product's own nice 10 and 4 s
+    of lag, three legs there are rightly dropped (the load shedding tests/live/test_node.py shows),
+    which is not what these tests are about. Here the recognisers run at the node's priority and may
+    fall 30 s behind, so that they catch up once the other test's burst has passed."""
+    return running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=free_port(),
+                         agi_announce_job_number=False, listen_nice=0, listen_max_lag_s=30.0)
+
+
 def wallboard_of(browser, url: str):
     """The demo lead signed in through the login page, on the wallboard."""
     lead = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
@@ -54,7 +64,7 @@ def wallboard_of(browser, url: str):
     lead.fill("input[name=username]", "lead")
     lead.fill("input[name=password]", "demolead")
     lead.press("input[name=password]", "Enter")
-    lead.wait_for_url(f"{url}/lead", timeout=10_000)
+    lead.wait_for_url(f"{url}/lead", timeout=30_000)  # CI: the password's hash on a busy box
     return lead
 
 
@@ -106,9 +116,7 @@ def test_the_operator_and_a_lead_follow_a_live_call_and_the_recording_reuses_its
         pbx, phones, settings: Settings, audio_dir: Path, tmp_path: Path) -> None:
     require_chromium()
     seat = settings.desk_phone_seats[0]
-    listen_port = free_port()
-    with running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=listen_port,
-                       agi_announce_job_number=False) as (url, app):
+    with live_stack(settings, tmp_path) as (url, app):
         words = offline_words(audio_dir, tmp_path)
         assert words, "the offline pass heard nothing in the citizen's sentence"
         article = app.state.store.kb.save({"title": "道路坑洼报修指引（测试）", "body": "道路破损由市政部门处理。",
@@ -210,8 +218,7 @@ def test_a_callback_is_transcribed_live_beside_its_visit_and_the_recording_reuse
     takes them: each party's words on its own leg (the callback's legs were swapped)."""
     require_chromium()
     seat = settings.desk_phone_seats[0]
-    with running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=free_port(),
-                       agi_announce_job_number=False) as (url, app):
+    with live_stack(settings, tmp_path) as (url, app):
         store = app.state.store
         ticket = replied_ticket(store)
         phones.seat(seat, settings.seat_password(seat),
@@ -273,8 +280,7 @@ def test_a_department_brought_into_a_callback_is_heard_live_and_the_recording_is
     recording's transcription hears the file again instead of taking them."""
     require_chromium()
     seat, dept = settings.desk_phone_seats[0], settings.department_lines[0]
-    with running_stack(settings, tmp_path, [], services=["cti", "agi", "listen"], listen_port=free_port(),
-                       agi_announce_job_number=False) as (url, app):
+    with live_stack(settings, tmp_path) as (url, app):
         store = app.state.store
         ticket = replied_ticket(store, sip_line=dept)
         phones.seat(seat, settings.seat_password(seat),
