@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -344,6 +345,7 @@ class World:
     approval_n: int
     approval_s: int
     tokens: dict[str, str] = field(default_factory=dict)
+    day: str = ""  # the centre's day the calls were made on (calls_at)
 
     @property
     def app(self) -> Any:
@@ -395,9 +397,17 @@ def _recording(engine: Any, folder: Path, base: str, seat: str, job: str, uid: s
         return int(rec.id)
 
 
-def _call(call_id: str, queue: str, seat: str, who: Who, *, abandoned: bool = False,
-          ago_s: float = 600) -> FinishedCall:
-    start = time.time() - ago_s
+def calls_at(tz: ZoneInfo, now: float) -> float:
+    """When the world's calls start: 10 minutes ago, or 3 minutes before the centre's midnight if
+    the calls (from 5 minutes earlier to 2 minutes later) would straddle it. The lead's day report asks for that day; a
+    run at 00:05 in Shanghai put them in yesterday's report and the south lead saw nobody."""
+    midnight = datetime.fromtimestamp(now, tz).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return now - 600 if now - 900 >= midnight else midnight - 180
+
+
+def _call(call_id: str, queue: str, seat: str, who: Who, at: float, *, abandoned: bool = False,
+          earlier_s: float = 0) -> FinishedCall:
+    start = at - earlier_s
     if abandoned:
         return FinishedCall(call_id=call_id, caller_num="13953011111" if queue == "north" else "13953022222",
                             offered_at=start, ended_at=start + 20, queue=queue, wait_ms=20000, abandoned=True)
@@ -448,9 +458,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         w.rec_n = _recording(engine, var / "rec", "mx-north-1", SEAT_N, JOB_N, "call-north-1")
         w.rec_s = _recording(engine, var / "rec", "mx-south-1", SEAT_S, JOB_S, "call-south-1")
         calls = app.state.store.calls
-        for call in (_call("call-north-1", "north", SEAT_N, OP_N), _call("call-south-1", "south", SEAT_S, OP_S),
-                     _call("missed-north-1", "north", "", OP_N, abandoned=True, ago_s=900),
-                     _call("missed-south-1", "south", "", OP_S, abandoned=True, ago_s=800)):
+        tz = ZoneInfo(settings.cti_timezone)
+        at = calls_at(tz, time.time())
+        w.day = datetime.fromtimestamp(at, tz).date().isoformat()
+        for call in (_call("call-north-1", "north", SEAT_N, OP_N, at), _call("call-south-1", "south", SEAT_S, OP_S, at),
+                     _call("missed-north-1", "north", "", OP_N, at, abandoned=True, earlier_s=300),
+                     _call("missed-south-1", "south", "", OP_S, at, abandoned=True, earlier_s=200)):
             calls.record(call)
         # listening needs someone else's approval: each one who may hear a recording here has one (QA: a
         # duty grant, None: every recording it may see)
@@ -686,8 +699,17 @@ def test_centre_the_acknowledgement_log_is_the_leads_own_centres(world: World) -
     assert all(r["queue"] != "north" for r in rows), [(r["queue"], r["detail"]) for r in rows]
 
 
+def test_the_worlds_calls_fall_on_one_day_of_the_centre_whatever_the_hour_the_tests_run() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    for hh, mm in ((0, 5), (0, 16), (12, 0), (23, 59)):
+        now = datetime(2026, 12, 7, hh, mm, tzinfo=tz).timestamp()
+        at = calls_at(tz, now)
+        days = {datetime.fromtimestamp(t, tz).date() for t in (at - 300, at + 120)}  # the first start, the last end
+        assert len(days) == 1 and at <= now - 60, (hh, mm, days)
+
+
 def _report(world: World, who: Who) -> dict[str, Any]:
-    return _json(world.get("/api/lead/reports", who, params={"kind": "day"}))["calls"]
+    return _json(world.get("/api/lead/reports", who, params={"kind": "day", "day": world.day}))["calls"]
 
 
 def test_centre_reports_count_the_leads_own_centres_calls(world: World) -> None:
@@ -700,7 +722,7 @@ def test_centre_reports_count_the_leads_own_centres_calls(world: World) -> None:
 def test_centre_the_report_export_holds_the_leads_own_centres_calls(world: World) -> None:
     from openpyxl import load_workbook
 
-    res = world.get("/api/lead/reports.xlsx", LEAD_S, params={"kind": "day"})
+    res = world.get("/api/lead/reports.xlsx", LEAD_S, params={"kind": "day", "day": world.day})
     assert res.status_code == 200, res.text[:200]
     book = load_workbook(io.BytesIO(res.content), read_only=True)
     cells = {str(c) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for c in row if c}
