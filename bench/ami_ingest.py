@@ -29,12 +29,15 @@ their answers run as they come. Timed: from the first read until every read is h
 subscription drained and every action answered.
 
 **The call log**: every finished call goes through the hook to production's ``CallFiler`` (the
-durable outbox, then the call log and the recordings catalog, in executor threads) and must be in
-the call log at the end. The hook's hand-off is timed; the filing itself (``--filing after``, the
-default) runs on the same thread pool right after the reads, timed on its own
-(``filing_s``, ``filing_cpu_ms_per_call``). Why: it costs per *call*, not per event, and this
-replay finishes ~250 calls a second where 50 seats finish at most ~2; filed meanwhile
-(``--filing during``) its threads would take the GIL from the reads at a rate no centre reaches.
+durable outbox, then the call log and the recordings catalog, on the filer's own thread, a batch of
+up to ``--filing-batch`` calls a round) and must be in the call log at the end. The hook's hand-off
+is timed; the filing itself (``--filing after``, the default) runs on that thread right after the
+reads, timed on its own (``filing_s``, ``filing_cpu_ms_per_call``, ``filing_rounds``): held back
+until then, the calls are all waiting, so every round is a full batch. ``--filing-batch 1`` gives
+the cost of a call filed on its own, as when calls end further apart than a round takes. Why
+after: it costs per *call*, not per event, and this replay finishes ~250 calls a second where 50
+seats finish at most ~2; filed meanwhile (``--filing during``) its thread would take the GIL from
+the reads at a rate no centre reaches.
 
 **bare** — the same reads into panoramisk 1.4's own ``AMIProtocol.data_received`` (decode, split,
 ``Message.from_line``, ``handle_message``) with a no-op dispatcher, synchronously (no event loop:
@@ -84,6 +87,7 @@ from cti.service import CtiService  # noqa: E402
 from hotline.identity import Principal, Role  # noqa: E402
 from hotline.settings import Settings  # noqa: E402
 from launch.compose import Node, build, freeze  # noqa: E402
+from launch.filing import MAX_BATCH  # noqa: E402
 from testkit import ami  # noqa: E402
 
 VAR = ROOT / "var" / "bench" / "ami-ingest"
@@ -306,6 +310,7 @@ class Result:
     completed: int = 0
     filing_s: float = 0.0  # ``after``: from the end of the reads; ``during``: from their start
     filing_cpu_s: float = 0.0
+    filing_rounds: int = 0  # transactions the filer's thread took for the calls
     delivered: int = 0
     wallboard: int = 0
     actions: Counter[str] = field(default_factory=Counter)
@@ -324,7 +329,8 @@ async def until_settled(node: Node) -> None:
 
 
 async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles: int = len(SEATS),
-                   workdir: Path = VAR, profile: cProfile.Profile | None = None) -> Result:
+                   workdir: Path = VAR, profile: cProfile.Profile | None = None,
+                   filing_batch: int = MAX_BATCH) -> Result:
     loop = asyncio.get_running_loop()
     pool = concurrent.futures.ThreadPoolExecutor()  # what asyncio's default executor is
     loop.set_default_executor(pool)
@@ -342,6 +348,9 @@ async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles:
                         seats=list(SEATS), services=["cti"], cti_wrapup_s=WRAPUP_S)
     node = await asyncio.to_thread(build, settings, set())  # the database, migrated; the store; the filer
     node.cti = cti = CtiService.from_settings(settings, bus=node.bus, clock=clock)  # as build() with role cti
+    filer = node.filer
+    assert filer is not None
+    filer.max_batch = filing_batch
     if filing != "off":
         node.follow_finished_calls()  # as Node.start does first
     await cti.start(wait=10)
@@ -362,9 +371,10 @@ async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles:
     feed = _Protocol(cti.link)  # a second protocol on the link: the stream's bytes, beside the actions' socket
     feed.connection_made(_NullTransport())
     seq0, frames0 = node.bus.last_seq, feed.parser.frames
-    deferred = AfterTheReads()
+    deferred, held = AfterTheReads(), AfterTheReads()
     if filing == "after":
         loop.set_default_executor(deferred)
+        filer_pool, filer.pool = filer.pool, held
     freeze()  # before each timed side, as a hotline process freezes its heap once started
     sleep = asyncio.sleep
     if profile is not None:
@@ -384,7 +394,10 @@ async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles:
         t, cpu = time.perf_counter(), time.process_time()
         loop.set_default_executor(pool)
         deferred.release(pool)
-    await loop.shutdown_default_executor()  # every call filed
+        filer.pool = filer_pool
+        held.release(filer_pool)  # the filer's thread: a round at a time, up to ``filing_batch`` calls each
+    await asyncio.to_thread(filer.close)  # every call filed
+    await loop.shutdown_default_executor()
     filing_s, filing_cpu = time.perf_counter() - t, time.process_time() - cpu
     for task in tasks:
         task.cancel()
@@ -393,12 +406,12 @@ async def run_ours(stream: Stream, run: int, *, filing: str = "after", consoles:
     server.close()
     with node.engine.connect() as conn:
         logged = conn.execute(sa.text("select count(*) from call_record where ended_at is not null")).scalar_one()
-    pending = node.filer.pending if node.filer else 0
+    pending = filer.pending
     node.engine.dispose()
     if pending:
         raise SystemExit(f"{pending} calls left in the outbox")
     return Result(dt, feed.parser.frames - frames0, published, logged, screens[-1].completed, filing_s, filing_cpu,
-                  sum(s.messages for s in screens), screens[-1].messages, asterisk.actions)
+                  filer.rounds, sum(s.messages for s in screens), screens[-1].messages, asterisk.actions)
 
 
 # ----------------------------------------------------------------------------- bare panoramisk
@@ -449,6 +462,9 @@ def main() -> None:
     ap.add_argument("--spacing", type=float, default=1.0, help="Asterisk seconds between two calls' starts")
     ap.add_argument("--filing", choices=("after", "during", "off"), default="after",
                     help="the finished calls filed once the reads are timed (default), while they are, or not at all")
+    ap.add_argument("--filing-batch", type=int, default=MAX_BATCH,
+                    help="calls per round of the filer's thread at most (production's: launch.filing.MAX_BATCH); "
+                         "1: every call its own transaction, as when calls end further apart than a round takes")
     ap.add_argument("--consoles", type=int, default=len(SEATS), help="operators' consoles following the bus")
     ap.add_argument("--workdir", type=Path, default=VAR, help="where each run's database and outbox go")
     ap.add_argument("--profile", action="store_true", help="one run of ours under cProfile: where the time goes")
@@ -458,7 +474,8 @@ def main() -> None:
           f"Asterisk time ({stream.concurrent:.0f} at once on average), {len(stream.data) / 1e6:.1f} MB in "
           f"{len(stream.chunks)} reads of 4 KiB; from {len(stream.sources)} recordings: {', '.join(stream.sources)}",
           flush=True)
-    options = {"filing": args.filing, "consoles": args.consoles, "workdir": args.workdir}
+    options = {"filing": args.filing, "consoles": args.consoles, "workdir": args.workdir,
+               "filing_batch": args.filing_batch}
     if args.profile:
         prof = cProfile.Profile()
         uvloop.run(run_ours(stream, 0, profile=prof, **options))
@@ -478,7 +495,7 @@ def main() -> None:
             raise SystemExit(f"bare parsed {n} messages, expected {stream.events}")
         bare.append(dt)
         print(f"round {r + 1}: ours {res.seconds:.3f} s, bare {dt:.3f} s; {res.calls_logged} calls filed in "
-              f"{res.filing_s:.2f} s ({res.filing_cpu_s:.2f} s CPU)", flush=True)
+              f"{res.filing_s:.2f} s ({res.filing_cpu_s:.2f} s CPU, {res.filing_rounds} transactions)", flush=True)
     last = ours[-1]
     med_ours = statistics.median(r.seconds for r in ours)
     med_bare = statistics.median(bare)
@@ -493,7 +510,7 @@ def main() -> None:
     print(f"events_per_s={e / med_ours:.0f} bare_events_per_s={e / med_bare:.0f} ratio={med_bare / med_ours:.2f} "
           f"stat=median rounds={args.rounds} events={e} published={last.published} consoles={args.consoles} "
           f"calls_logged={last.calls_logged} filing={args.filing} filing_s={filing_s:.2f} "
-          f"filing_cpu_ms_per_call={filing_ms:.1f}")
+          f"filing_batch={args.filing_batch} filing_rounds={last.filing_rounds} filing_cpu_ms_per_call={filing_ms:.1f}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import re
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +33,37 @@ class Outbox:
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         """Durably note ``record`` as pending under ``key`` (replacing a pending one of the same key)."""
+        self.put_many([(key, record)])
+
+    def put_many(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """:meth:`put` for several records: each file written and synced, then all renamed in place
+        and the folder synced once (a burst of hang-ups: one folder sync, not one per call)."""
+        if not entries:
+            return
         if not self.folder.is_dir():
             # exist_ok: calls filed at once (a burst of hang-ups) race to make the folder, and the
             # loser used to skip its journal ("the outbox cannot be written")
             self.folder.mkdir(parents=True, exist_ok=True)
             self.folder.chmod(0o700)  # citizens' numbers wait here: not for other local users
-        path = self._path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"key": key, "record": record}, f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        placed = []
+        for key, record in entries:
+            path = self._path(key)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"key": key, "record": record}, f, ensure_ascii=False)
+                f.flush()
+                os.fsync(f.fileno())
+            placed.append((tmp, path))
+        for tmp, path in placed:
+            os.replace(tmp, path)
         self._sync_folder()
 
     def done(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        self.done_many([key])
+
+    def done_many(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
         self._sync_folder()
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:

@@ -34,7 +34,6 @@ from accounts.store import Accounts
 from accounts.throttle import LoginThrottle
 from hotline.board import Board, board_of
 from hotline.bus import Bus, Envelope
-from hotline.calls import FinishedCall
 from hotline.db import make_engine, migration_lock
 from hotline.outbox import Outbox
 from hotline.settings import Settings
@@ -146,6 +145,8 @@ class Node:
             await self.cti.stop()
         for unlisten in self._unlisten:
             unlisten()
+        if self.filer is not None:  # the calls handed over last are filed, or journaled for the next start
+            await asyncio.to_thread(self.filer.close)
         self._unlisten.clear()
         if self.live is not None:
             await self.live.stop()
@@ -213,22 +214,22 @@ class Node:
 
     def follow_finished_calls(self) -> None:
         """Every ``CallCompleted`` on the bus is filed (launch/filing.py: journaled, retried until
-        stored) in a worker thread: the bus calls its listeners on the AMI read path, which must
-        not wait for the disk or the database. A callback's end (``OutboundEnded``) registers its
-        recording with who dialled it; the call log does not file it (not a queue call)."""
+        stored, a burst in one batch) on the filer's thread: the bus calls its listeners on the AMI
+        read path, which must not wait for the disk or the database. A callback's end
+        (``OutboundEnded``) registers its recording with who dialled it; the call log does not file
+        it (not a queue call)."""
         from cti.domain import CallCompleted, OutboundEnded
+
+        filer = self.filer
+        assert filer is not None, "a node that follows finished calls has a filer"
 
         def on_envelope(env: Envelope) -> None:
             if isinstance(env.event, CallCompleted):
-                asyncio.get_running_loop().run_in_executor(None, self.file_call, env.event.call)
+                filer.submit(env.event.call)
             elif isinstance(env.event, OutboundEnded):
                 asyncio.get_running_loop().run_in_executor(None, self.file_callback, env.event)
 
         self._unlisten.append(self.bus.add_listener(on_envelope))
-
-    def file_call(self, call: FinishedCall) -> None:
-        assert self.filer is not None, "a node that follows finished calls has a filer"
-        self.filer.file(call)
 
     def file_callback(self, ended: OutboundEnded) -> None:
         """A callback's recording into the catalog (logged, not retried: the spool scan still adopts

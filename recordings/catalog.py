@@ -23,7 +23,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,11 +123,16 @@ def operator_of(settings: Any, seat: str, job_number: str = "") -> str:
 def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None = None) -> int | None:
     """Record what the CTI knows of a finished call; the files are taken by :func:`collect` once
     MixMonitor has closed them. Returns the recording's id (None: nothing was recorded)."""
-    base = call.recording_base or (base_of(call.recordings[0]) if call.recordings else "")
-    if not base:
-        return None  # unanswered: nothing was recorded
-    return _register(engine, settings, calls, base, call_id=call.call_id, seat=call.seat,
-                      job_number=call.job_number, caller_num=call.caller_num, survey=call.survey)
+    return register_calls(engine, settings, [call], calls)[0]
+
+
+def register_calls(engine: sa.Engine, settings: Any, finished: Sequence[FinishedCall],
+                   calls: CallLog | None = None) -> list[int | None]:
+    """:func:`register_call` for a burst of finished calls, in one transaction (the ids, in order)."""
+    known = [_Known(base, c.call_id, c.seat, c.job_number, c.caller_num, c.survey) if base else None
+             for c in finished for base in [c.recording_base or (base_of(c.recordings[0]) if c.recordings else "")]]
+    ids = _register(engine, settings, calls, [k for k in known if k is not None])  # unanswered: nothing recorded
+    return [ids[k.base] if k is not None else None for k in known]
 
 
 def register_outbound(engine: sa.Engine, settings: Any, *, base: str, call_id: str, seat: str, job_number: str,
@@ -136,36 +142,55 @@ def register_outbound(engine: sa.Engine, settings: Any, *, base: str, call_id: s
     Without it the spool scan still adopts the files, later, with the ticket but not the operator."""
     if not base:
         return None
-    return _register(engine, settings, calls, base, call_id=call_id, seat=seat, job_number=job_number,
-                     caller_num=number, survey=None)
+    return _register(engine, settings, calls, [_Known(base, call_id, seat, job_number, number, None)])[base]
 
 
-def _register(engine: sa.Engine, settings: Any, calls: CallLog | None, base: str, *, call_id: str, seat: str,
-              job_number: str, caller_num: str, survey: int | None) -> int | None:
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the CTI knows of one recording when its call ends."""
+
+    base: str
+    call_id: str
+    seat: str
+    job_number: str
+    caller_num: str
+    survey: int | None
+
+
+def _register(engine: sa.Engine, settings: Any, calls: CallLog | None, known: list[_Known]) -> dict[str, int | None]:
+    if not known:
+        return {}
     try:
-        return _upsert(engine, settings, calls, base, call_id, seat, job_number, caller_num, survey)
+        return _upsert(engine, settings, calls, known)
     except sa.exc.IntegrityError:
-        # another writer made the row between our read and our insert (two reports of one call
+        # another writer made a row between our read and our insert (two reports of one call
         # filed at once, or the spool scan): it is there now, so this is an update
-        return _upsert(engine, settings, calls, base, call_id, seat, job_number, caller_num, survey)
+        return _upsert(engine, settings, calls, known)
 
 
-def _upsert(engine: sa.Engine, settings: Any, calls: CallLog | None, base: str, call_id: str, seat: str,
-            job_number: str, caller_num: str, survey: int | None) -> int | None:
+def _upsert(engine: sa.Engine, settings: Any, calls: CallLog | None, known: list[_Known]) -> dict[str, int | None]:
     with Session(engine) as session:
-        rec = session.exec(select(Recording).where(Recording.base == base)).first()
-        if rec is None:
-            rec = Recording(base=base, started_at=started_of(base))
-        rec.uniqueid = call_id or uniqueid_of(base)
-        rec.seat = seat
-        rec.operator = operator_of(settings, seat, job_number) if seat else rec.operator
-        rec.caller_num = caller_num
-        rec.survey = str(survey) if survey is not None else rec.survey
-        if rec.ticket_id is None and calls is not None:
-            rec.ticket_id = calls.ticket_of(rec.uniqueid)
-        session.add(rec)
+        q = select(Recording).where(Recording.base.in_(sorted({k.base for k in known})))  # type: ignore[attr-defined]
+        rows = {r.base: r for r in session.exec(q)}
+        for k in known:
+            rec = rows.get(k.base)
+            if rec is None:
+                rec = rows[k.base] = Recording(base=k.base, started_at=started_of(k.base))
+            rec.uniqueid = k.call_id or uniqueid_of(k.base)
+            rec.seat = k.seat
+            rec.operator = operator_of(settings, k.seat, k.job_number) if k.seat else rec.operator
+            rec.caller_num = k.caller_num
+            rec.survey = str(k.survey) if k.survey is not None else rec.survey
+            session.add(rec)
+        untied = [r for r in rows.values() if r.ticket_id is None]
+        if untied and calls is not None:
+            tickets = calls.tickets_of([r.uniqueid for r in untied])
+            for rec in untied:
+                rec.ticket_id = tickets.get(rec.uniqueid)
+        session.flush()
+        ids = {base: rec.id for base, rec in rows.items()}  # before the commit expires them: no read back each
         session.commit()
-        return rec.id
+        return ids
 
 
 def collect(engine: sa.Engine, settings: Any, now: float | None = None, calls: CallLog | None = None) -> list[int]:

@@ -17,6 +17,7 @@ import multiprocessing as mp
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -71,6 +72,13 @@ def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: C
             raise
         log.exception("could not register the recording of call %s", call.call_id)
         return None
+
+
+def register_calls(engine: sa.Engine, settings: Any, finished: Sequence[FinishedCall],
+                   calls: CallLog | None = None) -> list[int | None]:
+    """:func:`register_call` for a burst of finished calls, in one transaction; raises (its only
+    caller is the call filer, which retries)."""
+    return catalog.register_calls(engine, settings, finished, calls)
 
 
 def register_outbound(engine: sa.Engine, settings: Any, calls: CallLog | None = None, **call: str) -> int | None:

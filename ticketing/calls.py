@@ -10,7 +10,7 @@ requests form the callback list (未接来电回拨) that operators and leads wo
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -92,49 +92,66 @@ class CallLog:
 
     def _row(self, s: Session, uniqueid: str, caller: str = "") -> CallRecord:
         rec = s.exec(select(CallRecord).where(CallRecord.uniqueid == uniqueid)).first()
-        if rec is None:
-            number = normalize_number(caller, self.area_code)
-            rec = CallRecord(uniqueid=uniqueid, caller_number=number, location=location_of(number))
-            s.add(rec)
+        return rec if rec is not None else self._new(s, uniqueid, caller)
+
+    def _new(self, s: Session, uniqueid: str, caller: str) -> CallRecord:
+        number = normalize_number(caller, self.area_code)
+        rec = CallRecord(uniqueid=uniqueid, caller_number=number, location=location_of(number))
+        s.add(rec)
         return rec
 
-    @_once_more
     def record(self, call: FinishedCall) -> int:
         """Store a finished call; idempotent on its id, keeping a survey or callback request already merged."""
+        return self.record_many([call])[0]
+
+    @_once_more
+    def record_many(self, calls: Sequence[FinishedCall]) -> list[int]:
+        """Store finished calls in one transaction, each as :meth:`record` would (the row ids, in order).
+        A burst of hang-ups is one read of the rows it touches and one commit, not one of each per call;
+        a call reported twice in the batch (a resync) is still one row, holding the better report."""
         with session_scope(self.engine) as s:
-            rec = self._row(s, call.call_id, call.caller_num)
-            if rec.ended_at is not None and call.yields_to(finished(rec)):
-                s.flush()
-                return int(rec.id or 0)  # the call log already holds the better report of this call
-            rec.reconstructed = call.reconstructed
-            rec.caller_number = normalize_number(call.caller_num, self.area_code) or rec.caller_number
-            rec.location = call.location or rec.location or location_of(rec.caller_number)
-            rec.caller_name = call.caller_name[:64] or rec.caller_name
-            rec.queue = call.queue
-            rec.seats_rung = ",".join(call.seats_rung)[:200]
-            same_seat = rec.seat == call.seat  # a rebuilt call keeps who the bridge saw answer it
-            rec.seat = call.seat
-            rec.operator = call.operator[:64] or (rec.operator if same_seat else "")
-            rec.job_number = call.job_number[:64] or (rec.job_number if same_seat else "")
-            rec.started_at = _at(call.offered_at)
-            rec.answered_at = _at(call.answered_at)
-            rec.ended_at = _at(call.ended_at)
-            rec.wait_ms = call.wait_ms
-            rec.within_rule = call.within_rule
-            rec.talk_s = call.talk_s
-            rec.hold_s = call.hold_s
-            rec.abandoned = call.abandoned
-            rec.lost = call.lost
-            rec.transferred_to = call.transferred_to[:64]
-            rec.conference = call.conference[:64]
-            rec.recordings = ",".join(call.recordings)[:4000]
-            base = call.recording_base or (call.recordings[0].removesuffix(".wav") if call.recordings else "")
-            rec.recording_id = base[:MEDIUM] or rec.recording_id
-            if call.survey is not None:
-                rec.survey = call.survey
-            rec.callback_requested = rec.callback_requested or call.callback_requested
+            ids = sorted({c.call_id for c in calls})
+            rows = {r.uniqueid: r for r in s.exec(select(CallRecord).where(CallRecord.uniqueid.in_(ids)))}  # type: ignore[attr-defined]
+            out = []
+            for call in calls:
+                rec = rows.get(call.call_id)
+                if rec is None:
+                    rec = rows[call.call_id] = self._new(s, call.call_id, call.caller_num)
+                self._apply(rec, call)
+                out.append(rec)
             s.flush()
-            return int(rec.id or 0)
+            return [int(r.id or 0) for r in out]
+
+    def _apply(self, rec: CallRecord, call: FinishedCall) -> None:
+        if rec.ended_at is not None and call.yields_to(finished(rec)):
+            return  # the call log already holds the better report of this call
+        rec.reconstructed = call.reconstructed
+        rec.caller_number = normalize_number(call.caller_num, self.area_code) or rec.caller_number
+        rec.location = call.location or rec.location or location_of(rec.caller_number)
+        rec.caller_name = call.caller_name[:64] or rec.caller_name
+        rec.queue = call.queue
+        rec.seats_rung = ",".join(call.seats_rung)[:200]
+        same_seat = rec.seat == call.seat  # a rebuilt call keeps who the bridge saw answer it
+        rec.seat = call.seat
+        rec.operator = call.operator[:64] or (rec.operator if same_seat else "")
+        rec.job_number = call.job_number[:64] or (rec.job_number if same_seat else "")
+        rec.started_at = _at(call.offered_at)
+        rec.answered_at = _at(call.answered_at)
+        rec.ended_at = _at(call.ended_at)
+        rec.wait_ms = call.wait_ms
+        rec.within_rule = call.within_rule
+        rec.talk_s = call.talk_s
+        rec.hold_s = call.hold_s
+        rec.abandoned = call.abandoned
+        rec.lost = call.lost
+        rec.transferred_to = call.transferred_to[:64]
+        rec.conference = call.conference[:64]
+        rec.recordings = ",".join(call.recordings)[:4000]
+        base = call.recording_base or (call.recordings[0].removesuffix(".wav") if call.recordings else "")
+        rec.recording_id = base[:MEDIUM] or rec.recording_id
+        if call.survey is not None:
+            rec.survey = call.survey
+        rec.callback_requested = rec.callback_requested or call.callback_requested
 
     @_once_more
     def record_survey(self, uniqueid: str, score: int | None, caller: str = "", by: str = "ivr") -> None:
@@ -256,6 +273,16 @@ class CallLog:
             return None
         with Session(self.engine) as s:
             return s.exec(select(CallRecord.ticket_id).where(CallRecord.uniqueid == uniqueid)).first()
+
+    def tickets_of(self, uniqueids: Sequence[str]) -> dict[str, int]:
+        """The tickets these calls produced, by call id (a call with none yet is left out)."""
+        wanted = sorted({u for u in uniqueids if u})
+        if not wanted:
+            return {}
+        q = select(CallRecord.uniqueid, CallRecord.ticket_id).where(
+            CallRecord.uniqueid.in_(wanted), CallRecord.ticket_id.is_not(None))  # type: ignore[attr-defined,union-attr]
+        with Session(self.engine) as s:
+            return {u: t for u, t in s.exec(q) if t is not None}
 
     def for_ticket(self, ticket_id: int) -> list[dict[str, object]]:
         """The calls that produced or followed up a ticket, oldest first."""
