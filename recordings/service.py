@@ -2,7 +2,7 @@
 
 * ``hotline transcribe [-w N]`` → :func:`run`: N worker processes on the durable queue, a
   progress line on the terminal, Ctrl-C stops.
-* The composition root: :func:`migrate`; :func:`register_call` for each finished call the bus
+* The composition root: :func:`migrate`; :func:`register_calls` for the finished calls the bus
   carries (seat, operator's job number, caller, survey); :func:`catalog_loop` as a task (spool
   scan every few seconds, retention purge once an hour).
 * The web room: ``recordings.routes.router`` (REST), :func:`find_visible` for the QA pages,
@@ -60,24 +60,11 @@ def run(settings: Any, workers: int | None = None, *, drain: bool = False, quiet
     return worker.supervise(settings, n, drain=drain, stop=stop, progress=show, lease_s=lease_s, grammar=grammar)
 
 
-def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: CallLog | None = None, *,
-                  raise_errors: bool = False) -> int | None:
-    """A finished call's recording into the catalog (its files follow with the next spool scan).
-    Idempotent on the recording's base. Logged, not raised, unless ``raise_errors`` (a writer that
-    retries): the catalog must not break the bridge that reports the call."""
-    try:
-        return catalog.register_call(engine, settings, call, calls)
-    except Exception:
-        if raise_errors:
-            raise
-        log.exception("could not register the recording of call %s", call.call_id)
-        return None
-
-
 def register_calls(engine: sa.Engine, settings: Any, finished: Sequence[FinishedCall],
                    calls: CallLog | None = None) -> list[int | None]:
-    """:func:`register_call` for a burst of finished calls, in one transaction; raises (its only
-    caller is the call filer, which retries)."""
+    """Finished calls' recordings into the catalog (their files follow with the next spool scan), in
+    one transaction; idempotent on each recording's base. Raises: its caller, the call filer,
+    keeps the calls in its outbox and retries."""
     return catalog.register_calls(engine, settings, finished, calls)
 
 
@@ -165,4 +152,4 @@ def integrity(engine: sa.Engine) -> dict[str, Any]:
 
 
 __all__ = ["catalog_loop", "centre_filter", "find_visible", "in_centre", "integrity", "migrate", "progress",
-           "register_call", "rows_of_centre", "run"]
+           "register_calls", "register_outbound", "rows_of_centre", "run"]

@@ -9,6 +9,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete as sa_delete
 from sqlmodel import Session, select
 
@@ -183,13 +184,16 @@ def test_unanswered_calls_register_nothing(engine, rec_settings):
     assert catalog.register_call(engine, rec_settings, unanswered) is None
 
 
-def test_a_registration_that_fails_is_logged_and_never_raised(rec_settings, caplog):
+def test_a_registration_that_fails_raises_to_the_filer_which_keeps_the_calls(rec_settings):
+    """The call filer (launch/filing.py) is the one caller: it must hear the failure to keep the
+    calls in its outbox and retry (tests/launch/test_filing.py), not a log line and a lost row."""
+    import sqlalchemy as sa
+
     from hotline.db import make_engine
 
     broken = make_engine("sqlite:///" + str(rec_settings.var_dir / "no-tables.db"))
-    with caplog.at_level(logging.ERROR, logger="recordings.service"):
-        assert service.register_call(broken, rec_settings, call_record("hotline-20261123-101500-1763866700.6")) is None
-    assert "could not register the recording of call 1763866700.6" in caplog.text
+    with pytest.raises(sa.exc.OperationalError):
+        service.register_calls(broken, rec_settings, [call_record("hotline-20261123-101500-1763866700.6")])
 
 
 def test_retention_purges_old_audio_keeps_the_metadata_and_logs_it(engine, rec_settings, spool, make_call, caplog):

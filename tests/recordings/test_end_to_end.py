@@ -45,7 +45,7 @@ async def test_a_recorded_call_is_transcribed_per_leg_with_times_inside_the_call
                         seat=seat, operator="op1024", job_number="1024", offered_at=ts(connect),
                         answered_at=ts(connect), ended_at=ts(complete), wait_ms=0, within_rule=True, talk_s=talk_s,
                         recordings=(f"{base}.wav", f"{base}-in.wav", f"{base}-out.wav"), recording_base=base)
-    service.register_call(engine, local, call)  # what the composition root does with each CallCompleted
+    service.register_calls(engine, local, [call])  # what the call filer does with each round of CallCompleted
 
     # only this call's files: other tests' recordings in the shared spool are not ours to move
     spool = catalog.spool_dir(local)
