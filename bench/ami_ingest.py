@@ -11,45 +11,28 @@ wrap-up) and starts ``--spacing`` s of Asterisk time after the one before, so ~2
 way at once and their frames interleave by ``Timestamp`` (each copy keeps its recorded order).
 Caller names are Chinese. The bytes are cut into 4 KiB reads, anywhere (inside characters too).
 
-**ours** — the CTI node as ``launch.compose`` wires it: ``build`` (the SQLite database under
-``var/bench/ami-ingest/``, the store, the call filer), ``CtiService.from_settings``,
-``Node.follow_finished_calls`` (the call-log hook), ``CtiService.start`` for real (login,
-``FullyBooted``, resync, the wrap-up hook, the ticker) against a small in-process Asterisk that
-answers as Asterisk 22 does (``QueueAdd`` → ``QueueMemberAdded``, ``QueuePause`` →
-``QueueMemberPause``), on uvloop as ``hotline cti`` runs. 50 operators sign in through
-``CtiActions.sign_in``; their 50 consoles and the lead's wallboard follow the bus through the web
-room's own code (``agent_ui.ws``: ``Audience`` made as ``websocket_endpoint`` makes it,
-``_send_loop`` joining the node's hub, which asks each filter the events that could be
-its own, and sending each message's JSON) to sockets that count
-what they get instead of writing it. Then each read goes to the link's own protocol
-(``cti.link._Protocol.data_received``: frames → typed events → ``CtiState.handle`` → the bus →
-its listeners and the filtered subscriptions), with a turn of the event loop after each, as
-between TCP reads: the consoles, the wallboard, the wrap-up hook's ``QueuePause`` actions and
-their answers run as they come. Timed: from the first read until every read is handled, every
-subscription drained and every action answered.
+**ours** — the CTI node as ``launch.compose`` wires it (``build``: SQLite under
+``var/bench/ami-ingest/``, the store, the call filer; ``CtiService`` started for real against a small
+in-process Asterisk that answers as Asterisk 22 does), on uvloop; 50 operators signed in, their 50
+consoles and the lead's wallboard following the bus through ``agent_ui.ws``'s own code to sockets
+that count what they get. Each read goes to ``cti.link._Protocol.data_received`` with a turn of the
+loop after it, as between TCP reads. Timed: from the first read until every read is handled, every
+subscription drained and every action answered. bench/README.md says why each part is there.
 
-**The call log**: every finished call goes through the hook to production's ``CallFiler`` (the
-durable outbox, then the call log and the recordings catalog, on the filer's own thread, a batch of
-up to ``--filing-batch`` calls a round) and must be in the call log at the end. The hook's hand-off
-is timed; the filing itself (``--filing after``, the default) runs on that thread right after the
-reads, timed on its own (``filing_s``, ``filing_cpu_ms_per_call``, ``filing_rounds``): held back
-until then, the calls are all waiting, so every round is a full batch. ``--filing-batch 1`` gives
-the cost of a call filed on its own, as when calls end further apart than a round takes. Why
-after: it costs per *call*, not per event, and this replay finishes ~250 calls a second where 50
-seats finish at most ~2; filed meanwhile (``--filing during``) its thread would take the GIL from
+**The call log**: every finished call goes to production's ``CallFiler`` (outbox, call log, catalog,
+on its own thread in rounds of up to ``--filing-batch`` calls) and must be in the call log at the
+end. With ``--filing after`` (the default) the filing is held until the reads are timed, then timed
+on its own (``filing_s``, ``filing_cpu_ms_per_call``, ``filing_rounds``): every round is then full;
+``--filing-batch 1`` gives a call filed alone. Why after: this replay finishes ~250 calls a second
+where 50 seats finish ~2; filed meanwhile (``--filing during``) the thread would take the GIL from
 the reads at a rate no centre reaches.
 
-**bare** — the same reads into panoramisk 1.4's own ``AMIProtocol.data_received`` (decode, split,
-``Message.from_line``, ``handle_message``) with a no-op dispatcher, synchronously (no event loop:
-the loop's turns are ours alone).
+**bare** — the same reads into panoramisk 1.4's ``AMIProtocol.data_received`` with a no-op
+dispatcher, synchronously. Rounds alternate ours/bare (``--rounds``, default 5); each side's
+**median** is compared; the heap is collected and frozen before each, as a hotline process does.
 
-Rounds alternate ours/bare (``--rounds``, default 5); each side's **median** round is compared
-(best is printed too). Before each timed side the garbage is collected and the heap frozen, as a
-hotline process freezes its own once started (``launch.compose.freeze``).
-
-Run from the repo root: ``.venv/bin/python bench/ami_ingest.py [--min-events N] [--rounds R]``;
-``--profile`` for one run of ours under cProfile. Last line:
-``events_per_s=… bare_events_per_s=… ratio=… …`` (goal: ratio ≥ 0.8).
+Run: ``.venv/bin/python bench/ami_ingest.py [--min-events N] [--rounds R] [--profile]``. Last
+line: ``events_per_s=… bare_events_per_s=… ratio=… …`` (goal: ratio ≥ 0.8).
 """
 
 from __future__ import annotations

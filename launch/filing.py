@@ -105,7 +105,12 @@ class CallFiler:
                 self.sleep(pause)
             if self._store(calls):
                 return True
-        return len(calls) > 1 and all([self._store([c]) for c in calls])  # a list: each is tried
+        return self._one_by_one(calls) == len(calls)
+
+    def _one_by_one(self, calls: Sequence[FinishedCall]) -> int:
+        """After a batch was refused: each call tried alone, so that one the database cannot take does
+        not hold the others back; how many were stored (a lone call was just tried: none)."""
+        return sum(self._store([c]) for c in calls) if len(calls) > 1 else 0
 
     def _journal(self, calls: Sequence[FinishedCall]) -> None:
         try:
@@ -131,10 +136,7 @@ class CallFiler:
         pending = [FinishedCall.from_record(record) for _key, record in self.outbox.pending()]
         for i in range(0, len(pending), self.max_batch):
             batch = pending[i:i + self.max_batch]
-            if self._store(batch):
-                stored += len(batch)
-            elif len(batch) > 1:
-                stored += sum(self._store([c]) for c in batch)
+            stored += len(batch) if self._store(batch) else self._one_by_one(batch)
         if stored == len(pending):
             self._resting_until = 0.0  # the database is back: rounds store again
         return stored

@@ -129,10 +129,16 @@ def register_call(engine: sa.Engine, settings: Any, call: FinishedCall, calls: C
 def register_calls(engine: sa.Engine, settings: Any, finished: Sequence[FinishedCall],
                    calls: CallLog | None = None) -> list[int | None]:
     """:func:`register_call` for a burst of finished calls, in one transaction (the ids, in order)."""
-    known = [_Known(base, c.call_id, c.seat, c.job_number, c.caller_num, c.survey) if base else None
-             for c in finished for base in [c.recording_base or (base_of(c.recordings[0]) if c.recordings else "")]]
-    ids = _register(engine, settings, calls, [k for k in known if k is not None])  # unanswered: nothing recorded
+    known = [_known(c) for c in finished]
+    ids = _register(engine, settings, calls, [k for k in known if k is not None])
     return [ids[k.base] if k is not None else None for k in known]
+
+
+def _known(call: FinishedCall) -> _Known | None:
+    base = call.recording_base or (base_of(call.recordings[0]) if call.recordings else "")
+    if not base:
+        return None  # unanswered: nothing was recorded
+    return _Known(base, call.call_id, call.seat, call.job_number, call.caller_num, call.survey)
 
 
 def register_outbound(engine: sa.Engine, settings: Any, *, base: str, call_id: str, seat: str, job_number: str,
