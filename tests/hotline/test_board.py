@@ -37,8 +37,7 @@ async def test_pictures_expire_unless_posted_again(board) -> None:
 async def test_each_request_is_taken_once_by_its_servers_bridge_and_answered(board) -> None:
     async def bridge(server: str) -> None:
         while True:
-            req = await board.take(server, 0.2)
-            if req is not None:
+            for req in await board.take(server, 0.2):
                 await board.answer(req, {"by": server, "seat": req["args"]["seat"]})
 
     bridges = [asyncio.create_task(bridge("ast1")), asyncio.create_task(bridge("ast2"))]
@@ -56,13 +55,13 @@ async def test_each_request_is_taken_once_by_its_servers_bridge_and_answered(boa
 async def test_an_asker_that_gives_up_takes_back_what_nobody_took(board) -> None:
     with pytest.raises(NotTaken):
         await board.ask("ast1", {"action": "ready", "args": {"seat": "8001"}}, 0.3)
-    assert await board.take("ast1", 0.1) is None  # withdrawn: no bridge that comes later runs it
+    assert await board.take("ast1", 0.1) == []  # withdrawn: no bridge that comes later runs it
 
 
 async def test_an_asker_that_gives_up_after_a_bridge_took_it_says_it_may_be_done(board) -> None:
     asking = asyncio.create_task(board.ask("ast1", {"action": "ready", "args": {"seat": "8001"}}, 0.5))
-    taken = await board.take("ast1", 2)
-    assert taken is not None and taken["deadline"] > time.time()  # the bridge can tell when to give up
+    [taken] = await board.take("ast1", 2)
+    assert taken["deadline"] > time.time()  # the bridge can tell when to give up
     with pytest.raises(NoAnswer):
         await asking
 
@@ -85,3 +84,32 @@ def test_the_board_lives_beside_a_redis_bus_only() -> None:
     assert board_of(InProcessBus()) is None
     board = board_of(RedisBus("redis://127.0.0.1:6390/3", prefix="centre1", timeout=0.7))
     assert isinstance(board, RedisBoard) and board.prefix == "centre1" and board.timeout == 0.7
+
+
+async def test_requests_waiting_together_are_taken_together(board) -> None:
+    asks = [asyncio.create_task(board.ask("ast1", {"action": "ready", "args": {"seat": str(i)}}, 5))
+            for i in range(100)]
+    await asyncio.sleep(0.2)  # all 100 in the list, none taken yet
+    first = await board.take("ast1", 0.1, most=64)  # one round trip for as many as wait, up to most
+    rest = await board.take("ast1", 0.1, most=64)
+    assert (len(first), len(rest)) == (64, 36)
+    assert sorted(int(r["args"]["seat"]) for r in first + rest) == list(range(100))  # each once
+    assert await board.take("ast1", 0.1) == []
+    for r in first + rest:
+        await board.answer(r, {"seat": r["args"]["seat"]})
+    assert await asyncio.gather(*asks) == [{"seat": str(i)} for i in range(100)]
+
+
+async def test_an_entry_that_is_not_a_request_is_dropped_and_the_others_run(redis_server: RedisServer) -> None:  # noqa: F811
+    board = RedisBoard(redis_server.url, prefix=f"t{time.monotonic_ns()}", timeout=1.0)
+    await board.start()
+    try:
+        asking = asyncio.create_task(board.ask("ast1", {"action": "ready", "args": {"seat": "8001"}}, 5))
+        await asyncio.sleep(0.1)
+        await board._redis().lpush(f"{board.prefix}:cti:ast1:in", b"\xff not json", b"[1, 2]")  # before it
+        [taken] = await board.take("ast1", 0.5)
+        assert taken["args"] == {"seat": "8001"}
+        await board.answer(taken, {"ok": True})
+        assert await asking == {"ok": True}
+    finally:
+        await board.close()
