@@ -44,6 +44,9 @@ TOTALS_TTL_S = 5.0
 # what a node not on duty keeps of the bus's alert sources, to replay if it takes the duty over: the
 # node on duty may have died after an event and before its alert went out (a lease lapses in 5 s)
 CATCH_UP_S = 60.0
+SPELLS_MAX = 50_000  # spells kept for the database while it refuses them (some hours of a 500-seat centre)
+SPELL_RETRY_S = (1.0, 5.0, 30.0)
+STOP_WAIT_S = 10.0
 
 Spell = tuple[str, str, str, str, float, float]  # seat, operator, state, reason, start, end
 
@@ -97,6 +100,11 @@ class LeadRuntime:
         self.on_duty = True  # alone, or holding the centre's duty lease: the rules run here
         self._heard: deque[tuple[float, dict[str, Any]]] = deque()  # alert sources while not on duty
         self._acks_sent: dict[int, str] = {}  # acknowledged here, not yet seen logged by the node on duty
+        self._unstored: deque[Spell] = deque()  # closed spells for the writer task, stored in rounds
+        self._spells_due: asyncio.Event | None = None  # a spell is waiting for the writer
+        self._closing: asyncio.Event | None = None  # stop(): the writer writes what waits, then ends
+        self._writer: asyncio.Task[None] | None = None
+        self.spells_lost = 0
 
     def take_duty(self, on: bool) -> None:
         """On duty from now (the rules run here, from the seats as they are) or not (follow the one that is).
@@ -141,8 +149,10 @@ class LeadRuntime:
 
     async def start(self) -> None:
         self._seed()
+        self._spells_due, self._closing = asyncio.Event(), asyncio.Event()
         self._tasks = [asyncio.create_task(self._listen(), name="lead-alerts"),
                        asyncio.create_task(self._tick(), name="lead-tick")]
+        self._writer = asyncio.create_task(self._store_spells(), name="lead-spells")
 
     def _seed(self) -> None:
         if self.cti is not None:
@@ -157,6 +167,15 @@ class LeadRuntime:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        if self._writer is not None and self._closing is not None and self._spells_due is not None:
+            self._closing.set()  # the spells of the last moments are stored before the node ends
+            self._spells_due.set()
+            try:
+                await asyncio.wait_for(self._writer, STOP_WAIT_S)
+            except TimeoutError:
+                log.warning("lead: %d seat spells not stored within %.0f s of stop", len(self._unstored), STOP_WAIT_S)
+            except Exception:
+                log.exception("lead: the seat spells' writer failed")
 
     async def _listen(self) -> None:
         sub = self.bus.subscribe(maxsize=10_000)
@@ -194,7 +213,7 @@ class LeadRuntime:
                 if msg.get("event") == "SeatStateChanged":
                     closed = self._spell(msg)
                     if closed is not None:
-                        await asyncio.to_thread(self._store_spell, *closed)
+                        self._keep_spell(closed)
             except Exception:
                 log.exception("alert rule failed on %s", msg.get("event"))
 
@@ -238,9 +257,65 @@ class LeadRuntime:
         state, reason, operator, since = before
         return seat, operator, state, reason, since, at
 
-    def _store_spell(self, seat: str, operator: str, state: str, reason: str, start: float, end: float) -> None:
-        self.store.add_spell(seat=seat, operator=operator, state=state, reason=reason,
-                             started_at=datetime.fromtimestamp(start, UTC), ended_at=datetime.fromtimestamp(end, UTC))
+    def _keep_spell(self, spell: Spell) -> None:
+        """For the writer task: the bus is not held up by the database, and a burst's spells share a
+        transaction (a commit each was half the CPU of the node on duty in bench/screen_pop.py)."""
+        self._unstored.append(spell)
+        self._cap_spells()
+        if self._spells_due is not None:
+            self._spells_due.set()
+
+    def _cap_spells(self) -> None:
+        while len(self._unstored) > SPELLS_MAX:
+            self._unstored.popleft()
+            self.spells_lost += 1
+            if self.spells_lost in (1, 100) or self.spells_lost % 10_000 == 0:
+                log.error("lead: the database has refused seat spells for a while; %d dropped, oldest first "
+                          "(the seat report misses them)", self.spells_lost)
+
+    async def _store_spells(self) -> None:
+        """Store the closed spells, all those waiting in each round. While the database refuses them
+        they wait and are tried again; at stop, what waits is written before the task ends."""
+        assert self._spells_due is not None and self._closing is not None
+        failures = 0
+        while True:
+            if not self._unstored:
+                if self._closing.is_set():
+                    return
+                await self._spells_due.wait()
+                self._spells_due.clear()
+                continue
+            refused = await self._store_round()
+            if refused is None:
+                failures = 0
+                continue
+            if self._closing.is_set():
+                log.warning("lead: %d seat spells not stored at stop: %s", len(self._unstored), refused)
+                return
+            wait = SPELL_RETRY_S[min(failures, len(SPELL_RETRY_S) - 1)]
+            failures += 1
+            log.warning("lead: %d seat spells not stored (%s); trying again in %.0f s", len(self._unstored),
+                        refused, wait)
+            with contextlib.suppress(TimeoutError):  # stop() ends the wait: one more try, then done
+                async with asyncio.timeout(wait):
+                    await self._closing.wait()
+
+    async def _store_round(self) -> Exception | None:
+        """Every spell waiting, in one transaction; refused, they wait again before those kept meanwhile."""
+        batch, self._unstored = self._unstored, deque()
+        try:
+            await asyncio.to_thread(self._write_spells, list(batch))
+        except Exception as exc:
+            batch.extend(self._unstored)
+            self._unstored = batch
+            self._cap_spells()
+            return exc
+        return None
+
+    def _write_spells(self, spells: list[Spell]) -> None:
+        self.store.add_spells((seat, operator, state, reason, datetime.fromtimestamp(start, UTC),
+                               datetime.fromtimestamp(end, UTC))
+                              for seat, operator, state, reason, start, end in spells)
 
     async def ack(self, alert_id: int, who: str) -> dict[str, Any]:
         """On the loop (the engine and the bus live there); the log row is written in a thread, by

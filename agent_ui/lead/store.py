@@ -38,6 +38,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _spell(seat: str, operator: str, state: str, reason: str, started_at: datetime, ended_at: datetime) -> SeatSpell:
+    return SeatSpell(seat=seat, operator=operator, state=state, reason=reason[:64], started_at=started_at,
+                     ended_at=ended_at, seconds=round((ended_at - started_at).total_seconds(), 3))
+
+
 class LeadStore:
     """The lead's tables on one engine; ``clock`` stamps what the lead signs or enters."""
 
@@ -71,9 +76,18 @@ class LeadStore:
 
     def add_spell(self, *, seat: str, operator: str, state: str, reason: str, started_at: datetime,
                   ended_at: datetime) -> int:
-        return self._add(SeatSpell(seat=seat, operator=operator, state=state, reason=reason[:64],
-                                   started_at=started_at, ended_at=ended_at,
-                                   seconds=round((ended_at - started_at).total_seconds(), 3)))
+        return self._add(_spell(seat, operator, state, reason, started_at, ended_at))
+
+    def add_spells(self, spells: Iterable[tuple[str, str, str, str, datetime, datetime]]) -> int:
+        """Many spells (seat, operator, state, reason, start, end) in one transaction: a burst of calls
+        changes every seat's state several times a call, and a commit each queued the centre's other
+        writers (the call filing, the lookups' read log) behind SQLite's one write lock."""
+        rows = [_spell(*sp).model_dump(exclude={"id"}) for sp in spells]
+        if rows:
+            with Session(self.engine) as s:
+                s.execute(sa.insert(SeatSpell), rows)
+                s.commit()
+        return len(rows)
 
     def spells(self, since: datetime, until: datetime,
                states: Iterable[str] = ("busy", "wrap_up")) -> list[dict[str, Any]]:
