@@ -16,6 +16,7 @@ import logging
 import multiprocessing as mp
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -117,6 +118,65 @@ def renew(engine: sa.Engine, c: Claim, lease_s: float) -> None:
         raise LostClaim(c.job_id)
 
 
+# a recogniser that has not finished a chunk for this long is stuck, not slow: its lease is let go
+STUCK_S = 120.0
+
+
+class Keeper:
+    """Holds a claim's lease from a thread of its own while the recogniser makes progress.
+
+    The lease used to be renewed between chunks of recognition. Workers run at nice 10 (calls go
+    first), and on a busy box a chunk could take longer than the lease: an idle worker took the
+    job while this one was still on it, the two took it from each other in turn, and after
+    ``max_attempts`` claims it was parked though no worker had died (CI: three losses of one job in
+    15 s). A renewal costs a few milliseconds and a sleeping thread is woken promptly even at nice
+    10 (Vosk's C calls release the GIL), so the lease now says "this process lives", and the
+    chunks' :meth:`tick` says "and is not stuck": without a tick for ``stuck_s`` the lease is no
+    longer renewed and runs out, so a hung worker's job is still taken by another.
+    """
+
+    def __init__(self, engine: sa.Engine, c: Claim, lease_s: float, *, stuck_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine, self.claim, self.lease_s, self.clock = engine, c, lease_s, clock
+        self.stuck_s = max(STUCK_S, 3 * lease_s) if stuck_s is None else stuck_s
+        self.renewals = 0
+        self._last = clock()
+        self._lost = False
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{c.job_id}", daemon=True)
+
+    def __enter__(self) -> Keeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self._thread.join(self.lease_s)
+
+    def tick(self) -> None:
+        """Progress (the recogniser's heartbeat, per chunk); raises :class:`LostClaim` once another
+        worker holds the job, so this attempt stops instead of finishing work that will be thrown away."""
+        if self._lost:
+            raise LostClaim(self.claim.job_id)
+        self._last = self.clock()
+
+    def stuck(self) -> bool:
+        return self.clock() - self._last > self.stuck_s
+
+    def _run(self) -> None:
+        while not self._halt.wait(self.lease_s / 3):
+            if self.stuck():
+                continue  # no renewal: the lease runs out; a tick that comes after may win it back
+            try:
+                renew(self.engine, self.claim, self.lease_s)
+                self.renewals += 1
+            except LostClaim:
+                self._lost = True
+                return
+            except Exception as exc:  # the database busy for a moment: the next round tries again
+                log.warning("job %d: lease not renewed (%s)", self.claim.job_id, exc)
+
+
 def complete(engine: sa.Engine, c: Claim, words: list[dict], findings: list[dict], model: str,
              audio_s: float, wall_s: float) -> bool:
     """Finish a job with its transcript; False (nothing written) if the claim was lost."""
@@ -192,38 +252,34 @@ def process(engine: sa.Engine, settings: Any, model: Any, c: Claim, lease_s: flo
         job_number, survey = (rec.operator, rec.survey) if rec else ("", "")
         message = bool(rec and catalog.is_message(rec.base))
         live = live_legs.whole_legs(session, rec.uniqueid) if rec and rec.uniqueid else {}
-    last = [time.monotonic()]
-
-    def heartbeat() -> None:
-        if time.monotonic() - last[0] >= lease_s / 3:
-            renew(engine, c, lease_s)
-            last[0] = time.monotonic()
-
-    cfg = rules.RuleConfig.from_settings(settings)
-    t0 = time.perf_counter()
-    used = path_of(model) or model_path(settings)  # what this worker loaded (a model switched since: not it)
-    # heard while the call was up: only what the live audio missed is heard now
-    if grammar is None and live_legs.usable(live, legs):
-        words, audio_s, again_s = live_legs.words_with_live(model, legs, live, heartbeat=heartbeat)
-        used = f"live:{live['citizen'].model}" if live.get("citizen") else used
-        log.info("recording %d: live transcript reused, %.1f of %.1f s heard again", c.recording_id, again_s, audio_s)
-    else:
-        words, audio_s = transcribe_legs(model, legs, grammar=grammar, heartbeat=heartbeat)
-    spotted: list[rules.Word] = []
-    if getattr(settings, "qa_phrase_spotting", False) and "operator" in legs:
-        # a second, grammar-constrained pass over the operator's leg: phrases the free
-        # transcript garbles are often still found
-        pcm, rate, _ = read_pcm(legs["operator"])
-        spotted = [rules.Word("operator", w["word"], w["start"], w["end"], w["conf"])
-                   for w in recognise(model, pcm, rate=rate, grammar=rules.spotting_phrases(cfg),
-                                      heartbeat=heartbeat)]
-    wall = time.perf_counter() - t0
-    # a voice message (留言) has no operator to hold to the greeting or the job number: words only
-    found = [] if message else rules.check([rules.Word.from_dict(w) for w in words], cfg, job_number=job_number,
-                                            survey=survey, spotted=spotted)
-    # the model this worker loaded, not today's active one (hotline model use may have changed it)
-    return complete(engine, c, words, [f.as_dict() for f in found], used,
-                    round(audio_s, 3), round(wall, 3))
+    with Keeper(engine, c, lease_s) as keeper:  # held until the transcript is written
+        heartbeat = keeper.tick
+        cfg = rules.RuleConfig.from_settings(settings)
+        t0 = time.perf_counter()
+        used = path_of(model) or model_path(settings)  # what this worker loaded (a model switched since: not it)
+        # heard while the call was up: only what the live audio missed is heard now
+        if grammar is None and live_legs.usable(live, legs):
+            words, audio_s, again_s = live_legs.words_with_live(model, legs, live, heartbeat=heartbeat)
+            used = f"live:{live['citizen'].model}" if live.get("citizen") else used
+            log.info("recording %d: live transcript reused, %.1f of %.1f s heard again",
+                     c.recording_id, again_s, audio_s)
+        else:
+            words, audio_s = transcribe_legs(model, legs, grammar=grammar, heartbeat=heartbeat)
+        spotted: list[rules.Word] = []
+        if getattr(settings, "qa_phrase_spotting", False) and "operator" in legs:
+            # a second, grammar-constrained pass over the operator's leg: phrases the free
+            # transcript garbles are often still found
+            pcm, rate, _ = read_pcm(legs["operator"])
+            spotted = [rules.Word("operator", w["word"], w["start"], w["end"], w["conf"])
+                       for w in recognise(model, pcm, rate=rate, grammar=rules.spotting_phrases(cfg),
+                                          heartbeat=heartbeat)]
+        wall = time.perf_counter() - t0
+        # a voice message (留言) has no operator to hold to the greeting or the job number: words only
+        found = [] if message else rules.check([rules.Word.from_dict(w) for w in words], cfg, job_number=job_number,
+                                                survey=survey, spotted=spotted)
+        # the model this worker loaded, not today's active one (hotline model use may have changed it)
+        return complete(engine, c, words, [f.as_dict() for f in found], used,
+                        round(audio_s, 3), round(wall, 3))
 
 
 def worker_name() -> str:

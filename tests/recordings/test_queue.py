@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -123,6 +124,48 @@ def test_a_job_whose_workers_keep_dying_is_parked(engine):
     assert worker.claim(engine, "w9", lease_s=1, max_attempts=3, now=t + timedelta(seconds=10)) is None
     j = state(engine, job)
     assert j.state == "parked" and j.error.startswith("转写进程在处理中退出 3 次") and "w2" in j.error
+
+
+def test_the_keeper_holds_the_lease_through_a_chunk_longer_than_the_lease(engine):
+    # a starved worker (nice 10 on a busy box) may take longer over one chunk than the whole lease:
+    # the keeper's thread renews it meanwhile, so an idle worker does not take the job from under it
+    [job] = add_jobs(engine, 1)
+    c = worker.claim(engine, "slow", lease_s=2)
+    taken = []
+    with worker.Keeper(engine, c, lease_s=2) as keeper:
+        keeper.tick()
+        deadline = time.monotonic() + 5  # no tick for 2.5 leases
+        while time.monotonic() < deadline:
+            taken.append(worker.claim(engine, "idle", lease_s=2))
+            time.sleep(0.1)
+        keeper.tick()  # still its own
+        assert keeper.renewals >= 4
+    assert taken and set(taken) == {None}
+    assert worker.complete(engine, c, [], [], "m", 1.0, 1.0) is True
+    assert (state(engine, job).state, state(engine, job).attempts) == ("done", 1)
+
+
+def test_a_stuck_recogniser_lets_the_lease_run_out_and_learns_it_lost_the_job(engine):
+    [job] = add_jobs(engine, 1)
+    c = worker.claim(engine, "stuck", lease_s=0.6)
+    now = [0.0]
+    with worker.Keeper(engine, c, lease_s=0.6, stuck_s=30, clock=lambda: now[0]) as keeper:
+        now[0] = 31.0  # no chunk finished for longer than stuck_s: renewals stop
+        deadline = time.monotonic() + 10
+        while (other := worker.claim(engine, "other", lease_s=60)) is None:
+            assert time.monotonic() < deadline, "the stuck worker's lease never ran out"
+            time.sleep(0.1)
+        assert (other.job_id, other.attempt) == (job, 2)
+        keeper.tick()  # it wakes up: the keeper tries the lease again and finds the job taken
+        while True:
+            try:
+                keeper.tick()
+            except worker.LostClaim:
+                break
+            assert time.monotonic() < deadline, "the stuck worker never learnt it had lost the job"
+            time.sleep(0.05)
+    assert worker.complete(engine, c, [], [], "m", 1.0, 1.0) is False
+    assert worker.complete(engine, other, [], [], "m", 1.0, 1.0) is True
 
 
 def test_backlog_counts_and_progress_line(engine):
