@@ -242,15 +242,22 @@
   });
 
   // ---------------------------------------------------------------- approvals
+  // loads may overlap (a click's own reload, a ticket event's, the 15 s timer) and answer out of
+  // order on a busy server: only the newest load may paint, or an answer read before a decision
+  // would paint over one read after it
+  let approvalsGen = 0;
   async function loadApprovals() {
+    const gen = ++approvalsGen;
     const li = (html) => `<li>${html}</li>`;
     try {
       const seats = await api("/api/approvals?state=pending");
+      if (gen !== approvalsGen) return;
       $("#seat-approvals").innerHTML = seats.map((a) => li(`<span>${esc(a.kind_label)} · 坐席 ${esc(a.seat)} · ${esc(a.requested_by)}
         ${a.reason ? `（${esc(a.reason)}）` : ""}</span>
         <button type="button" class="small" data-approve="${a.id}">同意</button>
         <button type="button" class="small refuse" data-refuse="${a.id}">拒绝</button>`)).join("") || li(`<span class="empty">无待审批申请</span>`);
     } catch (err) {
+      if (gen !== approvalsGen) return;
       $("#seat-approvals").innerHTML = li(`<span class="empty">签出/示忙审批暂不可用：${esc(err.message)}</span>`);
     }
     try {
@@ -259,6 +266,7 @@
         || li(`<span class="empty">无</span>`);
       const btn = (action, label, id, cls = "") => `<button type="button" class="small ${cls}" data-ticket="${id}" data-action="${action}">${label}</button>`;
       if (!departments) departments = await api("/api/departments").catch(() => []);
+      if (gen !== approvalsGen) return;
       const pick = departments.map((d) => `<option value="${d.id}">${esc(d.name)}</option>`).join("");
       $("#t-extensions").innerHTML = tl(t.extensions, (r) => ` · 申请延期 ${r.extension_days} 天
         ${btn("approve_extension", "批准", r.id)} ${btn("refuse_extension", "驳回", r.id, "refuse")}`);
