@@ -51,7 +51,8 @@ class Plan:
     faults: tuple[str, ...] = FAULTS
     topology: str = "split"
     workers: int = 2
-    drain_s: float = 240.0  # the longest wait for the call log, recordings and transcripts to settle
+    # the wait for the call log, recordings and transcripts to settle; up to twice it while they still move
+    drain_s: float = 240.0
     ticket_every_s: float = 1.5
     # wait for the recordings of calls the bridge never saw: the catalog adopts them only once their
     # files have been still for two minutes (recordings/catalog.py ORPHAN_SETTLE_S)
@@ -242,17 +243,26 @@ def _claimed_by(settings: Settings, pids: list[int], since: float) -> bool:
     return any(w.endswith(f":{pid}") for w in workers for pid in pids)
 
 
-def settle(stack: Stack, since: datetime, limit_s: float, say: Callable[[str], None], *, spool_empty: bool) -> bool:
+def settle(stack: Stack, since: datetime, limit_s: float, say: Callable[[str], None], *, spool_empty: bool,
+           stall_s: float = 60.0) -> bool:
     """Wait until the call log stops growing with nothing in the outbox, the transcription queue has
-    nothing queued or running and (``spool_empty``) Asterisk's spool is empty."""
-    deadline = time.monotonic() + limit_s
-    last, steady = -1, 0.0
-    while time.monotonic() < deadline:
+    nothing queued or running and (``spool_empty``) Asterisk's spool is empty.
+
+    Past ``limit_s`` it waits on (up to twice that) only while something still moves, a call filed
+    or a transcript finished within ``stall_s``: on a loaded box the niced workers are slow, which
+    is not a loss; a backlog that stopped moving is."""
+    start = time.monotonic()
+    last, steady, moved_at, progress = -1, 0.0, start, None
+    while (now := time.monotonic()) < start + 2 * limit_s:
+        if now > start + limit_s and now - moved_at > stall_s:
+            break
         rows = len(api_calls(stack.url, stack.lead(), since))
         jobs = backlog(stack.settings)
         spool = stack.settings.recordings_spool
         busy = jobs.get("queued", 0) + jobs.get("running", 0)
         files = sum(1 for _ in spool.glob("*.wav")) if spool.is_dir() else 0
+        if (rows, jobs.get("done", 0) + jobs.get("parked", 0)) != progress:
+            progress, moved_at = (rows, jobs.get("done", 0) + jobs.get("parked", 0)), now
         if rows == last and not outbox_pending(stack.settings) and busy == 0 and not (spool_empty and files):
             steady += 2
             if steady >= 6:
