@@ -39,7 +39,11 @@ def test_a_listening_node_alone_on_the_redis_bus_hears_the_legs_a_bridge_announc
     url = f"{redis_server.url}?prefix=listen-test"
     env = os.environ | {"HOTLINE_VAR_DIR": str(tmp_path / "var"), "HOTLINE_DATABASE_URL": db,
                         "HOTLINE_BUS_URL": url, "HOTLINE_LISTEN_PORT": str(port), "HOTLINE_LISTEN_LEGS": "6",
-                        "HOTLINE_LISTEN_ADDRESS": f"127.0.0.1:{port}", "PYTHONPATH": str(ROOT)}
+                        "HOTLINE_LISTEN_ADDRESS": f"127.0.0.1:{port}", "PYTHONPATH": str(ROOT),
+                        # the path over Redis is under test, not capacity: on CI's two cores the other
+                        # worker's Asterisk and chromium starved the niced recogniser past its 4 s and the
+                        # leg was dropped, as designed (tests/live/test_node.py tests that shedding)
+                        "HOTLINE_LISTEN_NICE": "0", "HOTLINE_LISTEN_MAX_LAG_S": "30"}
     log = tmp_path / "listen.log"
     leg = audio.leg(tmp_path / "citizen.wav", [("sil", 0.3), ("say", "caller_ko"), ("sil", 1.2)], 7.0)
     pcm, rate = read_wav(leg)
