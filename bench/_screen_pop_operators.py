@@ -51,17 +51,39 @@ class Operator:
         assert r.status_code == 200, r.text
 
 
-def browsers_main(conn, sessions: list[tuple[str, str, str]]) -> None:
+def browsers_main(conn, sessions: list[tuple[str, str, str]], stream: tuple[str, str] | None = None) -> None:
     import uvloop
 
-    uvloop.run(_browsers(conn, sessions))
+    uvloop.run(_browsers(conn, sessions, stream))
 
 
-async def _browsers(conn, sessions: list[tuple[str, str, str]]) -> None:
+async def tap(url: str, key: str, on_stream: dict[str, float]) -> None:
+    """When each pop came off the bus's stream, read here as a web node reads it (XREAD, beside them):
+    a pop's time splits into the bridge's part (AMI event → the stream) and the web's (the stream →
+    the client: a web node's read, its routing, /ws)."""
+    import redis.asyncio as aioredis
+
+    r, last = aioredis.from_url(url), "$"
+    try:
+        while True:
+            got = await r.xread({key: last}, block=1000, count=1000)
+            now = time.time()
+            for _, entries in got or []:
+                for entry_id, fields in entries:
+                    last, m = entry_id, fields.get(b"m", b"")
+                    if b"screen_pop" in m and (msg := json.loads(m)).get("type") == "screen_pop":
+                        on_stream.setdefault(msg["call_id"], now)
+    finally:
+        await r.aclose()
+
+
+async def _browsers(conn, sessions: list[tuple[str, str, str]], stream: tuple[str, str] | None) -> None:
     """One /ws per operator (user, session cookie, the node host:port they use), opened as the
     console opens it (its session cookie, its Origin); every pop timed on arrival, then checked for
-    the caller's history."""
-    pops: dict[str, tuple[float, str, tuple[str, ...]]] = {}
+    the caller's history. With ``stream`` (the bus's Redis URL and stream key), each pop's moment
+    on the stream too."""
+    pops: dict[str, tuple[float, str, tuple[str, ...], float]] = {}
+    on_stream: dict[str, float] = {}
     completed: set[str] = set()
     opened = asyncio.Queue[str]()
 
@@ -74,13 +96,16 @@ async def _browsers(conn, sessions: list[tuple[str, str, str]]) -> None:
                     msg = json.loads(raw)
                     recent = msg["variables"].get("HL_RECENT", "")
                     pops.setdefault(msg["call_id"], ((arrived - float(msg["at"])) * 1000, user,
-                                                     tuple(t.split(":")[0] for t in recent.split(",") if t)))
+                                                     tuple(t.split(":")[0] for t in recent.split(",") if t),
+                                                     arrived))
                 elif '"CallCompleted"' in raw:  # type: ignore[operator]
                     completed.add(json.loads(raw)["call_id"])
                 elif '"ping"' in raw and json.loads(raw).get("type") == "ping":  # type: ignore[operator]
                     await ws.send('{"type":"pong"}')
 
     tasks = [asyncio.create_task(follow(u, t, where)) for u, t, where in sessions]
+    if stream is not None:
+        tasks.append(asyncio.create_task(tap(*stream, on_stream)))
     for _ in sessions:
         await asyncio.wait_for(opened.get(), 30)
     loop = asyncio.get_running_loop()
@@ -89,7 +114,7 @@ async def _browsers(conn, sessions: list[tuple[str, str, str]]) -> None:
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    conn.send((pops, sorted(completed)))
+    conn.send((pops, sorted(completed), on_stream))
     conn.close()
 
 
