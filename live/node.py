@@ -41,6 +41,12 @@ CALL_ENDS = (CallCompleted, OutboundEnded)  # a queue call's end, a callback's (
 SaveLeg = Callable[..., None]  # recordings.live_legs.save's keywords
 LEGS_PER_CORE = 4  # measured ≈ 6.9 legs a core for Vosk alone; the rest of the box needs its share
 SPY_RATE = 8000  # cti.spies originates the AudioSocket channel without a codec: Asterisk sends 8 kHz slin
+CLEAN_ENDS = ("eof", "hangup", "hung up")  # live.receiver's reasons for a leg Asterisk or this node closed
+# a connection reset, or a close half-way through a frame: Asterisk closing a spy whose socket still holds
+# our unread echo frames makes the kernel send a reset, not an end of file. Such a leg ended with its
+# call if the call's end reaches the bus within CALL_END_WAIT_S; else it was cut
+BROKEN_ENDS = ("connection:", "cut mid-frame")
+CALL_END_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,10 +294,12 @@ class ListenNode:
             # the last sentence comes out of FinalResult, after up to max_lag_s of audio still queued: a recogniser
             # on a loaded box may hear it at a third of real time before it is given up for the file
             await asyncio.to_thread(h.rec.join, max(30.0, 3 * self.cfg.max_lag_s))
-        self._legs.pop(uid, None)
         # whole only if the call ended it (Asterisk closed it, or we did on CallCompleted) and every second was
-        # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the recording
-        ended_by_call = why in ("eof", "hangup", "hung up") and not self._stopping
+        # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the
+        # recording. Still in self._legs while it waits, so the call's other legs do not forget it ended
+        ended_by_call = not self._stopping and (why in CLEAN_ENDS or (
+            why.startswith(BROKEN_ENDS) and await self._call_ends(h.leg, why)))
+        self._legs.pop(uid, None)
         complete = h.rec is not None and h.rec.complete and ended_by_call
         # after a 三方 the legs are whole but do not match the recording's (recordings.live_legs.PARTIAL)
         saved = self._write(h, "dropped" if not complete else "partial" if h.leg.call_id in self._conferenced
@@ -311,6 +319,17 @@ class ListenNode:
             self._conferenced.discard(call)
             for key in [k for k in self._parts if k[0] == call]:
                 del self._parts[key]
+
+    async def _call_ends(self, leg: Leg, why: str) -> bool:
+        """Whether the call's end (CALL_ENDS) is on the bus, or comes within CALL_END_WAIT_S."""
+        deadline = time.monotonic() + CALL_END_WAIT_S
+        while leg.call_id not in self._over:
+            if time.monotonic() >= deadline or self._stopping:
+                return False
+            await asyncio.sleep(0.1)
+        log.info("live: %s leg of %s broke off (%s) as its call ended: taken as the call's end", leg.speaker,
+                 leg.call_id, why)
+        return True
 
     def _write(self, h: _Heard, state: str) -> Future[None] | None:
         if self._save is None:
