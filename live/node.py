@@ -44,9 +44,10 @@ SPY_RATE = 8000  # cti.spies originates the AudioSocket channel without a codec:
 CLEAN_ENDS = ("eof", "hangup", "hung up")  # live.receiver's reasons for a leg Asterisk or this node closed
 # a connection reset, or a close half-way through a frame: Asterisk closing a spy whose socket still holds
 # our unread echo frames makes the kernel send a reset, not an end of file. Such a leg ended with its
-# call if the call's end reaches the bus within CALL_END_WAIT_S; else it was cut
+# call if the call's end reached the bus within CALL_END_WAIT_S of the break; else it was cut mid-call
 BROKEN_ENDS = ("connection:", "cut mid-frame")
 CALL_END_WAIT_S = 5.0
+STOP_WAIT_S = 10.0  # at stop, how long the legs' last writes may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +100,14 @@ class ListenNode:
         # operator hung up before the survey): nothing more goes to that seat's screen; the words are
         # still kept, and still flagged to the leads
         self._left: set[str] = set()
-        self._over: set[str] = set()  # calls that ended (CALL_ENDS): their seat did not leave
+        self._over: dict[str, float] = {}  # calls that ended (CALL_ENDS) → when (monotonic): their seat did not leave
         self._conferenced: set[str] = set()  # calls a department was brought into (三方): legs saved partial
         self._arrived = asyncio.Event()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="listen-db")  # one writer: a leg's writes in order
         self._assist = ThreadPoolExecutor(1, thread_name_prefix="listen-assist")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._finishing: set[asyncio.Task[None]] = set()  # legs' ends being written
         self.behind_until = 0.0  # overloaded until then (a leg was dropped): no new calls
         self.dropped = 0
         self._stopping = False
@@ -154,6 +156,10 @@ class ListenNode:
         for h in list(self._legs.values()):
             if h.rec is not None:
                 h.rec.close()
+        if self._finishing:  # the legs the receiver's stop just ended are written before the writer goes
+            _, late = await asyncio.wait(self._finishing, timeout=STOP_WAIT_S)
+            if late:
+                log.warning("live: %d legs not written within %.0f s of stop", len(late), STOP_WAIT_S)
         self._db.shutdown(wait=True)
         self._assist.shutdown(wait=False, cancel_futures=True)
 
@@ -220,7 +226,8 @@ class ListenNode:
                 self._conferenced.add(ev.call_id)
         elif isinstance(ev, CALL_ENDS):  # the call is over: a spy still up is cut (watchdog)
             if ev.call_id in self._with:
-                self._over.add(ev.call_id)  # the seat's own hang-up follows: the last words still go to it
+                # the seat's own hang-up follows: the last words still go to it
+                self._over.setdefault(ev.call_id, time.monotonic())
             for uid, h in list(self._legs.items()):
                 if h.leg.call_id == ev.call_id:
                     self.receiver.hang_up(uid)
@@ -287,9 +294,11 @@ class ListenNode:
         if h.rec is not None:
             h.rec.close()
         assert self._loop is not None
-        self._loop.create_task(self._finish(uid, h, why), name=f"listen-end-{uid}")
+        task = self._loop.create_task(self._finish(uid, h, why, time.monotonic()), name=f"listen-end-{uid}")
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
-    async def _finish(self, uid: str, h: _Heard, why: str) -> None:
+    async def _finish(self, uid: str, h: _Heard, why: str, broke_at: float) -> None:
         if h.rec is not None:
             # the last sentence comes out of FinalResult, after up to max_lag_s of audio still queued: a recogniser
             # on a loaded box may hear it at a third of real time before it is given up for the file
@@ -298,7 +307,7 @@ class ListenNode:
         # recognised: a leg cut by a timeout, a broken connection or this node stopping is not placed on the
         # recording. Still in self._legs while it waits, so the call's other legs do not forget it ended
         ended_by_call = not self._stopping and (why in CLEAN_ENDS or (
-            why.startswith(BROKEN_ENDS) and await self._call_ends(h.leg, why)))
+            why.startswith(BROKEN_ENDS) and await self._call_ends(h.leg, why, broke_at)))
         self._legs.pop(uid, None)
         complete = h.rec is not None and h.rec.complete and ended_by_call
         # after a 三方 the legs are whole but do not match the recording's (recordings.live_legs.PARTIAL)
@@ -314,19 +323,22 @@ class ListenNode:
             self._publish(LiveState(at=time.time(), call_id=call, seat=self._seat(h.leg), state="ended"))
             self._with.pop(call, None)
             self._left.discard(call)
-            self._over.discard(call)
+            self._over.pop(call, None)
             self._visits.discard(call)
             self._conferenced.discard(call)
             for key in [k for k in self._parts if k[0] == call]:
                 del self._parts[key]
 
-    async def _call_ends(self, leg: Leg, why: str) -> bool:
-        """Whether the call's end (CALL_ENDS) is on the bus, or comes within CALL_END_WAIT_S."""
-        deadline = time.monotonic() + CALL_END_WAIT_S
-        while leg.call_id not in self._over:
+    async def _call_ends(self, leg: Leg, why: str, broke_at: float) -> bool:
+        """Whether the call's end (CALL_ENDS) reached the bus by CALL_END_WAIT_S after the leg broke off
+        (counted from the break, not from now: the recogniser's drain before this may take longer)."""
+        deadline = broke_at + CALL_END_WAIT_S
+        while (ended_at := self._over.get(leg.call_id)) is None:
             if time.monotonic() >= deadline or self._stopping:
                 return False
             await asyncio.sleep(0.1)
+        if ended_at > deadline:  # the call went on after this leg broke: it was cut mid-call
+            return False
         log.info("live: %s leg of %s broke off (%s) as its call ended: taken as the call's end", leg.speaker,
                  leg.call_id, why)
         return True
