@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import sqlalchemy as sa
+
 from agent_ui.alerts import ALERT_SOURCES, Alert, AlertEngine, AlertRules
 from agent_ui.lead.store import LeadStore
 from hotline.bus import BusLagged, DomainEvent, InProcessBus, Subscription
@@ -49,6 +51,10 @@ SPELL_RETRY_S = (1.0, 5.0, 30.0)
 STOP_WAIT_S = 10.0
 
 Spell = tuple[str, str, str, str, float, float]  # seat, operator, state, reason, start, end
+SpellRow = tuple[str, str, str, str, datetime, datetime]  # as stored (LeadStore.add_spells)
+# the database away, locked or timing out: a round waits and is tried again. Any other refusal is for
+# what a spell holds (a value too long for PostgreSQL's column): its round is stored spell by spell
+AWAY = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +106,8 @@ class LeadRuntime:
         self.on_duty = True  # alone, or holding the centre's duty lease: the rules run here
         self._heard: deque[tuple[float, dict[str, Any]]] = deque()  # alert sources while not on duty
         self._acks_sent: dict[int, str] = {}  # acknowledged here, not yet seen logged by the node on duty
-        self._unstored: deque[Spell] = deque()  # closed spells for the writer task, stored in rounds
+        self._unstored: deque[SpellRow] = deque()  # closed spells for the writer task, stored in rounds
+        self._in_flight = 0  # spells of the round being written
         self._spells_due: asyncio.Event | None = None  # a spell is waiting for the writer
         self._closing: asyncio.Event | None = None  # stop(): the writer writes what waits, then ends
         self._writer: asyncio.Task[None] | None = None
@@ -173,7 +180,8 @@ class LeadRuntime:
             try:
                 await asyncio.wait_for(self._writer, STOP_WAIT_S)
             except TimeoutError:
-                log.warning("lead: %d seat spells not stored within %.0f s of stop", len(self._unstored), STOP_WAIT_S)
+                log.warning("lead: %d seat spells not stored within %.0f s of stop",
+                            len(self._unstored) + self._in_flight, STOP_WAIT_S)
             except Exception:
                 log.exception("lead: the seat spells' writer failed")
 
@@ -260,7 +268,14 @@ class LeadRuntime:
     def _keep_spell(self, spell: Spell) -> None:
         """For the writer task: the bus is not held up by the database, and a burst's spells share a
         transaction (a commit each was half the CPU of the node on duty in bench/screen_pop.py)."""
-        self._unstored.append(spell)
+        seat, operator, state, reason, start, end = spell
+        try:
+            row = (seat, operator, state, reason, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+        except (ValueError, OverflowError, OSError):  # a time no clock gives: this spell alone is lost
+            self.spells_lost += 1
+            log.error("lead: seat %s's %s spell has no usable times (%r → %r); dropped", seat, state, start, end)
+            return
+        self._unstored.append(row)
         self._cap_spells()
         if self._spells_due is not None:
             self._spells_due.set()
@@ -301,21 +316,45 @@ class LeadRuntime:
                     await self._closing.wait()
 
     async def _store_round(self) -> Exception | None:
-        """Every spell waiting, in one transaction; refused, they wait again before those kept meanwhile."""
+        """Every spell waiting, in one transaction. With the database away they wait again, before
+        those kept meanwhile; refused for what one holds, the round is stored spell by spell."""
         batch, self._unstored = self._unstored, deque()
+        self._in_flight = len(batch)
         try:
-            await asyncio.to_thread(self._write_spells, list(batch))
-        except Exception as exc:
-            batch.extend(self._unstored)
-            self._unstored = batch
-            self._cap_spells()
+            await asyncio.to_thread(self.store.add_spells, list(batch))
+        except AWAY as exc:
+            self._requeue(batch)
             return exc
+        except Exception:
+            log.exception("lead: a round of %d seat spells refused; storing them one by one", len(batch))
+            rest, away, refused = await asyncio.to_thread(self._store_each, list(batch))
+            self.spells_lost += refused
+            if away is not None:
+                self._requeue(deque(rest))
+                return away
+        finally:
+            self._in_flight = 0
         return None
 
-    def _write_spells(self, spells: list[Spell]) -> None:
-        self.store.add_spells((seat, operator, state, reason, datetime.fromtimestamp(start, UTC),
-                               datetime.fromtimestamp(end, UTC))
-                              for seat, operator, state, reason, start, end in spells)
+    def _requeue(self, batch: deque[SpellRow]) -> None:
+        batch.extend(self._unstored)
+        self._unstored = batch
+        self._cap_spells()
+
+    def _store_each(self, rows: list[SpellRow]) -> tuple[list[SpellRow], Exception | None, int]:
+        """Each spell in a transaction of its own; one refused is dropped and said. Returns the spells
+        not tried and why, if the database went away meanwhile, and how many were refused."""
+        refused = 0
+        for k, row in enumerate(rows):
+            try:
+                self.store.add_spells([row])
+            except AWAY as exc:
+                return rows[k:], exc, refused
+            except Exception as exc:
+                refused += 1
+                log.error("lead: seat %s's %s spell from %s refused by the database; dropped: %s", row[0], row[2],
+                          row[4].isoformat(), exc)
+        return [], None, refused
 
     async def ack(self, alert_id: int, who: str) -> dict[str, Any]:
         """On the loop (the engine and the bus live there); the log row is written in a thread, by

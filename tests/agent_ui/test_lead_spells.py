@@ -5,9 +5,11 @@ written before the node stops."""
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from agent_ui.db import migrate
 from agent_ui.lead import LeadConfig, LeadRuntime, LeadStore
@@ -104,3 +106,34 @@ def test_with_the_database_away_for_long_the_oldest_spells_go_first_and_it_is_sa
     lead = asyncio.run(run(store, shift(seats=5, changes=5), settle=0.2))
     assert lead.spells_lost == 10 and stored(store) == []
     assert "dropped" in caplog.text and "not stored at stop" in caplog.text
+
+
+class Picky(Counted):
+    """The real store, refusing (as PostgreSQL would, for a seat longer than its column) any
+    transaction that holds the seat ``bad``'s spells."""
+
+    bad = "9-too-long"
+
+    def add_spells(self, spells) -> int:
+        spells = list(spells)
+        if any(sp[0] == self.bad for sp in spells):
+            raise sa.exc.DataError("INSERT INTO seat_spell", {}, Exception("value too long for type varchar(32)"))
+        return super().add_spells(spells)
+
+
+def test_a_spell_the_database_refuses_for_what_it_holds_loses_only_itself(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Not the database away (its rounds wait and are tried again) but one spell it will never take,
+    or one with a time no clock gives: those alone are dropped and said, the others of their round
+    are stored at once, not held behind them until the cap."""
+    store = Picky(store_at(tmp_path).engine)
+    t0 = 1_795_400_000.0
+    odd = [SeatStateChanged(at=t0 + k, seat=Picky.bad, state=STATES[k % 4], previous=STATES[(k - 1) % 4])
+           for k in range(3)]  # two spells the database refuses
+    odd += [SeatStateChanged(at=t, seat="9998", state=STATES[k % 4], previous=STATES[(k - 1) % 4])
+            for k, t in enumerate([t0, math.nan, t0 + 2])]  # two spells with a NaN end or start
+    lead = asyncio.run(run(store, odd + shift(seats=20, changes=4, t0=t0 + 0.5), settle=0.5))
+    rows = stored(store)
+    assert len(rows) == 20 * 3 and {r[0] for r in rows} == {f"9{s:03d}" for s in range(20)}
+    assert lead.spells_lost == 4
+    assert "refused by the database; dropped" in caplog.text and "no usable times" in caplog.text
