@@ -33,7 +33,7 @@ from hotline.listening import AssistOffered, LegsAssigned, ListenerStatus, LiveF
 from live.assist import Assistant, Help
 from live.engine import Engine, Heard
 from live.legs import Leg, LegRecogniser, lower_priority
-from live.receiver import Receiver
+from live.receiver import BROKEN_ENDS, CLEAN_ENDS, Receiver
 
 log = logging.getLogger(__name__)
 CALL_ENDS = (CallCompleted, OutboundEnded)  # a queue call's end, a callback's (回拨 / 回访)
@@ -41,11 +41,8 @@ CALL_ENDS = (CallCompleted, OutboundEnded)  # a queue call's end, a callback's (
 SaveLeg = Callable[..., None]  # recordings.live_legs.save's keywords
 LEGS_PER_CORE = 4  # measured ≈ 6.9 legs a core for Vosk alone; the rest of the box needs its share
 SPY_RATE = 8000  # cti.spies originates the AudioSocket channel without a codec: Asterisk sends 8 kHz slin
-CLEAN_ENDS = ("eof", "hangup", "hung up")  # live.receiver's reasons for a leg Asterisk or this node closed
-# a connection reset, or a close half-way through a frame: Asterisk closing a spy whose socket still holds
-# our unread echo frames makes the kernel send a reset, not an end of file. Such a leg ended with its
-# call if the call's end reached the bus within CALL_END_WAIT_S of the break; else it was cut mid-call
-BROKEN_ENDS = ("connection:", "cut mid-frame")
+# a leg that broke off (live.receiver.BROKEN_ENDS) ended with its call if the call's end reached the bus
+# within this of the break; else it was cut mid-call
 CALL_END_WAIT_S = 5.0
 STOP_WAIT_S = 10.0  # at stop, how long the legs' last writes may take
 

@@ -21,6 +21,13 @@ from live import frames
 from live.legs import Leg
 
 log = logging.getLogger(__name__)
+# why a leg ended, as its sink is told: the reasons of a leg its call ended (Asterisk hung up or closed the
+# spy, or this node hung it up) ...
+CLEAN_ENDS = frozenset({"eof", "hangup", "hung up"})
+# ... and the beginnings of those of a leg that broke off: a reset, or a close half-way through a frame.
+# Asterisk closing a spy whose socket still holds our unread echo frames makes the kernel send a reset,
+# not an end of file: the node asks the bus whether the call ended then (live.node)
+BROKEN_ENDS = ("connection:", "cut mid-frame")
 
 
 class Sink(Protocol):
@@ -145,4 +152,4 @@ class Receiver:
                 return got
 
 
-__all__ = ["Leg", "Receiver", "Sink"]
+__all__ = ["BROKEN_ENDS", "CLEAN_ENDS", "Leg", "Receiver", "Sink"]
