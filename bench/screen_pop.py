@@ -83,6 +83,7 @@ from _screen_pop_asterisk import Asterisk, Call, Member, load_recording  # noqa:
 from _screen_pop_operators import Operator, browser_samples, browsers_main  # noqa: E402
 from _screen_pop_store import call_log_count, prepare  # noqa: E402
 
+from hotline.redis_bus import events_key  # noqa: E402
 from hotline.settings import Settings  # noqa: E402
 from testkit import free_port  # noqa: E402
 from testkit.benchrun import pct  # noqa: E402
@@ -307,8 +308,7 @@ async def main() -> None:
         ctx = mp.get_context("spawn")
         conn, child = ctx.Pipe()
         sessions = [(op.user, op.cookie, str(op.http.base_url.netloc.decode())) for op in ops]
-        # the bus's stream, ``{prefix}:events`` (hotline/redis_bus.py), read by the clients' tap
-        stream = (redis.url, f"{BUS_PREFIX}:events") if redis is not None else None
+        stream = (redis.url, events_key(BUS_PREFIX)) if redis is not None else None  # for the clients' tap
         browsers = ctx.Process(target=browsers_main, args=(child, sessions, stream))
         browsers.start()
         assert await asyncio.to_thread(conn.recv) == "ready"

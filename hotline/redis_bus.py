@@ -63,6 +63,11 @@ return {epoch, last, gap and 1 or 0, redis.call('XRANGE', KEYS[2], from, '+')}
 """
 
 
+def events_key(prefix: str) -> str:
+    """The bus's stream under ``prefix``: what a tool that follows the bus beside the nodes reads."""
+    return f"{prefix}:events"
+
+
 async def within(aw: Awaitable[T], seconds: float) -> T:
     # not asyncio.wait_for, which on Python 3.11 may return a result in place of a cancellation
     async with asyncio.timeout(seconds):
@@ -94,7 +99,7 @@ class RedisBus(LocalFanout):
         self.epoch = ""
         parts = urlsplit(url)  # for the log: not the URL itself, which may hold a password
         self._where = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-        self._keys = [f"{prefix}:seq", f"{prefix}:events", f"{prefix}:epoch", f"{prefix}:node:{uuid.uuid4().hex[:12]}"]
+        self._keys = [f"{prefix}:seq", events_key(prefix), f"{prefix}:epoch", f"{prefix}:node:{uuid.uuid4().hex[:12]}"]
         self._delivered = 0  # the last seq handed to this process's consumers
         self._seen = 0  # the highest seq this node saw (delivered or published): a new epoch goes on above it
         self._last_id: bytes | str = b"0-0"  # where the reader is in the stream

@@ -31,7 +31,7 @@ from hotline import listening as ls
 from hotline.bus import BusLagged, DomainEvent, Envelope, InProcessBus, Subscription
 from hotline.calls import FinishedCall
 from hotline.codec import encode, from_message
-from hotline.redis_bus import BusUnavailable, RedisBus, UnknownEvent, bus_from_url
+from hotline.redis_bus import BusUnavailable, RedisBus, UnknownEvent, bus_from_url, events_key
 from hotline.redis_publish import PUBLISH
 from testkit import ROOT, free_port
 from testkit.redis import RedisServer
@@ -401,8 +401,8 @@ async def test_replay_since_and_its_gaps(buses: Buses) -> None:
         a.publish_nowait(_ev(i))
     await until(lambda: a.last_seq == 300)
     raw = buses.raw()
-    length = await raw.xlen(f"{buses.prefix}:events")
-    oldest = int((await raw.xrange(f"{buses.prefix}:events", count=1))[0][0].split(b"-")[0])
+    length = await raw.xlen(events_key(buses.prefix))
+    oldest = int((await raw.xrange(events_key(buses.prefix), count=1))[0][0].split(b"-")[0])
     await raw.aclose()
     assert 20 <= length < 300 and oldest == 300 - length + 1  # trimmed, roughly (MAXLEN ~)
     r = await a.replay(290, a.epoch)

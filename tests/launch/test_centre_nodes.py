@@ -46,6 +46,7 @@ import pytest
 import redis
 import websockets
 
+from hotline.redis_bus import events_key
 from hotline.settings import Settings
 from testkit import free_port
 from testkit.stack import LEAD, OPERATOR, Service, Stack, wait_until
@@ -436,7 +437,7 @@ class Stream:
         self.redis, self.prefix = redis.Redis.from_url(url), prefix
 
     def entries(self) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.redis.xrange(f"{self.prefix}:events", "-", "+")
+        rows = self.redis.xrange(events_key(self.prefix), "-", "+")
         return [(int(rid.decode().split("-")[0]), json.loads(fields[b"m"])) for rid, fields in rows]
 
     def picture(self, server: str) -> dict[str, Any] | None:
