@@ -74,10 +74,6 @@ class LeadStore:
 
     # ------------------------------------------------------------------------------ seat spells
 
-    def add_spell(self, *, seat: str, operator: str, state: str, reason: str, started_at: datetime,
-                  ended_at: datetime) -> int:
-        return self._add(_spell(seat, operator, state, reason, started_at, ended_at))
-
     def add_spells(self, spells: Iterable[tuple[str, str, str, str, datetime, datetime]]) -> int:
         """Many spells (seat, operator, state, reason, start, end) in one transaction: a burst of calls
         changes every seat's state several times a call, and a commit each queued the centre's other

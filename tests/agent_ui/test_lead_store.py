@@ -62,8 +62,7 @@ def test_acknowledgements_are_logged_latest_first(store: LeadStore) -> None:
 def test_spells_overlapping_a_period_in_the_states_the_report_counts(store: LeadStore) -> None:
     for offset_min, minutes, state in ((0, 10, "busy"), (20, 5, "wrap_up"), (30, 5, "ready"), (120, 5, "busy")):
         start = T0 + timedelta(minutes=offset_min)
-        store.add_spell(seat="8001", operator="op1024", state=state, reason="培训" * 40, started_at=start,
-                        ended_at=start + timedelta(minutes=minutes))
+        store.add_spells([("8001", "op1024", state, "培训" * 40, start, start + timedelta(minutes=minutes))])
     got = store.spells(T0 + timedelta(minutes=5), T0 + timedelta(minutes=60))
     assert [(s["operator"], s["state"]) for s in got] == [("op1024", "busy"), ("op1024", "wrap_up")]
     assert got[0]["started_at"] == T0 and got[0]["started_at"].utcoffset() == timedelta(0)  # whole, aware
@@ -126,8 +125,7 @@ def test_assessment_entries_summed_per_department_and_item_over_whole_days(store
 
 def test_times_must_be_aware(store: LeadStore) -> None:
     with pytest.raises(sa.exc.StatementError, match="naive"):
-        store.add_spell(seat="8001", operator="", state="busy", reason="", started_at=datetime(2026, 11, 23, 9),
-                        ended_at=datetime(2026, 11, 23, 10))
+        store.add_spells([("8001", "", "busy", "", datetime(2026, 11, 23, 9), datetime(2026, 11, 23, 10))])
 
 
 def test_the_migrations_build_exactly_the_models(engine: sa.Engine) -> None:
