@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,17 +28,30 @@ def scenario_text(name: str) -> str:
     return (SCENARIOS / name).read_text()
 
 
-def free_port(start: int, span: int = 1, used: set[int] | None = None) -> int:
-    """The first port ≥ start such that ``span`` consecutive UDP ports can be bound now."""
-    used = used if used is not None else set()
-    port = start
-    while port < 65000:
-        block = range(port, port + span)
-        if not used.intersection(block) and all(_udp_free(p) for p in block):
-            used.update(block)
-            return port
-        port += span
+# the ports the runners of this process were given: a port free now is not free once another runner's
+# SIPp binds it, and runners work side by side in threads (a centre of two servers registers both
+# servers' phones at once: both took 5600, and the second phone could not bind)
+_GIVEN: set[int] = set()
+_GIVING = threading.Lock()
+
+
+def free_port(start: int, span: int = 1) -> int:
+    """The first port ≥ start such that ``span`` consecutive UDP ports can be bound now and are held
+    by no other runner of this process (until it gives them back)."""
+    with _GIVING:
+        port = start
+        while port < 65000:
+            block = range(port, port + span)
+            if not _GIVEN.intersection(block) and all(_udp_free(p) for p in block):
+                _GIVEN.update(block)
+                return port
+            port += span
     raise RuntimeError(f"no free UDP ports from {start}")
+
+
+def give_back(ports: set[int]) -> None:
+    with _GIVING:
+        _GIVEN.difference_update(ports)
 
 
 def _udp_free(port: int) -> bool:
@@ -97,7 +111,7 @@ class SippRunner:
         self.local_ip = local_ip
         self.procs: list[SippProcess] = []
         self.registrations: dict[str, tuple[str, int]] = {}  # user → (password, contact port)
-        self._ports: set[int] = set()
+        self._ports: set[int] = set()  # given to this runner's phones, given back when they stop
         self._seq = 0
         run_dir.mkdir(parents=True, exist_ok=True)
         self.reap_orphans()
@@ -155,9 +169,14 @@ class SippRunner:
             with contextlib.suppress(RuntimeError):  # Asterisk gone: nothing left to unregister from
                 self.register(user, password, port, expires=0)
         self.registrations.clear()
+        if not self.procs:  # a phone that would not stop keeps its ports
+            give_back(self._ports)
+            self._ports.clear()
 
     def port(self, start: int, span: int = 1) -> int:
-        return free_port(start, span, self._ports)
+        port = free_port(start, span)
+        self._ports.update(range(port, port + span))
+        return port
 
     # -------------------------------------------------------------- phones
     def register(self, user: str, password: str, port: int, expires: int = 3600, timeout: float = 10) -> None:
