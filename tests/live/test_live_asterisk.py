@@ -303,7 +303,8 @@ def test_a_department_brought_into_a_callback_is_heard_live_and_the_recording_is
             assert page.locator("#tr-lines li.tr-department b").first.inner_text() == "承办单位"
             lead = wallboard_of(browser, url)
             lead.locator(f"#seats .seat[data-seat='{seat}'] button.live-open").click()
-            lead.wait_for_selector("#live-lines li.tr-department", timeout=10_000)
+            # polled from the database each second; on a busy box the department's lines are written late
+            lead.wait_for_selector("#live-lines li.tr-department", timeout=30_000)
             page.wait_for_function("document.getElementById('v-call').textContent.includes('通话结束')",
                                    timeout=40_000)
             page.wait_for_function("window.__transcript.states.includes('ended')", timeout=30_000)
