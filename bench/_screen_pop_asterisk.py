@@ -365,3 +365,13 @@ class Asterisk:
         """``AGI(agi://…/lookup,${HL_SEATS})``; what it sets on the channel (``__`` = inherited)."""
         found = await self.agi(call, "lookup")
         return {name.lstrip("_"): v for name, v in found.items() if name.lstrip("_") in LOOKUP_VARS}
+
+
+def live_voices(var: Path) -> dict[str, tuple[bytes, int]]:
+    """Each leg's voice for the spies: the simulator's Korean phrases (what the test model hears)."""
+    from testkit.audio import leg
+    from testkit.audiosocket import read_wav
+
+    citizen = leg(var / "live-citizen.wav", [("sil", 0.3), ("say", "caller_ko"), ("sil", 0.8)], 9.0)
+    operator = leg(var / "live-operator.wav", [("sil", 0.5), ("say", "agent_ko"), ("sil", 1.0)], 5.0)
+    return {"citizen": read_wav(citizen), "operator": read_wav(operator)}

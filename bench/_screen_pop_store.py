@@ -125,3 +125,16 @@ def call_log_count(settings: Settings, ids: list[str]) -> int:
                              .where(CallRecord.uniqueid.in_(ids))).scalar_one()
     finally:
         engine.dispose()
+
+
+def live_legs_of(settings: Settings) -> list[tuple[str, float]]:
+    """The live transcript's legs the run kept: each one's state and seconds of audio heard."""
+    from hotline.db import make_engine
+
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT state, audio_s FROM recording_live_leg"))
+            return [(r.state, r.audio_s) for r in rows]
+    finally:
+        engine.dispose()

@@ -52,8 +52,16 @@ timed from the AMI event to its client across the stream. ``--agi-apart`` runs F
 of its own beside the bridge's. ``--bridge-on-web`` runs the bridge and FastAGI inside the first web
 node instead (the topology of the first two-node runs).
 
+**The baseline** (``--nodes 2``, one server, the bridge apart): after the app, the same bursts run on
+the least pop path of the same topology, written with the libraries alone (``_screen_pop_bare.py``:
+panoramisk, redis-py, starlette on uvicorn, and agi_lookup's bare FastAGI on the same store), in the
+same processes, to the same 200 clients, checked the same way. What the box itself allows is then
+measured beside the app: ``ratio`` is the baseline's p99 over ours (1 = as fast as the bare path).
+``--pairs N`` alternates N runs of each and reports the median run of each; ``--baseline off`` skips it.
+
 Run from the repo root: ``.venv/bin/python bench/screen_pop.py [--calls 50] [--rounds 21] [--nodes 2]``.
-Last line: ``calls=50 nodes=1 db=sqlite bursts=whole samples=… p50_ms=… p99_ms=… …`` (goal: p99 ≤ 50 ms).
+Last line: ``calls=50 nodes=1 db=sqlite bursts=whole samples=… p50_ms=… p99_ms=… …`` (goal: p99 ≤ 50 ms),
+with two nodes also ``… bare_p50_ms=… bare_p99_ms=… ratio=… bare_to_stream_p99_ms=… bare_from_stream_p99_ms=…``.
 """
 
 from __future__ import annotations
@@ -79,16 +87,17 @@ import httpx  # noqa: E402
 # The parts live beside this file, named with a leading "_" so that make bench does not run them as
 # benchmarks; run as bench/screen_pop.py, this folder is first on the path (and the spawned clients'
 # process gets the same path), so they import by name.
-from _screen_pop_asterisk import Asterisk, Call, Member, load_recording  # noqa: E402
+from _screen_pop_asterisk import Asterisk, Call, Member, live_voices, load_recording  # noqa: E402
+from _screen_pop_bare import STREAM as BARE_STREAM  # noqa: E402
+from _screen_pop_machine import cpu_of, cpu_of_pid, machine_busy, machine_cpu  # noqa: E402
 from _screen_pop_operators import Operator, browser_samples, browsers_main  # noqa: E402
-from _screen_pop_store import call_log_count, prepare  # noqa: E402
+from _screen_pop_store import call_log_count, live_legs_of, prepare  # noqa: E402
 
 from hotline.redis_bus import events_key  # noqa: E402
 from hotline.settings import Settings  # noqa: E402
 from testkit import free_port  # noqa: E402
 from testkit.benchrun import pct  # noqa: E402
 from testkit.redis import start_server  # noqa: E402
-from testkit.stack import cpu_seconds  # noqa: E402
 
 BUS_PREFIX = "bench"  # the bus's keys in this run's Redis (the bus_url's prefix)
 
@@ -200,7 +209,7 @@ async def until_unpaused(member: Member) -> float:
     return asyncio.get_running_loop().time()
 
 
-async def main() -> None:
+def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=50, help="seats rung at once")
     ap.add_argument("--rounds", type=int, default=21, help="bursts counted (one more warms up)")
@@ -227,7 +236,36 @@ async def main() -> None:
     ap.add_argument("--live", action="store_true",
                     help="the live transcript on, as hotline up runs it: the bridge spies on every answered call, "
                          "the web node's listening node recognises as many legs as it admits")
+    ap.add_argument("--baseline", choices=("on", "off"), default="on",
+                    help="with --nodes 2 (one server, bridge apart): also run the bare pop path of the same topology "
+                         "(bench/_screen_pop_bare.py: the libraries alone) on the same bursts, and give the ratio")
+    ap.add_argument("--pairs", type=int, default=1, help="runs of ours and of the baseline, alternating")
     args = ap.parse_args()
+    plain = args.nodes == 2 and args.servers == 1 and not (args.bridge_on_web or args.agi_apart or args.live)
+    args.baseline = args.baseline == "on" and plain
+    return args
+
+
+async def main() -> None:
+    args = parse()
+    runs: dict[bool, list[dict[str, str]]] = {False: [], True: []}
+    for _ in range(args.pairs):
+        for bare in (False, True)[:1 + args.baseline]:
+            runs[bare].append(await measure(args, bare))
+    # the median run of each by its p99 (one run each by default)
+    ours, base = (sorted(r, key=lambda f: float(f["p99_ms"]))[(len(r) - 1) // 2] if r else {} for r in runs.values())
+    line = " ".join(f"{k}={v}" for k, v in ours.items())
+    if base:
+        ratio = float(base["p99_ms"]) / float(ours["p99_ms"])
+        line += (f" bare_p50_ms={base['p50_ms']} bare_p99_ms={base['p99_ms']} ratio={ratio:.2f}"
+                 f" bare_to_stream_p99_ms={base.get('to_stream_p99_ms', '')}"
+                 f" bare_from_stream_p99_ms={base.get('from_stream_p99_ms', '')}")
+    print(line)
+
+
+async def measure(args: argparse.Namespace, bare: bool) -> dict[str, str]:
+    """One run of the bursts, on the app or (``bare``) on the baseline; its figures by name."""
+    print("--- the baseline, bench/_screen_pop_bare.py" if bare else "--- the app", flush=True)
     n = args.calls
     seats = [f"9{i:03d}" for i in range(1, n + 1)]
     passwords = {f"op{s}": secrets.token_urlsafe(12) + "-Q7" for s in seats}
@@ -279,7 +317,8 @@ async def main() -> None:
     asterisk = pbxs[0]
     servers = [await p.serve(ami) for p, (ami, _) in zip(pbxs, ports, strict=True)]
     # started once, before anything is measured
-    procs = [subprocess.Popen([sys.executable, "-c", APP, json.dumps(c), how], cwd=ROOT,  # noqa: ASYNC220
+    script = [str(ROOT / "bench" / "_screen_pop_bare.py")] if bare else ["-c", APP]
+    procs = [subprocess.Popen([sys.executable, *script, json.dumps(c), how], cwd=ROOT,  # noqa: ASYNC220
                               env=os.environ | {"PYTHONPATH": str(ROOT)}) for how, c in nodes]
     urls = [f"127.0.0.1:{c['web_port']}" for how, c in nodes if how == "web"]
     url = urls[0]
@@ -308,7 +347,8 @@ async def main() -> None:
         ctx = mp.get_context("spawn")
         conn, child = ctx.Pipe()
         sessions = [(op.user, op.cookie, str(op.http.base_url.netloc.decode())) for op in ops]
-        stream = (redis.url, events_key(BUS_PREFIX)) if redis is not None else None  # for the clients' tap
+        key = BARE_STREAM if bare else events_key(BUS_PREFIX)
+        stream = (redis.url, key) if redis is not None else None  # for the clients' tap
         browsers = ctx.Process(target=browsers_main, args=(child, sessions, stream))
         browsers.start()
         assert await asyncio.to_thread(conn.recv) == "ready"
@@ -347,7 +387,7 @@ async def main() -> None:
         assert not missing, f"{len(missing)} of {len(counted)} pops never arrived"
         # a lookup past its deadline (agi/flows/lookup.py: 300 ms) sends the call on without the history, as
         # it must (the console then loads it by REST): counted and printed. Any other history is wrong
-        bare = [c.call_id for c in counted if not pops[c.call_id][2]]
+        without = [c.call_id for c in counted if not pops[c.call_id][2]]
         wrong = [c.call_id for c in counted if pops[c.call_id][2] and pops[c.call_id][2] != history[c.caller]]
         assert not wrong, f"{len(wrong)} pops with another history than the caller's, e.g. {pops[wrong[0]]}"
         assert all(pops[c.call_id][1] == f"op{c.seat}" for c in counted), "a pop reached another operator"
@@ -366,7 +406,7 @@ async def main() -> None:
               f"the call log; lookups p50 {pct(lookups, 50):.1f} ms p99 {pct(lookups, 99):.1f} ms; seats rung "
               f"late p99 {pct(bench.late, 99):.1f} ms, {with_burst:.1f} % with their burst (≤ 1 s after its first)",
               flush=True)
-        print(f"{len(latencies)} pops counted (burst 0 warms up), {len(bare)} without the caller's history (its "
+        print(f"{len(latencies)} pops counted (burst 0 warms up), {len(without)} without the caller's history (its "
               f"lookup past its deadline), the rest each with its caller's {min(sizes)}–{max(sizes)} latest tickets: "
               f"p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms, "
               f"p99 {pct(latencies, 99):.1f} ms, max {max(latencies):.1f} ms", flush=True)
@@ -405,7 +445,7 @@ async def main() -> None:
               f"after p50 {pct(to_answer, 50):.0f} ms, p99 {pct(to_answer, 99):.0f} ms; clicked p50 "
               f"{pct(slack, 50):.0f} ms before the next burst; "
               f"{sum(r > s for r, s in zip(to_ready, slack, strict=True))} unpaused after it", flush=True)
-        browser = await asyncio.to_thread(browser_samples, url, ops[0], bench, args.browser_samples,
+        browser = await asyncio.to_thread(browser_samples, url, ops[0], bench, 0 if bare else args.browser_samples,
                                           asyncio.get_running_loop())
     finally:
         if browsers is not None and browsers.is_alive():
@@ -430,55 +470,10 @@ async def main() -> None:
             f"bursts={'ragged' if args.ragged else 'whole'} "
             f"samples={len(latencies)} p50_ms={pct(latencies, 50):.1f} "
             f"p99_ms={pct(latencies, 99):.1f} with_burst_pct={with_burst:.1f} app_cpu_ms_per_call={sum(per_call):.2f} "
-            f"machine_busy_pct={busy:.1f} click_p99_ms={pct(to_ready, 99):.0f} pops_without_history={len(bare)}")
-    print(line + split + (f" browser_p50_ms={pct(browser, 50):.1f}" if browser else "") + live_line)
-
-
-def live_voices(var: Path) -> dict[str, tuple[bytes, int]]:
-    """Each leg's voice for the spies: the simulator's Korean phrases (what the test model hears)."""
-    from testkit.audio import leg
-    from testkit.audiosocket import read_wav
-
-    citizen = leg(var / "live-citizen.wav", [("sil", 0.3), ("say", "caller_ko"), ("sil", 0.8)], 9.0)
-    operator = leg(var / "live-operator.wav", [("sil", 0.5), ("say", "agent_ko"), ("sil", 1.0)], 5.0)
-    return {"citizen": read_wav(citizen), "operator": read_wav(operator)}
-
-
-def live_legs_of(settings: Settings) -> list[tuple[str, float]]:
-    import sqlalchemy as sa
-
-    from hotline.db import make_engine
-
-    engine = make_engine(settings.db_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT state, audio_s FROM recording_live_leg"))
-            return [(r.state, r.audio_s) for r in rows]
-    finally:
-        engine.dispose()
-
-
-def machine_cpu() -> list[int]:
-    """The whole machine's CPU ticks so far (Linux /proc/stat's first line: user … steal)."""
-    return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-
-
-def machine_busy(before: list[int], after: list[int]) -> tuple[float, int]:
-    """The share of the machine's CPU time busy between two readings (idle and iowait are not),
-    and its cores."""
-    delta = [b - a for a, b in zip(before, after, strict=True)]
-    idle = delta[3] + delta[4]
-    return 100 * (1 - idle / max(1, sum(delta))), os.cpu_count() or 1
-
-
-def cpu_of(procs: list[subprocess.Popen[bytes]]) -> float:
-    """User + system CPU seconds of the app's processes so far."""
-    return sum(cpu_of_pid(p.pid) for p in procs)
-
-
-def cpu_of_pid(pid: int) -> float:
-    """testkit's reading of one process's CPU seconds, 0 when it is gone."""
-    return cpu_seconds(pid) or 0.0
+            f"machine_busy_pct={busy:.1f} click_p99_ms={pct(to_ready, 99):.0f} pops_without_history={len(without)}")
+    line += split + (f" browser_p50_ms={pct(browser, 50):.1f}" if browser else "") + live_line
+    print(line, flush=True)
+    return dict(kv.split("=", 1) for kv in line.split())
 
 
 if __name__ == "__main__":
