@@ -13,6 +13,8 @@ the same store, the same bursts and the same 200 clients as the app.
 * **Each web node** (starlette on uvicorn, as ours is served): a login that sets a cookie, the seat
   sign-in and the wrap-up click (an LPUSH), ``/ws`` with its hello, and one task reading the
   stream (XREAD) that sends each pop to the socket of its seat, found in a dict.
+* **One node** (``--nodes 1``, as ``hotline up`` runs on one box): the bridge and the web room in
+  one process, the pops and the clicks handed over on the loop's own queues instead of Redis.
 
 What it leaves out, so the ratio is the price of all of it: passwords and sessions in the store,
 CSRF and role checks, the call's state and the 15-second rule, the live picture, the filing of
@@ -29,6 +31,7 @@ import json
 import re
 import secrets
 import sys
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -44,20 +47,86 @@ def main(raw: str, how: str) -> None:
     import uvloop
 
     cfg = json.loads(raw)
-    if how == "roles":
-        uvloop.run(_bridge(cfg))
-    else:
-        import uvicorn
+    if how == "roles":  # the bridge node of several
+        uvloop.run(_bridge(cfg, RedisLink(cfg)))
+    elif cfg.get("bus_url"):  # a web node of several
+        uvloop.run(_serve(cfg, RedisLink(cfg)))
+    else:  # one node for all, as hotline up runs on one box
+        uvloop.run(_serve(cfg, LocalLink(), bridge=True))
 
-        uvicorn.run(_web(cfg), host=cfg["web_host"], port=cfg["web_port"], proxy_headers=False,
-                    ws_per_message_deflate=False, log_level="warning")
+
+async def _serve(cfg: dict, link: RedisLink | LocalLink, bridge: bool = False) -> None:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(_web(cfg, link), host=cfg["web_host"], port=cfg["web_port"],
+                                           proxy_headers=False, ws_per_message_deflate=False, log_level="warning"))
+    await asyncio.gather(server.serve(), *([_bridge(cfg, link)] if bridge else []))
 
 
-def _redis(cfg: dict):
-    import redis.asyncio as aioredis
+class RedisLink:
+    """Between the nodes: the pops on a Redis stream (a pipeline of what is queued, each turn), the
+    wrap-up clicks on a Redis list."""
 
-    url = urlsplit(cfg["bus_url"])
-    return aioredis.from_url(f"{url.scheme}://{url.netloc}{url.path}")
+    def __init__(self, cfg: dict) -> None:
+        import redis.asyncio as aioredis
+
+        url = urlsplit(cfg["bus_url"])
+        self.redis = aioredis.from_url(f"{url.scheme}://{url.netloc}{url.path}")
+        self.out: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    def publish(self, seat: str, pop: str) -> None:
+        self.out.put_nowait((seat, pop))
+
+    async def publishing(self) -> None:
+        while True:
+            batch = [await self.out.get()]
+            while not self.out.empty():
+                batch.append(self.out.get_nowait())
+            async with self.redis.pipeline(transaction=False) as p:
+                for seat, pop in batch:
+                    p.xadd(STREAM, {"s": seat, "m": pop}, maxlen=10000, approximate=True)
+                await p.execute()
+
+    async def pops(self) -> AsyncIterator[tuple[str, str]]:
+        last = "$"
+        while True:
+            for _, entries in await self.redis.xread({STREAM: last}, block=1000, count=1000) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield fields[b"s"].decode(), fields[b"m"].decode()
+
+    async def click(self, seat: str) -> None:
+        await self.redis.lpush(CLICKS, seat)
+
+    async def clicks(self) -> AsyncIterator[str]:
+        while True:
+            if got := await self.redis.blpop([CLICKS], timeout=1):
+                yield got[1].decode()
+
+
+class LocalLink:
+    """In one process: the same hand-offs on the loop's own queues."""
+
+    def __init__(self) -> None:
+        self.out: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.taps: asyncio.Queue[str] = asyncio.Queue()
+
+    def publish(self, seat: str, pop: str) -> None:
+        self.out.put_nowait((seat, pop))
+
+    async def publishing(self) -> None:
+        await asyncio.Event().wait()  # the web room takes each pop from the queue itself
+
+    async def pops(self) -> AsyncIterator[tuple[str, str]]:
+        while True:
+            yield await self.out.get()
+
+    async def click(self, seat: str) -> None:
+        self.taps.put_nowait(seat)
+
+    async def clicks(self) -> AsyncIterator[str]:
+        while True:
+            yield await self.taps.get()
 
 
 def _db_path(cfg: dict) -> str:
@@ -97,12 +166,10 @@ class Lookups(Bare):
             writer.close()
 
 
-async def _bridge(cfg: dict) -> None:
+async def _bridge(cfg: dict, link: RedisLink | LocalLink) -> None:
     from panoramisk import Manager
 
-    redis = _redis(cfg)
     await Lookups.serve(cfg)
-    out: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     manager = Manager(host=cfg["ami_host"], port=cfg["ami_port"], username="hotline", secret=cfg["ami_secret"],
                       loop=asyncio.get_running_loop())
 
@@ -118,38 +185,26 @@ async def _bridge(cfg: dict) -> None:
         lines = e.get("ChanVariable") or []
         variables = dict(v.split("=", 1) for v in ([lines] if isinstance(lines, str) else lines) if "=" in v)
         seat = e["MemberName"]
-        out.put_nowait((seat, json.dumps({"type": "screen_pop", "call_id": e["Uniqueid"], "at": e["Timestamp"],
+        link.publish(seat, json.dumps({"type": "screen_pop", "call_id": e["Uniqueid"], "at": e["Timestamp"],
                                           "seat": seat, "caller": e["CallerIDNum"], "variables": variables},
-                                         ensure_ascii=False, separators=(",", ":"))))
+                                        ensure_ascii=False, separators=(",", ":")))
 
     manager.on_login = on_login
     manager.register_event("AgentCalled", called)
     manager.register_event("AgentComplete", lambda _, e: pause(e["MemberName"], True))
     manager.connect()
 
-    async def publish() -> None:  # what is queued, one pipeline each turn
-        while True:
-            batch = [await out.get()]
-            while not out.empty():
-                batch.append(out.get_nowait())
-            async with redis.pipeline(transaction=False) as p:
-                for seat, pop in batch:
-                    p.xadd(STREAM, {"s": seat, "m": pop}, maxlen=10000, approximate=True)
-                await p.execute()
+    async def unpausing() -> None:
+        async for seat in link.clicks():
+            pause(seat, False)
 
-    async def clicks() -> None:
-        while True:
-            got = await redis.blpop([CLICKS], timeout=1)
-            if got:
-                pause(got[1].decode(), False)
-
-    await asyncio.gather(publish(), clicks())
+    await asyncio.gather(link.publishing(), unpausing())
 
 
 # --- a web node ---------------------------------------------------------------------------------------
 
 
-def _web(cfg: dict):
+def _web(cfg: dict, link: RedisLink | LocalLink):
     from contextlib import asynccontextmanager
 
     from starlette.applications import Starlette
@@ -157,7 +212,6 @@ def _web(cfg: dict):
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    redis = _redis(cfg)
     seat_of: dict[str, str] = {}  # session token → seat
     sockets: dict[str, WebSocket] = {}  # seat → its console's socket
 
@@ -177,7 +231,7 @@ def _web(cfg: dict):
         return JSONResponse({"ok": True})
 
     async def wrapup_done(request) -> JSONResponse:
-        await redis.lpush(CLICKS, seat_of[request.cookies["hotline_token"]])
+        await link.click(seat_of[request.cookies["hotline_token"]])
         return JSONResponse({"ok": True})
 
     async def ws(socket: WebSocket) -> None:
@@ -192,13 +246,9 @@ def _web(cfg: dict):
             sockets.pop(seat, None)
 
     async def read() -> None:
-        last = "$"
-        while True:
-            for _, entries in await redis.xread({STREAM: last}, block=1000, count=1000) or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    if (socket := sockets.get(fields[b"s"].decode())) is not None:
-                        await socket.send_text(fields[b"m"].decode())
+        async for seat, pop in link.pops():
+            if (socket := sockets.get(seat)) is not None:
+                await socket.send_text(pop)
 
     @asynccontextmanager
     async def lifespan(_):
