@@ -143,7 +143,8 @@ class Lookups(Bare):
     @classmethod
     async def serve(cls, cfg: dict) -> Lookups:
         sql = ThreadPoolExecutor(1)
-        self = await asyncio.get_running_loop().run_in_executor(sql, cls, _db_path(cfg), datetime.now(UTC), 7, 120)
+        rules = cfg.get("agi_repeat_days", 7), cfg.get("agi_overflow_wait_s", 120)  # Settings' defaults
+        self = await asyncio.get_running_loop().run_in_executor(sql, cls, _db_path(cfg), datetime.now(UTC), *rules)
         self.sql = sql
         self.server = await asyncio.start_server(self.session, "127.0.0.1", cfg["agi_port"], backlog=1024)
         return self
