@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from hotline.settings import Settings
-from launch.compose import server_config, web_app
+from launch.compose import GC_YOUNG, server_config, web_app
 
 
 def test_the_served_app_has_no_per_message_compression_and_listens_where_settings_say(tmp_path: Path) -> None:
@@ -20,12 +20,17 @@ def test_the_served_app_has_no_per_message_compression_and_listens_where_setting
 
 def test_a_served_app_freezes_what_start_up_built_so_full_collections_skip_it(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, ami_port=1, agi_port=1, services=[])
+    before = gc.get_threshold()
     gc.unfreeze()
     try:
         with TestClient(web_app(settings)):
             assert gc.get_freeze_count() == 0  # tests and tools build many apps: only the server freezes
+            assert gc.get_threshold() == before
         with TestClient(web_app(settings, freeze_heap=True)) as c:
             assert gc.get_freeze_count() > 10_000
+            # and its young generation is collected less often; the older ones keep Python's ratios
+            assert gc.get_threshold() == (GC_YOUNG, *before[1:]) and before[0] < GC_YOUNG
             assert c.get("/login").status_code == 200  # and serves as before
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
