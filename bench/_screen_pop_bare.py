@@ -27,6 +27,7 @@ Private to screen_pop (the leading ``_`` keeps ``make bench`` from running it). 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -143,7 +144,7 @@ class Lookups(Bare):
     @classmethod
     async def serve(cls, cfg: dict) -> Lookups:
         sql = ThreadPoolExecutor(1)
-        rules = cfg.get("agi_repeat_days", 7), cfg.get("agi_overflow_wait_s", 120)  # Settings' defaults
+        rules = cfg["agi_repeat_days"], cfg["agi_overflow_wait_s"]
         self = await asyncio.get_running_loop().run_in_executor(sql, cls, _db_path(cfg), datetime.now(UTC), *rules)
         self.sql = sql
         self.server = await asyncio.start_server(self.session, "127.0.0.1", cfg["agi_port"], backlog=1024)
@@ -170,7 +171,7 @@ class Lookups(Bare):
 async def _bridge(cfg: dict, link: RedisLink | LocalLink) -> None:
     from panoramisk import Manager
 
-    await Lookups.serve(cfg)
+    lookups = await Lookups.serve(cfg)
     manager = Manager(host=cfg["ami_host"], port=cfg["ami_port"], username="hotline", secret=cfg["ami_secret"],
                       loop=asyncio.get_running_loop())
 
@@ -199,7 +200,7 @@ async def _bridge(cfg: dict, link: RedisLink | LocalLink) -> None:
         async for seat in link.clicks():
             pause(seat, False)
 
-    await asyncio.gather(link.publishing(), unpausing())
+    await asyncio.gather(link.publishing(), unpausing(), lookups.server.serve_forever())
 
 
 # --- a web node ---------------------------------------------------------------------------------------
@@ -244,12 +245,14 @@ def _web(cfg: dict, link: RedisLink | LocalLink):
             while True:
                 await socket.receive_text()
         except WebSocketDisconnect:
-            sockets.pop(seat, None)
+            if sockets.get(seat) is socket:  # not a newer socket of the same seat
+                del sockets[seat]
 
     async def read() -> None:
         async for seat, pop in link.pops():
             if (socket := sockets.get(seat)) is not None:
-                await socket.send_text(pop)
+                with contextlib.suppress(Exception):  # a console going away: the other pops go on
+                    await socket.send_text(pop)
 
     @asynccontextmanager
     async def lifespan(_):

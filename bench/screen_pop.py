@@ -242,7 +242,12 @@ def parse() -> argparse.Namespace:
                          "--agi-apart or --live)")
     ap.add_argument("--pairs", type=int, default=1, help="runs of ours and of the baseline, alternating")
     args = ap.parse_args()
-    plain = args.servers == 1 and not (args.bridge_on_web or args.agi_apart or args.live)
+    if args.pairs < 1:
+        ap.error("--pairs: at least 1")
+    # the baseline is the default topology's, on the SQLite store its bare lookup reads
+    plain = args.servers == 1 and args.db == "sqlite" and not (args.bridge_on_web or args.agi_apart or args.live)
+    if args.baseline == "on" and not plain:
+        print("no baseline with these options: it is the default topology's, one server on SQLite", flush=True)
     args.baseline = args.baseline == "on" and plain
     return args
 
@@ -318,8 +323,9 @@ async def measure(args: argparse.Namespace, bare: bool) -> dict[str, str]:
     servers = [await p.serve(ami) for p, (ami, _) in zip(pbxs, ports, strict=True)]
     # started once, before anything is measured
     script = [str(ROOT / "bench" / "_screen_pop_bare.py")] if bare else ["-c", APP]
-    if bare:  # the baseline reads the store's file itself
-        nodes = [(how, c | {"database_url": Settings(**c).db_url}) for how, c in nodes]
+    if bare:  # the baseline reads the store's file itself, with the lookup's rules as ours has them
+        nodes = [(how, c | {"database_url": (s := Settings(**c)).db_url, "agi_repeat_days": s.agi_repeat_days,
+                            "agi_overflow_wait_s": s.agi_overflow_wait_s}) for how, c in nodes]
     procs = [subprocess.Popen([sys.executable, *script, json.dumps(c), how], cwd=ROOT,  # noqa: ASYNC220
                               env=os.environ | {"PYTHONPATH": str(ROOT)}) for how, c in nodes]
     urls = [f"127.0.0.1:{c['web_port']}" for how, c in nodes if how == "web"]
