@@ -469,7 +469,7 @@ def transcribe(settings: Settings, workers: int | None = None, *, drain: bool = 
 # containers), and every tenth pass took gen 1 along, 10–50 ms on a web node whose two cores were
 # busy. At 20 000 a burst's work is collected about 30 times less often: in bench/screen_pop.py
 # (200 calls, two web nodes, ninth session) the app's CPU a call fell from 11.1–11.3 to 8.4–9.5 ms
-# while the bare baseline's, run beside it, stayed at 2.6–3.0, and the wrap-up clicks were done 3–4
+# while the bare baseline's, run beside it, stayed at 2.6–3.0, and the wrap-up clicks were done 3–4.5
 # times sooner. Objects that die by their reference count, most of them, never reach a collection.
 GC_YOUNG = 20_000
 
