@@ -295,8 +295,19 @@ class CtiActions:
     async def transfer_to_department(self, seat: str, number: str) -> ActionResult:
         return await self._blind(seat, number)
 
+    async def _connected(self, seat: str) -> None:
+        """Wait (at most ``settle_s``) until Asterisk has bridged the seat's leg to the citizen.
+
+        Asterisk says the operator answered (AgentConnect, our CallAnswered, the console's 通话中) a
+        moment before it bridges the two legs, longer on a busy box; a BlindTransfer or Redirect sent
+        in between is refused ("Transfer invalid") although the operator sees the call connected.
+        Past the wait the action goes anyway and Asterisk's answer stands."""
+        await self._settle(seat, lambda s: s.channel_uid in self.state.bridged)
+
     async def _blind(self, seat: str, exten: str) -> ActionResult:
-        seat_chan, _, _ = self._on_call(seat)
+        self._on_call(seat)
+        await self._connected(seat)
+        seat_chan, _, _ = self._on_call(seat)  # the citizen may have hung up meanwhile
         # BlindTransfer moves the *other* party of Channel (the citizen) to exten@context
         reply = await self._send(
             {
@@ -310,6 +321,8 @@ class CtiActions:
 
     async def conference(self, seat: str, department: str) -> ActionResult:
         """Bring a department into the call: a three-party ConfBridge (citizen marked)."""
+        self._on_call(seat)
+        await self._connected(seat)
         seat_chan, citizen_chan, call_id = self._on_call(seat)
         conf = f"conf-{call_id}"  # the state machine maps conf-<call id> back to the call
         var = self.dp.conf_variable

@@ -166,6 +166,11 @@ class CallBook(SeatBook):
         self.ignored = 0  # events about calls/seats we do not know (e.g. before a resync)
         self._leg_call: dict[str, str] = {}  # seat leg uniqueid → call id
         self._conf_call: dict[str, str] = {}  # conference name → call id
+        # channel Uniqueid → the bridge it is in (BridgeEnter / BridgeLeave; CoreShowChannels at a
+        # resync). Asterisk announces the operator (AgentConnect) a moment before it bridges the two:
+        # a BlindTransfer or Redirect sent in between is refused ("Transfer invalid"), so call control
+        # waits for the seat's leg to be here (cti.actions)
+        self.bridged: dict[str, str] = {}
         # calls this bridge files nothing for: found talking at a takeover (cti.resync; the witness
         # files them from CEL) or dialled out (回拨 / 回访, cti.outbound). Call id → the citizen's
         # channel: the seat's transfer, 三方 and hang-up need it as for any call

@@ -57,6 +57,7 @@ class Reconciler(CallBook):
         entries = list(entries)
         channels = list(channels)
         live = {c.uniqueid for c in channels} | {e.uniqueid for e in entries}
+        self.bridged = {c.uniqueid: c.bridge_id for c in channels if c.bridge_id}  # BridgeEnters may be lost
         out: list[DomainEvent] = []
         dropped: list[str] = []
         for call in list(self.calls.values()):

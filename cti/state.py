@@ -80,6 +80,8 @@ class CtiState(OutboundBook):
             ev.QueueMemberRemoved: self._on_member_removed,
             ev.QueueMemberPause: self._on_member,
             ev.QueueMemberStatus: self._on_member,
+            ev.BridgeEnter: self._on_bridge,
+            ev.BridgeLeave: self._on_bridge,
             ev.ConfbridgeJoin: self._on_conf_join,
             ev.ConfbridgeLeave: self._on_conf_leave,
             ev.BlindTransfer: self._on_blind_transfer,
@@ -298,6 +300,7 @@ class CtiState(OutboundBook):
     def _on_hangup(self, e: ev.Hangup) -> list[DomainEvent]:
         out: list[DomainEvent] = self._outbound_hangup(e) if self.outbound else []
         uid = e.uniqueid
+        self.bridged.pop(uid, None)
         cid = self._leg_call.pop(uid, None)
         if cid is not None:  # a seat's leg
             call = self.calls.get(cid)
@@ -317,6 +320,13 @@ class CtiState(OutboundBook):
             self._merge_vars(call, e.chanvars)
             self._finish(call, e.ts, out)
         return out
+
+    def _on_bridge(self, e: ev.BridgeEnter | ev.BridgeLeave) -> list[DomainEvent]:
+        if isinstance(e, ev.BridgeEnter):
+            self.bridged[e.uniqueid] = e.bridge_uniqueid
+        elif self.bridged.get(e.uniqueid) == e.bridge_uniqueid:  # not a leave that trails a move elsewhere
+            del self.bridged[e.uniqueid]
+        return []
 
     def _on_hold(self, e: ev.Hold | ev.Unhold) -> list[DomainEvent]:
         uid = e.uniqueid

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import re
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -166,6 +167,7 @@ async def test_a_call_begun_before_a_takeover_is_transferred_conferenced_and_hun
     f = Feed()
     now = NOON
     taken_over_mid_call(f, now, "ast1-1.7", "ast1-1.8")
+    assert f.st.bridged == {"ast1-1.7": "b-1", "ast1-1.8": "b-1"}  # as Asterisk listed them: no wait
     acts, link = make(f.st)
     await acts.transfer_to_department("8001", "2003")
     await acts.conference("8001", "2001")
@@ -255,3 +257,57 @@ async def test_an_action_whose_event_never_comes_returns_after_the_settle_time(o
     started = time.monotonic()
     await acts.sign_out("8001")  # no QueueMemberRemoved follows: the reply alone stands
     assert 0.1 <= time.monotonic() - started < 1
+
+
+TRANSCRIPTS = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
+
+
+async def test_a_transfer_clicked_before_asterisk_bridges_the_call_goes_once_it_has() -> None:
+    """Our Asterisk's own bytes (recorded by the real-Asterisk transfer test): AgentConnect (the
+    console's 通话中) comes before Asterisk bridges the seat's leg to the citizen. A 转专家 sent in
+    between is refused ("Transfer invalid", CI of 2026-12-04 on a loaded box); it waits for the seat's
+    BridgeEnter instead, and goes the moment the state has it."""
+    data = (TRANSCRIPTS / "test_blind_transfer_to_the_specialist_queue.ami").read_bytes()
+    frames = [f + b"\r\n\r\n" for f in data.split(b"\r\n\r\n") if f.strip()]
+    connect = next(i for i, f in enumerate(frames) if f.startswith(b"Event: AgentConnect"))
+    seat_enters = next(i for i, f in enumerate(frames) if f.startswith(b"Event: BridgeEnter") and b"PJSIP/8001-" in f)
+    f = Feed()
+    for frame in frames[: connect + 1]:
+        f.bytes(frame)
+    seat = f.st.seats["8001"]
+    assert seat.activity == "on_call" and seat.channel_uid not in f.st.bridged
+    link = FakeLink()
+    acts = CtiActions(link, f.st, settle_s=5)
+    transfer = asyncio.create_task(acts.transfer_to_specialist("8001"))
+    await asyncio.sleep(0.1)
+    assert not link.sent  # not yet: Asterisk would refuse it
+    for frame in frames[connect + 1 : seat_enters + 1]:
+        f.bytes(frame)
+    started = time.monotonic()
+    result = await transfer
+    assert time.monotonic() - started < 0.5 and result.action == "transfer"
+    assert [(a["Action"], a["Channel"]) for a in link.sent] == [("BlindTransfer", seat.channel)]
+    for frame in frames[seat_enters + 1 :]:  # the transfer, the citizen's leave, hang-ups: nothing left bridged
+        f.bytes(frame)
+    assert not f.st.bridged
+
+
+async def test_a_call_never_seen_bridged_is_transferred_after_the_wait_and_asterisk_answers(on_call) -> None:
+    # no BridgeEnter came (lost, say): the action does not hang; Asterisk's answer stands
+    acts = CtiActions(FakeLink(), on_call, settle_s=0.1)
+    acts.link.fail["BlindTransfer"] = "Transfer invalid"  # type: ignore[attr-defined]
+    started = time.monotonic()
+    with pytest.raises(ActionFailed, match="Transfer invalid"):
+        await acts.transfer_to_specialist("8001")
+    assert 0.1 <= time.monotonic() - started < 1
+
+
+async def test_a_department_is_brought_in_once_the_call_is_bridged(on_call) -> None:
+    acts, link = make(on_call)
+    acts.settle_s = 5
+    conference = asyncio.create_task(acts.conference("8001", "2001"))
+    await asyncio.sleep(0.1)
+    assert not link.sent
+    on_call.handle(ev.BridgeEnter(ts=NOON, channel="PJSIP/8001-1.2", uniqueid="1.2", bridge_uniqueid="b-1"))
+    await conference
+    assert [a["Action"] for a in link.sent] == ["Setvar", "Setvar", "Redirect", "Originate"]

@@ -270,20 +270,28 @@
         <button type="button" class="quiet" data-xfer="${esc(line)}">转接</button>` : ""}</span></li>`;
     }).join("") || `<li class="empty">没有匹配的单位</li>`;
   }
+  // one click, one action: a transfer or 三方 clicked as the call connects waits (up to 2 s) for
+  // Asterisk to bridge it (cti.actions), and a second click meanwhile would send a second one
+  async function once(b, fn) {
+    if (b.disabled) return null;
+    b.disabled = true;
+    try { return await run(fn); } finally { b.disabled = false; }
+  }
   $("dept-filter").addEventListener("input", renderDirectory);
   $("directory").addEventListener("click", async (ev) => {
     const b = ev.target.closest("button"); if (!b) return;
     if (b.dataset.conf) {
       if (call) call.confWith = b.dataset.name;
-      const ok = await run(() => api("/api/seat/conference", {method: "POST", body: JSON.stringify({number: b.dataset.conf})}));
+      const ok = await once(b, () => api("/api/seat/conference", {method: "POST", body: JSON.stringify({number: b.dataset.conf})}));
       if (ok) notice(`正在邀请 ${b.dataset.name} 加入三方通话…`);
     } else if (b.dataset.xfer) {
-      const ok = await run(() => api("/api/seat/transfer", {method: "POST", body: JSON.stringify({target: b.dataset.xfer})}));
+      const ok = await once(b, () => api("/api/seat/transfer", {method: "POST", body: JSON.stringify({target: b.dataset.xfer})}));
       if (ok) notice("已转接");
     }
   });
   $("to-expert").onclick = async () => {
-    if (await run(() => api("/api/seat/transfer", {method: "POST", body: JSON.stringify({target: "expert"})}))) notice("已转专业席");
+    const ok = await once($("to-expert"), () => api("/api/seat/transfer", {method: "POST", body: JSON.stringify({target: "expert"})}));
+    if (ok) notice("已转专业席");
   };
   // the browser phone hangs up its own call (a BYE from the browser); a desk phone's through the CTI
   $("hangup").onclick = async () => {
