@@ -210,7 +210,7 @@ def collect(engine: sa.Engine, settings: Any, now: float | None = None, calls: C
         for path in spool.glob("*.wav"):
             groups.setdefault(base_of(path.name), []).append(path)
     with Session(engine) as session:
-        announced = {r.base: r for r in session.exec(select(Recording).where(Recording.status == "pending"))}
+        announced = _pending_among(session, sorted(groups))
     for base, paths in sorted(groups.items()):
         # a voice message's file is written until the caller stops: unchanged a moment means done
         settle = SETTLE_S if base in announced or is_message(base) else ORPHAN_SETTLE_S
@@ -229,13 +229,26 @@ def collect(engine: sa.Engine, settings: Any, now: float | None = None, calls: C
             stored.append(rid)
     cutoff = datetime.fromtimestamp(now - MISSING_AFTER_S, UTC)
     with Session(engine) as session:
-        for rec in session.exec(select(Recording).where(Recording.status == "pending")):
+        # only what waited past the cutoff: a scan every few seconds on the bridge's node must not load
+        # every recording still to come (a burst's worth, or all of them while the files do not come)
+        for rec in session.exec(select(Recording).where(Recording.status == "pending",
+                                                        Recording.registered_at < cutoff)):  # type: ignore[operator]
             if rec.base not in groups and _aware(rec.registered_at) < cutoff:
                 rec.status, rec.problem = "missing", "通话结束后未找到录音文件"
                 session.add(rec)
                 log.warning("recording %s announced but never written", rec.base)
         session.commit()
     return stored
+
+
+def _pending_among(session: Session, bases: list[str]) -> set[str]:
+    """Which of ``bases`` (the spool's) the catalog announced and waits for: asked by name, in
+    chunks under the database's limit on parameters, not by reading every pending recording."""
+    found: set[str] = set()
+    for i in range(0, len(bases), 500):
+        found.update(session.exec(select(Recording.base).where(
+            Recording.status == "pending", Recording.base.in_(bases[i:i + 500]))))  # type: ignore[attr-defined]
+    return found
 
 
 def _aware(dt: datetime) -> datetime:

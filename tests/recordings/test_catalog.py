@@ -167,6 +167,36 @@ def test_an_announced_recording_that_never_arrives_is_flagged_missing(engine, re
     assert (rec.status, rec.problem) == ("missing", "通话结束后未找到录音文件")
 
 
+def test_a_scan_loads_no_recording_that_is_still_within_its_wait(engine, rec_settings, spool, make_call):
+    """The scan runs every 3 s on the bridge's node. It read every recording announced and not yet
+    come, twice, as objects: a burst's calls, or every call of the last 10 minutes while the files do
+    not come (the screen-pop bench: a ninth of that node's CPU, on a thread that holds the GIL from the
+    AMI reads). It now asks the database by name for what the spool holds, and loads only what waited
+    past the cutoff."""
+    from sqlalchemy import event
+
+    catalog.register_calls(engine, rec_settings, [call_record(f"hotline-20261123-101500-17638664{i:02d}.1")
+                                                  for i in range(40)])
+    base = make_call("1763866500.9")  # announced, and its files are in the spool
+    catalog.register_call(engine, rec_settings, call_record(base))
+    loaded: list[str] = []
+
+    def on_load(target: Recording, _context: object) -> None:
+        loaded.append(target.base)
+
+    event.listen(Recording, "load", on_load)
+    try:
+        stored = catalog.collect(engine, rec_settings, now=time.time() + 60)
+    finally:
+        event.remove(Recording, "load", on_load)
+    assert len(stored) == 1
+    assert set(loaded) <= {base}  # the 40 still waiting were not read
+    catalog.collect(engine, rec_settings, now=time.time() + catalog.MISSING_AFTER_S + 5)
+    with Session(engine) as s:
+        waiting = s.exec(select(Recording).where(Recording.status == "pending")).all()
+    assert waiting == []  # all 40 flagged missing once past the cutoff
+
+
 def test_a_missing_leg_is_flagged(engine, rec_settings, spool, make_call):
     base = make_call("1763866500.4")
     (spool / f"{base}-in.wav").unlink()
