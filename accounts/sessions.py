@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -77,27 +77,37 @@ class Sessions:
 
     def resolve(self, token: str) -> Principal | None:
         """The principal of a live session of an active account, as the account is now."""
+        return self.resolve_many([token])[token]
+
+    def resolve_many(self, tokens: Iterable[str]) -> dict[str, Principal | None]:
+        """:meth:`resolve` for several tokens in one read a chunk (a node's open websockets, re-checked
+        together): each token's principal, None where its session no longer stands."""
         now = self._now()
+        by_hash = {token_hash(t): t for t in tokens}
+        out: dict[str, Principal | None] = dict.fromkeys(by_hash.values())
+        hashes = list(by_hash)
         with Session(self.engine) as s:
-            row = s.exec(select(AccountSession, Account)
-                         .join(Account, Account.username == AccountSession.username)  # type: ignore[arg-type]
-                         .where(AccountSession.token_hash == token_hash(token))).first()
-            if row is None:
-                return None
-            session, account = row
-            if session.revoked_at is not None or not account.active:
-                return None
-            if now >= session.expires_at:
-                return None
-            if (now - session.last_seen_at).total_seconds() > self.idle_s:
-                self._revoke(s, [session], "idle", now)
+            wrote = False
+            for i in range(0, len(hashes), 500):  # under the database's limit on parameters
+                for session, account in s.exec(
+                        select(AccountSession, Account)
+                        .join(Account, Account.username == AccountSession.username)  # type: ignore[arg-type]
+                        .where(AccountSession.token_hash.in_(hashes[i:i + 500]))):  # type: ignore[attr-defined]
+                    if session.revoked_at is not None or not account.active or now >= session.expires_at:
+                        continue
+                    idle_s = (now - session.last_seen_at).total_seconds()
+                    if idle_s > self.idle_s:
+                        self._revoke(s, [session], "idle", now)
+                        wrote = True
+                        continue
+                    if idle_s >= TOUCH_EVERY_S:
+                        session.last_seen_at = now
+                        s.add(session)
+                        wrote = True
+                    out[by_hash[session.token_hash]] = account.principal()
+            if wrote:
                 s.commit()
-                return None
-            if (now - session.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
-                session.last_seen_at = now
-                s.add(session)
-                s.commit()
-            return account.principal()
+        return out
 
     # --- ending ------------------------------------------------------------------------------
 

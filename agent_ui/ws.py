@@ -18,15 +18,15 @@ from fastapi.concurrency import run_in_threadpool
 from agent_ui.audience import Audience
 from agent_ui.centre import scope, seat_queues
 from agent_ui.hub import Hub
+from agent_ui.socket_sessions import SocketSessions
 from hotline.bus import BusLagged, Envelope
-from hotline.identity import Principal, websocket_principal
+from hotline.identity import Principal, websocket_principal, websocket_token
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 PING_S = 15.0
 PONG_TIMEOUT_S = 10.0
-RECHECK_S = 15.0  # the session is re-read this often (a revocation in another process), and on every one here
 SESSION_ENDED = 4401  # pages go to the login page on this close code
 def _same_origin(ws: WebSocket) -> bool:
     """Refuse cross-site websocket hijacking: a browser always sends Origin."""
@@ -67,26 +67,10 @@ async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str
 
 async def _watch_session(ws: WebSocket, principal: Principal) -> None:
     """Close the socket once its session ends (sign-out, disabled, role changed, timed out) or
-    the account now means someone else may see less: woken by every revocation in this process,
-    and every ``RECHECK_S`` for those made elsewhere."""
-    sessions = ws.app.state.sessions
-    changed = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    on_revoke = getattr(sessions, "on_revoke", None)
-    unlisten = on_revoke(lambda: loop.call_soon_threadsafe(changed.set)) if on_revoke else None
-    try:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), RECHECK_S)
-            changed.clear()
-            now = await run_in_threadpool(websocket_principal, ws)
-            if now != principal:
-                log.info("websocket of %s: session ended or changed, closing", principal.username)
-                await ws.close(code=SESSION_ENDED, reason="会话已结束，请重新登录")
-                return
-    finally:
-        if unlisten is not None:
-            unlisten()
+    the account now means someone else may see less (agent_ui.socket_sessions)."""
+    await SocketSessions.of(ws.app).until_ended(websocket_token(ws) or "", principal)
+    log.info("websocket of %s: session ended or changed, closing", principal.username)
+    await ws.close(code=SESSION_ENDED, reason="会话已结束，请重新登录")
 
 
 async def _send_loop(ws: WebSocket, hub: Hub, audience: Audience, since: int | None, epoch: str | None,

@@ -12,6 +12,7 @@ from a URL: URLs end up in logs, histories and Referer headers.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
@@ -47,6 +48,8 @@ class SessionResolver(Protocol):
     """What a token means now: the live principal of an open session, or None."""
 
     def resolve(self, token: str) -> Principal | None: ...
+
+    def resolve_many(self, tokens: Iterable[str]) -> dict[str, Principal | None]: ...
 
 
 class PasswordChangeRequired(HTTPException):
@@ -91,7 +94,18 @@ def websocket_token(ws: WebSocket) -> str | None:
 
 
 def websocket_principal(ws: WebSocket) -> Principal | None:
-    principal = resolve(getattr(ws.app.state, "sessions", None), websocket_token(ws))
+    return _on_socket(resolve(getattr(ws.app.state, "sessions", None), websocket_token(ws)))
+
+
+def socket_principals(sessions: SessionResolver | None, tokens: Iterable[str]) -> dict[str, Principal | None]:
+    """:func:`websocket_principal` for the tokens of several open sockets, in one read."""
+    if sessions is None:
+        return dict.fromkeys(tokens)
+    return {token: _on_socket(p) for token, p in sessions.resolve_many(tokens).items()}
+
+
+def _on_socket(principal: Principal | None) -> Principal | None:
+    # a socket carries no page to change the password on: until it is changed, no events
     return None if principal is None or principal.must_change_password else principal
 
 

@@ -75,3 +75,26 @@ def test_revocations_wake_the_listeners(accounts) -> None:
     stop()
     accounts.sessions.revoke_account("lead", "admin")
     assert len(heard) == 2
+
+
+def test_many_tokens_are_resolved_in_one_read_each_as_resolve_would(accounts, engine, clock) -> None:
+    """A web node re-checks the sessions of all its open websockets together (agent_ui.socket_sessions)."""
+    for name in ("op2001", "op2002", "op2003"):
+        accounts.upsert(name, "Right-pass-2001", "operator")
+    live, ended, idle = (accounts.sessions.open(n) for n in ("op2001", "op2002", "op2003"))
+    accounts.sign_out(ended)
+    clock.advance(25 * 60)
+    assert accounts.sessions.resolve(live) is not None  # used: not idle
+    clock.advance(10 * 60)  # op2003's untouched for 35 min: past the 30 min limit
+    selects: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_rest) -> None:
+        if statement.startswith("SELECT"):
+            selects.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    got = accounts.sessions.resolve_many([live, ended, idle, "unknown"])
+    assert len(selects) == 1
+    assert got[live].username == "op2001" and got[ended] is None and got[idle] is None and got["unknown"] is None
+    assert accounts.sessions.list("op2003", open_only=False)[0].revoked_reason == "idle"  # as resolve ends it
+    assert accounts.sessions.resolve_many([]) == {}
