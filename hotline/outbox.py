@@ -49,8 +49,8 @@ class Outbox:
         for key, record in entries:
             path = self._path(key)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"key": key, "record": record}, f, ensure_ascii=False)
+            with open(tmp, "w", encoding="utf-8") as f:  # one write (json.dump writes it piece by piece)
+                f.write(json.dumps({"key": key, "record": record}, ensure_ascii=False))
                 f.flush()
                 os.fsync(f.fileno())
             placed.append((tmp, path))
