@@ -34,3 +34,15 @@ def cpu_of(procs: list[subprocess.Popen[bytes]]) -> float:
 def cpu_of_pid(pid: int) -> float:
     """testkit's reading of one process's CPU seconds, 0 when it is gone."""
     return cpu_seconds(pid) or 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident memory (``VmHWM``) in MiB, 0 when it is gone: what a node needs
+    of the box's memory, and what a change to the collector's thresholds costs (launch.compose.GC_YOUNG)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

@@ -89,7 +89,7 @@ import httpx  # noqa: E402
 # process gets the same path), so they import by name.
 from _screen_pop_asterisk import Asterisk, Call, Member, live_voices, load_recording  # noqa: E402
 from _screen_pop_bare import STREAM as BARE_STREAM  # noqa: E402
-from _screen_pop_machine import cpu_of, cpu_of_pid, machine_busy, machine_cpu  # noqa: E402
+from _screen_pop_machine import cpu_of, cpu_of_pid, machine_busy, machine_cpu, peak_rss_mb  # noqa: E402
 from _screen_pop_operators import Operator, browser_samples, browsers_main  # noqa: E402
 from _screen_pop_store import call_log_count, live_legs_of, prepare  # noqa: E402
 
@@ -441,8 +441,10 @@ async def measure(args: argparse.Namespace, bare: bool) -> dict[str, str]:
                  if how == "roles"] + [f"web node {k + 1}" for k in range(len(urls))]
         print("the app's CPU a call over the bursts: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in
                                                                     zip(names, per_call, strict=True))
-              + f"; in all {sum(per_call):.2f} ms",
-              flush=True)
+              + f"; in all {sum(per_call):.2f} ms", flush=True)
+        rss = [peak_rss_mb(p.pid) for p in procs]
+        print("the app's memory at its peak: " + ", ".join(f"{name} {mb:.0f} MiB" for name, mb in
+                                                           zip(names, rss, strict=True)), flush=True)
         # whether the box itself was the limit: the app, this simulator, its clients and Redis share it
         print(f"the machine over the bursts: {busy:.1f} % of its {box_cores} cores busy; the simulator's CPU a call: "
               f"Asterisk and the clicks {sim_ms[0]:.2f} ms, the /ws clients {sim_ms[1]:.2f} ms"
@@ -478,7 +480,8 @@ async def measure(args: argparse.Namespace, bare: bool) -> dict[str, str]:
             f"bursts={'ragged' if args.ragged else 'whole'} "
             f"samples={len(latencies)} p50_ms={pct(latencies, 50):.1f} "
             f"p99_ms={pct(latencies, 99):.1f} with_burst_pct={with_burst:.1f} app_cpu_ms_per_call={sum(per_call):.2f} "
-            f"machine_busy_pct={busy:.1f} click_p99_ms={pct(to_ready, 99):.0f} pops_without_history={len(without)}")
+            f"machine_busy_pct={busy:.1f} click_p99_ms={pct(to_ready, 99):.0f} pops_without_history={len(without)} "
+            f"app_peak_rss_mib={sum(rss):.0f}")
     line += split + (f" browser_p50_ms={pct(browser, 50):.1f}" if browser else "") + live_line
     print(line, flush=True)
     return dict(kv.split("=", 1) for kv in line.split())

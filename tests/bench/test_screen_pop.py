@@ -37,6 +37,8 @@ def test_screen_pop_bench_runs_the_app_and_the_bare_baseline_and_ends_with_their
     # 2 counted bursts of 10 for each: every pop arrived (the bench fails otherwise), all with history
     assert last["calls"] == 10 and last["nodes"] == nodes and last["samples"] == 20
     assert last["pops_without_history"] == 0
+    # the app's processes' peak memory: each a Python with the app loaded, some tens of MiB at least
+    assert last["app_peak_rss_mib"] >= 30 * (1 if nodes == 1 else 3)
     assert 0 < last["p50_ms"] <= last["p99_ms"] and 0 < last["bare_p50_ms"] <= last["bare_p99_ms"]
     assert last["ratio"] == pytest.approx(last["bare_p99_ms"] / last["p99_ms"], abs=0.01)
     # through Redis, each side's split: the bridge's part and the web's
