@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Field, SQLModel
 
@@ -34,9 +35,19 @@ class Account(SQLModel, table=True):
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
 
     def principal(self) -> Principal:
-        return Principal(username=self.username, role=Role(self.role), display_name=self.display_name,
-                         job_number=self.job_number, department_id=self.department_id, centre=self.centre,
-                         dept_lead=self.dept_lead, must_change_password=self.must_change_password)
+        return principal_of(self)
+
+
+# what a principal is made of: read by every request (accounts.sessions) without loading the account
+PRINCIPAL_COLUMNS = ("username", "role", "display_name", "job_number", "department_id", "centre", "dept_lead",
+                     "must_change_password")
+
+
+def principal_of(account: Any) -> Principal:
+    """The principal of an account, or of a row with its :data:`PRINCIPAL_COLUMNS`."""
+    return Principal(username=account.username, role=Role(account.role), display_name=account.display_name,
+                     job_number=account.job_number, department_id=account.department_id, centre=account.centre,
+                     dept_lead=account.dept_lead, must_change_password=account.must_change_password)
 
 
 class AccountSession(SQLModel, table=True):

@@ -19,10 +19,16 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from accounts.models import Account, AccountSession
+from accounts.models import PRINCIPAL_COLUMNS, Account, AccountSession, principal_of
 from hotline.identity import Principal
 
 TOUCH_EVERY_S = 60.0  # last_seen is written at most this often: no write per request
+# a session and what its account makes of it, as the tables' own columns: Core compares the ORM's
+# annotated ones with ``==`` (building expressions) each time it maps a cached statement's result
+_S, _A = AccountSession.__table__.c, Account.__table__.c  # type: ignore[attr-defined]
+_LIVE = (sa.select(_S.id, _S.token_hash, _S.revoked_at, _S.expires_at, _S.last_seen_at, _A.active,
+                   *(_A[name] for name in PRINCIPAL_COLUMNS))
+         .join_from(AccountSession.__table__, Account.__table__, _A.username == _S.username))  # type: ignore[attr-defined]
 
 
 def token_hash(token: str) -> str:
@@ -81,32 +87,36 @@ class Sessions:
 
     def resolve_many(self, tokens: Iterable[str]) -> dict[str, Principal | None]:
         """:meth:`resolve` for several tokens in one read a chunk (a node's open websockets, re-checked
-        together): each token's principal, None where its session no longer stands."""
+        together): each token's principal, None where its session no longer stands.
+
+        Every request comes here, so it reads columns, not objects: building the session and the
+        account as ORM objects was most of a request's 0.35 ms of CPU here."""
         now = self._now()
         by_hash = {token_hash(t): t for t in tokens}
         out: dict[str, Principal | None] = dict.fromkeys(by_hash.values())
         hashes = list(by_hash)
-        with Session(self.engine) as s:
-            wrote = False
+        idle: list[int] = []
+        seen: list[int] = []
+        with self.engine.connect() as c:
             for i in range(0, len(hashes), 500):  # under the database's limit on parameters
-                for session, account in s.exec(
-                        select(AccountSession, Account)
-                        .join(Account, Account.username == AccountSession.username)  # type: ignore[arg-type]
-                        .where(AccountSession.token_hash.in_(hashes[i:i + 500]))):  # type: ignore[attr-defined]
-                    if session.revoked_at is not None or not account.active or now >= session.expires_at:
+                for row in c.execute(_LIVE.where(_S.token_hash.in_(hashes[i:i + 500]))):
+                    if row.revoked_at is not None or not row.active or now >= row.expires_at:
                         continue
-                    idle_s = (now - session.last_seen_at).total_seconds()
-                    if idle_s > self.idle_s:
-                        self._revoke(s, [session], "idle", now)
-                        wrote = True
+                    quiet_s = (now - row.last_seen_at).total_seconds()
+                    if quiet_s > self.idle_s:
+                        idle.append(row.id)
                         continue
-                    if idle_s >= TOUCH_EVERY_S:
-                        session.last_seen_at = now
-                        s.add(session)
-                        wrote = True
-                    out[by_hash[session.token_hash]] = account.principal()
-            if wrote:
-                s.commit()
+                    if quiet_s >= TOUCH_EVERY_S:
+                        seen.append(row.id)
+                    out[by_hash[row.token_hash]] = principal_of(row)
+            if idle:
+                c.execute(sa.update(AccountSession).where(_S.id.in_(idle))
+                          .values(revoked_at=now, revoked_reason="idle"))
+            if seen:
+                c.execute(sa.update(AccountSession).where(_S.id.in_(seen))
+                          .values(last_seen_at=now))
+            if idle or seen:
+                c.commit()
         return out
 
     # --- ending ------------------------------------------------------------------------------
