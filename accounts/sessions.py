@@ -4,7 +4,8 @@ Every request asks :meth:`Sessions.resolve`, which reads the session and its acc
 so what the account is *now* decides: signing out, disabling the account, a role, department or
 centre change (which revoke the account's sessions), the idle limit and the absolute limit all
 take effect on the very next request. Websockets re-check on every revocation in this process
-(:meth:`Sessions.on_revoke`) and on their heartbeat, for revocations made by another process.
+(:meth:`Sessions.on_revoke`) and every 15 s for revocations made by another process, all of a node's
+sockets in one read (:meth:`Sessions.resolve_many`, agent_ui.socket_sessions).
 """
 
 from __future__ import annotations
@@ -109,12 +110,11 @@ class Sessions:
                     if quiet_s >= TOUCH_EVERY_S:
                         seen.append(row.id)
                     out[by_hash[row.token_hash]] = principal_of(row)
-            if idle:
-                c.execute(sa.update(AccountSession).where(_S.id.in_(idle))
+            for i in range(0, len(idle), 500):  # a sign-out that came meanwhile keeps its reason
+                c.execute(sa.update(AccountSession).where(_S.id.in_(idle[i:i + 500]), _S.revoked_at.is_(None))
                           .values(revoked_at=now, revoked_reason="idle"))
-            if seen:
-                c.execute(sa.update(AccountSession).where(_S.id.in_(seen))
-                          .values(last_seen_at=now))
+            for i in range(0, len(seen), 500):
+                c.execute(sa.update(AccountSession).where(_S.id.in_(seen[i:i + 500])).values(last_seen_at=now))
             if idle or seen:
                 c.commit()
         return out

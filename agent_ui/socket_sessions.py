@@ -52,32 +52,31 @@ class SocketSessions:
 
     async def until_ended(self, token: str, principal: Principal) -> None:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # an app served again by another loop (tests): start afresh there
-            self._loop, self._changed, self._task = loop, asyncio.Event(), None
-            self._open.clear()
+        if loop is not self._loop:  # an app served by another loop (tests): a watch of its own there
+            self._loop, self._open, self._changed, self._task = loop, {}, asyncio.Event(), None
         ended = asyncio.Event()
         key = object()
-        self._open[key] = (token, principal, ended)
+        sockets = self._open
+        sockets[key] = (token, principal, ended)
         if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name="socket-sessions")
+            self._task = loop.create_task(self._run(sockets, self._changed), name="socket-sessions")
         try:
             await ended.wait()
         finally:
-            self._open.pop(key, None)
+            sockets.pop(key, None)
 
-    async def _run(self) -> None:
-        while self._open:
+    async def _run(self, sockets: dict[object, tuple[str, Principal, asyncio.Event]], changed: asyncio.Event) -> None:
+        while sockets:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.recheck_s)
-            self._changed.clear()
-            sockets = list(self._open.values())
-            if not sockets:
-                return
+                await asyncio.wait_for(changed.wait(), self.recheck_s)
+            changed.clear()
             try:
-                now = await run_in_threadpool(socket_principals, self.sessions, {t for t, _, _ in sockets})
-            except Exception:  # the database away: the sockets stay, as a page's requests would fail
+                watched = list(sockets.values())
+                if not watched:
+                    return
+                now = await run_in_threadpool(socket_principals, self.sessions, {t for t, _, _ in watched})
+                for token, principal, ended in watched:
+                    if now.get(token) != principal:
+                        ended.set()
+            except Exception:  # the database away, say: the sockets stay, as a page's requests would fail
                 log.exception("websocket sessions: re-check failed; trying again in %.0f s", self.recheck_s)
-                continue
-            for token, principal, ended in sockets:
-                if now.get(token) != principal:
-                    ended.set()

@@ -36,7 +36,7 @@ def cpu_of_pid(pid: int) -> float:
     return cpu_seconds(pid) or 0.0
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mib(pid: int) -> float:
     """A live process's peak resident memory (``VmHWM``) in MiB, 0 when it is gone: what a node needs
     of the box's memory, and what a change to the collector's thresholds costs (launch.compose.GC_YOUNG)."""
     try:

@@ -89,7 +89,7 @@ import httpx  # noqa: E402
 # process gets the same path), so they import by name.
 from _screen_pop_asterisk import Asterisk, Call, Member, live_voices, load_recording  # noqa: E402
 from _screen_pop_bare import STREAM as BARE_STREAM  # noqa: E402
-from _screen_pop_machine import cpu_of, cpu_of_pid, machine_busy, machine_cpu, peak_rss_mb  # noqa: E402
+from _screen_pop_machine import cpu_of, cpu_of_pid, machine_busy, machine_cpu, peak_rss_mib  # noqa: E402
 from _screen_pop_operators import Operator, browser_samples, browsers_main  # noqa: E402
 from _screen_pop_store import call_log_count, live_legs_of, prepare  # noqa: E402
 
@@ -442,7 +442,7 @@ async def measure(args: argparse.Namespace, bare: bool) -> dict[str, str]:
         print("the app's CPU a call over the bursts: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in
                                                                     zip(names, per_call, strict=True))
               + f"; in all {sum(per_call):.2f} ms", flush=True)
-        rss = [peak_rss_mb(p.pid) for p in procs]
+        rss = [peak_rss_mib(p.pid) for p in procs]
         print("the app's memory at its peak: " + ", ".join(f"{name} {mb:.0f} MiB" for name, mb in
                                                            zip(names, rss, strict=True)), flush=True)
         # whether the box itself was the limit: the app, this simulator, its clients and Redis share it

@@ -295,19 +295,26 @@ class CtiActions:
     async def transfer_to_department(self, seat: str, number: str) -> ActionResult:
         return await self._blind(seat, number)
 
-    async def _connected(self, seat: str) -> None:
-        """Wait (at most ``settle_s``) until Asterisk has bridged the seat's leg to the citizen.
+    async def _connected(self, seat: str) -> tuple[str, str, str]:
+        """The seat's call as :meth:`_on_call` gives it, once Asterisk has bridged the seat's leg to
+        the citizen (waiting at most ``settle_s``).
 
         Asterisk says the operator answered (AgentConnect, our CallAnswered, the console's 通话中) a
         moment before it bridges the two legs, longer on a busy box; a BlindTransfer or Redirect sent
         in between is refused ("Transfer invalid") although the operator sees the call connected.
-        Past the wait the action goes anyway and Asterisk's answer stands."""
-        await self._settle(seat, lambda s: s.channel_uid in self.state.bridged)
+        Past the wait the action goes anyway and Asterisk's answer stands. The call must still be the
+        one the operator clicked on: one that ended meanwhile is not carried over to the seat's next."""
+        _, _, call_id = self._on_call(seat)
+        uid = self.state.seats[seat].channel_uid
+        if uid:  # a leg Asterisk named (it always does): wait for that one
+            await self._settle(seat, lambda s: s.channel_uid != uid or uid in self.state.bridged)
+        now = self._on_call(seat)
+        if now[2] != call_id or self.state.seats[seat].channel_uid != uid:
+            raise NotOnCall(f"seat {seat}: call {call_id} ended")
+        return now
 
     async def _blind(self, seat: str, exten: str) -> ActionResult:
-        self._on_call(seat)
-        await self._connected(seat)
-        seat_chan, _, _ = self._on_call(seat)  # the citizen may have hung up meanwhile
+        seat_chan, _, _ = await self._connected(seat)
         # BlindTransfer moves the *other* party of Channel (the citizen) to exten@context
         reply = await self._send(
             {
@@ -321,9 +328,7 @@ class CtiActions:
 
     async def conference(self, seat: str, department: str) -> ActionResult:
         """Bring a department into the call: a three-party ConfBridge (citizen marked)."""
-        self._on_call(seat)
-        await self._connected(seat)
-        seat_chan, citizen_chan, call_id = self._on_call(seat)
+        seat_chan, citizen_chan, call_id = await self._connected(seat)
         conf = f"conf-{call_id}"  # the state machine maps conf-<call id> back to the call
         var = self.dp.conf_variable
         replies = []

@@ -94,6 +94,7 @@ def test_many_tokens_are_resolved_in_one_read_each_as_resolve_would(accounts, en
 
     sa.event.listen(engine, "before_cursor_execute", count)
     got = accounts.sessions.resolve_many([live, ended, idle, "unknown"])
+    sa.event.remove(engine, "before_cursor_execute", count)
     assert len(selects) == 1
     assert got[live].username == "op2001" and got[ended] is None and got[idle] is None and got["unknown"] is None
     assert accounts.sessions.list("op2003", open_only=False)[0].revoked_reason == "idle"  # as resolve ends it

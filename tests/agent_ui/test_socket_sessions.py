@@ -53,13 +53,14 @@ def test_every_open_socket_is_re_checked_in_one_read(client: TestClient) -> None
                    for t in tokens]
         for ws in sockets:
             assert ws.receive_json()["type"] == "hello"
+        n = len(reads)  # rounds while they connected, one after another
         deadline = time.monotonic() + 10
-        while len(reads) < 2 and time.monotonic() < deadline:  # two rounds of re-checks
+        while len(reads) < n + 2 and time.monotonic() < deadline:  # two rounds with all six open
             time.sleep(0.05)
         for ws in sockets:  # all still open: their sessions stand
             ws.send_json({"type": "ping"})
             assert ws.receive_json() == {"type": "pong"}
-    assert reads[:2] == [6, 6]  # one read for the six sockets each round, not one each
+    assert reads[n:n + 2] == [6, 6]  # one read for the six sockets each round, not one each
 
 
 def test_a_revocation_made_by_another_node_closes_the_socket_at_the_next_re_check(client: TestClient) -> None:
@@ -77,3 +78,16 @@ def test_a_revocation_made_by_another_node_closes_the_socket_at_the_next_re_chec
         assert closed.value.code == 4401
         other.send_json({"type": "ping"})
         assert other.receive_json() == {"type": "pong"}  # the other session stands: its socket too
+
+
+def test_a_sign_out_on_this_node_closes_its_socket_at_once_not_at_the_next_round(client: TestClient) -> None:
+    watch(client, recheck_s=60)  # no round would come during the test: only the revocation wakes the watch
+    token = session_for(client, "qa7", Role.QA)
+    with client.websocket_connect("/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        started = time.monotonic()
+        assert client.app.state.sessions.revoke_account("qa7", "logout") == 1
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                ws.receive_json()
+    assert closed.value.code == 4401 and time.monotonic() - started < 10

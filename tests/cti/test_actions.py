@@ -309,5 +309,18 @@ async def test_a_department_is_brought_in_once_the_call_is_bridged(on_call) -> N
     await asyncio.sleep(0.1)
     assert not link.sent
     on_call.handle(ev.BridgeEnter(ts=NOON, channel="PJSIP/8001-1.2", uniqueid="1.2", bridge_uniqueid="b-1"))
+    started = time.monotonic()
     await conference
+    assert time.monotonic() - started < 1  # released by the BridgeEnter, not by the 5 s wait running out
     assert [a["Action"] for a in link.sent] == ["Setvar", "Setvar", "Redirect", "Originate"]
+
+
+async def test_a_transfer_waiting_for_the_bridge_is_not_carried_to_the_seat_s_next_call(on_call) -> None:
+    acts, link = make(on_call)
+    acts.settle_s = 5
+    transfer = asyncio.create_task(acts.transfer_to_specialist("8001"))
+    await asyncio.sleep(0.05)
+    on_call.handle(ev.Hangup(ts=NOON, channel="PJSIP/8001-1.2", uniqueid="1.2"))  # the call ends first
+    with pytest.raises(NotOnCall):
+        await transfer
+    assert not link.sent

@@ -270,12 +270,14 @@
         <button type="button" class="quiet" data-xfer="${esc(line)}">转接</button>` : ""}</span></li>`;
     }).join("") || `<li class="empty">没有匹配的单位</li>`;
   }
-  // one click, one action: a transfer or 三方 clicked as the call connects waits (up to 2 s) for
-  // Asterisk to bridge it (cti.actions), and a second click meanwhile would send a second one
+  // one call-control action at a time: a transfer or 三方 clicked as the call connects waits (up to
+  // 2 s) for Asterisk to bridge it (cti.actions), and a second click meanwhile, on the same button or
+  // another (转接 after 三方), would send a second action for the same call
+  let acting = false;
   async function once(b, fn) {
-    if (b.disabled) return null;
-    b.disabled = true;
-    try { return await run(fn); } finally { b.disabled = false; }
+    if (acting) return null;
+    acting = true; b.disabled = true;
+    try { return await run(fn); } finally { acting = false; b.disabled = false; }
   }
   $("dept-filter").addEventListener("input", renderDirectory);
   $("directory").addEventListener("click", async (ev) => {
