@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from accounts.models import PRINCIPAL_COLUMNS, Account, AccountSession, principal_of
+from hotline.db import in_chunks
 from hotline.identity import Principal
 
 TOUCH_EVERY_S = 60.0  # last_seen is written at most this often: no write per request
@@ -99,8 +100,8 @@ class Sessions:
         idle: list[int] = []
         seen: list[int] = []
         with self.engine.connect() as c:
-            for i in range(0, len(hashes), 500):  # under the database's limit on parameters
-                for row in c.execute(_LIVE.where(_S.token_hash.in_(hashes[i:i + 500]))):
+            for chunk in in_chunks(hashes):
+                for row in c.execute(_LIVE.where(_S.token_hash.in_(chunk))):
                     if row.revoked_at is not None or not row.active or now >= row.expires_at:
                         continue
                     quiet_s = (now - row.last_seen_at).total_seconds()
@@ -110,11 +111,11 @@ class Sessions:
                     if quiet_s >= TOUCH_EVERY_S:
                         seen.append(row.id)
                     out[by_hash[row.token_hash]] = principal_of(row)
-            for i in range(0, len(idle), 500):  # a sign-out that came meanwhile keeps its reason
-                c.execute(sa.update(AccountSession).where(_S.id.in_(idle[i:i + 500]), _S.revoked_at.is_(None))
+            for chunk in in_chunks(idle):  # a sign-out that came meanwhile keeps its reason
+                c.execute(sa.update(AccountSession).where(_S.id.in_(chunk), _S.revoked_at.is_(None))
                           .values(revoked_at=now, revoked_reason="idle"))
-            for i in range(0, len(seen), 500):
-                c.execute(sa.update(AccountSession).where(_S.id.in_(seen[i:i + 500])).values(last_seen_at=now))
+            for chunk in in_chunks(seen):
+                c.execute(sa.update(AccountSession).where(_S.id.in_(chunk)).values(last_seen_at=now))
             if idle or seen:
                 c.commit()
         return out

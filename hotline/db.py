@@ -42,6 +42,16 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+T = TypeVar("T")
+IN_CHUNK = 500  # values in one ``IN (…)``: far under every database's limit on a statement's parameters
+
+
+def in_chunks(values: list[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
+    """``values`` in slices for ``IN (…)`` queries: one statement for a few, several for thousands."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
 def make_engine(url: str, **kwargs) -> sa.Engine:
     """An engine with the per-backend settings the stores rely on."""
     if url.startswith("sqlite"):

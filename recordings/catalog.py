@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from hotline.calls import FinishedCall
+from hotline.db import in_chunks
 from recordings.integrity import FileInfo, inspect, restore, settle, sha256_of
 from recordings.models import LEG_NAMES, LEGS, SUFFIX, AccessLog, Recording, RecordingFile, TranscriptionJob, utcnow
 
@@ -233,7 +234,7 @@ def collect(engine: sa.Engine, settings: Any, now: float | None = None, calls: C
         # every recording still to come (a burst's worth, or all of them while the files do not come)
         for rec in session.exec(select(Recording).where(Recording.status == "pending",
                                                         Recording.registered_at < cutoff)):  # type: ignore[operator]
-            if rec.base not in groups and _aware(rec.registered_at) < cutoff:
+            if rec.base not in groups:
                 rec.status, rec.problem = "missing", "通话结束后未找到录音文件"
                 session.add(rec)
                 log.warning("recording %s announced but never written", rec.base)
@@ -245,14 +246,10 @@ def _pending_among(session: Session, bases: list[str]) -> set[str]:
     """Which of ``bases`` (the spool's) the catalog announced and waits for: asked by name, in
     chunks under the database's limit on parameters, not by reading every pending recording."""
     found: set[str] = set()
-    for i in range(0, len(bases), 500):
+    for chunk in in_chunks(bases):
         found.update(session.exec(select(Recording.base).where(
-            Recording.status == "pending", Recording.base.in_(bases[i:i + 500]))))  # type: ignore[attr-defined]
+            Recording.status == "pending", Recording.base.in_(chunk))))  # type: ignore[attr-defined]
     return found
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite returns naive datetimes
 
 
 def store(engine: sa.Engine, settings: Any, base: str, spool: Path, calls: CallLog | None = None) -> int | None:

@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.db import in_chunks
 from recordings.catalog import base_of, spool_dir, storage_dir
 from recordings.integrity import inspect, recheck, restore, sha256_of
 from recordings.models import SUFFIX, Recording, RecordingFile, RecordingOrphan, utcnow
@@ -44,7 +45,6 @@ BUDGET_BYTES = 256 << 20  # hashed per pass (at least one file, however big)
 BUDGET_FILES = 2000  # looked at per pass (a missing file costs a stat, not a read)
 FOLDERS_PER_PASS = 3  # day folders of storage compared with the catalog per pass
 DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
-IN_CHUNK = 500  # bases per IN (…) query
 
 
 @dataclass
@@ -131,10 +131,10 @@ class Sweeper:
         bases = sorted({base_of(p.name) for p in files.values()})
         with Session(self.engine) as session:
             rows: dict[tuple[str, str], RecordingFile] = {}
-            for i in range(0, len(bases), IN_CHUNK):
+            for chunk in in_chunks(bases):
                 for base, f in session.exec(select(Recording.base, RecordingFile).join(
                         RecordingFile, RecordingFile.recording_id == Recording.id).where(
-                        Recording.base.in_(bases[i:i + IN_CHUNK]))):  # type: ignore[attr-defined]
+                        Recording.base.in_(chunk))):  # type: ignore[attr-defined]
                     rows[(base, f.leg)] = f
             referenced = {os.path.abspath(f.path) for f in rows.values() if f.path}
             orphans: dict[str, tuple[Path, str]] = {}

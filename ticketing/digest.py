@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from hotline.db import in_chunks
 from ticketing.context import StoreContext, role_of
 from ticketing.deadlines import DeadlineState, state, working_days_left, yellow_boundary
 from ticketing.models import (
@@ -210,8 +211,8 @@ class Worklists:
         wanted = sorted(set(ids))
         out: dict[int, DeadlineFact] = {}
         with Session(self.ctx.engine) as s:
-            for i in range(0, len(wanted), 500):
-                stmt = sa.select(*DEADLINE_COLUMNS).where(Ticket.id.in_(wanted[i:i + 500]))  # type: ignore[union-attr]
+            for chunk in in_chunks(wanted):
+                stmt = sa.select(*DEADLINE_COLUMNS).where(Ticket.id.in_(chunk))  # type: ignore[union-attr]
                 out.update((f.id, f) for f in (DeadlineFact(*row) for row in s.execute(stmt)))
         return out
 
