@@ -21,11 +21,10 @@ from typing import Any, Protocol
 
 from cti.actions import ActionFailed, ActionResult, NotOnCall, RuleViolation
 from cti.link import AmiNotSent
-from cti.picture import picture
+from cti.picture import picture, seat_now
 from cti.state import CtiState
 from hotline.board import Board, Request
 from hotline.redis_bus import BusUnavailable
-from hotline.tasks import Coalesced
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +40,6 @@ ACTIONS: dict[str, frozenset[str]] = {
     "hangup_seat_call": frozenset({"seat"}),
     "originate_callback": frozenset({"seat", "number", "call_id", "channel_id"}),
 }
-# the least time between two posted pictures: what an action's answer may wait for its picture more
-POST_GAP_S = 0.1
 ERRORS: dict[type[Exception], str] = {RuleViolation: "rule", NotOnCall: "not_on_call", AmiNotSent: "not_sent",
                                       ActionFailed: "failed"}
 
@@ -80,16 +77,11 @@ class BridgeDesk:
     """Posts the bridge's picture and runs the requests for its Asterisk server while it is active."""
 
     def __init__(self, service: Bridge, board: Board, *, owned: Iterable[str], every_s: float = 0.5,
-                 ttl_s: float = 5.0, wait_s: float = 1.0, gap_s: float = POST_GAP_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 ttl_s: float = 5.0, wait_s: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         self.service, self.board, self.owned = service, board, tuple(owned)
         self.every_s, self.ttl_s, self.wait_s, self.clock = every_s, ttl_s, wait_s, clock
         self.served = self.expired = 0
         self._running: set[asyncio.Task[None]] = set()
-        # one picture for the requests answered in the same moment, and for the periodic post; at most
-        # one per ``gap_s``: 200 wrap-up clicks spread over a second were ~100 pictures (some 100 kB of
-        # JSON each at 200 seats), a fifth of the bridge's CPU on the loop that reads AMI (issue #15)
-        self.fresh = Coalesced(self.post, gap_s=gap_s)
 
     def picture(self) -> dict[str, Any]:
         s = self.service
@@ -126,7 +118,7 @@ class BridgeDesk:
                 await asyncio.sleep(min(self.every_s, 0.05))
                 continue
             try:
-                await self.fresh()
+                await self.post()
             except BusUnavailable as exc:  # the board is the bus's Redis: it says so itself, and comes back
                 log.debug("CTI desk: picture not posted: %s", exc)
             except Exception:
@@ -155,11 +147,12 @@ class BridgeDesk:
             log.warning("CTI desk: answer to %s not delivered: %s", request.get("action"), exc)
 
     async def handle(self, request: Request) -> dict[str, Any] | None:
-        """Run one request; its answer, or None when it came too late. The answer says when the picture
-        posted after the action was taken (``picture_at``): the asker reads the board once it is older.
+        """Run one request; its answer, or None when it came too late. The answer carries the seat as
+        the action left it (``seat_now``, :func:`cti.picture.seat_now`), which the asker shows until a
+        picture as new comes; the other nodes see the change in the next periodic picture, as any.
 
-        The picture itself is not in the answer: at 200 seats it is some 100 kB of JSON, and a burst of
-        wrap-ups made one per request, each encoded twice, on the loop that reads AMI (issue #15)."""
+        (Bridges of the releases before answered with the whole picture, then with when the next one
+        was posted, ``picture_at``: a web node of this release still reads both.)"""
         name, args = request.get("action"), request.get("args") or {}
         if float(request.get("deadline", 0)) < self.clock():
             self.expired += 1
@@ -176,6 +169,11 @@ class BridgeDesk:
             if not isinstance(exc, tuple(ERRORS)):
                 log.exception("CTI desk: %s for seat %s failed", name, seat)
             out = error_of(exc)
-        with contextlib.suppress(Exception):  # the asker's page reloads next: it must see what it did
-            out["picture_at"] = (await self.fresh())["at"]
+        # the asker's page reloads next and must show what the click did: the seat as it is now. Not
+        # the next picture: waiting for it (one per 100 ms) and then reading every server's made the
+        # answer to a wrap-up click 4x the time Asterisk took to unpause the seat (issue #15)
+        now = self.clock()
+        with contextlib.suppress(Exception):
+            if (mine := seat_now(self.service.state, seat, now=now)) is not None:
+                out["seat_now"] = mine
         return out

@@ -62,10 +62,15 @@ class OutboundBook(Reconciler):
 
     def seat_views(self, now: float | None = None) -> list[dict]:
         """The seats, each saying whether the call it is on is a callback (the wall labels it 回拨)."""
-        views = super().seat_views(now)
-        for v in views:
-            v["callback"] = bool(v["call_id"]) and v["call_id"] in self.outbound
-        return views
+        return [self._callback_said(v) for v in super().seat_views(now)]
+
+    def seat_view(self, seat: str, now: float | None = None) -> dict | None:
+        view = super().seat_view(seat, now)
+        return None if view is None else self._callback_said(view)
+
+    def _callback_said(self, view: dict) -> dict:
+        view["callback"] = bool(view["call_id"]) and view["call_id"] in self.outbound
+        return view
 
     def _outbound_hangup(self, e: ev.Hangup) -> list[DomainEvent]:
         """The call's end at its first channel's Hangup, said before its seat's release so that a

@@ -26,7 +26,7 @@ from typing import Any
 from cti.actions import ActionFailed, ActionResult, NotOnCall, RuleViolation
 from cti.domain import RosterChanged
 from cti.link import AmiNotSent, AmiTimeout
-from cti.picture import Centre, merge, unnamed
+from cti.picture import Centre, merge, patched, unnamed
 from cti.rules import Decision
 from hotline.board import Board, NoAnswer, NotTaken
 from hotline.bus import Envelope
@@ -46,7 +46,9 @@ class CentreLive:
         self.actions = RemoteActions(self, action_timeout_s)
         self.leader = None  # no bridge here
         self._pictures: dict[str, dict[str, Any]] = {}
-        self._centre = Centre()
+        self._merged = Centre()  # the pictures' merge
+        self._patches: dict[str, dict[str, Any]] = {}  # seat → as its bridge answered after its picture
+        self._centre = Centre()  # what the views show: the merge, patched
         self._rosters: dict[str, tuple[float, dict[str, str]]] = {}  # server → (as of, its roster)
         self._roster: dict[str, str] = {}  # merged: a new dict whenever it changes (the hub watches identity)
         self._seat_queues: dict[str, frozenset[str]] = {}
@@ -99,15 +101,45 @@ class CentreLive:
         """A picture that came inside an action's answer (from a bridge of the release before)."""
         self._install({**self._pictures, picture["server"]: picture})
 
+    def patch(self, server: str, seat_now: Any) -> None:
+        """The seat as ``server``'s bridge answered an action on it (:func:`cti.picture.seat_now`):
+        shown here at once, in place of the seat's entry in that server's picture, until a picture of
+        the server at least as new is read. The page the operator reloads after a click shows what
+        the click did, without reading every server's picture again (issue #15)."""
+        try:
+            at, view = float(seat_now["at"]), dict(seat_now["view"])
+            seat, operator, signed_in = str(view["seat"]), str(view.get("operator") or ""), bool(view["signed_in"])
+            job_number = str(seat_now.get("job_number") or "")
+        except (TypeError, KeyError, ValueError) as exc:  # the bridge's bug: the next picture shows the seat
+            log.warning("CTI replica: %s's answer carried a seat it does not describe: %r (%s)", server, seat_now, exc)
+            return
+        if float(self._pictures.get(server, {}).get("at", 0.0)) >= at:
+            return  # the picture here is newer already
+        self._patches[seat] = {"server": server, "at": at, "view": view, "job_number": job_number}
+        self._show()
+        held_at, held = self._rosters.get(server, (0.0, {}))
+        if at >= held_at:  # who sits where: what the roster of the server says but this seat
+            roster = {op: s for op, s in held.items() if s != seat and op != operator}
+            if signed_in and operator:
+                roster[operator] = seat
+            self._rosters[server] = (at, roster)
+            self._merge_rosters()
+
     def _install(self, pictures: dict[str, dict[str, Any]]) -> None:
         self._pictures = pictures
-        self._centre = merge(pictures)
-        self._seat_queues = {s["seat"]: frozenset(s.get("queues", ())) for s in self._centre.seats}
+        self._merged = merge(pictures)
+        self._patches = {seat: p for seat, p in self._patches.items()  # until the picture has caught up
+                         if p["server"] in pictures and float(pictures[p["server"]].get("at", 0.0)) < p["at"]}
+        self._show()
         for name, p in pictures.items():
             self._roster_from(name, float(p.get("at", 0.0)), p.get("roster", {}))
         for gone in set(self._rosters) - set(pictures):  # its bridge and any standby are gone
             del self._rosters[gone]
         self._merge_rosters()
+
+    def _show(self) -> None:
+        self._centre = patched(self._merged, self._patches)
+        self._seat_queues = {s["seat"]: frozenset(s.get("queues", ())) for s in self._centre.seats}
 
     def observe(self, env: Envelope) -> None:
         """Every envelope this node's hub reads, before it routes it: a roster change applies first."""
@@ -187,9 +219,11 @@ class RemoteActions:
             raise AmiNotSent(f"话务桥（{server}）未接收操作：{exc}") from None
         except NoAnswer as exc:  # taken, no word back: it may have been done
             raise AmiTimeout(f"话务桥（{server}）未应答，操作结果未知：{exc}") from None
-        if isinstance(reply.get("picture_at"), int | float):
-            await self.live.catch_up(server, float(reply["picture_at"]))
-        elif isinstance(reply.get("picture"), dict):  # a bridge of the release before: its answer held it
+        if "seat_now" in reply:  # the seat as the action left it
+            self.live.patch(server, reply["seat_now"])
+        elif isinstance(reply.get("picture_at"), int | float):  # bridges of the releases before: the
+            await self.live.catch_up(server, float(reply["picture_at"]))  # picture posted after the action
+        elif isinstance(reply.get("picture"), dict):  # ... or the picture itself
             self.live.take(reply["picture"])
         if "result" in reply:
             return from_message(ActionResult, reply["result"])

@@ -140,6 +140,11 @@ class SeatBook:
         now = self.clock() if now is None else now
         return [s.view(now) for s in sorted(self.seats.values(), key=lambda s: s.seat)]
 
+    def seat_view(self, seat: str, now: float | None = None) -> dict | None:
+        """One seat's entry of :meth:`seat_views` (None for a seat Asterisk never mentioned)."""
+        s = self.seats.get(seat)
+        return None if s is None else s.view(self.clock() if now is None else now)
+
     # ------------------------------------------------------------ handlers: queue members
 
     def _on_member(self, e: ev.QueueMemberEvent) -> list[DomainEvent]:

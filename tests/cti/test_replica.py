@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -30,17 +32,26 @@ def bridge(fake: FakeAmi, server: str = "ast1") -> CtiService:
                       link_options={"ping_interval": 0.3, "ping_timeout": 0.3, "backoff": (0.05, 0.2)})
 
 
+async def _read_until(live: CentreLive, ready: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Read the board (this node does not follow it by itself here) until ``ready()``."""
+    deadline = time.monotonic() + within_s
+    while not ready():
+        assert time.monotonic() < deadline, "the board never showed it"
+        await live.refresh()
+        await asyncio.sleep(0.02)
+
+
 async def test_a_web_node_signs_in_on_the_bridge_and_sees_what_it_did(fake: FakeAmi, wire) -> None:
     svc, board = bridge(fake), MemoryBoard()
-    desk = BridgeDesk(svc, board, owned=("8001", "8002"), every_s=0.05)
-    live = CentreLive(board, every_s=0.05, action_timeout_s=5)
+    desk = BridgeDesk(svc, board, owned=("8001", "8002"), every_s=60)  # one picture, once synced
+    live = CentreLive(board, every_s=60, action_timeout_s=5)  # reads the board only when told here
     rosters: list[d.RosterChanged] = []
     svc.bus.add_listener(lambda env: rosters.append(env.event) if isinstance(env.event, d.RosterChanged) else None)
     await svc.start(wait=5)
     running = asyncio.create_task(desk.run())
     await live.start()
     try:
-        await Probe().wait(lambda: live.health()["logged_in"])
+        await _read_until(live, lambda: live.health()["logged_in"])
         assert live.seats() == [] and {q["queue"] for q in live.queues()} == {"hotline", "hotline_expert"}
 
         async def asterisk_adds_the_member() -> None:  # as Asterisk follows a QueueAdd
@@ -55,10 +66,13 @@ async def test_a_web_node_signs_in_on_the_bridge_and_sees_what_it_did(fake: Fake
         assert result.action == "sign_in"
         [added] = [a for a in fake.actions if a.get("Action") == "QueueAdd"]
         assert added["Interface"] == "PJSIP/8001" and added["MemberName"] == "8001"
-        # the answer carried the picture after the action: a page reloaded now shows the seat signed in
+        # the answer carried the seat as the action left it: a page reloaded now shows it signed in,
+        # though the board still holds the picture from before (nothing read it again)
+        assert json.loads((await board.pictures())["ast1"])["seats"] == []
         [seat] = live.seats()
         assert seat["operator"] == "op1024" and seat["signed_in"] and seat["server"] == "ast1"
         assert live.job_number_at("8001") == "1024" and live.seat_queues("8001") == {"hotline"}
+        assert live.operator_seats() == {"op1024": "8001"}  # and the hub routes the next pop by it
         # who sits where went on the bus too, in the AMI order (a hub on another node routes by it)
         assert rosters[-1].server == "ast1" and rosters[-1].roster == {"op1024": "8001"}
         with pytest.raises(NotOnCall):  # the bridge's refusal, raised here as there
@@ -66,11 +80,57 @@ async def test_a_web_node_signs_in_on_the_bridge_and_sees_what_it_did(fake: Fake
         with pytest.raises(AmiNotSent, match="9009"):  # no bridge of the centre drives that seat
             await live.actions.ready("9009")
         assert desk.served == 2
+        # a picture as new as the answer takes over from it; it says the same
+        await desk.post()
+        await live.refresh()
+        assert [s["operator"] for s in live.seats()] == ["op1024"] and live.operator_seats() == {"op1024": "8001"}
     finally:
         await live.stop()
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await svc.stop()
+
+
+def _seat(seat: str, operator: str = "", *, signed_in: bool = True, state: str = "ready") -> dict[str, Any]:
+    return {"seat": seat, "operator": operator, "signed_in": signed_in, "queues": ["hotline"] if signed_in else [],
+            "state": state, "reason": "", "call_id": ""}
+
+
+def _picture(at: float, *seats: dict[str, Any]) -> dict[str, Any]:
+    return {"server": "ast1", "at": at, "owned": ["8001", "8002"], "queues": [], "seats": list(seats),
+            "roster": {s["operator"]: s["seat"] for s in seats if s["signed_in"] and s["operator"]},
+            "job_numbers": {}}
+
+
+async def test_an_answered_seat_shows_until_a_picture_as_new_comes() -> None:
+    live = CentreLive(MemoryBoard())
+    live.take(_picture(100.0, _seat("8001", "op1", state="wrap_up"), _seat("8002", "op2")))
+    live.patch("ast1", {"at": 100.3, "view": _seat("8001", "op1"), "job_number": "1001"})
+    assert [s["state"] for s in live.seats()] == ["ready", "ready"] and live.job_number_at("8001") == "1001"
+    live.take(_picture(100.2, _seat("8001", "op1", state="wrap_up"), _seat("8002", "op2", state="busy")))
+    # an older picture, read late: the rest of it shows, the answered seat stays as answered
+    assert [s["state"] for s in live.seats()] == ["ready", "busy"]
+    live.take(_picture(100.4, _seat("8001", "op1", state="on_call"), _seat("8002", "op2")))
+    assert [s["state"] for s in live.seats()] == ["on_call", "ready"]  # newer: the picture says
+    live.patch("ast1", {"at": 100.35, "view": _seat("8001", "op1", state="ready")})  # late answer: older
+    assert live.seats()[0]["state"] == "on_call"
+
+
+async def test_an_answered_sign_out_leaves_the_roster_at_once_and_a_bad_answer_changes_nothing() -> None:
+    live = CentreLive(MemoryBoard())
+    live.take(_picture(100.0, _seat("8001", "op1"), _seat("8002", "op2")))
+    before = live.operator_seats()
+    live.patch("ast1", {"at": 100.1, "view": _seat("8001", "op1", signed_in=False, state="signed_out")})
+    assert live.operator_seats() == {"op2": "8002"} and live.seat_queues("8001") == frozenset()
+    live.patch("ast1", {"at": 100.2, "view": _seat("8001", "op3")})  # someone else signs in there
+    assert live.operator_seats() == {"op2": "8002", "op3": "8001"} and before == {"op1": "8001", "op2": "8002"}
+    shown = live.seats()
+    for bad in (None, {"at": "soon", "view": _seat("8001")}, {"at": 101.0}, {"at": 101.0, "view": {"seat": "8001"}}):
+        live.patch("ast1", bad)
+    assert live.seats() == shown
+    await live.board.post("ast2", json.dumps({**_picture(101.0), "server": "ast2", "owned": []}), 5)
+    await live.refresh()  # the board holds no picture of ast1 any more: its bridge is gone
+    assert live.seats() == [] and live.operator_seats() == {}  # and so is what it answered
 
 
 async def test_the_roster_on_the_bus_applies_before_the_next_picture_and_never_goes_back() -> None:
@@ -131,18 +191,46 @@ def test_two_servers_claiming_a_seat_refuse_its_actions() -> None:
     assert merge({}).owner("8001") is None
 
 
-async def test_a_burst_of_requests_is_answered_with_one_picture_not_one_each(fake: FakeAmi) -> None:
+async def test_an_answer_carries_the_seat_and_never_waits_for_a_picture(fake: FakeAmi) -> None:
     svc = bridge(fake)
     board = MemoryBoard()
-    desk = BridgeDesk(svc, board, owned=("8001", "8002"))
+    desk = BridgeDesk(svc, board, owned=("8001", "8002"), clock=lambda: 500.0)
     await svc.start(wait=5)
     try:
+        svc.state.set_operator("8001", "op1", "1001")
         burst = [{"id": str(i), "action": "hangup_seat_call", "args": {"seat": "8001"}, "deadline": time.time() + 5}
                  for i in range(40)]
         answers = await asyncio.gather(*(desk.handle(r) for r in burst))
         assert all(a["error"] == "not_on_call" for a in answers)
-        # every answer names the picture posted after it; one picture served the whole burst
-        assert {a["picture_at"] for a in answers} == {json.loads((await board.pictures())["ast1"])["at"]}
-        assert desk.fresh.runs == 1
+        assert {json.dumps(a["seat_now"], sort_keys=True) for a in answers} == {json.dumps(
+            {"at": 500.0, "view": svc.state.seat_view("8001", 500.0), "job_number": ""}, sort_keys=True)}
+        assert await board.pictures() == {}  # nothing posted for them: the next periodic picture shows it
+        unknown = {"id": "u", "action": "hangup_seat_call", "args": {"seat": "8009"}, "deadline": time.time() + 5}
+        assert "seat_now" not in (await desk.handle(unknown))  # a seat Asterisk never mentioned
     finally:
         await svc.stop()
+
+
+async def test_a_web_node_still_reads_the_answers_of_the_bridges_before(fake: FakeAmi) -> None:
+    board = MemoryBoard()
+    live = CentreLive(board, every_s=60)
+    live.take(_picture(100.0, _seat("8001", "op1", state="wrap_up")))
+    posted = _picture(100.5, _seat("8001", "op1"))
+    await board.post("ast1", json.dumps(posted), 5)
+
+    async def old_bridge(answer: dict[str, Any]) -> None:
+        [request] = await board.take("ast1", 2)
+        await board.answer(request, answer)
+
+    answering = asyncio.create_task(old_bridge({"result": {"action": "ready", "replies": [], "detail": "",
+                                                           "call_id": "", "decision": None, "handover": None},
+                                                "picture_at": 100.5}))
+    assert (await live.actions.ready("8001")).action == "ready"
+    await answering
+    assert live.seats()[0]["state"] == "ready"  # it read the board: the picture posted after the action
+    answering = asyncio.create_task(old_bridge({"error": "not_on_call", "message": "x",
+                                                "picture": _picture(101.0, _seat("8001", "op1", state="busy"))}))
+    with pytest.raises(NotOnCall):
+        await live.actions.hangup_seat_call("8001")
+    await answering
+    assert live.seats()[0]["state"] == "busy"  # the picture inside the answer
