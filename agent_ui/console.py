@@ -47,7 +47,7 @@ class Seat:
     seat: str
 
 
-def my_seat(request: Request, who: Operators, cti: CtiDep) -> Seat:
+async def my_seat(request: Request, who: Operators, cti: CtiDep) -> Seat:
     seat = request.app.state.seat_of(who.username)
     if not seat:
         raise HTTPException(status.HTTP_409_CONFLICT, "尚未签入坐席 — 请选择坐席并签入")

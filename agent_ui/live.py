@@ -26,7 +26,7 @@ Leads = Annotated[Principal, Depends(require_roles(Role.LEAD))]
 CallReaders = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.LEAD, Role.QA))]
 
 
-def running_cti(request: Request) -> Live:
+async def running_cti(request: Request) -> Live:
     """The CTI bridge, or a 503 that says what to do when this node does not run it."""
     cti = request.app.state.cti
     if cti is None:
@@ -34,7 +34,7 @@ def running_cti(request: Request) -> Live:
     return cti
 
 
-def call_log(request: Request) -> CallLog:
+async def call_log(request: Request) -> CallLog:
     return request.app.state.store.calls
 
 

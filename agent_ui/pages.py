@@ -38,7 +38,7 @@ def safe_next(target: str) -> str:
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> RedirectResponse:
-    principal = await run_in_threadpool(optional_principal, request)
+    principal = await optional_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if principal.must_change_password:

@@ -13,7 +13,6 @@ import contextlib
 import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from fastapi.concurrency import run_in_threadpool
 
 from agent_ui.audience import Audience
 from agent_ui.centre import scope, seat_queues
@@ -39,7 +38,7 @@ def _same_origin(ws: WebSocket) -> bool:
 
 @router.websocket("/ws")
 async def websocket_endpoint(ws: WebSocket, since: int | None = None, epoch: str | None = None) -> None:
-    principal = await run_in_threadpool(websocket_principal, ws)
+    principal = await websocket_principal(ws)
     if principal is None or not _same_origin(ws):
         await ws.close(code=1008, reason="未登录或来源不允许")
         return

@@ -18,6 +18,8 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 
+from hotline.readers import Readers
+
 TOKEN_COOKIE = "hotline_token"
 # what someone whose password must be changed may still reach: the form, and the way out
 PASSWORD_CHANGE_PATHS = frozenset({"/api/auth/password", "/api/auth/logout", "/api/auth/me", "/account/password"})
@@ -73,14 +75,25 @@ def resolve(sessions: SessionResolver | None, token: str | None) -> Principal | 
     return sessions.resolve(token)
 
 
-def optional_principal(request: Request) -> Principal | None:
+# the session read of every request, off the loop: a few threads of the process's own, since a thread
+# pool's hand-over cost the loop more than the read (hotline.readers). A second thread starts while a
+# read is slow (PostgreSQL far away, a lock), up to eight
+_SESSION_READS = Readers(8, name="session-read")
+
+
+async def optional_principal(request: Request) -> Principal | None:
     """The signed-in principal or None (pages that show something to everyone, e.g. ``/``)."""
     token = token_of(request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE))
-    return resolve(getattr(request.app.state, "sessions", None), token)
+    sessions = getattr(request.app.state, "sessions", None)
+    if not token or sessions is None:
+        return None
+    return await _SESSION_READS.run(resolve, sessions, token)
 
 
-def current_principal(request: Request) -> Principal:
-    principal = optional_principal(request)
+async def current_principal(request: Request) -> Principal:
+    """The signed-in principal, else 401 (a ``Depends``: FastAPI runs an ``async def`` one on the
+    loop, a ``def`` one through the thread pool)."""
+    principal = await optional_principal(request)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "未登录或登录已过期，请重新登录",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -93,8 +106,11 @@ def websocket_token(ws: WebSocket) -> str | None:
     return token_of(ws.headers.get("authorization"), ws.cookies.get(TOKEN_COOKIE))
 
 
-def websocket_principal(ws: WebSocket) -> Principal | None:
-    return _on_socket(resolve(getattr(ws.app.state, "sessions", None), websocket_token(ws)))
+async def websocket_principal(ws: WebSocket) -> Principal | None:
+    sessions, token = getattr(ws.app.state, "sessions", None), websocket_token(ws)
+    if not token or sessions is None:
+        return None
+    return _on_socket(await _SESSION_READS.run(resolve, sessions, token))
 
 
 def socket_principals(sessions: SessionResolver | None, tokens: Iterable[str]) -> dict[str, Principal | None]:
@@ -115,7 +131,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 def require_roles(*roles: Role):
     """Dependency factory: the principal, if their role is one of ``roles`` (admin always passes)."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:  # async: nothing to wait for, no thread
         if principal.role is not Role.ADMIN and principal.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "当前角色无权访问此功能")
         return principal

@@ -41,7 +41,7 @@ from ticketing.workflow import TransitionError
 
 T = TypeVar("T")
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The store this app serves."""
     store = getattr(request.app.state, "store", None)
     if store is None:

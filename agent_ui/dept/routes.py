@@ -27,7 +27,7 @@ router = APIRouter(tags=["承办单位工作台"], dependencies=[NO_NUL])
 Departments = Annotated[Principal, Depends(require_roles(Role.DEPARTMENT))]
 
 
-def my_department(who: Departments) -> Principal:
+async def my_department(who: Departments) -> Principal:
     """A department user of a department (an admin has none: the portal is a department's desk)."""
     if who.role is not Role.DEPARTMENT or who.department_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "承办单位工作台仅供承办单位用户使用")

@@ -25,7 +25,7 @@ from hotline.identity import Principal, Role, require_roles
 from hotline.params import NO_NUL, DbId, Limit
 
 
-def _store(request: Request) -> LeadStore:
+async def _store(request: Request) -> LeadStore:
     return LeadStore(request.app.state.engine)
 
 

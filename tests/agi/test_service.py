@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -99,29 +98,4 @@ async def test_status_query_and_survey_and_job_number_through_the_routes(wired) 
     client = AgiClient("127.0.0.1", srv.port, script="jobno", variables={"MEMBERNAME": "8001"})
     commands = await client.run()
     assert ["EXEC", "Playback", "hotline/operator-pre&digits/0&digits/1&digits/5&hotline/operator-post"] in commands
-
-
-async def test_reads_run_off_the_loop_and_a_stuck_read_does_not_hold_the_others() -> None:
-    import threading
-
-    reads = service.Readers(workers=3, stall_s=0.02)
-    stuck = threading.Event()
-    try:
-        assert await reads.run(lambda x: x * 2, 21) == 42 and reads.threads == 1  # one thread while reads flow
-        with pytest.raises(ZeroDivisionError):
-            await reads.run(lambda: 1 / 0)
-        held = asyncio.ensure_future(reads.run(stuck.wait, 5))
-        await asyncio.sleep(0.05)  # the only thread is held past stall_s: the next read gets a thread of its own
-        assert await asyncio.wait_for(reads.run(lambda: "through"), 1) == "through" and reads.threads == 2
-        stuck.set()
-        assert await held is True
-        burst = await asyncio.gather(*(reads.run(time.sleep, 0.01) for _ in range(12)))  # 120 ms on one thread
-        assert len(burst) == 12
-        gone = asyncio.ensure_future(reads.run(lambda: "never"))
-        gone.cancel()  # the caller gave up: the read is dropped, not run into a cancelled future
-        await asyncio.sleep(0.05)
-    finally:
-        stuck.set()
-        reads.close()
-    assert reads.threads == 3  # the burst's reads waited past stall_s in the queue: a third thread took some
 

@@ -1,0 +1,34 @@
+"""hotline.readers: the threads that run a process's blocking reads for its loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from hotline.readers import Readers
+
+
+async def test_reads_run_off_the_loop_and_a_stuck_read_does_not_hold_the_others() -> None:
+    reads = Readers(workers=3, stall_s=0.02)
+    stuck = threading.Event()
+    try:
+        assert await reads.run(lambda x: x * 2, 21) == 42 and reads.threads == 1  # one thread while reads flow
+        with pytest.raises(ZeroDivisionError):
+            await reads.run(lambda: 1 / 0)
+        held = asyncio.ensure_future(reads.run(stuck.wait, 5))
+        await asyncio.sleep(0.05)  # the only thread is held past stall_s: the next read gets a thread of its own
+        assert await asyncio.wait_for(reads.run(lambda: "through"), 1) == "through" and reads.threads == 2
+        stuck.set()
+        assert await held is True
+        burst = await asyncio.gather(*(reads.run(time.sleep, 0.01) for _ in range(12)))  # 120 ms on one thread
+        assert len(burst) == 12
+        gone = asyncio.ensure_future(reads.run(lambda: "never"))
+        gone.cancel()  # the caller gave up: the read is dropped, not run into a cancelled future
+        await asyncio.sleep(0.05)
+    finally:
+        stuck.set()
+        reads.close()
+    assert reads.threads == 3  # the burst's reads waited past stall_s in the queue: a third thread took some
