@@ -158,7 +158,8 @@ class BridgeDesk:
             self.expired += 1
             log.warning("CTI desk: %s for seat %s came after its asker gave up; not run", name, args.get("seat"))
             return None
-        if name not in ACTIONS or not isinstance(args, dict) or not set(args) <= ACTIONS[str(name)]:
+        if (name not in ACTIONS or not isinstance(args, dict) or not set(args) <= ACTIONS[str(name)]
+                or not isinstance(args.get("seat"), str)):
             return {"error": "refused", "message": f"unknown request {name!r}"}
         self.served += 1
         action = getattr(self.service.actions, str(name))
@@ -170,8 +171,8 @@ class BridgeDesk:
                 log.exception("CTI desk: %s for seat %s failed", name, seat)
             out = error_of(exc)
         # the asker's page reloads next and must show what the click did: the seat as it is now. Not
-        # the next picture: waiting for it (one per 100 ms) and then reading every server's made the
-        # answer to a wrap-up click 4x the time Asterisk took to unpause the seat (issue #15)
+        # the next picture: waiting for it (the bridge posted one per 100 ms then) and reading every
+        # server's made the answer to a wrap-up click 4x the time Asterisk took to unpause the seat
         now = self.clock()
         with contextlib.suppress(Exception):
             if (mine := seat_now(self.service.state, seat, now=now)) is not None:

@@ -5,7 +5,8 @@ reads them all twice a second and shows their merge (:func:`cti.picture.merge`),
 the same as the bridge's own node's. Who sits where, which each pop is routed by, also comes on the
 bus itself (:class:`~cti.domain.RosterChanged`, seen by the hub before it routes what follows), so
 a pop never arrives ahead of its operator's sign-in. Call control goes to the bridge of the server
-that owns the seat, through the board, and raises what the bridge's own actions raise.
+that owns the seat, through the board, and raises what the bridge's own actions raise; its answer
+carries the seat as the action left it, shown here until the bridge's next picture (:meth:`patch`).
 
 :class:`CentreLive` has the surface the web room uses of :class:`cti.service.CtiService`:
 ``queues()``, ``seats()``, ``calls()``, ``seat_queues()``, ``operator_seats()``, ``job_number_at()``,
@@ -18,9 +19,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from cti.actions import ActionFailed, ActionResult, NotOnCall, RuleViolation
@@ -49,6 +52,7 @@ class CentreLive:
         self._merged = Centre()  # the pictures' merge
         self._patches: dict[str, dict[str, Any]] = {}  # seat → as its bridge answered after its picture
         self._centre = Centre()  # what the views show: the merge, patched
+        self._index: dict[str, int] = {}  # seat → its place in the views' seats
         self._rosters: dict[str, tuple[float, dict[str, str]]] = {}  # server → (as of, its roster)
         self._roster: dict[str, str] = {}  # merged: a new dict whenever it changes (the hub watches identity)
         self._seat_queues: dict[str, frozenset[str]] = {}
@@ -90,39 +94,52 @@ class CentreLive:
         self._install(found)
 
     async def catch_up(self, server: str, at: float) -> None:
-        """After an action on ``server``'s bridge: read the board unless this node's picture of that
-        server is already as new as the one the bridge posted after the action (``at``), so a page
-        reloaded next shows what the action did. A board that does not answer leaves the picture as
-        it is (the action itself was done; the next read brings it)."""
+        """After an action on the bridge of a release before, which answered with when it posted its
+        next picture (``at``): read the board unless this node's picture of that server is already as
+        new, so a page reloaded next shows what the action did. A board that does not answer leaves
+        the picture as it is (the action itself was done; the next read brings it)."""
         if float(self._pictures.get(server, {}).get("at", 0.0)) < at:
             await self._read_board()
 
     def take(self, picture: dict[str, Any]) -> None:
-        """A picture that came inside an action's answer (from a bridge of the release before)."""
+        """A picture that came inside an action's answer (from a bridge of the releases before)."""
         self._install({**self._pictures, picture["server"]: picture})
 
     def patch(self, server: str, seat_now: Any) -> None:
         """The seat as ``server``'s bridge answered an action on it (:func:`cti.picture.seat_now`):
         shown here at once, in place of the seat's entry in that server's picture, until a picture of
-        the server at least as new is read. The page the operator reloads after a click shows what
-        the click did, without reading every server's picture again (issue #15)."""
+        the server at least as new is read; with the server's roster as of the answer. The page the
+        operator reloads after a click shows what the click did, without reading every server's
+        picture again (issue #15). An answer that does not describe a seat changes nothing."""
         try:
             at, view = float(seat_now["at"]), dict(seat_now["view"])
-            seat, operator, signed_in = str(view["seat"]), str(view.get("operator") or ""), bool(view["signed_in"])
+            said = seat_now.get("roster")
+            roster = None if said is None else {str(op): str(s) for op, s in dict(said).items()}
             job_number = str(seat_now.get("job_number") or "")
+            if not math.isfinite(at) or not isinstance(view.get("seat"), str) or not isinstance(
+                    view.get("queues", []), list) or not isinstance(view.get("signed_in"), bool):
+                raise ValueError("not a seat")
         except (TypeError, KeyError, ValueError) as exc:  # the bridge's bug: the next picture shows the seat
             log.warning("CTI replica: %s's answer carried a seat it does not describe: %r (%s)", server, seat_now, exc)
             return
+        seat = view["seat"]
         if float(self._pictures.get(server, {}).get("at", 0.0)) >= at:
             return  # the picture here is newer already
+        if self._patches.get(seat, {}).get("at", -math.inf) >= at:
+            return  # an answer to a later action on the seat came first
+        held = self._patches.get(seat)
         self._patches[seat] = {"server": server, "at": at, "view": view, "job_number": job_number}
-        self._show()
-        held_at, held = self._rosters.get(server, (0.0, {}))
-        if at >= held_at:  # who sits where: what the roster of the server says but this seat
-            roster = {op: s for op, s in held.items() if s != seat and op != operator}
-            if signed_in and operator:
-                roster[operator] = seat
-            self._rosters[server] = (at, roster)
+        try:
+            self._show_one(seat)
+        except Exception:  # a seat the views cannot show must not stay to break every later read
+            if held is None:
+                del self._patches[seat]
+            else:
+                self._patches[seat] = held
+            self._show()
+            raise
+        if roster is not None:
+            self._roster_from(server, at, roster)  # as a RosterChanged of that moment
             self._merge_rosters()
 
     def _install(self, pictures: dict[str, dict[str, Any]]) -> None:
@@ -140,6 +157,24 @@ class CentreLive:
     def _show(self) -> None:
         self._centre = patched(self._merged, self._patches)
         self._seat_queues = {s["seat"]: frozenset(s.get("queues", ())) for s in self._centre.seats}
+        self._index = {s["seat"]: i for i, s in enumerate(self._centre.seats)}
+
+    def _show_one(self, seat: str) -> None:
+        """:meth:`_show` after one more answer: the seat's entry replaced, not every seat's views
+        rebuilt (an answer a click, a hundred a burst on a node: 135 µs each at 200 seats)."""
+        i = self._index.get(seat)
+        if i is None:  # a seat the pictures do not show yet
+            self._show()
+            return
+        p = self._patches[seat]
+        queues = frozenset(p["view"].get("queues", ()))
+        seats = list(self._centre.seats)
+        seats[i] = {**p["view"], "server": p["server"]}
+        jobs = {k: v for k, v in self._centre.job_numbers.items() if k != seat}
+        if p["job_number"]:
+            jobs[seat] = p["job_number"]
+        self._centre = replace(self._centre, seats=seats, job_numbers=jobs)
+        self._seat_queues = {**self._seat_queues, seat: queues}
 
     def observe(self, env: Envelope) -> None:
         """Every envelope this node's hub reads, before it routes it: a roster change applies first."""
@@ -220,7 +255,10 @@ class RemoteActions:
         except NoAnswer as exc:  # taken, no word back: it may have been done
             raise AmiTimeout(f"话务桥（{server}）未应答，操作结果未知：{exc}") from None
         if "seat_now" in reply:  # the seat as the action left it
-            self.live.patch(server, reply["seat_now"])
+            try:
+                self.live.patch(server, reply["seat_now"])
+            except Exception:  # the action was done: say so; the next picture shows the seat
+                log.exception("CTI replica: %s's answer to %s could not be shown", server, action)
         elif isinstance(reply.get("picture_at"), int | float):  # bridges of the releases before: the
             await self.live.catch_up(server, float(reply["picture_at"]))  # picture posted after the action
         elif isinstance(reply.get("picture"), dict):  # ... or the picture itself

@@ -116,36 +116,50 @@ async def test_an_answered_seat_shows_until_a_picture_as_new_comes() -> None:
     assert live.seats()[0]["state"] == "on_call"
 
 
+def _now(at: float, view: dict[str, Any], *others: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """A bridge's ``seat_now`` for ``view``, its roster made of it and ``others``."""
+    roster = {s["operator"]: s["seat"] for s in (view, *others) if s["signed_in"] and s["operator"]}
+    return {"at": at, "view": view, "roster": roster, **more}
+
+
 async def test_an_answered_sign_out_leaves_the_roster_at_once_and_a_bad_answer_changes_nothing() -> None:
     live = CentreLive(MemoryBoard())
     live.take(_picture(100.0, _seat("8001", "op1"), _seat("8002", "op2")))
-    before = live.operator_seats()
-    live.patch("ast1", {"at": 100.1, "view": _seat("8001", "op1", signed_in=False, state="signed_out")})
+    live.patch("ast1", _now(100.1, _seat("8001", "op1", signed_in=False, state="signed_out"), _seat("8002", "op2")))
     assert live.operator_seats() == {"op2": "8002"} and live.seat_queues("8001") == frozenset()
-    live.patch("ast1", {"at": 100.2, "view": _seat("8001", "op3")})  # someone else signs in there
-    assert live.operator_seats() == {"op2": "8002", "op3": "8001"} and before == {"op1": "8001", "op2": "8002"}
-    shown = live.seats()
-    for bad in (None, {"at": "soon", "view": _seat("8001")}, {"at": 101.0}, {"at": 101.0, "view": {"seat": "8001"}}):
+    live.patch("ast1", _now(100.2, _seat("8001", "op3"), _seat("8002", "op2")))  # someone else signs in there
+    assert live.operator_seats() == {"op2": "8002", "op3": "8001"}
+    shown, roster = live.seats(), live.operator_seats()
+    for bad in (None, {"at": "soon", "view": _seat("8001")}, {"at": 101.0}, {"at": 101.0, "view": {"seat": "8001"}},
+                {"at": float("inf"), "view": _seat("8001", "op9")},
+                {"at": 101.0, "view": {**_seat("8001"), "queues": None}},
+                {"at": 101.0, "view": {**_seat("8001"), "seat": 8001}},
+                {"at": 101.0, "view": _seat("8001"), "roster": 3}):
         live.patch("ast1", bad)
-    assert live.seats() == shown
+    assert live.seats() == shown and live.operator_seats() == roster
     await live.board.post("ast2", json.dumps({**_picture(101.0), "server": "ast2", "owned": []}), 5)
     await live.refresh()  # the board holds no picture of ast1 any more: its bridge is gone
     assert live.seats() == [] and live.operator_seats() == {}  # and so is what it answered
 
 
-async def test_the_roster_on_the_bus_applies_before_the_next_picture_and_never_goes_back() -> None:
+async def test_an_answer_does_not_drop_a_sign_in_still_on_its_way_over_the_bus() -> None:
     live = CentreLive(MemoryBoard())
-    picture = {"server": "ast1", "at": 100.0, "roster": {"op1": "8001"}, "seats": [], "queues": [], "owned": []}
-    live.take(picture)
-    first = live.operator_seats()
-    assert first == {"op1": "8001"}
-    live.observe(Envelope(5, d.RosterChanged(at=101.0, server="ast1", roster={"op1": "8001", "op2": "8002"})))
-    assert live.operator_seats() == {"op1": "8001", "op2": "8002"} and live.operator_seats() is not first
-    live.take({**picture, "at": 100.5})  # an older picture, read late: the roster stays as the bus said
+    live.take(_picture(100.0, _seat("8001", "op1", signed_in=False, state="signed_out"),
+                       _seat("8002", "op2", signed_in=False, state="signed_out")))
+    # op2 signed in at 100.1 (its RosterChanged, then its first pop, are on the bus); op1's answer
+    # at 100.2 comes first, over the board: the bridge's roster then already has op2
+    live.patch("ast1", _now(100.2, _seat("8001", "op1"), _seat("8002", "op2")))
+    assert live.operator_seats() == {"op1": "8001", "op2": "8002"}  # op2's pop routes to op2
+    live.observe(Envelope(7, d.RosterChanged(at=100.1, server="ast1", roster={"op2": "8002"})))  # late: older
     assert live.operator_seats() == {"op1": "8001", "op2": "8002"}
-    same = live.operator_seats()
-    live.observe(Envelope(6, d.LinkStatus(at=102.0, up=True)))
-    assert live.operator_seats() is same  # unchanged: the hub keeps its index
+
+
+async def test_a_late_answer_does_not_undo_a_later_one() -> None:
+    live = CentreLive(MemoryBoard())
+    live.take(_picture(100.0, _seat("8001", "op1", state="wrap_up")))
+    live.patch("ast1", _now(100.3, _seat("8001", "op1", state="busy")))
+    live.patch("ast1", _now(100.2, _seat("8001", "op1")))  # the answer to the click before, read after
+    assert live.seats()[0]["state"] == "busy"
 
 
 async def test_a_request_nobody_takes_is_taken_back_and_said_not_done() -> None:
@@ -202,16 +216,21 @@ async def test_an_answer_carries_the_seat_and_never_waits_for_a_picture(fake: Fa
                  for i in range(40)]
         answers = await asyncio.gather(*(desk.handle(r) for r in burst))
         assert all(a["error"] == "not_on_call" for a in answers)
-        assert {json.dumps(a["seat_now"], sort_keys=True) for a in answers} == {json.dumps(
-            {"at": 500.0, "view": svc.state.seat_view("8001", 500.0), "job_number": ""}, sort_keys=True)}
+        [seat_now] = {json.dumps(a["seat_now"], sort_keys=True) for a in answers}  # one seat, one moment
+        said = json.loads(seat_now)
+        assert (said["at"], said["job_number"], said["roster"]) == (500.0, "", {})  # nobody signed in yet
+        assert [said["view"]] == [s for s in svc.state.seat_views(500.0) if s["seat"] == "8001"]
+        assert said["view"]["operator"] == "op1" and not said["view"]["signed_in"]
         assert await board.pictures() == {}  # nothing posted for them: the next periodic picture shows it
         unknown = {"id": "u", "action": "hangup_seat_call", "args": {"seat": "8009"}, "deadline": time.time() + 5}
         assert "seat_now" not in (await desk.handle(unknown))  # a seat Asterisk never mentioned
+        seatless = {"id": "v", "action": "ready", "args": {}, "deadline": time.time() + 5}
+        assert (await desk.handle(seatless))["error"] == "refused"  # not a KeyError that never answers
     finally:
         await svc.stop()
 
 
-async def test_a_web_node_still_reads_the_answers_of_the_bridges_before(fake: FakeAmi) -> None:
+async def test_a_web_node_still_reads_the_answers_of_the_bridges_before() -> None:
     board = MemoryBoard()
     live = CentreLive(board, every_s=60)
     live.take(_picture(100.0, _seat("8001", "op1", state="wrap_up")))
@@ -234,3 +253,18 @@ async def test_a_web_node_still_reads_the_answers_of_the_bridges_before(fake: Fa
         await live.actions.hangup_seat_call("8001")
     await answering
     assert live.seats()[0]["state"] == "busy"  # the picture inside the answer
+
+
+async def test_answers_one_by_one_show_what_the_whole_merge_would() -> None:
+    from cti.picture import patched
+
+    live = CentreLive(MemoryBoard())
+    first = _picture(100.0, *(_seat(f"80{i:02d}", f"op{i}", state="wrap_up") for i in range(1, 9)))
+    live.take({**first, "job_numbers": {"8001": "1001", "8002": "1002"}})
+    for k, (seat, state) in enumerate([("8002", "ready"), ("8005", "busy"), ("8002", "on_call"), ("8099", "ready")]):
+        live.patch("ast1", _now(100.1 + k / 100, _seat(seat, "opx", state=state), job_number=f"9{k}"))
+    whole = patched(merge({"ast1": {**first, "job_numbers": {"8001": "1001", "8002": "1002"}}}), live._patches)
+    assert live.seats() == whole.seats and live._centre.job_numbers == whole.job_numbers
+    assert [s["state"] for s in live.seats() if s["seat"] in ("8002", "8005", "8099")] == ["on_call", "busy", "ready"]
+    assert live.job_number_at("8002") == "92" and live.job_number_at("8001") == "1001"
+    assert live.seat_queues("8099") == {"hotline"}  # a seat no picture showed yet is added
