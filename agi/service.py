@@ -75,7 +75,7 @@ class TicketLookups:
         self.store = store  # ticketing.store.Store
         self.tz = ZoneInfo(timezone)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agi-db")
-        self.reads = Readers(workers)
+        self.reads = Readers(workers, name="agi-db")
 
     async def summarize(self, number: str) -> Any:
         return await self.reads.run(self.store.callers.summary, number, 5)

@@ -18,9 +18,9 @@ from typing import Any
 
 
 class Readers:
-    """Threads that run the store's reads for the loop: a queue in, the loop's own future out.
+    """Threads that run blocking reads for the loop: a queue in, the loop's own future out.
 
-    ``run_in_executor`` costs the loop about as much as the lookup's query itself (a concurrent
+    ``run_in_executor`` costs the loop about as much as an AGI lookup's query itself (a concurrent
     future with its condition, a work item, a semaphore, a second future chained to the first, a
     check whether the function is a coroutine); here it is one queue put and one future. One
     thread takes the reads while they flow (more threads only trade the GIL back and forth and
@@ -31,7 +31,7 @@ class Readers:
     caller gave up (timed out, hung up) before a thread took it is not run.
     """
 
-    def __init__(self, workers: int, name: str = "agi-db", stall_s: float = 0.05) -> None:
+    def __init__(self, workers: int, name: str = "reader", stall_s: float = 0.05) -> None:
         self.workers, self.name, self.stall_s = max(1, workers), name, stall_s
         self._queue: SimpleQueue[Any] = SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -70,7 +70,7 @@ class Readers:
                 self._start()  # reads queue up behind this thread: another takes them too
             try:
                 result, error = fn(*args), None
-            except Exception as exc:
+            except BaseException as exc:  # its caller gets it, and this thread goes on serving
                 result, error = None, exc
             finally:
                 self._busy_since = None
@@ -82,7 +82,7 @@ class Readers:
             self._queue.put(None)
 
 
-def _settle(done: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
+def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if done.done():  # cancelled while the thread ran it
         return
     if error is not None:

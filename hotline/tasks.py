@@ -24,17 +24,13 @@ class Coalesced(Generic[T]):
     costs one run, and each caller still gets a run that *began after it asked* (so what it did just
     before is in the result). A caller arriving while a run is under way waits for the next one.
 
-    Why: the bridge posts its whole live picture after each web node's request, and a burst of 100
-    wrap-ups was 100 pictures of every seat, computed and encoded on the loop that reads AMI.
+    Why: a web node without the bridge reads every server's picture from the board (cti.replica),
+    some 100 kB of JSON each at 200 seats; its periodic read and whoever asks in the same moment
+    share one read."""
 
-    ``gap_s``: a run starts at least that long after the previous one started. Callers that keep
-    coming (clicks spread over a second rather than in one moment) then share one run per gap,
-    not one each, at the price of up to ``gap_s`` more wait."""
-
-    def __init__(self, fn: Callable[[], Awaitable[T]], *, gap_s: float = 0.0) -> None:
-        self.fn, self.gap_s = fn, gap_s
+    def __init__(self, fn: Callable[[], Awaitable[T]]) -> None:
+        self.fn = fn
         self.runs = 0
-        self._began = float("-inf")  # when the last run started (the loop's clock)
         self._next: asyncio.Future[T] | None = None  # what the callers not yet served wait on
         self._driver: asyncio.Task[None] | None = None
 
@@ -49,12 +45,9 @@ class Coalesced(Generic[T]):
 
     async def _drive(self) -> None:
         try:
-            loop = asyncio.get_running_loop()
             while self._next is not None:
-                # callers of this same moment (and, with a gap, of the rest of it) join the run
-                await asyncio.sleep(max(0.0, self._began + self.gap_s - loop.time()))
+                await asyncio.sleep(0)  # callers of this same moment join the run
                 waiting, self._next = self._next, None
-                self._began = loop.time()
                 self.runs += 1
                 try:
                     result = await self.fn()

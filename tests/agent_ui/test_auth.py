@@ -146,3 +146,26 @@ def test_setup_creates_the_first_admin_once_with_the_printed_token(client: TestC
     assert client.post("/api/auth/setup", json=body | {"token": token, "username": "chief2"}).status_code == 403
     assert login(client, "chief", "Centre-head-2026").json()["user"]["role"] == "admin"
     assert client.get("/", follow_redirects=False).headers["location"] == "/admin"
+
+
+def test_a_signed_in_request_reads_its_session_without_the_thread_pool(client: TestClient, monkeypatch) -> None:
+    """Every dependency of an authenticated route is ``async def`` and the session read goes to the
+    process's reader threads (hotline.readers): a hop through anyio's thread pool cost the loop
+    more than the read itself, on every request (issue #15)."""
+    import anyio.to_thread
+
+    hops: list[str] = []
+    pooled = anyio.to_thread.run_sync
+
+    async def counted(fn, *args, **kw):
+        hops.append(getattr(fn, "__qualname__", repr(fn)))
+        return await pooled(fn, *args, **kw)
+
+    assert login(client, "op1024", "demo1024").status_code == 200
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    assert client.get("/api/auth/me").json()["role"] == "operator"  # the session, the principal
+    assert client.post("/api/seat/ready", headers={"X-Requested-With": "x"}).status_code == 503  # + role, bridge
+    assert client.get("/api/auth/me", cookies={TOKEN_COOKIE: "nonsense"}).status_code == 401
+    assert hops == []
+    client.post("/api/auth/logout", headers={"X-Requested-With": "x"})  # ends the session: the pool, counted
+    assert hops

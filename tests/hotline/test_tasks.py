@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 
@@ -67,36 +66,3 @@ async def test_one_caller_cancelled_does_not_cancel_the_others_run() -> None:
     assert await b == 0
     with pytest.raises(asyncio.CancelledError):
         await a
-
-
-async def test_with_a_gap_callers_that_keep_coming_share_one_run_per_gap() -> None:
-    loop = asyncio.get_running_loop()
-    began: list[float] = []
-
-    async def post() -> float:  # when the run started: what it saw of the callers before it
-        began.append(loop.time())
-        await asyncio.sleep(0.002)
-        return began[-1]
-
-    shared = Coalesced(post, gap_s=0.05)
-
-    async def caller(after: float) -> tuple[float, float]:
-        await asyncio.sleep(after)
-        asked = loop.time()
-        return asked, await shared()
-
-    got = await asyncio.gather(*(caller(i * 0.01) for i in range(20)))  # one caller every 10 ms for 0.2 s
-    assert all(run >= asked for asked, run in got)  # each got a run that began after it asked
-    # a slow machine can only make fewer runs; without the gap each caller (10 ms apart) had its own
-    assert shared.runs <= 6, began
-    assert all(b - a >= 0.05 - 1e-3 for a, b in itertools.pairwise(began)), began
-
-
-async def test_without_callers_a_gap_does_not_delay_the_next_run() -> None:
-    shared = Coalesced(Counter(delay=0.0), gap_s=0.3)
-    assert await shared() == 0
-    await asyncio.sleep(0.35)
-    loop = asyncio.get_running_loop()
-    t = loop.time()
-    await shared()
-    assert loop.time() - t < 0.3  # the gap had passed: run at once, not a gap later
