@@ -37,19 +37,23 @@ def picture(state: CtiState, *, server: str, queues: Iterable[str], owned: Itera
     }
 
 
-def seat_now(state: CtiState, seat: str, *, now: float) -> dict[str, Any] | None:
-    """One seat's part of :func:`picture` as it stands now, with who sits where: what a bridge
-    answers the web node that asked for an action on the seat, so that the operator's page, reloaded
-    next, shows what the click did without waiting for the next whole picture (some 100 kB at 200
-    seats) and reading every server's again (issue #15). The whole roster, not the seat's line of it:
-    a node that patched one line onto its older copy would stamp sign-ins still on their way over the
-    bus as older, and drop them. None for a seat Asterisk never mentioned."""
+def seat_now(state: CtiState, seat: str, *, now: float, roster: bool = False) -> dict[str, Any] | None:
+    """One seat's part of :func:`picture` as it stands now: what a bridge answers the web node that
+    asked for an action on the seat, so that the operator's page, reloaded next, shows what the
+    click did without waiting for the next whole picture (some 100 kB at 200 seats) and reading
+    every server's again (issue #15). None for a seat Asterisk never mentioned.
+
+    ``roster``: with who sits where (an action that changed it: a sign-in, a sign-out). The whole
+    roster, not the seat's line of it: a node that patched one line onto its older copy would stamp
+    sign-ins still on their way over the bus as older, and drop them."""
     view = state.seat_view(seat, now)
     if view is None:
         return None
     s = state.seats[seat]
-    return {"at": now, "view": view, "job_number": s.job_number if s.signed_in else "",
-            "roster": state.operator_seats()}
+    out = {"at": now, "view": view, "job_number": s.job_number if s.signed_in else ""}
+    if roster:
+        out["roster"] = state.operator_seats()
+    return out
 
 
 def patched(centre: Centre, patches: Mapping[str, Mapping[str, Any]]) -> Centre:
