@@ -153,17 +153,18 @@ class BridgeDesk:
 
         (Bridges of the releases before answered with the whole picture, then with when the next one
         was posted, ``picture_at``: a web node of this release still reads both.)"""
-        name, args = request.get("action"), request.get("args") or {}
-        if float(request.get("deadline", 0)) < self.clock():
-            self.expired += 1
-            log.warning("CTI desk: %s for seat %s came after its asker gave up; not run", name, args.get("seat"))
-            return None
-        if (name not in ACTIONS or not isinstance(args, dict) or not set(args) <= ACTIONS[str(name)]
-                or not isinstance(args.get("seat"), str)):
+        name, args, deadline = request.get("action"), request.get("args") or {}, request.get("deadline", 0)
+        if (not isinstance(name, str) or name not in ACTIONS or not isinstance(args, dict)
+                or not set(args) <= ACTIONS[name] or not isinstance(args.get("seat"), str)
+                or not isinstance(deadline, int | float)):  # refused, not a crash that leaves it unanswered
             return {"error": "refused", "message": f"unknown request {name!r}"}
+        if deadline < self.clock():
+            self.expired += 1
+            log.warning("CTI desk: %s for seat %s came after its asker gave up; not run", name, args["seat"])
+            return None
         self.served += 1
         roster_was = self.service.state.roster_version
-        action = getattr(self.service.actions, str(name))
+        action = getattr(self.service.actions, name)
         seat = args.pop("seat")
         try:
             out: dict[str, Any] = {"result": result_of(await action(seat, **args))}
@@ -175,8 +176,10 @@ class BridgeDesk:
         # the next picture: waiting for it (the bridge posted one per 100 ms then) and reading every
         # server's made the answer to a wrap-up click 4x the time Asterisk took to unpause the seat
         now = self.clock()
-        with contextlib.suppress(Exception):
+        try:
             state = self.service.state  # the roster too when the action changed it (~6 kB at 200 seats)
             if (mine := seat_now(state, seat, now=now, roster=state.roster_version != roster_was)) is not None:
                 out["seat_now"] = mine
+        except Exception:  # the action's own answer goes anyway: the asker's next read shows the seat
+            log.exception("CTI desk: seat %s could not be described after %s", seat, name)
         return out

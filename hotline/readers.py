@@ -70,8 +70,10 @@ class Readers:
                 self._start()  # reads queue up behind this thread: another takes them too
             try:
                 result, error = fn(*args), None
-            except BaseException as exc:  # its caller gets it, and this thread goes on serving
+            except Exception as exc:
                 result, error = None, exc
+            except BaseException as exc:  # not the loop's to raise (SystemExit would stop the server):
+                result, error = None, RuntimeError(f"a read ended with {exc!r}")  # the caller's error
             finally:
                 self._busy_since = None
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
@@ -82,10 +84,12 @@ class Readers:
             self._queue.put(None)
 
 
-def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def _settle(done: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
     if done.done():  # cancelled while the thread ran it
         return
-    if error is not None:
+    if isinstance(error, StopIteration):  # a future cannot hold one
+        done.set_exception(RuntimeError(f"a read ended with {error!r}"))
+    elif error is not None:
         done.set_exception(error)
     else:
         done.set_result(result)

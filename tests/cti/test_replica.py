@@ -163,6 +163,21 @@ async def test_a_late_answer_does_not_undo_a_later_one() -> None:
     assert live.seats()[0]["state"] == "busy"
 
 
+async def test_the_roster_on_the_bus_applies_before_the_next_picture_and_never_goes_back() -> None:
+    live = CentreLive(MemoryBoard())
+    picture = {"server": "ast1", "at": 100.0, "roster": {"op1": "8001"}, "seats": [], "queues": [], "owned": []}
+    live.take(picture)
+    first = live.operator_seats()
+    assert first == {"op1": "8001"}
+    live.observe(Envelope(5, d.RosterChanged(at=101.0, server="ast1", roster={"op1": "8001", "op2": "8002"})))
+    assert live.operator_seats() == {"op1": "8001", "op2": "8002"} and live.operator_seats() is not first
+    live.take({**picture, "at": 100.5})  # an older picture, read late: the roster stays as the bus said
+    assert live.operator_seats() == {"op1": "8001", "op2": "8002"}
+    same = live.operator_seats()
+    live.observe(Envelope(6, d.LinkStatus(at=102.0, up=True)))
+    assert live.operator_seats() is same  # unchanged: the hub keeps its index
+
+
 async def test_a_request_nobody_takes_is_taken_back_and_said_not_done() -> None:
     live = CentreLive(MemoryBoard(), action_timeout_s=0.2)
     live.take({"server": "ast1", "at": time.time(), "owned": ["8001"], "seats": [], "queues": []})
@@ -226,8 +241,10 @@ async def test_an_answer_carries_the_seat_and_never_waits_for_a_picture(fake: Fa
         assert await board.pictures() == {}  # nothing posted for them: the next periodic picture shows it
         unknown = {"id": "u", "action": "hangup_seat_call", "args": {"seat": "8009"}, "deadline": time.time() + 5}
         assert "seat_now" not in (await desk.handle(unknown))  # a seat Asterisk never mentioned
-        seatless = {"id": "v", "action": "ready", "args": {}, "deadline": time.time() + 5}
-        assert (await desk.handle(seatless))["error"] == "refused"  # not a KeyError that never answers
+        for odd in ({"action": "ready", "args": {}}, {"action": ["ready"], "args": {"seat": "8001"}},
+                    {"action": "ready", "args": {"seat": "8001"}, "deadline": "soon"},
+                    {"action": "ready", "args": ["8001"]}):  # refused: not an error that never answers
+            assert (await desk.handle({"id": "v", "deadline": time.time() + 5, **odd}))["error"] == "refused"
     finally:
         await svc.stop()
 
@@ -261,12 +278,38 @@ async def test_answers_one_by_one_show_what_the_whole_merge_would() -> None:
     from cti.picture import patched
 
     live = CentreLive(MemoryBoard())
-    first = _picture(100.0, *(_seat(f"80{i:02d}", f"op{i}", state="wrap_up") for i in range(1, 9)))
-    live.take({**first, "job_numbers": {"8001": "1001", "8002": "1002"}})
-    for k, (seat, state) in enumerate([("8002", "ready"), ("8005", "busy"), ("8002", "on_call"), ("8099", "ready")]):
-        live.patch("ast1", _now(100.1 + k / 100, _seat(seat, "opx", state=state), job_number=f"9{k}"))
-    whole = patched(merge({"ast1": {**first, "job_numbers": {"8001": "1001", "8002": "1002"}}}), live._patches)
-    assert live.seats() == whole.seats and live._centre.job_numbers == whole.job_numbers
-    assert [s["state"] for s in live.seats() if s["seat"] in ("8002", "8005", "8099")] == ["on_call", "busy", "ready"]
-    assert live.job_number_at("8002") == "92" and live.job_number_at("8001") == "1001"
-    assert live.seat_queues("8099") == {"hotline"}  # a seat no picture showed yet is added
+    first = {**_picture(100.0, *(_seat(f"80{i:02d}", f"op{i}", state="wrap_up") for i in range(1, 9))),
+             "job_numbers": {"8001": "1001", "8002": "1002"}}
+    live.take(first)
+    answers = [("8002", "ready", "90"), ("8099", "ready", ""), ("8005", "busy", "92"), ("8002", "on_call", ""),
+               ("8099", "busy", "94"), ("8001", "ready", "")]  # 8099: a seat no picture shows yet, midway
+    for k, (seat, state, job) in enumerate(answers):
+        live.patch("ast1", {"at": 100.1 + k / 100, "view": _seat(seat, "opx", state=state), "job_number": job})
+        whole = patched(merge({"ast1": first}), live._patches)  # what a rebuild of everything shows
+        assert live.seats() == whole.seats and live._centre.job_numbers == whole.job_numbers, (k, seat)
+        assert live._seat_queues == {s["seat"]: frozenset(s["queues"]) for s in whole.seats}
+        assert live._index == {s["seat"]: i for i, s in enumerate(whole.seats)}
+    assert [s["state"] for s in live.seats() if s["seat"] in ("8002", "8005", "8099")] == ["on_call", "busy", "busy"]
+    assert live.job_number_at("8002") == "" and live.job_number_at("8005") == "92"
+
+
+async def test_a_seat_two_pictures_show_is_answered_by_the_whole_rebuild() -> None:
+    from cti.picture import patched
+
+    live = CentreLive(MemoryBoard())
+    moved = {"ast1": _picture(100.0, _seat("8001", "op1", state="busy")),  # the seat moved to ast2's HOTLINE_SEATS
+             "ast2": {**_picture(100.0, _seat("8001", "op1", state="wrap_up")), "server": "ast2"}}
+    for p in moved.values():
+        live.take(p)
+    live.patch("ast2", {"at": 100.2, "view": _seat("8001", "op1")})
+    assert live.seats() == patched(merge(moved), live._patches).seats and len(live.seats()) == 1
+
+
+async def test_an_answer_the_views_cannot_show_is_undone_and_said() -> None:
+    live = CentreLive(MemoryBoard())
+    live.take(_picture(100.0, _seat("8001", "op1", state="wrap_up")))
+    live.patch("ast1", {"at": 100.1, "view": _seat("8001", "op1", state="busy")})
+    shown, patches = live.seats(), dict(live._patches)
+    with pytest.raises(TypeError):  # a queue that is a list: it passed the checks, not the views
+        live.patch("ast1", {"at": 100.2, "view": {**_seat("8001", "op1"), "queues": [["hotline"]]}})
+    assert live.seats() == shown and live._patches == patches and live._index == {"8001": 0}

@@ -32,3 +32,22 @@ async def test_reads_run_off_the_loop_and_a_stuck_read_does_not_hold_the_others(
         stuck.set()
         reads.close()
     assert reads.threads == 3  # the burst's reads waited past stall_s in the queue: a third thread took some
+
+
+async def test_a_read_that_ends_the_thread_s_way_is_its_callers_error_and_the_thread_goes_on() -> None:
+    reads = Readers(workers=1)
+
+    def exits() -> None:
+        raise SystemExit(3)
+
+    def stops() -> None:
+        raise StopIteration
+
+    try:
+        with pytest.raises(RuntimeError, match="SystemExit"):  # not raised out of the loop: the server goes on
+            await asyncio.wait_for(reads.run(exits), 2)
+        with pytest.raises(RuntimeError, match="StopIteration"):  # a future cannot hold one: not a hang
+            await asyncio.wait_for(reads.run(stops), 2)
+        assert await asyncio.wait_for(reads.run(lambda: "still here"), 2) == "still here" and reads.threads == 1
+    finally:
+        reads.close()
