@@ -62,11 +62,27 @@ def patched(centre: Centre, patches: Mapping[str, Mapping[str, Any]]) -> Centre:
     if not patches:
         return centre
     seats = [s for s in centre.seats if s["seat"] not in patches]
-    seats.extend({**p["view"], "server": p["server"]} for p in patches.values())
+    seats.extend(_shown(p) for p in patches.values())
     seats.sort(key=lambda s: s["seat"])
-    job_numbers = {seat: n for seat, n in centre.job_numbers.items() if seat not in patches}
-    job_numbers.update((seat, p["job_number"]) for seat, p in patches.items() if p.get("job_number"))
-    return replace(centre, seats=seats, job_numbers=job_numbers)
+    return replace(centre, seats=seats, job_numbers=_job_numbers(centre.job_numbers, patches))
+
+
+def patched_at(centre: Centre, i: int, seat: str, patch: Mapping[str, Any]) -> Centre:
+    """:func:`patched` for one more answered seat, whose entry is ``centre.seats[i]`` (and no other):
+    that entry replaced, not every seat's copied and sorted again."""
+    seats = list(centre.seats)
+    seats[i] = _shown(patch)
+    return replace(centre, seats=seats, job_numbers=_job_numbers(centre.job_numbers, {seat: patch}))
+
+
+def _shown(patch: Mapping[str, Any]) -> dict[str, Any]:
+    return {**patch["view"], "server": patch["server"]}
+
+
+def _job_numbers(held: Mapping[str, str], patches: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    out = {seat: n for seat, n in held.items() if seat not in patches}
+    out.update((seat, p["job_number"]) for seat, p in patches.items() if p.get("job_number"))
+    return out
 
 
 def _counts(f: Figures) -> dict[str, int]:

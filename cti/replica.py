@@ -23,13 +23,12 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from cti.actions import ActionFailed, ActionResult, NotOnCall, RuleViolation
 from cti.domain import RosterChanged
 from cti.link import AmiNotSent, AmiTimeout
-from cti.picture import Centre, merge, patched, unnamed
+from cti.picture import Centre, merge, patched, patched_at, unnamed
 from cti.rules import Decision
 from hotline.board import Board, NoAnswer, NotTaken
 from hotline.bus import Envelope
@@ -173,12 +172,7 @@ class CentreLive:
             return
         p = self._patches[seat]
         queues = frozenset(p["view"].get("queues", ()))
-        seats = list(self._centre.seats)
-        seats[i] = {**p["view"], "server": p["server"]}
-        jobs = {k: v for k, v in self._centre.job_numbers.items() if k != seat}
-        if p["job_number"]:
-            jobs[seat] = p["job_number"]
-        self._centre = replace(self._centre, seats=seats, job_numbers=jobs)
+        self._centre = patched_at(self._centre, i, seat, p)
         self._seat_queues = {**self._seat_queues, seat: queues}
 
     def observe(self, env: Envelope) -> None:

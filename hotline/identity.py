@@ -84,7 +84,11 @@ _SESSION_READS = Readers(8, name="session-read")
 async def optional_principal(request: Request) -> Principal | None:
     """The signed-in principal or None (pages that show something to everyone, e.g. ``/``)."""
     token = token_of(request.headers.get("authorization"), request.cookies.get(TOKEN_COOKIE))
-    sessions = getattr(request.app.state, "sessions", None)
+    return await _read(getattr(request.app.state, "sessions", None), token)
+
+
+async def _read(sessions: SessionResolver | None, token: str | None) -> Principal | None:
+    """:func:`resolve` on the session-read threads (no thread for a request without a token)."""
     if not token or sessions is None:
         return None
     return await _SESSION_READS.run(resolve, sessions, token)
@@ -107,10 +111,7 @@ def websocket_token(ws: WebSocket) -> str | None:
 
 
 async def websocket_principal(ws: WebSocket) -> Principal | None:
-    sessions, token = getattr(ws.app.state, "sessions", None), websocket_token(ws)
-    if not token or sessions is None:
-        return None
-    return _on_socket(await _SESSION_READS.run(resolve, sessions, token))
+    return _on_socket(await _read(getattr(ws.app.state, "sessions", None), websocket_token(ws)))
 
 
 def socket_principals(sessions: SessionResolver | None, tokens: Iterable[str]) -> dict[str, Principal | None]:
