@@ -93,6 +93,9 @@ def test_an_operator_answers_talks_mutes_holds_and_transfers_from_the_browser(
               f"{stats['bridgedAt'] - stats['answerClickAt']:.0f} ms, "
               f"connected→ICE {stats['iceAt'] - stats['bridgedAt']:.0f} ms, "
               f"connected→citizen's audio heard {stats['firstAudioAt'] - stats['bridgedAt']:.0f} ms")
+        # the analyser smooths over its last frames, so the first read after the audio starts may
+        # still blend in what came before; the tone must settle within a second, then hold
+        page.wait_for_function(f"Math.abs(window.__phone.peakHz() - {CITIZEN_HZ}) <= 50", timeout=1_000)
         peaks = []
         for _ in range(5):  # what the browser hears is the citizen's tone
             peaks.append(page.evaluate("window.__phone.peakHz()"))
