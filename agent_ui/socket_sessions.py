@@ -56,14 +56,16 @@ class SocketSessions:
             self._loop, self._open, self._changed, self._task = loop, {}, asyncio.Event(), None
         ended = asyncio.Event()
         key = object()
-        sockets = self._open
+        sockets, changed = self._open, self._changed
         sockets[key] = (token, principal, ended)
         if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(sockets, self._changed), name="socket-sessions")
+            self._task = loop.create_task(self._run(sockets, changed), name="socket-sessions")
         try:
             await ended.wait()
         finally:
             sockets.pop(key, None)
+            if not sockets:  # the last socket gone: the task ends now, not after its wait (nor at loop close)
+                changed.set()
 
     async def _run(self, sockets: dict[object, tuple[str, Principal, asyncio.Event]], changed: asyncio.Event) -> None:
         while sockets:

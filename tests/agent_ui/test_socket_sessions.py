@@ -91,3 +91,19 @@ def test_a_sign_out_on_this_node_closes_its_socket_at_once_not_at_the_next_round
             while True:
                 ws.receive_json()
     assert closed.value.code == 4401 and time.monotonic() - started < 10
+
+
+def test_the_watch_ends_with_its_last_socket_not_at_its_next_round(client: TestClient) -> None:
+    """Its task waited out its round with nothing to watch, and a loop closed meanwhile destroyed it
+    pending (an error line at every test stack's end)."""
+    w, _reads = watch(client, recheck_s=600)
+    token = session_for(client, "op101", Role.OPERATOR)
+    with client.websocket_connect("/ws", headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        task = w._task
+        assert task is not None and not task.done()
+    deadline = time.monotonic() + 5
+    while not task.done():
+        assert time.monotonic() < deadline, "the watch still waits with no socket open"
+        time.sleep(0.02)
+    assert w._open == {}
