@@ -130,6 +130,7 @@ class StreamPublisher:
         self._next_no = 1
         self._wire: Wire | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._soon: asyncio.Handle | None = None
         self._dropped = 0
         self._closing = False
 
@@ -140,8 +141,13 @@ class StreamPublisher:
         return f"; {self.waiting()} events waiting"
 
     def queue(self, out: Outgoing) -> None:
-        """Send ``out`` now if the connection is up and fewer than ``max_in_flight`` batches are on
-        their way; else it waits, in order, for the next batch."""
+        """Send ``out`` at the end of this turn of the loop, with whatever else was queued in it, if
+        the connection is up and fewer than ``max_in_flight`` batches are on their way; else it waits,
+        in order, for the next batch.
+
+        Why the turn: one read of AMI holds many frames in a burst, and each frame's events went as a
+        batch of their own, an EVALSHA each: a write that woke Redis, and each XADD woke every web
+        node's reader, on a box whose cores the burst already fills. One batch a turn is one of each."""
         self._pending.append(out)
         if self.waiting() > self.backlog and len(self._pending) > 1:
             lost = self._pending.popleft()
@@ -151,6 +157,11 @@ class StreamPublisher:
             if self._dropped == 1 or self._dropped % 1000 == 0:
                 log.error("bus: Redis away and %d events waiting: DROPPED the oldest (%d dropped so far)",
                           self.backlog, self._dropped)
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().call_soon(self._turn_ended)
+
+    def _turn_ended(self) -> None:
+        self._soon = None
         self._send()
 
     def withdraw(self, out: Outgoing) -> bool:
@@ -188,6 +199,9 @@ class StreamPublisher:
     def close(self) -> None:
         self._closing = True
         self._stop_timer()
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
         if self._wire is not None:
             self._wire.close("the bus is closing")
 
