@@ -317,7 +317,7 @@ async def measure(args: argparse.Namespace, bare: bool) -> dict[str, str]:
     callers, history = await asyncio.to_thread(prepare, Settings(**config), args.tickets, args.callers, passwords,
                                                args.seed)
     assert len(callers) >= n, f"only {len(callers)} numbers with a history: more --tickets"
-    pbxs = [Asterisk(load_recording(), agi, args.pace, len(part), voices)
+    pbxs = [Asterisk(load_recording(Settings(**config)), agi, args.pace, len(part), voices)
             for part, (_, agi) in zip(parts, ports, strict=True)]
     asterisk = pbxs[0]
     servers = [await p.serve(ami) for p, (ami, _) in zip(pbxs, ports, strict=True)]

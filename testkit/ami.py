@@ -8,13 +8,15 @@ Two kinds of fixtures live under ``tests/fixtures/ami/`` (see its README):
   parsers see what Asterisk sent. The spike logged no ``Timestamp`` header, so the receive time
   (``_wall``) stands in for it;
 * ``*.ami``: raw bytes recorded from the project's own Asterisk (greeting, responses and all);
-  :func:`event_frames` keeps their events.
+  :func:`event_frames` keeps their events, and :func:`account_receives` says which of them a
+  manager.conf account of today gets (a transcript recorded before a filter was added has more).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from testkit import ROOT
@@ -82,3 +84,44 @@ def event_frames(data: bytes) -> bytes:
     """
     frames = [f for f in data.split(b"\r\n\r\n") if f.startswith(b"Event: ")]
     return b"".join(f + b"\r\n\r\n" for f in frames)
+
+
+def account_receives(manager_conf: str, user: str) -> Callable[[str], bool]:
+    """Whether Asterisk sends an event (its text, ``Event: X\\r\\nPrivilege: call,all\\r\\n…``) to
+    ``user`` of this ``manager.conf``, as manager.c decides it: every class of the event's
+    ``Privilege`` (``all`` is a label, not a class) is among the user's ``read`` classes, and its
+    ``eventfilter`` lines let it through: each a regular expression searched in the event's text,
+    ``!`` excluding; with any including filter, the event must match one of those.
+
+    >>> conf = "[hl]\\nread = call,agent\\neventfilter = !Event: (Newstate|VarSet)\\n"
+    >>> ok = account_receives(conf, "hl")
+    >>> [ok(t) for t in ("Event: Hangup\\r\\nPrivilege: call,all", "Event: Newstate\\r\\nPrivilege: call,all",
+    ...                  "Event: SuccessfulAuth\\r\\nPrivilege: security,all")]
+    [True, False, False]
+    """
+    section, read, include, exclude = "", set(), [], []
+    for raw in manager_conf.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if m := re.fullmatch(r"\[([^\]]+)\]", line):
+            section = m.group(1)
+            continue
+        key, sep, value = (x.strip() for x in line.partition("="))
+        if section != user or not sep:
+            continue
+        if key == "read":
+            read |= {c.strip() for c in value.split(",") if c.strip()}
+        elif key == "eventfilter":
+            (exclude if value.startswith("!") else include).append(re.compile(value.lstrip("!")))
+    if not read:
+        raise ValueError(f"manager.conf has no read classes for [{user}]")
+
+    def receives(text: str) -> bool:
+        privilege = re.search(r"^Privilege: (.*)$", text, re.M)
+        classes = {c.strip() for c in privilege.group(1).split(",")} - {"all"} if privilege else set()
+        if not classes <= read and "all" not in read:
+            return False
+        if include and not any(p.search(text) for p in include):
+            return False
+        return not any(p.search(text) for p in exclude)
+
+    return receives

@@ -260,3 +260,22 @@ def test_the_chroot_user_is_moved_off_host_ids(tmp_path: Path, monkeypatch) -> N
     assert "asterisk:x:998:" in (root / "etc/group").read_text()
     assert chowned == [(str(owned), 998, 998)]
     assert runuser.run_args(Settings(var_dir=tmp_path, asterisk_mode="remote")) == []
+
+
+def test_the_event_filters_keep_every_event_the_bridge_types(rendered: dict[str, str], settings: Settings) -> None:
+    """The filters save the bridge a parse of each event it ignores; one that dropped an event it
+    types would blind it (a call never seen to end). Only VarSet is typed and filtered: the bridge
+    reads it when it asks for it (resync), and Asterisk sends ~110 of them a call."""
+    from cti.protocol import BUILDERS
+    from testkit.ami import account_receives
+
+    receives = account_receives(rendered["manager.conf"], settings.ami_user)
+    privilege = {"FullyBooted": "system", "Shutdown": "system", "UserEvent": "user"}
+    agent = {n for n in BUILDERS if n.startswith(("Agent", "Queue"))}
+    dropped = {n for n in BUILDERS
+               if not receives(f"Event: {n}\r\nPrivilege: {privilege.get(n, 'agent' if n in agent else 'call')},all")}
+    assert dropped == {"VarSet"}
+    never = {"Newstate": "call", "HangupRequest": "call", "DialBegin": "call", "MusicOnHoldStart": "call",
+             "BridgeCreate": "call", "PeerStatus": "system", "Newexten": "dialplan", "SuccessfulAuth": "security"}
+    for name, cls in never.items():  # what one call brings that the bridge never reads
+        assert not receives(f"Event: {name}\r\nPrivilege: {cls},all"), name
