@@ -69,10 +69,9 @@ async def board(request: Request, who: Principal) -> dict[str, Any]:
     calls = [c for c in calls if mine.has_call(c, where)]
     midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     totals = await run_in_threadpool(runtime.seat_totals, midnight)
-    for s in seats:
-        t = totals.get(s["seat"], {})
-        s["calls_today"] = int(t.get("calls", 0))
-        s["talk_s_today"] = round(t.get("talk_s", 0.0), 1)
+    # copies: the views are the node's own, shared with every request and socket until the next picture
+    seats = [{**s, "calls_today": int((t := totals.get(s["seat"], {})).get("calls", 0)),
+              "talk_s_today": round(t.get("talk_s", 0.0), 1)} for s in seats]
     alerts = [a for a in runtime.engine.listing() if mine.has_alert(a, where)]
     intake = await run_in_threadpool(_intake_today, request.app.state.store, tz)
     return {"now": now, "queues": queues, "seats": seats, "calls": calls, "alerts": alerts, "intake": intake,

@@ -63,14 +63,18 @@ def test_an_acknowledged_alert_is_logged(tmp_path: Path) -> None:
 
 
 class _Bridge:
-    """The three live views the board reads, as the CTI service gives them."""
+    """The three live views the board reads, as the CTI service gives them: the same seat dicts to
+    every reader, as a web node's views are until the next picture."""
+
+    def __init__(self) -> None:
+        self._seats = [{"seat": "8001", "queues": ["hotline"], "signed_in": True, "state": "ready"},
+                       {"seat": "8101", "queues": ["north"], "signed_in": True, "state": "ready"}]
 
     def queues(self) -> list[dict]:
         return [{"queue": "hotline", "waiting": 1}, {"queue": "north", "waiting": 2}]
 
     def seats(self) -> list[dict]:
-        return [{"seat": "8001", "queues": ["hotline"], "signed_in": True, "state": "ready"},
-                {"seat": "8101", "queues": ["north"], "signed_in": True, "state": "ready"}]
+        return list(self._seats)
 
     def calls(self) -> list[dict]:
         return [{"call_id": "a", "queue": "hotline", "waiting_s": 3.0}, {"call_id": "b", "queue": "north",
@@ -88,6 +92,8 @@ def test_a_centre_lead_sees_only_the_centres_queues_and_seats(tmp_path: Path) ->
         assert [s["seat"] for s in mine["seats"]] == ["8101"] and [c["call_id"] for c in mine["calls"]] == ["b"]
         everyone = client.get("/api/lead/board", headers=auth("lead", Role.LEAD)).json()
         assert len(everyone["queues"]) == 2 and len(everyone["seats"]) == 2
+        assert everyone["seats"][0]["calls_today"] == 0 and everyone["seats"][0]["talk_s_today"] == 0
+        assert all("calls_today" not in s for s in client.app.state.cti.seats())  # the shared views untouched
         client.app.state.cti = None
 
 
