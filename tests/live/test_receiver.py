@@ -11,6 +11,7 @@ import uuid
 
 from live import frames
 from live.receiver import Receiver
+from testkit import connect_burst
 
 
 class Sink:
@@ -61,3 +62,18 @@ def test_a_leg_hung_up_here_because_its_call_ended_is_said_hung_up_even_mid_fram
     # before: "cut mid-frame (100 bytes)", and the node saved the leg as dropped (seen once in CI: the
     # operator's leg of a finished call, which the recording's transcription then heard again)
     assert asyncio.run(a_leg(cut_mid_frame=True)) == "hung up"
+
+
+async def test_a_burst_of_legs_waits_in_the_listen_queue_not_for_a_syn_resent() -> None:
+    """Asterisk connects a burst of answered calls' legs at once; past asyncio's default listen queue
+    of 100 the kernel dropped their SYNs and each waited a second to try again."""
+    async def claim(_leg: str) -> None:
+        return None
+
+    receiver = Receiver(claim)
+    await receiver.start()
+    try:
+        took = connect_burst(receiver.port, 300)
+        assert len(took) == 300 and max(took) < 0.9, sorted(took)[-5:]
+    finally:
+        await receiver.stop()
