@@ -2,11 +2,12 @@
 while 50 seats take whole calls, each pop carrying the caller's ticket history (issue #18).
 
 This machine has 10 SIP seats, so 50 phones ringing at once cannot be real calls here. The bench
-plays Asterisk instead, with what our Asterisk 22 sent: every AMI event of a recorded SIP call
+plays Asterisk instead, with what our Asterisk 22 sent: the AMI events of a recorded SIP call
 (``tests/fixtures/ami/test_sip_call_is_answered_by_a_signed_in_seat_in_3_s_and_recorded.ami``:
 Newchannel, the queue join, ringing, answer, bridge, the operator's hang-up, the caller's after the
-survey; 29 events, and no Cdr: our Asterisk loads no cdr_manager), renumbered per call (Uniqueid,
-Linkedid, the channels, the bridge, the recording name), moved to the operator's seat and
+survey; of its 29 events the 18 today's manager.conf lets through to the app's account, and no Cdr:
+our Asterisk loads no cdr_manager), renumbered per call (Uniqueid, Linkedid, the channels, the
+bridge, the recording name), moved to the operator's seat and
 interface, and re-timestamped as they are sent, the recorded gaps × ``--pace`` (0.25: the 14 s call
 in 3.5 s, four times real time's event rate; 1 replays it in real time). The dialplan's FastAGI
 sessions are Asterisk's part too: before the queue join each call runs ``AGI(…/lookup)`` against

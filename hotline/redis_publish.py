@@ -1,5 +1,5 @@
-"""The bus's writer: events into the Redis stream in order, each batch exactly once, sent the moment
-it is made (issue #15; the bus itself is :mod:`hotline.redis_bus`).
+"""The bus's writer: events into the Redis stream in order, each batch exactly once, sent at the end
+of the loop's turn that made it (issue #15; the bus itself is :mod:`hotline.redis_bus`).
 
 Each batch is one call of the ``PUBLISH`` script (INCRBY the seq, XADD the entries), so publishers in
 several processes get contiguous seqs in the stream's order. Batches are numbered per node and sent
