@@ -155,7 +155,7 @@ async def test_a_burst_of_connections_waits_in_the_listen_queue_not_for_a_syn_re
     srv = FastAgiServer({"lookup": quick}, "127.0.0.1", 0, max_sessions=400)
     await srv.start()
     try:
-        took = connect_burst(srv.port, 300)
+        took = await connect_burst(srv.port, 300)
         assert len(took) == 300 and max(took) < 0.9, sorted(took)[-5:]
     finally:
         await srv.stop(grace=0.2)

@@ -73,7 +73,7 @@ async def test_a_burst_of_legs_waits_in_the_listen_queue_not_for_a_syn_resent() 
     receiver = Receiver(claim)
     await receiver.start()
     try:
-        took = connect_burst(receiver.port, 300)
+        took = await connect_burst(receiver.port, 300)
         assert len(took) == 300 and max(took) < 0.9, sorted(took)[-5:]
     finally:
         await receiver.stop()

@@ -276,6 +276,8 @@ def test_the_event_filters_keep_every_event_the_bridge_types(rendered: dict[str,
                if not receives(f"Event: {n}\r\nPrivilege: {privilege.get(n, 'agent' if n in agent else 'call')},all")}
     assert dropped == {"VarSet"}
     never = {"Newstate": "call", "HangupRequest": "call", "DialBegin": "call", "MusicOnHoldStart": "call",
-             "BridgeCreate": "call", "PeerStatus": "system", "Newexten": "dialplan", "SuccessfulAuth": "security"}
+             "MusicOnHoldStop": "call", "MixMonitorStart": "call", "BridgeCreate": "call", "BridgeDestroy": "call",
+             "PeerStatus": "system", "ContactStatus": "system", "DeviceStateChange": "call",
+             "VarSet": "dialplan", "Newexten": "dialplan", "SuccessfulAuth": "security"}
     for name, cls in never.items():  # what one call brings that the bridge never reads
         assert not receives(f"Event: {name}\r\nPrivilege: {cls},all"), name
