@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from agi.channel import AgiChannel, AgiCommandError, AgiHangup, AgiTimeout, Channel, Deadline
 from agi.protocol import ProtocolError, Splitter, parse_env
+from hotline.tasks import LISTEN_BACKLOG
 
 log = logging.getLogger("agi")
 
@@ -51,12 +52,9 @@ class FastAgiServer:
         return len(self._sessions)
 
     async def start(self) -> None:
-        # a burst of calls connects at once: past the listen queue (asyncio's default: 100) the kernel
-        # drops the connection's SYN and Asterisk's connect waits a whole second to send it again.
-        # That was the 1.1 s p99 of the lookups in bench/screen_pop.py at 200 calls (the bare FastAGI
-        # beside it, with 1 024: 0.16 s). The kernel caps it at net.core.somaxconn (4 096 on Debian 12)
+        # a burst of calls connects at once: its SYNs wait in the listen queue, not dropped (LISTEN_BACKLOG)
         self._server = await asyncio.start_server(self._accept, self.host, self.port, reuse_address=True,
-                                                  limit=65536, backlog=max(1024, self.max_sessions))
+                                                  limit=65536, backlog=max(LISTEN_BACKLOG, self.max_sessions))
         self.port = self._server.sockets[0].getsockname()[1]
         log.info(kv("listening", host=self.host, port=self.port, routes=",".join(sorted(self.routes))))
 

@@ -1,4 +1,5 @@
-"""Background tasks done the same way everywhere: stopping one, and sharing one run among callers."""
+"""Background tasks done the same way everywhere: stopping one, and sharing one run among callers;
+and the listen queue of the servers Asterisk connects to."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ async def stop_task(task: asyncio.Task[Any] | None) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+
+# asyncio.start_server's default queue is 100, and Asterisk connects a burst of calls at once (FastAGI
+# lookups, AudioSocket legs): past the queue the kernel drops the SYN, the connect waits a second to
+# send it again, and res_agi gives a FastAGI connect 2 s in all. That was the lookups' p99 of 1.1 s in
+# bench/screen_pop.py at 200 calls. The kernel caps it at net.core.somaxconn (4 096 on Debian 12).
+LISTEN_BACKLOG = 1024
 
 T = TypeVar("T")
 

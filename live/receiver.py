@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from hotline.tasks import LISTEN_BACKLOG
 from live import frames
 from live.legs import Leg
 
@@ -56,9 +57,7 @@ class Receiver:
         self.kinds: Counter[tuple[int, int]] = Counter()
 
     async def start(self) -> None:
-        # Asterisk connects a burst of answered calls' legs at once: past asyncio's default listen queue
-        # of 100 the kernel drops their SYNs and each waits a second to try again (agi.server says more)
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, backlog=1024)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, backlog=LISTEN_BACKLOG)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

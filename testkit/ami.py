@@ -86,6 +86,23 @@ def event_frames(data: bytes) -> bytes:
     return b"".join(f + b"\r\n\r\n" for f in frames)
 
 
+def manager_user(manager_conf: str, user: str) -> list[tuple[str, str]]:
+    """The ``key = value`` lines of ``[user]`` in a ``manager.conf``, in order, comments dropped.
+
+    >>> manager_user("[general]\\nport = 5038\\n[hl]\\nread = call ; the bridge's\\nwrite = agent\\n", "hl")
+    [('read', 'call'), ('write', 'agent')]
+    """
+    section, pairs = "", []
+    for raw in manager_conf.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if m := re.fullmatch(r"\[([^\]]+)\]", line):
+            section = m.group(1)
+        elif section == user and "=" in line:
+            key, value = (x.strip() for x in line.split("=", 1))
+            pairs.append((key, value))
+    return pairs
+
+
 def account_receives(manager_conf: str, user: str) -> Callable[[str], bool]:
     """Whether Asterisk sends an event (its text, ``Event: X\\r\\nPrivilege: call,all\\r\\n…``) to
     ``user`` of this ``manager.conf``, as manager.c decides it: every class of the event's
@@ -99,15 +116,8 @@ def account_receives(manager_conf: str, user: str) -> Callable[[str], bool]:
     ...                  "Event: SuccessfulAuth\\r\\nPrivilege: security,all")]
     [True, False, False]
     """
-    section, read, include, exclude = "", set(), [], []
-    for raw in manager_conf.splitlines():
-        line = raw.split(";", 1)[0].strip()
-        if m := re.fullmatch(r"\[([^\]]+)\]", line):
-            section = m.group(1)
-            continue
-        key, sep, value = (x.strip() for x in line.partition("="))
-        if section != user or not sep:
-            continue
+    read, include, exclude = set(), [], []
+    for key, value in manager_user(manager_conf, user):
         if key == "read":
             read |= {c.strip() for c in value.split(",") if c.strip()}
         elif key == "eventfilter":

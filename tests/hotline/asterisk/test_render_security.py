@@ -14,6 +14,7 @@ from cti.actions import Dialplan
 from hotline.asterisk import runuser
 from hotline.asterisk.render import render_config
 from hotline.settings import PROJECT_ROOT, Settings
+from testkit.ami import account_receives, manager_user
 
 # every AMI action the code sends → the write classes that allow it (Asterisk 22, `manager show command
 # <Action>`; any one of them is enough). An action missing here fails the test: look its class up first.
@@ -160,16 +161,7 @@ def test_nothing_a_phone_reaches_dials_out(rendered: dict[str, str]) -> None:
 # ------------------------------------------------------------------------------- the AMI user
 
 def ami_user(rendered: dict[str, str], settings: Settings) -> list[tuple[str, str]]:
-    section = rendered["manager.conf"].split(f"[{settings.ami_user}]", 1)[1]
-    pairs = []
-    for raw in section.splitlines():
-        line = raw.split(";", 1)[0].strip()
-        if line.startswith("["):
-            break
-        if "=" in line:
-            key, value = (x.strip() for x in line.split("=", 1))
-            pairs.append((key, value))
-    return pairs
+    return manager_user(rendered["manager.conf"], settings.ami_user)
 
 
 def test_the_ami_user_has_only_the_classes_the_bridge_needs(rendered: dict[str, str], settings: Settings) -> None:
@@ -267,8 +259,6 @@ def test_the_event_filters_keep_every_event_the_bridge_types(rendered: dict[str,
     types would blind it (a call never seen to end). Only VarSet is typed and filtered: the bridge
     reads it when it asks for it (resync), and Asterisk sends ~110 of them a call."""
     from cti.protocol import BUILDERS
-    from testkit.ami import account_receives
-
     receives = account_receives(rendered["manager.conf"], settings.ami_user)
     privilege = {"FullyBooted": "system", "Shutdown": "system", "UserEvent": "user"}
     agent = {n for n in BUILDERS if n.startswith(("Agent", "Queue"))}
