@@ -11,6 +11,7 @@ run that uses it. ``bench/screen_pop.py`` puts the checkout on the path.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from dataclasses import dataclass
@@ -108,6 +109,8 @@ async def _browsers(conn, sessions: list[tuple[str, str, str]], stream: tuple[st
         tasks.append(asyncio.create_task(tap(*stream, on_stream)))
     for _ in sessions:
         await asyncio.wait_for(opened.get(), 30)
+    gc.collect()  # 200 browsers do not pause together for one collector: what lives from here on is frozen
+    gc.freeze()
     loop = asyncio.get_running_loop()
     conn.send("ready")
     await loop.run_in_executor(None, conn.recv)  # "stop"
