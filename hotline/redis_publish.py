@@ -1,5 +1,6 @@
 """The bus's writer: events into the Redis stream in order, each batch exactly once, sent at the end
-of the loop's turn that made it (issue #15; the bus itself is :mod:`hotline.redis_bus`).
+of the loop's turn that made it, or sooner once ``early`` events wait (issue #15; the bus itself is
+:mod:`hotline.redis_bus`).
 
 Each batch is one call of the ``PUBLISH`` script (INCRBY the seq, XADD the entries), so publishers in
 several processes get contiguous seqs in the stream's order. Batches are numbered per node and sent
@@ -97,6 +98,11 @@ class Outage:
             self.since, self.delay = 0.0, 0.1
 
 
+# events that go without waiting for the turn's end: a batch of them is still one EVALSHA (~10 pops'
+# worth in a burst's rings), and the first of a read's events leave while the rest are parsed
+EARLY = 32
+
+
 @dataclass(slots=True, eq=False)
 class Outgoing:
     """An event waiting for the writer (a ``publish`` caller waits on ``future``)."""
@@ -118,9 +124,10 @@ class StreamPublisher:
     Redis is away (up to ``backlog``, then drops the oldest, loudly)."""
 
     def __init__(self, url: str, keys: list[str], *, capacity: int, timeout: float, batch: int, backlog: int,
-                 floor: Callable[[], int], published: Callable[[int], None], max_in_flight: int = 16) -> None:
+                 floor: Callable[[], int], published: Callable[[int], None], max_in_flight: int = 16,
+                 early: int = EARLY) -> None:
         self.url, self.keys, self.capacity, self.timeout = url, keys, capacity, timeout
-        self.batch, self.backlog, self.max_in_flight = batch, backlog, max_in_flight
+        self.batch, self.backlog, self.max_in_flight, self.early = batch, backlog, max_in_flight, max(1, early)
         self.floor = floor  # the highest seq the node has seen (a new epoch goes on above it)
         self.published = published  # told the last seq of each batch applied
         self.drained = asyncio.Event()  # nothing left to send
@@ -147,7 +154,12 @@ class StreamPublisher:
 
         Why the turn: one read of AMI holds many frames in a burst, and each frame's events went as a
         batch of their own, an EVALSHA each: a write that woke Redis, and each XADD woke every web
-        node's reader, on a box whose cores the burst already fills. One batch a turn is one of each."""
+        node's reader, on a box whose cores the burst already fills. One batch a turn is one of each.
+
+        Why not always the whole turn: a wall of rings (a burst's lookups answered together) comes in
+        one read, and parsing it took the bridge 30–80 ms; its first pops waited for the last frame's,
+        and a burst's first rings were its slowest pops (bench/screen_pop.py, thirteenth session).
+        Once ``early`` events wait they go, and the web nodes start on them while the rest is parsed."""
         self._pending.append(out)
         if self.waiting() > self.backlog and len(self._pending) > 1:
             lost = self._pending.popleft()
@@ -157,7 +169,9 @@ class StreamPublisher:
             if self._dropped == 1 or self._dropped % 1000 == 0:
                 log.error("bus: Redis away and %d events waiting: DROPPED the oldest (%d dropped so far)",
                           self.backlog, self._dropped)
-        if self._soon is None:
+        if len(self._pending) >= self.early and len(self._flight) < self.max_in_flight:
+            self._send()  # nothing goes while the connection is down
+        if self._pending and self._soon is None:
             self._soon = asyncio.get_running_loop().call_soon(self._turn_ended)
 
     def _turn_ended(self) -> None:
