@@ -30,6 +30,10 @@ from hotline.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
+# envelopes routed in one turn of the loop: a burst's hundreds of them queue here at once (one bus in
+# the process: a read of AMI's events), and the sockets' tasks send only between turns
+ROUTE_TURN = 32
+
 Roster = Callable[[], dict[str, str]]  # operator username → their seat (one shared dict per roster version)
 
 
@@ -104,11 +108,15 @@ class Hub:
 
     async def _run(self) -> None:
         sub = self.bus.subscribe(maxsize=self.maxsize)
+        routed = 0
         try:
             while True:
                 try:
                     async for env in sub:
                         self.route(env)
+                        routed += 1
+                        if routed % ROUTE_TURN == 0:  # the sockets' tasks send what is routed so far
+                            await asyncio.sleep(0)
                 except BusLagged:  # this node fell behind the bus: every socket must catch up
                     log.warning("websocket hub fell behind the bus; %d sockets resync", self.sockets)
                     for inbox in self._all():

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 E = TypeVar("E")
 T = TypeVar("T")
 NETWORK_ERRORS = (RedisError, OSError, TimeoutError)
+# entries of an XREAD's answer handed on in one turn of the loop: in a burst the sockets' sends of the
+# first ones go between turns while the rest wait (bench/screen_pop.py, thirteenth session)
+HAND_ON = 32
 
 ENSURE_EPOCH = EPOCH + "return {epoch, tonumber(redis.call('GET', KEYS[1]))}"
 
@@ -113,6 +116,7 @@ class RedisBus(LocalFanout):
         self._checks: set[asyncio.Task[None]] = set()
         self._cmd: aioredis.Redis | None = None
         self._read_timer: asyncio.TimerHandle | None = None
+        self._reader_wire: Wire | None = None  # the reader's connection, while it has one
 
     @property
     def last_seq(self) -> int:
@@ -204,7 +208,7 @@ class RedisBus(LocalFanout):
         while not self._closing:
             wire = None
             try:
-                wire = await Wire.open(self.url, self.timeout)
+                wire = self._reader_wire = await Wire.open(self.url, self.timeout)
                 if outage.since:  # back? the data may have gone while we were away
                     await self._check_epoch()
                 self._read_next(wire, outage)
@@ -212,6 +216,7 @@ class RedisBus(LocalFanout):
             except Exception as exc:  # whatever it is, the reader must go on
                 lost = exc
             finally:
+                self._reader_wire = None
                 if wire is not None:
                     wire.close("the reader stopped")
                 if self._read_timer is not None:
@@ -242,11 +247,24 @@ class RedisBus(LocalFanout):
             self._checks.add(task)
             task.add_done_callback(self._checks.discard)
             return
+        self._hand_on(wire, outage, reply[0][1], 0)  # type: ignore[index]
+
+    def _hand_on(self, wire: Wire, outage: Outage, entries: list[Any], start: int) -> None:
+        """Hand on ``HAND_ON`` entries of an XREAD's answer, the rest in the loop's next turns, then
+        read again. A burst's answer holds hundreds of entries; decoded and routed in one go, the
+        websockets sent nothing until the last was (the sockets' tasks run between turns)."""
+        if self._closing or wire.lost.done():
+            return  # the reader reads again from the last entry handed on, on its next connection
+        end = start + HAND_ON
+        go_on = True
         try:
-            self._take([(i, dict(zip(f[::2], f[1::2], strict=False))) for i, f in reply[0][1]])  # type: ignore[index]
+            go_on = self._take([(i, dict(zip(f[::2], f[1::2], strict=False))) for i, f in entries[start:end]])
         except Exception:  # a bug here must not stop the bus: said, and the next read goes on
             log.exception("bus reader: entries up to %r not handed on", self._last_id)
-        self._read_next(wire, outage)
+        if go_on and end < len(entries):
+            asyncio.get_running_loop().call_soon(self._hand_on, wire, outage, entries, end)
+        else:
+            self._read_next(wire, outage)
 
     async def _idle(self, wire: Wire, outage: Outage) -> None:
         try:
@@ -271,7 +289,9 @@ class RedisBus(LocalFanout):
         for sub in list(self._subs):
             sub._resync()
 
-    def _take(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _take(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> bool:
+        """Hand ``entries`` to this process's consumers; False when the stream turned out to be a new
+        epoch's (the reader then reads it from its start)."""
         for entry_id, fields in entries:
             self._last_id = entry_id
             epoch = fields.get(b"e", b"").decode()
@@ -279,7 +299,7 @@ class RedisBus(LocalFanout):
                 if epoch in self._left:
                     continue  # an old epoch's entry, met while reading a new stream from its start
                 self._adopt(epoch)
-                return  # and read again from the new stream's start
+                return False  # and read again from the new stream's start
             seq = int(entry_id.split(b"-", 1)[0])
             if not self._subs:  # nobody here follows the stream (a bridge node): no need to decode it
                 self._delivered = seq
@@ -290,6 +310,7 @@ class RedisBus(LocalFanout):
                 self._delivered = seq
                 self._seen = max(self._seen, seq)
                 self._fanout(env)
+        return True
 
     def _envelope(self, seq: int, raw: bytes | None) -> Envelope | None:
         """The envelope of one entry; its websocket message is the one the publisher made."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent_ui.audience import Audience
-from agent_ui.hub import Hub
+from agent_ui.hub import ROUTE_TURN, Hub
 from cti.domain import CallAnswered, SeatRinging
 from hotline.bus import BusLagged, DomainEvent, Envelope, InProcessBus
 from hotline.identity import Principal, Role
@@ -115,6 +115,37 @@ async def test_the_hub_reads_the_bus_and_a_slow_socket_is_told_to_resync() -> No
         lead.close()
         await hub.stop()
     assert hub.sockets == 0
+
+
+async def test_a_burst_is_routed_a_turn_at_a_time_so_the_first_pops_go_out_before_the_last_are_routed() -> None:
+    """200 pops queued at once (one read of AMI in one process): the sockets' tasks run between the
+    hub's turns, so the first operator has their pop while most of the burst still waits."""
+    roster = {f"op{i}": f"8{i:03d}" for i in range(200)}
+    bus = InProcessBus()
+    hub = Hub(bus, lambda: roster)
+    inboxes = [hub.join(Audience(Principal(u, Role.OPERATOR), roster.get)) for u in roster]
+    routed_when: list[int] = []
+
+    async def first_socket() -> None:
+        await anext(inboxes[0])
+        routed_when.append(hub.routed)
+
+    try:
+        await asyncio.sleep(0)  # the hub's reader subscribes
+        socket = asyncio.create_task(first_socket())
+        await asyncio.sleep(0)
+        for i, seat in enumerate(roster.values()):
+            bus.publish_nowait(SeatRinging(at=1.0, call_id=f"c{i}", seat=seat, queue="hotline",
+                                           caller_num="13953012345", caller_name="", waited_ms=0, variables={}))
+        await asyncio.wait_for(socket, 5)
+        assert routed_when[0] <= ROUTE_TURN < 200  # the code before routed all 200 first
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert hub.routed == 200 and all(inbox._q.qsize() == 1 for inbox in inboxes[1:])
+    finally:
+        for inbox in inboxes:
+            inbox.close()
+        await hub.stop()
 
 
 def test_a_filter_that_raises_drops_the_event_for_that_socket_only() -> None:
