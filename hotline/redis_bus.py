@@ -11,9 +11,9 @@ node's receipts (a retried batch is not published twice).
 Publishing is :mod:`hotline.redis_publish`'s: one Lua script per batch, so publishers in several
 processes get contiguous seqs in the stream's order. :meth:`RedisBus.publish_nowait` (the AMI read
 path) never waits for Redis: the event goes on the socket at the end of the loop's turn, with the
-rest of that turn's events, or waits in order while batches are on their way or Redis is away. One
-reader task per process follows the stream (``XREAD BLOCK``) and hands each envelope to this
-process's subscriptions
+rest of that turn's events (at once when ``redis_publish.EARLY`` wait), or waits in order while
+batches are on their way or Redis is away. One reader task per process follows the stream
+(``XREAD BLOCK``) and hands each envelope, ``HAND_ON`` a turn, to this process's subscriptions
 (:class:`hotline.bus.LocalFanout`), its own events included: every node sees one order. Listeners
 hear this process's own events as they are published, not after the round trip: the bridge files
 its calls even while Redis is away. Every call to Redis has a timeout; a lost connection is retried
