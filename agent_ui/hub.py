@@ -30,8 +30,9 @@ from hotline.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
-# envelopes routed in one turn of the loop: a burst's hundreds of them queue here at once (one bus in
-# the process: a read of AMI's events), and the sockets' tasks send only between turns
+# the hub lets the loop turn after every this many envelopes it routes: a burst's hundreds of them queue
+# here at once (one bus in the process: a read of AMI's events), and the sockets' tasks send only
+# between turns
 ROUTE_TURN = 32
 
 Roster = Callable[[], dict[str, str]]  # operator username → their seat (one shared dict per roster version)

@@ -109,7 +109,8 @@ async def _browsers(conn, sessions: list[tuple[str, str, str]], stream: tuple[st
         tasks.append(asyncio.create_task(tap(*stream, on_stream)))
     for _ in sessions:
         await asyncio.wait_for(opened.get(), 30)
-    gc.collect()  # 200 browsers do not pause together for one collector: what lives from here on is frozen
+    gc.collect()  # 200 browsers do not pause together for one collector: what lives now is frozen, and
+    # later collections skip it (the simulator also collects its young generation less often)
     gc.freeze()
     loop = asyncio.get_running_loop()
     conn.send("ready")

@@ -364,7 +364,8 @@ async def measure(args: argparse.Namespace, bare: bool) -> dict[str, str]:
         assert await asyncio.to_thread(conn.recv) == "ready"
         bench = Bench(args, {s: p for part, p in zip(parts, pbxs, strict=True) for s in part}, ops, callers)
         # this process plays Asterisk, which pauses for no collector: a full collection of the import's heap
-        # here stalled the calls' AGI sessions 140-170 ms, and their rings then came as one wall
+        # here stalled the calls' AGI sessions 140-173 ms, and their rings then came as one wall (frozen
+        # as the app's nodes freeze theirs, the young generation collected at GC_YOUNG as theirs is)
         freeze()
         started = time.monotonic()
         cpu0 = cpu_of(procs)

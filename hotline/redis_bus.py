@@ -11,7 +11,8 @@ node's receipts (a retried batch is not published twice).
 Publishing is :mod:`hotline.redis_publish`'s: one Lua script per batch, so publishers in several
 processes get contiguous seqs in the stream's order. :meth:`RedisBus.publish_nowait` (the AMI read
 path) never waits for Redis: the event goes on the socket at the end of the loop's turn, with the
-rest of that turn's events (at once when ``redis_publish.EARLY`` wait), or waits in order while
+rest of that turn's events (at once when ``redis_publish.EARLY`` events wait and fewer than its
+``max_in_flight`` batches are out), or waits in order while
 batches are on their way or Redis is away. One reader task per process follows the stream
 (``XREAD BLOCK``) and hands each envelope, ``HAND_ON`` a turn, to this process's subscriptions
 (:class:`hotline.bus.LocalFanout`), its own events included: every node sees one order. Listeners
@@ -116,7 +117,7 @@ class RedisBus(LocalFanout):
         self._checks: set[asyncio.Task[None]] = set()
         self._cmd: aioredis.Redis | None = None
         self._read_timer: asyncio.TimerHandle | None = None
-        self._reader_wire: Wire | None = None  # the reader's connection, while it has one
+        self._reader_wire: Wire | None = None  # the reader's connection while it has one (tests cut it)
 
     @property
     def last_seq(self) -> int:
@@ -199,8 +200,9 @@ class RedisBus(LocalFanout):
             raise BusUnavailable(f"the bus's Redis ({self._where}) did not take the event within {self.timeout} s"
                                  + ("" if withdrawn else " (it was on its way: it may still be published)")) from None
 
-    # The reader. Each XREAD's answer is handed on inside the read that got it, and the next XREAD
-    # goes from there (hotline/redis_wire.py says why); an empty answer (BLOCK ran out) checks the
+    # The reader. The first HAND_ON entries of each XREAD's answer are handed on inside the read that
+    # got it, the rest in the loop's next turns, and the next XREAD goes after the last of them
+    # (hotline/redis_wire.py says why not through a task); an empty answer (BLOCK ran out) checks the
     # epoch first, in a task of its own.
 
     async def _read_loop(self) -> None:
@@ -256,11 +258,12 @@ class RedisBus(LocalFanout):
         if self._closing or wire.lost.done():
             return  # the reader reads again from the last entry handed on, on its next connection
         end = start + HAND_ON
-        go_on = True
         try:
             go_on = self._take([(i, dict(zip(f[::2], f[1::2], strict=False))) for i, f in entries[start:end]])
-        except Exception:  # a bug here must not stop the bus: said, and the next read goes on
+        except Exception:  # a bug here must not stop the bus: said, and the next read goes on from the
+            # entry it stopped at (the rest of this answer is read again, not skipped)
             log.exception("bus reader: entries up to %r not handed on", self._last_id)
+            go_on = False
         if go_on and end < len(entries):
             asyncio.get_running_loop().call_soon(self._hand_on, wire, outage, entries, end)
         else:

@@ -159,7 +159,9 @@ class StreamPublisher:
         Why not always the whole turn: a wall of rings (a burst's lookups answered together) comes in
         one read, and parsing it took the bridge 30–80 ms; its first pops waited for the last frame's,
         and a burst's first rings were its slowest pops (bench/screen_pop.py, thirteenth session).
-        Once ``early`` events wait they go, and the web nodes start on them while the rest is parsed."""
+        Once ``early`` events wait they go, and the web nodes start on them while the rest is parsed.
+        In such a burst the ``max_in_flight`` batches on their way are then of ``early`` events each, and
+        what a turn makes past them waits for their answers (Redis runs more, smaller scripts)."""
         self._pending.append(out)
         if self.waiting() > self.backlog and len(self._pending) > 1:
             lost = self._pending.popleft()
