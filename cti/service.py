@@ -139,7 +139,8 @@ class CtiService:
         self.synced = False
         self._unlisten = self.bus.add_listener(self._wrapup_hold)
         # the listening nodes' heartbeats come from other processes: a subscription, not a listener
-        self._spying = asyncio.create_task(follow(self.bus, self.spies.on_envelope, Spies.wanted), name="cti-spies")
+        self._spying = asyncio.create_task(follow(self.bus, self.spies.on_envelope, kinds=Spies.KINDS),
+                                           name="cti-spies")
         await self.link.start(wait=wait)
         self._ticker = asyncio.create_task(self._tick_loop(), name="cti-tick")
 

@@ -61,11 +61,9 @@ class Spies:
         self.rooms: dict[str, set[str]] = {}  # call → the channels of its 三方 room seen joining
         self.refused = 0
 
-    @staticmethod
-    def wanted(env: Envelope) -> bool:
-        """What the bridge follows for this (its own calls' answers and ends, every node's heartbeat)."""
-        return isinstance(env.event, (ListenerStatus, CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded,
-                                      CallConferenced))
+    # what the bridge follows for this (its own calls' answers and ends, every node's heartbeat): the
+    # bus rebuilds only these here, not the pops and seat changes that make most of its stream
+    KINDS = (ListenerStatus, CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded, CallConferenced)
 
     def on_envelope(self, env: Envelope) -> None:
         e = env.event

@@ -168,7 +168,8 @@ class Bus(abc.ABC):
     async def replay(self, since: int, epoch: str | None = None) -> Replay: ...
 
     @abc.abstractmethod
-    def subscribe(self, maxsize: int = 1000, accept: Accept | None = None) -> Subscription: ...
+    def subscribe(self, maxsize: int = 1000, accept: Accept | None = None,
+                  kinds: Kinds | None = None) -> Subscription: ...
 
     @property
     @abc.abstractmethod
@@ -176,6 +177,10 @@ class Bus(abc.ABC):
 
 
 Accept = Callable[[Envelope], bool]
+# the event classes a consumer follows (subclasses too); None: every event. Unlike ``accept`` it is
+# known before an event is rebuilt: a bus shared between processes need not rebuild from JSON what no
+# consumer here follows (the bridge follows a handful of kinds of a stream that carries ~7 events a call)
+Kinds = tuple[type[DomainEvent], ...]
 
 
 class Subscription:
@@ -185,13 +190,16 @@ class Subscription:
     seat, queueing every envelope for every websocket and discarding 49 of 50 later made a burst
     of 50 pops cost 2 500 queue round trips, and the last operator's pop waited for all of them.
     A filter that raises drops the envelope for this consumer (it fails closed) and is logged.
+    ``kinds`` (event classes) filters before ``accept``, and tells the bus what to rebuild at all.
     """
 
-    def __init__(self, bus: LocalFanout, maxsize: int, accept: Accept | None = None) -> None:
+    def __init__(self, bus: LocalFanout, maxsize: int, accept: Accept | None = None,
+                 kinds: Kinds | None = None) -> None:
         self._bus = bus
         self._q: asyncio.Queue[Envelope] = asyncio.Queue(maxsize)
         self._lagged = False
         self._accept = accept
+        self._kinds = kinds
         self.last_seq = bus.last_seq
 
     def _put(self, env: Envelope) -> None:
@@ -231,6 +239,7 @@ class Subscription:
 
     def close(self) -> None:
         self._bus._subs.discard(self)
+        self._bus._followed = None
 
 
 _RESYNC = Envelope(0, DomainEvent(at=0.0))  # queued by Subscription._resync to wake its consumer
@@ -244,11 +253,23 @@ class LocalFanout(Bus):
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
         self._listeners: list[Callable[[Envelope], None]] = []
+        self._followed: tuple[Kinds | None] | None = None  # followed()'s answer, boxed, until subscriptions change
+
+    def followed(self) -> Kinds | None:
+        """The event classes some subscription here follows; None when one follows every event (a
+        websocket). An empty tuple: nobody here follows the bus."""
+        if self._followed is None:
+            subs = list(self._subs)
+            every = any(sub._kinds is None for sub in subs)
+            self._followed = (None if every else tuple(dict.fromkeys(k for sub in subs for k in sub._kinds or ())),)
+        return self._followed[0]
 
     def _fanout(self, env: Envelope) -> None:
         """Hand ``env`` to every subscription its filter lets through."""
         for sub in self._subs:  # the filters here, not in a method: every event × every websocket passes
             if sub._lagged:
+                continue
+            if sub._kinds is not None and not isinstance(env.event, sub._kinds):
                 continue
             accept = sub._accept
             if accept is not None:
@@ -268,9 +289,11 @@ class LocalFanout(Bus):
             except Exception:  # a broken consumer must not stop the bridge
                 log.exception("bus listener %r failed on seq %d", fn, env.seq)
 
-    def subscribe(self, maxsize: int = 1000, accept: Accept | None = None) -> Subscription:
-        sub = Subscription(self, maxsize, accept)
+    def subscribe(self, maxsize: int = 1000, accept: Accept | None = None,
+                  kinds: Kinds | None = None) -> Subscription:
+        sub = Subscription(self, maxsize, accept, kinds)
         self._subs.add(sub)
+        self._followed = None
         return sub
 
     def add_listener(self, fn: Callable[[Envelope], None]) -> Callable[[], None]:
@@ -323,13 +346,13 @@ class InProcessBus(LocalFanout):
 
 
 def follow(bus: Bus, handle: Callable[[Envelope], None], accept: Accept | None = None,
-           maxsize: int = 10_000) -> Coroutine[Any, Any, None]:
+           maxsize: int = 10_000, kinds: Kinds | None = None) -> Coroutine[Any, Any, None]:
     """A task's body that hands ``handle`` every envelope ``accept`` lets through, whichever process
     published it. (A listener sees only what this process publishes: a listening node on a machine
     of its own and the bridge that sends it calls hear each other only this way.) Subscribed at the
     call, not when the task first runs: what is published from then on is seen. Falling behind is
     said and the following goes on; a handler that raises is logged and the next envelope comes."""
-    return _follow(bus.subscribe(maxsize=maxsize, accept=accept), handle)
+    return _follow(bus.subscribe(maxsize=maxsize, accept=accept, kinds=kinds), handle)
 
 
 async def _follow(sub: Subscription, handle: Callable[[Envelope], None]) -> None:

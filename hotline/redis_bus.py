@@ -38,7 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from hotline.bus import Bus, DomainEvent, Envelope, InProcessBus, LocalFanout, Replay, event_class
+from hotline.bus import Bus, DomainEvent, Envelope, InProcessBus, Kinds, LocalFanout, Replay, event_class
 from hotline.codec import from_message
 from hotline.redis_publish import EPOCH, BusUnavailable, Outage, Outgoing, StreamPublisher
 from hotline.redis_wire import RespError, Wire, WireLost
@@ -66,6 +66,26 @@ local from = '-'
 if not gap then from = '(' .. ARGV[3] .. '-1' end
 return {epoch, last, gap and 1 or 0, redis.call('XRANGE', KEYS[2], from, '+')}
 """
+
+
+_HEAD, _EVENT = b'{"type":"', b'","event":"'
+
+
+def _event_name(raw: bytes | None) -> bytes | None:
+    """The event's name from its message's head, without decoding the rest; None if the head is not
+    :func:`hotline.codec.encode`'s (a ``type`` is a plain name: it holds no quote).
+
+    >>> _event_name(b'{"type":"seat_update","event":"SeatStateChanged","at":1.0}'), _event_name(b'[1]')
+    (b'SeatStateChanged', None)
+    """
+    if not raw or not raw.startswith(_HEAD):
+        return None
+    at = raw.find(_EVENT, len(_HEAD), 96)
+    if at < 0:
+        return None
+    start = at + len(_EVENT)
+    end = raw.find(b'"', start, start + 96)
+    return raw[start:end] if end > start else None
 
 
 def events_key(prefix: str) -> str:
@@ -113,6 +133,7 @@ class RedisBus(LocalFanout):
                                     backlog=backlog, floor=lambda: self._seen, published=self._published)
         self._closing = False
         self._unknown: set[str] = set()
+        self._judged: tuple[Kinds | None, dict[bytes, bool]] = (None, {})  # per kind: followed here?
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()
         self._cmd: aioredis.Redis | None = None
@@ -295,6 +316,7 @@ class RedisBus(LocalFanout):
     def _take(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> bool:
         """Hand ``entries`` to this process's consumers; False when the stream turned out to be a new
         epoch's (the reader then reads it from its start)."""
+        followed = self.followed()
         for entry_id, fields in entries:
             self._last_id = entry_id
             epoch = fields.get(b"e", b"").decode()
@@ -304,16 +326,35 @@ class RedisBus(LocalFanout):
                 self._adopt(epoch)
                 return False  # and read again from the new stream's start
             seq = int(entry_id.split(b"-", 1)[0])
-            if not self._subs:  # nobody here follows the stream (a bridge node): no need to decode it
-                self._delivered = seq
+            raw = fields.get(b"m")
+            if followed is not None and not self._followed_here(raw, followed):
+                self._delivered = seq  # nobody here follows its kind (the bridge, most events): not decoded
                 self._seen = max(self._seen, seq)
                 continue
-            env = self._envelope(seq, fields.get(b"m"))
+            env = self._envelope(seq, raw)
             if env is not None:
                 self._delivered = seq
                 self._seen = max(self._seen, seq)
                 self._fanout(env)
         return True
+
+    def _followed_here(self, raw: bytes | None, followed: Kinds) -> bool:
+        """Whether some subscription here follows the entry's kind, told from its message's head (as
+        :func:`hotline.codec.encode` writes it: ``{"type":"…","event":"Name",…}``) without decoding
+        it. A message of another shape, or of an event not known here, is decoded as before."""
+        if not followed:
+            return False
+        name = _event_name(raw)
+        if name is None:
+            return True
+        if self._judged[0] is not followed:  # the subscriptions changed: judge each kind again
+            self._judged = (followed, {})
+        known = self._judged[1]
+        wanted = known.get(name)
+        if wanted is None:
+            cls = event_class(name.decode("ascii", "replace"))
+            wanted = known[name] = cls is None or issubclass(cls, followed)
+        return wanted
 
     def _envelope(self, seq: int, raw: bytes | None) -> Envelope | None:
         """The envelope of one entry; its websocket message is the one the publisher made."""

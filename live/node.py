@@ -37,6 +37,8 @@ from live.receiver import BROKEN_ENDS, CLEAN_ENDS, Receiver
 
 log = logging.getLogger(__name__)
 CALL_ENDS = (CallCompleted, OutboundEnded)  # a queue call's end, a callback's (回拨 / 回访)
+# the kinds :meth:`ListenNode._wanted` looks at: a bus shared between processes rebuilds only these here
+FOLLOWED = (LegsAssigned, *CALL_ENDS, SeatStateChanged, CallConferenced)
 
 SaveLeg = Callable[..., None]  # recordings.live_legs.save's keywords
 LEGS_PER_CORE = 4  # measured ≈ 6.9 legs a core for Vosk alone; the rest of the box needs its share
@@ -122,7 +124,8 @@ class ListenNode:
         threading.Thread(target=self._warm, name="listen-warm", daemon=True).start()
         await self.receiver.start()
         # the bridge that announces legs is usually another process: a subscription, not a listener
-        self._tasks.append(self._loop.create_task(follow(self.bus, self._on_bus, self._wanted), name="listen-bus"))
+        self._tasks.append(self._loop.create_task(follow(self.bus, self._on_bus, self._wanted, kinds=FOLLOWED),
+                                                      name="listen-bus"))
         self._tasks.append(self._loop.create_task(self._heartbeat(), name="listen-heartbeat"))
         log.info("live: listening node %s on %s, %d legs, %s", self.cfg.name, self.address, self.capacity,
                  self.engine.name)
