@@ -49,6 +49,10 @@ class _Node:
 class Spies:
     """Fed every envelope of the bus (a listener on the active bridge); spawns the Originates."""
 
+    # what the bridge follows for this (its own calls' answers and ends, every node's heartbeat): the
+    # bus rebuilds only these here, not the pops and seat changes that make most of its stream
+    KINDS = (ListenerStatus, CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded, CallConferenced)
+
     def __init__(self, channels: Callable[[str], tuple[str, str, str]], originate: Callable[[str, str, str], Any],
                  hang_up: Callable[[str], Any], publish: Callable[[list[DomainEvent]], None],
                  spawn: Callable[[Any], None], operator_at: Callable[[str], str],
@@ -60,10 +64,6 @@ class Spies:
         self.heard_by: dict[str, tuple[str, str, str]] = {}  # call → (node, its address, the seat spied now)
         self.rooms: dict[str, set[str]] = {}  # call → the channels of its 三方 room seen joining
         self.refused = 0
-
-    # what the bridge follows for this (its own calls' answers and ends, every node's heartbeat): the
-    # bus rebuilds only these here, not the pops and seat changes that make most of its stream
-    KINDS = (ListenerStatus, CallAnswered, CallCompleted, OutboundAnswered, OutboundEnded, CallConferenced)
 
     def on_envelope(self, env: Envelope) -> None:
         e = env.event

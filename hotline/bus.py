@@ -351,7 +351,8 @@ def follow(bus: Bus, handle: Callable[[Envelope], None], accept: Accept | None =
     published it. (A listener sees only what this process publishes: a listening node on a machine
     of its own and the bridge that sends it calls hear each other only this way.) Subscribed at the
     call, not when the task first runs: what is published from then on is seen. Falling behind is
-    said and the following goes on; a handler that raises is logged and the next envelope comes."""
+    said and the following goes on; a handler that raises is logged and the next envelope comes.
+    ``kinds``: the event classes ``handle`` wants, for a bus that need not rebuild the others."""
     return _follow(bus.subscribe(maxsize=maxsize, accept=accept, kinds=kinds), handle)
 
 

@@ -352,7 +352,7 @@ class RedisBus(LocalFanout):
         known = self._judged[1]
         wanted = known.get(name)
         if wanted is None:
-            cls = event_class(name.decode("ascii", "replace"))
+            cls = event_class(name.decode("utf-8", "replace"))
             wanted = known[name] = cls is None or issubclass(cls, followed)
         return wanted
 

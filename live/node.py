@@ -197,6 +197,7 @@ class ListenNode:
     # --- the bus --------------------------------------------------------------------------
 
     def _wanted(self, env: Envelope) -> bool:
+        # a kind looked at here must be in FOLLOWED too: the bus drops the others before this is asked
         e = env.event
         return ((isinstance(e, LegsAssigned) and e.node == self.cfg.name) or isinstance(e, CALL_ENDS)
                 or (isinstance(e, SeatStateChanged) and e.previous == SeatState.ON_CALL)

@@ -12,11 +12,11 @@ from typing import ClassVar
 import pytest
 
 from cti import domain as d
-from hotline.bus import DomainEvent, Envelope, InProcessBus
+from hotline.bus import DomainEvent, Envelope, InProcessBus, Subscription
 from hotline.codec import encode
 from hotline.redis_bus import RedisBus, _event_name
 from testkit.redis import RedisServer
-from tests.hotline.test_redis_bus import SAMPLES, T, Buses, _ev, take, until
+from tests.hotline.test_redis_bus import SAMPLES, Buses, T, _ev, take, until
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,11 +33,19 @@ class HeardAgain(Heard):
 def test_a_subscription_with_kinds_gets_those_kinds_and_their_subclasses() -> None:
     bus = InProcessBus()
     heard = bus.subscribe(kinds=(Heard,))
-    odd = bus.subscribe(kinds=(Heard, d.LinkStatus), accept=lambda env: env.seq % 2 == 1)
-    for ev in (Heard(at=T, n=1), _ev(2), HeardAgain(at=T, n=3), d.LinkStatus(at=T, up=True), Heard(at=T, n=5)):
+    asked: list[int] = []
+
+    def odd(env: Envelope) -> bool:
+        asked.append(env.seq)
+        return env.seq % 2 == 1
+
+    some = bus.subscribe(kinds=(Heard, d.LinkStatus), accept=odd)
+    for ev in (Heard(at=T, n=1), _ev(2), _ev(3), HeardAgain(at=T, n=4), d.LinkStatus(at=T, up=True),
+               Heard(at=T, n=6)):
         bus.publish_nowait(ev)
     assert [type(e.event) for e in _drain(heard)] == [Heard, HeardAgain, Heard]
-    assert [e.seq for e in _drain(odd)] == [1, 3, 5]  # the kinds first, then ``accept``
+    assert asked == [1, 4, 5, 6]  # the kinds first: ``accept`` never sees a seat change
+    assert [e.seq for e in _drain(some)] == [1, 5]
 
 
 def test_what_a_node_follows_is_the_union_of_its_subscriptions_kinds() -> None:
@@ -101,7 +109,21 @@ async def test_a_node_rebuilds_only_the_kinds_its_consumers_follow(buses: Buses,
     assert rebuilt[2:] == [e.seq for e in more]
 
 
-def _drain(sub) -> list[Envelope]:
+async def test_a_kind_skipped_before_is_rebuilt_once_a_consumer_follows_it(buses: Buses) -> None:
+    a, b = await buses(), await buses()
+    links = b.subscribe(kinds=(d.LinkStatus,))
+    skipped = await a.publish(_ev(0))  # judged once: nobody here follows seat changes
+    await a.publish(d.LinkStatus(at=T, up=True))
+    await take(links, 1)
+    assert b._delivered == b._seen == skipped.seq + 1  # the reader went past the entry it did not rebuild
+    seats = b.subscribe(kinds=(d.SeatStateChanged,))  # the judgement is made again
+    sent = await a.publish(_ev(1))
+    got = await take(seats, 1)
+    assert got[0].seq == sent.seq and got[0].event == _ev(1)
+    assert links._q.empty()
+
+
+def _drain(sub: Subscription) -> list[Envelope]:
     out = []
     while not sub._q.empty():
         out.append(sub._q.get_nowait())
