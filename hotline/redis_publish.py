@@ -262,8 +262,7 @@ class StreamPublisher:
     def _write(self, wire: Wire, b: _Batch) -> bool:
         try:
             wire.send(lambda reply: self._answered(wire, b, reply), "EVALSHA", PUBLISH_SHA, len(self.keys),
-                      *self.keys, _token(), self.floor(), self.capacity, b.no,
-                      *b.payloads)
+                      *self.keys, _token(), self.floor(), self.capacity, b.no, *b.payloads)
         except WireLost:
             return False  # run() reconnects and sends it again
         b.sent_on = wire
