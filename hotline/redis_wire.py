@@ -22,9 +22,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import hiredis
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
-Reply = Any  # bytes, int, str (a status), a list of replies, None, or a RespError
+Reply = Any  # bytes (a bulk string or a status), int, a list of replies, None, or a RespError
 OnReply = Callable[[Reply], None]
 
 
@@ -46,54 +47,25 @@ def pack(*args: str | bytes | int | float) -> bytes:
 
 
 class Parser:
-    """RESP2 replies out of a byte stream, fed as it arrives (a reply may span several reads)."""
+    """RESP2 replies out of a byte stream, fed as it arrives (a reply may span several reads).
+
+    hiredis's C reader does the parsing: in Python it cost about 7 µs an entry of the bus's XREAD
+    replies, which every web node reads for the whole centre (about seven a call), and a reply that
+    came in several reads was parsed again from its start at each (0.2 µs in C). A status reply
+    (``+OK``) comes out as bytes, like a bulk string."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._reader = hiredis.Reader(replyError=RespError)
 
     def feed(self, data: bytes) -> list[Reply]:
-        self._buf += data
-        replies, at = [], 0
-        while True:
-            got = self._one(at)
-            if got is None:
-                break
-            reply, at = got
-            replies.append(reply)
-        del self._buf[:at]
+        self._reader.feed(data)
+        replies = []
+        try:
+            while (reply := self._reader.gets()) is not False:
+                replies.append(reply)
+        except hiredis.ProtocolError as exc:
+            raise ValueError(f"not a RESP reply: {exc}") from exc
         return replies
-
-    def _one(self, at: int) -> tuple[Reply, int] | None:
-        end = self._buf.find(b"\r\n", at)
-        if end < 0:
-            return None
-        kind, line, nxt = self._buf[at:at + 1], bytes(self._buf[at + 1:end]), end + 2
-        if kind == b"+":
-            return line.decode(), nxt
-        if kind == b"-":
-            return RespError(line.decode(errors="replace")), nxt
-        if kind == b":":
-            return int(line), nxt
-        if kind == b"$":
-            n = int(line)
-            if n < 0:
-                return None, nxt
-            if len(self._buf) < nxt + n + 2:
-                return None
-            return bytes(self._buf[nxt:nxt + n]), nxt + n + 2
-        if kind == b"*":
-            n = int(line)
-            if n < 0:
-                return None, nxt
-            items = []
-            for _ in range(n):
-                got = self._one(nxt)
-                if got is None:
-                    return None
-                item, nxt = got
-                items.append(item)
-            return items, nxt
-        raise ValueError(f"not a RESP reply: {bytes(self._buf[at:at + 40])!r}")
 
 
 def tls_context(opts: dict[str, Any]) -> ssl.SSLContext:
