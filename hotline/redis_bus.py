@@ -378,7 +378,10 @@ class RedisBus(LocalFanout):
             self._unknown.add(name)
             at = message.get("at")
             event = UnknownEvent(at=at if isinstance(at, int | float) else 0.0, name=name, data=message)
-        object.__setattr__(env := Envelope(seq, event), "_message", message)  # as Envelope.message() caches it
+        env = Envelope(seq, event)
+        object.__setattr__(env, "_message", message)  # as Envelope.message() caches it
+        if isinstance(raw, bytes):  # and .text(), if it can
+            object.__setattr__(env, "_text", _with_seq(raw, message["type"], seq))
         return env
 
     async def replay(self, since: int, epoch: str | None = None) -> Replay:
@@ -396,6 +399,17 @@ class RedisBus(LocalFanout):
         envs = (self._envelope(int(i.split(b"-", 1)[0]), dict(zip(f[::2], f[1::2], strict=False)).get(b"m"))
                 for i, f in entries)
         return Replay([e for e in envs if e is not None], bool(gap), int(last), current.decode())
+
+
+def _with_seq(raw: bytes, kind: object, seq: int) -> str | None:
+    """The websocket text of an entry: its message as the publisher encoded it, with the seq put after
+    the type, as :meth:`hotline.bus.Envelope.text` would write it (same separators, ``ensure_ascii``
+    off; the values went through JSON once already, so encoding them again gives the same bytes).
+    Spares each web node a ``json.dumps`` of every entry; None (encode it then) for another shape."""
+    head = b'{"type":%s,' % json.dumps(kind, ensure_ascii=False).encode()
+    if not raw.startswith(head):
+        return None
+    return f'{head.decode()}"seq":{seq},{raw[len(head):].decode()}'
 
 
 def bus_from_url(url: str, **options: Any) -> Bus:
