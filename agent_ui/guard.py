@@ -37,6 +37,9 @@ class GuardMiddleware:
                 return
             await PlainTextResponse(REFUSED, status_code=400)(scope, receive, send)
             return
+        if scope["type"] == "websocket":  # its messages carry no headers: each pop spares a wrapper's call
+            await self.app(scope, receive, send)
+            return
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
