@@ -85,7 +85,7 @@ def create_app(parts: WebParts, runtime: Runtime | None = None) -> FastAPI:
         if runtime is not None:
             await runtime.start()
         seen = asyncio.get_running_loop().create_task(
-            follow(parts.bus, app.state.listeners.on_envelope, health.Listeners.wanted), name="health-listeners")
+            follow(parts.bus, app.state.listeners.on_envelope, kinds=health.Listeners.KINDS), name="health-listeners")
         try:
             yield
         finally:

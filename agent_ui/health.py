@@ -199,9 +199,7 @@ class Listeners:
         self.clock = clock
         self.seen: dict[str, tuple[ListenerStatus, float]] = {}
 
-    @staticmethod
-    def wanted(env: Envelope) -> bool:
-        return isinstance(env.event, ListenerStatus)
+    KINDS = (ListenerStatus,)  # what it follows: a web node rebuilds no other event for it
 
     def on_envelope(self, env: Envelope) -> None:
         e = env.event

@@ -177,6 +177,8 @@ class CentreLive:
 
     def observe(self, env: Envelope) -> None:
         """Every envelope this node's hub reads, before it routes it: a roster change applies first."""
+        if not issubclass(env.kind, RosterChanged):  # by class: the rest of the stream is not rebuilt here
+            return
         e = env.event
         if isinstance(e, RosterChanged):
             self._roster_from(e.server, e.at, e.roster)

@@ -35,7 +35,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
@@ -102,19 +102,60 @@ _FIELDS: dict[type, tuple[str, ...]] = {}  # an event class → its field names,
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-@dataclass(frozen=True, slots=True)
 class Envelope:
+    """One published event with its ``seq``; read-only.
+
+    Its websocket message and text are made once and shared by every consumer: 50 pops to 50
+    operators would otherwise build them 2 500 times in one burst, most of the screen-pop latency.
+
+    An envelope read from a bus shared between processes (:meth:`received`) comes with its message
+    and rebuilds the typed event from it only when something asks for :attr:`event`: a web node
+    routes and sends every entry of the centre's stream, about seven a call, by its message alone,
+    and :attr:`kind` tells the event's class without rebuilding it.
+    """
+
+    __slots__ = ("_event", "_kind", "_message", "_rebuild", "_text", "seq")
+
     seq: int
-    event: DomainEvent
-    _message: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
-    _text: str | None = field(default=None, init=False, repr=False, compare=False)
+    _event: DomainEvent | None
+    _kind: type[DomainEvent]
+    _rebuild: Callable[[], DomainEvent] | None
+    _message: dict[str, Any] | None
+    _text: str | None
+
+    def __init__(self, seq: int, event: DomainEvent) -> None:
+        for name, value in (("seq", seq), ("_event", event), ("_kind", type(event)), ("_rebuild", None),
+                            ("_message", None), ("_text", None)):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def received(cls, seq: int, kind: type[DomainEvent], message: dict[str, Any], text: str | None,
+                 rebuild: Callable[[], DomainEvent]) -> Envelope:
+        """An envelope from another process's publisher: its ``message`` (with its seq) and, if
+        known, its ``text``; ``rebuild`` makes the event, of class ``kind``, when it is first asked for."""
+        env = cls.__new__(cls)
+        for name, value in (("seq", seq), ("_event", None), ("_kind", kind), ("_rebuild", rebuild),
+                            ("_message", message), ("_text", text)):
+            object.__setattr__(env, name, value)
+        return env
+
+    @property
+    def event(self) -> DomainEvent:
+        event = self._event
+        if event is None:
+            assert self._rebuild is not None, "an envelope has its event or the means to rebuild it"
+            event = self._rebuild()
+            object.__setattr__(self, "_event", event)
+            object.__setattr__(self, "_rebuild", None)
+        return event
+
+    @property
+    def kind(self) -> type[DomainEvent]:
+        """The event's class, known without rebuilding it (what a filter by kind asks)."""
+        return self._kind
 
     def message(self) -> dict[str, Any]:
-        """The websocket message: ``{"type": …, "seq": …, …fields}``.
-
-        Built once and shared read-only by every consumer: 50 pops to 50 operators would
-        otherwise build it 2 500 times in one burst, most of the screen-pop latency.
-        """
+        """The websocket message: ``{"type": …, "seq": …, …fields}``, built once."""
         if self._message is None:
             object.__setattr__(self, "_message", to_message(self.event, self.seq))
         return self._message  # type: ignore[return-value]
@@ -124,6 +165,20 @@ class Envelope:
         if self._text is None:
             object.__setattr__(self, "_text", json.dumps(self.message(), ensure_ascii=False, separators=(",", ":")))
         return self._text  # type: ignore[return-value]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Envelope):
+            return NotImplemented
+        return (self.seq, self.event) == (other.seq, other.event)
+
+    def __hash__(self) -> int:
+        return hash((self.seq, self.event))
+
+    def __repr__(self) -> str:
+        return f"Envelope(seq={self.seq!r}, event={self.event!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +324,8 @@ class LocalFanout(Bus):
         for sub in self._subs:  # the filters here, not in a method: every event × every websocket passes
             if sub._lagged:
                 continue
-            if sub._kinds is not None and not isinstance(env.event, sub._kinds):
+            kinds = sub._kinds  # by class first: an envelope read from another process is not rebuilt for it
+            if kinds is not None and not (issubclass(env.kind, kinds) and isinstance(env.event, kinds)):
                 continue
             accept = sub._accept
             if accept is not None:

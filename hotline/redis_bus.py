@@ -357,7 +357,8 @@ class RedisBus(LocalFanout):
         return wanted
 
     def _envelope(self, seq: int, raw: bytes | None) -> Envelope | None:
-        """The envelope of one entry; its websocket message is the one the publisher made."""
+        """The envelope of one entry: the message and text the publisher made, and its event, rebuilt
+        when something first asks for it (a web node routes and sends by the message alone)."""
         try:
             msg = json.loads(raw)  # type: ignore[arg-type]
             message = {"type": msg.pop("type"), "seq": seq, **msg}
@@ -365,24 +366,26 @@ class RedisBus(LocalFanout):
             log.error("bus entry %d is not an event message; skipped: %.200r", seq, raw)
             return None
         name = str(message.get("event", ""))
-        cls, event = event_class(name), None
-        try:
-            event = from_message(cls, message) if cls is not None else None
-        except Exception:
-            if name not in self._unknown:
-                log.exception("bus: %s (seq %d) does not rebuild here; listeners get an UnknownEvent", name, seq)
-        if event is None:
-            if cls is None and name not in self._unknown:
-                log.warning("bus: %s (seq %d) is not known here (a newer node's event?): websockets get its "
-                            "message, listeners an UnknownEvent", name, seq)
+        cls = event_class(name)
+        if cls is None and name not in self._unknown:
+            log.warning("bus: %s (seq %d) is not known here (a newer node's event?): websockets get its "
+                        "message, listeners an UnknownEvent", name, seq)
             self._unknown.add(name)
-            at = message.get("at")
-            event = UnknownEvent(at=at if isinstance(at, int | float) else 0.0, name=name, data=message)
-        env = Envelope(seq, event)
-        object.__setattr__(env, "_message", message)  # as Envelope.message() caches it
-        if isinstance(raw, bytes):  # and .text(), if it can
-            object.__setattr__(env, "_text", _with_seq(raw, message["type"], seq))
-        return env
+        text = _with_seq(raw, message["type"], seq) if isinstance(raw, bytes) else None
+        return Envelope.received(seq, cls or UnknownEvent, message, text, lambda: self._rebuild(cls, seq, message))
+
+    def _rebuild(self, cls: type[DomainEvent] | None, seq: int, message: dict[str, Any]) -> DomainEvent:
+        """The typed event of an entry's message; an :class:`UnknownEvent` if it does not rebuild here."""
+        name = str(message.get("event", ""))
+        if cls is not None:
+            try:
+                return from_message(cls, message)
+            except Exception:
+                if name not in self._unknown:
+                    log.exception("bus: %s (seq %d) does not rebuild here; listeners get an UnknownEvent", name, seq)
+                    self._unknown.add(name)
+        at = message.get("at")
+        return UnknownEvent(at=at if isinstance(at, int | float) else 0.0, name=name, data=message)
 
     async def replay(self, since: int, epoch: str | None = None) -> Replay:
         """As :meth:`hotline.bus.InProcessBus.replay_nowait`, from the stream: what came after

@@ -176,6 +176,14 @@ async def test_the_roster_on_the_bus_applies_before_the_next_picture_and_never_g
     same = live.operator_seats()
     live.observe(Envelope(6, d.LinkStatus(at=102.0, up=True)))
     assert live.operator_seats() is same  # unchanged: the hub keeps its index
+    # read from the stream, any other event is looked at by its kind and never rebuilt for this
+    seat = Envelope.received(7, d.SeatStateChanged, {"type": "seat_update"}, None, rebuild=_never)
+    live.observe(seat)
+    assert live.operator_seats() is same and seat._event is None
+
+
+def _never() -> d.SeatStateChanged:
+    raise AssertionError("rebuilt an event the roster does not look at")
 
 
 async def test_a_request_nobody_takes_is_taken_back_and_said_not_done() -> None:

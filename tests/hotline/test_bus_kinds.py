@@ -5,7 +5,6 @@ stream that carries about seven events a call, and rebuilt them all (a fifth of 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,7 +14,6 @@ from cti import domain as d
 from hotline.bus import DomainEvent, Envelope, InProcessBus, Subscription
 from hotline.codec import encode
 from hotline.redis_bus import RedisBus, _event_name
-from testkit.redis import RedisServer
 from tests.hotline.test_redis_bus import SAMPLES, Buses, T, _ev, take, until
 
 
@@ -73,13 +71,6 @@ def test_a_message_of_another_shape_has_no_name_and_is_decoded_as_before() -> No
                 b'{"type":"x","event":"'):
         assert _event_name(raw) is None
         assert RedisBus()._followed_here(raw, (d.LinkStatus,))  # decoded, then judged as before
-
-
-@pytest.fixture
-async def buses(redis_server: RedisServer) -> AsyncIterator[Buses]:
-    made = Buses(redis_server)
-    yield made
-    await made.close()
 
 
 async def test_a_node_rebuilds_only_the_kinds_its_consumers_follow(buses: Buses,

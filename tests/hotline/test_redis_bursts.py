@@ -6,22 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-
-import pytest
 
 from hotline.bus import Envelope
 from hotline.redis_bus import HAND_ON, RedisBus
 from hotline.redis_publish import EARLY
-from testkit.redis import RedisServer
 from tests.hotline.test_redis_bus import Buses, _contiguous, _ev, take, until
-
-
-@pytest.fixture
-async def buses(redis_server: RedisServer) -> AsyncIterator[Buses]:
-    made = Buses(redis_server)
-    yield made
-    await made.close()
 
 
 async def test_a_wall_of_events_made_in_one_turn_starts_on_its_way_before_the_turn_ends(buses: Buses) -> None:

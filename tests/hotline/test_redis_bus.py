@@ -157,13 +157,6 @@ def own_server(own_redis: RedisServer) -> RedisServer:
 
 
 @pytest.fixture
-async def buses(server: RedisServer) -> AsyncIterator[Buses]:
-    made = Buses(server)
-    yield made
-    await made.close()
-
-
-@pytest.fixture
 async def own(own_server: RedisServer) -> AsyncIterator[Buses]:
     made = Buses(own_server)
     yield made
