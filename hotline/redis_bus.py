@@ -409,10 +409,20 @@ def _with_seq(raw: bytes, kind: object, seq: int) -> str | None:
     the type, as :meth:`hotline.bus.Envelope.text` would write it (same separators, ``ensure_ascii``
     off; the values went through JSON once already, so encoding them again gives the same bytes).
     Spares each web node a ``json.dumps`` of every entry; None (encode it then) for another shape."""
-    head = b'{"type":%s,' % json.dumps(kind, ensure_ascii=False).encode()
-    if not raw.startswith(head):
+    if not isinstance(kind, str):
         return None
-    return f'{head.decode()}"seq":{seq},{raw[len(head):].decode()}'
+    head = _HEADS.get(kind)
+    if head is None:
+        text = '{"type":' + json.dumps(kind, ensure_ascii=False) + ','
+        head = (text.encode(), text)
+        if len(_HEADS) < 256:  # the product's few dozen types (a stream of odd ones is not kept)
+            _HEADS[kind] = head
+    if not raw.startswith(head[0]):
+        return None
+    return f'{head[1]}"seq":{seq},{raw[len(head[0]):].decode()}'
+
+
+_HEADS: dict[str, tuple[bytes, str]] = {}  # a message type → how its entries begin, as bytes and as text
 
 
 def bus_from_url(url: str, **options: Any) -> Bus:
