@@ -151,7 +151,9 @@ class Envelope:
 
     @property
     def kind(self) -> type[DomainEvent]:
-        """The event's class, known without rebuilding it (what a filter by kind asks)."""
+        """The event's class, known without rebuilding it (what a filter by kind asks). An entry whose
+        fields do not rebuild here keeps its class as its kind but its event is an ``UnknownEvent``:
+        a filter checks the event too once the kind matches. (Equality, hash and repr rebuild.)"""
         return self._kind
 
     def message(self) -> dict[str, Any]:
@@ -168,6 +170,13 @@ class Envelope:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copied or pickled as the event and its seq (a received one's rebuild is not picklable)."""
+        return (Envelope, (self.seq, self.event))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Envelope):

@@ -419,7 +419,11 @@ def _with_seq(raw: bytes, kind: object, seq: int) -> str | None:
             _HEADS[kind] = head
     if not raw.startswith(head[0]):
         return None
-    return f'{head[1]}"seq":{seq},{raw[len(head[0]):].decode()}'
+    try:
+        rest = raw[len(head[0]):].decode()
+    except UnicodeDecodeError:  # not from our publisher (JSON's parser let a lone surrogate through)
+        return None
+    return f'{head[1]}"seq":{seq},{rest}'
 
 
 _HEADS: dict[str, tuple[bytes, str]] = {}  # a message type → how its entries begin, as bytes and as text

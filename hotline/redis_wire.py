@@ -46,6 +46,9 @@ def pack(*args: str | bytes | int | float) -> bytes:
     return b"".join(out)
 
 
+_MORE = object()  # what the reader gives while a reply is incomplete
+
+
 class Parser:
     """RESP2 replies out of a byte stream, fed as it arrives (a reply may span several reads).
 
@@ -55,13 +58,14 @@ class Parser:
     (``+OK``) comes out as bytes, like a bulk string."""
 
     def __init__(self) -> None:
-        self._reader = hiredis.Reader(replyError=RespError)
+        # "no whole reply yet" is a value of its own: hiredis's default, False, is also a reply (RESP3's #f)
+        self._reader = hiredis.Reader(replyError=RespError, notEnoughData=_MORE)
 
     def feed(self, data: bytes) -> list[Reply]:
         self._reader.feed(data)
         replies = []
         try:
-            while (reply := self._reader.gets()) is not False:
+            while (reply := self._reader.gets()) is not _MORE:
                 replies.append(reply)
         except hiredis.ProtocolError as exc:
             raise ValueError(f"not a RESP reply: {exc}") from exc

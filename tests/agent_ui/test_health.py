@@ -28,7 +28,7 @@ def test_no_listening_node_is_off_not_down() -> None:
     seen = Listeners(Clock())
     assert seen.check()[0] == "off"
     seen.on_envelope(Envelope(1, LiveState(at=0, call_id="c", seat="8001", state="listening")))
-    assert seen.check()[0] == "off" and LiveState not in Listeners.KINDS
+    assert seen.check()[0] == "off" and (ListenerStatus,) == Listeners.KINDS  # followed by kind: nothing else rebuilt
 
 
 def test_each_node_is_listed_with_its_legs_and_warm_recognisers() -> None:

@@ -35,6 +35,10 @@ def test_replies_cut_anywhere_come_out_whole_and_in_order() -> None:
         assert isinstance(got[5], RespError) and str(got[5]).startswith("NOSCRIPT")
 
 
+def test_a_false_reply_is_a_reply_not_the_end_of_what_was_read() -> None:
+    assert Parser().feed(b"#f\r\n:1\r\n#t\r\n") == [False, 1, True]  # RESP3's booleans, should they come
+
+
 def test_what_is_not_resp_is_refused() -> None:
     with pytest.raises(ValueError, match="not a RESP reply"):
         Parser().feed(b"HTTP/1.1 400 Bad Request\r\n")
