@@ -124,9 +124,7 @@ class Envelope:
     _text: str | None
 
     def __init__(self, seq: int, event: DomainEvent) -> None:
-        for name, value in (("seq", seq), ("_event", event), ("_kind", type(event)), ("_rebuild", None),
-                            ("_message", None), ("_text", None)):
-            object.__setattr__(self, name, value)
+        self._fill(seq, event, type(event), None, None, None)
 
     @classmethod
     def received(cls, seq: int, kind: type[DomainEvent], message: dict[str, Any], text: str | None,
@@ -134,10 +132,15 @@ class Envelope:
         """An envelope from another process's publisher: its ``message`` (with its seq) and, if
         known, its ``text``; ``rebuild`` makes the event, of class ``kind``, when it is first asked for."""
         env = cls.__new__(cls)
-        for name, value in (("seq", seq), ("_event", None), ("_kind", kind), ("_rebuild", rebuild),
-                            ("_message", message), ("_text", text)):
-            object.__setattr__(env, name, value)
+        env._fill(seq, None, kind, rebuild, message, text)
         return env
+
+    def _fill(self, seq: int, event: DomainEvent | None, kind: type[DomainEvent],
+              rebuild: Callable[[], DomainEvent] | None, message: dict[str, Any] | None, text: str | None) -> None:
+        """Every slot, once (assignment is refused afterwards)."""
+        for name, value in (("seq", seq), ("_event", event), ("_kind", kind), ("_rebuild", rebuild),
+                            ("_message", message), ("_text", text)):
+            object.__setattr__(self, name, value)
 
     @property
     def event(self) -> DomainEvent:
